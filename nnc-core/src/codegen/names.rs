@@ -1,0 +1,83 @@
+//! Rust identifiers for the values and parameters of a program: readable (taken from the
+//! model's own names), unique within the generated module, and never a Rust keyword or one of
+//! the generator's own locals.
+
+use crate::ir::{Program, ValueId};
+use std::collections::HashSet;
+
+/// Locals every generated method uses; user names are renamed around them.
+pub const RESERVED: &[&str] = &["batch", "params", "grads", "arena", "ws", "rng", "inputs", "targets"];
+
+const KEYWORDS: &[&str] = &[
+    "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum", "extern", "false", "fn",
+    "for", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub", "ref", "return", "self",
+    "Self", "static", "struct", "super", "trait", "true", "type", "unsafe", "use", "where", "while", "abstract",
+    "become", "box", "do", "final", "macro", "override", "priv", "try", "typeof", "unsized", "virtual", "yield",
+    "gen", "union", "rt",
+];
+
+pub fn is_reserved(name: &str) -> bool {
+    RESERVED.contains(&name) || KEYWORDS.contains(&name)
+}
+
+/// The names chosen for one program.
+pub struct Names {
+    /// Local variable name per value (snake case).
+    pub local: Vec<String>,
+    /// Arena slot constant per value (upper case), for values that live in the arena.
+    pub slot: Vec<String>,
+    /// Range constant per parameter (upper case).
+    pub param: Vec<String>,
+}
+
+impl Names {
+    pub fn new(p: &Program) -> Names {
+        let mut locals: HashSet<String> = RESERVED.iter().map(|s| s.to_string()).collect();
+        let mut consts: HashSet<String> = HashSet::new();
+        let param: Vec<String> = p.params.iter().map(|q| unique(&mut consts, &q.name.to_uppercase())).collect();
+        let mut local = Vec::new();
+        let mut slot = Vec::new();
+        for id in p.graph.ids() {
+            let node = p.graph.node(id);
+            let base = if p.inputs.iter().chain(&p.targets).any(|b| b.value == id) {
+                // Inputs and targets are the methods' own parameters and keep the user's name,
+                // which lowering has checked is not reserved.
+                locals.insert(node.name.clone());
+                node.name.clone()
+            } else {
+                unique(&mut locals, &node.name)
+            };
+            local.push(base);
+            slot.push(unique(&mut consts, &node.name.to_uppercase()));
+        }
+        Names { local, slot, param }
+    }
+
+    pub fn local(&self, v: ValueId) -> &str {
+        &self.local[v.index()]
+    }
+
+    pub fn slot(&self, v: ValueId) -> &str {
+        &self.slot[v.index()]
+    }
+}
+
+fn sanitize(name: &str) -> String {
+    let mut s: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
+    if s.is_empty() || s.starts_with(|c: char| c.is_ascii_digit()) {
+        s.insert(0, 'v');
+    }
+    s
+}
+
+fn unique(taken: &mut HashSet<String>, name: &str) -> String {
+    let base = sanitize(name);
+    let mut candidate = base.clone();
+    let mut n = 2;
+    while is_reserved(&candidate) || taken.contains(&candidate) {
+        candidate = format!("{base}_{n}");
+        n += 1;
+    }
+    taken.insert(candidate.clone());
+    candidate
+}

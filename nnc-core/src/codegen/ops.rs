@@ -1,0 +1,288 @@
+//! One kernel call per IR node: how each op runs, which arena slots it reads and writes, and
+//! the one-line comment that explains it in the generated code.
+
+use super::names::Names;
+use crate::ir::{Act, Dim, LossKind, Node, Op, Program, Storage, ValueId};
+use proc_macro2::{Ident, Literal, Span, TokenStream};
+use quote::{format_ident, quote};
+
+pub struct Ctx<'a> {
+    pub p: &'a Program,
+    pub names: &'a Names,
+    pub storage: &'a [Storage],
+    pub rt: &'a TokenStream,
+    pub comments: &'a Comments,
+}
+
+pub fn ident(name: &str) -> Ident {
+    Ident::new(name, Span::call_site())
+}
+
+pub fn usize_lit(n: usize) -> Literal {
+    Literal::usize_unsuffixed(n)
+}
+
+/// A float literal as a person would write it (`0.5`, `1e-8`).
+pub fn float_lit(x: f64) -> TokenStream {
+    let text = format!("{x:?}");
+    text.parse().unwrap_or_else(|_| quote!(0.0))
+}
+
+/// The comments of one generated file. Each becomes a short statement marker
+/// `__nnc_comment!(N);` that `format.rs` replaces with `// text` after formatting; an index
+/// keeps the marker short enough that the formatter never wraps it.
+#[derive(Default)]
+pub struct Comments(std::cell::RefCell<Vec<String>>);
+
+impl Comments {
+    pub fn marker(&self, text: String) -> TokenStream {
+        let mut v = self.0.borrow_mut();
+        let i = usize_lit(v.len());
+        v.push(text);
+        quote!(__nnc_comment!(#i);)
+    }
+
+    pub fn into_inner(self) -> Vec<String> {
+        self.0.into_inner()
+    }
+}
+
+impl Ctx<'_> {
+    fn dim(&self, d: Dim) -> TokenStream {
+        match d {
+            Dim::Batch => quote!(batch),
+            Dim::Fixed(n) => {
+                let n = usize_lit(n);
+                quote!(#n)
+            }
+        }
+    }
+
+    fn stride(&self, d: Dim) -> TokenStream {
+        match d {
+            Dim::Batch => quote!(batch as isize),
+            Dim::Fixed(n) => {
+                let n = usize_lit(n);
+                quote!(#n)
+            }
+        }
+    }
+
+    /// Elements per sample of a batched value (its trailing dimensions).
+    fn per_sample(&self, v: ValueId) -> Literal {
+        usize_lit(self.p.graph.ty(v).shape.elems_per_sample())
+    }
+
+    fn in_arena(&self, v: ValueId) -> bool {
+        matches!(self.storage[v.index()], Storage::Batched { .. } | Storage::Fixed { .. })
+    }
+
+    /// The expression that reads `v` inside the node's block.
+    fn read(&self, v: ValueId) -> TokenStream {
+        let local = ident(self.names.local(v));
+        match self.storage[v.index()] {
+            Storage::Params => {
+                let param = self.p.param_of(v).map_or("", |i| self.names.param[i].as_str());
+                let range = ident(param);
+                quote!(&params[#range])
+            }
+            _ => quote!(#local),
+        }
+    }
+
+    /// The statements computing node `id`.
+    pub fn node(&self, id: ValueId) -> TokenStream {
+        let node = self.p.graph.node(id);
+        let mut reads: Vec<ValueId> = Vec::new();
+        for a in &node.args {
+            if self.in_arena(*a) && !reads.contains(a) {
+                reads.push(*a);
+            }
+        }
+        let read_locals: Vec<Ident> = reads.iter().map(|v| ident(self.names.local(*v))).collect();
+        let read_slots: Vec<Ident> = reads.iter().map(|v| ident(self.names.slot(*v))).collect();
+        let args: Vec<TokenStream> = node.args.iter().map(|a| self.read(*a)).collect();
+        let note = self.comments.marker(self.describe(id, node));
+        let local = ident(self.names.local(id));
+        match self.storage[id.index()] {
+            Storage::Batched { .. } | Storage::Fixed { .. } => {
+                let slot = ident(self.names.slot(id));
+                let call = self.call(node, &args, quote!(#local));
+                let bind = if reads.is_empty() {
+                    quote!(let #local = arena.get_mut(batch, #slot);)
+                } else {
+                    quote!(let ([#(#read_locals),*], #local) = arena.split(batch, #slot, [#(#read_slots),*]);)
+                };
+                quote! { #note { #bind #call; } }
+            }
+            Storage::Grads => {
+                let param = self.p.params.iter().position(|q| q.grad == Some(id)).unwrap_or(0);
+                let range = ident(&self.names.param[param]);
+                let call = self.call(node, &args, quote!(&mut grads[#range]));
+                let bind = (!reads.is_empty())
+                    .then(|| quote!(let [#(#read_locals),*] = arena.read(batch, [#(#read_slots),*]);));
+                quote! { #note { #bind #call; } }
+            }
+            Storage::Scalar => {
+                let call = self.call(node, &args, quote!());
+                let bind = (!reads.is_empty())
+                    .then(|| quote!(let [#(#read_locals),*] = arena.read(batch, [#(#read_slots),*]);));
+                quote! { #note let #local = { #bind #call }; }
+            }
+            Storage::Caller | Storage::Params => quote!(),
+        }
+    }
+
+    fn call(&self, node: &Node, a: &[TokenStream], out: TokenStream) -> TokenStream {
+        let rt = self.rt;
+        let k = quote!(#rt::kernels);
+        let g = &self.p.graph;
+        let n0 = || self.per_sample(node.args[0]);
+        match node.op {
+            Op::Dense { act, bias } => {
+                let w = &g.ty(node.args[1]).shape.0;
+                let (outputs, inputs) = (self.dim(w[0]), self.dim(w[1]));
+                let (x, wt) = (&a[0], &a[1]);
+                let b = if bias {
+                    let b = &a[2];
+                    quote!(Some(#b))
+                } else {
+                    quote!(None)
+                };
+                let act = act_tokens(rt, act);
+                quote!(#k::dense_forward(batch, #inputs, #outputs, #x, #wt, #b, #act, #out))
+            }
+            Op::MatMul { transpose_a, transpose_b } => {
+                let (sa, sb) = (&g.ty(node.args[0]).shape.0, &g.ty(node.args[1]).shape.0);
+                // Row-major [r, c] has strides (c, 1); reading it transposed swaps them.
+                let (m, k_dim, rsa, csa) = if transpose_a {
+                    (sa[1], sa[0], quote!(1), self.stride(sa[1]))
+                } else {
+                    (sa[0], sa[1], self.stride(sa[1]), quote!(1))
+                };
+                let (n, rsb, csb) = if transpose_b {
+                    (sb[0], quote!(1), self.stride(sb[1]))
+                } else {
+                    (sb[1], self.stride(sb[1]), quote!(1))
+                };
+                let (md, kd, nd, rsc) = (self.dim(m), self.dim(k_dim), self.dim(n), self.stride(n));
+                let (x, y) = (&a[0], &a[1]);
+                quote!(#k::gemm(#md, #kd, #nd, 1.0, #x, #rsa, #csa, #y, #rsb, #csb, 0.0, #out, #rsc, 1))
+            }
+            Op::BiasAdd => {
+                let (x, b) = (&a[0], &a[1]);
+                let n = n0();
+                quote!(#k::bias_add(batch, #n, #x, #b, #out))
+            }
+            Op::Activation(act) => {
+                let (act, x) = (act_tokens(rt, act), &a[0]);
+                quote!(#k::act_forward(#act, #x, #out))
+            }
+            Op::Softmax => {
+                let (n, x) = (n0(), &a[0]);
+                quote!(#k::softmax(batch, #n, #x, #out))
+            }
+            Op::Add => {
+                let (x, y) = (&a[0], &a[1]);
+                quote!(#k::add(#x, #y, #out))
+            }
+            Op::ReduceBatch => {
+                let (n, x) = (n0(), &a[0]);
+                quote!(#k::bias_backward(batch, #n, #x, #out))
+            }
+            Op::ActivationGrad(act) => {
+                let (act, y, gy) = (act_tokens(rt, act), &a[0], &a[1]);
+                quote!(#k::act_backward(#act, #y, #gy, #out))
+            }
+            Op::SoftmaxGrad => {
+                let (n, y, gy) = (n0(), &a[0], &a[1]);
+                quote!(#k::softmax_backward(batch, #n, #y, #gy, #out))
+            }
+            Op::Loss(kind) | Op::LossGrad(kind) => {
+                let backward = matches!(node.op, Op::LossGrad(_));
+                let (p, t) = (&a[0], &a[1]);
+                let name = match kind {
+                    LossKind::MeanSquaredError => "mse",
+                    LossKind::BinaryCrossEntropy => "binary_cross_entropy",
+                    LossKind::CrossEntropy => "cross_entropy",
+                };
+                let f = if backward { format_ident!("{name}_backward") } else { format_ident!("{name}") };
+                let out = backward.then_some(quote!(, #out));
+                if kind == LossKind::CrossEntropy {
+                    let n = n0();
+                    quote!(#k::#f(batch, #n, #p, #t #out))
+                } else {
+                    quote!(#k::#f(#p, #t #out))
+                }
+            }
+            Op::SoftmaxCrossEntropy => {
+                let (n, z, t) = (n0(), &a[0], &a[1]);
+                quote!(#k::softmax_cross_entropy(batch, #n, #z, #t))
+            }
+            Op::SoftmaxCrossEntropyGrad => {
+                let (n, p, t) = (n0(), &a[0], &a[1]);
+                quote!(#k::softmax_cross_entropy_backward(batch, #n, #p, #t, #out))
+            }
+            Op::SigmoidBinaryCrossEntropy => {
+                let (z, t) = (&a[0], &a[1]);
+                quote!(#k::sigmoid_binary_cross_entropy(#z, #t))
+            }
+            Op::SigmoidBinaryCrossEntropyGrad => {
+                let (p, t) = (&a[0], &a[1]);
+                quote!(#k::sigmoid_binary_cross_entropy_backward(#p, #t, #out))
+            }
+            Op::Input(_) | Op::Target(_) | Op::Param(_) => quote!(),
+        }
+    }
+
+    /// A formula for the comment above a node, in the model's own names.
+    fn describe(&self, id: ValueId, node: &Node) -> String {
+        let g = &self.p.graph;
+        let name = |v: ValueId| g.node(v).name.clone();
+        let arg = |i: usize| name(node.args[i]);
+        let me = name(id);
+        let shape = &node.ty.shape;
+        match node.op {
+            Op::Dense { act, bias } => {
+                let sum = if bias { format!("{} · {}ᵀ + {}", arg(0), arg(1), arg(2)) } else { format!("{} · {}ᵀ", arg(0), arg(1)) };
+                match act {
+                    Act::Identity => format!("{me} = {sum}    {shape}"),
+                    act => format!("{me} = {}({sum})    {shape}", act.name()),
+                }
+            }
+            Op::MatMul { transpose_a, transpose_b } => {
+                let t = |b: bool| if b { "ᵀ" } else { "" };
+                format!("{me} = {}{} · {}{}    {shape}", arg(0), t(transpose_a), arg(1), t(transpose_b))
+            }
+            Op::ReduceBatch => format!("{me} = Σ over the batch of {}", arg(0)),
+            Op::ActivationGrad(act) => format!("{me} = {} ⊙ {}'(·), written through {}", arg(1), act.name(), arg(0)),
+            Op::SoftmaxGrad => format!("{me} = {0} ⊙ ({1} − Σ {1} ⊙ {0}) per row", arg(0), arg(1)),
+            Op::Loss(kind) => format!("{me} = {}({}, {}), averaged over the batch", kind.name(), arg(0), arg(1)),
+            Op::LossGrad(kind) => format!("{me} = d {}({}, {}) / d {}", kind.name(), arg(0), arg(1), arg(0)),
+            Op::SoftmaxCrossEntropy => {
+                format!("{me} = cross_entropy(softmax({}), {}), computed stably from the logits", arg(0), arg(1))
+            }
+            Op::SoftmaxCrossEntropyGrad => format!("{me} = (softmax − onehot({})) / batch, from {}", arg(1), arg(0)),
+            Op::SigmoidBinaryCrossEntropy => format!(
+                "{me} = binary_cross_entropy(sigmoid({}), {}), computed stably from the logits",
+                arg(0),
+                arg(1)
+            ),
+            Op::SigmoidBinaryCrossEntropyGrad => format!("{me} = ({} − {}) / count", arg(0), arg(1)),
+            op => {
+                let args: Vec<String> = (0..node.args.len()).map(arg).collect();
+                format!("{me} = {op}({})    {shape}", args.join(", "))
+            }
+        }
+    }
+}
+
+pub fn act_tokens(rt: &TokenStream, act: Act) -> TokenStream {
+    let v = ident(match act {
+        Act::Identity => "Identity",
+        Act::Relu => "Relu",
+        Act::Sigmoid => "Sigmoid",
+        Act::Tanh => "Tanh",
+    });
+    quote!(#rt::Act::#v)
+}

@@ -1,0 +1,243 @@
+//! Binds the arguments of a call (`adam(lr = 1e-3)`, `dense h(8)`) to a signature, reporting
+//! unknown, repeated, missing and mistyped arguments with their spans.
+
+use crate::diag::{Diagnostic, Diagnostics, Span};
+use crate::syntax::ast::{Arg, ArgList, Value};
+
+/// What kind of value an argument takes, and which values are allowed.
+#[derive(Clone, Copy, Debug)]
+pub enum Kind {
+    /// A positive integer (a layer width).
+    Width,
+    /// A finite real number in a range; the `&str` says the range in words for messages.
+    Real { min: f64, min_inclusive: bool, max: f64, max_inclusive: bool, words: &'static str },
+    /// `true` or `false`.
+    Bool,
+    /// A reference to a named value of the model.
+    Name,
+}
+
+impl Kind {
+    pub const POSITIVE: Kind = Kind::Real {
+        min: 0.0,
+        min_inclusive: false,
+        max: f64::INFINITY,
+        max_inclusive: false,
+        words: "a positive number",
+    };
+    pub const NON_NEGATIVE: Kind = Kind::Real {
+        min: 0.0,
+        min_inclusive: true,
+        max: f64::INFINITY,
+        max_inclusive: false,
+        words: "zero or a positive number",
+    };
+    pub const UNIT_OPEN: Kind = Kind::Real {
+        min: 0.0,
+        min_inclusive: true,
+        max: 1.0,
+        max_inclusive: false,
+        words: "in [0, 1)",
+    };
+}
+
+/// One parameter of a signature. `default: None` means required.
+#[derive(Clone, Debug)]
+pub struct Param {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub default: Option<Bound>,
+    /// The help line shown when the value is out of range.
+    pub hint: &'static str,
+}
+
+/// A checked argument value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Bound {
+    Int(usize),
+    Real(f64),
+    Bool(bool),
+    Name(String),
+}
+
+/// The bound values, in signature order, with the span of each (the call's span for defaults).
+pub struct BoundArgs {
+    pub values: Vec<Option<(Bound, Span)>>,
+}
+
+impl BoundArgs {
+    pub fn int(&self, i: usize) -> Option<usize> {
+        match self.values.get(i)? {
+            Some((Bound::Int(v), _)) => Some(*v),
+            _ => None,
+        }
+    }
+
+    pub fn real(&self, i: usize) -> Option<f64> {
+        match self.values.get(i)? {
+            Some((Bound::Real(v), _)) => Some(*v),
+            _ => None,
+        }
+    }
+
+    pub fn bool(&self, i: usize) -> Option<bool> {
+        match self.values.get(i)? {
+            Some((Bound::Bool(v), _)) => Some(*v),
+            _ => None,
+        }
+    }
+
+    pub fn name(&self, i: usize) -> Option<(&str, Span)> {
+        match self.values.get(i)? {
+            Some((Bound::Name(v), sp)) => Some((v.as_str(), *sp)),
+            _ => None,
+        }
+    }
+}
+
+/// Binds `args` (absent list = no arguments) of `what` (e.g. "optimizer `adam`") to `sig`.
+/// Errors go to `diags`; a parameter whose argument was wrong is left `None`.
+pub fn bind(
+    what: &str,
+    call_span: Span,
+    args: Option<&ArgList>,
+    sig: &[Param],
+    diags: &mut Diagnostics,
+) -> BoundArgs {
+    let mut values: Vec<Option<(Bound, Span)>> = vec![None; sig.len()];
+    let mut seen: Vec<Option<Span>> = vec![None; sig.len()];
+    let empty = Vec::new();
+    let list = args.map_or(&empty, |a| &a.args);
+    let mut positional = 0;
+    for arg in list {
+        let slot = match &arg.key {
+            Some(key) => match sig.iter().position(|p| p.name == key.name) {
+                Some(i) => i,
+                None => {
+                    let names: Vec<&str> = sig.iter().map(|p| p.name).collect();
+                    let mut d = Diagnostic::error(
+                        "E0402",
+                        key.span,
+                        format!("{what} has no parameter `{}`", key.name),
+                    )
+                    .with_span_label("unknown parameter");
+                    d = match super::suggest(&key.name, names.iter().copied()) {
+                        Some(s) => d.with_help(format!("did you mean `{s}`?")),
+                        None if names.is_empty() => d.with_help(format!("{what} takes no arguments")),
+                        None => d.with_help(format!("its parameters are {}", quoted(&names))),
+                    };
+                    diags.push(d);
+                    continue;
+                }
+            },
+            None => {
+                let i = positional;
+                positional += 1;
+                if i >= sig.len() {
+                    let d = Diagnostic::error(
+                        "E0405",
+                        arg.span,
+                        format!("{what} takes {} positional argument{}", sig.len(), plural(sig.len())),
+                    )
+                    .with_span_label("unexpected argument");
+                    diags.push(if sig.is_empty() {
+                        d.with_help(format!("write `{}` without parentheses", what_name(what)))
+                    } else {
+                        d
+                    });
+                    continue;
+                }
+                i
+            }
+        };
+        if let Some(first) = seen[slot] {
+            diags.push(
+                Diagnostic::error("E0405", arg.span, format!("`{}` is given twice", sig[slot].name))
+                    .with_span_label("second value")
+                    .with_label(first, "first value"),
+            );
+            continue;
+        }
+        seen[slot] = Some(arg.span);
+        if let Some(v) = check_value(what, &sig[slot], arg, diags) {
+            values[slot] = Some((v, arg.value.span()));
+        }
+    }
+    for (i, p) in sig.iter().enumerate() {
+        if seen[i].is_none() {
+            match &p.default {
+                Some(d) => values[i] = Some((d.clone(), call_span)),
+                None => diags.push(
+                    Diagnostic::error("E0405", call_span, format!("{what} needs `{}`", p.name))
+                        .with_span_label(format!("missing `{}`", p.name))
+                        .with_help(p.hint),
+                ),
+            }
+        }
+    }
+    BoundArgs { values }
+}
+
+fn check_value(what: &str, p: &Param, arg: &Arg, diags: &mut Diagnostics) -> Option<Bound> {
+    let span = arg.value.span();
+    let mismatch = |expected: &str, found: &str| {
+        Diagnostic::error("E0403", span, format!("`{}` of {what} must be {expected}, found {found}", p.name))
+            .with_span_label(format!("expected {expected}"))
+            .with_help(p.hint)
+    };
+    let result = match (&p.kind, &arg.value) {
+        (Kind::Width, Value::Number { text, .. }) => match text.parse::<u64>() {
+            Ok(0) => Err(mismatch("at least 1", "0")),
+            Ok(n) if n > 1 << 31 => Err(mismatch("at most 2147483648", text)),
+            Ok(n) => Ok(Bound::Int(n as usize)),
+            Err(_) => Err(mismatch("a positive integer", &format!("`{text}`"))),
+        },
+        (Kind::Real { min, min_inclusive, max, max_inclusive, words }, Value::Number { text, .. }) => {
+            match text.parse::<f64>() {
+                Ok(v) if !v.is_finite() => Err(mismatch(words, "a number too large to represent")),
+                Ok(v) => {
+                    let above = if *min_inclusive { v >= *min } else { v > *min };
+                    let below = if *max_inclusive { v <= *max } else { v < *max };
+                    if above && below {
+                        Ok(Bound::Real(v))
+                    } else {
+                        Err(mismatch(words, text))
+                    }
+                }
+                Err(_) => Err(mismatch(words, &format!("`{text}`"))),
+            }
+        }
+        (Kind::Bool, Value::Ident(id)) if id.name == "true" || id.name == "false" => {
+            Ok(Bound::Bool(id.name == "true"))
+        }
+        (Kind::Bool, v) => Err(mismatch("`true` or `false`", &describe(v))),
+        (Kind::Name, Value::Ident(id)) => Ok(Bound::Name(id.name.clone())),
+        (Kind::Name, v) => Err(mismatch("a value name", &describe(v))),
+        (Kind::Width, v) | (Kind::Real { .. }, v) => Err(mismatch("a number", &describe(v))),
+    };
+    result.map_err(|d| diags.push(d)).ok()
+}
+
+fn describe(v: &Value) -> String {
+    match v {
+        Value::Number { text, .. } => format!("the number `{text}`"),
+        Value::Ident(id) => format!("`{}`", id.name),
+    }
+}
+
+fn what_name(what: &str) -> &str {
+    what.rsplit('`').nth(1).unwrap_or(what)
+}
+
+pub fn quoted(names: &[&str]) -> String {
+    let q: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+    q.join(", ")
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}

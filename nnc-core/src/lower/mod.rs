@@ -1,0 +1,371 @@
+//! Lowering: the syntax tree of each model becomes an IR [`Program`].
+//!
+//! This is where names are resolved and every shape is checked, with diagnostics that point at
+//! the user's tokens. All problems of a file are collected; a name whose definition failed is
+//! "poisoned" so that its uses do not report the same mistake again. Lowering produces the
+//! forward graph and the loss only; gradients come from the autodiff pass.
+
+mod args;
+mod layers;
+mod training;
+
+use crate::diag::{Diagnostic, Diagnostics, Span};
+use crate::ir::{Binding, DType, Graph, Node, Op, Phase, Program, Shape, Type, ValueId};
+use crate::syntax::ast;
+use std::collections::HashMap;
+
+/// Lowers every model of a file; fails with all diagnostics if any model has an error.
+pub fn lower(file: &ast::File) -> Result<Vec<Program>, Diagnostics> {
+    let mut diags = Diagnostics::new();
+    let mut programs = Vec::new();
+    let mut names: HashMap<&str, Span> = HashMap::new();
+    if file.models.is_empty() {
+        diags.push(
+            Diagnostic::error("E0501", Span::new(0, 0), "no model is defined")
+                .with_help("a file holds one or more `model Name { ... }` blocks"),
+        );
+    }
+    for m in &file.models {
+        if let Some(first) = names.insert(&m.name.name, m.name.span) {
+            diags.push(
+                Diagnostic::error("E0101", m.name.span, format!("model `{}` is defined twice", m.name.name))
+                    .with_span_label("second definition")
+                    .with_label(first, "first definition")
+                    .with_help("give each model its own name"),
+            );
+        }
+        if !is_rust_type_name(&m.name.name) {
+            diags.push(
+                Diagnostic::error("E0502", m.name.span, format!("model name `{}` is not a usable Rust type name", m.name.name))
+                    .with_help("start it with an uppercase letter, like `Mnist`; it becomes the generated struct's name"),
+            );
+        }
+        if let Some(p) = Lowerer::new(m, &mut diags).run() {
+            programs.push(p);
+        }
+    }
+    if diags.has_errors() {
+        diags.sort();
+        Err(diags)
+    } else {
+        Ok(programs)
+    }
+}
+
+fn is_rust_type_name(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_uppercase()) && !name.contains("__")
+}
+
+/// What a name in a model refers to.
+#[derive(Clone, Debug)]
+enum Def {
+    Input { value: ValueId, span: Span },
+    Target { index: usize, span: Span },
+    Value { value: ValueId, span: Span },
+    /// Its definition had an error: uses are accepted silently.
+    Poisoned,
+}
+
+impl Def {
+    fn span(&self) -> Option<Span> {
+        match self {
+            Def::Input { span, .. } | Def::Target { span, .. } | Def::Value { span, .. } => Some(*span),
+            Def::Poisoned => None,
+        }
+    }
+}
+
+/// The state of lowering one model.
+struct Lowerer<'a> {
+    model: &'a ast::Model,
+    diags: &'a mut Diagnostics,
+    graph: Graph,
+    params: Vec<crate::ir::Param>,
+    inputs: Vec<Binding>,
+    targets: Vec<Binding>,
+    target_kinds: Vec<ast::TargetKind>,
+    scope: HashMap<String, Def>,
+    /// Each `let` and input with the number of times it is used, in definition order.
+    uses: Vec<(String, Span, usize, &'static str)>,
+    /// Layer names already taken, for duplicate detection.
+    layers: HashMap<String, Span>,
+    errors_before: usize,
+}
+
+impl<'a> Lowerer<'a> {
+    fn new(model: &'a ast::Model, diags: &'a mut Diagnostics) -> Self {
+        let errors_before = diags.len();
+        Lowerer {
+            model,
+            diags,
+            graph: Graph::default(),
+            params: Vec::new(),
+            inputs: Vec::new(),
+            targets: Vec::new(),
+            target_kinds: Vec::new(),
+            scope: HashMap::new(),
+            uses: Vec::new(),
+            layers: HashMap::new(),
+            errors_before,
+        }
+    }
+
+    fn error(&mut self, d: Diagnostic) {
+        self.diags.push(d);
+    }
+
+    fn push(&mut self, op: Op, args: Vec<ValueId>, ty: Type, name: String, phase: Phase, span: Span) -> ValueId {
+        self.graph.push(Node { op, args, ty, phase, name }, span)
+    }
+
+    fn run(mut self) -> Option<Program> {
+        let mut loss_call = None;
+        let mut optimizer_call = None;
+        for item in &self.model.items {
+            match item {
+                ast::Item::Input(decl) => self.input(decl),
+                ast::Item::Target(decl) => self.target(decl),
+                ast::Item::Let(l) => self.let_stmt(l),
+                ast::Item::Loss(call) => self.once("loss", &mut loss_call, call),
+                ast::Item::Optimizer(call) => self.once("optimizer", &mut optimizer_call, call),
+            }
+        }
+        if self.inputs.is_empty() {
+            let span = self.model.name.span;
+            self.error(
+                Diagnostic::error("E0501", span, format!("model `{}` has no input", self.model.name.name))
+                    .with_help("declare one, for example `input x: [784];`"),
+            );
+        }
+        let loss = match loss_call {
+            Some(call) => self.loss(call),
+            None => {
+                let span = self.model.name.span;
+                self.error(
+                    Diagnostic::error("E0306", span, format!("model `{}` has no loss", self.model.name.name))
+                        .with_help("add a loss, for example `loss = mse(p, y);`"),
+                );
+                None
+            }
+        };
+        let optimizer = match optimizer_call {
+            Some(call) => self.optimizer(call),
+            None => {
+                let span = self.model.name.span;
+                self.error(
+                    Diagnostic::error("E0404", span, format!("model `{}` has no optimizer", self.model.name.name))
+                        .with_help("add one, for example `optimizer = adam(lr = 1e-3);`"),
+                );
+                None
+            }
+        };
+        self.report_unused();
+        if self.diags.len() > self.errors_before {
+            return None;
+        }
+        let (loss, output) = loss?;
+        Some(Program {
+            name: self.model.name.name.clone(),
+            span: self.model.span,
+            graph: self.graph,
+            params: self.params,
+            inputs: self.inputs,
+            targets: self.targets,
+            output,
+            loss,
+            optimizer: optimizer?,
+            plan: None,
+        })
+    }
+
+    /// Records a statement that may appear only once per model.
+    fn once(&mut self, what: &str, slot: &mut Option<&'a ast::Call>, call: &'a ast::Call) {
+        match slot {
+            Some(first) => {
+                let first = first.span;
+                self.error(
+                    Diagnostic::error("E0306", call.span, format!("the {what} is set twice"))
+                        .with_span_label("second definition")
+                        .with_label(first, "first definition")
+                        .with_help(format!("a model has exactly one {what}; remove one of them")),
+                );
+            }
+            None => *slot = Some(call),
+        }
+    }
+
+    /// Binds a new name in the model's scope, reporting a clash with an earlier one.
+    fn define(&mut self, name: &ast::Ident, def: Def, kind: &'static str) {
+        if let Some(prev) = self.scope.get(&name.name).and_then(Def::span) {
+            self.error(
+                Diagnostic::error("E0102", name.span, format!("`{}` is defined twice", name.name))
+                    .with_span_label("redefined here")
+                    .with_label(prev, "first defined here")
+                    .with_help("every input, target and `let` in a model needs its own name"),
+            );
+            return;
+        }
+        if (kind == "input" || kind == "target") && crate::codegen::is_reserved(&name.name) {
+            self.error(
+                Diagnostic::error("E0106", name.span, format!("`{}` cannot name an {kind}", name.name))
+                    .with_span_label("reserved name")
+                    .with_note(format!("{kind}s become parameters of the generated Rust methods, where `{}` is a keyword or already taken", name.name))
+                    .with_help(format!("rename it, for example to `{}_data`", name.name)),
+            );
+        }
+        if matches!(def, Def::Input { .. } | Def::Value { .. } | Def::Poisoned) && kind != "target" {
+            self.uses.push((name.name.clone(), name.span, 0, kind));
+        }
+        self.scope.insert(name.name.clone(), def);
+    }
+
+    fn mark_used(&mut self, name: &str) {
+        if let Some(u) = self.uses.iter_mut().rev().find(|u| u.0 == name) {
+            u.2 += 1;
+        }
+    }
+
+    fn report_unused(&mut self) {
+        let unused: Vec<(String, Span, &'static str)> =
+            self.uses.iter().filter(|u| u.2 == 0).map(|u| (u.0.clone(), u.1, u.3)).collect();
+        for (name, span, kind) in unused {
+            let poisoned = matches!(self.scope.get(&name), Some(Def::Poisoned));
+            if poisoned {
+                continue;
+            }
+            self.error(
+                Diagnostic::error("E0104", span, format!("{kind} `{name}` is never used"))
+                    .with_span_label("defined here but never used")
+                    .with_help("use it in a later `let` or in the loss, or remove it"),
+            );
+        }
+    }
+
+    /// Checks a shape literal: at least one dimension, none zero or absurdly large.
+    fn shape(&mut self, lit: &ast::ShapeLit, what: &str) -> Option<Vec<usize>> {
+        if lit.dims.is_empty() {
+            self.error(
+                Diagnostic::error("E0206", lit.span, format!("{what} has an empty shape"))
+                    .with_help("give the size of one sample, for example `[784]`; the batch dimension is implicit"),
+            );
+            return None;
+        }
+        let mut dims = Vec::new();
+        let mut total: u64 = 1;
+        for d in &lit.dims {
+            match d.value {
+                Some(0) => {
+                    self.error(
+                        Diagnostic::error("E0206", d.span, format!("{what} has a dimension of size 0"))
+                            .with_help("every dimension must be at least 1"),
+                    );
+                    return None;
+                }
+                Some(v) if total.saturating_mul(v) <= 1 << 31 => {
+                    total *= v;
+                    dims.push(v as usize);
+                }
+                _ => {
+                    self.error(
+                        Diagnostic::error("E0002", d.span, format!("{what} is too large"))
+                            .with_note("one sample may hold at most 2^31 values"),
+                    );
+                    return None;
+                }
+            }
+        }
+        Some(dims)
+    }
+
+    fn input(&mut self, decl: &ast::InputDecl) {
+        let Some(dims) = self.shape(&decl.shape, &format!("input `{}`", decl.name.name)) else {
+            self.define(&decl.name, Def::Poisoned, "input");
+            return;
+        };
+        let index = self.inputs.len();
+        let ty = Type::float(Shape::batched(&dims));
+        let v = self.push(Op::Input(index), vec![], ty, decl.name.name.clone(), Phase::Forward, decl.span);
+        self.inputs.push(Binding { name: decl.name.name.clone(), value: v, span: decl.span });
+        self.define(&decl.name, Def::Input { value: v, span: decl.name.span }, "input");
+    }
+
+    fn target(&mut self, decl: &ast::TargetDecl) {
+        let what = format!("target `{}`", decl.name.name);
+        let ty = match &decl.kind {
+            ast::TargetKind::Float(lit) => self.shape(lit, &what).map(|d| Type::float(Shape::batched(&d))),
+            ast::TargetKind::Classes { count, .. } => match count.value {
+                Some(n) if n >= 2 && n <= 1 << 31 => {
+                    Some(Type { dtype: DType::Label, shape: Shape::batched(&[]) })
+                }
+                _ => {
+                    self.error(
+                        Diagnostic::error("E0206", count.span, format!("{what} needs at least 2 classes"))
+                            .with_help("for a yes/no target use `target y: [1];` with binary_cross_entropy"),
+                    );
+                    None
+                }
+            },
+        };
+        let Some(ty) = ty else {
+            self.define(&decl.name, Def::Poisoned, "target");
+            return;
+        };
+        let index = self.targets.len();
+        let v = self.push(Op::Target(index), vec![], ty, decl.name.name.clone(), Phase::Loss, decl.span);
+        self.targets.push(Binding { name: decl.name.name.clone(), value: v, span: decl.span });
+        self.target_kinds.push(decl.kind.clone());
+        self.define(&decl.name, Def::Target { index, span: decl.name.span }, "target");
+    }
+
+    /// Resolves a value name used as the start of a chain or a loss argument.
+    fn resolve(&mut self, name: &ast::Ident) -> Option<ValueId> {
+        match self.scope.get(&name.name).cloned() {
+            Some(Def::Input { value, .. }) | Some(Def::Value { value, .. }) => {
+                self.mark_used(&name.name);
+                Some(value)
+            }
+            Some(Def::Target { span, .. }) => {
+                self.error(
+                    Diagnostic::error("E0103", name.span, format!("target `{}` cannot be used as a layer input", name.name))
+                        .with_span_label("a target")
+                        .with_label(span, "declared as a target here")
+                        .with_help("targets are only known during training; use them as the second argument of the loss"),
+                );
+                None
+            }
+            Some(Def::Poisoned) => {
+                self.mark_used(&name.name);
+                None
+            }
+            None => {
+                let candidates: Vec<&str> = self.scope.keys().map(String::as_str).collect();
+                let mut d = Diagnostic::error("E0103", name.span, format!("cannot find value `{}` in model `{}`", name.name, self.model.name.name))
+                    .with_span_label("not defined");
+                d = match suggest(&name.name, candidates.into_iter()) {
+                    Some(s) => d.with_help(format!("a value with a similar name exists: `{s}`")),
+                    None => d.with_help("declare it with `input` or define it with `let` before this use"),
+                };
+                self.error(d);
+                None
+            }
+        }
+    }
+
+    fn let_stmt(&mut self, l: &ast::Let) {
+        let value = self.resolve(&l.source).and_then(|v| self.chain(v, &l.source.name, l));
+        let def = match value {
+            Some(value) => Def::Value { value, span: l.name.span },
+            None => Def::Poisoned,
+        };
+        self.define(&l.name, def, "value");
+    }
+}
+
+/// The closest candidate by edit distance, if it is close enough to be a plausible typo.
+pub(crate) fn suggest<'c>(name: &str, candidates: impl Iterator<Item = &'c str>) -> Option<&'c str> {
+    candidates
+        .map(|c| (strsim::damerau_levenshtein(name, c), c))
+        .filter(|(d, c)| *d <= (c.len().max(name.len()) / 3).max(1))
+        .min()
+        .map(|(_, c)| c)
+}

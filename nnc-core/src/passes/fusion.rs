@@ -1,0 +1,127 @@
+//! Fusion: rewrites chains of small ops into the fused kernels of the runtime, then removes
+//! what became dead.
+//!
+//! Rewrites, in order:
+//! 1. loss over softmax / sigmoid → `softmax_cross_entropy` / `sigmoid_binary_cross_entropy`,
+//!    computed from the logits so that it is stable for any logit size;
+//! 2. in the backward graph, `softmax_grad(loss_grad.cross_entropy)` → `(p − onehot)/B` and the
+//!    same for sigmoid with binary cross-entropy: the exact, stable gradient, without dividing
+//!    by probabilities;
+//! 3. `matmul(x, wᵀ)` [+ `bias_add`] [+ element-wise activation] → one `dense` node, whose
+//!    kernel runs the product and a single epilogue pass; an intermediate is only absorbed when
+//!    nothing else reads it.
+//!
+//! It does not reorder nodes and does not touch the backward matmuls (they are already single
+//! kernel calls).
+
+use crate::ir::{Act, LossKind, Op, Program, ValueId};
+
+pub fn run(p: &mut Program) {
+    fuse_losses(p);
+    fuse_dense(p);
+    super::dead_code::eliminate(p);
+}
+
+fn fuse_losses(p: &mut Program) {
+    let uses = p.graph.use_counts();
+    for index in 0..p.graph.nodes.len() {
+        let node = p.graph.nodes[index].clone();
+        let producer = |v: ValueId| p.graph.node(v).clone();
+        let fused = match node.op {
+            Op::Loss(LossKind::CrossEntropy) => match producer(node.args[0]).op {
+                Op::Softmax => Some((Op::SoftmaxCrossEntropy, vec![producer(node.args[0]).args[0], node.args[1]])),
+                _ => None,
+            },
+            Op::Loss(LossKind::BinaryCrossEntropy) => match producer(node.args[0]).op {
+                Op::Activation(Act::Sigmoid) => {
+                    Some((Op::SigmoidBinaryCrossEntropy, vec![producer(node.args[0]).args[0], node.args[1]]))
+                }
+                _ => None,
+            },
+            Op::SoftmaxGrad | Op::ActivationGrad(Act::Sigmoid) => {
+                let (y, gy) = (node.args[0], node.args[1]);
+                let upstream = producer(gy);
+                let wanted = if node.op == Op::SoftmaxGrad {
+                    Op::LossGrad(LossKind::CrossEntropy)
+                } else {
+                    Op::LossGrad(LossKind::BinaryCrossEntropy)
+                };
+                let fused_op = if node.op == Op::SoftmaxGrad {
+                    Op::SoftmaxCrossEntropyGrad
+                } else {
+                    Op::SigmoidBinaryCrossEntropyGrad
+                };
+                (upstream.op == wanted && upstream.args[0] == y && uses[gy.index()] == 1)
+                    .then(|| (fused_op, vec![y, upstream.args[1]]))
+            }
+            _ => None,
+        };
+        if let Some((op, args)) = fused {
+            let n = &mut p.graph.nodes[index];
+            n.op = op;
+            n.args = args;
+        }
+    }
+}
+
+fn fuse_dense(p: &mut Program) {
+    // Counts and users are taken once: a rewrite only absorbs values read by nothing else.
+    let uses = p.graph.use_counts();
+    let mut user = vec![None; p.graph.nodes.len()];
+    for id in p.graph.ids() {
+        for a in &p.graph.node(id).args {
+            user[a.index()] = Some(id);
+        }
+    }
+    let single = |v: ValueId| uses[v.index()] == 1;
+    let op_of = |v: ValueId| p.graph.node(v).op;
+    // A forward dense product: x · wᵀ with w a parameter.
+    let is_dense_matmul =
+        |v: ValueId| op_of(v) == Op::MatMul { transpose_a: false, transpose_b: true } && p.param_of(p.graph.node(v).args[1]).is_some();
+    // Whether `v`'s only reader is the next link of a dense chain, which will absorb `v`.
+    let absorbed = |v: ValueId| {
+        single(v)
+            && user[v.index()].is_some_and(|u| match op_of(u) {
+                Op::Activation(_) => true,
+                Op::BiasAdd => p.graph.node(u).args[0] == v,
+                _ => false,
+            })
+    };
+    let mut rewrites = Vec::new();
+    for id in p.graph.ids() {
+        let node = p.graph.node(id);
+        let (act, mut top) = match node.op {
+            Op::Activation(act) if single(node.args[0]) => (act, node.args[0]),
+            Op::BiasAdd | Op::MatMul { .. } if !absorbed(id) => (Act::Identity, id),
+            _ => continue,
+        };
+        let mut bias = None;
+        if op_of(top) == Op::BiasAdd {
+            let args = &p.graph.node(top).args;
+            if !single(args[0]) {
+                continue;
+            }
+            bias = Some(args[1]);
+            top = args[0];
+        }
+        if !is_dense_matmul(top) {
+            continue;
+        }
+        let mm = &p.graph.node(top).args;
+        let mut args = vec![mm[0], mm[1]];
+        args.extend(bias);
+        // `hidden.relu` becomes `hidden`: the fused value is the layer's output. A name the
+        // user chose with `let` is kept.
+        let name = &p.graph.node(id).name;
+        let layer = p.graph.node(p.graph.node(id).args[0]).name.clone();
+        let derived = name.strip_suffix(act.name()).is_some_and(|r| r.ends_with('.'));
+        let name = if derived { layer } else { name.clone() };
+        rewrites.push((id, Op::Dense { act, bias: bias.is_some() }, args, name));
+    }
+    for (id, op, args, name) in rewrites {
+        let n = &mut p.graph.nodes[id.index()];
+        n.op = op;
+        n.args = args;
+        n.name = name;
+    }
+}

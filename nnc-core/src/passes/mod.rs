@@ -1,0 +1,29 @@
+//! The ordered pass pipeline. Each pass is one file, a function `&mut Program`, run once per
+//! model; `crate::analyze` runs them in this order and the verifier after each.
+
+pub mod autodiff;
+mod dead_code;
+pub mod fusion;
+pub mod memory_plan;
+
+use crate::ir::{self, Program};
+use crate::Stage;
+
+/// The passes after lowering, each with the stage name its output is printed under.
+pub const PIPELINE: &[(Stage, fn(&mut Program))] = &[
+    (Stage::Grad, autodiff::run),
+    (Stage::Fused, fusion::run),
+    (Stage::Planned, memory_plan::run),
+];
+
+/// Runs the IR verifier on every program in debug builds (and so in every test). A failure is
+/// a compiler bug, reported with the pass that caused it.
+pub fn verify_all(programs: &[Program], after: &str) {
+    if cfg!(debug_assertions) {
+        for p in programs {
+            if let Err(errors) = ir::verify::verify(p) {
+                panic!("IR verifier failed after {after} for model {}:\n{}\n{p}", p.name, errors.join("\n"));
+            }
+        }
+    }
+}

@@ -1,0 +1,288 @@
+//! Parses source text with the pest grammar and builds the [`ast`](super::ast) from the pairs.
+//!
+//! Syntax errors become one diagnostic naming what was expected and what was found. The tree
+//! walk below trusts the grammar's structure; it never indexes into text that pest did not
+//! produce, so no input can make it panic.
+
+use super::ast::*;
+use crate::diag::{Diagnostic, Diagnostics, Span};
+use pest::iterators::Pair;
+use pest::Parser as _;
+
+#[derive(pest_derive::Parser)]
+#[grammar = "syntax/nnc.pest"]
+struct Grammar;
+
+type P<'a> = Pair<'a, Rule>;
+
+/// Parses a whole file.
+pub fn parse(source: &str) -> Result<File, Diagnostics> {
+    let mut pairs = Grammar::parse(Rule::file, source).map_err(|e| syntax_error(source, e))?;
+    let file = pairs.next().map(|p| p.into_inner()).into_iter().flatten();
+    let models = file.filter(|p| p.as_rule() == Rule::model).map(model).collect();
+    Ok(File { models })
+}
+
+fn span(p: &P<'_>) -> Span {
+    let s = p.as_span();
+    Span::new(s.start(), s.end())
+}
+
+/// The children of a pair that carry meaning: punctuation and keywords are dropped.
+fn parts<'a>(p: P<'a>) -> impl Iterator<Item = P<'a>> {
+    p.into_inner().filter(|c| !is_token(c.as_rule()))
+}
+
+fn is_token(rule: Rule) -> bool {
+    matches!(
+        rule,
+        Rule::lbrace
+            | Rule::rbrace
+            | Rule::lparen
+            | Rule::rparen
+            | Rule::lbracket
+            | Rule::rbracket
+            | Rule::colon
+            | Rule::semi
+            | Rule::comma
+            | Rule::eq
+            | Rule::arrow
+            | Rule::minus
+            | Rule::kw_model
+            | Rule::kw_input
+            | Rule::kw_target
+            | Rule::kw_class
+            | Rule::kw_let
+            | Rule::kw_loss
+            | Rule::kw_optimizer
+            | Rule::EOI
+    )
+}
+
+fn ident(p: P<'_>) -> Ident {
+    Ident { name: p.as_str().to_string(), span: span(&p) }
+}
+
+fn int(p: P<'_>) -> Int {
+    Int { value: p.as_str().parse().ok(), span: span(&p) }
+}
+
+fn model(p: P<'_>) -> Model {
+    let sp = span(&p);
+    let mut it = parts(p);
+    let name = it.next().map(ident).unwrap_or_else(|| Ident { name: String::new(), span: sp });
+    let items = it.filter_map(item).collect();
+    Model { name, items, span: sp }
+}
+
+fn item(p: P<'_>) -> Option<Item> {
+    let sp = span(&p);
+    let rule = p.as_rule();
+    let mut it = parts(p);
+    Some(match rule {
+        Rule::input_decl => {
+            let name = ident(it.next()?);
+            let shape = shape(it.next()?);
+            Item::Input(InputDecl { name, shape, span: sp })
+        }
+        Rule::target_decl => {
+            let name = ident(it.next()?);
+            let ty = it.next()?;
+            let kind = if ty.as_rule() == Rule::class_type {
+                let tsp = span(&ty);
+                TargetKind::Classes { count: int(parts(ty).next()?), span: tsp }
+            } else {
+                TargetKind::Float(shape(ty))
+            };
+            Item::Target(TargetDecl { name, kind, span: sp })
+        }
+        Rule::let_stmt => {
+            let name = ident(it.next()?);
+            let mut chain = parts(it.next()?);
+            let source = ident(chain.next()?);
+            let stages = chain.map(stage).collect();
+            Item::Let(Let { name, source, stages, span: sp })
+        }
+        Rule::loss_stmt => Item::Loss(call(it.next()?)?),
+        Rule::optimizer_stmt => Item::Optimizer(call(it.next()?)?),
+        _ => return None,
+    })
+}
+
+fn shape(p: P<'_>) -> ShapeLit {
+    let sp = span(&p);
+    ShapeLit { dims: parts(p).map(int).collect(), span: sp }
+}
+
+fn stage(p: P<'_>) -> Stage {
+    let sp = span(&p);
+    let mut kind = None;
+    let mut name = None;
+    let mut args = None;
+    for c in parts(p) {
+        match c.as_rule() {
+            Rule::ident if kind.is_none() => kind = Some(ident(c)),
+            Rule::ident => name = Some(ident(c)),
+            Rule::arg_list => args = Some(arg_list(c)),
+            _ => {}
+        }
+    }
+    let kind = kind.unwrap_or(Ident { name: String::new(), span: sp });
+    Stage { kind, name, args, span: sp }
+}
+
+fn call(p: P<'_>) -> Option<Call> {
+    let sp = span(&p);
+    let mut it = parts(p);
+    let func = ident(it.next()?);
+    let args = arg_list(it.next()?);
+    Some(Call { func, args, span: sp })
+}
+
+fn arg_list(p: P<'_>) -> ArgList {
+    let sp = span(&p);
+    ArgList { args: parts(p).filter_map(arg).collect(), span: sp }
+}
+
+fn arg(p: P<'_>) -> Option<Arg> {
+    let sp = span(&p);
+    let children: Vec<P<'_>> = parts(p).collect();
+    let (key, value) = match children.as_slice() {
+        [k, v] => (Some(ident(k.clone())), v.clone()),
+        [v] => (None, v.clone()),
+        _ => return None,
+    };
+    let value = match value.as_rule() {
+        Rule::ident => Value::Ident(ident(value)),
+        Rule::neg_number => {
+            let vsp = span(&value);
+            let digits = parts(value).next()?.as_str().to_string();
+            Value::Number { text: format!("-{digits}"), span: vsp }
+        }
+        _ => Value::Number { text: value.as_str().to_string(), span: span(&value) },
+    };
+    Some(Arg { key, value, span: sp })
+}
+
+/// Turns pest's error into a diagnostic that names the expected tokens in words and quotes
+/// what was found instead.
+fn syntax_error(source: &str, e: pest::error::Error<Rule>) -> Diagnostics {
+    use pest::error::{ErrorVariant, InputLocation};
+    let pos = match e.location {
+        InputLocation::Pos(p) => p,
+        InputLocation::Span((s, _)) => s,
+    };
+    let found = token_at(source, pos);
+    let found_text =
+        if found.is_empty() { "end of input".to_string() } else { format!("`{found}`") };
+    let span = Span::new(pos, pos + found.len());
+    let expected = match &e.variant {
+        ErrorVariant::ParsingError { positives, .. } => {
+            let mut names: Vec<&str> = positives.iter().map(|r| describe(*r)).collect();
+            names.sort_unstable();
+            names.dedup();
+            names
+        }
+        ErrorVariant::CustomError { .. } => Vec::new(),
+    };
+    let message = match expected.as_slice() {
+        [] => format!("unexpected {found_text}"),
+        [one] => format!("expected {one}, found {found_text}"),
+        [init @ .., last] => format!("expected {} or {last}, found {found_text}", init.join(", ")),
+    };
+    let mut d = Diagnostic::error("E0001", span, message).with_span_label("unexpected token");
+    if expected.contains(&"`;`") {
+        d = d.with_help("every statement ends with `;`");
+    }
+    if expected.contains(&"`model`") && found == "{" {
+        d = d.with_help("a model starts with `model Name {`");
+    }
+    d.into()
+}
+
+/// The token starting at byte `pos`: an identifier or number, or a single other character.
+fn token_at(source: &str, pos: usize) -> &str {
+    let Some(rest) = source.get(pos..) else { return "" };
+    let rest = rest.trim_start_matches([' ', '\t']);
+    if rest.is_empty() || pos >= source.len() {
+        return "";
+    }
+    if rest.starts_with("->") {
+        return &source[pos..pos + 2];
+    }
+    let word = rest
+        .char_indices()
+        .find(|(_, c)| !(c.is_alphanumeric() || *c == '_' || *c == '.'))
+        .map_or(rest.len(), |(i, _)| i);
+    let len = if word > 0 { word } else { rest.chars().next().map_or(0, char::len_utf8) };
+    &source[pos..pos + len]
+}
+
+fn describe(rule: Rule) -> &'static str {
+    match rule {
+        Rule::model | Rule::kw_model => "`model`",
+        Rule::input_decl | Rule::kw_input => "`input`",
+        Rule::target_decl | Rule::kw_target => "`target`",
+        Rule::let_stmt | Rule::kw_let => "`let`",
+        Rule::loss_stmt | Rule::kw_loss => "`loss`",
+        Rule::optimizer_stmt | Rule::kw_optimizer => "`optimizer`",
+        Rule::class_type | Rule::kw_class => "`class(N)`",
+        Rule::shape => "a shape such as `[784]`",
+        Rule::stage => "a layer or activation",
+        Rule::chain => "a value name",
+        Rule::call => "a function call such as `mse(p, y)`",
+        Rule::arg_list => "`(`",
+        Rule::arg => "an argument",
+        Rule::number | Rule::neg_number => "a number",
+        Rule::integer => "an integer",
+        Rule::ident => "an identifier",
+        Rule::lbrace => "`{`",
+        Rule::rbrace => "`}`",
+        Rule::lparen => "`(`",
+        Rule::rparen => "`)`",
+        Rule::lbracket => "`[`",
+        Rule::rbracket => "`]`",
+        Rule::colon => "`:`",
+        Rule::semi => "`;`",
+        Rule::comma => "`,`",
+        Rule::eq => "`=`",
+        Rule::arrow => "`->`",
+        Rule::minus => "`-`",
+        Rule::EOI => "end of input",
+        Rule::file | Rule::WHITESPACE | Rule::COMMENT => "a model",
+        Rule::statement => "a statement",
+        Rule::ident_char => "a letter, digit or `_`",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_xor_model() {
+        let src = "model Xor { input x: [2]; target y: [1];\n let p = x -> dense hidden(8) -> tanh -> dense out(1) -> sigmoid;\n loss = binary_cross_entropy(p, y); optimizer = sgd(lr = 0.5); }";
+        let file = parse(src).unwrap();
+        assert_eq!(file.models.len(), 1);
+        let m = &file.models[0];
+        assert_eq!(m.name.name, "Xor");
+        assert_eq!(m.items.len(), 5);
+        let Item::Let(l) = &m.items[2] else { panic!("expected let") };
+        assert_eq!(l.stages.len(), 4);
+        assert_eq!(l.stages[0].name.as_ref().unwrap().name, "hidden");
+    }
+
+    #[test]
+    fn rust_tokenized_spacing_parses() {
+        // What the proc macro reconstructs from token trees: spaces between most tokens.
+        let src = "model M { input x : [ 2 ] ; target y : class ( 3 ) ; let p = x -> dense h ( 3 ) -> softmax ; loss = cross_entropy ( p , y ) ; optimizer = adam ( lr = 1e-3 , eps = - 1 ) ; }";
+        parse(src).unwrap();
+    }
+
+    #[test]
+    fn syntax_error_names_expected_token() {
+        let err = parse("model M { input x: [2] }").unwrap_err();
+        let d = err.iter().next().unwrap();
+        assert_eq!(d.message, "expected `,` or `;`, found `}`");
+    }
+}

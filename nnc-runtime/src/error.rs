@@ -1,0 +1,138 @@
+//! Run-time errors a user of a generated model can cause with bad arguments.
+//!
+//! Everything a caller controls (batch sizes, input lengths, labels, the number and kind of
+//! inputs and targets) is reported through [`Error`] rather than a panic. Panics are reserved for
+//! inconsistencies that only a bug in the code generator can produce.
+
+use thiserror::Error as ThisError;
+
+/// An invalid argument to a generated model's method. Each message says what was expected, what
+/// was found, and how to fix it.
+#[derive(Debug, Clone, PartialEq, ThisError)]
+#[non_exhaustive]
+pub enum Error {
+    /// An input holds no values at all.
+    #[error("input `{input}` is empty: a batch needs at least one sample")]
+    EmptyBatch {
+        /// The input's name.
+        input: &'static str,
+    },
+
+    /// An input's length is not a multiple of its per-sample size.
+    #[error(
+        "input `{input}` has {len} values, which is not a whole number of samples of \
+         {per_sample} values each; each sample of `{input}` must hold exactly {per_sample} \
+         values, so pass a multiple of {per_sample}"
+    )]
+    RaggedInput {
+        /// The input's name.
+        input: &'static str,
+        /// The number of values passed.
+        len: usize,
+        /// The number of values in one sample.
+        per_sample: usize,
+    },
+
+    /// A batch is larger than the workspace was created for.
+    #[error(
+        "batch of {batch} samples in `{input}` exceeds the workspace capacity of {capacity}; \
+         create the workspace with `workspace({batch})` or split the batch"
+    )]
+    BatchTooLarge {
+        /// The input whose length determined the batch.
+        input: &'static str,
+        /// The number of samples passed.
+        batch: usize,
+        /// The workspace's capacity in samples.
+        capacity: usize,
+    },
+
+    /// Two inputs of the same call disagree on the number of samples.
+    #[error(
+        "`{name}` holds {found} samples but the batch has {expected}; every input of one call \
+         must hold the same number of samples"
+    )]
+    BatchMismatch {
+        /// The input that disagrees with the first one.
+        name: &'static str,
+        /// The batch size set by the first input.
+        expected: usize,
+        /// The number of samples this input holds.
+        found: usize,
+    },
+
+    /// A target holds the wrong number of values for the batch.
+    #[error(
+        "target `{target}` expects {expected} values for a batch of {batch} samples \
+         ({} per sample) but got {len}",
+        per_sample(*expected, *batch)
+    )]
+    TargetLength {
+        /// The target's name.
+        target: &'static str,
+        /// The number of values the batch requires.
+        expected: usize,
+        /// The number of values passed.
+        len: usize,
+        /// The batch size.
+        batch: usize,
+    },
+
+    /// A class label is not smaller than the number of classes.
+    #[error(
+        "label {label} at position {index} of target `{target}` is out of range: the model has \
+         {classes} classes ({})",
+        label_range(*classes)
+    )]
+    LabelOutOfRange {
+        /// The target's name.
+        target: &'static str,
+        /// The position of the first bad label.
+        index: usize,
+        /// The bad label.
+        label: u32,
+        /// The number of classes.
+        classes: usize,
+    },
+
+    /// The wrong number of inputs or targets was passed to a `*_dyn` method.
+    #[error("model `{model}` takes {expected} {what} but {found} were passed; pass them in declaration order")]
+    Arity {
+        /// `"inputs"` or `"targets"`.
+        what: &'static str,
+        /// The model's name.
+        model: &'static str,
+        /// The number the model declares.
+        expected: usize,
+        /// The number passed.
+        found: usize,
+    },
+
+    /// A target of the wrong kind (class labels versus float values) was passed.
+    #[error(
+        "target `{target}` expects {expected} but {found} were passed; wrap it in the matching \
+         `Target` variant"
+    )]
+    TargetKind {
+        /// The target's name.
+        target: &'static str,
+        /// What the model expects, for example "class labels (u32)".
+        expected: &'static str,
+        /// What was passed, for example "float values".
+        found: &'static str,
+    },
+}
+
+/// Values per sample for the `TargetLength` message; a zero batch cannot reach it through
+/// `check::target`, but the message must not divide by zero either way.
+fn per_sample(expected: usize, batch: usize) -> usize {
+    expected.checked_div(batch).unwrap_or(0)
+}
+
+/// The valid label range, written so that a model with no classes does not print `0..=-1`.
+fn label_range(classes: usize) -> String {
+    match classes {
+        0 => "no label is valid".to_string(),
+        n => format!("labels 0..={}", n - 1),
+    }
+}

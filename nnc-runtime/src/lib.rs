@@ -1,0 +1,28 @@
+//! The runtime that nnc-generated models call: kernels, the activation arena, argument checks,
+//! initializers, optimizers, and the `Model` trait every generated model implements.
+//!
+//! Generated code refers to this crate as `rt`. Everything numeric is generic over [`Float`],
+//! which is implemented for `f32` and `f64`. Tensors are row-major slices; a batched value with
+//! `n` elements per sample and a batch of `b` samples is `b * n` contiguous elements.
+//!
+//! All `unsafe` code lives in [`kernels`], each block justified by a `SAFETY:` comment.
+
+#![warn(missing_docs)]
+
+pub mod arena;
+pub mod check;
+pub mod error;
+mod float;
+pub mod init;
+pub mod kernels;
+pub mod model;
+pub mod optim;
+pub mod rng;
+
+pub use arena::{Arena, Slot};
+pub use error::Error;
+pub use float::Float;
+pub use kernels::Act;
+pub use model::{Model, ParamInfo, Target, TargetInfo, TargetKind, TensorInfo};
+pub use optim::{Adam, Optimizer, Sgd};
+pub use rng::Rng;

@@ -1,0 +1,13 @@
+//! The `target` line lacks its `;`: the error points at the token after it.
+
+nnc::model! {
+    model Xor {
+        input  x: [2];
+        target y: [1]
+        let p = x -> dense out(1) -> sigmoid;
+        loss = binary_cross_entropy(p, y);
+        optimizer = sgd(lr = 0.5);
+    }
+}
+
+fn main() {}

@@ -1,0 +1,13 @@
+//! A misspelt activation: the error underlines `relux`.
+
+nnc::model! {
+    model Xor {
+        input  x: [2];
+        target y: [1];
+        let p = x -> dense hidden(8) -> relux -> dense out(1) -> sigmoid;
+        loss = binary_cross_entropy(p, y);
+        optimizer = sgd(lr = 0.5);
+    }
+}
+
+fn main() {}
