@@ -123,7 +123,10 @@ fn main() -> ExitCode {
 
 fn run(command: Command, color: bool) -> Result<ExitCode, Failure> {
     match command {
-        Command::Check { file, message_format } => {
+        Command::Check {
+            file,
+            message_format,
+        } => {
             let source = read(&file)?;
             let diags = match nnc_core::analyze(&source) {
                 Ok(compilation) => {
@@ -148,13 +151,20 @@ fn run(command: Command, color: bool) -> Result<ExitCode, Failure> {
             }
             Ok(exit_for(&diags))
         }
-        Command::Compile { file, output, codegen } => {
+        Command::Compile {
+            file,
+            output,
+            codegen,
+        } => {
             let source = read(&file)?;
             let elem = match codegen.elem {
                 ElemArg::F32 => Elem::F32,
                 ElemArg::F64 => Elem::F64,
             };
-            let options = Options { elem, runtime_path: codegen.runtime_path };
+            let options = Options {
+                elem,
+                runtime_path: codegen.runtime_path,
+            };
             let rust = match nnc_core::compile(&source, &options) {
                 Ok(rust) => rust,
                 Err(diags) => {
@@ -250,13 +260,19 @@ fn line_column(source: &str, offset: usize) -> (usize, usize) {
     }
     let before = &source[..end];
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    (before.matches('\n').count() + 1, before[line_start..].chars().count() + 1)
+    (
+        before.matches('\n').count() + 1,
+        before[line_start..].chars().count() + 1,
+    )
 }
 
 /// Writes to stdout; a closed pipe (`nnc ir f | head`) ends the output quietly.
 fn print_out(text: &str) -> Result<(), Failure> {
     let mut stdout = std::io::stdout().lock();
-    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
             Err(Failure(format!("cannot write to stdout: {e}")))
         }

@@ -79,8 +79,12 @@ fn check_renders_errors_with_their_location() {
     let err = text(&out.stderr);
     assert!(err.contains("relux"), "{err}");
     assert!(err.contains("error["), "{err}");
-    // The location line, pointing into the file: `--> /tmp/.../bad.nnc:4:34`.
-    assert!(err.contains(&format!("--> {}:4:", file.display())), "{err}");
+    // The location line, pointing into the file: `--> /tmp/.../bad.nnc:4:34` (drawn as `┌─`
+    // with codespan-reporting's default characters).
+    assert!(
+        err.contains(&format!(" {}:4:34\n", file.display())),
+        "{err}"
+    );
     assert!(!err.contains('\x1b'), "no colour was asked for: {err}");
 }
 
@@ -97,7 +101,11 @@ fn check_colours_when_asked() {
 fn check_json_prints_one_object_per_diagnostic() {
     let tmp = Temp::new("check-json");
     let file = tmp.file("bad.nnc", BROKEN);
-    let out = nnc(&["check".as_ref(), "--message-format=json".as_ref(), file.as_ref()]);
+    let out = nnc(&[
+        "check".as_ref(),
+        "--message-format=json".as_ref(),
+        file.as_ref(),
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let stdout = text(&out.stdout);
     let lines: Vec<&str> = stdout.lines().collect();
@@ -105,7 +113,10 @@ fn check_json_prints_one_object_per_diagnostic() {
     for line in lines {
         let v: serde_json::Value = serde_json::from_str(line).expect("each line is JSON");
         assert_eq!(v["severity"], "error");
-        assert!(v["code"].as_str().is_some_and(|c| c.starts_with('E')), "{v}");
+        assert!(
+            v["code"].as_str().is_some_and(|c| c.starts_with('E')),
+            "{v}"
+        );
         assert_eq!(v["file"], file.display().to_string());
         assert!(v["help"].is_array());
         let (start, end) = (v["start"].as_u64().unwrap(), v["end"].as_u64().unwrap());
@@ -113,7 +124,10 @@ fn check_json_prints_one_object_per_diagnostic() {
         assert!(v["line"].as_u64().unwrap() >= 1 && v["column"].as_u64().unwrap() >= 1);
     }
     let first: serde_json::Value = serde_json::from_str(stdout.lines().next().unwrap()).unwrap();
-    assert!(first["message"].as_str().unwrap().contains("relux"), "{first}");
+    assert!(
+        first["message"].as_str().unwrap().contains("relux"),
+        "{first}"
+    );
     assert_eq!(first["line"], 4);
 }
 
@@ -122,17 +136,31 @@ fn compile_writes_what_the_library_generates() {
     let tmp = Temp::new("compile");
     let file = tmp.file("xor.nnc", XOR);
     let rs = tmp.dir.join("xor.rs");
-    let out = nnc(&["compile".as_ref(), file.as_ref(), "-o".as_ref(), rs.as_ref()]);
+    let out = nnc(&[
+        "compile".as_ref(),
+        file.as_ref(),
+        "-o".as_ref(),
+        rs.as_ref(),
+    ]);
     assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
     let written = std::fs::read_to_string(&rs).unwrap();
-    assert_eq!(written, nnc_core::compile(XOR, &nnc_core::Options::default()).unwrap());
+    assert_eq!(
+        written,
+        nnc_core::compile(XOR, &nnc_core::Options::default()).unwrap()
+    );
 }
 
 #[test]
 fn compile_to_stdout_honours_the_settings() {
     let tmp = Temp::new("compile-stdout");
     let file = tmp.file("xor.nnc", XOR);
-    let args = ["compile", "--elem", "f64", "--runtime-path", "::nnc_runtime"];
+    let args = [
+        "compile",
+        "--elem",
+        "f64",
+        "--runtime-path",
+        "::nnc_runtime",
+    ];
     let mut args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_ref()).collect();
     args.push(file.as_ref());
     let out = nnc(&args);
@@ -149,7 +177,12 @@ fn compile_reports_errors_and_writes_nothing() {
     let tmp = Temp::new("compile-err");
     let file = tmp.file("bad.nnc", BROKEN);
     let rs = tmp.dir.join("bad.rs");
-    let out = nnc(&["compile".as_ref(), file.as_ref(), "-o".as_ref(), rs.as_ref()]);
+    let out = nnc(&[
+        "compile".as_ref(),
+        file.as_ref(),
+        "-o".as_ref(),
+        rs.as_ref(),
+    ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("relux"));
     assert!(!rs.exists());
@@ -159,18 +192,28 @@ fn compile_reports_errors_and_writes_nothing() {
 fn ir_prints_one_stage_or_all() {
     let tmp = Temp::new("ir");
     let file = tmp.file("xor.nnc", XOR);
-    let out = nnc(&["ir".as_ref(), file.as_ref(), "--stage".as_ref(), "fused".as_ref()]);
+    let out = nnc(&[
+        "ir".as_ref(),
+        file.as_ref(),
+        "--stage".as_ref(),
+        "fused".as_ref(),
+    ]);
     assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
     assert_eq!(
         text(&out.stdout).trim_end(),
-        nnc_core::dump(XOR, nnc_core::Stage::Fused).unwrap().trim_end()
+        nnc_core::dump(XOR, nnc_core::Stage::Fused)
+            .unwrap()
+            .trim_end()
     );
 
     let out = nnc(&["ir".as_ref(), file.as_ref()]);
     assert_eq!(out.status.code(), Some(0));
     let all = text(&out.stdout);
     for stage in nnc_core::Stage::ALL {
-        assert!(all.contains(&format!("// stage: {}\n", stage.as_str())), "{all}");
+        assert!(
+            all.contains(&format!("// stage: {}\n", stage.as_str())),
+            "{all}"
+        );
     }
 }
 
@@ -182,13 +225,21 @@ fn a_missing_file_exits_with_2() {
         let out = nnc(&[cmd.as_ref(), file.as_ref()]);
         assert_eq!(out.status.code(), Some(2), "{cmd}");
         let err = text(&out.stderr);
-        assert!(err.starts_with(&format!("error: cannot read `{}`: ", file.display())), "{err}");
+        assert!(
+            err.starts_with(&format!("error: cannot read `{}`: ", file.display())),
+            "{err}"
+        );
     }
 }
 
 #[test]
 fn bad_arguments_are_clap_errors() {
-    let out = nnc(&["ir".as_ref(), "x.nnc".as_ref(), "--stage".as_ref(), "nope".as_ref()]);
+    let out = nnc(&[
+        "ir".as_ref(),
+        "x.nnc".as_ref(),
+        "--stage".as_ref(),
+        "nope".as_ref(),
+    ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("possible values"));
 }

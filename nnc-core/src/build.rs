@@ -84,7 +84,10 @@ impl Config {
             Some(dir) => dir.clone(),
             None => std::env::var_os("OUT_DIR")
                 .map(PathBuf::from)
-                .ok_or(BuildError { file: None, kind: ErrorKind::NoOutDir })?,
+                .ok_or(BuildError {
+                    file: None,
+                    kind: ErrorKind::NoOutDir,
+                })?,
         };
         let mut first_error = None;
         for file in files {
@@ -99,12 +102,19 @@ impl Config {
     }
 
     fn compile_one(&self, file: &Path, out_dir: &Path) -> Result<(), BuildError> {
-        let error = |kind| BuildError { file: Some(file.to_path_buf()), kind };
-        let stem = file.file_stem().ok_or_else(|| error(ErrorKind::NoFileStem))?;
+        let error = |kind| BuildError {
+            file: Some(file.to_path_buf()),
+            kind,
+        };
+        let stem = file
+            .file_stem()
+            .ok_or_else(|| error(ErrorKind::NoFileStem))?;
         let source = std::fs::read_to_string(file).map_err(|e| error(ErrorKind::Read(e)))?;
         let rust = crate::compile(&source, &self.options).map_err(|diags| {
             let name = file.display().to_string();
-            error(ErrorKind::Compile(crate::render(&diags, &name, &source, false)))
+            error(ErrorKind::Compile(crate::render(
+                &diags, &name, &source, false,
+            )))
         })?;
         // Not `with_extension`: a stem such as `xor.v2` must keep its own dot.
         let mut name = stem.to_os_string();
@@ -185,7 +195,11 @@ impl fmt::Display for BuildError {
                 write!(f, "`{file}` does not compile:\n{}", report.trim_end())
             }
             ErrorKind::Write(out, e) => {
-                write!(f, "cannot write the code for `{file}` to `{}`: {e}", out.display())
+                write!(
+                    f,
+                    "cannot write the code for `{file}` to `{}`: {e}",
+                    out.display()
+                )
             }
         }
     }
@@ -239,7 +253,10 @@ mod tests {
             .compile(&[&model])
             .unwrap();
         let written = std::fs::read_to_string(dir.join("tiny.rs")).unwrap();
-        let options = Options { elem: Elem::F64, runtime_path: "::my_runtime".into() };
+        let options = Options {
+            elem: Elem::F64,
+            runtime_path: "::my_runtime".into(),
+        };
         assert_eq!(written, crate::compile(TINY, &options).unwrap());
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -261,7 +278,10 @@ mod tests {
     #[test]
     fn a_missing_file_says_which() {
         let dir = temp_dir("missing");
-        let err = Config::new().out_dir(&dir).compile(&[dir.join("nope.nnc")]).unwrap_err();
+        let err = Config::new()
+            .out_dir(&dir)
+            .compile(&[dir.join("nope.nnc")])
+            .unwrap_err();
         assert!(err.to_string().starts_with("cannot read `"), "{err}");
         assert!(err.to_string().contains("nope.nnc"), "{err}");
         let _ = std::fs::remove_dir_all(&dir);

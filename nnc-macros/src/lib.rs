@@ -59,7 +59,9 @@ use proc_macro::TokenStream;
 /// See the [crate documentation](crate) for the language, the settings and an example.
 #[proc_macro]
 pub fn model(input: TokenStream) -> TokenStream {
-    inline::expand(input.into()).unwrap_or_else(syn::Error::into_compile_error).into()
+    inline::expand(input.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
 }
 
 /// Compiles the nnc file at the given path, relative to the calling crate's `Cargo.toml`.
@@ -67,7 +69,9 @@ pub fn model(input: TokenStream) -> TokenStream {
 /// Takes the same settings as `model!`, after the path: `include_model!("m.nnc", elem = f64)`.
 #[proc_macro]
 pub fn include_model(input: TokenStream) -> TokenStream {
-    include::expand(input.into()).unwrap_or_else(syn::Error::into_compile_error).into()
+    include::expand(input.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
 }
 
 /// Parses the compiler's Rust text. Going through text, rather than building tokens directly,

@@ -48,7 +48,11 @@ impl Parse for Spanned {
 /// `::a::b` without the spaces that `to_token_stream().to_string()` would put in.
 fn path_text(path: &syn::Path) -> String {
     let segments: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
-    let lead = if path.leading_colon.is_some() { "::" } else { "" };
+    let lead = if path.leading_colon.is_some() {
+        "::"
+    } else {
+        ""
+    };
     format!("{lead}{}", segments.join("::"))
 }
 
@@ -60,7 +64,10 @@ pub fn apply(settings: impl IntoIterator<Item = Spanned>) -> syn::Result<Options
     for Spanned { key, setting } in settings {
         let name = key.to_string();
         if seen.contains(&name) {
-            return Err(syn::Error::new(key.span(), format!("`{name}` is set more than once")));
+            return Err(syn::Error::new(
+                key.span(),
+                format!("`{name}` is set more than once"),
+            ));
         }
         seen.push(name);
         match setting {

@@ -21,13 +21,23 @@ struct Token {
 
 impl Source {
     pub fn new(stream: TokenStream) -> Source {
-        let mut source = Source { text: String::new(), tokens: Vec::new(), space_before_next: false };
+        let mut source = Source {
+            text: String::new(),
+            tokens: Vec::new(),
+            space_before_next: false,
+        };
         source.push_stream(stream);
         source
     }
 
     fn push_stream(&mut self, stream: TokenStream) {
-        for tree in stream {
+        let mut trees = stream.into_iter().peekable();
+        while let Some(tree) = trees.next() {
+            // `/// text` reaches a macro as `#[doc = "text"]`; it is a comment in the language.
+            if is_hash(&tree) && trees.peek().is_some_and(is_doc) {
+                trees.next();
+                continue;
+            }
             match tree {
                 TokenTree::Group(group) => {
                     let (open, close) = match group.delimiter() {
@@ -50,7 +60,9 @@ impl Source {
                     let joint = punct.spacing() == Spacing::Joint;
                     self.push(&punct.as_char().to_string(), punct.span(), joint);
                 }
-                TokenTree::Literal(literal) => self.push(&literal.to_string(), literal.span(), false),
+                TokenTree::Literal(literal) => {
+                    self.push(&literal.to_string(), literal.span(), false)
+                }
             }
         }
     }
@@ -61,7 +73,11 @@ impl Source {
         }
         let start = self.text.len();
         self.text.push_str(text);
-        self.tokens.push(Token { start, end: self.text.len(), span });
+        self.tokens.push(Token {
+            start,
+            end: self.text.len(),
+            span,
+        });
         self.space_before_next = !joint;
     }
 
@@ -70,10 +86,12 @@ impl Source {
     /// An empty range (a syntax error "before" something) maps to the token it touches, or
     /// the next one; past the end of the text, to the last token. `None` only for empty input.
     pub fn locate(&self, range: std::ops::Range<usize>) -> Option<(Span, Span)> {
-        let mut overlapping =
-            self.tokens.iter().filter(|t| t.start < range.end && range.start < t.end);
+        let mut overlapping = self
+            .tokens
+            .iter()
+            .filter(|t| t.start < range.end && range.start < t.end);
         if let Some(first) = overlapping.next() {
-            let last = overlapping.last().unwrap_or(first);
+            let last = overlapping.next_back().unwrap_or(first);
             return Some((first.span, last.span));
         }
         let token = self
@@ -83,6 +101,19 @@ impl Source {
             .or_else(|| self.tokens.last())?;
         Some((token.span, token.span))
     }
+}
+
+fn is_hash(tree: &TokenTree) -> bool {
+    matches!(tree, TokenTree::Punct(p) if p.as_char() == '#')
+}
+
+/// A `[doc = ...]` group, the body of a doc comment.
+fn is_doc(tree: &TokenTree) -> bool {
+    let TokenTree::Group(group) = tree else {
+        return false;
+    };
+    group.delimiter() == Delimiter::Bracket
+        && matches!(group.stream().into_iter().next(), Some(TokenTree::Ident(i)) if i == "doc")
 }
 
 #[cfg(test)]
@@ -96,7 +127,16 @@ mod tests {
     #[test]
     fn rebuilds_text_with_joint_punctuation_kept_together() {
         let s = source("let p = x -> dense hidden(8) -> tanh; lr = -0.5");
-        assert_eq!(s.text, "let p = x -> dense hidden ( 8 ) -> tanh ; lr = - 0.5");
+        assert_eq!(
+            s.text,
+            "let p = x -> dense hidden ( 8 ) -> tanh ; lr = - 0.5"
+        );
+    }
+
+    #[test]
+    fn doc_comments_are_comments() {
+        let s = source("/// the input\ninput x: [2];");
+        assert_eq!(s.text, "input x : [ 2 ] ;");
     }
 
     #[test]

@@ -1,1 +1,135 @@
-fn main() {}
+//! Criterion benchmarks of the kernels that dominate a training step of a small MLP
+//! (784-128-10 on MNIST-sized batches). Kept short so the whole run takes about a minute.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use nnc_runtime::kernels::{
+    act_forward, dense_backward_input, dense_backward_weight, dense_forward, gemm, softmax,
+};
+use nnc_runtime::{Act, Adam, Optimizer, Rng};
+
+fn random(len: usize, seed: u64) -> Vec<f32> {
+    let mut v = vec![0.0; len];
+    Rng::new(seed).fill_uniform(-1.0, 1.0, &mut v);
+    v
+}
+
+fn bench_gemm(c: &mut Criterion) {
+    let (k, n) = (784, 128);
+    let w = random(n * k, 1);
+    for m in [64, 32] {
+        let x = random(m * k, 2);
+        let mut y = vec![0.0f32; m * n];
+        c.bench_function(&format!("gemm_f32_{m}x{k}x{n}"), |b| {
+            b.iter(|| {
+                // x[m, k] · w[n, k]ᵀ, the product inside a dense layer.
+                gemm(
+                    m,
+                    k,
+                    n,
+                    1.0,
+                    black_box(&x),
+                    k as isize,
+                    1,
+                    black_box(&w),
+                    1,
+                    k as isize,
+                    0.0,
+                    &mut y,
+                    n as isize,
+                    1,
+                );
+                black_box(&y);
+            })
+        });
+    }
+}
+
+fn bench_dense(c: &mut Criterion) {
+    let (inputs, outputs) = (784, 128);
+    let w = random(outputs * inputs, 3);
+    let bias = random(outputs, 4);
+    for batch in [1, 32] {
+        let x = random(batch * inputs, 5);
+        let mut y = vec![0.0f32; batch * outputs];
+        c.bench_function(&format!("dense_forward_relu_b{batch}_784x128"), |b| {
+            b.iter(|| {
+                dense_forward(
+                    batch,
+                    inputs,
+                    outputs,
+                    black_box(&x),
+                    black_box(&w),
+                    Some(&bias),
+                    Act::Relu,
+                    &mut y,
+                );
+                black_box(&y);
+            })
+        });
+        let gz = random(batch * outputs, 6);
+        let mut gx = vec![0.0f32; batch * inputs];
+        let mut gw = vec![0.0f32; outputs * inputs];
+        c.bench_function(&format!("dense_backward_input_b{batch}_784x128"), |b| {
+            b.iter(|| {
+                dense_backward_input(batch, inputs, outputs, black_box(&gz), &w, &mut gx);
+                black_box(&gx);
+            })
+        });
+        c.bench_function(&format!("dense_backward_weight_b{batch}_784x128"), |b| {
+            b.iter(|| {
+                dense_backward_weight(batch, inputs, outputs, black_box(&gz), &x, &mut gw);
+                black_box(&gw);
+            })
+        });
+    }
+}
+
+fn bench_elementwise(c: &mut Criterion) {
+    let x = random(32 * 128, 7);
+    let mut y = vec![0.0f32; 32 * 128];
+    c.bench_function("act_forward_relu_32x128", |b| {
+        b.iter(|| {
+            act_forward(Act::Relu, black_box(&x), &mut y);
+            black_box(&y);
+        })
+    });
+    let logits = random(32 * 10, 8);
+    let mut p = vec![0.0f32; 32 * 10];
+    c.bench_function("softmax_32x10", |b| {
+        b.iter(|| {
+            softmax(32, 10, black_box(&logits), &mut p);
+            black_box(&p);
+        })
+    });
+}
+
+fn bench_adam(c: &mut Criterion) {
+    // 784·128 + 128 + 128·10 + 10 parameters: the 784-128-10 MLP.
+    let len = 101_770;
+    let mut params = random(len, 9);
+    let grads = random(len, 10);
+    let mut adam = Adam::with_defaults(len, 1e-3);
+    c.bench_function("adam_step_101770", |b| {
+        b.iter(|| {
+            adam.step(&mut params, black_box(&grads));
+            black_box(&params);
+        })
+    });
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .sample_size(20)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = bench_gemm, bench_dense, bench_elementwise, bench_adam
+}
+criterion_main!(benches);

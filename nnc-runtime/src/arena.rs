@@ -210,7 +210,8 @@ mod tests {
     #[test]
     fn split_disjoint_views() {
         let mut a = arena();
-        a.get_mut(2, A).copy_from_slice(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        a.get_mut(2, A)
+            .copy_from_slice(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
         a.get_mut(2, D).copy_from_slice(&[7.0]);
         {
             let ([x, d, c], b) = a.split(2, B, [A, D, C]);

@@ -174,6 +174,7 @@ fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) 
 
     quote! {
         #(#doc)*
+        #[allow(dead_code)]
         pub mod #module {
             use #rt as rt;
             use std::ops::Range;

@@ -152,6 +152,20 @@ impl Ctx<'_> {
                 let act = act_tokens(rt, act);
                 quote!(#k::dense_forward(batch, #inputs, #outputs, #x, #wt, #b, #act, #out))
             }
+            // The two products of a dense layer's backward pass have kernels of their own,
+            // which need no packing buffers (so a training step allocates nothing).
+            Op::MatMul { transpose_a: false, transpose_b: false } if self.p.param_of(node.args[1]).is_some() => {
+                let w = &g.ty(node.args[1]).shape.0;
+                let (outputs, inputs, gz, wt) = (self.dim(w[0]), self.dim(w[1]), &a[0], &a[1]);
+                quote!(#k::dense_backward_input(batch, #inputs, #outputs, #gz, #wt, #out))
+            }
+            Op::MatMul { transpose_a: true, transpose_b: false }
+                if node.ty.shape.0.iter().all(|d| *d != Dim::Batch) && g.ty(node.args[0]).shape.0[0] == Dim::Batch =>
+            {
+                let c = &node.ty.shape.0;
+                let (outputs, inputs, gz, x) = (self.dim(c[0]), self.dim(c[1]), &a[0], &a[1]);
+                quote!(#k::dense_backward_weight(batch, #inputs, #outputs, #gz, #x, #out))
+            }
             Op::MatMul { transpose_a, transpose_b } => {
                 let (sa, sb) = (&g.ty(node.args[0]).shape.0, &g.ty(node.args[1]).shape.0);
                 // Row-major [r, c] has strides (c, 1); reading it transposed swaps them.

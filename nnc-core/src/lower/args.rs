@@ -140,10 +140,11 @@ pub fn bind(
                         format!("{what} takes {} positional argument{}", sig.len(), plural(sig.len())),
                     )
                     .with_span_label("unexpected argument");
+                    let names: Vec<&str> = sig.iter().map(|p| p.name).collect();
                     diags.push(if sig.is_empty() {
                         d.with_help(format!("write `{}` without parentheses", what_name(what)))
                     } else {
-                        d
+                        d.with_help(format!("its parameters are {}", quoted(&names)))
                     });
                     continue;
                 }

@@ -33,7 +33,7 @@ fn activation(name: &str) -> Option<Act> {
 impl Lowerer<'_> {
     /// Applies every stage of `l` to `value`; returns the final value (named after the `let`).
     pub(super) fn chain(&mut self, mut value: ValueId, source: &str, l: &ast::Let) -> Option<ValueId> {
-        let mut producer = source.to_string();
+        let mut producer = format!("`{source}`");
         for (i, stage) in l.stages.iter().enumerate() {
             let last = i + 1 == l.stages.len();
             let next = l.stages.get(i + 1).map(|s| s.kind.name.as_str());
@@ -90,7 +90,17 @@ impl Lowerer<'_> {
             return None;
         }
         let ty = self.graph.ty(x).clone();
-        let name = if let_name.is_empty() { format!("{}.{kind}", base(&self.graph.node(x).name)) } else { let_name };
+        let name = if !let_name.is_empty() {
+            let_name
+        } else if matches!(self.graph.node(x).op, Op::BiasAdd | Op::MatMul { .. }) && !self.graph.node(x).name.contains('.') {
+            // The activation's output is what people call the layer's output: it takes the
+            // layer's name, and the value before it becomes `layer.pre`.
+            let layer = self.graph.node(x).name.clone();
+            self.graph.nodes[x.index()].name = format!("{layer}.pre");
+            layer
+        } else {
+            format!("{}.{kind}", base(&self.graph.node(x).name))
+        };
         let op = match act {
             Some(a) => Op::Activation(a),
             None => {

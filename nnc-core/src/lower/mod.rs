@@ -130,7 +130,8 @@ impl<'a> Lowerer<'a> {
                 ast::Item::Optimizer(call) => self.once("optimizer", &mut optimizer_call, call),
             }
         }
-        if self.inputs.is_empty() {
+        let declared_inputs = self.model.items.iter().any(|i| matches!(i, ast::Item::Input(_)));
+        if !declared_inputs {
             let span = self.model.name.span;
             self.error(
                 Diagnostic::error("E0501", span, format!("model `{}` has no input", self.model.name.name))
@@ -226,6 +227,11 @@ impl<'a> Lowerer<'a> {
     }
 
     fn report_unused(&mut self) {
+        // Like rustc, stay quiet about unused values when there are real errors: they are
+        // usually a consequence (a failed loss leaves its prediction unused).
+        if self.diags.len() > self.errors_before {
+            return;
+        }
         let unused: Vec<(String, Span, &'static str)> =
             self.uses.iter().filter(|u| u.2 == 0).map(|u| (u.0.clone(), u.1, u.3)).collect();
         for (name, span, kind) in unused {
@@ -294,7 +300,7 @@ impl<'a> Lowerer<'a> {
         let ty = match &decl.kind {
             ast::TargetKind::Float(lit) => self.shape(lit, &what).map(|d| Type::float(Shape::batched(&d))),
             ast::TargetKind::Classes { count, .. } => match count.value {
-                Some(n) if n >= 2 && n <= 1 << 31 => {
+                Some(n) if (2..=1 << 31).contains(&n) => {
                     Some(Type { dtype: DType::Label, shape: Shape::batched(&[]) })
                 }
                 _ => {

@@ -69,9 +69,10 @@ impl Lowerer<'_> {
         let target = match self.scope.get(&target_name).cloned() {
             Some(Def::Target { index, .. }) => Some(index),
             Some(Def::Poisoned) => None,
-            Some(_) => {
+            Some(def) => {
+                let what = if matches!(def, Def::Input { .. }) { "an input" } else { "computed by the model" };
                 self.error(
-                    Diagnostic::error("E0305", target_span, format!("the second argument of `{func}` must be a target, but `{target_name}` is computed by the model"))
+                    Diagnostic::error("E0305", target_span, format!("the second argument of `{func}` must be a target, but `{target_name}` is {what}"))
                         .with_span_label("not a target")
                         .with_help(format!("declare the expected values with `target {target_name}: [..];` and pass that")),
                 );
@@ -139,6 +140,7 @@ impl Lowerer<'_> {
                         )
                         .with_span_label(format!("expected shape [B, {classes}]"))
                         .with_label(target_decl, format!("`{target_name}` declared with {classes} classes here"))
+                        .with_label(self.graph.span(pred), format!("`{pred_name}` gets shape {pred_shape} here"))
                         .with_help(format!("make the last dense layer produce {classes} outputs")),
                     );
                     return None;
@@ -171,11 +173,9 @@ impl Lowerer<'_> {
                         )
                         .with_span_label(format!("shape {pred_shape}"))
                         .with_label(target_decl, format!("`{target_name}` declared with shape {target_shape} here"))
-                        .with_help(match pred_shape.sample_dims().last() {
-                            Some(_) if target_shape.rank() == 2 => format!(
-                                "make the last dense layer produce {} outputs",
-                                target_shape.sample_dims()[0]
-                            ),
+                        .with_label(self.graph.span(pred), format!("`{pred_name}` gets shape {pred_shape} here"))
+                        .with_help(match target_shape.sample_dims().as_slice() {
+                            [n] => format!("make the last dense layer produce {n} output{}", if *n == 1 { "" } else { "s" }),
                             _ => "make the prediction's shape match the target's".to_string(),
                         }),
                     );

@@ -110,18 +110,11 @@ fn fuse_dense(p: &mut Program) {
         let mm = &p.graph.node(top).args;
         let mut args = vec![mm[0], mm[1]];
         args.extend(bias);
-        // `hidden.relu` becomes `hidden`: the fused value is the layer's output. A name the
-        // user chose with `let` is kept.
-        let name = &p.graph.node(id).name;
-        let layer = p.graph.node(p.graph.node(id).args[0]).name.clone();
-        let derived = name.strip_suffix(act.name()).is_some_and(|r| r.ends_with('.'));
-        let name = if derived { layer } else { name.clone() };
-        rewrites.push((id, Op::Dense { act, bias: bias.is_some() }, args, name));
+        rewrites.push((id, Op::Dense { act, bias: bias.is_some() }, args));
     }
-    for (id, op, args, name) in rewrites {
+    for (id, op, args) in rewrites {
         let n = &mut p.graph.nodes[id.index()];
         n.op = op;
         n.args = args;
-        n.name = name;
     }
 }

@@ -9,8 +9,11 @@ pub mod memory_plan;
 use crate::ir::{self, Program};
 use crate::Stage;
 
+/// A pass rewrites one program in place.
+pub type Pass = fn(&mut Program);
+
 /// The passes after lowering, each with the stage name its output is printed under.
-pub const PIPELINE: &[(Stage, fn(&mut Program))] = &[
+pub const PIPELINE: &[(Stage, Pass)] = &[
     (Stage::Grad, autodiff::run),
     (Stage::Fused, fusion::run),
     (Stage::Planned, memory_plan::run),

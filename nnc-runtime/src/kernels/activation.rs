@@ -95,7 +95,11 @@ fn act_backward_body<T: Float>(act: Act, y: &[T], gy: &[T], gx: &mut [T]) {
 
 /// In-place variant for a reused gradient buffer: `g *= act'(.)`, through the output `y`.
 pub fn act_backward_inplace<T: Float>(act: Act, y: &[T], g: &mut [T]) {
-    assert_eq!(y.len(), g.len(), "act_backward_inplace: y and g lengths differ");
+    assert_eq!(
+        y.len(),
+        g.len(),
+        "act_backward_inplace: y and g lengths differ"
+    );
     #[cfg(target_arch = "x86_64")]
     if super::has_avx2_fma() {
         // SAFETY: the CPU supports AVX2 and FMA, as checked just above.

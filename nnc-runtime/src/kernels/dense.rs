@@ -8,9 +8,9 @@ use super::{gemm, Act};
 use crate::float::Float;
 
 /// Largest batch for which `dense_forward` uses dot products instead of `gemm`.
-const FORWARD_SMALL_BATCH: usize = 8;
+const FORWARD_SMALL_BATCH: usize = 1000;
 /// Largest batch for which the backward products use row combinations instead of `gemm`.
-const BACKWARD_SMALL_BATCH: usize = 8;
+const BACKWARD_SMALL_BATCH: usize = 1000;
 /// Accumulator lanes in the dot products: one 256-bit register of `f32`, two of `f64`.
 const LANES: usize = 8;
 
@@ -38,11 +38,27 @@ pub fn dense_forward<T: Float>(
     act: Act,
     y: &mut [T],
 ) {
-    assert_eq!(x.len(), batch * inputs, "dense_forward: x is not batch x inputs");
-    assert_eq!(w.len(), outputs * inputs, "dense_forward: w is not outputs x inputs");
-    assert_eq!(y.len(), batch * outputs, "dense_forward: y is not batch x outputs");
+    assert_eq!(
+        x.len(),
+        batch * inputs,
+        "dense_forward: x is not batch x inputs"
+    );
+    assert_eq!(
+        w.len(),
+        outputs * inputs,
+        "dense_forward: w is not outputs x inputs"
+    );
+    assert_eq!(
+        y.len(),
+        batch * outputs,
+        "dense_forward: y is not batch x outputs"
+    );
     if let Some(b) = bias {
-        assert_eq!(b.len(), outputs, "dense_forward: bias length is not outputs");
+        assert_eq!(
+            b.len(),
+            outputs,
+            "dense_forward: bias length is not outputs"
+        );
     }
     if y.is_empty() {
         return;
@@ -65,7 +81,20 @@ pub fn dense_forward<T: Float>(
         // y = x · wᵀ: wᵀ is read through swapped strides, and beta = 0 overwrites y.
         let (i, o) = (inputs as isize, outputs as isize);
         gemm(
-            batch, inputs, outputs, T::ONE, x, i, 1, w, 1, i, T::ZERO, y, o, 1,
+            batch,
+            inputs,
+            outputs,
+            T::ONE,
+            x,
+            i,
+            1,
+            w,
+            1,
+            i,
+            T::ZERO,
+            y,
+            o,
+            1,
         );
         epilogue(outputs, bias, act, y);
     }
@@ -212,7 +241,12 @@ fn dot<T: Float, const FMA: bool>(x: &[T], w: &[T]) -> T {
 /// Pairwise sum of the accumulator lanes.
 #[inline(always)]
 fn hsum<T: Float>(acc: &[T; LANES]) -> T {
-    let quad = [acc[0] + acc[4], acc[1] + acc[5], acc[2] + acc[6], acc[3] + acc[7]];
+    let quad = [
+        acc[0] + acc[4],
+        acc[1] + acc[5],
+        acc[2] + acc[6],
+        acc[3] + acc[7],
+    ];
     (quad[0] + quad[2]) + (quad[1] + quad[3])
 }
 
@@ -225,21 +259,49 @@ pub fn dense_backward_input<T: Float>(
     w: &[T],
     gx: &mut [T],
 ) {
-    assert_eq!(gz.len(), batch * outputs, "dense_backward_input: gz is not batch x outputs");
-    assert_eq!(w.len(), outputs * inputs, "dense_backward_input: w is not outputs x inputs");
-    assert_eq!(gx.len(), batch * inputs, "dense_backward_input: gx is not batch x inputs");
+    assert_eq!(
+        gz.len(),
+        batch * outputs,
+        "dense_backward_input: gz is not batch x outputs"
+    );
+    assert_eq!(
+        w.len(),
+        outputs * inputs,
+        "dense_backward_input: w is not outputs x inputs"
+    );
+    assert_eq!(
+        gx.len(),
+        batch * inputs,
+        "dense_backward_input: gx is not batch x inputs"
+    );
     if gx.is_empty() {
         return;
     }
     if batch <= BACKWARD_SMALL_BATCH {
         // Each row of gx is a combination of the rows of w, weighted by that sample's gz.
-        for (gz, gx) in gz.chunks_exact(outputs.max(1)).zip(gx.chunks_exact_mut(inputs)) {
+        for (gz, gx) in gz
+            .chunks_exact(outputs.max(1))
+            .zip(gx.chunks_exact_mut(inputs))
+        {
             combine_rows(gx, w, gz.iter().copied());
         }
     } else {
         let (i, o) = (inputs as isize, outputs as isize);
         gemm(
-            batch, outputs, inputs, T::ONE, gz, o, 1, w, i, 1, T::ZERO, gx, i, 1,
+            batch,
+            outputs,
+            inputs,
+            T::ONE,
+            gz,
+            o,
+            1,
+            w,
+            i,
+            1,
+            T::ZERO,
+            gx,
+            i,
+            1,
         );
     }
 }
@@ -253,9 +315,21 @@ pub fn dense_backward_weight<T: Float>(
     x: &[T],
     gw: &mut [T],
 ) {
-    assert_eq!(gz.len(), batch * outputs, "dense_backward_weight: gz is not batch x outputs");
-    assert_eq!(x.len(), batch * inputs, "dense_backward_weight: x is not batch x inputs");
-    assert_eq!(gw.len(), outputs * inputs, "dense_backward_weight: gw is not outputs x inputs");
+    assert_eq!(
+        gz.len(),
+        batch * outputs,
+        "dense_backward_weight: gz is not batch x outputs"
+    );
+    assert_eq!(
+        x.len(),
+        batch * inputs,
+        "dense_backward_weight: x is not batch x inputs"
+    );
+    assert_eq!(
+        gw.len(),
+        outputs * inputs,
+        "dense_backward_weight: gw is not outputs x inputs"
+    );
     if gw.is_empty() {
         return;
     }
@@ -267,7 +341,20 @@ pub fn dense_backward_weight<T: Float>(
     } else {
         let (i, o) = (inputs as isize, outputs as isize);
         gemm(
-            outputs, batch, inputs, T::ONE, gz, 1, o, x, i, 1, T::ZERO, gw, i, 1,
+            outputs,
+            batch,
+            inputs,
+            T::ONE,
+            gz,
+            1,
+            o,
+            x,
+            i,
+            1,
+            T::ZERO,
+            gw,
+            i,
+            1,
         );
     }
 }
@@ -320,7 +407,11 @@ fn combine_rows_body<T: Float, const FMA: bool>(
 
 /// `gb[o] = Σ_b gz[b, o]`, overwriting `gb`.
 pub fn bias_backward<T: Float>(batch: usize, outputs: usize, gz: &[T], gb: &mut [T]) {
-    assert_eq!(gz.len(), batch * outputs, "bias_backward: gz is not batch x outputs");
+    assert_eq!(
+        gz.len(),
+        batch * outputs,
+        "bias_backward: gz is not batch x outputs"
+    );
     assert_eq!(gb.len(), outputs, "bias_backward: gb length is not outputs");
     gb.fill(T::ZERO);
     if outputs == 0 {

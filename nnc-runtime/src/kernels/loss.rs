@@ -120,7 +120,11 @@ pub fn cross_entropy_backward<T: Float>(
     g: &mut [T],
 ) {
     assert_classes("cross_entropy_backward", batch, n, p, labels);
-    assert_eq!(g.len(), p.len(), "cross_entropy_backward: g and p lengths differ");
+    assert_eq!(
+        g.len(),
+        p.len(),
+        "cross_entropy_backward: g and p lengths differ"
+    );
     g.fill(T::ZERO);
     let batch_t = T::from_usize(batch);
     for (b, &l) in labels.iter().enumerate() {
@@ -158,7 +162,11 @@ pub fn softmax_cross_entropy_backward<T: Float>(
     g: &mut [T],
 ) {
     assert_classes("softmax_cross_entropy_backward", batch, n, p, labels);
-    assert_eq!(g.len(), p.len(), "softmax_cross_entropy_backward: g and p lengths differ");
+    assert_eq!(
+        g.len(),
+        p.len(),
+        "softmax_cross_entropy_backward: g and p lengths differ"
+    );
     let inv_batch = T::from_f64(1.0 / batch as f64);
     for (g, &p) in g.iter_mut().zip(p) {
         *g = p * inv_batch;
@@ -167,4 +175,3 @@ pub fn softmax_cross_entropy_backward<T: Float>(
         g[b * n + l as usize] -= inv_batch;
     }
 }
-

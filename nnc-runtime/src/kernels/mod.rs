@@ -12,9 +12,7 @@ mod loss;
 mod matmul;
 mod update;
 
-pub use activation::{
-    act_backward, act_backward_inplace, act_forward, softmax, softmax_backward,
-};
+pub use activation::{act_backward, act_backward_inplace, act_forward, softmax, softmax_backward};
 pub use dense::{bias_backward, dense_backward_input, dense_backward_weight, dense_forward};
 pub use loss::{
     binary_cross_entropy, binary_cross_entropy_backward, cross_entropy, cross_entropy_backward,

@@ -1,0 +1,285 @@
+//! The standard benchmark tasks, measured the way `bench/README.md` describes, so that nnc can be
+//! compared run-for-run with PyTorch (`bench/pytorch_tasks.py` prints the same JSON lines).
+//!
+//! ```text
+//! cargo build --release --example bench_tasks
+//! taskset -c 0   target/release/examples/bench_tasks --task all --threads 1
+//! taskset -c 0,1 target/release/examples/bench_tasks --task all --threads 2
+//! ```
+//!
+//! Tasks: `mlp_train` (batch 1, 32, 128, 1024), `mlp_infer` (batch-1 latency, batch-64
+//! throughput) and `iris_train` (batch 32). Method: random normal inputs and uniform labels
+//! from seed 0, 4 batches generated before timing and cycled; the first call timed on its own;
+//! at least 0.3 s of warm-up; then 5 blocks of about 0.15 s, reporting the median block's
+//! samples per second. Batch-1 latency is the median (and 10th / 90th percentiles) of at least
+//! 500 synchronous calls, each timed on its own.
+//!
+//! One JSON object per measurement is printed per line on stdout; progress goes to stderr.
+//! `--threads` only labels the output: nnc's kernels run on the calling thread, so the number
+//! of cores is chosen by the caller (`taskset`).
+
+use std::hint::black_box;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use nnc::runtime::Rng;
+
+mod mlp {
+    nnc::include_model!("examples/models/bench_mlp.nnc");
+}
+
+mod iris {
+    nnc::include_model!("examples/models/bench_iris.nnc");
+}
+
+/// How many distinct batches are generated before timing and cycled through.
+const BATCHES: usize = 4;
+const WARMUP: Duration = Duration::from_millis(300);
+const BLOCK: Duration = Duration::from_millis(150);
+const BLOCKS: usize = 5;
+/// Fewest timed calls for a latency measurement; more are taken while they fit in `LATENCY_TIME`.
+const LATENCY_CALLS: usize = 500;
+const LATENCY_TIME: Duration = Duration::from_millis(500);
+const LATENCY_MAX_CALLS: usize = 200_000;
+
+/// Inputs and integer labels for `BATCHES` batches: normal inputs then uniform labels for each
+/// batch in turn, all from one generator seeded with 0.
+struct Data {
+    x: Vec<Vec<f32>>,
+    y: Vec<Vec<u32>>,
+}
+
+impl Data {
+    fn new(batch: usize, features: usize, classes: usize) -> Data {
+        let mut rng = Rng::new(0);
+        let mut x = Vec::with_capacity(BATCHES);
+        let mut y = Vec::with_capacity(BATCHES);
+        for _ in 0..BATCHES {
+            let mut xb = vec![0.0f32; batch * features];
+            rng.fill_normal(0.0, 1.0, &mut xb);
+            let yb: Vec<u32> = (0..batch).map(|_| rng.below(classes) as u32).collect();
+            x.push(xb);
+            y.push(yb);
+        }
+        Data { x, y }
+    }
+}
+
+fn micros(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+/// Throughput of `call(i)` (which runs batch `i % BATCHES` of `batch` samples): the first call
+/// in microseconds, and the median block's samples per second.
+fn throughput(batch: usize, mut call: impl FnMut(usize)) -> (f64, f64) {
+    let start = Instant::now();
+    call(0);
+    let first_call_us = micros(start.elapsed());
+
+    // Warm up, and learn how many calls fill a block.
+    let mut i = 1;
+    let start = Instant::now();
+    let mut warm_calls = 0usize;
+    while start.elapsed() < WARMUP {
+        call(i);
+        i += 1;
+        warm_calls += 1;
+    }
+    let per_call = start.elapsed().as_secs_f64() / warm_calls as f64;
+    let calls_per_block = ((BLOCK.as_secs_f64() / per_call).ceil() as usize).max(1);
+
+    let mut rates = Vec::with_capacity(BLOCKS);
+    for _ in 0..BLOCKS {
+        let start = Instant::now();
+        for _ in 0..calls_per_block {
+            call(i);
+            i += 1;
+        }
+        let secs = start.elapsed().as_secs_f64();
+        rates.push((calls_per_block * batch) as f64 / secs);
+    }
+    rates.sort_by(f64::total_cmp);
+    (first_call_us, rates[BLOCKS / 2])
+}
+
+struct Latency {
+    first_call_us: f64,
+    median_us: f64,
+    p10_us: f64,
+    p90_us: f64,
+    calls: usize,
+}
+
+/// Latency of synchronous calls `call(i)`: warm-up as for throughput, then each call timed on
+/// its own, at least `LATENCY_CALLS` of them.
+fn latency(mut call: impl FnMut(usize)) -> Latency {
+    let start = Instant::now();
+    call(0);
+    let first_call_us = micros(start.elapsed());
+
+    let mut i = 1;
+    let start = Instant::now();
+    while start.elapsed() < WARMUP {
+        call(i);
+        i += 1;
+    }
+
+    let mut samples = Vec::with_capacity(LATENCY_MAX_CALLS);
+    let start = Instant::now();
+    while samples.len() < LATENCY_CALLS
+        || (start.elapsed() < LATENCY_TIME && samples.len() < LATENCY_MAX_CALLS)
+    {
+        let t = Instant::now();
+        call(i);
+        samples.push(micros(t.elapsed()));
+        i += 1;
+    }
+    samples.sort_by(f64::total_cmp);
+    let pick = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+    Latency {
+        first_call_us,
+        median_us: pick(0.5),
+        p10_us: pick(0.1),
+        p90_us: pick(0.9),
+        calls: samples.len(),
+    }
+}
+
+/// One JSON line. Keys are fixed identifiers and values are numbers or fixed task names, so
+/// nothing needs escaping.
+fn json_line(task: &str, batch: usize, threads: usize, fields: &[(&str, f64)]) {
+    let mut line = format!(
+        "{{\"framework\":\"nnc\",\"task\":\"{task}\",\"batch\":{batch},\"threads\":{threads}"
+    );
+    for (key, value) in fields {
+        line.push_str(&format!(",\"{key}\":{value:.3}"));
+    }
+    line.push('}');
+    println!("{line}");
+}
+
+fn report_throughput(task: &str, batch: usize, threads: usize, (first, rate): (f64, f64)) {
+    eprintln!("{task} batch {batch}: {rate:.0} samples/s (first call {first:.1} µs)");
+    json_line(
+        task,
+        batch,
+        threads,
+        &[("samples_per_s", rate), ("first_call_us", first)],
+    );
+}
+
+fn mlp_train(threads: usize) {
+    for batch in [1, 32, 128, 1024] {
+        let data = Data::new(batch, 784, 10);
+        let mut model = mlp::BenchMlp::new(0);
+        let mut ws = model.workspace(batch);
+        let result = throughput(batch, |i| {
+            let k = i % BATCHES;
+            let loss = model.train_step(&mut ws, &data.x[k], &data.y[k]).unwrap();
+            black_box(loss);
+        });
+        report_throughput("mlp_train", batch, threads, result);
+    }
+}
+
+fn mlp_infer(threads: usize) {
+    let data = Data::new(1, 784, 10);
+    let model = mlp::BenchMlp::new(0);
+    let mut ws = model.workspace(1);
+    let lat = latency(|i| {
+        let probs = model.predict(&mut ws, &data.x[i % BATCHES]).unwrap();
+        black_box(probs);
+    });
+    eprintln!(
+        "mlp_infer batch 1: median {:.2} µs, p10 {:.2}, p90 {:.2} over {} calls",
+        lat.median_us, lat.p10_us, lat.p90_us, lat.calls
+    );
+    json_line(
+        "mlp_infer",
+        1,
+        threads,
+        &[
+            ("median_us", lat.median_us),
+            ("p10_us", lat.p10_us),
+            ("p90_us", lat.p90_us),
+            ("first_call_us", lat.first_call_us),
+            ("calls", lat.calls as f64),
+        ],
+    );
+
+    let batch = 64;
+    let data = Data::new(batch, 784, 10);
+    let mut ws = model.workspace(batch);
+    let result = throughput(batch, |i| {
+        let probs = model.predict(&mut ws, &data.x[i % BATCHES]).unwrap();
+        black_box(probs);
+    });
+    report_throughput("mlp_infer", batch, threads, result);
+}
+
+fn iris_train(threads: usize) {
+    let batch = 32;
+    let data = Data::new(batch, 4, 3);
+    let mut model = iris::BenchIris::new(0);
+    let mut ws = model.workspace(batch);
+    let result = throughput(batch, |i| {
+        let k = i % BATCHES;
+        let loss = model.train_step(&mut ws, &data.x[k], &data.y[k]).unwrap();
+        black_box(loss);
+    });
+    report_throughput("iris_train", batch, threads, result);
+}
+
+const USAGE: &str = "usage: bench_tasks [--task mlp_train|mlp_infer|iris_train|all] [--threads N]";
+
+fn main() -> ExitCode {
+    let mut task = String::from("all");
+    let mut threads = 1usize;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let (key, inline) = match arg.split_once('=') {
+            Some((k, v)) => (k.to_string(), Some(v.to_string())),
+            None => (arg.clone(), None),
+        };
+        let mut value = || inline.clone().or_else(|| args.next());
+        match key.as_str() {
+            "--task" => match value() {
+                Some(v) => task = v,
+                None => {
+                    eprintln!("--task needs a value\n{USAGE}");
+                    return ExitCode::FAILURE;
+                }
+            },
+            "--threads" => match value().and_then(|v| v.parse().ok()) {
+                Some(n) if n > 0 => threads = n,
+                _ => {
+                    eprintln!("--threads needs a positive integer\n{USAGE}");
+                    return ExitCode::FAILURE;
+                }
+            },
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            _ => {
+                eprintln!("unknown argument `{arg}`\n{USAGE}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    match task.as_str() {
+        "mlp_train" => mlp_train(threads),
+        "mlp_infer" => mlp_infer(threads),
+        "iris_train" => iris_train(threads),
+        "all" => {
+            mlp_train(threads);
+            mlp_infer(threads);
+            iris_train(threads);
+        }
+        other => {
+            eprintln!("unknown task `{other}`\n{USAGE}");
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
+}

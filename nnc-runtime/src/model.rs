@@ -1,0 +1,259 @@
+//! The `Model` trait every generated model implements, with the static descriptions of its
+//! inputs, targets and parameters, and the argument helpers its `*_dyn` methods call.
+
+use crate::error::Error;
+use crate::float::Float;
+
+/// One named parameter tensor inside a model's flat parameter vector.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ParamInfo {
+    /// The parameter's name, for example `"fc1.weight"`.
+    pub name: &'static str,
+    /// Its shape; weights are `[out, in]`.
+    pub shape: &'static [usize],
+    /// Where it starts in `params()`.
+    pub offset: usize,
+    /// Its number of elements (the product of `shape`).
+    pub len: usize,
+    /// Whether the optimizer updates it.
+    pub trainable: bool,
+}
+
+/// A named input or output, described per sample.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TensorInfo {
+    /// The tensor's name.
+    pub name: &'static str,
+    /// The shape of one sample.
+    pub shape: &'static [usize],
+}
+
+impl TensorInfo {
+    /// Number of values in one sample: the product of the shape (1 for a scalar).
+    pub fn per_sample(&self) -> usize {
+        self.shape.iter().product()
+    }
+}
+
+/// What a target holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TargetKind {
+    /// Float values with this per-sample shape.
+    Float {
+        /// The shape of one sample.
+        shape: &'static [usize],
+    },
+    /// One class label (`u32`) per sample.
+    Classes {
+        /// The number of classes; labels are `0..classes`.
+        classes: usize,
+    },
+}
+
+/// A named training target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TargetInfo {
+    /// The target's name.
+    pub name: &'static str,
+    /// What it holds.
+    pub kind: TargetKind,
+}
+
+/// A target value passed to the `*_dyn` methods.
+#[derive(Clone, Copy, Debug)]
+pub enum Target<'a, T> {
+    /// Float values, `batch × per_sample` of them.
+    Float(&'a [T]),
+    /// One class label per sample.
+    Labels(&'a [u32]),
+}
+
+/// How the two target kinds are named in error messages.
+const FLOAT_VALUES: &str = "float values";
+const CLASS_LABELS: &str = "class labels (u32)";
+
+impl<'a, T> Target<'a, T> {
+    /// The float values, or an error naming `name` if labels were passed.
+    pub fn float(self, name: &'static str) -> Result<&'a [T], Error> {
+        match self {
+            Target::Float(values) => Ok(values),
+            Target::Labels(_) => Err(Error::TargetKind {
+                target: name,
+                expected: FLOAT_VALUES,
+                found: CLASS_LABELS,
+            }),
+        }
+    }
+
+    /// The class labels, or an error naming `name` if float values were passed.
+    pub fn labels(self, name: &'static str) -> Result<&'a [u32], Error> {
+        match self {
+            Target::Labels(labels) => Ok(labels),
+            Target::Float(_) => Err(Error::TargetKind {
+                target: name,
+                expected: CLASS_LABELS,
+                found: FLOAT_VALUES,
+            }),
+        }
+    }
+}
+
+/// Checks that a `*_dyn` method received the number of inputs the model declares.
+pub fn expect_inputs<T>(
+    model: &'static str,
+    inputs: &[&[T]],
+    expected: usize,
+) -> Result<(), Error> {
+    arity("inputs", model, inputs.len(), expected)
+}
+
+/// Checks that a `*_dyn` method received the number of targets the model declares.
+pub fn expect_targets(model: &'static str, n: usize, expected: usize) -> Result<(), Error> {
+    arity("targets", model, n, expected)
+}
+
+fn arity(
+    what: &'static str,
+    model: &'static str,
+    found: usize,
+    expected: usize,
+) -> Result<(), Error> {
+    if found == expected {
+        Ok(())
+    } else {
+        Err(Error::Arity {
+            what,
+            model,
+            expected,
+            found,
+        })
+    }
+}
+
+/// The interface of every generated model, so that training and evaluation helpers can be
+/// generic over models. Inputs and targets are passed in declaration order.
+pub trait Model: Sized {
+    /// The element type.
+    type Elem: Float;
+    /// Preallocated buffers for one batch size limit; see `workspace`.
+    type Workspace;
+    /// The model's name.
+    const NAME: &'static str;
+    /// The inputs, in declaration order.
+    const INPUTS: &'static [TensorInfo];
+    /// The training targets, in declaration order.
+    const TARGETS: &'static [TargetInfo];
+    /// The prediction returned by `predict_dyn`.
+    const OUTPUT: TensorInfo;
+    /// The parameter tensors, in their order in `params()`.
+    const PARAMS: &'static [ParamInfo];
+
+    /// A freshly initialised model; the same seed gives the same parameters.
+    fn new(seed: u64) -> Self;
+    /// A workspace for batches of up to `capacity` samples.
+    fn workspace(&self, capacity: usize) -> Self::Workspace;
+    /// All parameters, flat.
+    fn params(&self) -> &[Self::Elem];
+    /// All parameters, flat and writable.
+    fn params_mut(&mut self) -> &mut [Self::Elem];
+    /// The gradients from the last `forward_backward_dyn`, laid out like `params()`.
+    fn grads(&self) -> &[Self::Elem];
+    /// Forward and backward pass: fills `grads()` and returns the loss.
+    fn forward_backward_dyn(
+        &mut self,
+        ws: &mut Self::Workspace,
+        inputs: &[&[Self::Elem]],
+        targets: &[Target<'_, Self::Elem>],
+    ) -> Result<Self::Elem, Error>;
+    /// One optimizer update from the current `grads()`.
+    fn update(&mut self);
+    /// The model's output for a batch, borrowed from the workspace.
+    fn predict_dyn<'w>(
+        &self,
+        ws: &'w mut Self::Workspace,
+        inputs: &[&[Self::Elem]],
+    ) -> Result<&'w [Self::Elem], Error>;
+    /// The optimizer's learning rate.
+    fn learning_rate(&self) -> Self::Elem;
+    /// Sets the optimizer's learning rate.
+    fn set_learning_rate(&mut self, lr: Self::Elem);
+
+    /// One training step: `forward_backward_dyn`, then `update`. Returns the loss before the
+    /// update.
+    fn train_step_dyn(
+        &mut self,
+        ws: &mut Self::Workspace,
+        inputs: &[&[Self::Elem]],
+        targets: &[Target<'_, Self::Elem>],
+    ) -> Result<Self::Elem, Error> {
+        let loss = self.forward_backward_dyn(ws, inputs, targets)?;
+        self.update();
+        Ok(loss)
+    }
+
+    /// The parameter tensor called `name`, if there is one.
+    fn param(&self, name: &str) -> Option<&[Self::Elem]> {
+        let info = Self::PARAMS.iter().find(|p| p.name == name)?;
+        self.params().get(info.offset..info.offset + info.len)
+    }
+
+    /// The parameter tensor called `name`, writable, if there is one.
+    fn param_mut(&mut self, name: &str) -> Option<&mut [Self::Elem]> {
+        let info = Self::PARAMS.iter().find(|p| p.name == name)?;
+        self.params_mut()
+            .get_mut(info.offset..info.offset + info.len)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tensor_info_per_sample() {
+        let image = TensorInfo {
+            name: "x",
+            shape: &[28, 28],
+        };
+        assert_eq!(image.per_sample(), 784);
+        let scalar = TensorInfo {
+            name: "y",
+            shape: &[],
+        };
+        assert_eq!(scalar.per_sample(), 1);
+    }
+
+    #[test]
+    fn target_kinds() {
+        let values = [1.0f32, 2.0];
+        let labels = [1u32];
+        assert_eq!(Target::Float(&values[..]).float("y"), Ok(&values[..]));
+        assert_eq!(Target::<f32>::Labels(&labels).labels("y"), Ok(&labels[..]));
+        assert_eq!(
+            Target::Float(&values[..]).labels("y"),
+            Err(Error::TargetKind {
+                target: "y",
+                expected: "class labels (u32)",
+                found: "float values"
+            })
+        );
+        assert!(Target::<f32>::Labels(&labels).float("y").is_err());
+    }
+
+    #[test]
+    fn arity_checks() {
+        let x = [0.0f64; 4];
+        assert_eq!(expect_inputs("Mlp", &[&x[..]], 1), Ok(()));
+        assert_eq!(
+            expect_inputs("Mlp", &[&x[..], &x[..]], 1),
+            Err(Error::Arity {
+                what: "inputs",
+                model: "Mlp",
+                expected: 1,
+                found: 2
+            })
+        );
+        assert!(expect_targets("Mlp", 0, 1).is_err());
+        assert!(expect_targets("Mlp", 1, 1).is_ok());
+    }
+}
