@@ -4,7 +4,7 @@ use std::fmt::{Debug, Display};
 use std::iter::Sum;
 use std::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAssign};
 
-use crate::kernels::Gemm;
+use crate::kernels::{Gemm, Simd};
 
 mod sealed {
     /// Keeps `Float` closed: the kernels' fast paths exist for `f32` and `f64` only.
@@ -15,11 +15,13 @@ mod sealed {
 
 /// A floating-point element type. Implemented for `f32` and `f64` only (the trait is sealed).
 ///
-/// The supertrait `Gemm` is an unnameable, crate-private helper that routes matrix products to
-/// `matrixmultiply`'s `sgemm` or `dgemm`; it keeps every `unsafe` call inside the kernels.
+/// The supertraits `Gemm` and `Simd` are unnameable, crate-private helpers that route matrix
+/// products to `matrixmultiply`'s `sgemm` or `dgemm` and pick per-type vector code; they keep
+/// every `unsafe` call inside the kernels.
 pub trait Float:
     sealed::Sealed
     + Gemm
+    + Simd
     + Copy
     + Default
     + PartialOrd

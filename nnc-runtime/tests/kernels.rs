@@ -218,7 +218,7 @@ fn assert_close<T: Float>(what: &str, got: &[T], want: &[f64], tol: f64) {
     }
 }
 
-const BATCHES: [usize; 7] = [1, 2, 5, 8, 9, 32, 64];
+const BATCHES: [usize; 8] = [1, 2, 4, 5, 8, 9, 32, 64];
 const SHAPES: [(usize, usize); 5] = [(1, 1), (13, 7), (37, 19), (100, 33), (8, 4)];
 
 fn dense_cases<T: Float>(tol: f64) {
@@ -303,4 +303,19 @@ fn dense_forward_without_inputs_is_bias_then_activation() {
     let mut y = [f64::NAN; 4];
     dense_forward(2, 0, 2, &[], &[], Some(&[-1.0, 2.0]), Act::Relu, &mut y);
     assert_eq!(y, [0.0, 2.0, 0.0, 2.0]);
+}
+
+#[test]
+fn dense_backward_with_empty_dimensions_writes_zeros() {
+    // No outputs: every input gradient is an empty sum.
+    let mut gx = [f32::NAN; 6];
+    dense_backward_input(2, 3, 0, &[], &[], &mut gx);
+    assert_eq!(gx, [0.0; 6]);
+    // No samples: every weight and bias gradient is an empty sum.
+    let mut gw = [f32::NAN; 6];
+    dense_backward_weight(0, 3, 2, &[], &[], &mut gw);
+    assert_eq!(gw, [0.0; 6]);
+    let mut gb = [f32::NAN; 2];
+    bias_backward(0, 2, &[], &mut gb);
+    assert_eq!(gb, [0.0; 2]);
 }

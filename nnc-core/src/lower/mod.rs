@@ -126,8 +126,8 @@ impl<'a> Lowerer<'a> {
                 ast::Item::Input(decl) => self.input(decl),
                 ast::Item::Target(decl) => self.target(decl),
                 ast::Item::Let(l) => self.let_stmt(l),
-                ast::Item::Loss(call) => self.once("loss", &mut loss_call, call),
-                ast::Item::Optimizer(call) => self.once("optimizer", &mut optimizer_call, call),
+                ast::Item::Loss(call) => self.once("E0306", "loss", &mut loss_call, call),
+                ast::Item::Optimizer(call) => self.once("E0404", "optimizer", &mut optimizer_call, call),
             }
         }
         let declared_inputs = self.model.items.iter().any(|i| matches!(i, ast::Item::Input(_)));
@@ -180,12 +180,12 @@ impl<'a> Lowerer<'a> {
     }
 
     /// Records a statement that may appear only once per model.
-    fn once(&mut self, what: &str, slot: &mut Option<&'a ast::Call>, call: &'a ast::Call) {
+    fn once(&mut self, code: &'static str, what: &str, slot: &mut Option<&'a ast::Call>, call: &'a ast::Call) {
         match slot {
             Some(first) => {
                 let first = first.span;
                 self.error(
-                    Diagnostic::error("E0306", call.span, format!("the {what} is set twice"))
+                    Diagnostic::error(code, call.span, format!("the {what} is set twice"))
                         .with_span_label("second definition")
                         .with_label(first, "first definition")
                         .with_help(format!("a model has exactly one {what}; remove one of them")),

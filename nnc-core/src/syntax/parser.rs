@@ -283,6 +283,6 @@ mod tests {
     fn syntax_error_names_expected_token() {
         let err = parse("model M { input x: [2] }").unwrap_err();
         let d = err.iter().next().unwrap();
-        assert_eq!(d.message, "expected `,` or `;`, found `}`");
+        assert_eq!(d.message, "expected `;`, found `}`");
     }
 }

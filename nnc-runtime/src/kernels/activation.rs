@@ -180,3 +180,33 @@ pub fn softmax_backward<T: Float>(batch: usize, n: usize, y: &[T], gy: &[T], gx:
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dispatched_activations_match_portable_loops() {
+        let x: Vec<f32> = (0..37).map(|i| (i as f32 - 18.0) * 0.3).collect();
+        for act in [Act::Identity, Act::Relu, Act::Sigmoid, Act::Tanh] {
+            let (mut fast, mut slow) = (vec![0.0; 37], vec![0.0; 37]);
+            act_forward(act, &x, &mut fast);
+            act_forward_body(act, &x, &mut slow);
+            assert_eq!(fast, slow, "{act:?}");
+            let (mut gf, mut gs) = (vec![0.0; 37], vec![0.0; 37]);
+            act_backward(act, &fast, &x, &mut gf);
+            act_backward_body(act, &fast, &x, &mut gs);
+            assert_eq!(gf, gs, "{act:?}");
+            let (mut gf, mut gs) = (x.clone(), x.clone());
+            act_backward_inplace(act, &fast, &mut gf);
+            act_backward_inplace_body(act, &fast, &mut gs);
+            assert_eq!(gf, gs, "{act:?}");
+        }
+        let mut y = [0.0f32; 3];
+        act_forward(Act::Relu, &[f32::NAN, -1.0, 2.0], &mut y);
+        assert!(
+            y[0].is_nan() && y[1] == 0.0 && y[2] == 2.0,
+            "relu propagates NaN: {y:?}"
+        );
+    }
+}

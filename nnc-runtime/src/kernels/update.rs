@@ -73,3 +73,27 @@ fn adam_body<T: Float>(
         *p -= c.step_size * *m / denom;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dispatched_adam_matches_portable_loop() {
+        let c = AdamCoefficients {
+            step_size: 0.01f32,
+            inv_bias_correction2_sqrt: 3.0,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.01,
+        };
+        let grads: Vec<f32> = (0..45).map(|i| (i as f32 * 0.7).sin()).collect();
+        let mut p1: Vec<f32> = (0..45).map(|i| (i as f32 * 0.3).cos()).collect();
+        let (mut m1, mut v1) = (vec![0.1f32; 45], vec![0.2f32; 45]);
+        let (mut p2, mut m2, mut v2) = (p1.clone(), m1.clone(), v1.clone());
+        adam_update(&mut p1, &grads, &mut m1, &mut v1, c);
+        adam_body(&mut p2, &grads, &mut m2, &mut v2, c);
+        assert_eq!((p1, m1, v1), (p2, m2, v2));
+    }
+}

@@ -1,0 +1,222 @@
+#!/usr/bin/env python3
+"""PyTorch side of nnc's standard benchmark tasks (see bench/README.md).
+
+Measures `mlp_train` (batch 1, 32, 128, 1024), `mlp_infer` (batch-1 latency, batch-64
+throughput) and `iris_train` (batch 32) exactly as `examples/bench_tasks.rs` does, and prints
+the same JSON lines, with "framework" set to "pytorch" (eager) or "pytorch_compile"
+(`torch.compile`).
+
+    taskset -c 0   python bench/pytorch_tasks.py --task all --threads 1
+    taskset -c 0,1 python bench/pytorch_tasks.py --task all --threads 2 --mode both
+
+Method: random normal float32 inputs and uniform integer labels from seed 0, 4 batches
+generated before timing and cycled; the first call timed on its own (for torch.compile that is
+the compile time); at least 0.3 s of warm-up; then 5 blocks of about 0.15 s, reporting the
+median block's samples per second. Batch-1 latency: median, 10th and 90th percentiles of at
+least 500 synchronous calls, each timed on its own. JSON goes to stdout, progress to stderr.
+"""
+
+import argparse
+import json
+import math
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+BATCHES = 4
+WARMUP_S = 0.3
+BLOCK_S = 0.15
+BLOCKS = 5
+LATENCY_CALLS = 500
+LATENCY_S = 0.5
+LATENCY_MAX_CALLS = 200_000
+
+
+def make_data(batch, features, classes):
+    """4 batches of normal inputs and uniform labels from one generator seeded with 0."""
+    g = torch.Generator().manual_seed(0)
+    xs, ys = [], []
+    for _ in range(BATCHES):
+        xs.append(torch.randn(batch, features, generator=g, dtype=torch.float32))
+        ys.append(torch.randint(0, classes, (batch,), generator=g, dtype=torch.int64))
+    return xs, ys
+
+
+def mlp():
+    return nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10))
+
+
+def iris():
+    return nn.Sequential(
+        nn.Linear(4, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 3)
+    )
+
+
+def adam(model):
+    # The default implementation PyTorch picks for CPU tensors (what a user gets).
+    return torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-8)
+
+
+def throughput(batch, call):
+    """(first call in µs, median block's samples/s) of call(i), which runs batch i % 4."""
+    t = time.perf_counter()
+    call(0)
+    first_us = (time.perf_counter() - t) * 1e6
+
+    i, warm = 1, 0
+    start = time.perf_counter()
+    while time.perf_counter() - start < WARMUP_S:
+        call(i)
+        i += 1
+        warm += 1
+    per_call = (time.perf_counter() - start) / warm
+    calls_per_block = max(1, math.ceil(BLOCK_S / per_call))
+
+    rates = []
+    for _ in range(BLOCKS):
+        t = time.perf_counter()
+        for _ in range(calls_per_block):
+            call(i)
+            i += 1
+        rates.append(calls_per_block * batch / (time.perf_counter() - t))
+    rates.sort()
+    return first_us, rates[BLOCKS // 2]
+
+
+def latency(call):
+    t = time.perf_counter()
+    call(0)
+    first_us = (time.perf_counter() - t) * 1e6
+
+    i = 1
+    start = time.perf_counter()
+    while time.perf_counter() - start < WARMUP_S:
+        call(i)
+        i += 1
+
+    samples = []
+    start = time.perf_counter()
+    while len(samples) < LATENCY_CALLS or (
+        time.perf_counter() - start < LATENCY_S and len(samples) < LATENCY_MAX_CALLS
+    ):
+        t = time.perf_counter_ns()
+        call(i)
+        samples.append((time.perf_counter_ns() - t) / 1e3)
+        i += 1
+    samples.sort()
+
+    def pick(q):
+        return samples[round((len(samples) - 1) * q)]
+
+    return first_us, pick(0.5), pick(0.1), pick(0.9), len(samples)
+
+
+def emit(framework, task, batch, threads, **fields):
+    line = {"framework": framework, "task": task, "batch": batch, "threads": threads}
+    line.update({k: round(float(v), 3) for k, v in fields.items()})
+    print(json.dumps(line), flush=True)
+
+
+def report_throughput(framework, task, batch, threads, result):
+    first_us, rate = result
+    print(f"{framework} {task} batch {batch}: {rate:.0f} samples/s "
+          f"(first call {first_us:.1f} µs)", file=sys.stderr)
+    emit(framework, task, batch, threads, samples_per_s=rate, first_call_us=first_us)
+
+
+def compiled(fn, mode):
+    return torch.compile(fn, dynamic=False) if mode == "compile" else fn
+
+
+def train_call(make_model, batch, features, classes, mode):
+    torch.manual_seed(0)
+    model = make_model()
+    opt = adam(model)
+    xs, ys = make_data(batch, features, classes)
+
+    def loss_fn(x, y):
+        # Fused, stable log-softmax + NLL, mean over the batch: the same loss as nnc's
+        # softmax followed by cross_entropy.
+        return F.cross_entropy(model(x), y)
+
+    loss_fn = compiled(loss_fn, mode)
+    opt_step = compiled(opt.step, mode)
+    sink = [None]
+
+    def call(i):
+        k = i % BATCHES
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(xs[k], ys[k])
+        loss.backward()
+        opt_step()
+        sink[0] = loss  # keep the result alive
+
+    return call
+
+
+def mlp_train(framework, mode, threads):
+    for batch in (1, 32, 128, 1024):
+        call = train_call(mlp, batch, 784, 10, mode)
+        report_throughput(framework, "mlp_train", batch, threads, throughput(batch, call))
+
+
+def mlp_infer(framework, mode, threads):
+    torch.manual_seed(0)
+    model = mlp().eval()
+
+    def forward(x):
+        return torch.softmax(model(x), dim=1)
+
+    for batch in (1, 64):
+        xs, _ = make_data(batch, 784, 10)
+        fwd = compiled(forward, mode)
+        sink = [None]
+
+        def call(i, fwd=fwd, xs=xs, sink=sink):
+            sink[0] = fwd(xs[i % BATCHES])
+
+        # inference_mode is entered once, outside the timed calls (nnc has no autograd to skip).
+        if batch == 1:
+            with torch.inference_mode():
+                first_us, median, p10, p90, calls = latency(call)
+            print(f"{framework} mlp_infer batch 1: median {median:.2f} µs, p10 {p10:.2f}, "
+                  f"p90 {p90:.2f} over {calls} calls", file=sys.stderr)
+            emit(framework, "mlp_infer", 1, threads, median_us=median, p10_us=p10,
+                 p90_us=p90, first_call_us=first_us, calls=calls)
+        else:
+            with torch.inference_mode():
+                result = throughput(batch, call)
+            report_throughput(framework, "mlp_infer", batch, threads, result)
+
+
+def iris_train(framework, mode, threads):
+    call = train_call(iris, 32, 4, 3, mode)
+    report_throughput(framework, "iris_train", 32, threads, throughput(32, call))
+
+
+TASKS = {"mlp_train": mlp_train, "mlp_infer": mlp_infer, "iris_train": iris_train}
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--task", default="all", choices=[*TASKS, "all"])
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--mode", default="eager", choices=["eager", "compile", "both"],
+                   help="eager PyTorch, torch.compile, or both (eager first)")
+    args = p.parse_args()
+
+    torch.set_num_threads(args.threads)
+    torch.set_num_interop_threads(args.threads)
+    tasks = list(TASKS) if args.task == "all" else [args.task]
+    modes = ["eager", "compile"] if args.mode == "both" else [args.mode]
+    for mode in modes:
+        framework = "pytorch" if mode == "eager" else "pytorch_compile"
+        for task in tasks:
+            TASKS[task](framework, mode, args.threads)
+
+
+if __name__ == "__main__":
+    main()
