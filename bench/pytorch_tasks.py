@@ -55,9 +55,16 @@ def iris():
     )
 
 
+ADAM_IMPL = "default"
+
+
 def adam(model):
-    # The default implementation PyTorch picks for CPU tensors (what a user gets).
-    return torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-8)
+    # "default" is the implementation PyTorch picks for CPU tensors (what a user gets);
+    # "fused" is its single-kernel CPU Adam (`fused=True`), about twice as fast per step here.
+    extra = {"fused": True} if ADAM_IMPL == "fused" else {}
+    return torch.optim.Adam(
+        model.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-8, **extra
+    )
 
 
 def throughput(batch, call):
@@ -206,7 +213,11 @@ def main():
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--mode", default="eager", choices=["eager", "compile", "both"],
                    help="eager PyTorch, torch.compile, or both (eager first)")
+    p.add_argument("--adam", default="default", choices=["default", "fused"],
+                   help="Adam implementation; 'fused' adds '_fused_adam' to the framework name")
     args = p.parse_args()
+    global ADAM_IMPL
+    ADAM_IMPL = args.adam
 
     torch.set_num_threads(args.threads)
     torch.set_num_interop_threads(args.threads)
@@ -214,6 +225,8 @@ def main():
     modes = ["eager", "compile"] if args.mode == "both" else [args.mode]
     for mode in modes:
         framework = "pytorch" if mode == "eager" else "pytorch_compile"
+        if args.adam == "fused":
+            framework += "_fused_adam"
         for task in tasks:
             TASKS[task](framework, mode, args.threads)
 

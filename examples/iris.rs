@@ -85,7 +85,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let cut = all.len() * 4 / 5;
     let (mut train, mut test) = (all.subset(&rows[..cut]), all.subset(&rows[cut..]));
     standardize(&mut train, &mut test);
-    println!("iris: {} training and {} test samples, model `{}` with {} parameters", train.len(), test.len(), "Iris", iris::PARAM_COUNT);
+    println!("iris: {} training and {} test samples, model `Iris` with {} parameters", train.len(), test.len(), iris::PARAM_COUNT);
 
     let mut model = Iris::new(7);
     let mut ws = model.workspace(BATCH);

@@ -59,7 +59,6 @@ impl Batch {
                 TargetKind::Classes { classes } => {
                     labels.push((0..batch).map(|_| (rng.next_u64() % classes as u64) as u32).collect())
                 }
-                _ => unreachable!("unknown target kind"),
             }
         }
         Batch { inputs, floats, labels }

@@ -31,6 +31,42 @@ pub mod xor {
     const D_HIDDEN: rt::Slot = rt::Slot::batched(10, 8);
     /// Arena slot of `d_hidden.pre` [B, 8].
     const D_HIDDEN_PRE: rt::Slot = rt::Slot::batched(18, 8);
+    /// The forward pass: fills the arena up to the output `p`.
+    fn forward(params: &[f32], arena: &mut rt::Arena<f32>, batch: usize, x: &[f32]) {
+        // hidden = tanh(x · hidden.weightᵀ + hidden.bias)    [B, 8]
+        {
+            let hidden = arena.get_mut(batch, HIDDEN);
+            rt::kernels::dense_forward(
+                batch,
+                2,
+                8,
+                x,
+                &params[HIDDEN_WEIGHT],
+                Some(&params[HIDDEN_BIAS]),
+                rt::Act::Tanh,
+                hidden,
+            );
+        }
+        // out = hidden · out.weightᵀ + out.bias    [B, 1]
+        {
+            let ([hidden], out) = arena.split(batch, OUT, [HIDDEN]);
+            rt::kernels::dense_forward(
+                batch,
+                8,
+                1,
+                hidden,
+                &params[OUT_WEIGHT],
+                Some(&params[OUT_BIAS]),
+                rt::Act::Identity,
+                out,
+            );
+        }
+        // p = sigmoid(out)    [B, 1]
+        {
+            let ([out], p) = arena.split(batch, P, [OUT]);
+            rt::kernels::act_forward(rt::Act::Sigmoid, out, p);
+        }
+    }
     /// The model `Xor`: parameters, gradients and optimizer state.
     pub struct Xor {
         params: Vec<f32>,
@@ -73,42 +109,8 @@ pub mod xor {
             x: &[f32],
         ) -> Result<&'w [f32], rt::Error> {
             let batch = rt::check::batch("x", x.len(), 2, ws.arena.capacity())?;
-            let params = &self.params[..];
-            let arena = &mut ws.arena;
-            // hidden = tanh(x · hidden.weightᵀ + hidden.bias)    [B, 8]
-            {
-                let hidden = arena.get_mut(batch, HIDDEN);
-                rt::kernels::dense_forward(
-                    batch,
-                    2,
-                    8,
-                    x,
-                    &params[HIDDEN_WEIGHT],
-                    Some(&params[HIDDEN_BIAS]),
-                    rt::Act::Tanh,
-                    hidden,
-                );
-            }
-            // out = hidden · out.weightᵀ + out.bias    [B, 1]
-            {
-                let ([hidden], out) = arena.split(batch, OUT, [HIDDEN]);
-                rt::kernels::dense_forward(
-                    batch,
-                    8,
-                    1,
-                    hidden,
-                    &params[OUT_WEIGHT],
-                    Some(&params[OUT_BIAS]),
-                    rt::Act::Identity,
-                    out,
-                );
-            }
-            // p = sigmoid(out)    [B, 1]
-            {
-                let ([out], p) = arena.split(batch, P, [OUT]);
-                rt::kernels::act_forward(rt::Act::Sigmoid, out, p);
-            }
-            Ok(arena.get(batch, P))
+            forward(&self.params, &mut ws.arena, batch, x);
+            Ok(ws.arena.get(batch, P))
         }
         /// Forward and backward pass: fills the gradients and returns the loss. Does not update the parameters.
         pub fn forward_backward(
@@ -122,40 +124,8 @@ pub mod xor {
             let params = &self.params[..];
             let grads = &mut self.grads[..];
             let arena = &mut ws.arena;
-            // The forward pass, loss and backward pass, in schedule order.
-            // hidden = tanh(x · hidden.weightᵀ + hidden.bias)    [B, 8]
-            {
-                let hidden = arena.get_mut(batch, HIDDEN);
-                rt::kernels::dense_forward(
-                    batch,
-                    2,
-                    8,
-                    x,
-                    &params[HIDDEN_WEIGHT],
-                    Some(&params[HIDDEN_BIAS]),
-                    rt::Act::Tanh,
-                    hidden,
-                );
-            }
-            // out = hidden · out.weightᵀ + out.bias    [B, 1]
-            {
-                let ([hidden], out) = arena.split(batch, OUT, [HIDDEN]);
-                rt::kernels::dense_forward(
-                    batch,
-                    8,
-                    1,
-                    hidden,
-                    &params[OUT_WEIGHT],
-                    Some(&params[OUT_BIAS]),
-                    rt::Act::Identity,
-                    out,
-                );
-            }
-            // p = sigmoid(out)    [B, 1]
-            {
-                let ([out], p) = arena.split(batch, P, [OUT]);
-                rt::kernels::act_forward(rt::Act::Sigmoid, out, p);
-            }
+            forward(params, arena, batch, x);
+            // The loss, then the backward pass in reverse layer order.
             // loss = binary_cross_entropy(sigmoid(out), y), computed stably from the logits
             let loss = {
                 let [out] = arena.read(batch, [OUT]);
@@ -359,4 +329,5 @@ pub mod xor {
         }
     }
 }
+#[allow(unused_imports)]
 pub use xor::{Xor, XorWorkspace};

@@ -125,13 +125,7 @@ fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) 
         let ty = p.graph.ty(b.value);
         match ty.dtype {
             DType::Label => {
-                let classes = p
-                    .graph
-                    .nodes
-                    .iter()
-                    .find(|n| n.args.get(1) == Some(&b.value))
-                    .map_or(0, |n| p.graph.ty(n.args[0]).shape.elems_per_sample());
-                let classes = usize_lit(classes);
+                let classes = usize_lit(p.classes(b.value));
                 quote!(rt::check::labels(#name, #n, #classes, batch)?;)
             }
             DType::Float => {
@@ -141,9 +135,11 @@ fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) 
         }
     });
 
-    let predict_nodes = forward_closure(p, p.output.value);
-    let predict_body = predict_nodes.iter().map(|id| ctx.node(*id));
-    let train_body = p.graph.ids().map(|id| ctx.node(id));
+    // The verifier guarantees that forward nodes precede the rest, so the forward pass is one
+    // function that both inference and training call.
+    let forward_body = p.graph.ids().filter(|id| p.graph.node(*id).phase == Phase::Forward).map(|id| ctx.node(id));
+    let train_body = p.graph.ids().filter(|id| p.graph.node(*id).phase != Phase::Forward).map(|id| ctx.node(id));
+    let forward_doc = format!(" The forward pass: fills the arena up to the output `{}`.", p.output.name);
     let output_slot = ident(names.slot(p.output.value));
     let loss = ident(names.local(p.loss));
 
@@ -154,7 +150,7 @@ fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) 
         " Scratch memory for `{}`: every activation and gradient of a batch, planned statically ({} elements per sample of capacity + {}).",
         p.name, plan.per_sample, plan.fixed
     );
-    let forward_comment = comments.marker("The forward pass, loss and backward pass, in schedule order.".into());
+    let forward_comment = comments.marker("The loss, then the backward pass in reverse layer order.".into());
     let target_dyn = p.targets.iter().enumerate().map(|(i, b)| {
         let name = &b.name;
         let i = usize_lit(i);
@@ -187,6 +183,11 @@ fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) 
             pub const ARENA_FIXED: usize = #fixed;
             #(#param_consts)*
             #(#slot_consts)*
+
+            #[doc = #forward_doc]
+            fn forward(params: &[#elem], arena: &mut rt::Arena<#elem>, batch: usize, #(#input_args),*) {
+                #(#forward_body)*
+            }
 
             #[doc = #model_doc]
             pub struct #model {
@@ -224,10 +225,8 @@ fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) 
                 /// Inference: runs the forward pass on a batch and returns the output, `batch × per-sample` values.
                 pub fn predict<'w>(&self, ws: &'w mut #workspace, #(#input_args),*) -> Result<&'w [#elem], rt::Error> {
                     #checks
-                    let params = &self.params[..];
-                    let arena = &mut ws.arena;
-                    #(#predict_body)*
-                    Ok(arena.get(batch, #output_slot))
+                    forward(&self.params, &mut ws.arena, batch, #(#input_names),*);
+                    Ok(ws.arena.get(batch, #output_slot))
                 }
 
                 /// Forward and backward pass: fills the gradients and returns the loss. Does not update the parameters.
@@ -237,6 +236,7 @@ fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) 
                     let params = &self.params[..];
                     let grads = &mut self.grads[..];
                     let arena = &mut ws.arena;
+                    forward(params, arena, batch, #(#input_names),*);
                     #forward_comment
                     #(#train_body)*
                     Ok(#loss)
@@ -327,6 +327,8 @@ fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) 
                 }
             }
         }
+        // The re-export may go unused where the generated module is used by path.
+        #[allow(unused_imports)]
         pub use #module::{#model, #workspace};
     }
 }
@@ -344,20 +346,6 @@ fn batch_checks(p: &Program) -> TokenStream {
         });
     }
     out
-}
-
-/// The forward nodes `root` depends on, in schedule order.
-fn forward_closure(p: &Program, root: ValueId) -> Vec<ValueId> {
-    let mut needed = vec![false; p.graph.nodes.len()];
-    needed[root.index()] = true;
-    for id in p.graph.ids().rev() {
-        if needed[id.index()] {
-            for a in &p.graph.node(id).args {
-                needed[a.index()] = true;
-            }
-        }
-    }
-    p.graph.ids().filter(|id| needed[id.index()] && p.graph.node(*id).phase == Phase::Forward).collect()
 }
 
 fn shape_lit(dims: &[usize]) -> TokenStream {
@@ -379,13 +367,7 @@ fn model_info(p: &Program, offsets: &[usize]) -> (TokenStream, TokenStream, Toke
                 quote!(rt::TargetKind::Float { shape: #shape })
             }
             DType::Label => {
-                let classes = p
-                    .graph
-                    .nodes
-                    .iter()
-                    .find(|n| n.args.get(1) == Some(&b.value))
-                    .map_or(0, |n| p.graph.ty(n.args[0]).shape.elems_per_sample());
-                let classes = usize_lit(classes);
+                let classes = usize_lit(p.classes(b.value));
                 quote!(rt::TargetKind::Classes { classes: #classes })
             }
         };

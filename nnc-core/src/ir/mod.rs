@@ -330,6 +330,16 @@ impl Program {
         self.params.iter().map(Param::len).sum()
     }
 
+    /// The number of classes of a label target: the width of the prediction it is scored
+    /// against (lowering has checked that the two agree).
+    pub fn classes(&self, target: ValueId) -> usize {
+        self.graph
+            .nodes
+            .iter()
+            .find(|n| n.args.get(1) == Some(&target))
+            .map_or(0, |n| self.graph.ty(n.args[0]).shape.elems_per_sample())
+    }
+
     /// The parameter a `Param` node reads, if `id` is one.
     pub fn param_of(&self, id: ValueId) -> Option<usize> {
         match self.graph.node(id).op {

@@ -7,6 +7,9 @@
 //! - every op has its arity, and its stored type equals the type its rule infers;
 //! - leaf ops refer to existing inputs, targets and parameters, and parameters to their nodes;
 //! - a parameter's gradient has the parameter's shape;
+//! - every computed forward node precedes every computed loss and backward node, so the forward
+//!   pass is a prefix of the schedule (code generation emits it once, shared by inference and
+//!   training);
 //! - after planning, no two arena values that are live at the same time overlap.
 
 use super::{Dim, Op, Program, Shape, Storage, Type};
@@ -51,6 +54,14 @@ pub fn verify(p: &Program) -> Result<(), Vec<String>> {
                     Err(e) => errors.push(format!("{id}: {e}")),
                 }
             }
+        }
+    }
+    let computed = |id: &super::ValueId| !matches!(g.node(*id).op, Op::Input(_) | Op::Target(_) | Op::Param(_));
+    let last_forward = g.ids().rev().filter(computed).find(|id| g.node(*id).phase == super::Phase::Forward);
+    let first_other = g.ids().filter(computed).find(|id| g.node(*id).phase != super::Phase::Forward);
+    if let (Some(f), Some(o)) = (last_forward, first_other) {
+        if f > o {
+            errors.push(format!("forward node {f} comes after loss or backward node {o}"));
         }
     }
     for param in &p.params {
