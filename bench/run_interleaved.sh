@@ -6,6 +6,10 @@
 #   bench/run_interleaved.sh                       # eager PyTorch only
 #   MODE=both bench/run_interleaved.sh             # eager and torch.compile
 #   PYTHON=/tmp/torchvenv/bin/python TASK=mlp_train OUT=/tmp/bench.jsonl bench/run_interleaved.sh
+#   ADAM=fused bench/run_interleaved.sh            # PyTorch with Adam(fused=True)
+#   FEATURES=threading bench/run_interleaved.sh    # nnc built with matrixmultiply's threads
+#   NNC_BIN=/tmp/bench_tasks bench/run_interleaved.sh  # an nnc binary built earlier; no build
+#   WAIT_QUIET=1 bench/run_interleaved.sh          # wait for other processes to go idle before each run
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,15 +17,39 @@ PYTHON=${PYTHON:-/tmp/torchvenv/bin/python}
 TASK=${TASK:-all}
 MODE=${MODE:-eager}
 OUT=${OUT:-/dev/null}
+ADAM=${ADAM:-default}
+FEATURES=${FEATURES:-}
 
-cargo build --release --example bench_tasks >&2
 # Run from a copy, so that a concurrent rebuild of target/ cannot swap the binary mid-run.
+# NNC_BIN=path skips the build and runs that binary instead.
 NNC=$(mktemp /tmp/bench_tasks.XXXXXX)
 trap 'rm -f "$NNC"' EXIT
-cp target/release/examples/bench_tasks "$NNC"
+if [[ -n ${NNC_BIN:-} ]]; then
+    cp "$NNC_BIN" "$NNC"
+else
+    cargo build --release --example bench_tasks ${FEATURES:+--features "$FEATURES"} >&2
+    cp target/release/examples/bench_tasks "$NNC"
+fi
 chmod +x "$NNC"
 
 busy_jiffies() { awk '/^cpu /{print $2+$3+$4+$7+$8, $9}' /proc/stat; }
+
+# With WAIT_QUIET=1, waits (at most 5 minutes) until other processes have used less than a tenth
+# of a core over 2 seconds, so that a concurrent build does not land inside a measurement.
+wait_quiet() {
+    [[ ${WAIT_QUIET:-0} == 1 ]] || return 0
+    local deadline=$((SECONDS + 300)) b a
+    while ((SECONDS < deadline)); do
+        b=$(busy_jiffies)
+        sleep 2
+        a=$(busy_jiffies)
+        if awk -v b="$b" -v a="$a" -v hz="$(getconf CLK_TCK)" \
+            'BEGIN { split(b, B, " "); split(a, A, " "); exit !((A[1] - B[1]) / hz / 2 < 0.1) }'; then
+            return 0
+        fi
+    done
+    echo "# machine still busy after 5 minutes; measuring anyway" >&2
+}
 
 # run LABEL CMD...: runs CMD, then reports how many cores' worth of CPU time other processes
 # (and the hypervisor, as steal) took while it ran.
@@ -29,6 +57,7 @@ run() {
     local label=$1
     shift
     local before after tfile
+    wait_quiet
     before=$(busy_jiffies)
     tfile=$(mktemp)
     /usr/bin/time -f '%e %U %S' -o "$tfile" "$@" | tee -a "$OUT"
@@ -49,6 +78,6 @@ for spec in "1 0" "2 0,1"; do
     read -r threads cpus <<<"$spec"
     run "nnc, $threads thread(s)" taskset -c "$cpus" "$NNC" --task "$TASK" --threads "$threads"
     run "pytorch ($MODE), $threads thread(s)" taskset -c "$cpus" "$PYTHON" bench/pytorch_tasks.py \
-        --task "$TASK" --threads "$threads" --mode "$MODE"
+        --task "$TASK" --threads "$threads" --mode "$MODE" --adam "$ADAM"
     run "nnc again, $threads thread(s)" taskset -c "$cpus" "$NNC" --task "$TASK" --threads "$threads"
 done

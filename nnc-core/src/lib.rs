@@ -169,6 +169,12 @@ pub fn compile(source: &str, options: &Options) -> Result<String, Diagnostics> {
     Ok(codegen::generate(&compilation.programs, options))
 }
 
+/// Stand-in items for the models of a source that failed to compile, so that code using them
+/// type-checks and only the model's own errors are reported (used by the proc macros).
+pub fn stubs(source: &str, options: &Options) -> proc_macro2::TokenStream {
+    codegen::stubs(source, options)
+}
+
 /// The IR text of every model in `source` after `stage`.
 pub fn dump(source: &str, stage: Stage) -> Result<String, Diagnostics> {
     let compilation = analyze(source)?;

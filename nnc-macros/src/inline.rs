@@ -60,6 +60,16 @@ pub fn expand(input: TokenStream) -> syn::Result<TokenStream> {
     }
 }
 
+/// Stand-ins for the models of an input that failed to compile (see `nnc_core::stubs`):
+/// emitted beside the errors so that code using the models still type-checks and only the
+/// models' own errors are reported. Empty when the input does not even parse.
+pub fn stubs(input: TokenStream) -> TokenStream {
+    match syn::parse2::<Input>(input) {
+        Ok(Input { options, body }) => nnc_core::stubs(&Source::new(body).text, &options),
+        Err(_) => TokenStream::new(),
+    }
+}
+
 /// Two placeholder tokens carrying the first and last span: `Error::new_spanned` makes the
 /// error run from the start of the first to the end of the last, on stable Rust too.
 fn two_tokens(first: Span, last: Span) -> TokenStream {

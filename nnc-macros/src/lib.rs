@@ -59,9 +59,15 @@ use proc_macro::TokenStream;
 /// See the [crate documentation](crate) for the language, the settings and an example.
 #[proc_macro]
 pub fn model(input: TokenStream) -> TokenStream {
-    inline::expand(input.into())
-        .unwrap_or_else(syn::Error::into_compile_error)
-        .into()
+    let input = proc_macro2::TokenStream::from(input);
+    match inline::expand(input.clone()) {
+        Ok(items) => items.into(),
+        Err(error) => {
+            let mut out = error.into_compile_error();
+            out.extend(inline::stubs(input));
+            out.into()
+        }
+    }
 }
 
 /// Compiles the nnc file at the given path, relative to the calling crate's `Cargo.toml`.

@@ -87,6 +87,131 @@ fn bench_dense(c: &mut Criterion) {
     }
 }
 
+/// The dense kernels against the `matrixmultiply` products they replaced (the same `gemm` calls,
+/// which allocate a packing buffer each time), at training batch sizes.
+fn bench_dense_vs_gemm(c: &mut Criterion) {
+    let mut group = c.benchmark_group("dense_vs_gemm");
+    group
+        .sample_size(15)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_millis(1200));
+    for (inputs, outputs) in [(784, 128), (128, 10)] {
+        let w = random(outputs * inputs, 11);
+        let bias = random(outputs, 12);
+        for batch in [32, 64, 128, 1024] {
+            let x = random(batch * inputs, 13);
+            let gz = random(batch * outputs, 14);
+            let (i, o) = (inputs as isize, outputs as isize);
+            let mut y = vec![0.0f32; batch * outputs];
+            let mut gx = vec![0.0f32; batch * inputs];
+            let mut gw = vec![0.0f32; outputs * inputs];
+            let id =
+                |kernel: &str, path: &str| format!("{kernel}_{inputs}x{outputs}_b{batch}/{path}");
+            group.bench_function(id("forward", "blocked"), |b| {
+                b.iter(|| {
+                    dense_forward(
+                        batch,
+                        inputs,
+                        outputs,
+                        black_box(&x),
+                        &w,
+                        Some(&bias),
+                        Act::Relu,
+                        &mut y,
+                    );
+                    black_box(&y);
+                })
+            });
+            group.bench_function(id("forward", "gemm"), |b| {
+                b.iter(|| {
+                    gemm(
+                        batch,
+                        inputs,
+                        outputs,
+                        1.0,
+                        black_box(&x),
+                        i,
+                        1,
+                        &w,
+                        1,
+                        i,
+                        0.0,
+                        &mut y,
+                        o,
+                        1,
+                    );
+                    bias_add_relu(outputs, &bias, &mut y);
+                    black_box(&y);
+                })
+            });
+            group.bench_function(id("backward_input", "blocked"), |b| {
+                b.iter(|| {
+                    dense_backward_input(batch, inputs, outputs, black_box(&gz), &w, &mut gx);
+                    black_box(&gx);
+                })
+            });
+            group.bench_function(id("backward_input", "gemm"), |b| {
+                b.iter(|| {
+                    gemm(
+                        batch,
+                        outputs,
+                        inputs,
+                        1.0,
+                        black_box(&gz),
+                        o,
+                        1,
+                        &w,
+                        i,
+                        1,
+                        0.0,
+                        &mut gx,
+                        i,
+                        1,
+                    );
+                    black_box(&gx);
+                })
+            });
+            group.bench_function(id("backward_weight", "blocked"), |b| {
+                b.iter(|| {
+                    dense_backward_weight(batch, inputs, outputs, black_box(&gz), &x, &mut gw);
+                    black_box(&gw);
+                })
+            });
+            group.bench_function(id("backward_weight", "gemm"), |b| {
+                b.iter(|| {
+                    gemm(
+                        outputs,
+                        batch,
+                        inputs,
+                        1.0,
+                        black_box(&gz),
+                        1,
+                        o,
+                        &x,
+                        i,
+                        1,
+                        0.0,
+                        &mut gw,
+                        i,
+                        1,
+                    );
+                    black_box(&gw);
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
+/// The epilogue the `gemm` forward path needed after the product.
+fn bias_add_relu(outputs: usize, bias: &[f32], y: &mut [f32]) {
+    for row in y.chunks_exact_mut(outputs) {
+        for (v, &b) in row.iter_mut().zip(bias) {
+            *v = (*v + b).max(0.0);
+        }
+    }
+}
+
 fn bench_elementwise(c: &mut Criterion) {
     let x = random(32 * 128, 7);
     let mut y = vec![0.0f32; 32 * 128];
@@ -130,6 +255,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = bench_gemm, bench_dense, bench_elementwise, bench_adam
+    targets = bench_gemm, bench_dense, bench_dense_vs_gemm, bench_elementwise, bench_adam
 }
 criterion_main!(benches);

@@ -1,8 +1,10 @@
 //! Checks the matrix and dense-layer kernels against naive references over odd sizes, strided
-//! layouts, both element types, and batch sizes on both sides of the small-batch threshold.
+//! layouts, both element types, and batch sizes and widths that hit every remainder of the dense
+//! kernels' register blocks (4 or 6 rows, 3 rows or 1 to 4 vectors of columns, 8 or 4 lanes).
 
 use nnc_runtime::kernels::{
-    bias_backward, dense_backward_input, dense_backward_weight, dense_forward, gemm, gemm_reference,
+    bias_add, bias_backward, dense_backward_input, dense_backward_weight, dense_forward, gemm,
+    gemm_reference,
 };
 use nnc_runtime::{Act, Float, Rng};
 
@@ -221,17 +223,33 @@ fn assert_close<T: Float>(what: &str, got: &[T], want: &[f64], tol: f64) {
 const BATCHES: [usize; 8] = [1, 2, 4, 5, 8, 9, 32, 64];
 const SHAPES: [(usize, usize); 5] = [(1, 1), (13, 7), (37, 19), (100, 33), (8, 4)];
 
+/// Every batch size from 1 to 9, then both sides of 16 and 32, 64, and just above 128.
+const REMAINDER_BATCHES: [usize; 17] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 15, 16, 17, 31, 32, 33, 64, 129];
+/// Odd widths: below, between and just above the vector and block widths.
+const REMAINDER_WIDTHS: [usize; 6] = [1, 3, 7, 17, 33, 129];
+
 fn dense_cases<T: Float>(tol: f64) {
+    dense_cases_over::<T>(tol, &BATCHES, &SHAPES, &ACTS);
+}
+
+/// Every kernel at every batch of `batches` and every shape of `shapes`, the forward pass with
+/// every activation of `acts`, with and without bias.
+fn dense_cases_over<T: Float>(
+    tol: f64,
+    batches: &[usize],
+    shapes: &[(usize, usize)],
+    acts: &[Act],
+) {
     let mut rng = Rng::new(5);
-    for &batch in &BATCHES {
-        for &(inputs, outputs) in &SHAPES {
+    for &batch in batches {
+        for &(inputs, outputs) in shapes {
             let x: Vec<T> = random(&mut rng, batch * inputs);
             let w: Vec<T> = random(&mut rng, outputs * inputs);
             let bias: Vec<T> = random(&mut rng, outputs);
             let gz: Vec<T> = random(&mut rng, batch * outputs);
             let f = |v: &[T], i: usize| v[i].to_f64();
 
-            for act in ACTS {
+            for &act in acts {
                 for use_bias in [false, true] {
                     let mut want = vec![0.0; batch * outputs];
                     for b in 0..batch {
@@ -296,6 +314,75 @@ fn dense_kernels_match_naive_f32() {
 #[test]
 fn dense_kernels_match_naive_f64() {
     dense_cases::<f64>(4.0 * f64::EPSILON);
+}
+
+fn remainder_shapes() -> Vec<(usize, usize)> {
+    REMAINDER_WIDTHS
+        .iter()
+        .flat_map(|&i| REMAINDER_WIDTHS.iter().map(move |&o| (i, o)))
+        .collect()
+}
+
+#[test]
+fn dense_kernels_hit_every_block_remainder_f32() {
+    let acts = [Act::Identity, Act::Relu];
+    dense_cases_over::<f32>(
+        4.0 * eps::<f32>(),
+        &REMAINDER_BATCHES,
+        &remainder_shapes(),
+        &acts,
+    );
+}
+
+#[test]
+fn dense_kernels_hit_every_block_remainder_f64() {
+    let acts = [Act::Identity, Act::Tanh];
+    dense_cases_over::<f64>(
+        4.0 * eps::<f64>(),
+        &REMAINDER_BATCHES,
+        &remainder_shapes(),
+        &acts,
+    );
+}
+
+/// Batches of 64, and of more than 256 (more than one depth pass of the weight gradient), with
+/// the MNIST shapes and odd ones.
+#[test]
+fn dense_kernels_match_naive_at_large_batches() {
+    let shapes = [(784, 128), (128, 10), (33, 17), (7, 129)];
+    dense_cases_over::<f32>(4.0 * eps::<f32>(), &[64, 300], &shapes, &[Act::Relu]);
+    let shapes = [(33, 17), (129, 7), (3, 33)];
+    dense_cases_over::<f64>(
+        4.0 * eps::<f64>(),
+        &[64, 300, 520],
+        &shapes,
+        &[Act::Sigmoid],
+    );
+}
+
+#[test]
+fn bias_add_adds_the_bias_to_every_row() {
+    let x = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0];
+    let mut y = [f32::NAN; 6];
+    bias_add(2, 3, &x, &[10.0, 20.0, 30.0], &mut y);
+    assert_eq!(y, [11.0, 22.0, 33.0, 14.0, 25.0, 36.0]);
+    let mut rng = Rng::new(3);
+    for (batch, n) in [(0, 5), (5, 0), (1, 1), (9, 17), (4, 33)] {
+        let x: Vec<f64> = random(&mut rng, batch * n);
+        let b: Vec<f64> = random(&mut rng, n);
+        let mut y = vec![f64::NAN; batch * n];
+        bias_add(batch, n, &x, &b, &mut y);
+        for (i, &v) in y.iter().enumerate() {
+            assert_eq!(v, x[i] + b[i % n], "bias_add {batch}x{n}: element {i}");
+        }
+    }
+}
+
+#[test]
+#[should_panic(expected = "bias_add")]
+fn bias_add_rejects_a_short_bias() {
+    let mut y = [0.0f32; 4];
+    bias_add(2, 2, &[0.0; 4], &[0.0], &mut y);
 }
 
 #[test]

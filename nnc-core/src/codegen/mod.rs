@@ -9,8 +9,10 @@
 mod format;
 mod names;
 mod ops;
+mod stubs;
 
 pub use names::is_reserved;
+pub use stubs::stubs;
 
 use crate::ir::{DType, Init, Optimizer, Phase, Program, Storage, ValueId};
 use crate::Options;

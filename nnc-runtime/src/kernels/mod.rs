@@ -7,6 +7,7 @@
 //! time, which lets LLVM use 256-bit vectors and fused multiply-adds for the same source loop.
 
 mod activation;
+mod blocked;
 mod dense;
 mod dense_backward;
 mod loss;
@@ -15,7 +16,7 @@ mod simd;
 mod update;
 
 pub use activation::{act_backward, act_backward_inplace, act_forward, softmax, softmax_backward};
-pub use dense::dense_forward;
+pub use dense::{bias_add, dense_forward};
 pub use dense_backward::{bias_backward, dense_backward_input, dense_backward_weight};
 pub use loss::{
     binary_cross_entropy, binary_cross_entropy_backward, cross_entropy, cross_entropy_backward,
@@ -71,17 +72,6 @@ pub(crate) fn relu<T: Float>(x: T) -> T {
 #[inline(always)]
 pub(crate) fn sigmoid<T: Float>(x: T) -> T {
     T::ONE / (T::ONE + (-x).exp())
-}
-
-/// `a * b + c`, fused only in the AVX2+FMA instantiation, where it is a single instruction.
-/// Elsewhere `mul_add` may be a slow library call, so the portable code multiplies and adds.
-#[inline(always)]
-pub(crate) fn madd<T: Float, const FMA: bool>(a: T, b: T, c: T) -> T {
-    if FMA {
-        a.mul_add(b, c)
-    } else {
-        a * b + c
-    }
 }
 
 /// Whether the AVX2+FMA variants may run. `is_x86_feature_detected!` caches its answer, so this

@@ -1,196 +1,410 @@
-//! Hand-vectorized dot products for the small-batch dense path.
+//! Per-type vector code for the dense kernels.
 //!
-//! LLVM's SLP vectorizer turns four interleaved dot products into shuffles across the rows
-//! instead of vectors along them (measured: 7 GFLOP/s), and without permission to reassociate it
-//! will not vectorize a single reduction at all. So on x86_64 with AVX2 and FMA the four dot
-//! products are written with intrinsics, one pair of 256-bit accumulators per row.
+//! The register-blocked products in [`super::blocked`] are written once, generic over [`Lanes`],
+//! a minimal SIMD vector interface. It has a portable implementation (four lanes of plain
+//! arithmetic, which LLVM turns into SSE on x86_64) and, on x86_64, AVX2+FMA implementations for
+//! `f32` (eight lanes) and `f64` (four lanes) that are only instantiated inside
+//! `#[target_feature(enable = "avx2,fma")]` functions chosen at run time.
+//!
+//! The intrinsics are spelled out because LLVM, left to itself, vectorizes blocked dot products
+//! across rows (with shuffles) rather than along them, and will not reassociate a reduction.
 
+use super::blocked;
 use crate::float::Float;
 
 /// Per-type vector code behind `Float`; sealed in practice like `Gemm`, since it is only
 /// re-exported inside the crate.
 pub trait Simd: Sized {
-    /// Dot products of `x` with four rows of the same length.
+    /// `c[i, j] = Σ_l a[i, l] · b[j, l]` for row-major `a` (`m`x`k`), `b` (`n`x`k`) and `c`
+    /// (`m`x`n`), overwriting `c`. Panics unless every slice has exactly that many elements.
     #[doc(hidden)]
-    fn dot4(x: &[Self], w: [&[Self]; 4]) -> [Self; 4];
-}
+    fn gemm_nt(m: usize, n: usize, k: usize, a: &[Self], b: &[Self], c: &mut [Self]);
 
-/// The portable version: independent accumulators per row, added in a fixed order.
-#[inline(always)]
-fn dot4_portable<T: Float>(x: &[T], w: [&[T]; 4]) -> [T; 4] {
-    let mut out = [T::ZERO; 4];
-    for (out, w) in out.iter_mut().zip(w) {
-        let mut acc = [T::ZERO; 4];
-        for (x, w) in x.chunks_exact(4).zip(w.chunks_exact(4)) {
-            for j in 0..4 {
-                acc[j] += x[j] * w[j];
-            }
-        }
-        let tail = x.len() - x.len() % 4;
-        let mut sum = (acc[0] + acc[2]) + (acc[1] + acc[3]);
-        for (&x, &w) in x[tail..].iter().zip(&w[tail..]) {
-            sum += x * w;
-        }
-        *out = sum;
-    }
-    out
-}
-
-fn assert_rows<T>(x: &[T], w: &[&[T]; 4]) {
-    assert!(
-        w.iter().all(|row| row.len() == x.len()),
-        "dot4: every row must have the length of x"
+    /// `c[r, j] = Σ_s a[r·rsa + s·csa] · b[s, j]` for row-major `b` (`k`x`n`) and `c` (`m`x`n`),
+    /// overwriting `c` (with zeros when `k == 0`). Panics unless `b` and `c` have exactly that
+    /// many elements and `a` covers every index the product reads.
+    #[doc(hidden)]
+    #[allow(clippy::too_many_arguments)] // One argument per operand, dimension and stride.
+    fn gemm_nn(
+        m: usize,
+        n: usize,
+        k: usize,
+        a: &[Self],
+        rsa: usize,
+        csa: usize,
+        b: &[Self],
+        c: &mut [Self],
     );
 }
 
 macro_rules! impl_simd {
-    ($t:ident, $avx2:ident) => {
+    ($t:ident, $nt_avx2:ident, $nn_avx2:ident) => {
         impl Simd for $t {
             #[inline]
-            fn dot4(x: &[$t], w: [&[$t]; 4]) -> [$t; 4] {
-                assert_rows(x, &w);
+            fn gemm_nt(m: usize, n: usize, k: usize, a: &[$t], b: &[$t], c: &mut [$t]) {
+                blocked::check_nt(m, n, k, a, b, c);
                 #[cfg(target_arch = "x86_64")]
                 if super::has_avx2_fma() {
-                    // SAFETY: the CPU supports AVX2 and FMA, as checked just above, and every row
-                    // has the length of `x`, as asserted above.
-                    return unsafe { x86::$avx2(x, w) };
+                    // SAFETY: the CPU supports AVX2 and FMA, as checked just above, and the slice
+                    // lengths were checked by `check_nt`.
+                    unsafe { x86::$nt_avx2(m, n, k, a, b, c) };
+                    return;
                 }
-                dot4_portable(x, w)
+                // SAFETY: portable lanes need no CPU feature, and the slice lengths were checked
+                // by `check_nt`.
+                unsafe { blocked::gemm_nt::<Portable<$t>>(m, n, k, a, b, c) };
+            }
+
+            #[inline]
+            fn gemm_nn(
+                m: usize,
+                n: usize,
+                k: usize,
+                a: &[$t],
+                rsa: usize,
+                csa: usize,
+                b: &[$t],
+                c: &mut [$t],
+            ) {
+                blocked::check_nn(m, n, k, a, rsa, csa, b, c);
+                #[cfg(target_arch = "x86_64")]
+                if super::has_avx2_fma() {
+                    // SAFETY: the CPU supports AVX2 and FMA, as checked just above, and the slice
+                    // lengths and strides were checked by `check_nn`.
+                    unsafe { x86::$nn_avx2(m, n, k, a, rsa, csa, b, c) };
+                    return;
+                }
+                // SAFETY: portable lanes need no CPU feature, and the slice lengths and strides
+                // were checked by `check_nn`.
+                unsafe { blocked::gemm_nn::<Portable<$t>>(m, n, k, a, rsa, csa, b, c) };
             }
         }
     };
 }
 
-impl_simd!(f32, dot4_f32);
-impl_simd!(f64, dot4_f64);
+impl_simd!(f32, gemm_nt_f32, gemm_nn_f32);
+impl_simd!(f64, gemm_nt_f64, gemm_nn_f64);
+
+/// A SIMD vector of `LANES` elements, as used by the blocked kernels.
+///
+/// # Safety
+///
+/// Every method may only run on a CPU that supports the implementation's instructions (none for
+/// [`Portable`], AVX2 and FMA for the x86 vectors). `load` and `store` additionally need `p` to be
+/// valid for reads (writes) of `LANES` consecutive elements; no alignment is required.
+pub(super) trait Lanes: Copy {
+    /// The element type.
+    type Elem: Float;
+    /// Number of elements per vector.
+    const LANES: usize;
+    /// All lanes zero.
+    unsafe fn zero() -> Self;
+    /// All lanes `x`.
+    unsafe fn splat(x: Self::Elem) -> Self;
+    /// Unaligned load of `LANES` elements.
+    unsafe fn load(p: *const Self::Elem) -> Self;
+    /// Unaligned store of `LANES` elements.
+    unsafe fn store(self, p: *mut Self::Elem);
+    /// `a * b + c`, fused where the instruction set has FMA.
+    unsafe fn fmadd(a: Self, b: Self, c: Self) -> Self;
+    /// `a + b`.
+    unsafe fn add(a: Self, b: Self) -> Self;
+    /// Sum of the lanes.
+    unsafe fn hsum(self) -> Self::Elem;
+    /// Scalar `a * b + c`, fused exactly when `fmadd` is (for the tails of the vector loops).
+    fn madd(a: Self::Elem, b: Self::Elem, c: Self::Elem) -> Self::Elem;
+}
+
+/// Four lanes of plain arithmetic: the portable fallback. Fixed-size array operations like these
+/// become SSE instructions on x86_64.
+#[derive(Clone, Copy)]
+pub(super) struct Portable<T>([T; 4]);
+
+impl<T: Float> Lanes for Portable<T> {
+    type Elem = T;
+    const LANES: usize = 4;
+
+    #[inline(always)]
+    unsafe fn zero() -> Self {
+        Portable([T::ZERO; 4])
+    }
+    #[inline(always)]
+    unsafe fn splat(x: T) -> Self {
+        Portable([x; 4])
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const T) -> Self {
+        // SAFETY: the caller guarantees `p` is valid for reads of 4 elements; the read is
+        // unaligned, and `[T; 4]` has the layout of 4 consecutive `T`.
+        Portable(unsafe { p.cast::<[T; 4]>().read_unaligned() })
+    }
+    #[inline(always)]
+    unsafe fn store(self, p: *mut T) {
+        // SAFETY: the caller guarantees `p` is valid for writes of 4 elements.
+        unsafe { p.cast::<[T; 4]>().write_unaligned(self.0) }
+    }
+    #[inline(always)]
+    unsafe fn fmadd(a: Self, b: Self, c: Self) -> Self {
+        // Not fused: `mul_add` may be a slow library call without FMA hardware.
+        Portable([0, 1, 2, 3].map(|i| a.0[i] * b.0[i] + c.0[i]))
+    }
+    #[inline(always)]
+    unsafe fn add(a: Self, b: Self) -> Self {
+        Portable([0, 1, 2, 3].map(|i| a.0[i] + b.0[i]))
+    }
+    #[inline(always)]
+    unsafe fn hsum(self) -> T {
+        let v = self.0;
+        (v[0] + v[2]) + (v[1] + v[3])
+    }
+    #[inline(always)]
+    fn madd(a: T, b: T, c: T) -> T {
+        a * b + c
+    }
+}
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use std::arch::x86_64::*;
 
-    /// Sum of the eight lanes of a `__m256`.
-    #[inline(always)]
-    unsafe fn hsum_ps(v: __m256) -> f32 {
-        let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
-        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-        let s = _mm_add_ss(s, _mm_shuffle_ps::<1>(s, s));
-        _mm_cvtss_f32(s)
+    use super::super::blocked;
+    use super::Lanes;
+
+    /// Eight `f32` lanes in a 256-bit register.
+    #[derive(Clone, Copy)]
+    pub(super) struct F32x8(__m256);
+
+    /// Four `f64` lanes in a 256-bit register.
+    #[derive(Clone, Copy)]
+    pub(super) struct F64x4(__m256d);
+
+    // The methods below are `#[inline(always)]` wrappers around single intrinsics; they are only
+    // instantiated inside `#[target_feature(enable = "avx2,fma")]` functions, where the
+    // intrinsics inline to single instructions. The trait's contract (the CPU has AVX2 and FMA,
+    // pointers are valid for 8 or 4 elements) is exactly what each intrinsic requires.
+
+    impl Lanes for F32x8 {
+        type Elem = f32;
+        const LANES: usize = 8;
+
+        #[inline(always)]
+        unsafe fn zero() -> Self {
+            // SAFETY: the trait contract guarantees AVX support.
+            F32x8(unsafe { _mm256_setzero_ps() })
+        }
+        #[inline(always)]
+        unsafe fn splat(x: f32) -> Self {
+            // SAFETY: the trait contract guarantees AVX support.
+            F32x8(unsafe { _mm256_set1_ps(x) })
+        }
+        #[inline(always)]
+        unsafe fn load(p: *const f32) -> Self {
+            // SAFETY: the trait contract guarantees AVX support and 8 readable elements at `p`.
+            F32x8(unsafe { _mm256_loadu_ps(p) })
+        }
+        #[inline(always)]
+        unsafe fn store(self, p: *mut f32) {
+            // SAFETY: the trait contract guarantees AVX support and 8 writable elements at `p`.
+            unsafe { _mm256_storeu_ps(p, self.0) }
+        }
+        #[inline(always)]
+        unsafe fn fmadd(a: Self, b: Self, c: Self) -> Self {
+            // SAFETY: the trait contract guarantees FMA support.
+            F32x8(unsafe { _mm256_fmadd_ps(a.0, b.0, c.0) })
+        }
+        #[inline(always)]
+        unsafe fn add(a: Self, b: Self) -> Self {
+            // SAFETY: the trait contract guarantees AVX support.
+            F32x8(unsafe { _mm256_add_ps(a.0, b.0) })
+        }
+        #[inline(always)]
+        unsafe fn hsum(self) -> f32 {
+            // SAFETY: the trait contract guarantees AVX support (SSE is part of x86_64).
+            unsafe {
+                let v = self.0;
+                let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+                let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+                let s = _mm_add_ss(s, _mm_shuffle_ps::<1>(s, s));
+                _mm_cvtss_f32(s)
+            }
+        }
+        #[inline(always)]
+        fn madd(a: f32, b: f32, c: f32) -> f32 {
+            a.mul_add(b, c)
+        }
     }
 
-    /// Sum of the four lanes of a `__m256d`.
-    #[inline(always)]
-    unsafe fn hsum_pd(v: __m256d) -> f64 {
-        let s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd::<1>(v));
-        _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)))
+    impl Lanes for F64x4 {
+        type Elem = f64;
+        const LANES: usize = 4;
+
+        #[inline(always)]
+        unsafe fn zero() -> Self {
+            // SAFETY: the trait contract guarantees AVX support.
+            F64x4(unsafe { _mm256_setzero_pd() })
+        }
+        #[inline(always)]
+        unsafe fn splat(x: f64) -> Self {
+            // SAFETY: the trait contract guarantees AVX support.
+            F64x4(unsafe { _mm256_set1_pd(x) })
+        }
+        #[inline(always)]
+        unsafe fn load(p: *const f64) -> Self {
+            // SAFETY: the trait contract guarantees AVX support and 4 readable elements at `p`.
+            F64x4(unsafe { _mm256_loadu_pd(p) })
+        }
+        #[inline(always)]
+        unsafe fn store(self, p: *mut f64) {
+            // SAFETY: the trait contract guarantees AVX support and 4 writable elements at `p`.
+            unsafe { _mm256_storeu_pd(p, self.0) }
+        }
+        #[inline(always)]
+        unsafe fn fmadd(a: Self, b: Self, c: Self) -> Self {
+            // SAFETY: the trait contract guarantees FMA support.
+            F64x4(unsafe { _mm256_fmadd_pd(a.0, b.0, c.0) })
+        }
+        #[inline(always)]
+        unsafe fn add(a: Self, b: Self) -> Self {
+            // SAFETY: the trait contract guarantees AVX support.
+            F64x4(unsafe { _mm256_add_pd(a.0, b.0) })
+        }
+        #[inline(always)]
+        unsafe fn hsum(self) -> f64 {
+            // SAFETY: the trait contract guarantees AVX support (SSE2 is part of x86_64).
+            unsafe {
+                let v = self.0;
+                let s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd::<1>(v));
+                _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)))
+            }
+        }
+        #[inline(always)]
+        fn madd(a: f64, b: f64, c: f64) -> f64 {
+            a.mul_add(b, c)
+        }
     }
 
-    macro_rules! dot4 {
-        ($name:ident, $t:ty, $width:expr, $zero:ident, $load:ident, $fmadd:ident, $add:ident, $hsum:ident) => {
-            /// Four dot products with two accumulators per row, eight in flight in total, which
-            /// covers the latency of FMA on current cores.
+    macro_rules! entry_points {
+        ($lanes:ident, $t:ty, $nt:ident, $nn:ident) => {
+            /// AVX2+FMA instantiation of [`blocked::gemm_nt`].
             ///
             /// # Safety
             ///
-            /// The CPU must support AVX2 and FMA, and every row of `w` must have `x.len()`
-            /// elements.
+            /// The CPU must support AVX2 and FMA, and the arguments must pass
+            /// [`blocked::check_nt`].
             #[target_feature(enable = "avx2,fma")]
-            pub(super) unsafe fn $name(x: &[$t], w: [&[$t]; 4]) -> [$t; 4] {
-                const W: usize = $width;
-                let n = x.len();
-                let mut acc = [$zero(); 8];
-                let mut i = 0;
-                while i + 2 * W <= n {
-                    // SAFETY: `i + 2W <= n`, and `x` and every row hold `n` elements, so both
-                    // W-wide unaligned loads at `i` and `i + W` are in bounds.
-                    let (x0, x1) =
-                        unsafe { ($load(x.as_ptr().add(i)), $load(x.as_ptr().add(i + W))) };
-                    for r in 0..4 {
-                        // SAFETY: as above, for row `r`.
-                        let (w0, w1) = unsafe {
-                            ($load(w[r].as_ptr().add(i)), $load(w[r].as_ptr().add(i + W)))
-                        };
-                        acc[2 * r] = $fmadd(w0, x0, acc[2 * r]);
-                        acc[2 * r + 1] = $fmadd(w1, x1, acc[2 * r + 1]);
-                    }
-                    i += 2 * W;
-                }
-                if i + W <= n {
-                    // SAFETY: `i + W <= n`, so one more W-wide load fits in `x` and every row.
-                    let x0 = unsafe { $load(x.as_ptr().add(i)) };
-                    for r in 0..4 {
-                        // SAFETY: as above, for row `r`.
-                        let w0 = unsafe { $load(w[r].as_ptr().add(i)) };
-                        acc[2 * r] = $fmadd(w0, x0, acc[2 * r]);
-                    }
-                    i += W;
-                }
-                let mut out = [0.0; 4];
-                for r in 0..4 {
-                    let mut sum = $hsum($add(acc[2 * r], acc[2 * r + 1]));
-                    for (&x, &w) in x[i..].iter().zip(&w[r][i..]) {
-                        sum = x.mul_add(w, sum);
-                    }
-                    out[r] = sum;
-                }
-                out
+            pub(super) unsafe fn $nt(
+                m: usize,
+                n: usize,
+                k: usize,
+                a: &[$t],
+                b: &[$t],
+                c: &mut [$t],
+            ) {
+                // SAFETY: this function's contract is `gemm_nt`'s, with AVX2 and FMA as the
+                // instructions that `$lanes` needs.
+                unsafe { blocked::gemm_nt::<$lanes>(m, n, k, a, b, c) }
+            }
+
+            /// AVX2+FMA instantiation of [`blocked::gemm_nn`].
+            ///
+            /// # Safety
+            ///
+            /// The CPU must support AVX2 and FMA, and the arguments must pass
+            /// [`blocked::check_nn`].
+            #[target_feature(enable = "avx2,fma")]
+            #[allow(clippy::too_many_arguments)]
+            pub(super) unsafe fn $nn(
+                m: usize,
+                n: usize,
+                k: usize,
+                a: &[$t],
+                rsa: usize,
+                csa: usize,
+                b: &[$t],
+                c: &mut [$t],
+            ) {
+                // SAFETY: this function's contract is `gemm_nn`'s, with AVX2 and FMA as the
+                // instructions that `$lanes` needs.
+                unsafe { blocked::gemm_nn::<$lanes>(m, n, k, a, rsa, csa, b, c) }
             }
         };
     }
 
-    dot4!(
-        dot4_f32,
-        f32,
-        8,
-        _mm256_setzero_ps,
-        _mm256_loadu_ps,
-        _mm256_fmadd_ps,
-        _mm256_add_ps,
-        hsum_ps
-    );
-    dot4!(
-        dot4_f64,
-        f64,
-        4,
-        _mm256_setzero_pd,
-        _mm256_loadu_pd,
-        _mm256_fmadd_pd,
-        _mm256_add_pd,
-        hsum_pd
-    );
+    entry_points!(F32x8, f32, gemm_nt_f32, gemm_nn_f32);
+    entry_points!(F64x4, f64, gemm_nt_f64, gemm_nn_f64);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rng::Rng;
 
+    fn random(rng: &mut Rng, len: usize) -> Vec<f64> {
+        let mut v = vec![0.0; len];
+        rng.fill_uniform(-1.0, 1.0, &mut v);
+        v
+    }
+
+    fn assert_close(what: &str, got: &[f64], want: &[f64], terms: usize) {
+        for (i, (g, w)) in got.iter().zip(want).enumerate() {
+            assert!(
+                (g - w).abs() <= 1e-14 * (terms as f64 + 1.0),
+                "{what}: element {i} is {g}, expected {w}"
+            );
+        }
+    }
+
+    /// The portable instantiation (which only runs on CPUs without AVX2 and FMA) must compute the
+    /// same products as the dispatched one, over every block remainder and several depth passes.
     #[test]
-    fn dispatched_dot4_matches_portable() {
-        for n in [0usize, 1, 7, 8, 15, 16, 17, 33, 100] {
-            let x: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
-            let rows: Vec<Vec<f32>> = (0..4)
-                .map(|r| (0..n).map(|i| ((i + 3 * r) as f32 * 0.11).cos()).collect())
-                .collect();
-            let w = [&rows[0][..], &rows[1][..], &rows[2][..], &rows[3][..]];
-            let (fast, slow) = (f32::dot4(&x, w), dot4_portable(&x, w));
-            for (f, s) in fast.iter().zip(slow) {
-                assert!(
-                    (f - s).abs() <= 1e-5 * (n as f32 + 1.0),
-                    "n = {n}: {f} vs {s}"
-                );
-            }
-            let xd: Vec<f64> = x.iter().map(|&v| v.into()).collect();
-            let rd: Vec<Vec<f64>> = rows
-                .iter()
-                .map(|r| r.iter().map(|&v| v.into()).collect())
-                .collect();
-            let wd = [&rd[0][..], &rd[1][..], &rd[2][..], &rd[3][..]];
-            let (fast, slow) = (f64::dot4(&xd, wd), dot4_portable(&xd, wd));
-            for (f, s) in fast.iter().zip(slow) {
-                assert!(
-                    (f - s).abs() <= 1e-13 * (n as f64 + 1.0),
-                    "n = {n}: {f} vs {s}"
-                );
+    fn portable_lanes_match_dispatched_products() {
+        let mut rng = Rng::new(11);
+        let dims = [1usize, 2, 3, 4, 5, 6, 7, 9, 13, 17, 33];
+        for &m in &dims {
+            for &n in &dims {
+                for k in [0usize, 1, 3, 5, 8, 17, 40] {
+                    let a = random(&mut rng, m * k);
+                    let b = random(&mut rng, n * k);
+                    let mut fast = vec![f64::NAN; m * n];
+                    let mut slow = vec![f64::NAN; m * n];
+                    f64::gemm_nt(m, n, k, &a, &b, &mut fast);
+                    // SAFETY: portable lanes need no CPU feature, and the lengths are exact.
+                    unsafe { blocked::gemm_nt::<Portable<f64>>(m, n, k, &a, &b, &mut slow) };
+                    assert_close(&format!("gemm_nt {m}x{n}x{k}"), &fast, &slow, k);
+                }
+                for k in [0usize, 1, 4, 7, 300, 600] {
+                    let a = random(&mut rng, m * k);
+                    let b = random(&mut rng, k * n);
+                    // Both stride orders of `a`: row-major (input gradient) and transposed
+                    // (weight gradient).
+                    for (rsa, csa) in [(k, 1), (1, m)] {
+                        let mut fast = vec![f64::NAN; m * n];
+                        let mut slow = vec![f64::NAN; m * n];
+                        f64::gemm_nn(m, n, k, &a, rsa, csa, &b, &mut fast);
+                        // SAFETY: portable lanes need no CPU feature; `a` holds `m·k` elements,
+                        // which both stride orders address exactly, and `b` and `c` are exact.
+                        unsafe {
+                            blocked::gemm_nn::<Portable<f64>>(m, n, k, &a, rsa, csa, &b, &mut slow)
+                        };
+                        assert_close(&format!("gemm_nn {m}x{n}x{k}"), &fast, &slow, k);
+                        let naive: Vec<f64> = (0..m * n)
+                            .map(|e| {
+                                (0..k)
+                                    .map(|s| a[e / n * rsa + s * csa] * b[s * n + e % n])
+                                    .sum()
+                            })
+                            .collect();
+                        assert_close(&format!("gemm_nn naive {m}x{n}x{k}"), &fast, &naive, k);
+                    }
+                }
             }
         }
+    }
+
+    #[test]
+    #[should_panic(expected = "gemm_nn: a")]
+    fn gemm_nn_rejects_strides_past_the_end() {
+        let mut c = [0.0f32; 4];
+        f32::gemm_nn(2, 2, 2, &[0.0; 4], 2, 2, &[0.0; 4], &mut c);
     }
 }

@@ -1,0 +1,106 @@
+//! Stand-in items for models that failed to compile.
+//!
+//! When a model has errors, the proc macro reports them and also emits these stubs: a struct
+//! and workspace with the model's name and the same method signatures as the real ones. Code
+//! that uses the model then type-checks, so the user sees the model's own errors and not a
+//! cascade of "cannot find type `Xor`" after them (the approach of thiserror and cxx). The
+//! bodies never run: a crate with a `compile_error!` does not build.
+
+use super::ops::ident;
+use super::snake_case;
+use crate::syntax::ast::{File, Item, TargetKind};
+use crate::Options;
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+use std::collections::HashSet;
+
+/// Stubs for every model of `source` whose header parses; empty when the text does not parse.
+pub fn stubs(source: &str, options: &Options) -> TokenStream {
+    let Ok(file) = crate::syntax::parse(source) else { return TokenStream::new() };
+    let rt: TokenStream = options.runtime_path.parse().unwrap_or_else(|_| quote!(::nnc::runtime));
+    stub_items(&file, &rt, ident(options.elem.as_str()))
+}
+
+fn stub_items(file: &File, rt: &TokenStream, elem: proc_macro2::Ident) -> TokenStream {
+    let mut seen = HashSet::new();
+    let mut out = TokenStream::new();
+    for m in &file.models {
+        let name = &m.name.name;
+        let usable = name.starts_with(|c: char| c.is_ascii_uppercase())
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !usable || !seen.insert(name.clone()) {
+            continue;
+        }
+        let inputs = m.items.iter().filter(|i| matches!(i, Item::Input(_))).count();
+        let targets: Vec<TokenStream> = m
+            .items
+            .iter()
+            .filter_map(|i| match i {
+                Item::Target(t) => Some(match t.kind {
+                    TargetKind::Classes { .. } => quote!(&[u32]),
+                    TargetKind::Float(_) => quote!(&[#elem]),
+                }),
+                _ => None,
+            })
+            .collect();
+        let input_args: Vec<TokenStream> = (0..inputs)
+            .map(|i| {
+                let a = format_ident!("_input{i}");
+                quote!(#a: &[#elem])
+            })
+            .collect();
+        let target_args: Vec<TokenStream> = targets
+            .iter()
+            .enumerate()
+            .map(|(i, ty)| {
+                let a = format_ident!("_target{i}");
+                quote!(#a: #ty)
+            })
+            .collect();
+        let model = ident(name);
+        let workspace = format_ident!("{name}Workspace");
+        let module = ident(&snake_case(name));
+        out.extend(quote! {
+            #[allow(dead_code, unused_variables, clippy::all)]
+            pub mod #module {
+                use #rt as rt;
+                pub struct #model;
+                pub struct #workspace;
+                impl #model {
+                    pub fn new(seed: u64) -> Self { #model }
+                    pub fn workspace(&self, capacity: usize) -> #workspace { #workspace }
+                    pub fn predict<'w>(&self, ws: &'w mut #workspace, #(#input_args),*) -> Result<&'w [#elem], rt::Error> { Ok(&[]) }
+                    pub fn forward_backward(&mut self, ws: &mut #workspace, #(#input_args,)* #(#target_args),*) -> Result<#elem, rt::Error> { Ok(0.0) }
+                    pub fn train_step(&mut self, ws: &mut #workspace, #(#input_args,)* #(#target_args),*) -> Result<#elem, rt::Error> { Ok(0.0) }
+                    pub fn update(&mut self) {}
+                    pub fn params(&self) -> &[#elem] { &[] }
+                    pub fn params_mut(&mut self) -> &mut [#elem] { &mut [] }
+                    pub fn grads(&self) -> &[#elem] { &[] }
+                    pub fn param(&self, name: &str) -> Option<&[#elem]> { None }
+                    pub fn learning_rate(&self) -> #elem { 0.0 }
+                    pub fn set_learning_rate(&mut self, lr: #elem) {}
+                }
+            }
+            #[allow(unused_imports)]
+            pub use #module::{#model, #workspace};
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn stubs_carry_the_model_signature() {
+        let src = "model Bad { input x: [2]; input z: [3]; target y: class(3); let p = x -> relux; }";
+        let text = super::stubs(src, &crate::Options::default()).to_string();
+        assert!(text.contains("pub struct Bad"), "{text}");
+        assert!(text.contains("_target0 : & [u32]"), "{text}");
+        assert!(text.contains("_input1"), "{text}");
+    }
+
+    #[test]
+    fn unparsable_text_gives_no_stubs() {
+        assert!(super::stubs("model {", &crate::Options::default()).is_empty());
+    }
+}

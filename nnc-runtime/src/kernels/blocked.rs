@@ -1,0 +1,414 @@
+//! Packing-free, register-blocked matrix products for the dense layers. Unlike `matrixmultiply`
+//! they never allocate, and they need no packing because every operand they stream is already
+//! contiguous along the vectorized dimension.
+//!
+//! Two shapes cover the three dense kernels:
+//!
+//! - [`gemm_nt`], `C = A·Bᵀ` with `A` and `B` row-major, is the forward pass: every output is a dot
+//!   product of two contiguous rows. A block of 4 rows of `A` by 3 rows of `B` keeps 12 vector
+//!   accumulators in registers (7 loads per 12 FMAs) and reduces each horizontally once at the
+//!   end.
+//! - [`gemm_nn`], `C = A·B` with `B` and `C` row-major and `A` arbitrarily strided, is both
+//!   backward products: each row of `C` is a combination of rows of `B`. A block of 6 rows by 2
+//!   vectors of columns keeps 12 accumulators (8 loads per 12 FMAs, `A` broadcast), and `C` is
+//!   written once per block.
+//!
+//! Both are generic over [`Lanes`], so the same source is the portable fallback and the
+//! AVX2+FMA kernel for `f32` and `f64`. Remainder rows and columns get their own smaller
+//! register blocks (the block shapes are const generics), never a scalar fallback except for the
+//! last fewer-than-`LANES` columns of `gemm_nn` and elements of each dot product in `gemm_nt`.
+
+use std::array;
+use std::mem::size_of;
+
+use super::simd::Lanes;
+use crate::float::Float;
+
+/// Bytes of `A` rows that `gemm_nt` keeps in one tile (at least one 4-row block), so that the
+/// tile stays in L1 cache while every block of `B` visits it, each block then being reused from
+/// L1 by the tile's later row blocks.
+const NT_TILE_BYTES: usize = 32 * 1024;
+
+/// Depth of one pass of `gemm_nn`: the rows of `B` behind one column block (`KC` rows of up to
+/// 4 vectors, 32 KiB at most) then stay in L1 cache while every row block of `C` uses them.
+const KC: usize = 256;
+
+/// The length checks behind [`gemm_nt`]'s safety contract.
+pub(super) fn check_nt<T>(m: usize, n: usize, k: usize, a: &[T], b: &[T], c: &[T]) {
+    assert_eq!(Some(a.len()), m.checked_mul(k), "gemm_nt: a is not m x k");
+    assert_eq!(Some(b.len()), n.checked_mul(k), "gemm_nt: b is not n x k");
+    assert_eq!(Some(c.len()), m.checked_mul(n), "gemm_nt: c is not m x n");
+}
+
+/// The length and stride checks behind [`gemm_nn`]'s safety contract.
+#[allow(clippy::too_many_arguments)] // One argument per operand, dimension and stride.
+pub(super) fn check_nn<T>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[T],
+    rsa: usize,
+    csa: usize,
+    b: &[T],
+    c: &[T],
+) {
+    assert_eq!(Some(b.len()), k.checked_mul(n), "gemm_nn: b is not k x n");
+    assert_eq!(Some(c.len()), m.checked_mul(n), "gemm_nn: c is not m x n");
+    if m > 0 && k > 0 {
+        let last = (m - 1)
+            .checked_mul(rsa)
+            .and_then(|r| (k - 1).checked_mul(csa).and_then(|s| r.checked_add(s)));
+        assert!(
+            last.is_some_and(|last| last < a.len()),
+            "gemm_nn: a ({m}x{k}, strides {rsa}, {csa}) does not fit in {} elements",
+            a.len()
+        );
+    }
+}
+
+/// `c[i, j] = Σ_l a[i, l] · b[j, l]` with `a` `m`x`k`, `b` `n`x`k` and `c` `m`x`n`, all row-major
+/// and contiguous; `c` is overwritten.
+///
+/// # Safety
+///
+/// The CPU must support `V`'s instructions, and the arguments must pass [`check_nt`].
+#[inline(always)]
+pub(super) unsafe fn gemm_nt<V: Lanes>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[V::Elem],
+    b: &[V::Elem],
+    c: &mut [V::Elem],
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        c.fill(V::Elem::ZERO);
+        return;
+    }
+    let (ap, bp, cp) = (a.as_ptr(), b.as_ptr(), c.as_mut_ptr());
+    let tile = (NT_TILE_BYTES / (k * size_of::<V::Elem>())).max(4) / 4 * 4;
+    let mut i0 = 0;
+    while i0 < m {
+        let i1 = (i0 + tile).min(m);
+        let mut j = 0;
+        while j < n {
+            let nr = (n - j).min(3);
+            let mut i = i0;
+            while i < i1 {
+                let mr = (i1 - i).min(4);
+                // SAFETY: rows `i..i + mr` of `a` and `j..j + nr` of `b` exist (`i + mr <= m`,
+                // `j + nr <= n`) and hold `k` elements each, and the `mr`x`nr` block of `c` at
+                // `(i, j)` is inside its `m`x`n` elements: `check_nt` checked all three lengths.
+                // The CPU supports `V` by this function's contract.
+                unsafe {
+                    nt_dispatch::<V>(
+                        mr,
+                        nr,
+                        k,
+                        ap.add(i * k),
+                        bp.add(j * k),
+                        cp.add(i * n + j),
+                        n,
+                    )
+                };
+                i += mr;
+            }
+            j += nr;
+        }
+        i0 = i1;
+    }
+}
+
+/// Runs the `mr`x`nr` block of [`gemm_nt`]. Blocks with few accumulators also unroll along `k`, so
+/// that at least 6 independent FMA chains are in flight.
+///
+/// # Safety
+///
+/// As for [`nt_block`] with `MR = mr` and `NR = nr`; `1 <= mr <= 4` and `1 <= nr <= 3`.
+#[inline(always)]
+unsafe fn nt_dispatch<V: Lanes>(
+    mr: usize,
+    nr: usize,
+    k: usize,
+    a: *const V::Elem,
+    b: *const V::Elem,
+    c: *mut V::Elem,
+    ldc: usize,
+) {
+    // SAFETY: every arm forwards this function's contract with `MR = mr` and `NR = nr`.
+    unsafe {
+        match (mr, nr) {
+            (4, 3) => nt_block::<V, 4, 3, 1>(k, a, b, c, ldc),
+            (4, 2) => nt_block::<V, 4, 2, 1>(k, a, b, c, ldc),
+            (4, _) => nt_block::<V, 4, 1, 2>(k, a, b, c, ldc),
+            (3, 3) => nt_block::<V, 3, 3, 1>(k, a, b, c, ldc),
+            (3, 2) => nt_block::<V, 3, 2, 2>(k, a, b, c, ldc),
+            (3, _) => nt_block::<V, 3, 1, 2>(k, a, b, c, ldc),
+            (2, 3) => nt_block::<V, 2, 3, 2>(k, a, b, c, ldc),
+            (2, 2) => nt_block::<V, 2, 2, 2>(k, a, b, c, ldc),
+            (2, _) => nt_block::<V, 2, 1, 4>(k, a, b, c, ldc),
+            (_, 3) => nt_block::<V, 1, 3, 2>(k, a, b, c, ldc),
+            (_, 2) => nt_block::<V, 1, 2, 4>(k, a, b, c, ldc),
+            _ => nt_block::<V, 1, 1, 4>(k, a, b, c, ldc),
+        }
+    }
+}
+
+/// `c[i·ldc + j] = Σ_l a[i·k + l] · b[j·k + l]` for `i < MR`, `j < NR`: `MR·NR` dot products held
+/// as `KU·MR·NR` vector accumulators.
+///
+/// # Safety
+///
+/// The CPU must support `V`'s instructions; `a` must be valid for reads of `MR` rows of `k`
+/// elements and `b` of `NR` rows of `k` elements (row stride `k`), and `c` for writes of
+/// `c[i·ldc + j]`, `i < MR`, `j < NR`.
+#[inline(always)]
+unsafe fn nt_block<V: Lanes, const MR: usize, const NR: usize, const KU: usize>(
+    k: usize,
+    a: *const V::Elem,
+    b: *const V::Elem,
+    c: *mut V::Elem,
+    ldc: usize,
+) {
+    let w = V::LANES;
+    // SAFETY: every load reads `w` elements at offset `off` of a row with `off + w <= k`, so it
+    // stays inside the rows this function's contract makes readable; the scalar tail reads
+    // offsets below `k`, and the stores write exactly the `MR`x`NR` elements of `c` the contract
+    // makes writable. The CPU supports `V` by the contract.
+    unsafe {
+        let mut acc = [[[V::zero(); NR]; MR]; KU];
+        let mut l = 0;
+        while l + KU * w <= k {
+            for (u, acc) in acc.iter_mut().enumerate() {
+                let off = l + u * w;
+                let bv: [V; NR] = array::from_fn(|j| V::load(b.add(j * k + off)));
+                for (i, acc) in acc.iter_mut().enumerate() {
+                    let av = V::load(a.add(i * k + off));
+                    for (acc, &bv) in acc.iter_mut().zip(&bv) {
+                        *acc = V::fmadd(av, bv, *acc);
+                    }
+                }
+            }
+            l += KU * w;
+        }
+        while l + w <= k {
+            let bv: [V; NR] = array::from_fn(|j| V::load(b.add(j * k + l)));
+            for (i, acc) in acc[0].iter_mut().enumerate() {
+                let av = V::load(a.add(i * k + l));
+                for (acc, &bv) in acc.iter_mut().zip(&bv) {
+                    *acc = V::fmadd(av, bv, *acc);
+                }
+            }
+            l += w;
+        }
+        for i in 0..MR {
+            for j in 0..NR {
+                let mut v = acc[0][i][j];
+                for acc in &acc[1..] {
+                    v = V::add(v, acc[i][j]);
+                }
+                let mut s = v.hsum();
+                for t in l..k {
+                    s = V::madd(*a.add(i * k + t), *b.add(j * k + t), s);
+                }
+                *c.add(i * ldc + j) = s;
+            }
+        }
+    }
+}
+
+/// `c[r, j] = Σ_s a[r·rsa + s·csa] · b[s, j]` with `b` `k`x`n` and `c` `m`x`n`, row-major and
+/// contiguous; `c` is overwritten (with zeros when `k == 0`).
+///
+/// # Safety
+///
+/// The CPU must support `V`'s instructions, and the arguments must pass [`check_nn`].
+#[inline(always)]
+#[allow(clippy::too_many_arguments)] // One argument per operand, dimension and stride.
+pub(super) unsafe fn gemm_nn<V: Lanes>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[V::Elem],
+    rsa: usize,
+    csa: usize,
+    b: &[V::Elem],
+    c: &mut [V::Elem],
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        c.fill(V::Elem::ZERO);
+        return;
+    }
+    let w = V::LANES;
+    let (ap, bp) = (a.as_ptr(), b.as_ptr());
+    let mut k0 = 0;
+    while k0 < k {
+        // Taken afresh each pass, since the scalar tail below writes through `c` itself.
+        let cp = c.as_mut_ptr();
+        let kc = KC.min(k - k0);
+        let first = k0 == 0;
+        // Columns `j..j + width` of rows `k0..k0 + kc` of `b`, and of all rows of `c`.
+        let panel = Panel {
+            m,
+            kc,
+            // SAFETY: `k0 < k`, so `A(0, k0)` is inside `a` (`check_nn`).
+            a: unsafe { ap.add(k0 * csa) },
+            rsa,
+            csa,
+            // SAFETY: `k0 < k`, so row `k0` of `b` is inside its `k·n` elements.
+            b: unsafe { bp.add(k0 * n) },
+            c: cp,
+            n,
+            first,
+        };
+        let mut j = 0;
+        // SAFETY (all four calls): each covers columns `j..j + NV·w <= n` of rows `k0..k0 + kc`
+        // of `b` and of every row of `c`, all inside the checked lengths; the CPU supports `V`.
+        unsafe {
+            if m <= 2 {
+                // One or two rows: wider blocks keep 4 or 8 independent accumulators in flight.
+                while j + 4 * w <= n {
+                    panel.run::<V, 2, 4>(j);
+                    j += 4 * w;
+                }
+                while j + 2 * w <= n {
+                    panel.run::<V, 2, 2>(j);
+                    j += 2 * w;
+                }
+            } else {
+                while j + 2 * w <= n {
+                    panel.run::<V, 6, 2>(j);
+                    j += 2 * w;
+                }
+            }
+            while j + w <= n {
+                panel.run::<V, 6, 1>(j);
+                j += w;
+            }
+        }
+        // The last fewer-than-`w` columns, one scalar dot product each.
+        for r in 0..m {
+            for jj in j..n {
+                let mut s = if first { V::Elem::ZERO } else { c[r * n + jj] };
+                for t in k0..k0 + kc {
+                    s = V::madd(a[r * rsa + t * csa], b[t * n + jj], s);
+                }
+                c[r * n + jj] = s;
+            }
+        }
+        k0 += kc;
+    }
+}
+
+/// One depth pass of [`gemm_nn`]: `kc` rows of `A`'s columns and `B`, all `m` rows of `C`.
+struct Panel<T> {
+    m: usize,
+    kc: usize,
+    /// `A(0, k0)`.
+    a: *const T,
+    rsa: usize,
+    csa: usize,
+    /// Row `k0` of `B`.
+    b: *const T,
+    /// Row 0 of `C`.
+    c: *mut T,
+    /// Columns of `B` and `C`, and so their row stride.
+    n: usize,
+    /// Whether this pass overwrites `C` rather than adding to it.
+    first: bool,
+}
+
+impl<T: Float> Panel<T> {
+    /// Columns `j..j + NV·LANES` of every row of `C`, in blocks of `MR` rows and then one block of
+    /// the remaining rows.
+    ///
+    /// # Safety
+    ///
+    /// The CPU must support `V`'s instructions. `A(r, s)` at `a[r·rsa + s·csa]` must be readable
+    /// for `r < m`, `s < kc`, rows `0..kc` of `B` readable and rows `0..m` of `C` writable at
+    /// columns `j..j + NV·LANES`, which must not exceed `n`.
+    #[inline(always)]
+    unsafe fn run<V: Lanes<Elem = T>, const MR: usize, const NV: usize>(&self, j: usize) {
+        let block = |r: usize| {
+            // SAFETY: row `r < m` of `A` and of `C` exist, so these offsets stay in bounds.
+            unsafe {
+                (
+                    self.a.add(r * self.rsa),
+                    self.b.add(j),
+                    self.c.add(r * self.n + j),
+                )
+            }
+        };
+        let (kc, rsa, csa, n, first) = (self.kc, self.rsa, self.csa, self.n, self.first);
+        let mut r = 0;
+        // SAFETY: each block covers rows `r..r + rows <= m` of `A` and `C` and the columns this
+        // function's contract makes accessible, which is `nn_block`'s contract.
+        unsafe {
+            while r + MR <= self.m {
+                let (a, b, c) = block(r);
+                nn_block::<V, MR, NV>(kc, a, rsa, csa, b, n, c, n, first);
+                r += MR;
+            }
+            let (a, b, c) = block(r);
+            match self.m - r {
+                0 => {}
+                1 => nn_block::<V, 1, NV>(kc, a, rsa, csa, b, n, c, n, first),
+                2 => nn_block::<V, 2, NV>(kc, a, rsa, csa, b, n, c, n, first),
+                3 => nn_block::<V, 3, NV>(kc, a, rsa, csa, b, n, c, n, first),
+                4 => nn_block::<V, 4, NV>(kc, a, rsa, csa, b, n, c, n, first),
+                _ => nn_block::<V, 5, NV>(kc, a, rsa, csa, b, n, c, n, first),
+            }
+        }
+    }
+}
+
+/// `c[r·ldc + j] (+)= Σ_s a[r·rsa + s·csa] · b[s·ldb + j]` for `r < MR`, `j < NV·LANES`, `s < kc`:
+/// `MR·NV` vector accumulators, one broadcast of `A` per row and step, and one store per
+/// accumulator. With `first` the block overwrites `c`, otherwise it adds to it.
+///
+/// # Safety
+///
+/// The CPU must support `V`'s instructions, and every index above must be valid for reads
+/// (`a`, `b`) or for reads and writes (`c`).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)] // One argument per operand, dimension and stride.
+unsafe fn nn_block<V: Lanes, const MR: usize, const NV: usize>(
+    kc: usize,
+    a: *const V::Elem,
+    rsa: usize,
+    csa: usize,
+    b: *const V::Elem,
+    ldb: usize,
+    c: *mut V::Elem,
+    ldc: usize,
+    first: bool,
+) {
+    let w = V::LANES;
+    // SAFETY: every pointer below addresses an index this function's contract makes valid, and
+    // the CPU supports `V` by the same contract.
+    unsafe {
+        let mut acc = [[V::zero(); NV]; MR];
+        for s in 0..kc {
+            let bv: [V; NV] = array::from_fn(|v| V::load(b.add(s * ldb + v * w)));
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let av = V::splat(*a.add(r * rsa + s * csa));
+                for (acc, &bv) in acc.iter_mut().zip(&bv) {
+                    *acc = V::fmadd(av, bv, *acc);
+                }
+            }
+        }
+        for (r, acc) in acc.iter().enumerate() {
+            for (v, &acc) in acc.iter().enumerate() {
+                let p = c.add(r * ldc + v * w);
+                let out = if first { acc } else { V::add(V::load(p), acc) };
+                out.store(p);
+            }
+        }
+    }
+}

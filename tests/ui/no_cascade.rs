@@ -1,0 +1,19 @@
+//! A broken model used by the rest of the program: only the model's own error is reported,
+//! because stand-in items keep `Xor::new`, `workspace` and `train_step` type-checking.
+
+nnc::model! {
+    model Xor {
+        input  x: [2];
+        target y: [1];
+        let p = x -> dense hidden(8) -> tanh -> dense out(1) -> sigmod;
+        loss = binary_cross_entropy(p, y);
+        optimizer = sgd(lr = 0.5);
+    }
+}
+
+fn main() {
+    let mut model = Xor::new(7);
+    let mut ws = model.workspace(4);
+    let loss: f32 = model.train_step(&mut ws, &[0.0; 8], &[0.0; 4]).unwrap();
+    println!("{loss} {:?}", model.predict(&mut ws, &[0.0; 2]).unwrap());
+}
