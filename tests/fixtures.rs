@@ -21,7 +21,10 @@ fn check_ok(path: &Path) -> (String, String) {
     let src = fs::read_to_string(path).unwrap();
     let name = path.file_name().unwrap().to_string_lossy();
     let compilation = nnc_core::analyze(&src).unwrap_or_else(|d| {
-        panic!("{name} should compile:\n{}", nnc_core::render(&d, &name, &src, false))
+        panic!(
+            "{name} should compile:\n{}",
+            nnc_core::render(&d, &name, &src, false)
+        )
     });
     let mut ir = String::new();
     for (stage, text) in &compilation.stages {
@@ -29,9 +32,15 @@ fn check_ok(path: &Path) -> (String, String) {
     }
     let rust = nnc_core::compile(&src, &nnc_core::Options::default()).unwrap();
     syn::parse_file(&rust).unwrap_or_else(|e| panic!("{name}: generated Rust does not parse: {e}"));
-    let f64_options = nnc_core::Options { elem: nnc_core::Elem::F64, ..Default::default() };
+    let f64_options = nnc_core::Options {
+        elem: nnc_core::Elem::F64,
+        ..Default::default()
+    };
     let rust64 = nnc_core::compile(&src, &f64_options).unwrap();
-    assert!(rust64.contains("Vec<f64>"), "{name}: f64 code should use f64");
+    assert!(
+        rust64.contains("Vec<f64>"),
+        "{name}: f64 code should use f64"
+    );
     (ir, rust)
 }
 
@@ -49,11 +58,22 @@ fn check_err(path: &Path) -> String {
         .collect();
     let found: Vec<&str> = diags.iter().map(|d| d.code).collect();
     for code in &expected {
-        assert!(found.contains(code), "{name}: expected {code}, found {found:?}");
+        assert!(
+            found.contains(code),
+            "{name}: expected {code}, found {found:?}"
+        );
     }
     for d in &diags {
-        assert!(d.span.end as usize <= src.len() && d.span.start <= d.span.end, "{name}: bad span {}", d.span);
-        assert!(!d.message.ends_with('.'), "{name}: message ends with a period: {}", d.message);
+        assert!(
+            d.span.end as usize <= src.len() && d.span.start <= d.span.end,
+            "{name}: bad span {}",
+            d.span
+        );
+        assert!(
+            !d.message.ends_with('.'),
+            "{name}: message ends with a period: {}",
+            d.message
+        );
         assert!(
             !d.message.starts_with(|c: char| c.is_uppercase()),
             "{name}: message starts uppercase: {}",
@@ -89,11 +109,24 @@ fn no_unreferenced_snapshots() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots");
     for entry in fs::read_dir(&dir).unwrap() {
         let file = entry.unwrap().file_name().to_string_lossy().into_owned();
-        assert!(file.ends_with(".snap"), "unexpected file {file} in tests/snapshots (an unreviewed snapshot?)");
-        let (kind, fixture) = file.trim_end_matches(".snap").split_once('@').expect("snapshot names are kind@fixture");
+        assert!(
+            file.ends_with(".snap"),
+            "unexpected file {file} in tests/snapshots (an unreviewed snapshot?)"
+        );
+        let (kind, fixture) = file
+            .trim_end_matches(".snap")
+            .split_once('@')
+            .expect("snapshot names are kind@fixture");
         let folder = if kind == "diagnostics" { "err" } else { "ok" };
-        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(folder).join(fixture);
-        assert!(source.exists(), "snapshot {file} has no fixture {}", source.display());
+        let source = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(folder)
+            .join(fixture);
+        assert!(
+            source.exists(),
+            "snapshot {file} has no fixture {}",
+            source.display()
+        );
     }
 }
 
@@ -108,17 +141,31 @@ fn malformed_input_never_panics() {
         rng ^= rng << 17;
         rng
     };
-    let noise = ["", " ", ";", "->", "(", ")", "[", "]", "{", "}", "0", "-1", "1e99999", "x", "dense", "=", ",", "é"];
+    let noise = [
+        "", " ", ";", "->", "(", ")", "[", "]", "{", "}", "0", "-1", "1e99999", "x", "dense", "=",
+        ",", "é",
+    ];
     for folder in ["ok", "err"] {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(folder);
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(folder);
         for entry in fs::read_dir(dir).unwrap() {
             let src = fs::read_to_string(entry.unwrap().path()).unwrap();
-            let cuts: Vec<usize> = (0..=src.len()).filter(|i| src.is_char_boundary(*i)).collect();
+            let cuts: Vec<usize> = (0..=src.len())
+                .filter(|i| src.is_char_boundary(*i))
+                .collect();
             for (n, &cut) in cuts.iter().enumerate() {
                 let _ = nnc_core::check(&src[..cut]);
                 let at = cuts[next() as usize % cuts.len()];
-                let end = cuts[(cuts.iter().position(|c| *c == at).unwrap() + (next() as usize % 4)).min(cuts.len() - 1)];
-                let mutated = format!("{}{}{}", &src[..at], noise[(next() as usize + n) % noise.len()], &src[end..]);
+                let end = cuts[(cuts.iter().position(|c| *c == at).unwrap()
+                    + (next() as usize % 4))
+                    .min(cuts.len() - 1)];
+                let mutated = format!(
+                    "{}{}{}",
+                    &src[..at],
+                    noise[(next() as usize + n) % noise.len()],
+                    &src[end..]
+                );
                 let _ = nnc_core::compile(&mutated, &nnc_core::Options::default());
             }
         }

@@ -48,20 +48,33 @@ impl Batch {
     fn new<M: Model>(batch: usize, rng: &mut Rng) -> Batch {
         let inputs = M::INPUTS
             .iter()
-            .map(|i| (0..batch * i.per_sample()).map(|_| rng.normal(0.0, 1.0)).collect())
+            .map(|i| {
+                (0..batch * i.per_sample())
+                    .map(|_| rng.normal(0.0, 1.0))
+                    .collect()
+            })
             .collect();
         let (mut floats, mut labels) = (Vec::new(), Vec::new());
         for t in M::TARGETS {
             match t.kind {
                 // Targets strictly inside (0, 1) suit every float loss, binary cross-entropy included.
-                TargetKind::Float { shape } => floats
-                    .push((0..batch * shape.iter().product::<usize>()).map(|_| rng.uniform(0.05, 0.95)).collect()),
-                TargetKind::Classes { classes } => {
-                    labels.push((0..batch).map(|_| (rng.next_u64() % classes as u64) as u32).collect())
-                }
+                TargetKind::Float { shape } => floats.push(
+                    (0..batch * shape.iter().product::<usize>())
+                        .map(|_| rng.uniform(0.05, 0.95))
+                        .collect(),
+                ),
+                TargetKind::Classes { classes } => labels.push(
+                    (0..batch)
+                        .map(|_| (rng.next_u64() % classes as u64) as u32)
+                        .collect(),
+                ),
             }
         }
-        Batch { inputs, floats, labels }
+        Batch {
+            inputs,
+            floats,
+            labels,
+        }
     }
 
     fn loss<M: Model<Elem = f64>>(&self, m: &mut M, ws: &mut M::Workspace) -> f64 {
@@ -125,8 +138,14 @@ fn gradcheck<M: Model<Elem = f64>>() -> f64 {
 fn every_ok_fixture_is_gradient_checked() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ok");
     for entry in std::fs::read_dir(dir).unwrap() {
-        let name = format!("tests/fixtures/ok/{}", entry.unwrap().file_name().to_string_lossy());
-        assert!(COVERED.contains(&name.as_str()), "{name} is not in the gradcheck list");
+        let name = format!(
+            "tests/fixtures/ok/{}",
+            entry.unwrap().file_name().to_string_lossy()
+        );
+        assert!(
+            COVERED.contains(&name.as_str()),
+            "{name} is not in the gradcheck list"
+        );
     }
 }
 

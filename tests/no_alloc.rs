@@ -44,5 +44,10 @@ fn train_step_and_predict_allocate_nothing() {
         model.predict(&mut single, &x[..784]).unwrap();
     }
     let after = ALLOCATIONS.load(Ordering::SeqCst);
-    assert_eq!(after - before, 0, "{} allocations during training", after - before);
+    assert_eq!(
+        after - before,
+        0,
+        "{} allocations during training",
+        after - before
+    );
 }

@@ -21,7 +21,11 @@ const X: [f32; 8] = [0.0, 0.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0];
 const Y: [f32; 4] = [0.0, 1.0, 1.0, 0.0];
 
 fn accuracy(p: &[f32]) -> f32 {
-    p.iter().zip(Y).filter(|(p, y)| (**p > 0.5) == (*y > 0.5)).count() as f32 / 4.0
+    p.iter()
+        .zip(Y)
+        .filter(|(p, y)| (**p > 0.5) == (*y > 0.5))
+        .count() as f32
+        / 4.0
 }
 
 #[test]

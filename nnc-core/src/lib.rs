@@ -63,7 +63,9 @@ impl FromStr for Elem {
         match s {
             "f32" => Ok(Elem::F32),
             "f64" => Ok(Elem::F64),
-            other => Err(format!("unknown element type `{other}`, expected `f32` or `f64`")),
+            other => Err(format!(
+                "unknown element type `{other}`, expected `f32` or `f64`"
+            )),
         }
     }
 }
@@ -86,7 +88,10 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Options {
-        Options { elem: Elem::F32, runtime_path: "::nnc::runtime".to_string() }
+        Options {
+            elem: Elem::F32,
+            runtime_path: "::nnc::runtime".to_string(),
+        }
     }
 }
 
@@ -122,7 +127,9 @@ impl FromStr for Stage {
         Stage::ALL
             .into_iter()
             .find(|st| st.as_str() == s)
-            .ok_or_else(|| format!("unknown stage `{s}`, expected one of parsed, grad, fused, planned"))
+            .ok_or_else(|| {
+                format!("unknown stage `{s}`, expected one of parsed, grad, fused, planned")
+            })
     }
 }
 

@@ -14,8 +14,13 @@ pub fn format(tokens: TokenStream, comments: &[String]) -> String {
     let mut out = String::with_capacity(text.len());
     for line in text.lines() {
         let trimmed = line.trim_start();
-        let marker = trimmed.strip_prefix("__nnc_comment!(").and_then(|r| r.strip_suffix(");"));
-        match marker.and_then(|i| i.parse::<usize>().ok()).and_then(|i| comments.get(i)) {
+        let marker = trimmed
+            .strip_prefix("__nnc_comment!(")
+            .and_then(|r| r.strip_suffix(");"));
+        match marker
+            .and_then(|i| i.parse::<usize>().ok())
+            .and_then(|i| comments.get(i))
+        {
             Some(text) => {
                 out.push_str(&line[..line.len() - trimmed.len()]);
                 out.push_str("// ");

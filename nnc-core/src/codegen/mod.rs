@@ -23,9 +23,15 @@ use quote::{format_ident, quote};
 
 /// Generates the Rust source of every program, formatted.
 pub fn generate(programs: &[Program], options: &Options) -> String {
-    let rt: TokenStream = options.runtime_path.parse().unwrap_or_else(|_| quote!(::nnc::runtime));
+    let rt: TokenStream = options
+        .runtime_path
+        .parse()
+        .unwrap_or_else(|_| quote!(::nnc::runtime));
     let comments = Comments::default();
-    let items: Vec<TokenStream> = programs.iter().map(|p| model(p, options, &rt, &comments)).collect();
+    let items: Vec<TokenStream> = programs
+        .iter()
+        .map(|p| model(p, options, &rt, &comments))
+        .collect();
     format::format(quote!(#(#items)*), &comments.into_inner())
 }
 
@@ -48,7 +54,13 @@ fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) 
     let plan = p.plan.as_ref().expect("codegen runs after memory planning");
     let names = Names::new(p);
     let short_rt = quote!(rt);
-    let ctx = Ctx { p, names: &names, storage: &plan.storage, rt: &short_rt, comments };
+    let ctx = Ctx {
+        p,
+        names: &names,
+        storage: &plan.storage,
+        rt: &short_rt,
+        comments,
+    };
     let elem = ident(options.elem.as_str());
     let model = ident(&p.name);
     let workspace = format_ident!("{}Workspace", p.name);
@@ -57,15 +69,27 @@ fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) 
     let param_count = usize_lit(p.param_count());
     let (per_sample, fixed) = (usize_lit(plan.per_sample), usize_lit(plan.fixed));
 
-    let param_consts = p.params.iter().zip(&offsets).zip(&names.param).map(|((q, &o), c)| {
-        let c = ident(c);
-        let (start, end) = (usize_lit(o), usize_lit(o + q.len()));
-        let doc = format!(" `{}` {:?}: its range in the parameter and gradient buffers.", q.name, q.shape);
-        quote!(#[doc = #doc] const #c: Range<usize> = #start..#end;)
-    });
+    let param_consts = p
+        .params
+        .iter()
+        .zip(&offsets)
+        .zip(&names.param)
+        .map(|((q, &o), c)| {
+            let c = ident(c);
+            let (start, end) = (usize_lit(o), usize_lit(o + q.len()));
+            let doc = format!(
+                " `{}` {:?}: its range in the parameter and gradient buffers.",
+                q.name, q.shape
+            );
+            quote!(#[doc = #doc] const #c: Range<usize> = #start..#end;)
+        });
     let slot_consts = p.graph.ids().filter_map(|id| {
         let c = ident(names.slot(id));
-        let doc = format!(" Arena slot of `{}` {}.", p.graph.node(id).name, p.graph.ty(id).shape);
+        let doc = format!(
+            " Arena slot of `{}` {}.",
+            p.graph.node(id).name,
+            p.graph.ty(id).shape
+        );
         match plan.storage[id.index()] {
             Storage::Batched { offset, per_sample } => {
                 let (o, n) = (usize_lit(offset), usize_lit(per_sample));
@@ -84,7 +108,9 @@ fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) 
         let (fan_in, fan_out) = (usize_lit(q.fans.0), usize_lit(q.fans.1));
         match q.init {
             Init::HeNormal => quote!(rt::init::he_normal(&mut rng, #fan_in, &mut params[#c]);),
-            Init::XavierUniform => quote!(rt::init::xavier_uniform(&mut rng, #fan_in, #fan_out, &mut params[#c]);),
+            Init::XavierUniform => {
+                quote!(rt::init::xavier_uniform(&mut rng, #fan_in, #fan_out, &mut params[#c]);)
+            }
             Init::Zeros => quote!(),
         }
     });
@@ -93,9 +119,18 @@ fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) 
             let (lr, wd) = (float_lit(*lr), float_lit(*weight_decay));
             (quote!(rt::Sgd<#elem>), quote!(rt::Sgd::new(#lr, #wd)))
         }
-        Optimizer::Adam { lr, beta1, beta2, eps, weight_decay } => {
+        Optimizer::Adam {
+            lr,
+            beta1,
+            beta2,
+            eps,
+            weight_decay,
+        } => {
             let [lr, b1, b2, eps, wd] = [*lr, *beta1, *beta2, *eps, *weight_decay].map(float_lit);
-            (quote!(rt::Adam<#elem>), quote!(rt::Adam::new(#param_count, #lr, #b1, #b2, #eps, #wd)))
+            (
+                quote!(rt::Adam<#elem>),
+                quote!(rt::Adam::new(#param_count, #lr, #b1, #b2, #eps, #wd)),
+            )
         }
     };
 
@@ -139,20 +174,38 @@ fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) 
 
     // The verifier guarantees that forward nodes precede the rest, so the forward pass is one
     // function that both inference and training call.
-    let forward_body = p.graph.ids().filter(|id| p.graph.node(*id).phase == Phase::Forward).map(|id| ctx.node(id));
-    let train_body = p.graph.ids().filter(|id| p.graph.node(*id).phase != Phase::Forward).map(|id| ctx.node(id));
-    let forward_doc = format!(" The forward pass: fills the arena up to the output `{}`.", p.output.name);
+    let forward_body = p
+        .graph
+        .ids()
+        .filter(|id| p.graph.node(*id).phase == Phase::Forward)
+        .map(|id| ctx.node(id));
+    let train_body = p
+        .graph
+        .ids()
+        .filter(|id| p.graph.node(*id).phase != Phase::Forward)
+        .map(|id| ctx.node(id));
+    let forward_doc = format!(
+        " The forward pass: fills the arena up to the output `{}`.",
+        p.output.name
+    );
     let output_slot = ident(names.slot(p.output.value));
     let loss = ident(names.local(p.loss));
 
     let info = model_info(p, &offsets);
-    let doc: Vec<TokenStream> = module_doc(p, plan).lines().map(|l| quote!(#[doc = #l])).collect();
-    let model_doc = format!(" The model `{}`: parameters, gradients and optimizer state.", p.name);
+    let doc: Vec<TokenStream> = module_doc(p, plan)
+        .lines()
+        .map(|l| quote!(#[doc = #l]))
+        .collect();
+    let model_doc = format!(
+        " The model `{}`: parameters, gradients and optimizer state.",
+        p.name
+    );
     let ws_doc = format!(
         " Scratch memory for `{}`: every activation and gradient of a batch, planned statically ({} elements per sample of capacity + {}).",
         p.name, plan.per_sample, plan.fixed
     );
-    let forward_comment = comments.marker("The loss, then the backward pass in reverse layer order.".into());
+    let forward_comment =
+        comments.marker("The loss, then the backward pass in reverse layer order.".into());
     let target_dyn = p.targets.iter().enumerate().map(|(i, b)| {
         let name = &b.name;
         let i = usize_lit(i);
@@ -355,7 +408,10 @@ fn shape_lit(dims: &[usize]) -> TokenStream {
     quote!(&[#(#dims),*])
 }
 
-fn model_info(p: &Program, offsets: &[usize]) -> (TokenStream, TokenStream, TokenStream, TokenStream) {
+fn model_info(
+    p: &Program,
+    offsets: &[usize],
+) -> (TokenStream, TokenStream, TokenStream, TokenStream) {
     let inputs = p.inputs.iter().map(|b| {
         let (name, shape) = (&b.name, shape_lit(&p.graph.ty(b.value).shape.sample_dims()));
         quote!(rt::TensorInfo { name: #name, shape: #shape })
@@ -375,7 +431,10 @@ fn model_info(p: &Program, offsets: &[usize]) -> (TokenStream, TokenStream, Toke
         };
         quote!(rt::TargetInfo { name: #name, kind: #kind })
     });
-    let (oname, oshape) = (&p.output.name, shape_lit(&p.graph.ty(p.output.value).shape.sample_dims()));
+    let (oname, oshape) = (
+        &p.output.name,
+        shape_lit(&p.graph.ty(p.output.value).shape.sample_dims()),
+    );
     let params = p.params.iter().zip(offsets).map(|(q, &o)| {
         let (name, shape, offset, len) = (&q.name, shape_lit(&q.shape), usize_lit(o), usize_lit(q.len()));
         quote!(rt::ParamInfo { name: #name, shape: #shape, offset: #offset, len: #len, trainable: true })
@@ -390,7 +449,11 @@ fn model_info(p: &Program, offsets: &[usize]) -> (TokenStream, TokenStream, Toke
 
 fn module_doc(p: &Program, plan: &crate::ir::MemoryPlan) -> String {
     let dims = |v: ValueId| format!("{:?}", p.graph.ty(v).shape.sample_dims());
-    let inputs: Vec<String> = p.inputs.iter().map(|b| format!("`{}` {}", b.name, dims(b.value))).collect();
+    let inputs: Vec<String> = p
+        .inputs
+        .iter()
+        .map(|b| format!("`{}` {}", b.name, dims(b.value)))
+        .collect();
     format!(
         " Model `{}`, generated by nnc: do not edit, change the model and recompile.\n\n Inputs {}; output `{}` {}; {} parameters; arena of {} × capacity + {} elements.",
         p.name,

@@ -6,14 +6,16 @@ use crate::ir::{Program, ValueId};
 use std::collections::HashSet;
 
 /// Locals every generated method uses; user names are renamed around them.
-pub const RESERVED: &[&str] = &["batch", "params", "grads", "arena", "ws", "rng", "inputs", "targets"];
+pub const RESERVED: &[&str] = &[
+    "batch", "params", "grads", "arena", "ws", "rng", "inputs", "targets",
+];
 
 const KEYWORDS: &[&str] = &[
-    "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum", "extern", "false", "fn",
-    "for", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub", "ref", "return", "self",
-    "Self", "static", "struct", "super", "trait", "true", "type", "unsafe", "use", "where", "while", "abstract",
-    "become", "box", "do", "final", "macro", "override", "priv", "try", "typeof", "unsized", "virtual", "yield",
-    "gen", "union", "rt",
+    "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum", "extern",
+    "false", "fn", "for", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub",
+    "ref", "return", "self", "Self", "static", "struct", "super", "trait", "true", "type",
+    "unsafe", "use", "where", "while", "abstract", "become", "box", "do", "final", "macro",
+    "override", "priv", "try", "typeof", "unsized", "virtual", "yield", "gen", "union", "rt",
 ];
 
 pub fn is_reserved(name: &str) -> bool {
@@ -34,7 +36,11 @@ impl Names {
     pub fn new(p: &Program) -> Names {
         let mut locals: HashSet<String> = RESERVED.iter().map(|s| s.to_string()).collect();
         let mut consts: HashSet<String> = HashSet::new();
-        let param: Vec<String> = p.params.iter().map(|q| unique(&mut consts, &q.name.to_uppercase())).collect();
+        let param: Vec<String> = p
+            .params
+            .iter()
+            .map(|q| unique(&mut consts, &q.name.to_uppercase()))
+            .collect();
         let mut local = Vec::new();
         let mut slot = Vec::new();
         for id in p.graph.ids() {
@@ -63,7 +69,16 @@ impl Names {
 }
 
 fn sanitize(name: &str) -> String {
-    let mut s: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
+    let mut s: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
     if s.is_empty() || s.starts_with(|c: char| c.is_ascii_digit()) {
         s.insert(0, 'v');
     }

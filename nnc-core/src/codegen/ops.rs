@@ -74,7 +74,10 @@ impl Ctx<'_> {
     }
 
     fn in_arena(&self, v: ValueId) -> bool {
-        matches!(self.storage[v.index()], Storage::Batched { .. } | Storage::Fixed { .. })
+        matches!(
+            self.storage[v.index()],
+            Storage::Batched { .. } | Storage::Fixed { .. }
+        )
     }
 
     /// The expression that reads `v` inside the node's block.
@@ -82,7 +85,10 @@ impl Ctx<'_> {
         let local = ident(self.names.local(v));
         match self.storage[v.index()] {
             Storage::Params => {
-                let param = self.p.param_of(v).map_or("", |i| self.names.param[i].as_str());
+                let param = self
+                    .p
+                    .param_of(v)
+                    .map_or("", |i| self.names.param[i].as_str());
                 let range = ident(param);
                 quote!(&params[#range])
             }
@@ -116,17 +122,24 @@ impl Ctx<'_> {
                 quote! { #note { #bind #call; } }
             }
             Storage::Grads => {
-                let param = self.p.params.iter().position(|q| q.grad == Some(id)).unwrap_or(0);
+                let param = self
+                    .p
+                    .params
+                    .iter()
+                    .position(|q| q.grad == Some(id))
+                    .unwrap_or(0);
                 let range = ident(&self.names.param[param]);
                 let call = self.call(node, &args, quote!(&mut grads[#range]));
-                let bind = (!reads.is_empty())
-                    .then(|| quote!(let [#(#read_locals),*] = arena.read(batch, [#(#read_slots),*]);));
+                let bind = (!reads.is_empty()).then(
+                    || quote!(let [#(#read_locals),*] = arena.read(batch, [#(#read_slots),*]);),
+                );
                 quote! { #note { #bind #call; } }
             }
             Storage::Scalar => {
                 let call = self.call(node, &args, quote!());
-                let bind = (!reads.is_empty())
-                    .then(|| quote!(let [#(#read_locals),*] = arena.read(batch, [#(#read_slots),*]);));
+                let bind = (!reads.is_empty()).then(
+                    || quote!(let [#(#read_locals),*] = arena.read(batch, [#(#read_slots),*]);),
+                );
                 quote! { #note let #local = { #bind #call }; }
             }
             Storage::Caller | Storage::Params => quote!(),
@@ -154,19 +167,28 @@ impl Ctx<'_> {
             }
             // The two products of a dense layer's backward pass have kernels of their own,
             // which need no packing buffers (so a training step allocates nothing).
-            Op::MatMul { transpose_a: false, transpose_b: false } if self.p.param_of(node.args[1]).is_some() => {
+            Op::MatMul {
+                transpose_a: false,
+                transpose_b: false,
+            } if self.p.param_of(node.args[1]).is_some() => {
                 let w = &g.ty(node.args[1]).shape.0;
                 let (outputs, inputs, gz, wt) = (self.dim(w[0]), self.dim(w[1]), &a[0], &a[1]);
                 quote!(#k::dense_backward_input(batch, #inputs, #outputs, #gz, #wt, #out))
             }
-            Op::MatMul { transpose_a: true, transpose_b: false }
-                if node.ty.shape.0.iter().all(|d| *d != Dim::Batch) && g.ty(node.args[0]).shape.0[0] == Dim::Batch =>
+            Op::MatMul {
+                transpose_a: true,
+                transpose_b: false,
+            } if node.ty.shape.0.iter().all(|d| *d != Dim::Batch)
+                && g.ty(node.args[0]).shape.0[0] == Dim::Batch =>
             {
                 let c = &node.ty.shape.0;
                 let (outputs, inputs, gz, x) = (self.dim(c[0]), self.dim(c[1]), &a[0], &a[1]);
                 quote!(#k::dense_backward_weight(batch, #inputs, #outputs, #gz, #x, #out))
             }
-            Op::MatMul { transpose_a, transpose_b } => {
+            Op::MatMul {
+                transpose_a,
+                transpose_b,
+            } => {
                 let (sa, sb) = (&g.ty(node.args[0]).shape.0, &g.ty(node.args[1]).shape.0);
                 // Row-major [r, c] has strides (c, 1); reading it transposed swaps them.
                 let (m, k_dim, rsa, csa) = if transpose_a {
@@ -220,7 +242,11 @@ impl Ctx<'_> {
                     LossKind::BinaryCrossEntropy => "binary_cross_entropy",
                     LossKind::CrossEntropy => "cross_entropy",
                 };
-                let f = if backward { format_ident!("{name}_backward") } else { format_ident!("{name}") };
+                let f = if backward {
+                    format_ident!("{name}_backward")
+                } else {
+                    format_ident!("{name}")
+                };
                 let out = backward.then_some(quote!(, #out));
                 if kind == LossKind::CrossEntropy {
                     let n = n0();
@@ -258,31 +284,70 @@ impl Ctx<'_> {
         let shape = &node.ty.shape;
         match node.op {
             Op::Dense { act, bias } => {
-                let sum = if bias { format!("{} · {}ᵀ + {}", arg(0), arg(1), arg(2)) } else { format!("{} · {}ᵀ", arg(0), arg(1)) };
+                let sum = if bias {
+                    format!("{} · {}ᵀ + {}", arg(0), arg(1), arg(2))
+                } else {
+                    format!("{} · {}ᵀ", arg(0), arg(1))
+                };
                 match act {
                     Act::Identity => format!("{me} = {sum}    {shape}"),
                     act => format!("{me} = {}({sum})    {shape}", act.name()),
                 }
             }
-            Op::MatMul { transpose_a, transpose_b } => {
+            Op::MatMul {
+                transpose_a,
+                transpose_b,
+            } => {
                 let t = |b: bool| if b { "ᵀ" } else { "" };
-                format!("{me} = {}{} · {}{}    {shape}", arg(0), t(transpose_a), arg(1), t(transpose_b))
+                format!(
+                    "{me} = {}{} · {}{}    {shape}",
+                    arg(0),
+                    t(transpose_a),
+                    arg(1),
+                    t(transpose_b)
+                )
             }
             Op::ReduceBatch => format!("{me} = Σ over the batch of {}", arg(0)),
-            Op::ActivationGrad(act) => format!("{me} = {} ⊙ {}'(·), written through {}", arg(1), act.name(), arg(0)),
+            Op::ActivationGrad(act) => format!(
+                "{me} = {} ⊙ {}'(·), written through {}",
+                arg(1),
+                act.name(),
+                arg(0)
+            ),
             Op::SoftmaxGrad => format!("{me} = {0} ⊙ ({1} − Σ {1} ⊙ {0}) per row", arg(0), arg(1)),
-            Op::Loss(kind) => format!("{me} = {}({}, {}), averaged over the batch", kind.name(), arg(0), arg(1)),
-            Op::LossGrad(kind) => format!("{me} = d {}({}, {}) / d {}", kind.name(), arg(0), arg(1), arg(0)),
+            Op::Loss(kind) => format!(
+                "{me} = {}({}, {}), averaged over the batch",
+                kind.name(),
+                arg(0),
+                arg(1)
+            ),
+            Op::LossGrad(kind) => format!(
+                "{me} = d {}({}, {}) / d {}",
+                kind.name(),
+                arg(0),
+                arg(1),
+                arg(0)
+            ),
             Op::SoftmaxCrossEntropy => {
-                format!("{me} = cross_entropy(softmax({}), {}), computed stably from the logits", arg(0), arg(1))
+                format!(
+                    "{me} = cross_entropy(softmax({}), {}), computed stably from the logits",
+                    arg(0),
+                    arg(1)
+                )
             }
-            Op::SoftmaxCrossEntropyGrad => format!("{me} = (softmax − onehot({})) / batch, from {}", arg(1), arg(0)),
+            Op::SoftmaxCrossEntropyGrad => format!(
+                "{me} = (softmax − onehot({})) / batch, from {}",
+                arg(1),
+                arg(0)
+            ),
             Op::SigmoidBinaryCrossEntropy => format!(
                 "{me} = binary_cross_entropy(sigmoid({}), {}), computed stably from the logits",
                 arg(0),
                 arg(1)
             ),
-            Op::SigmoidBinaryCrossEntropyGrad => format!("{me} = ({} − {}) / count", arg(0), arg(1)),
+            Op::SigmoidBinaryCrossEntropyGrad => {
+                format!("{me} = ({} − {}) / count", arg(0), arg(1))
+            }
             op => {
                 let args: Vec<String> = (0..node.args.len()).map(arg).collect();
                 format!("{me} = {op}({})    {shape}", args.join(", "))

@@ -16,8 +16,13 @@ use std::collections::HashSet;
 
 /// Stubs for every model of `source` whose header parses; empty when the text does not parse.
 pub fn stubs(source: &str, options: &Options) -> TokenStream {
-    let Ok(file) = crate::syntax::parse(source) else { return TokenStream::new() };
-    let rt: TokenStream = options.runtime_path.parse().unwrap_or_else(|_| quote!(::nnc::runtime));
+    let Ok(file) = crate::syntax::parse(source) else {
+        return TokenStream::new();
+    };
+    let rt: TokenStream = options
+        .runtime_path
+        .parse()
+        .unwrap_or_else(|_| quote!(::nnc::runtime));
     stub_items(&file, &rt, ident(options.elem.as_str()))
 }
 
@@ -31,7 +36,11 @@ fn stub_items(file: &File, rt: &TokenStream, elem: proc_macro2::Ident) -> TokenS
         if !usable || !seen.insert(name.clone()) {
             continue;
         }
-        let inputs = m.items.iter().filter(|i| matches!(i, Item::Input(_))).count();
+        let inputs = m
+            .items
+            .iter()
+            .filter(|i| matches!(i, Item::Input(_)))
+            .count();
         let targets: Vec<TokenStream> = m
             .items
             .iter()
@@ -92,7 +101,8 @@ fn stub_items(file: &File, rt: &TokenStream, elem: proc_macro2::Ident) -> TokenS
 mod tests {
     #[test]
     fn stubs_carry_the_model_signature() {
-        let src = "model Bad { input x: [2]; input z: [3]; target y: class(3); let p = x -> relux; }";
+        let src =
+            "model Bad { input x: [2]; input z: [3]; target y: class(3); let p = x -> relux; }";
         let text = super::stubs(src, &crate::Options::default()).to_string();
         assert!(text.contains("pub struct Bad"), "{text}");
         assert!(text.contains("_target0 : & [u32]"), "{text}");

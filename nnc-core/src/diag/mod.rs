@@ -19,12 +19,18 @@ pub struct Span {
 
 impl Span {
     pub fn new(start: usize, end: usize) -> Span {
-        Span { start: start as u32, end: end as u32 }
+        Span {
+            start: start as u32,
+            end: end as u32,
+        }
     }
 
     /// The smallest span covering both `self` and `other`.
     pub fn to(self, other: Span) -> Span {
-        Span { start: self.start.min(other.start), end: self.end.max(other.end) }
+        Span {
+            start: self.start.min(other.start),
+            end: self.end.max(other.end),
+        }
     }
 
     pub fn range(self) -> std::ops::Range<usize> {
@@ -93,7 +99,10 @@ impl Diagnostic {
     }
 
     pub fn with_label(mut self, span: Span, text: impl Into<String>) -> Self {
-        self.labels.push(Label { span, message: text.into() });
+        self.labels.push(Label {
+            span,
+            message: text.into(),
+        });
         self
     }
 
@@ -164,7 +173,8 @@ impl Diagnostics {
 
     /// Sorts by position so that output order does not depend on which pass found what.
     pub fn sort(&mut self) {
-        self.items.sort_by_key(|d| (d.span.start, d.span.end, d.code));
+        self.items
+            .sort_by_key(|d| (d.span.start, d.span.end, d.code));
         self.items.dedup();
     }
 }

@@ -30,7 +30,8 @@ fn to_codespan(d: &Diagnostic, len: usize) -> cs::Diagnostic<()> {
         Severity::Error => cs::Severity::Error,
         Severity::Warning => cs::Severity::Warning,
     };
-    let mut labels = vec![cs::Label::primary((), clamp(d.span.range())).with_message(&d.span_label)];
+    let mut labels =
+        vec![cs::Label::primary((), clamp(d.span.range())).with_message(&d.span_label)];
     labels.extend(
         d.labels
             .iter()

@@ -132,7 +132,10 @@ pub struct Type {
 
 impl Type {
     pub fn float(shape: Shape) -> Type {
-        Type { dtype: DType::Float, shape }
+        Type {
+            dtype: DType::Float,
+            shape,
+        }
     }
 }
 
@@ -257,7 +260,13 @@ pub enum Optimizer {
     /// torch.optim.SGD without momentum.
     Sgd { lr: f64, weight_decay: f64 },
     /// torch.optim.Adam.
-    Adam { lr: f64, beta1: f64, beta2: f64, eps: f64, weight_decay: f64 },
+    Adam {
+        lr: f64,
+        beta1: f64,
+        beta2: f64,
+        eps: f64,
+        weight_decay: f64,
+    },
 }
 
 /// A named input or target of the model and the node that stands for it.

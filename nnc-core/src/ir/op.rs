@@ -56,7 +56,10 @@ pub enum Op {
     /// The parameter with this index (no arguments).
     Param(usize),
     /// `op(a) · op(b)` on rank-2 values, where `op` transposes when the flag is set.
-    MatMul { transpose_a: bool, transpose_b: bool },
+    MatMul {
+        transpose_a: bool,
+        transpose_b: bool,
+    },
     /// `x + b`, with `b` broadcast over every dimension but the last. Args: x, b.
     BiasAdd,
     /// Element-wise activation. Args: x.
@@ -102,7 +105,11 @@ impl Op {
     /// (input, target, param) carry their type in the node and are not inferred.
     pub fn infer(self, args: &[&Type]) -> Result<Type, String> {
         if args.len() != self.arity() {
-            return Err(format!("{self} takes {} arguments, got {}", self.arity(), args.len()));
+            return Err(format!(
+                "{self} takes {} arguments, got {}",
+                self.arity(),
+                args.len()
+            ));
         }
         let float = |t: &Type| {
             if t.dtype == DType::Float {
@@ -120,7 +127,10 @@ impl Op {
         };
         match self {
             Op::Input(_) | Op::Target(_) | Op::Param(_) => Err(format!("{self} is a leaf")),
-            Op::MatMul { transpose_a, transpose_b } => {
+            Op::MatMul {
+                transpose_a,
+                transpose_b,
+            } => {
                 float(args[0])?;
                 float(args[1])?;
                 let (m, k1) = rows_cols(&args[0].shape, transpose_a)?;
@@ -173,7 +183,11 @@ impl Op {
                 Ok(args[0].clone())
             }
             Op::Dense { bias, .. } => {
-                let z = Op::MatMul { transpose_a: false, transpose_b: true }.infer(&args[..2])?;
+                let z = Op::MatMul {
+                    transpose_a: false,
+                    transpose_b: true,
+                }
+                .infer(&args[..2])?;
                 if bias {
                     Op::BiasAdd.infer(&[&z, args[2]])
                 } else {
@@ -206,14 +220,21 @@ fn check_loss_operands(kind: LossKind, pred: &Type, target: &Type) -> Result<(),
         LossKind::CrossEntropy => {
             let batch_only = Shape(vec![Dim::Batch]);
             if target.dtype != DType::Label || target.shape != batch_only {
-                return Err(format!("cross_entropy expects label[B] targets, found {target}"));
+                return Err(format!(
+                    "cross_entropy expects label[B] targets, found {target}"
+                ));
             }
             if pred.shape.rank() != 2 {
-                return Err(format!("cross_entropy expects [B, classes] predictions, found {pred}"));
+                return Err(format!(
+                    "cross_entropy expects [B, classes] predictions, found {pred}"
+                ));
             }
             Ok(())
         }
-        _ if pred != target => Err(format!("{} expects equal types, found {pred} and {target}", kind.name())),
+        _ if pred != target => Err(format!(
+            "{} expects equal types, found {pred} and {target}",
+            kind.name()
+        )),
         _ => Ok(()),
     }
 }
@@ -224,7 +245,10 @@ impl fmt::Display for Op {
             Op::Input(i) => write!(f, "input #{i}"),
             Op::Target(i) => write!(f, "target #{i}"),
             Op::Param(i) => write!(f, "param #{i}"),
-            Op::MatMul { transpose_a, transpose_b } => {
+            Op::MatMul {
+                transpose_a,
+                transpose_b,
+            } => {
                 let t = |b: &bool| if *b { "t" } else { "n" };
                 write!(f, "matmul.{}{}", t(transpose_a), t(transpose_b))
             }
@@ -238,7 +262,12 @@ impl fmt::Display for Op {
             Op::Loss(k) => write!(f, "loss.{}", k.name()),
             Op::LossGrad(k) => write!(f, "loss_grad.{}", k.name()),
             Op::Dense { act, bias } => {
-                write!(f, "dense{}.{}", if *bias { "+bias" } else { "" }, act.name())
+                write!(
+                    f,
+                    "dense{}.{}",
+                    if *bias { "+bias" } else { "" },
+                    act.name()
+                )
             }
             Op::SoftmaxCrossEntropy => f.write_str("softmax_cross_entropy"),
             Op::SoftmaxCrossEntropyGrad => f.write_str("softmax_cross_entropy_grad"),

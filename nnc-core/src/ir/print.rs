@@ -8,14 +8,33 @@ impl fmt::Display for Program {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "model {} {{", self.name)?;
         for b in &self.inputs {
-            writeln!(f, "  input {}: {} = {}", b.name, self.graph.ty(b.value), b.value)?;
+            writeln!(
+                f,
+                "  input {}: {} = {}",
+                b.name,
+                self.graph.ty(b.value),
+                b.value
+            )?;
         }
         for b in &self.targets {
-            writeln!(f, "  target {}: {} = {}", b.name, self.graph.ty(b.value), b.value)?;
+            writeln!(
+                f,
+                "  target {}: {} = {}",
+                b.name,
+                self.graph.ty(b.value),
+                b.value
+            )?;
         }
         for (p, offset) in self.params.iter().zip(self.param_offsets()) {
             let dims: Vec<String> = p.shape.iter().map(|d| d.to_string()).collect();
-            write!(f, "  param {}: [{}] = {} init {} at {offset}", p.name, dims.join(", "), p.value, p.init)?;
+            write!(
+                f,
+                "  param {}: [{}] = {} init {} at {offset}",
+                p.name,
+                dims.join(", "),
+                p.value,
+                p.init
+            )?;
             match p.grad {
                 Some(g) => writeln!(f, " grad {g}")?,
                 None => writeln!(f)?,
@@ -38,7 +57,9 @@ impl fmt::Display for Program {
                     Storage::Batched { offset, per_sample } => {
                         write!(line, " @ batched[{offset}, {})", offset + per_sample)?
                     }
-                    Storage::Fixed { offset, len } => write!(line, " @ fixed[{offset}, {})", offset + len)?,
+                    Storage::Fixed { offset, len } => {
+                        write!(line, " @ fixed[{offset}, {})", offset + len)?
+                    }
                     Storage::Grads => line.push_str(" @ grads"),
                     Storage::Scalar => line.push_str(" @ scalar"),
                     Storage::Caller | Storage::Params => {}
@@ -49,7 +70,11 @@ impl fmt::Display for Program {
         writeln!(f, "  output {} = {}", self.output.name, self.output.value)?;
         writeln!(f, "  loss = {}", self.loss)?;
         if let Some(plan) = &self.plan {
-            writeln!(f, "  arena = {} * capacity + {} elements", plan.per_sample, plan.fixed)?;
+            writeln!(
+                f,
+                "  arena = {} * capacity + {} elements",
+                plan.per_sample, plan.fixed
+            )?;
         }
         writeln!(f, "}}")
     }

@@ -18,7 +18,11 @@ pub fn verify(p: &Program) -> Result<(), Vec<String>> {
     let mut errors = Vec::new();
     let g = &p.graph;
     if g.spans.len() != g.nodes.len() {
-        errors.push(format!("{} spans for {} nodes", g.spans.len(), g.nodes.len()));
+        errors.push(format!(
+            "{} spans for {} nodes",
+            g.spans.len(),
+            g.nodes.len()
+        ));
     }
     for id in g.ids() {
         let node = g.node(id);
@@ -40,7 +44,10 @@ pub fn verify(p: &Program) -> Result<(), Vec<String>> {
             Op::Param(i) => match p.params.get(i) {
                 Some(param) if param.value == id => {
                     if node.ty != Type::float(Shape::fixed(&param.shape)) {
-                        errors.push(format!("{id}: type {} differs from param {}", node.ty, param.name));
+                        errors.push(format!(
+                            "{id}: type {} differs from param {}",
+                            node.ty, param.name
+                        ));
                     }
                 }
                 _ => errors.push(format!("{id}: param #{i} is not bound to this node")),
@@ -50,24 +57,42 @@ pub fn verify(p: &Program) -> Result<(), Vec<String>> {
                 let arg_types: Vec<&Type> = node.args.iter().map(|a| g.ty(*a)).collect();
                 match op.infer(&arg_types) {
                     Ok(t) if t == node.ty => {}
-                    Ok(t) => errors.push(format!("{id}: stored type {} but {op} infers {t}", node.ty)),
+                    Ok(t) => {
+                        errors.push(format!("{id}: stored type {} but {op} infers {t}", node.ty))
+                    }
                     Err(e) => errors.push(format!("{id}: {e}")),
                 }
             }
         }
     }
-    let computed = |id: &super::ValueId| !matches!(g.node(*id).op, Op::Input(_) | Op::Target(_) | Op::Param(_));
-    let last_forward = g.ids().rev().filter(computed).find(|id| g.node(*id).phase == super::Phase::Forward);
-    let first_other = g.ids().filter(computed).find(|id| g.node(*id).phase != super::Phase::Forward);
+    let computed = |id: &super::ValueId| {
+        !matches!(g.node(*id).op, Op::Input(_) | Op::Target(_) | Op::Param(_))
+    };
+    let last_forward = g
+        .ids()
+        .rev()
+        .filter(computed)
+        .find(|id| g.node(*id).phase == super::Phase::Forward);
+    let first_other = g
+        .ids()
+        .filter(computed)
+        .find(|id| g.node(*id).phase != super::Phase::Forward);
     if let (Some(f), Some(o)) = (last_forward, first_other) {
         if f > o {
-            errors.push(format!("forward node {f} comes after loss or backward node {o}"));
+            errors.push(format!(
+                "forward node {f} comes after loss or backward node {o}"
+            ));
         }
     }
     for param in &p.params {
         if let Some(grad) = param.grad {
-            if grad.index() >= g.nodes.len() || *g.ty(grad) != Type::float(Shape::fixed(&param.shape)) {
-                errors.push(format!("gradient {grad} of {} has the wrong type", param.name));
+            if grad.index() >= g.nodes.len()
+                || *g.ty(grad) != Type::float(Shape::fixed(&param.shape))
+            {
+                errors.push(format!(
+                    "gradient {grad} of {} has the wrong type",
+                    param.name
+                ));
             }
         }
     }
@@ -97,16 +122,22 @@ fn verify_plan(p: &Program, plan: &super::MemoryPlan, errors: &mut Vec<String>) 
         _ => None,
     };
     for a in g.ids() {
-        let Some((ra, sa, ea)) = interval(plan.storage[a.index()]) else { continue };
+        let Some((ra, sa, ea)) = interval(plan.storage[a.index()]) else {
+            continue;
+        };
         if ea > if ra == 0 { plan.per_sample } else { plan.fixed } {
             errors.push(format!("{a}: slot ends past the arena"));
         }
         let batched = g.ty(a).shape.0.first() == Some(&Dim::Batch);
         if batched != (ra == 0) {
-            errors.push(format!("{a}: batched value in the fixed region or the reverse"));
+            errors.push(format!(
+                "{a}: batched value in the fixed region or the reverse"
+            ));
         }
         for b in g.ids().filter(|b| *b > a) {
-            let Some((rb, sb, eb)) = interval(plan.storage[b.index()]) else { continue };
+            let Some((rb, sb, eb)) = interval(plan.storage[b.index()]) else {
+                continue;
+            };
             let overlap = ra == rb && sa < eb && sb < ea;
             // `b` is defined after `a`; they conflict if `a` is still needed when `b` is written.
             if overlap && last_use[a.index()] >= b.index() {

@@ -10,7 +10,13 @@ pub enum Kind {
     /// A positive integer (a layer width).
     Width,
     /// A finite real number in a range; the `&str` says the range in words for messages.
-    Real { min: f64, min_inclusive: bool, max: f64, max_inclusive: bool, words: &'static str },
+    Real {
+        min: f64,
+        min_inclusive: bool,
+        max: f64,
+        max_inclusive: bool,
+        words: &'static str,
+    },
     /// `true` or `false`.
     Bool,
     /// A reference to a named value of the model.
@@ -123,7 +129,9 @@ pub fn bind(
                     .with_span_label("unknown parameter");
                     d = match super::suggest(&key.name, names.iter().copied()) {
                         Some(s) => d.with_help(format!("did you mean `{s}`?")),
-                        None if names.is_empty() => d.with_help(format!("{what} takes no arguments")),
+                        None if names.is_empty() => {
+                            d.with_help(format!("{what} takes no arguments"))
+                        }
                         None => d.with_help(format!("its parameters are {}", quoted(&names))),
                     };
                     diags.push(d);
@@ -137,7 +145,11 @@ pub fn bind(
                     let d = Diagnostic::error(
                         "E0405",
                         arg.span,
-                        format!("{what} takes {} positional argument{}", sig.len(), plural(sig.len())),
+                        format!(
+                            "{what} takes {} positional argument{}",
+                            sig.len(),
+                            plural(sig.len())
+                        ),
                     )
                     .with_span_label("unexpected argument");
                     let names: Vec<&str> = sig.iter().map(|p| p.name).collect();
@@ -153,9 +165,13 @@ pub fn bind(
         };
         if let Some(first) = seen[slot] {
             diags.push(
-                Diagnostic::error("E0405", arg.span, format!("`{}` is given twice", sig[slot].name))
-                    .with_span_label("second value")
-                    .with_label(first, "first value"),
+                Diagnostic::error(
+                    "E0405",
+                    arg.span,
+                    format!("`{}` is given twice", sig[slot].name),
+                )
+                .with_span_label("second value")
+                .with_label(first, "first value"),
             );
             continue;
         }
@@ -182,9 +198,13 @@ pub fn bind(
 fn check_value(what: &str, p: &Param, arg: &Arg, diags: &mut Diagnostics) -> Option<Bound> {
     let span = arg.value.span();
     let mismatch = |expected: &str, found: &str| {
-        Diagnostic::error("E0403", span, format!("`{}` of {what} must be {expected}, found {found}", p.name))
-            .with_span_label(format!("expected {expected}"))
-            .with_help(p.hint)
+        Diagnostic::error(
+            "E0403",
+            span,
+            format!("`{}` of {what} must be {expected}, found {found}", p.name),
+        )
+        .with_span_label(format!("expected {expected}"))
+        .with_help(p.hint)
     };
     let result = match (&p.kind, &arg.value) {
         (Kind::Width, Value::Number { text, .. }) => match text.parse::<u64>() {
@@ -193,21 +213,28 @@ fn check_value(what: &str, p: &Param, arg: &Arg, diags: &mut Diagnostics) -> Opt
             Ok(n) => Ok(Bound::Int(n as usize)),
             Err(_) => Err(mismatch("a positive integer", &format!("`{text}`"))),
         },
-        (Kind::Real { min, min_inclusive, max, max_inclusive, words }, Value::Number { text, .. }) => {
-            match text.parse::<f64>() {
-                Ok(v) if !v.is_finite() => Err(mismatch(words, "a number too large to represent")),
-                Ok(v) => {
-                    let above = if *min_inclusive { v >= *min } else { v > *min };
-                    let below = if *max_inclusive { v <= *max } else { v < *max };
-                    if above && below {
-                        Ok(Bound::Real(v))
-                    } else {
-                        Err(mismatch(words, text))
-                    }
+        (
+            Kind::Real {
+                min,
+                min_inclusive,
+                max,
+                max_inclusive,
+                words,
+            },
+            Value::Number { text, .. },
+        ) => match text.parse::<f64>() {
+            Ok(v) if !v.is_finite() => Err(mismatch(words, "a number too large to represent")),
+            Ok(v) => {
+                let above = if *min_inclusive { v >= *min } else { v > *min };
+                let below = if *max_inclusive { v <= *max } else { v < *max };
+                if above && below {
+                    Ok(Bound::Real(v))
+                } else {
+                    Err(mismatch(words, text))
                 }
-                Err(_) => Err(mismatch(words, &format!("`{text}`"))),
             }
-        }
+            Err(_) => Err(mismatch(words, &format!("`{text}`"))),
+        },
         (Kind::Bool, Value::Ident(id)) if id.name == "true" || id.name == "false" => {
             Ok(Bound::Bool(id.name == "true"))
         }

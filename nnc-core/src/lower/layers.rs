@@ -11,7 +11,12 @@ use crate::syntax::ast;
 const STAGE_KINDS: &[&str] = &["dense", "relu", "sigmoid", "tanh", "softmax", "identity"];
 
 const DENSE_SIG: &[Param] = &[
-    Param { name: "units", kind: Kind::Width, default: None, hint: "give the number of outputs, as in `dense hidden(128)`" },
+    Param {
+        name: "units",
+        kind: Kind::Width,
+        default: None,
+        hint: "give the number of outputs, as in `dense hidden(128)`",
+    },
     Param {
         name: "bias",
         kind: Kind::Bool,
@@ -32,20 +37,36 @@ fn activation(name: &str) -> Option<Act> {
 
 impl Lowerer<'_> {
     /// Applies every stage of `l` to `value`; returns the final value (named after the `let`).
-    pub(super) fn chain(&mut self, mut value: ValueId, source: &str, l: &ast::Let) -> Option<ValueId> {
+    pub(super) fn chain(
+        &mut self,
+        mut value: ValueId,
+        source: &str,
+        l: &ast::Let,
+    ) -> Option<ValueId> {
         let mut producer = format!("`{source}`");
         for (i, stage) in l.stages.iter().enumerate() {
             let last = i + 1 == l.stages.len();
             let next = l.stages.get(i + 1).map(|s| s.kind.name.as_str());
-            let name = if last { l.name.name.clone() } else { String::new() };
+            let name = if last {
+                l.name.name.clone()
+            } else {
+                String::new()
+            };
             let (v, label) = self.stage(value, &producer, stage, next, name)?;
             value = v;
             producer = label;
         }
         if l.stages.is_empty() {
             self.error(
-                Diagnostic::error("E0201", l.span, format!("`let {}` applies no layer", l.name.name))
-                    .with_help(format!("continue the chain, as in `let {} = {} -> relu;`, or use `{}` directly", l.name.name, source, source)),
+                Diagnostic::error(
+                    "E0201",
+                    l.span,
+                    format!("`let {}` applies no layer", l.name.name),
+                )
+                .with_help(format!(
+                    "continue the chain, as in `let {} = {} -> relu;`, or use `{}` directly",
+                    l.name.name, source, source
+                )),
             );
             return None;
         }
@@ -67,19 +88,32 @@ impl Lowerer<'_> {
         }
         let act = activation(kind);
         if act.is_none() && kind != "softmax" {
-            let mut d = Diagnostic::error("E0201", stage.kind.span, format!("unknown layer or activation `{kind}`"))
-                .with_span_label("not a known layer");
+            let mut d = Diagnostic::error(
+                "E0201",
+                stage.kind.span,
+                format!("unknown layer or activation `{kind}`"),
+            )
+            .with_span_label("not a known layer");
             d = match suggest(kind, STAGE_KINDS.iter().copied()) {
                 Some(s) => d.with_help(format!("did you mean `{s}`?")),
-                None => d.with_help(format!("the known stages are {}", args::quoted(STAGE_KINDS))),
+                None => d.with_help(format!(
+                    "the known stages are {}",
+                    args::quoted(STAGE_KINDS)
+                )),
             };
             self.error(d);
             return None;
         }
         if let Some(name) = &stage.name {
             self.error(
-                Diagnostic::error("E0204", name.span, format!("activation `{kind}` does not take a name"))
-                    .with_help(format!("only layers with parameters are named; write `-> {kind}`")),
+                Diagnostic::error(
+                    "E0204",
+                    name.span,
+                    format!("activation `{kind}` does not take a name"),
+                )
+                .with_help(format!(
+                    "only layers with parameters are named; write `-> {kind}`"
+                )),
             );
             return None;
         }
@@ -92,7 +126,9 @@ impl Lowerer<'_> {
         let ty = self.graph.ty(x).clone();
         let name = if !let_name.is_empty() {
             let_name
-        } else if matches!(self.graph.node(x).op, Op::BiasAdd | Op::MatMul { .. }) && !self.graph.node(x).name.contains('.') {
+        } else if matches!(self.graph.node(x).op, Op::BiasAdd | Op::MatMul { .. })
+            && !self.graph.node(x).name.contains('.')
+        {
             // The activation's output is what people call the layer's output: it takes the
             // layer's name, and the value before it becomes `layer.pre`.
             let layer = self.graph.node(x).name.clone();
@@ -136,7 +172,13 @@ impl Lowerer<'_> {
         };
         let what = format!("dense layer `{}`", layer.name);
         let errors = self.diags.len();
-        let bound = args::bind(&what, stage.span, stage.args.as_ref(), DENSE_SIG, self.diags);
+        let bound = args::bind(
+            &what,
+            stage.span,
+            stage.args.as_ref(),
+            DENSE_SIG,
+            self.diags,
+        );
         if let Some(first) = self.layers.insert(layer.name.clone(), layer.span) {
             self.error(
                 Diagnostic::error("E0105", layer.span, format!("layer name `{}` is used twice", layer.name))
@@ -165,24 +207,83 @@ impl Lowerer<'_> {
                 return None;
             }
         };
-        let init = if next == Some("relu") { Init::HeNormal } else { Init::XavierUniform };
-        let w = self.param(format!("{}.weight", layer.name), vec![units, inputs], init, (inputs, units), layer.span);
+        let init = if next == Some("relu") {
+            Init::HeNormal
+        } else {
+            Init::XavierUniform
+        };
+        let w = self.param(
+            format!("{}.weight", layer.name),
+            vec![units, inputs],
+            init,
+            (inputs, units),
+            layer.span,
+        );
         let z_ty = Type::float(Shape(vec![shape.0[0], crate::ir::Dim::Fixed(units)]));
-        let pre = if bias { format!("{}.matmul", layer.name) } else { name_or(&let_name, &layer.name) };
-        let mm = Op::MatMul { transpose_a: false, transpose_b: true };
-        let mut v = self.push(mm, vec![x, w], z_ty.clone(), pre, Phase::Forward, stage.span);
+        let pre = if bias {
+            format!("{}.matmul", layer.name)
+        } else {
+            name_or(&let_name, &layer.name)
+        };
+        let mm = Op::MatMul {
+            transpose_a: false,
+            transpose_b: true,
+        };
+        let mut v = self.push(
+            mm,
+            vec![x, w],
+            z_ty.clone(),
+            pre,
+            Phase::Forward,
+            stage.span,
+        );
         if bias {
-            let b = self.param(format!("{}.bias", layer.name), vec![units], Init::Zeros, (inputs, units), layer.span);
-            v = self.push(Op::BiasAdd, vec![v, b], z_ty, name_or(&let_name, &layer.name), Phase::Forward, stage.span);
+            let b = self.param(
+                format!("{}.bias", layer.name),
+                vec![units],
+                Init::Zeros,
+                (inputs, units),
+                layer.span,
+            );
+            v = self.push(
+                Op::BiasAdd,
+                vec![v, b],
+                z_ty,
+                name_or(&let_name, &layer.name),
+                Phase::Forward,
+                stage.span,
+            );
         }
         Some((v, format!("dense layer `{}` ({units} outputs)", layer.name)))
     }
 
-    fn param(&mut self, name: String, shape: Vec<usize>, init: Init, fans: (usize, usize), span: crate::diag::Span) -> ValueId {
+    fn param(
+        &mut self,
+        name: String,
+        shape: Vec<usize>,
+        init: Init,
+        fans: (usize, usize),
+        span: crate::diag::Span,
+    ) -> ValueId {
         let index = self.params.len();
         let ty = Type::float(Shape::fixed(&shape));
-        let value = self.push(Op::Param(index), vec![], ty, name.clone(), Phase::Forward, span);
-        self.params.push(crate::ir::Param { name, shape, init, fans, value, grad: None, span });
+        let value = self.push(
+            Op::Param(index),
+            vec![],
+            ty,
+            name.clone(),
+            Phase::Forward,
+            span,
+        );
+        self.params.push(crate::ir::Param {
+            name,
+            shape,
+            init,
+            fans,
+            value,
+            grad: None,
+            span,
+        });
         value
     }
 }

@@ -28,10 +28,14 @@ pub fn lower(file: &ast::File) -> Result<Vec<Program>, Diagnostics> {
     for m in &file.models {
         if let Some(first) = names.insert(&m.name.name, m.name.span) {
             diags.push(
-                Diagnostic::error("E0101", m.name.span, format!("model `{}` is defined twice", m.name.name))
-                    .with_span_label("second definition")
-                    .with_label(first, "first definition")
-                    .with_help("give each model its own name"),
+                Diagnostic::error(
+                    "E0101",
+                    m.name.span,
+                    format!("model `{}` is defined twice", m.name.name),
+                )
+                .with_span_label("second definition")
+                .with_label(first, "first definition")
+                .with_help("give each model its own name"),
             );
         }
         if !is_rust_type_name(&m.name.name) {
@@ -59,9 +63,18 @@ fn is_rust_type_name(name: &str) -> bool {
 /// What a name in a model refers to.
 #[derive(Clone, Debug)]
 enum Def {
-    Input { value: ValueId, span: Span },
-    Target { index: usize, span: Span },
-    Value { value: ValueId, span: Span },
+    Input {
+        value: ValueId,
+        span: Span,
+    },
+    Target {
+        index: usize,
+        span: Span,
+    },
+    Value {
+        value: ValueId,
+        span: Span,
+    },
     /// Its definition had an error: uses are accepted silently.
     Poisoned,
 }
@@ -69,7 +82,9 @@ enum Def {
 impl Def {
     fn span(&self) -> Option<Span> {
         match self {
-            Def::Input { span, .. } | Def::Target { span, .. } | Def::Value { span, .. } => Some(*span),
+            Def::Input { span, .. } | Def::Target { span, .. } | Def::Value { span, .. } => {
+                Some(*span)
+            }
             Def::Poisoned => None,
         }
     }
@@ -114,8 +129,25 @@ impl<'a> Lowerer<'a> {
         self.diags.push(d);
     }
 
-    fn push(&mut self, op: Op, args: Vec<ValueId>, ty: Type, name: String, phase: Phase, span: Span) -> ValueId {
-        self.graph.push(Node { op, args, ty, phase, name }, span)
+    fn push(
+        &mut self,
+        op: Op,
+        args: Vec<ValueId>,
+        ty: Type,
+        name: String,
+        phase: Phase,
+        span: Span,
+    ) -> ValueId {
+        self.graph.push(
+            Node {
+                op,
+                args,
+                ty,
+                phase,
+                name,
+            },
+            span,
+        )
     }
 
     fn run(mut self) -> Option<Program> {
@@ -127,15 +159,25 @@ impl<'a> Lowerer<'a> {
                 ast::Item::Target(decl) => self.target(decl),
                 ast::Item::Let(l) => self.let_stmt(l),
                 ast::Item::Loss(call) => self.once("E0306", "loss", &mut loss_call, call),
-                ast::Item::Optimizer(call) => self.once("E0404", "optimizer", &mut optimizer_call, call),
+                ast::Item::Optimizer(call) => {
+                    self.once("E0404", "optimizer", &mut optimizer_call, call)
+                }
             }
         }
-        let declared_inputs = self.model.items.iter().any(|i| matches!(i, ast::Item::Input(_)));
+        let declared_inputs = self
+            .model
+            .items
+            .iter()
+            .any(|i| matches!(i, ast::Item::Input(_)));
         if !declared_inputs {
             let span = self.model.name.span;
             self.error(
-                Diagnostic::error("E0501", span, format!("model `{}` has no input", self.model.name.name))
-                    .with_help("declare one, for example `input x: [784];`"),
+                Diagnostic::error(
+                    "E0501",
+                    span,
+                    format!("model `{}` has no input", self.model.name.name),
+                )
+                .with_help("declare one, for example `input x: [784];`"),
             );
         }
         let loss = match loss_call {
@@ -143,8 +185,12 @@ impl<'a> Lowerer<'a> {
             None => {
                 let span = self.model.name.span;
                 self.error(
-                    Diagnostic::error("E0306", span, format!("model `{}` has no loss", self.model.name.name))
-                        .with_help("add a loss, for example `loss = mse(p, y);`"),
+                    Diagnostic::error(
+                        "E0306",
+                        span,
+                        format!("model `{}` has no loss", self.model.name.name),
+                    )
+                    .with_help("add a loss, for example `loss = mse(p, y);`"),
                 );
                 None
             }
@@ -154,8 +200,12 @@ impl<'a> Lowerer<'a> {
             None => {
                 let span = self.model.name.span;
                 self.error(
-                    Diagnostic::error("E0404", span, format!("model `{}` has no optimizer", self.model.name.name))
-                        .with_help("add one, for example `optimizer = adam(lr = 1e-3);`"),
+                    Diagnostic::error(
+                        "E0404",
+                        span,
+                        format!("model `{}` has no optimizer", self.model.name.name),
+                    )
+                    .with_help("add one, for example `optimizer = adam(lr = 1e-3);`"),
                 );
                 None
             }
@@ -180,7 +230,13 @@ impl<'a> Lowerer<'a> {
     }
 
     /// Records a statement that may appear only once per model.
-    fn once(&mut self, code: &'static str, what: &str, slot: &mut Option<&'a ast::Call>, call: &'a ast::Call) {
+    fn once(
+        &mut self,
+        code: &'static str,
+        what: &str,
+        slot: &mut Option<&'a ast::Call>,
+        call: &'a ast::Call,
+    ) {
         match slot {
             Some(first) => {
                 let first = first.span;
@@ -188,7 +244,9 @@ impl<'a> Lowerer<'a> {
                     Diagnostic::error(code, call.span, format!("the {what} is set twice"))
                         .with_span_label("second definition")
                         .with_label(first, "first definition")
-                        .with_help(format!("a model has exactly one {what}; remove one of them")),
+                        .with_help(format!(
+                            "a model has exactly one {what}; remove one of them"
+                        )),
                 );
             }
             None => *slot = Some(call),
@@ -199,10 +257,14 @@ impl<'a> Lowerer<'a> {
     fn define(&mut self, name: &ast::Ident, def: Def, kind: &'static str) {
         if let Some(prev) = self.scope.get(&name.name).and_then(Def::span) {
             self.error(
-                Diagnostic::error("E0102", name.span, format!("`{}` is defined twice", name.name))
-                    .with_span_label("redefined here")
-                    .with_label(prev, "first defined here")
-                    .with_help("every input, target and `let` in a model needs its own name"),
+                Diagnostic::error(
+                    "E0102",
+                    name.span,
+                    format!("`{}` is defined twice", name.name),
+                )
+                .with_span_label("redefined here")
+                .with_label(prev, "first defined here")
+                .with_help("every input, target and `let` in a model needs its own name"),
             );
             return;
         }
@@ -214,7 +276,8 @@ impl<'a> Lowerer<'a> {
                     .with_help(format!("rename it, for example to `{}_data`", name.name)),
             );
         }
-        if matches!(def, Def::Input { .. } | Def::Value { .. } | Def::Poisoned) && kind != "target" {
+        if matches!(def, Def::Input { .. } | Def::Value { .. } | Def::Poisoned) && kind != "target"
+        {
             self.uses.push((name.name.clone(), name.span, 0, kind));
         }
         self.scope.insert(name.name.clone(), def);
@@ -232,8 +295,12 @@ impl<'a> Lowerer<'a> {
         if self.diags.len() > self.errors_before {
             return;
         }
-        let unused: Vec<(String, Span, &'static str)> =
-            self.uses.iter().filter(|u| u.2 == 0).map(|u| (u.0.clone(), u.1, u.3)).collect();
+        let unused: Vec<(String, Span, &'static str)> = self
+            .uses
+            .iter()
+            .filter(|u| u.2 == 0)
+            .map(|u| (u.0.clone(), u.1, u.3))
+            .collect();
         for (name, span, kind) in unused {
             let poisoned = matches!(self.scope.get(&name), Some(Def::Poisoned));
             if poisoned {
@@ -262,8 +329,12 @@ impl<'a> Lowerer<'a> {
             match d.value {
                 Some(0) => {
                     self.error(
-                        Diagnostic::error("E0206", d.span, format!("{what} has a dimension of size 0"))
-                            .with_help("every dimension must be at least 1"),
+                        Diagnostic::error(
+                            "E0206",
+                            d.span,
+                            format!("{what} has a dimension of size 0"),
+                        )
+                        .with_help("every dimension must be at least 1"),
                     );
                     return None;
                 }
@@ -290,37 +361,78 @@ impl<'a> Lowerer<'a> {
         };
         let index = self.inputs.len();
         let ty = Type::float(Shape::batched(&dims));
-        let v = self.push(Op::Input(index), vec![], ty, decl.name.name.clone(), Phase::Forward, decl.span);
-        self.inputs.push(Binding { name: decl.name.name.clone(), value: v, span: decl.span });
-        self.define(&decl.name, Def::Input { value: v, span: decl.name.span }, "input");
+        let v = self.push(
+            Op::Input(index),
+            vec![],
+            ty,
+            decl.name.name.clone(),
+            Phase::Forward,
+            decl.span,
+        );
+        self.inputs.push(Binding {
+            name: decl.name.name.clone(),
+            value: v,
+            span: decl.span,
+        });
+        self.define(
+            &decl.name,
+            Def::Input {
+                value: v,
+                span: decl.name.span,
+            },
+            "input",
+        );
     }
 
     fn target(&mut self, decl: &ast::TargetDecl) {
         let what = format!("target `{}`", decl.name.name);
         let ty = match &decl.kind {
-            ast::TargetKind::Float(lit) => self.shape(lit, &what).map(|d| Type::float(Shape::batched(&d))),
-            ast::TargetKind::Classes { count, .. } => match count.value {
-                Some(n) if (2..=1 << 31).contains(&n) => {
-                    Some(Type { dtype: DType::Label, shape: Shape::batched(&[]) })
-                }
-                _ => {
-                    self.error(
+            ast::TargetKind::Float(lit) => self
+                .shape(lit, &what)
+                .map(|d| Type::float(Shape::batched(&d))),
+            ast::TargetKind::Classes { count, .. } => {
+                match count.value {
+                    Some(n) if (2..=1 << 31).contains(&n) => Some(Type {
+                        dtype: DType::Label,
+                        shape: Shape::batched(&[]),
+                    }),
+                    _ => {
+                        self.error(
                         Diagnostic::error("E0206", count.span, format!("{what} needs at least 2 classes"))
                             .with_help("for a yes/no target use `target y: [1];` with binary_cross_entropy"),
                     );
-                    None
+                        None
+                    }
                 }
-            },
+            }
         };
         let Some(ty) = ty else {
             self.define(&decl.name, Def::Poisoned, "target");
             return;
         };
         let index = self.targets.len();
-        let v = self.push(Op::Target(index), vec![], ty, decl.name.name.clone(), Phase::Loss, decl.span);
-        self.targets.push(Binding { name: decl.name.name.clone(), value: v, span: decl.span });
+        let v = self.push(
+            Op::Target(index),
+            vec![],
+            ty,
+            decl.name.name.clone(),
+            Phase::Loss,
+            decl.span,
+        );
+        self.targets.push(Binding {
+            name: decl.name.name.clone(),
+            value: v,
+            span: decl.span,
+        });
         self.target_kinds.push(decl.kind.clone());
-        self.define(&decl.name, Def::Target { index, span: decl.name.span }, "target");
+        self.define(
+            &decl.name,
+            Def::Target {
+                index,
+                span: decl.name.span,
+            },
+            "target",
+        );
     }
 
     /// Resolves a value name used as the start of a chain or a loss argument.
@@ -345,11 +457,20 @@ impl<'a> Lowerer<'a> {
             }
             None => {
                 let candidates: Vec<&str> = self.scope.keys().map(String::as_str).collect();
-                let mut d = Diagnostic::error("E0103", name.span, format!("cannot find value `{}` in model `{}`", name.name, self.model.name.name))
-                    .with_span_label("not defined");
+                let mut d = Diagnostic::error(
+                    "E0103",
+                    name.span,
+                    format!(
+                        "cannot find value `{}` in model `{}`",
+                        name.name, self.model.name.name
+                    ),
+                )
+                .with_span_label("not defined");
                 d = match suggest(&name.name, candidates.into_iter()) {
                     Some(s) => d.with_help(format!("a value with a similar name exists: `{s}`")),
-                    None => d.with_help("declare it with `input` or define it with `let` before this use"),
+                    None => d.with_help(
+                        "declare it with `input` or define it with `let` before this use",
+                    ),
                 };
                 self.error(d);
                 None
@@ -358,9 +479,14 @@ impl<'a> Lowerer<'a> {
     }
 
     fn let_stmt(&mut self, l: &ast::Let) {
-        let value = self.resolve(&l.source).and_then(|v| self.chain(v, &l.source.name, l));
+        let value = self
+            .resolve(&l.source)
+            .and_then(|v| self.chain(v, &l.source.name, l));
         let def = match value {
-            Some(value) => Def::Value { value, span: l.name.span },
+            Some(value) => Def::Value {
+                value,
+                span: l.name.span,
+            },
             None => Def::Poisoned,
         };
         self.define(&l.name, def, "value");
@@ -368,7 +494,10 @@ impl<'a> Lowerer<'a> {
 }
 
 /// The closest candidate by edit distance, if it is close enough to be a plausible typo.
-pub(crate) fn suggest<'c>(name: &str, candidates: impl Iterator<Item = &'c str>) -> Option<&'c str> {
+pub(crate) fn suggest<'c>(
+    name: &str,
+    candidates: impl Iterator<Item = &'c str>,
+) -> Option<&'c str> {
     candidates
         .map(|c| (strsim::damerau_levenshtein(name, c), c))
         .filter(|(d, c)| *d <= (c.len().max(name.len()) / 3).max(1))

@@ -15,30 +15,72 @@ const LOSSES: &[(&str, LossKind)] = &[
 ];
 
 const LOSS_SIG: &[Param] = &[
-    Param { name: "prediction", kind: Kind::Name, default: None, hint: "write the loss as `mse(prediction, target)`" },
-    Param { name: "target", kind: Kind::Name, default: None, hint: "write the loss as `mse(prediction, target)`" },
+    Param {
+        name: "prediction",
+        kind: Kind::Name,
+        default: None,
+        hint: "write the loss as `mse(prediction, target)`",
+    },
+    Param {
+        name: "target",
+        kind: Kind::Name,
+        default: None,
+        hint: "write the loss as `mse(prediction, target)`",
+    },
 ];
 
 const LR_HINT: &str = "the learning rate is a small positive number, such as `lr = 1e-3`";
-const WD_HINT: &str = "weight decay is zero or a small positive number, such as `weight_decay = 1e-4`";
-const BETA_HINT: &str = "betas are in [0, 1); PyTorch's defaults are `beta1 = 0.9` and `beta2 = 0.999`";
+const WD_HINT: &str =
+    "weight decay is zero or a small positive number, such as `weight_decay = 1e-4`";
+const BETA_HINT: &str =
+    "betas are in [0, 1); PyTorch's defaults are `beta1 = 0.9` and `beta2 = 0.999`";
 
 const SGD_SIG: &[Param] = &[
-    Param { name: "lr", kind: Kind::POSITIVE, default: Some(Bound::Real(1e-3)), hint: LR_HINT },
-    Param { name: "weight_decay", kind: Kind::NON_NEGATIVE, default: Some(Bound::Real(0.0)), hint: WD_HINT },
+    Param {
+        name: "lr",
+        kind: Kind::POSITIVE,
+        default: Some(Bound::Real(1e-3)),
+        hint: LR_HINT,
+    },
+    Param {
+        name: "weight_decay",
+        kind: Kind::NON_NEGATIVE,
+        default: Some(Bound::Real(0.0)),
+        hint: WD_HINT,
+    },
 ];
 
 const ADAM_SIG: &[Param] = &[
-    Param { name: "lr", kind: Kind::POSITIVE, default: Some(Bound::Real(1e-3)), hint: LR_HINT },
-    Param { name: "beta1", kind: Kind::UNIT_OPEN, default: Some(Bound::Real(0.9)), hint: BETA_HINT },
-    Param { name: "beta2", kind: Kind::UNIT_OPEN, default: Some(Bound::Real(0.999)), hint: BETA_HINT },
+    Param {
+        name: "lr",
+        kind: Kind::POSITIVE,
+        default: Some(Bound::Real(1e-3)),
+        hint: LR_HINT,
+    },
+    Param {
+        name: "beta1",
+        kind: Kind::UNIT_OPEN,
+        default: Some(Bound::Real(0.9)),
+        hint: BETA_HINT,
+    },
+    Param {
+        name: "beta2",
+        kind: Kind::UNIT_OPEN,
+        default: Some(Bound::Real(0.999)),
+        hint: BETA_HINT,
+    },
     Param {
         name: "eps",
         kind: Kind::POSITIVE,
         default: Some(Bound::Real(1e-8)),
         hint: "eps keeps the update finite; PyTorch's default is `eps = 1e-8`",
     },
-    Param { name: "weight_decay", kind: Kind::NON_NEGATIVE, default: Some(Bound::Real(0.0)), hint: WD_HINT },
+    Param {
+        name: "weight_decay",
+        kind: Kind::NON_NEGATIVE,
+        default: Some(Bound::Real(0.0)),
+        hint: WD_HINT,
+    },
 ];
 
 const OPTIMIZERS: &[&str] = &["sgd", "adam"];
@@ -49,8 +91,12 @@ impl Lowerer<'_> {
         let func = &call.func.name;
         let Some(&(_, kind)) = LOSSES.iter().find(|(n, _)| n == func) else {
             let names: Vec<&str> = LOSSES.iter().map(|(n, _)| *n).collect();
-            let mut d = Diagnostic::error("E0301", call.func.span, format!("unknown loss function `{func}`"))
-                .with_span_label("not a known loss");
+            let mut d = Diagnostic::error(
+                "E0301",
+                call.func.span,
+                format!("unknown loss function `{func}`"),
+            )
+            .with_span_label("not a known loss");
             d = match suggest(func, names.iter().copied()) {
                 Some(s) => d.with_help(format!("did you mean `{s}`?")),
                 None => d.with_help(format!("the known losses are {}", args::quoted(&names))),
@@ -70,7 +116,11 @@ impl Lowerer<'_> {
             Some(Def::Target { index, .. }) => Some(index),
             Some(Def::Poisoned) => None,
             Some(def) => {
-                let what = if matches!(def, Def::Input { .. }) { "an input" } else { "computed by the model" };
+                let what = if matches!(def, Def::Input { .. }) {
+                    "an input"
+                } else {
+                    "computed by the model"
+                };
                 self.error(
                     Diagnostic::error("E0305", target_span, format!("the second argument of `{func}` must be a target, but `{target_name}` is {what}"))
                         .with_span_label("not a target")
@@ -80,7 +130,10 @@ impl Lowerer<'_> {
                 None
             }
             None => {
-                let ident = ast::Ident { name: target_name.clone(), span: target_span };
+                let ident = ast::Ident {
+                    name: target_name.clone(),
+                    span: target_span,
+                };
                 self.resolve(&ident);
                 None
             }
@@ -92,11 +145,20 @@ impl Lowerer<'_> {
             );
             return None;
         }
-        let pred = self.resolve(&ast::Ident { name: pred_name.clone(), span: pred_span })?;
+        let pred = self.resolve(&ast::Ident {
+            name: pred_name.clone(),
+            span: pred_span,
+        })?;
         if matches!(self.graph.node(pred).op, Op::Input(_)) {
             self.error(
-                Diagnostic::error("E0305", pred_span, format!("`{pred_name}` is an input, so the loss would not depend on any parameter"))
-                    .with_help("pass a value computed by layers, such as the result of a `let`"),
+                Diagnostic::error(
+                    "E0305",
+                    pred_span,
+                    format!(
+                        "`{pred_name}` is an input, so the loss would not depend on any parameter"
+                    ),
+                )
+                .with_help("pass a value computed by layers, such as the result of a `let`"),
             );
             return None;
         }
@@ -111,7 +173,14 @@ impl Lowerer<'_> {
             Phase::Loss,
             call.span,
         );
-        Some((loss, Binding { name: pred_name, value: pred, span: pred_span }))
+        Some((
+            loss,
+            Binding {
+                name: pred_name,
+                value: pred,
+                span: pred_span,
+            },
+        ))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -193,11 +262,18 @@ impl Lowerer<'_> {
             "sgd" => SGD_SIG,
             "adam" => ADAM_SIG,
             _ => {
-                let mut d = Diagnostic::error("E0401", call.func.span, format!("unknown optimizer `{func}`"))
-                    .with_span_label("not a known optimizer");
+                let mut d = Diagnostic::error(
+                    "E0401",
+                    call.func.span,
+                    format!("unknown optimizer `{func}`"),
+                )
+                .with_span_label("not a known optimizer");
                 d = match suggest(func, OPTIMIZERS.iter().copied()) {
                     Some(s) => d.with_help(format!("did you mean `{s}`?")),
-                    None => d.with_help(format!("the known optimizers are {}", args::quoted(OPTIMIZERS))),
+                    None => d.with_help(format!(
+                        "the known optimizers are {}",
+                        args::quoted(OPTIMIZERS)
+                    )),
                 };
                 self.error(d);
                 return None;
@@ -209,7 +285,10 @@ impl Lowerer<'_> {
             return None;
         }
         Some(match func {
-            "sgd" => Optimizer::Sgd { lr: b.real(0)?, weight_decay: b.real(1)? },
+            "sgd" => Optimizer::Sgd {
+                lr: b.real(0)?,
+                weight_decay: b.real(1)?,
+            },
             _ => Optimizer::Adam {
                 lr: b.real(0)?,
                 beta1: b.real(1)?,

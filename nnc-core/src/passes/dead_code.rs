@@ -10,7 +10,10 @@ pub fn eliminate(p: &mut Program) {
     let mut stack: Vec<ValueId> = vec![p.loss, p.output.value];
     stack.extend(p.params.iter().filter_map(|param| param.grad));
     for id in p.graph.ids() {
-        if matches!(p.graph.node(id).op, Op::Input(_) | Op::Target(_) | Op::Param(_)) {
+        if matches!(
+            p.graph.node(id).op,
+            Op::Input(_) | Op::Target(_) | Op::Param(_)
+        ) {
             stack.push(id);
         }
     }

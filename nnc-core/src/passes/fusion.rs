@@ -29,13 +29,17 @@ fn fuse_losses(p: &mut Program) {
         let producer = |v: ValueId| p.graph.node(v).clone();
         let fused = match node.op {
             Op::Loss(LossKind::CrossEntropy) => match producer(node.args[0]).op {
-                Op::Softmax => Some((Op::SoftmaxCrossEntropy, vec![producer(node.args[0]).args[0], node.args[1]])),
+                Op::Softmax => Some((
+                    Op::SoftmaxCrossEntropy,
+                    vec![producer(node.args[0]).args[0], node.args[1]],
+                )),
                 _ => None,
             },
             Op::Loss(LossKind::BinaryCrossEntropy) => match producer(node.args[0]).op {
-                Op::Activation(Act::Sigmoid) => {
-                    Some((Op::SigmoidBinaryCrossEntropy, vec![producer(node.args[0]).args[0], node.args[1]]))
-                }
+                Op::Activation(Act::Sigmoid) => Some((
+                    Op::SigmoidBinaryCrossEntropy,
+                    vec![producer(node.args[0]).args[0], node.args[1]],
+                )),
                 _ => None,
             },
             Op::SoftmaxGrad | Op::ActivationGrad(Act::Sigmoid) => {
@@ -76,8 +80,14 @@ fn fuse_dense(p: &mut Program) {
     let single = |v: ValueId| uses[v.index()] == 1;
     let op_of = |v: ValueId| p.graph.node(v).op;
     // A forward dense product: x · wᵀ with w a parameter.
-    let is_dense_matmul =
-        |v: ValueId| op_of(v) == Op::MatMul { transpose_a: false, transpose_b: true } && p.param_of(p.graph.node(v).args[1]).is_some();
+    let is_dense_matmul = |v: ValueId| {
+        op_of(v)
+            == Op::MatMul {
+                transpose_a: false,
+                transpose_b: true,
+            }
+            && p.param_of(p.graph.node(v).args[1]).is_some()
+    };
     // Whether `v`'s only reader is the next link of a dense chain, which will absorb `v`.
     let absorbed = |v: ValueId| {
         single(v)
@@ -110,7 +120,14 @@ fn fuse_dense(p: &mut Program) {
         let mm = &p.graph.node(top).args;
         let mut args = vec![mm[0], mm[1]];
         args.extend(bias);
-        rewrites.push((id, Op::Dense { act, bias: bias.is_some() }, args));
+        rewrites.push((
+            id,
+            Op::Dense {
+                act,
+                bias: bias.is_some(),
+            },
+            args,
+        ));
     }
     for (id, op, args) in rewrites {
         let n = &mut p.graph.nodes[id.index()];

@@ -40,7 +40,11 @@ pub fn run(p: &mut Program) {
             }
         };
     }
-    p.plan = Some(MemoryPlan { storage, per_sample: batched.size, fixed: fixed.size });
+    p.plan = Some(MemoryPlan {
+        storage,
+        per_sample: batched.size,
+        fixed: fixed.size,
+    });
 }
 
 /// Intervals `[offset, end)` with the schedule index after which each becomes free.

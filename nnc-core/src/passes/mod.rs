@@ -25,7 +25,11 @@ pub fn verify_all(programs: &[Program], after: &str) {
     if cfg!(debug_assertions) {
         for p in programs {
             if let Err(errors) = ir::verify::verify(p) {
-                panic!("IR verifier failed after {after} for model {}:\n{}\n{p}", p.name, errors.join("\n"));
+                panic!(
+                    "IR verifier failed after {after} for model {}:\n{}\n{p}",
+                    p.name,
+                    errors.join("\n")
+                );
             }
         }
     }

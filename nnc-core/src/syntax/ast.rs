@@ -108,7 +108,10 @@ pub struct Arg {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
     /// A number as written (`8`, `0.5`, `1e-3`, `-2`); converted where its meaning is known.
-    Number { text: String, span: Span },
+    Number {
+        text: String,
+        span: Span,
+    },
     Ident(Ident),
 }
 

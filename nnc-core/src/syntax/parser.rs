@@ -19,7 +19,10 @@ type P<'a> = Pair<'a, Rule>;
 pub fn parse(source: &str) -> Result<File, Diagnostics> {
     let mut pairs = Grammar::parse(Rule::file, source).map_err(|e| syntax_error(source, e))?;
     let file = pairs.next().map(|p| p.into_inner()).into_iter().flatten();
-    let models = file.filter(|p| p.as_rule() == Rule::model).map(model).collect();
+    let models = file
+        .filter(|p| p.as_rule() == Rule::model)
+        .map(model)
+        .collect();
     Ok(File { models })
 }
 
@@ -60,19 +63,32 @@ fn is_token(rule: Rule) -> bool {
 }
 
 fn ident(p: P<'_>) -> Ident {
-    Ident { name: p.as_str().to_string(), span: span(&p) }
+    Ident {
+        name: p.as_str().to_string(),
+        span: span(&p),
+    }
 }
 
 fn int(p: P<'_>) -> Int {
-    Int { value: p.as_str().parse().ok(), span: span(&p) }
+    Int {
+        value: p.as_str().parse().ok(),
+        span: span(&p),
+    }
 }
 
 fn model(p: P<'_>) -> Model {
     let sp = span(&p);
     let mut it = parts(p);
-    let name = it.next().map(ident).unwrap_or_else(|| Ident { name: String::new(), span: sp });
+    let name = it.next().map(ident).unwrap_or_else(|| Ident {
+        name: String::new(),
+        span: sp,
+    });
     let items = it.filter_map(item).collect();
-    Model { name, items, span: sp }
+    Model {
+        name,
+        items,
+        span: sp,
+    }
 }
 
 fn item(p: P<'_>) -> Option<Item> {
@@ -83,25 +99,41 @@ fn item(p: P<'_>) -> Option<Item> {
         Rule::input_decl => {
             let name = ident(it.next()?);
             let shape = shape(it.next()?);
-            Item::Input(InputDecl { name, shape, span: sp })
+            Item::Input(InputDecl {
+                name,
+                shape,
+                span: sp,
+            })
         }
         Rule::target_decl => {
             let name = ident(it.next()?);
             let ty = it.next()?;
             let kind = if ty.as_rule() == Rule::class_type {
                 let tsp = span(&ty);
-                TargetKind::Classes { count: int(parts(ty).next()?), span: tsp }
+                TargetKind::Classes {
+                    count: int(parts(ty).next()?),
+                    span: tsp,
+                }
             } else {
                 TargetKind::Float(shape(ty))
             };
-            Item::Target(TargetDecl { name, kind, span: sp })
+            Item::Target(TargetDecl {
+                name,
+                kind,
+                span: sp,
+            })
         }
         Rule::let_stmt => {
             let name = ident(it.next()?);
             let mut chain = parts(it.next()?);
             let source = ident(chain.next()?);
             let stages = chain.map(stage).collect();
-            Item::Let(Let { name, source, stages, span: sp })
+            Item::Let(Let {
+                name,
+                source,
+                stages,
+                span: sp,
+            })
         }
         Rule::loss_stmt => Item::Loss(call(it.next()?)?),
         Rule::optimizer_stmt => Item::Optimizer(call(it.next()?)?),
@@ -111,7 +143,10 @@ fn item(p: P<'_>) -> Option<Item> {
 
 fn shape(p: P<'_>) -> ShapeLit {
     let sp = span(&p);
-    ShapeLit { dims: parts(p).map(int).collect(), span: sp }
+    ShapeLit {
+        dims: parts(p).map(int).collect(),
+        span: sp,
+    }
 }
 
 fn stage(p: P<'_>) -> Stage {
@@ -127,8 +162,16 @@ fn stage(p: P<'_>) -> Stage {
             _ => {}
         }
     }
-    let kind = kind.unwrap_or(Ident { name: String::new(), span: sp });
-    Stage { kind, name, args, span: sp }
+    let kind = kind.unwrap_or(Ident {
+        name: String::new(),
+        span: sp,
+    });
+    Stage {
+        kind,
+        name,
+        args,
+        span: sp,
+    }
 }
 
 fn call(p: P<'_>) -> Option<Call> {
@@ -136,12 +179,19 @@ fn call(p: P<'_>) -> Option<Call> {
     let mut it = parts(p);
     let func = ident(it.next()?);
     let args = arg_list(it.next()?);
-    Some(Call { func, args, span: sp })
+    Some(Call {
+        func,
+        args,
+        span: sp,
+    })
 }
 
 fn arg_list(p: P<'_>) -> ArgList {
     let sp = span(&p);
-    ArgList { args: parts(p).filter_map(arg).collect(), span: sp }
+    ArgList {
+        args: parts(p).filter_map(arg).collect(),
+        span: sp,
+    }
 }
 
 fn arg(p: P<'_>) -> Option<Arg> {
@@ -157,11 +207,21 @@ fn arg(p: P<'_>) -> Option<Arg> {
         Rule::neg_number => {
             let vsp = span(&value);
             let digits = parts(value).next()?.as_str().to_string();
-            Value::Number { text: format!("-{digits}"), span: vsp }
+            Value::Number {
+                text: format!("-{digits}"),
+                span: vsp,
+            }
         }
-        _ => Value::Number { text: value.as_str().to_string(), span: span(&value) },
+        _ => Value::Number {
+            text: value.as_str().to_string(),
+            span: span(&value),
+        },
     };
-    Some(Arg { key, value, span: sp })
+    Some(Arg {
+        key,
+        value,
+        span: sp,
+    })
 }
 
 /// Turns pest's error into a diagnostic that names the expected tokens in words and quotes
@@ -173,8 +233,11 @@ fn syntax_error(source: &str, e: pest::error::Error<Rule>) -> Diagnostics {
         InputLocation::Span((s, _)) => s,
     };
     let found = token_at(source, pos);
-    let found_text =
-        if found.is_empty() { "end of input".to_string() } else { format!("`{found}`") };
+    let found_text = if found.is_empty() {
+        "end of input".to_string()
+    } else {
+        format!("`{found}`")
+    };
     let span = Span::new(pos, pos + found.len());
     let expected = match &e.variant {
         ErrorVariant::ParsingError { positives, .. } => {
@@ -202,7 +265,9 @@ fn syntax_error(source: &str, e: pest::error::Error<Rule>) -> Diagnostics {
 
 /// The token starting at byte `pos`: an identifier or number, or a single other character.
 fn token_at(source: &str, pos: usize) -> &str {
-    let Some(rest) = source.get(pos..) else { return "" };
+    let Some(rest) = source.get(pos..) else {
+        return "";
+    };
     let rest = rest.trim_start_matches([' ', '\t']);
     if rest.is_empty() || pos >= source.len() {
         return "";
@@ -214,7 +279,11 @@ fn token_at(source: &str, pos: usize) -> &str {
         .char_indices()
         .find(|(_, c)| !(c.is_alphanumeric() || *c == '_' || *c == '.'))
         .map_or(rest.len(), |(i, _)| i);
-    let len = if word > 0 { word } else { rest.chars().next().map_or(0, char::len_utf8) };
+    let len = if word > 0 {
+        word
+    } else {
+        rest.chars().next().map_or(0, char::len_utf8)
+    };
     &source[pos..pos + len]
 }
 
@@ -267,7 +336,9 @@ mod tests {
         let m = &file.models[0];
         assert_eq!(m.name.name, "Xor");
         assert_eq!(m.items.len(), 5);
-        let Item::Let(l) = &m.items[2] else { panic!("expected let") };
+        let Item::Let(l) = &m.items[2] else {
+            panic!("expected let")
+        };
         assert_eq!(l.stages.len(), 4);
         assert_eq!(l.stages[0].name.as_ref().unwrap().name, "hidden");
     }

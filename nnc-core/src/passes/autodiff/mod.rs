@@ -25,10 +25,22 @@ impl Builder<'_> {
             Ok(t) => t,
             // The rules only combine values of types the forward op accepted, so this is a
             // bug in a rule, not in the user's model.
-            Err(e) => panic!("autodiff rule for {} built an ill-typed {op}: {e}", g.node(self.origin).op),
+            Err(e) => panic!(
+                "autodiff rule for {} built an ill-typed {op}: {e}",
+                g.node(self.origin).op
+            ),
         };
         let span = g.span(self.origin);
-        g.push(Node { op, args: args.to_vec(), ty, phase: Phase::Backward, name }, span)
+        g.push(
+            Node {
+                op,
+                args: args.to_vec(),
+                ty,
+                phase: Phase::Backward,
+                name,
+            },
+            span,
+        )
     }
 }
 
@@ -38,7 +50,8 @@ pub fn run(p: &mut Program) {
     let mut needs = vec![false; n];
     for id in p.graph.ids() {
         let node = p.graph.node(id);
-        needs[id.index()] = matches!(node.op, Op::Param(_)) || node.args.iter().any(|a| needs[a.index()]);
+        needs[id.index()] =
+            matches!(node.op, Op::Param(_)) || node.args.iter().any(|a| needs[a.index()]);
     }
     let mut grads: Vec<Option<ValueId>> = vec![None; n];
     let loss = p.loss;
@@ -53,13 +66,20 @@ pub fn run(p: &mut Program) {
             if !needs[arg.index()] {
                 continue;
             }
-            let mut b = Builder { program: p, origin: id };
+            let mut b = Builder {
+                program: p,
+                origin: id,
+            };
             let contribution = rules::gradient(&mut b, &node, id, upstream, position);
             let total = match grads[arg.index()] {
                 None => contribution,
                 Some(previous) => {
                     let name = format!("d_{}", p.graph.node(*arg).name);
-                    Builder { program: p, origin: id }.emit(Op::Add, &[previous, contribution], name)
+                    Builder {
+                        program: p,
+                        origin: id,
+                    }
+                    .emit(Op::Add, &[previous, contribution], name)
                 }
             };
             grads[arg.index()] = Some(total);

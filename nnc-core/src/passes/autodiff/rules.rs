@@ -7,20 +7,53 @@ use super::Builder;
 use crate::ir::{Node, Op, ValueId};
 
 /// The gradient contribution of `node` (whose value is `id`) to its argument `position`.
-pub fn gradient(b: &mut Builder<'_>, node: &Node, id: ValueId, g: Option<ValueId>, position: usize) -> ValueId {
+pub fn gradient(
+    b: &mut Builder<'_>,
+    node: &Node,
+    id: ValueId,
+    g: Option<ValueId>,
+    position: usize,
+) -> ValueId {
     let arg = node.args[position];
     let name = format!("d_{}", b.program.graph.node(arg).name);
     let upstream = || g.expect("only the loss is differentiated without an upstream gradient");
     match node.op {
         // C = op(A)·op(B):  dA = dC·op(B)ᵀ (transposed back if A was), dB = op(A)ᵀ·dC (likewise).
-        Op::MatMul { transpose_a: ta, transpose_b: tb } => {
+        Op::MatMul {
+            transpose_a: ta,
+            transpose_b: tb,
+        } => {
             let (a, bb) = (node.args[0], node.args[1]);
             let g = upstream();
             let (op, args) = match (position, ta, tb) {
-                (0, false, _) => (Op::MatMul { transpose_a: false, transpose_b: !tb }, [g, bb]),
-                (0, true, _) => (Op::MatMul { transpose_a: tb, transpose_b: true }, [bb, g]),
-                (_, _, false) => (Op::MatMul { transpose_a: !ta, transpose_b: false }, [a, g]),
-                (_, _, true) => (Op::MatMul { transpose_a: true, transpose_b: ta }, [g, a]),
+                (0, false, _) => (
+                    Op::MatMul {
+                        transpose_a: false,
+                        transpose_b: !tb,
+                    },
+                    [g, bb],
+                ),
+                (0, true, _) => (
+                    Op::MatMul {
+                        transpose_a: tb,
+                        transpose_b: true,
+                    },
+                    [bb, g],
+                ),
+                (_, _, false) => (
+                    Op::MatMul {
+                        transpose_a: !ta,
+                        transpose_b: false,
+                    },
+                    [a, g],
+                ),
+                (_, _, true) => (
+                    Op::MatMul {
+                        transpose_a: true,
+                        transpose_b: ta,
+                    },
+                    [g, a],
+                ),
             };
             b.emit(op, &args, name)
         }
@@ -49,7 +82,10 @@ pub fn gradient(b: &mut Builder<'_>, node: &Node, id: ValueId, g: Option<ValueId
         | Op::SigmoidBinaryCrossEntropyGrad => {
             // Autodiff runs once, on the lowered forward graph, before fusion: these ops are
             // either leaves or created later, so reaching one here is a pipeline-order bug.
-            panic!("no gradient rule for {} (autodiff must run before fusion)", node.op)
+            panic!(
+                "no gradient rule for {} (autodiff must run before fusion)",
+                node.op
+            )
         }
     }
 }
