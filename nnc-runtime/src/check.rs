@@ -101,7 +101,7 @@ fn samples(input: &'static str, len: usize, per_sample: usize) -> Result<usize, 
     }
     // A zero-sized sample cannot determine a batch size; the generator never emits one, but a
     // division by zero must still not be reachable from user input.
-    if per_sample == 0 || len % per_sample != 0 {
+    if per_sample == 0 || !len.is_multiple_of(per_sample) {
         return Err(Error::RaggedInput {
             input,
             len,
