@@ -13,10 +13,15 @@
 //!   vectors of columns keeps 12 accumulators (8 loads per 12 FMAs, `A` broadcast), and `C` is
 //!   written once per block.
 //!
-//! Both are generic over [`Lanes`], so the same source is the portable fallback and the
-//! AVX2+FMA kernel for `f32` and `f64`. Remainder rows and columns get their own smaller
-//! register blocks (the block shapes are const generics), never a scalar fallback except for the
-//! last fewer-than-`LANES` columns of `gemm_nn` and elements of each dot product in `gemm_nt`.
+//! Both are generic over [`Lanes`], so the same source is the portable fallback, the AVX2+FMA
+//! kernel and the AVX-512F kernel for `f32` and `f64`. With AVX-512's 32 vector registers the
+//! main blocks grow (8x2 dot products in `gemm_nt`, 8 rows by 3 vectors in `gemm_nn`), and
+//! `gemm_nt` starts each dot product with a masked partial step that makes the loads of the
+//! first row of `A` cache-line aligned (a 64-byte load that straddles two lines costs nearly
+//! two). Remainder rows and columns get their own smaller register blocks (the block shapes are
+//! const generics); the last fewer-than-`LANES` elements of each dot product in `gemm_nt` are one
+//! partial (zero-padded) vector step, and only the last fewer-than-`LANES` columns of `gemm_nn`
+//! fall back to scalar code.
 
 use std::array;
 use std::mem::size_of;
@@ -29,9 +34,20 @@ use crate::float::Float;
 /// L1 by the tile's later row blocks.
 const NT_TILE_BYTES: usize = 32 * 1024;
 
-/// Depth of one pass of `gemm_nn`: the rows of `B` behind one column block (`KC` rows of up to
-/// 4 vectors, 32 KiB at most) then stay in L1 cache while every row block of `C` uses them.
-const KC: usize = 256;
+/// Bytes of `B` behind one column block of `gemm_nn` in one depth pass (`kc` rows of up to
+/// 4 vectors): they then stay in L1 cache while every row block of `C` uses them.
+const NN_PANEL_BYTES: usize = 32 * 1024;
+
+/// The `gemm_nt` register block with 32 vector registers (AVX-512): 8 rows of `A` by 2 of `B`,
+/// 16 accumulators (10 loads per 16 FMAs). Larger blocks (8x3, 6x4) measured slower, as LLVM
+/// then spills accumulators.
+const NT_MR_WIDE: usize = 8;
+const NT_NR_WIDE: usize = 2;
+
+/// The `gemm_nn` register block with 32 vector registers (AVX-512): 8 rows by 3 vectors of
+/// columns, 24 accumulators (3 loads and 8 broadcasts per 24 FMAs).
+const NN_MR_WIDE: usize = 8;
+const NN_NV_WIDE: usize = 3;
 
 /// The length checks behind [`gemm_nt`]'s safety contract.
 pub(super) fn check_nt<T>(m: usize, n: usize, k: usize, a: &[T], b: &[T], c: &[T]) {
@@ -88,32 +104,72 @@ pub(super) unsafe fn gemm_nt<V: Lanes>(
         c.fill(V::Elem::ZERO);
         return;
     }
+    // SAFETY: forwarded from this function's contract.
+    unsafe {
+        if V::REGISTERS >= 32 {
+            nt_tiles::<V, NT_MR_WIDE, NT_NR_WIDE>(m, n, k, a, b, c)
+        } else {
+            nt_tiles::<V, 4, 3>(m, n, k, a, b, c)
+        }
+    }
+}
+
+/// [`gemm_nt`] for `m, n, k > 0` in `MR`x`NR` register blocks; partial blocks at the edges are
+/// split into blocks of at most 4x3.
+///
+/// # Safety
+///
+/// As for [`gemm_nt`].
+#[inline(always)]
+unsafe fn nt_tiles<V: Lanes, const MR: usize, const NR: usize>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[V::Elem],
+    b: &[V::Elem],
+    c: &mut [V::Elem],
+) {
     let (ap, bp, cp) = (a.as_ptr(), b.as_ptr(), c.as_mut_ptr());
-    let tile = (NT_TILE_BYTES / (k * size_of::<V::Elem>())).max(4) / 4 * 4;
+    let tile = (NT_TILE_BYTES / (k * size_of::<V::Elem>())).max(MR) / MR * MR;
     let mut i0 = 0;
     while i0 < m {
         let i1 = (i0 + tile).min(m);
         let mut j = 0;
         while j < n {
-            let nr = (n - j).min(3);
+            let nr = (n - j).min(NR);
             let mut i = i0;
             while i < i1 {
-                let mr = (i1 - i).min(4);
+                let mr = (i1 - i).min(MR);
                 // SAFETY: rows `i..i + mr` of `a` and `j..j + nr` of `b` exist (`i + mr <= m`,
                 // `j + nr <= n`) and hold `k` elements each, and the `mr`x`nr` block of `c` at
                 // `(i, j)` is inside its `m`x`n` elements: `check_nt` checked all three lengths.
                 // The CPU supports `V` by this function's contract.
                 unsafe {
-                    nt_dispatch::<V>(
-                        mr,
-                        nr,
-                        k,
-                        ap.add(i * k),
-                        bp.add(j * k),
-                        cp.add(i * n + j),
-                        n,
-                    )
-                };
+                    let (a, b, c) = (ap.add(i * k), bp.add(j * k), cp.add(i * n + j));
+                    if mr == MR && nr == NR {
+                        nt_block::<V, MR, NR, 1>(k, a, b, c, n);
+                    } else {
+                        let mut ii = 0;
+                        while ii < mr {
+                            let mr = (mr - ii).min(4);
+                            let mut jj = 0;
+                            while jj < nr {
+                                let nr = (nr - jj).min(3);
+                                nt_dispatch::<V>(
+                                    mr,
+                                    nr,
+                                    k,
+                                    a.add(ii * k),
+                                    b.add(jj * k),
+                                    c.add(ii * n + jj),
+                                    n,
+                                );
+                                jj += nr;
+                            }
+                            ii += mr;
+                        }
+                    }
+                }
                 i += mr;
             }
             j += nr;
@@ -174,13 +230,21 @@ unsafe fn nt_block<V: Lanes, const MR: usize, const NR: usize, const KU: usize>(
     ldc: usize,
 ) {
     let w = V::LANES;
-    // SAFETY: every load reads `w` elements at offset `off` of a row with `off + w <= k`, so it
-    // stays inside the rows this function's contract makes readable; the scalar tail reads
-    // offsets below `k`, and the stores write exactly the `MR`x`NR` elements of `c` the contract
-    // makes writable. The CPU supports `V` by the contract.
+    // With 32 registers (AVX-512), a vector is a whole cache line, and unaligned loads that
+    // straddle two lines cost nearly twice as much: a partial first step makes the loads of the
+    // first row of `a` (and of every row, when rows are a whole number of lines apart) aligned.
+    let head = if V::REGISTERS >= 32 {
+        a.align_offset(w * size_of::<V::Elem>()).min(k)
+    } else {
+        0
+    };
+    // SAFETY: the partial steps read offsets `0..head` and `l..k` of each row, and every full
+    // load reads `w` elements at an offset `off` with `off + w <= k`, so all reads stay inside the
+    // rows this function's contract makes readable; the stores write exactly the `MR`x`NR`
+    // elements of `c` the contract makes writable. The CPU supports `V` by the contract.
     unsafe {
         let mut acc = [[[V::zero(); NR]; MR]; KU];
-        let mut l = 0;
+        let mut l = head;
         while l + KU * w <= k {
             for (u, acc) in acc.iter_mut().enumerate() {
                 let off = l + u * w;
@@ -204,17 +268,48 @@ unsafe fn nt_block<V: Lanes, const MR: usize, const NR: usize, const KU: usize>(
             }
             l += w;
         }
+        // The partial steps come after the loops, which keeps the loops' register allocation
+        // as simple as without them.
+        if l < k {
+            nt_partial::<V, MR, NR>(&mut acc[KU - 1], k, a, b, l, k - l);
+        }
+        if head > 0 {
+            nt_partial::<V, MR, NR>(&mut acc[0], k, a, b, 0, head);
+        }
         for i in 0..MR {
             for j in 0..NR {
                 let mut v = acc[0][i][j];
                 for acc in &acc[1..] {
                     v = V::add(v, acc[i][j]);
                 }
-                let mut s = v.hsum();
-                for t in l..k {
-                    s = V::madd(*a.add(i * k + t), *b.add(j * k + t), s);
-                }
-                *c.add(i * ldc + j) = s;
+                *c.add(i * ldc + j) = v.hsum();
+            }
+        }
+    }
+}
+
+/// One step of [`nt_block`] over the `len <= LANES` elements at offset `off` of each row.
+///
+/// # Safety
+///
+/// As for [`nt_block`], and `off + len <= k`.
+#[inline(always)]
+unsafe fn nt_partial<V: Lanes, const MR: usize, const NR: usize>(
+    acc: &mut [[V; NR]; MR],
+    k: usize,
+    a: *const V::Elem,
+    b: *const V::Elem,
+    off: usize,
+    len: usize,
+) {
+    // SAFETY: each partial load reads offsets `off..off + len` of a row, inside the `k` elements
+    // this function's contract makes readable; the CPU supports `V` by the same contract.
+    unsafe {
+        let bv: [V; NR] = array::from_fn(|j| V::load_partial(b.add(j * k + off), len));
+        for (i, acc) in acc.iter_mut().enumerate() {
+            let av = V::load_partial(a.add(i * k + off), len);
+            for (acc, &bv) in acc.iter_mut().zip(&bv) {
+                *acc = V::fmadd(av, bv, *acc);
             }
         }
     }
@@ -251,7 +346,7 @@ pub(super) unsafe fn gemm_nn<V: Lanes>(
     while k0 < k {
         // Taken afresh each pass, since the scalar tail below writes through `c` itself.
         let cp = c.as_mut_ptr();
-        let kc = KC.min(k - k0);
+        let kc = (NN_PANEL_BYTES / (4 * w * size_of::<V::Elem>())).min(k - k0);
         let first = k0 == 0;
         // Columns `j..j + width` of rows `k0..k0 + kc` of `b`, and of all rows of `c`.
         let panel = Panel {
@@ -279,6 +374,15 @@ pub(super) unsafe fn gemm_nn<V: Lanes>(
                 }
                 while j + 2 * w <= n {
                     panel.run::<V, 2, 2>(j);
+                    j += 2 * w;
+                }
+            } else if V::REGISTERS >= 32 {
+                while j + NN_NV_WIDE * w <= n {
+                    panel.run::<V, NN_MR_WIDE, NN_NV_WIDE>(j);
+                    j += NN_NV_WIDE * w;
+                }
+                while j + 2 * w <= n {
+                    panel.run::<V, 6, 2>(j);
                     j += 2 * w;
                 }
             } else {
@@ -355,14 +459,18 @@ impl<T: Float> Panel<T> {
                 nn_block::<V, MR, NV>(kc, a, rsa, csa, b, n, c, n, first);
                 r += MR;
             }
-            let (a, b, c) = block(r);
-            match self.m - r {
-                0 => {}
-                1 => nn_block::<V, 1, NV>(kc, a, rsa, csa, b, n, c, n, first),
-                2 => nn_block::<V, 2, NV>(kc, a, rsa, csa, b, n, c, n, first),
-                3 => nn_block::<V, 3, NV>(kc, a, rsa, csa, b, n, c, n, first),
-                4 => nn_block::<V, 4, NV>(kc, a, rsa, csa, b, n, c, n, first),
-                _ => nn_block::<V, 5, NV>(kc, a, rsa, csa, b, n, c, n, first),
+            while r < self.m {
+                let (a, b, c) = block(r);
+                let rows = (self.m - r).min(6);
+                match rows {
+                    1 => nn_block::<V, 1, NV>(kc, a, rsa, csa, b, n, c, n, first),
+                    2 => nn_block::<V, 2, NV>(kc, a, rsa, csa, b, n, c, n, first),
+                    3 => nn_block::<V, 3, NV>(kc, a, rsa, csa, b, n, c, n, first),
+                    4 => nn_block::<V, 4, NV>(kc, a, rsa, csa, b, n, c, n, first),
+                    5 => nn_block::<V, 5, NV>(kc, a, rsa, csa, b, n, c, n, first),
+                    _ => nn_block::<V, 6, NV>(kc, a, rsa, csa, b, n, c, n, first),
+                }
+                r += rows;
             }
         }
     }

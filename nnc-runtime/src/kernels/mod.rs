@@ -5,6 +5,8 @@
 //! iterators so that LLVM vectorizes them. The hottest ones are compiled twice on x86_64: once
 //! portably and once inside a `#[target_feature(enable = "avx2,fma")]` wrapper chosen at run
 //! time, which lets LLVM use 256-bit vectors and fused multiply-adds for the same source loop.
+//! The dense products also have AVX-512F instantiations (see `simd.rs`); [`isa`] makes the
+//! choice for every dispatched kernel.
 
 mod activation;
 mod blocked;
@@ -74,12 +76,42 @@ pub(crate) fn sigmoid<T: Float>(x: T) -> T {
     T::ONE / (T::ONE + (-x).exp())
 }
 
-/// Whether the AVX2+FMA variants may run. `is_x86_feature_detected!` caches its answer, so this
-/// costs one relaxed atomic load per call.
+/// The widest instruction set the kernels' run-time dispatch may use on this CPU. Every dispatched
+/// kernel asks [`isa`], so the choice is made in this one place.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Isa {
+    /// No CPU feature beyond the target's baseline (SSE2 on x86_64).
+    Portable,
+    /// AVX2 and FMA: 256-bit vectors.
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+    /// AVX-512F, AVX2 and FMA: 512-bit vectors and 32 vector registers.
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+}
+
+/// The instruction set the dispatched kernels use. `is_x86_feature_detected!` caches its answer,
+/// so this costs a few relaxed atomic loads per call.
+#[inline(always)]
+pub(crate) fn isa() -> Isa {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            return if is_x86_feature_detected!("avx512f") {
+                Isa::Avx512
+            } else {
+                Isa::Avx2
+            };
+        }
+    }
+    Isa::Portable
+}
+
+/// Whether the AVX2+FMA variants may run (true also when AVX-512 is preferred).
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 pub(crate) fn has_avx2_fma() -> bool {
-    is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
+    isa() != Isa::Portable
 }
 
 /// `out = a + b`, element-wise.

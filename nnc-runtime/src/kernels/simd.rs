@@ -4,12 +4,14 @@
 //! a minimal SIMD vector interface. It has a portable implementation (four lanes of plain
 //! arithmetic, which LLVM turns into SSE on x86_64) and, on x86_64, AVX2+FMA implementations for
 //! `f32` (eight lanes) and `f64` (four lanes) that are only instantiated inside
-//! `#[target_feature(enable = "avx2,fma")]` functions chosen at run time.
+//! `#[target_feature(enable = "avx2,fma")]` functions, and AVX-512F implementations (sixteen and
+//! eight lanes, 32 registers) only instantiated inside `#[target_feature(enable =
+//! "avx512f,avx2,fma")]` functions. `super::isa` picks one at run time, AVX-512 first.
 //!
 //! The intrinsics are spelled out because LLVM, left to itself, vectorizes blocked dot products
 //! across rows (with shuffles) rather than along them, and will not reassociate a reduction.
 
-use super::blocked;
+use super::{blocked, Isa};
 use crate::float::Float;
 
 /// Per-type vector code behind `Float`; sealed in practice like `Gemm`, since it is only
@@ -38,21 +40,28 @@ pub trait Simd: Sized {
 }
 
 macro_rules! impl_simd {
-    ($t:ident, $nt_avx2:ident, $nn_avx2:ident) => {
+    ($t:ident, $nt_avx2:ident, $nn_avx2:ident, $nt_avx512:ident, $nn_avx512:ident) => {
         impl Simd for $t {
             #[inline]
             fn gemm_nt(m: usize, n: usize, k: usize, a: &[$t], b: &[$t], c: &mut [$t]) {
                 blocked::check_nt(m, n, k, a, b, c);
-                #[cfg(target_arch = "x86_64")]
-                if super::has_avx2_fma() {
-                    // SAFETY: the CPU supports AVX2 and FMA, as checked just above, and the slice
-                    // lengths were checked by `check_nt`.
-                    unsafe { x86::$nt_avx2(m, n, k, a, b, c) };
-                    return;
+                match super::isa() {
+                    #[cfg(target_arch = "x86_64")]
+                    Isa::Avx512 => {
+                        // SAFETY: `isa` found AVX-512F, AVX2 and FMA on this CPU, and the slice
+                        // lengths were checked by `check_nt`.
+                        unsafe { x86::$nt_avx512(m, n, k, a, b, c) }
+                    }
+                    #[cfg(target_arch = "x86_64")]
+                    Isa::Avx2 => {
+                        // SAFETY: `isa` found AVX2 and FMA on this CPU, and the slice lengths
+                        // were checked by `check_nt`.
+                        unsafe { x86::$nt_avx2(m, n, k, a, b, c) }
+                    }
+                    // SAFETY: portable lanes need no CPU feature, and the slice lengths were
+                    // checked by `check_nt`.
+                    Isa::Portable => unsafe { blocked::gemm_nt::<Portable<$t>>(m, n, k, a, b, c) },
                 }
-                // SAFETY: portable lanes need no CPU feature, and the slice lengths were checked
-                // by `check_nt`.
-                unsafe { blocked::gemm_nt::<Portable<$t>>(m, n, k, a, b, c) };
             }
 
             #[inline]
@@ -67,23 +76,44 @@ macro_rules! impl_simd {
                 c: &mut [$t],
             ) {
                 blocked::check_nn(m, n, k, a, rsa, csa, b, c);
-                #[cfg(target_arch = "x86_64")]
-                if super::has_avx2_fma() {
-                    // SAFETY: the CPU supports AVX2 and FMA, as checked just above, and the slice
-                    // lengths and strides were checked by `check_nn`.
-                    unsafe { x86::$nn_avx2(m, n, k, a, rsa, csa, b, c) };
-                    return;
+                match super::isa() {
+                    #[cfg(target_arch = "x86_64")]
+                    Isa::Avx512 => {
+                        // SAFETY: `isa` found AVX-512F, AVX2 and FMA on this CPU, and the slice
+                        // lengths and strides were checked by `check_nn`.
+                        unsafe { x86::$nn_avx512(m, n, k, a, rsa, csa, b, c) }
+                    }
+                    #[cfg(target_arch = "x86_64")]
+                    Isa::Avx2 => {
+                        // SAFETY: `isa` found AVX2 and FMA on this CPU, and the slice lengths
+                        // and strides were checked by `check_nn`.
+                        unsafe { x86::$nn_avx2(m, n, k, a, rsa, csa, b, c) }
+                    }
+                    // SAFETY: portable lanes need no CPU feature, and the slice lengths and
+                    // strides were checked by `check_nn`.
+                    Isa::Portable => unsafe {
+                        blocked::gemm_nn::<Portable<$t>>(m, n, k, a, rsa, csa, b, c)
+                    },
                 }
-                // SAFETY: portable lanes need no CPU feature, and the slice lengths and strides
-                // were checked by `check_nn`.
-                unsafe { blocked::gemm_nn::<Portable<$t>>(m, n, k, a, rsa, csa, b, c) };
             }
         }
     };
 }
 
-impl_simd!(f32, gemm_nt_f32, gemm_nn_f32);
-impl_simd!(f64, gemm_nt_f64, gemm_nn_f64);
+impl_simd!(
+    f32,
+    gemm_nt_f32_avx2,
+    gemm_nn_f32_avx2,
+    gemm_nt_f32_avx512,
+    gemm_nn_f32_avx512
+);
+impl_simd!(
+    f64,
+    gemm_nt_f64_avx2,
+    gemm_nn_f64_avx2,
+    gemm_nt_f64_avx512,
+    gemm_nn_f64_avx512
+);
 
 /// A SIMD vector of `LANES` elements, as used by the blocked kernels.
 ///
@@ -91,18 +121,24 @@ impl_simd!(f64, gemm_nt_f64, gemm_nn_f64);
 ///
 /// Every method may only run on a CPU that supports the implementation's instructions (none for
 /// [`Portable`], AVX2 and FMA for the x86 vectors). `load` and `store` additionally need `p` to be
-/// valid for reads (writes) of `LANES` consecutive elements; no alignment is required.
+/// valid for reads (writes) of `LANES` consecutive elements, and `load_partial` of `n`; no
+/// alignment is required.
 pub(super) trait Lanes: Copy {
     /// The element type.
     type Elem: Float;
     /// Number of elements per vector.
     const LANES: usize;
+    /// Number of vector registers the instruction set has, which bounds the register blocks.
+    const REGISTERS: usize;
     /// All lanes zero.
     unsafe fn zero() -> Self;
     /// All lanes `x`.
     unsafe fn splat(x: Self::Elem) -> Self;
     /// Unaligned load of `LANES` elements.
     unsafe fn load(p: *const Self::Elem) -> Self;
+    /// Unaligned load of the first `n <= LANES` elements at `p`, the other lanes zero; `p` need
+    /// only be valid for reads of `n` elements.
+    unsafe fn load_partial(p: *const Self::Elem, n: usize) -> Self;
     /// Unaligned store of `LANES` elements.
     unsafe fn store(self, p: *mut Self::Elem);
     /// `a * b + c`, fused where the instruction set has FMA.
@@ -123,6 +159,7 @@ pub(super) struct Portable<T>([T; 4]);
 impl<T: Float> Lanes for Portable<T> {
     type Elem = T;
     const LANES: usize = 4;
+    const REGISTERS: usize = 16;
 
     #[inline(always)]
     unsafe fn zero() -> Self {
@@ -137,6 +174,15 @@ impl<T: Float> Lanes for Portable<T> {
         // SAFETY: the caller guarantees `p` is valid for reads of 4 elements; the read is
         // unaligned, and `[T; 4]` has the layout of 4 consecutive `T`.
         Portable(unsafe { p.cast::<[T; 4]>().read_unaligned() })
+    }
+    #[inline(always)]
+    unsafe fn load_partial(p: *const T, n: usize) -> Self {
+        let mut v = [T::ZERO; 4];
+        for (i, v) in v.iter_mut().enumerate().take(n) {
+            // SAFETY: the caller guarantees `p` is valid for reads of `n` elements, and `i < n`.
+            *v = unsafe { *p.add(i) };
+        }
+        Portable(v)
     }
     #[inline(always)]
     unsafe fn store(self, p: *mut T) {
@@ -186,6 +232,7 @@ mod x86 {
     impl Lanes for F32x8 {
         type Elem = f32;
         const LANES: usize = 8;
+        const REGISTERS: usize = 16;
 
         #[inline(always)]
         unsafe fn zero() -> Self {
@@ -201,6 +248,16 @@ mod x86 {
         unsafe fn load(p: *const f32) -> Self {
             // SAFETY: the trait contract guarantees AVX support and 8 readable elements at `p`.
             F32x8(unsafe { _mm256_loadu_ps(p) })
+        }
+        #[inline(always)]
+        unsafe fn load_partial(p: *const f32, n: usize) -> Self {
+            let mut v = [0.0; 8];
+            // SAFETY: the trait contract guarantees `n <= 8` readable elements at `p`, and
+            // `v` has room for 8; the load then reads `v` itself, with AVX support.
+            unsafe {
+                p.copy_to_nonoverlapping(v.as_mut_ptr(), n);
+                F32x8(_mm256_loadu_ps(v.as_ptr()))
+            }
         }
         #[inline(always)]
         unsafe fn store(self, p: *mut f32) {
@@ -237,6 +294,7 @@ mod x86 {
     impl Lanes for F64x4 {
         type Elem = f64;
         const LANES: usize = 4;
+        const REGISTERS: usize = 16;
 
         #[inline(always)]
         unsafe fn zero() -> Self {
@@ -252,6 +310,16 @@ mod x86 {
         unsafe fn load(p: *const f64) -> Self {
             // SAFETY: the trait contract guarantees AVX support and 4 readable elements at `p`.
             F64x4(unsafe { _mm256_loadu_pd(p) })
+        }
+        #[inline(always)]
+        unsafe fn load_partial(p: *const f64, n: usize) -> Self {
+            let mut v = [0.0; 4];
+            // SAFETY: the trait contract guarantees `n <= 4` readable elements at `p`, and
+            // `v` has room for 4; the load then reads `v` itself, with AVX support.
+            unsafe {
+                p.copy_to_nonoverlapping(v.as_mut_ptr(), n);
+                F64x4(_mm256_loadu_pd(v.as_ptr()))
+            }
         }
         #[inline(always)]
         unsafe fn store(self, p: *mut f64) {
@@ -283,15 +351,136 @@ mod x86 {
         }
     }
 
+    /// Sixteen `f32` lanes in a 512-bit register.
+    #[derive(Clone, Copy)]
+    pub(super) struct F32x16(__m512);
+
+    /// Eight `f64` lanes in a 512-bit register.
+    #[derive(Clone, Copy)]
+    pub(super) struct F64x8(__m512d);
+
+    // As above, but only instantiated inside `#[target_feature(enable = "avx512f,avx2,fma")]`
+    // functions, and the trait's contract is that the CPU has AVX-512F (and AVX2 and FMA).
+
+    impl Lanes for F32x16 {
+        type Elem = f32;
+        const LANES: usize = 16;
+        const REGISTERS: usize = 32;
+
+        #[inline(always)]
+        unsafe fn zero() -> Self {
+            // SAFETY: the trait contract guarantees AVX-512F support.
+            F32x16(unsafe { _mm512_setzero_ps() })
+        }
+        #[inline(always)]
+        unsafe fn splat(x: f32) -> Self {
+            // SAFETY: the trait contract guarantees AVX-512F support.
+            F32x16(unsafe { _mm512_set1_ps(x) })
+        }
+        #[inline(always)]
+        unsafe fn load(p: *const f32) -> Self {
+            // SAFETY: the trait contract guarantees AVX-512F support and 16 readable elements at
+            // `p`.
+            F32x16(unsafe { _mm512_loadu_ps(p) })
+        }
+        #[inline(always)]
+        unsafe fn load_partial(p: *const f32, n: usize) -> Self {
+            let mask = ((1u32 << n) - 1) as u16;
+            // SAFETY: the trait contract guarantees AVX-512F support and `n` readable elements
+            // at `p`; the masked load does not touch the lanes (and memory) outside the mask.
+            F32x16(unsafe { _mm512_maskz_loadu_ps(mask, p) })
+        }
+        #[inline(always)]
+        unsafe fn store(self, p: *mut f32) {
+            // SAFETY: the trait contract guarantees AVX-512F support and 16 writable elements at
+            // `p`.
+            unsafe { _mm512_storeu_ps(p, self.0) }
+        }
+        #[inline(always)]
+        unsafe fn fmadd(a: Self, b: Self, c: Self) -> Self {
+            // SAFETY: the trait contract guarantees AVX-512F support.
+            F32x16(unsafe { _mm512_fmadd_ps(a.0, b.0, c.0) })
+        }
+        #[inline(always)]
+        unsafe fn add(a: Self, b: Self) -> Self {
+            // SAFETY: the trait contract guarantees AVX-512F support.
+            F32x16(unsafe { _mm512_add_ps(a.0, b.0) })
+        }
+        #[inline(always)]
+        unsafe fn hsum(self) -> f32 {
+            // SAFETY: the trait contract guarantees AVX-512F support.
+            unsafe { _mm512_reduce_add_ps(self.0) }
+        }
+        #[inline(always)]
+        fn madd(a: f32, b: f32, c: f32) -> f32 {
+            a.mul_add(b, c)
+        }
+    }
+
+    impl Lanes for F64x8 {
+        type Elem = f64;
+        const LANES: usize = 8;
+        const REGISTERS: usize = 32;
+
+        #[inline(always)]
+        unsafe fn zero() -> Self {
+            // SAFETY: the trait contract guarantees AVX-512F support.
+            F64x8(unsafe { _mm512_setzero_pd() })
+        }
+        #[inline(always)]
+        unsafe fn splat(x: f64) -> Self {
+            // SAFETY: the trait contract guarantees AVX-512F support.
+            F64x8(unsafe { _mm512_set1_pd(x) })
+        }
+        #[inline(always)]
+        unsafe fn load(p: *const f64) -> Self {
+            // SAFETY: the trait contract guarantees AVX-512F support and 8 readable elements at
+            // `p`.
+            F64x8(unsafe { _mm512_loadu_pd(p) })
+        }
+        #[inline(always)]
+        unsafe fn load_partial(p: *const f64, n: usize) -> Self {
+            let mask = ((1u32 << n) - 1) as u8;
+            // SAFETY: the trait contract guarantees AVX-512F support and `n` readable elements
+            // at `p`; the masked load does not touch the lanes (and memory) outside the mask.
+            F64x8(unsafe { _mm512_maskz_loadu_pd(mask, p) })
+        }
+        #[inline(always)]
+        unsafe fn store(self, p: *mut f64) {
+            // SAFETY: the trait contract guarantees AVX-512F support and 8 writable elements at
+            // `p`.
+            unsafe { _mm512_storeu_pd(p, self.0) }
+        }
+        #[inline(always)]
+        unsafe fn fmadd(a: Self, b: Self, c: Self) -> Self {
+            // SAFETY: the trait contract guarantees AVX-512F support.
+            F64x8(unsafe { _mm512_fmadd_pd(a.0, b.0, c.0) })
+        }
+        #[inline(always)]
+        unsafe fn add(a: Self, b: Self) -> Self {
+            // SAFETY: the trait contract guarantees AVX-512F support.
+            F64x8(unsafe { _mm512_add_pd(a.0, b.0) })
+        }
+        #[inline(always)]
+        unsafe fn hsum(self) -> f64 {
+            // SAFETY: the trait contract guarantees AVX-512F support.
+            unsafe { _mm512_reduce_add_pd(self.0) }
+        }
+        #[inline(always)]
+        fn madd(a: f64, b: f64, c: f64) -> f64 {
+            a.mul_add(b, c)
+        }
+    }
+
     macro_rules! entry_points {
-        ($lanes:ident, $t:ty, $nt:ident, $nn:ident) => {
-            /// AVX2+FMA instantiation of [`blocked::gemm_nt`].
+        ($lanes:ident, $t:ty, $features:literal, $isa:literal, $nt:ident, $nn:ident) => {
+            #[doc = concat!($isa, " instantiation of [`blocked::gemm_nt`].")]
             ///
             /// # Safety
             ///
-            /// The CPU must support AVX2 and FMA, and the arguments must pass
+            #[doc = concat!("The CPU must support ", $isa, ", and the arguments must pass")]
             /// [`blocked::check_nt`].
-            #[target_feature(enable = "avx2,fma")]
+            #[target_feature(enable = $features)]
             pub(super) unsafe fn $nt(
                 m: usize,
                 n: usize,
@@ -300,18 +489,18 @@ mod x86 {
                 b: &[$t],
                 c: &mut [$t],
             ) {
-                // SAFETY: this function's contract is `gemm_nt`'s, with AVX2 and FMA as the
-                // instructions that `$lanes` needs.
+                // SAFETY: this function's contract is `gemm_nt`'s, with the instructions that
+                // `$lanes` needs as its required CPU features.
                 unsafe { blocked::gemm_nt::<$lanes>(m, n, k, a, b, c) }
             }
 
-            /// AVX2+FMA instantiation of [`blocked::gemm_nn`].
+            #[doc = concat!($isa, " instantiation of [`blocked::gemm_nn`].")]
             ///
             /// # Safety
             ///
-            /// The CPU must support AVX2 and FMA, and the arguments must pass
+            #[doc = concat!("The CPU must support ", $isa, ", and the arguments must pass")]
             /// [`blocked::check_nn`].
-            #[target_feature(enable = "avx2,fma")]
+            #[target_feature(enable = $features)]
             #[allow(clippy::too_many_arguments)]
             pub(super) unsafe fn $nn(
                 m: usize,
@@ -323,15 +512,45 @@ mod x86 {
                 b: &[$t],
                 c: &mut [$t],
             ) {
-                // SAFETY: this function's contract is `gemm_nn`'s, with AVX2 and FMA as the
-                // instructions that `$lanes` needs.
+                // SAFETY: this function's contract is `gemm_nn`'s, with the instructions that
+                // `$lanes` needs as its required CPU features.
                 unsafe { blocked::gemm_nn::<$lanes>(m, n, k, a, rsa, csa, b, c) }
             }
         };
     }
 
-    entry_points!(F32x8, f32, gemm_nt_f32, gemm_nn_f32);
-    entry_points!(F64x4, f64, gemm_nt_f64, gemm_nn_f64);
+    entry_points!(
+        F32x8,
+        f32,
+        "avx2,fma",
+        "AVX2+FMA",
+        gemm_nt_f32_avx2,
+        gemm_nn_f32_avx2
+    );
+    entry_points!(
+        F64x4,
+        f64,
+        "avx2,fma",
+        "AVX2+FMA",
+        gemm_nt_f64_avx2,
+        gemm_nn_f64_avx2
+    );
+    entry_points!(
+        F32x16,
+        f32,
+        "avx512f,avx2,fma",
+        "AVX-512F+AVX2+FMA",
+        gemm_nt_f32_avx512,
+        gemm_nn_f32_avx512
+    );
+    entry_points!(
+        F64x8,
+        f64,
+        "avx512f,avx2,fma",
+        "AVX-512F+AVX2+FMA",
+        gemm_nt_f64_avx512,
+        gemm_nn_f64_avx512
+    );
 }
 
 #[cfg(test)]
@@ -398,6 +617,129 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    type NtFn<T> = unsafe fn(usize, usize, usize, &[T], &[T], &mut [T]);
+    type NnFn<T> = unsafe fn(usize, usize, usize, &[T], usize, usize, &[T], &mut [T]);
+
+    /// Every `Lanes` instantiation this CPU can run, by name: portable always, AVX2 and AVX-512
+    /// when `isa` would pick them (AVX-512 implies that AVX2 runs too).
+    macro_rules! implementations {
+        ($t:ident, $nt2:ident, $nn2:ident, $nt512:ident, $nn512:ident) => {{
+            #[allow(unused_mut)]
+            let mut v: Vec<(&str, NtFn<$t>, NnFn<$t>)> = vec![(
+                "portable",
+                blocked::gemm_nt::<Portable<$t>>,
+                blocked::gemm_nn::<Portable<$t>>,
+            )];
+            #[cfg(target_arch = "x86_64")]
+            {
+                let isa = super::super::isa();
+                if isa != Isa::Portable {
+                    v.push(("avx2", x86::$nt2, x86::$nn2));
+                }
+                if isa == Isa::Avx512 {
+                    v.push(("avx512", x86::$nt512, x86::$nn512));
+                }
+            }
+            v
+        }};
+    }
+
+    /// Runs one instantiation's products, on operands at every small misalignment, against naive
+    /// sums in `f64`, over every block remainder of every instantiation and several depth passes.
+    fn check_against_naive<T: Float>(name: &str, nt: NtFn<T>, nn: NnFn<T>, tol_per_term: f64) {
+        let mut rng = Rng::new(5);
+        let mut random = |len: usize, skip: usize| {
+            let mut v = vec![T::ZERO; skip + len];
+            rng.fill_uniform(-T::ONE, T::ONE, &mut v);
+            v
+        };
+        let check = |what: &str, got: &[T], want: &[f64], terms: usize| {
+            for (i, (g, w)) in got.iter().zip(want).enumerate() {
+                assert!(
+                    (g.to_f64() - w).abs() <= tol_per_term * (terms as f64 + 1.0),
+                    "{name} {what}: element {i} is {}, expected {w}",
+                    g.to_f64()
+                );
+            }
+        };
+        let dims = [1usize, 2, 3, 5, 7, 8, 9, 13, 17, 26, 50];
+        for skip in [0usize, 1, 3] {
+            for &m in &dims {
+                for &n in &dims {
+                    for k in [0usize, 1, 3, 8, 15, 16, 17, 40, 100] {
+                        let (a, b) = (random(m * k, skip), random(n * k, skip));
+                        let (a, b) = (&a[skip..], &b[skip..]);
+                        let naive: Vec<f64> = (0..m * n)
+                            .map(|e| {
+                                let (i, j) = (e / n, e % n);
+                                (0..k)
+                                    .map(|l| a[i * k + l].to_f64() * b[j * k + l].to_f64())
+                                    .sum()
+                            })
+                            .collect();
+                        let mut c = vec![T::from_f64(f64::NAN); m * n];
+                        // SAFETY: `implementations!` lists only what this CPU runs, and the
+                        // lengths are exact.
+                        unsafe { nt(m, n, k, a, b, &mut c) };
+                        check(&format!("gemm_nt {m}x{n}x{k}+{skip}"), &c, &naive, k);
+                    }
+                    for k in [0usize, 1, 4, 9, 300] {
+                        let (a, b) = (random(m * k, skip), random(k * n, skip));
+                        let (a, b) = (&a[skip..], &b[skip..]);
+                        // Both stride orders of `a`: row-major (input gradient) and transposed
+                        // (weight gradient).
+                        for (rsa, csa) in [(k, 1), (1, m)] {
+                            let naive: Vec<f64> = (0..m * n)
+                                .map(|e| {
+                                    let (r, j) = (e / n, e % n);
+                                    (0..k)
+                                        .map(|s| {
+                                            a[r * rsa + s * csa].to_f64() * b[s * n + j].to_f64()
+                                        })
+                                        .sum()
+                                })
+                                .collect();
+                            let mut c = vec![T::from_f64(f64::NAN); m * n];
+                            // SAFETY: as above; `a` holds `m·k` elements, which both stride
+                            // orders address exactly.
+                            unsafe { nn(m, n, k, a, rsa, csa, b, &mut c) };
+                            check(
+                                &format!("gemm_nn {m}x{n}x{k}+{skip} ({rsa}, {csa})"),
+                                &c,
+                                &naive,
+                                k,
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_lanes_implementation_matches_naive_products() {
+        let f64s = implementations!(
+            f64,
+            gemm_nt_f64_avx2,
+            gemm_nn_f64_avx2,
+            gemm_nt_f64_avx512,
+            gemm_nn_f64_avx512
+        );
+        let f32s = implementations!(
+            f32,
+            gemm_nt_f32_avx2,
+            gemm_nn_f32_avx2,
+            gemm_nt_f32_avx512,
+            gemm_nn_f32_avx512
+        );
+        for (name, nt, nn) in f64s {
+            check_against_naive(name, nt, nn, 1e-14);
+        }
+        for (name, nt, nn) in f32s {
+            check_against_naive(name, nt, nn, 1e-6);
         }
     }
 

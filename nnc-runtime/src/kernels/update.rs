@@ -54,6 +54,17 @@ unsafe fn adam_avx2<T: Float>(
     adam_body(params, grads, m, v, c);
 }
 
+/// Zero for subnormal values (and zero), the value itself otherwise. Written as a select so
+/// that the loop still vectorizes.
+#[inline(always)]
+fn flush<T: Float>(x: T) -> T {
+    if x.abs() < T::MIN_POSITIVE {
+        T::ZERO
+    } else {
+        x
+    }
+}
+
 #[inline(always)]
 fn adam_body<T: Float>(
     params: &mut [T],
@@ -65,8 +76,13 @@ fn adam_body<T: Float>(
     let (one_minus_b1, one_minus_b2) = (T::ONE - c.beta1, T::ONE - c.beta2);
     for (((p, &g), m), v) in params.iter_mut().zip(grads).zip(m).zip(v) {
         let g = g + c.weight_decay * *p;
-        *m = c.beta1 * *m + one_minus_b1 * g;
-        *v = c.beta2 * *v + one_minus_b2 * g * g;
+        // A parameter whose gradient stays zero (a dead relu unit, say) sees its moments decay
+        // geometrically into the subnormal range, where every operation on them costs a
+        // microcode assist: training at batch 1 ran 6.5x slower for it. Flushing them to zero
+        // changes the update by less than MIN_POSITIVE / eps (about 1e-30 in f32), far below
+        // one rounding of any parameter.
+        *m = flush(c.beta1 * *m + one_minus_b1 * g);
+        *v = flush(c.beta2 * *v + one_minus_b2 * g * g);
         // Multiplying by the precomputed reciprocal instead of dividing by sqrt(1 - β2^t) saves a
         // division per element; the two differ by at most one rounding.
         let denom = v.sqrt() * c.inv_bias_correction2_sqrt + c.eps;
