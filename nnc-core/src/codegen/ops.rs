@@ -99,9 +99,15 @@ impl Ctx<'_> {
     /// The statements computing node `id`.
     pub fn node(&self, id: ValueId) -> TokenStream {
         let node = self.p.graph.node(id);
+        // A value planned into its operand's slot is computed by the in-place kernel.
+        let in_place = node
+            .op
+            .in_place_operand()
+            .map(|i| node.args[i])
+            .filter(|a| self.in_arena(id) && self.storage[a.index()] == self.storage[id.index()]);
         let mut reads: Vec<ValueId> = Vec::new();
         for a in &node.args {
-            if self.in_arena(*a) && !reads.contains(a) {
+            if self.in_arena(*a) && !reads.contains(a) && Some(*a) != in_place {
                 reads.push(*a);
             }
         }
@@ -113,7 +119,13 @@ impl Ctx<'_> {
         match self.storage[id.index()] {
             Storage::Batched { .. } | Storage::Fixed { .. } => {
                 let slot = ident(self.names.slot(id));
-                let call = self.call(node, &args, quote!(#local));
+                let call = match (in_place, node.op) {
+                    (Some(_), Op::ActivationGrad(act)) => {
+                        let (k, act, y) = (self.rt, act_tokens(self.rt, act), &args[0]);
+                        quote!(#k::kernels::act_backward_inplace(#act, #y, #local))
+                    }
+                    _ => self.call(node, &args, quote!(#local)),
+                };
                 let bind = if reads.is_empty() {
                     quote!(let #local = arena.get_mut(batch, #slot);)
                 } else {
@@ -308,12 +320,19 @@ impl Ctx<'_> {
                 )
             }
             Op::ReduceBatch => format!("{me} = Σ over the batch of {}", arg(0)),
-            Op::ActivationGrad(act) => format!(
-                "{me} = {} ⊙ {}'(·), written through {}",
-                arg(1),
-                act.name(),
-                arg(0)
-            ),
+            Op::ActivationGrad(act) => {
+                let place = if self.storage[id.index()] == self.storage[node.args[1].index()] {
+                    format!(", in place of {}", arg(1))
+                } else {
+                    String::new()
+                };
+                format!(
+                    "{me} = {} ⊙ {}'(·), written through {}{place}",
+                    arg(1),
+                    act.name(),
+                    arg(0)
+                )
+            }
             Op::SoftmaxGrad => format!("{me} = {0} ⊙ ({1} − Σ {1} ⊙ {0}) per row", arg(0), arg(1)),
             Op::Loss(kind) => format!(
                 "{me} = {}({}, {}), averaged over the batch",

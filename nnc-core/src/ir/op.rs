@@ -197,6 +197,15 @@ impl Op {
         }
     }
 
+    /// The argument whose storage the result may take over when this node is its last reader,
+    /// because the kernel has an in-place form that reads each element before overwriting it.
+    pub fn in_place_operand(self) -> Option<usize> {
+        match self {
+            Op::ActivationGrad(_) => Some(1),
+            _ => None,
+        }
+    }
+
     fn fused_loss_kind(self) -> LossKind {
         match self {
             Op::SigmoidBinaryCrossEntropy | Op::SigmoidBinaryCrossEntropyGrad => {

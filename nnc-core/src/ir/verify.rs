@@ -10,7 +10,8 @@
 //! - every computed forward node precedes every computed loss and backward node, so the forward
 //!   pass is a prefix of the schedule (code generation emits it once, shared by inference and
 //!   training);
-//! - after planning, no two arena values that are live at the same time overlap.
+//! - after planning, no two arena values that are live at the same time overlap, except a
+//!   value computed in place over an operand it reads for the last time.
 
 use super::{Dim, Op, Program, Shape, Storage, Type};
 
@@ -139,8 +140,17 @@ fn verify_plan(p: &Program, plan: &super::MemoryPlan, errors: &mut Vec<String>) 
                 continue;
             };
             let overlap = ra == rb && sa < eb && sb < ea;
-            // `b` is defined after `a`; they conflict if `a` is still needed when `b` is written.
-            if overlap && last_use[a.index()] >= b.index() {
+            // `b` is defined after `a`; they conflict if `a` is still needed when `b` is written,
+            // unless `b` is computed in place over `a`, which it reads for the last time.
+            let node_b = g.node(b);
+            let in_place = node_b
+                .op
+                .in_place_operand()
+                .and_then(|i| node_b.args.get(i))
+                == Some(&a)
+                && last_use[a.index()] == b.index()
+                && plan.storage[a.index()] == plan.storage[b.index()];
+            if overlap && last_use[a.index()] >= b.index() && !in_place {
                 errors.push(format!("{a} and {b} share arena space while both are live"));
             }
         }
