@@ -35,28 +35,24 @@ const WD_HINT: &str =
 const BETA_HINT: &str =
     "betas are in [0, 1); PyTorch's defaults are `beta1 = 0.9` and `beta2 = 0.999`";
 
-const SGD_SIG: &[Param] = &[
-    Param {
-        name: "lr",
-        kind: Kind::POSITIVE,
-        default: Some(Bound::Real(1e-3)),
-        hint: LR_HINT,
-    },
-    Param {
-        name: "weight_decay",
-        kind: Kind::NON_NEGATIVE,
-        default: Some(Bound::Real(0.0)),
-        hint: WD_HINT,
-    },
-];
+/// The hyperparameters every optimizer has, with PyTorch's defaults.
+const LR: Param = Param {
+    name: "lr",
+    kind: Kind::POSITIVE,
+    default: Some(Bound::Real(1e-3)),
+    hint: LR_HINT,
+};
+const WEIGHT_DECAY: Param = Param {
+    name: "weight_decay",
+    kind: Kind::NON_NEGATIVE,
+    default: Some(Bound::Real(0.0)),
+    hint: WD_HINT,
+};
+
+const SGD_SIG: &[Param] = &[LR, WEIGHT_DECAY];
 
 const ADAM_SIG: &[Param] = &[
-    Param {
-        name: "lr",
-        kind: Kind::POSITIVE,
-        default: Some(Bound::Real(1e-3)),
-        hint: LR_HINT,
-    },
+    LR,
     Param {
         name: "beta1",
         kind: Kind::UNIT_OPEN,
@@ -75,12 +71,7 @@ const ADAM_SIG: &[Param] = &[
         default: Some(Bound::Real(1e-8)),
         hint: "eps keeps the update finite; PyTorch's default is `eps = 1e-8`",
     },
-    Param {
-        name: "weight_decay",
-        kind: Kind::NON_NEGATIVE,
-        default: Some(Bound::Real(0.0)),
-        hint: WD_HINT,
-    },
+    WEIGHT_DECAY,
 ];
 
 const OPTIMIZERS: &[&str] = &["sgd", "adam"];

@@ -229,26 +229,69 @@ mod x86 {
     // intrinsics inline to single instructions. The trait's contract (the CPU has AVX2 and FMA,
     // pointers are valid for 8 or 4 elements) is exactly what each intrinsic requires.
 
-    impl Lanes for F32x8 {
-        type Elem = f32;
-        const LANES: usize = 8;
-        const REGISTERS: usize = 16;
+    /// The `Lanes` methods every x86 type shares, each a wrapper around the one intrinsic named
+    /// in the invocation. `load_partial` and `hsum` differ between instruction sets and are
+    /// written out by each invocation. Every method is only instantiated inside a
+    /// `#[target_feature]` function whose features include the type's instruction set, and the
+    /// trait's contract (that instruction set is available; pointers are valid for `LANES`
+    /// elements) is exactly what each intrinsic requires.
+    macro_rules! lanes {
+        (
+            $name:ident($elem:ty; $lanes:literal lanes, $registers:literal registers),
+            setzero = $setzero:ident, set1 = $set1:ident, loadu = $loadu:ident,
+            storeu = $storeu:ident, fmadd = $fmadd:ident, add = $add:ident,
+            $($specific:tt)*
+        ) => {
+            impl Lanes for $name {
+                type Elem = $elem;
+                const LANES: usize = $lanes;
+                const REGISTERS: usize = $registers;
 
-        #[inline(always)]
-        unsafe fn zero() -> Self {
-            // SAFETY: the trait contract guarantees AVX support.
-            F32x8(unsafe { _mm256_setzero_ps() })
-        }
-        #[inline(always)]
-        unsafe fn splat(x: f32) -> Self {
-            // SAFETY: the trait contract guarantees AVX support.
-            F32x8(unsafe { _mm256_set1_ps(x) })
-        }
-        #[inline(always)]
-        unsafe fn load(p: *const f32) -> Self {
-            // SAFETY: the trait contract guarantees AVX support and 8 readable elements at `p`.
-            F32x8(unsafe { _mm256_loadu_ps(p) })
-        }
+                #[inline(always)]
+                unsafe fn zero() -> Self {
+                    // SAFETY: the trait contract guarantees the instruction set.
+                    $name(unsafe { $setzero() })
+                }
+                #[inline(always)]
+                unsafe fn splat(x: $elem) -> Self {
+                    // SAFETY: the trait contract guarantees the instruction set.
+                    $name(unsafe { $set1(x) })
+                }
+                #[inline(always)]
+                unsafe fn load(p: *const $elem) -> Self {
+                    // SAFETY: the trait contract guarantees the instruction set and `LANES`
+                    // readable elements at `p`.
+                    $name(unsafe { $loadu(p) })
+                }
+                #[inline(always)]
+                unsafe fn store(self, p: *mut $elem) {
+                    // SAFETY: the trait contract guarantees the instruction set and `LANES`
+                    // writable elements at `p`.
+                    unsafe { $storeu(p, self.0) }
+                }
+                #[inline(always)]
+                unsafe fn fmadd(a: Self, b: Self, c: Self) -> Self {
+                    // SAFETY: the trait contract guarantees FMA, part of every set used here.
+                    $name(unsafe { $fmadd(a.0, b.0, c.0) })
+                }
+                #[inline(always)]
+                unsafe fn add(a: Self, b: Self) -> Self {
+                    // SAFETY: the trait contract guarantees the instruction set.
+                    $name(unsafe { $add(a.0, b.0) })
+                }
+                #[inline(always)]
+                fn madd(a: $elem, b: $elem, c: $elem) -> $elem {
+                    a.mul_add(b, c)
+                }
+                $($specific)*
+            }
+        };
+    }
+
+    lanes! {
+        F32x8(f32; 8 lanes, 16 registers),
+        setzero = _mm256_setzero_ps, set1 = _mm256_set1_ps, loadu = _mm256_loadu_ps,
+        storeu = _mm256_storeu_ps, fmadd = _mm256_fmadd_ps, add = _mm256_add_ps,
         #[inline(always)]
         unsafe fn load_partial(p: *const f32, n: usize) -> Self {
             let mut v = [0.0; 8];
@@ -258,21 +301,6 @@ mod x86 {
                 p.copy_to_nonoverlapping(v.as_mut_ptr(), n);
                 F32x8(_mm256_loadu_ps(v.as_ptr()))
             }
-        }
-        #[inline(always)]
-        unsafe fn store(self, p: *mut f32) {
-            // SAFETY: the trait contract guarantees AVX support and 8 writable elements at `p`.
-            unsafe { _mm256_storeu_ps(p, self.0) }
-        }
-        #[inline(always)]
-        unsafe fn fmadd(a: Self, b: Self, c: Self) -> Self {
-            // SAFETY: the trait contract guarantees FMA support.
-            F32x8(unsafe { _mm256_fmadd_ps(a.0, b.0, c.0) })
-        }
-        #[inline(always)]
-        unsafe fn add(a: Self, b: Self) -> Self {
-            // SAFETY: the trait contract guarantees AVX support.
-            F32x8(unsafe { _mm256_add_ps(a.0, b.0) })
         }
         #[inline(always)]
         unsafe fn hsum(self) -> f32 {
@@ -285,32 +313,12 @@ mod x86 {
                 _mm_cvtss_f32(s)
             }
         }
-        #[inline(always)]
-        fn madd(a: f32, b: f32, c: f32) -> f32 {
-            a.mul_add(b, c)
-        }
     }
 
-    impl Lanes for F64x4 {
-        type Elem = f64;
-        const LANES: usize = 4;
-        const REGISTERS: usize = 16;
-
-        #[inline(always)]
-        unsafe fn zero() -> Self {
-            // SAFETY: the trait contract guarantees AVX support.
-            F64x4(unsafe { _mm256_setzero_pd() })
-        }
-        #[inline(always)]
-        unsafe fn splat(x: f64) -> Self {
-            // SAFETY: the trait contract guarantees AVX support.
-            F64x4(unsafe { _mm256_set1_pd(x) })
-        }
-        #[inline(always)]
-        unsafe fn load(p: *const f64) -> Self {
-            // SAFETY: the trait contract guarantees AVX support and 4 readable elements at `p`.
-            F64x4(unsafe { _mm256_loadu_pd(p) })
-        }
+    lanes! {
+        F64x4(f64; 4 lanes, 16 registers),
+        setzero = _mm256_setzero_pd, set1 = _mm256_set1_pd, loadu = _mm256_loadu_pd,
+        storeu = _mm256_storeu_pd, fmadd = _mm256_fmadd_pd, add = _mm256_add_pd,
         #[inline(always)]
         unsafe fn load_partial(p: *const f64, n: usize) -> Self {
             let mut v = [0.0; 4];
@@ -322,21 +330,6 @@ mod x86 {
             }
         }
         #[inline(always)]
-        unsafe fn store(self, p: *mut f64) {
-            // SAFETY: the trait contract guarantees AVX support and 4 writable elements at `p`.
-            unsafe { _mm256_storeu_pd(p, self.0) }
-        }
-        #[inline(always)]
-        unsafe fn fmadd(a: Self, b: Self, c: Self) -> Self {
-            // SAFETY: the trait contract guarantees FMA support.
-            F64x4(unsafe { _mm256_fmadd_pd(a.0, b.0, c.0) })
-        }
-        #[inline(always)]
-        unsafe fn add(a: Self, b: Self) -> Self {
-            // SAFETY: the trait contract guarantees AVX support.
-            F64x4(unsafe { _mm256_add_pd(a.0, b.0) })
-        }
-        #[inline(always)]
         unsafe fn hsum(self) -> f64 {
             // SAFETY: the trait contract guarantees AVX support (SSE2 is part of x86_64).
             unsafe {
@@ -344,10 +337,6 @@ mod x86 {
                 let s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd::<1>(v));
                 _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)))
             }
-        }
-        #[inline(always)]
-        fn madd(a: f64, b: f64, c: f64) -> f64 {
-            a.mul_add(b, c)
         }
     }
 
@@ -362,27 +351,10 @@ mod x86 {
     // As above, but only instantiated inside `#[target_feature(enable = "avx512f,avx2,fma")]`
     // functions, and the trait's contract is that the CPU has AVX-512F (and AVX2 and FMA).
 
-    impl Lanes for F32x16 {
-        type Elem = f32;
-        const LANES: usize = 16;
-        const REGISTERS: usize = 32;
-
-        #[inline(always)]
-        unsafe fn zero() -> Self {
-            // SAFETY: the trait contract guarantees AVX-512F support.
-            F32x16(unsafe { _mm512_setzero_ps() })
-        }
-        #[inline(always)]
-        unsafe fn splat(x: f32) -> Self {
-            // SAFETY: the trait contract guarantees AVX-512F support.
-            F32x16(unsafe { _mm512_set1_ps(x) })
-        }
-        #[inline(always)]
-        unsafe fn load(p: *const f32) -> Self {
-            // SAFETY: the trait contract guarantees AVX-512F support and 16 readable elements at
-            // `p`.
-            F32x16(unsafe { _mm512_loadu_ps(p) })
-        }
+    lanes! {
+        F32x16(f32; 16 lanes, 32 registers),
+        setzero = _mm512_setzero_ps, set1 = _mm512_set1_ps, loadu = _mm512_loadu_ps,
+        storeu = _mm512_storeu_ps, fmadd = _mm512_fmadd_ps, add = _mm512_add_ps,
         #[inline(always)]
         unsafe fn load_partial(p: *const f32, n: usize) -> Self {
             let mask = ((1u32 << n) - 1) as u16;
@@ -391,53 +363,16 @@ mod x86 {
             F32x16(unsafe { _mm512_maskz_loadu_ps(mask, p) })
         }
         #[inline(always)]
-        unsafe fn store(self, p: *mut f32) {
-            // SAFETY: the trait contract guarantees AVX-512F support and 16 writable elements at
-            // `p`.
-            unsafe { _mm512_storeu_ps(p, self.0) }
-        }
-        #[inline(always)]
-        unsafe fn fmadd(a: Self, b: Self, c: Self) -> Self {
-            // SAFETY: the trait contract guarantees AVX-512F support.
-            F32x16(unsafe { _mm512_fmadd_ps(a.0, b.0, c.0) })
-        }
-        #[inline(always)]
-        unsafe fn add(a: Self, b: Self) -> Self {
-            // SAFETY: the trait contract guarantees AVX-512F support.
-            F32x16(unsafe { _mm512_add_ps(a.0, b.0) })
-        }
-        #[inline(always)]
         unsafe fn hsum(self) -> f32 {
             // SAFETY: the trait contract guarantees AVX-512F support.
             unsafe { _mm512_reduce_add_ps(self.0) }
         }
-        #[inline(always)]
-        fn madd(a: f32, b: f32, c: f32) -> f32 {
-            a.mul_add(b, c)
-        }
     }
 
-    impl Lanes for F64x8 {
-        type Elem = f64;
-        const LANES: usize = 8;
-        const REGISTERS: usize = 32;
-
-        #[inline(always)]
-        unsafe fn zero() -> Self {
-            // SAFETY: the trait contract guarantees AVX-512F support.
-            F64x8(unsafe { _mm512_setzero_pd() })
-        }
-        #[inline(always)]
-        unsafe fn splat(x: f64) -> Self {
-            // SAFETY: the trait contract guarantees AVX-512F support.
-            F64x8(unsafe { _mm512_set1_pd(x) })
-        }
-        #[inline(always)]
-        unsafe fn load(p: *const f64) -> Self {
-            // SAFETY: the trait contract guarantees AVX-512F support and 8 readable elements at
-            // `p`.
-            F64x8(unsafe { _mm512_loadu_pd(p) })
-        }
+    lanes! {
+        F64x8(f64; 8 lanes, 32 registers),
+        setzero = _mm512_setzero_pd, set1 = _mm512_set1_pd, loadu = _mm512_loadu_pd,
+        storeu = _mm512_storeu_pd, fmadd = _mm512_fmadd_pd, add = _mm512_add_pd,
         #[inline(always)]
         unsafe fn load_partial(p: *const f64, n: usize) -> Self {
             let mask = ((1u32 << n) - 1) as u8;
@@ -446,29 +381,9 @@ mod x86 {
             F64x8(unsafe { _mm512_maskz_loadu_pd(mask, p) })
         }
         #[inline(always)]
-        unsafe fn store(self, p: *mut f64) {
-            // SAFETY: the trait contract guarantees AVX-512F support and 8 writable elements at
-            // `p`.
-            unsafe { _mm512_storeu_pd(p, self.0) }
-        }
-        #[inline(always)]
-        unsafe fn fmadd(a: Self, b: Self, c: Self) -> Self {
-            // SAFETY: the trait contract guarantees AVX-512F support.
-            F64x8(unsafe { _mm512_fmadd_pd(a.0, b.0, c.0) })
-        }
-        #[inline(always)]
-        unsafe fn add(a: Self, b: Self) -> Self {
-            // SAFETY: the trait contract guarantees AVX-512F support.
-            F64x8(unsafe { _mm512_add_pd(a.0, b.0) })
-        }
-        #[inline(always)]
         unsafe fn hsum(self) -> f64 {
             // SAFETY: the trait contract guarantees AVX-512F support.
             unsafe { _mm512_reduce_add_pd(self.0) }
-        }
-        #[inline(always)]
-        fn madd(a: f64, b: f64, c: f64) -> f64 {
-            a.mul_add(b, c)
         }
     }
 
