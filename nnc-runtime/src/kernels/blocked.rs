@@ -232,9 +232,13 @@ unsafe fn nt_block<V: Lanes, const MR: usize, const NR: usize, const KU: usize>(
     let w = V::LANES;
     // With 32 registers (AVX-512), a vector is a whole cache line, and unaligned loads that
     // straddle two lines cost nearly twice as much: a partial first step makes the loads of the
-    // first row of `a` (and of every row, when rows are a whole number of lines apart) aligned.
+    // first row of one operand (and of every row, when rows are a whole number of lines apart)
+    // aligned. Both can only be aligned together when they share an alignment, so the operand
+    // with more rows in this block, whose loads dominate, is the one aligned: `a` in the main
+    // blocks, the weights `b` when a single sample meets several of their rows.
     let head = if V::REGISTERS >= 32 {
-        a.align_offset(w * size_of::<V::Elem>()).min(k)
+        let anchor = if MR >= NR { a } else { b };
+        anchor.align_offset(w * size_of::<V::Elem>()).min(k)
     } else {
         0
     };
