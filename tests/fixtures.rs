@@ -30,7 +30,8 @@ fn check_ok(path: &Path) -> (String, String) {
     for (stage, text) in &compilation.stages {
         ir.push_str(&format!("## {}\n{text}\n", stage.as_str()));
     }
-    let rust = nnc_core::compile(&src, &nnc_core::Options::default()).unwrap();
+    // Generate from the analysis above rather than running the pipeline a second time.
+    let rust = nnc_core::codegen::generate(&compilation.programs, &nnc_core::Options::default());
     syn::parse_file(&rust).unwrap_or_else(|e| panic!("{name}: generated Rust does not parse: {e}"));
     let f64_options = nnc_core::Options {
         elem: nnc_core::Elem::F64,

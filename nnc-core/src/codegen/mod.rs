@@ -53,12 +53,10 @@ fn snake_case(name: &str) -> String {
 fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) -> TokenStream {
     let plan = p.plan.as_ref().expect("codegen runs after memory planning");
     let names = Names::new(p);
-    let short_rt = quote!(rt);
     let ctx = Ctx {
         p,
         names: &names,
         storage: &plan.storage,
-        rt: &short_rt,
         comments,
     };
     let elem = ident(options.elem.as_str());

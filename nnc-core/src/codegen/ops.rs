@@ -10,7 +10,6 @@ pub struct Ctx<'a> {
     pub p: &'a Program,
     pub names: &'a Names,
     pub storage: &'a [Storage],
-    pub rt: &'a TokenStream,
     pub comments: &'a Comments,
 }
 
@@ -121,8 +120,8 @@ impl Ctx<'_> {
                 let slot = ident(self.names.slot(id));
                 let call = match (in_place, node.op) {
                     (Some(_), Op::ActivationGrad(act)) => {
-                        let (k, act, y) = (self.rt, act_tokens(self.rt, act), &args[0]);
-                        quote!(#k::kernels::act_backward_inplace(#act, #y, #local))
+                        let (act, y) = (act_tokens(act), &args[0]);
+                        quote!(rt::kernels::act_backward_inplace(#act, #y, #local))
                     }
                     _ => self.call(node, &args, quote!(#local)),
                 };
@@ -159,8 +158,7 @@ impl Ctx<'_> {
     }
 
     fn call(&self, node: &Node, a: &[TokenStream], out: TokenStream) -> TokenStream {
-        let rt = self.rt;
-        let k = quote!(#rt::kernels);
+        let k = quote!(rt::kernels);
         let g = &self.p.graph;
         let n0 = || self.per_sample(node.args[0]);
         match node.op {
@@ -174,7 +172,7 @@ impl Ctx<'_> {
                 } else {
                     quote!(None)
                 };
-                let act = act_tokens(rt, act);
+                let act = act_tokens(act);
                 quote!(#k::dense_forward(batch, #inputs, #outputs, #x, #wt, #b, #act, #out))
             }
             // The two products of a dense layer's backward pass have kernels of their own,
@@ -223,7 +221,7 @@ impl Ctx<'_> {
                 quote!(#k::bias_add(batch, #n, #x, #b, #out))
             }
             Op::Activation(act) => {
-                let (act, x) = (act_tokens(rt, act), &a[0]);
+                let (act, x) = (act_tokens(act), &a[0]);
                 quote!(#k::act_forward(#act, #x, #out))
             }
             Op::Softmax => {
@@ -239,7 +237,7 @@ impl Ctx<'_> {
                 quote!(#k::bias_backward(batch, #n, #x, #out))
             }
             Op::ActivationGrad(act) => {
-                let (act, y, gy) = (act_tokens(rt, act), &a[0], &a[1]);
+                let (act, y, gy) = (act_tokens(act), &a[0], &a[1]);
                 quote!(#k::act_backward(#act, #y, #gy, #out))
             }
             Op::SoftmaxGrad => {
@@ -375,12 +373,13 @@ impl Ctx<'_> {
     }
 }
 
-pub fn act_tokens(rt: &TokenStream, act: Act) -> TokenStream {
+/// The runtime's `Act` variant, named through the generated module's `rt` alias.
+pub fn act_tokens(act: Act) -> TokenStream {
     let v = ident(match act {
         Act::Identity => "Identity",
         Act::Relu => "Relu",
         Act::Sigmoid => "Sigmoid",
         Act::Tanh => "Tanh",
     });
-    quote!(#rt::Act::#v)
+    quote!(rt::Act::#v)
 }

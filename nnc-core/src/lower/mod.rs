@@ -150,6 +150,11 @@ impl<'a> Lowerer<'a> {
         )
     }
 
+    /// A node without arguments (an input or a target), named after its declaration.
+    fn leaf(&mut self, op: Op, ty: Type, name: &ast::Ident, phase: Phase, span: Span) -> ValueId {
+        self.push(op, vec![], ty, name.name.clone(), phase, span)
+    }
+
     fn run(mut self) -> Option<Program> {
         let mut loss_call = None;
         let mut optimizer_call = None;
@@ -359,13 +364,11 @@ impl<'a> Lowerer<'a> {
             self.define(&decl.name, Def::Poisoned, "input");
             return;
         };
-        let index = self.inputs.len();
         let ty = Type::float(Shape::batched(&dims));
-        let v = self.push(
-            Op::Input(index),
-            vec![],
+        let v = self.leaf(
+            Op::Input(self.inputs.len()),
             ty,
-            decl.name.name.clone(),
+            &decl.name,
             Phase::Forward,
             decl.span,
         );
@@ -411,14 +414,7 @@ impl<'a> Lowerer<'a> {
             return;
         };
         let index = self.targets.len();
-        let v = self.push(
-            Op::Target(index),
-            vec![],
-            ty,
-            decl.name.name.clone(),
-            Phase::Loss,
-            decl.span,
-        );
+        let v = self.leaf(Op::Target(index), ty, &decl.name, Phase::Loss, decl.span);
         self.targets.push(Binding {
             name: decl.name.name.clone(),
             value: v,

@@ -1,25 +1,14 @@
 //! Element-wise activations, their gradients (expressed through the activation's output), and
 //! row-wise softmax.
 
+use super::vectorized;
 use super::{relu, sigmoid, Act};
 use crate::float::Float;
 
 /// `y = act(x)`, element-wise.
 pub fn act_forward<T: Float>(act: Act, x: &[T], y: &mut [T]) {
     assert_eq!(x.len(), y.len(), "act_forward: x and y lengths differ");
-    #[cfg(target_arch = "x86_64")]
-    if super::has_avx2_fma() {
-        // SAFETY: the CPU supports AVX2 and FMA, as checked just above.
-        unsafe { act_forward_avx2(act, x, y) };
-        return;
-    }
-    act_forward_body(act, x, y);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn act_forward_avx2<T: Float>(act: Act, x: &[T], y: &mut [T]) {
-    act_forward_body(act, x, y);
+    vectorized!(act_forward_body(act: Act, x: &[T], y: &mut [T]));
 }
 
 /// The loop shared by both variants; the `match` sits outside so each loop body is branch-free.
@@ -60,19 +49,7 @@ pub fn act_backward<T: Float>(act: Act, y: &[T], gy: &[T], gx: &mut [T]) {
         gy.len(),
         gx.len()
     );
-    #[cfg(target_arch = "x86_64")]
-    if super::has_avx2_fma() {
-        // SAFETY: the CPU supports AVX2 and FMA, as checked just above.
-        unsafe { act_backward_avx2(act, y, gy, gx) };
-        return;
-    }
-    act_backward_body(act, y, gy, gx);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn act_backward_avx2<T: Float>(act: Act, y: &[T], gy: &[T], gx: &mut [T]) {
-    act_backward_body(act, y, gy, gx);
+    vectorized!(act_backward_body(act: Act, y: &[T], gy: &[T], gx: &mut [T]));
 }
 
 #[inline(always)]
@@ -100,19 +77,7 @@ pub fn act_backward_inplace<T: Float>(act: Act, y: &[T], g: &mut [T]) {
         g.len(),
         "act_backward_inplace: y and g lengths differ"
     );
-    #[cfg(target_arch = "x86_64")]
-    if super::has_avx2_fma() {
-        // SAFETY: the CPU supports AVX2 and FMA, as checked just above.
-        unsafe { act_backward_inplace_avx2(act, y, g) };
-        return;
-    }
-    act_backward_inplace_body(act, y, g);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn act_backward_inplace_avx2<T: Float>(act: Act, y: &[T], g: &mut [T]) {
-    act_backward_inplace_body(act, y, g);
+    vectorized!(act_backward_inplace_body(act: Act, y: &[T], g: &mut [T]));
 }
 
 #[inline(always)]

@@ -97,11 +97,7 @@ pub(super) unsafe fn gemm_nt<V: Lanes>(
     b: &[V::Elem],
     c: &mut [V::Elem],
 ) {
-    if m == 0 || n == 0 {
-        return;
-    }
-    if k == 0 {
-        c.fill(V::Elem::ZERO);
+    if is_empty_product(m, n, k, c) {
         return;
     }
     // SAFETY: forwarded from this function's contract.
@@ -337,11 +333,7 @@ pub(super) unsafe fn gemm_nn<V: Lanes>(
     b: &[V::Elem],
     c: &mut [V::Elem],
 ) {
-    if m == 0 || n == 0 {
-        return;
-    }
-    if k == 0 {
-        c.fill(V::Elem::ZERO);
+    if is_empty_product(m, n, k, c) {
         return;
     }
     let w = V::LANES;
@@ -523,4 +515,17 @@ unsafe fn nn_block<V: Lanes, const MR: usize, const NV: usize>(
             }
         }
     }
+}
+
+/// Handles the products with nothing to multiply: an empty `C` is left alone, and an empty sum
+/// (`k == 0`) makes `C` zero. Returns whether the product is done.
+fn is_empty_product<T: Float>(m: usize, n: usize, k: usize, c: &mut [T]) -> bool {
+    if m == 0 || n == 0 {
+        return true;
+    }
+    if k == 0 {
+        c.fill(T::ZERO);
+        return true;
+    }
+    false
 }

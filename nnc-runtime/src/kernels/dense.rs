@@ -5,6 +5,7 @@
 //! (`Simd::gemm_nt`): every output is the dot product of two contiguous rows, so nothing needs
 //! packing and nothing is allocated, which keeps a training step allocation-free.
 
+use super::vectorized;
 use super::Act;
 use crate::float::Float;
 
@@ -65,19 +66,7 @@ pub fn bias_add<T: Float>(batch: usize, n: usize, x: &[T], b: &[T], y: &mut [T])
     if n == 0 {
         return;
     }
-    #[cfg(target_arch = "x86_64")]
-    if super::has_avx2_fma() {
-        // SAFETY: the CPU supports AVX2 and FMA, as checked just above.
-        unsafe { bias_add_avx2(n, x, b, y) };
-        return;
-    }
-    bias_add_body(n, x, b, y);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn bias_add_avx2<T: Float>(n: usize, x: &[T], b: &[T], y: &mut [T]) {
-    bias_add_body(n, x, b, y);
+    vectorized!(bias_add_body(n: usize, x: &[T], b: &[T], y: &mut [T]));
 }
 
 #[inline(always)]
@@ -94,19 +83,7 @@ fn epilogue<T: Float>(outputs: usize, bias: Option<&[T]>, act: Act, y: &mut [T])
     if bias.is_none() && act == Act::Identity {
         return;
     }
-    #[cfg(target_arch = "x86_64")]
-    if super::has_avx2_fma() {
-        // SAFETY: the CPU supports AVX2 and FMA, as checked just above.
-        unsafe { epilogue_avx2(outputs, bias, act, y) };
-        return;
-    }
-    epilogue_body(outputs, bias, act, y);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn epilogue_avx2<T: Float>(outputs: usize, bias: Option<&[T]>, act: Act, y: &mut [T]) {
-    epilogue_body(outputs, bias, act, y);
+    vectorized!(epilogue_body(outputs: usize, bias: Option<&[T]>, act: Act, y: &mut [T]));
 }
 
 #[inline(always)]

@@ -107,6 +107,28 @@ pub(crate) fn isa() -> Isa {
     Isa::Portable
 }
 
+/// Runs `$body`, an `#[inline(always)]` generic loop, compiled a second time with AVX2 and FMA
+/// enabled when the CPU has them, so that LLVM vectorizes it 8 lanes wide; otherwise the portable
+/// compilation. Every element-wise kernel dispatches through this one macro, which writes the
+/// `#[target_feature]` wrapper from the parameter list it is given.
+macro_rules! vectorized {
+    ($body:ident($($arg:ident: $ty:ty),* $(,)?)) => {{
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2<T: $crate::float::Float>($($arg: $ty),*) {
+            $body($($arg),*)
+        }
+        #[cfg(target_arch = "x86_64")]
+        if $crate::kernels::has_avx2_fma() {
+            // SAFETY: the CPU supports AVX2 and FMA, as checked just above, which is all that
+            // `avx2` requires.
+            return unsafe { avx2($($arg),*) };
+        }
+        $body($($arg),*)
+    }};
+}
+pub(crate) use vectorized;
+
 /// Whether the AVX2+FMA variants may run (true also when AVX-512 is preferred).
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]

@@ -1,5 +1,6 @@
 //! The fused per-element pass of the Adam optimizer, vectorized like the other hot kernels.
 
+use super::vectorized;
 use crate::float::Float;
 
 /// Per-step scalars of an Adam update, computed once per step by `optim::Adam`.
@@ -33,25 +34,7 @@ pub(crate) fn adam_update<T: Float>(
         m.len(),
         v.len()
     );
-    #[cfg(target_arch = "x86_64")]
-    if super::has_avx2_fma() {
-        // SAFETY: the CPU supports AVX2 and FMA, as checked just above.
-        unsafe { adam_avx2(params, grads, m, v, c) };
-        return;
-    }
-    adam_body(params, grads, m, v, c);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn adam_avx2<T: Float>(
-    params: &mut [T],
-    grads: &[T],
-    m: &mut [T],
-    v: &mut [T],
-    c: AdamCoefficients<T>,
-) {
-    adam_body(params, grads, m, v, c);
+    vectorized!(adam_body(params: &mut [T], grads: &[T], m: &mut [T], v: &mut [T], c: AdamCoefficients<T>));
 }
 
 /// Zero for subnormal values (and zero), the value itself otherwise. Written as a select so
