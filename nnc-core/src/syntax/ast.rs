@@ -25,7 +25,8 @@ pub enum Item {
     Input(InputDecl),
     Target(TargetDecl),
     Let(Let),
-    Loss(Call),
+    Output(OutputDecl),
+    Loss(LossDecl),
     Optimizer(Call),
 }
 
@@ -34,6 +35,8 @@ pub enum Item {
 pub struct InputDecl {
     pub name: Ident,
     pub shape: ShapeLit,
+    /// The span of `requires_grad`, when the input asks for its gradient.
+    pub requires_grad: Option<Span>,
     pub span: Span,
 }
 
@@ -69,8 +72,80 @@ pub enum TargetKind {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Let {
     pub name: Ident,
-    pub source: Ident,
-    pub stages: Vec<Stage>,
+    pub value: Expr,
+    pub span: Span,
+}
+
+/// The right-hand side of a `let`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Expr {
+    /// A value name: `x`.
+    Name(Ident),
+    /// A function of values: `concat(a, b)`.
+    Call(Call),
+    /// `source -> stage -> stage`.
+    Chain {
+        source: Box<Expr>,
+        stages: Vec<Stage>,
+        span: Span,
+    },
+    /// `a + b`, `a - b`, `a * b`.
+    Binary {
+        op: BinOp,
+        op_span: Span,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+        span: Span,
+    },
+}
+
+impl Expr {
+    pub fn span(&self) -> Span {
+        match self {
+            Expr::Name(id) => id.span,
+            Expr::Call(c) => c.span,
+            Expr::Chain { span, .. } | Expr::Binary { span, .. } => *span,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BinOp {
+    Add,
+    Sub,
+    Mul,
+}
+
+impl BinOp {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            BinOp::Add => "+",
+            BinOp::Sub => "-",
+            BinOp::Mul => "*",
+        }
+    }
+}
+
+/// `output p, q;`
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutputDecl {
+    pub names: Vec<Ident>,
+    pub span: Span,
+}
+
+/// `loss = cross_entropy(p, y) + 0.5 * mse(q, t);`
+#[derive(Clone, Debug, PartialEq)]
+pub struct LossDecl {
+    pub terms: Vec<LossTerm>,
+    pub span: Span,
+}
+
+/// One weighted term of the loss: `0.5 * mse(q, t)`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LossTerm {
+    /// The weight as written, with its span (`None` means 1).
+    pub weight: Option<(String, Span)>,
+    pub call: Call,
     pub span: Span,
 }
 

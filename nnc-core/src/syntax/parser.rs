@@ -51,6 +51,9 @@ fn is_token(rule: Rule) -> bool {
             | Rule::eq
             | Rule::arrow
             | Rule::minus
+            | Rule::plus
+            | Rule::star
+            | Rule::kw_output
             | Rule::kw_model
             | Rule::kw_input
             | Rule::kw_target
@@ -99,9 +102,11 @@ fn item(p: P<'_>) -> Option<Item> {
         Rule::input_decl => {
             let name = ident(it.next()?);
             let shape = shape(it.next()?);
+            let requires_grad = it.next().map(|p| span(&p));
             Item::Input(InputDecl {
                 name,
                 shape,
+                requires_grad,
                 span: sp,
             })
         }
@@ -125,20 +130,93 @@ fn item(p: P<'_>) -> Option<Item> {
         }
         Rule::let_stmt => {
             let name = ident(it.next()?);
-            let mut chain = parts(it.next()?);
-            let source = ident(chain.next()?);
-            let stages = chain.map(stage).collect();
+            let value = expr(it.next()?)?;
             Item::Let(Let {
                 name,
-                source,
-                stages,
+                value,
                 span: sp,
             })
         }
-        Rule::loss_stmt => Item::Loss(call(it.next()?)?),
+        Rule::output_stmt => Item::Output(OutputDecl {
+            names: it.map(ident).collect(),
+            span: sp,
+        }),
+        Rule::loss_stmt => Item::Loss(LossDecl {
+            terms: it.filter_map(loss_term).collect(),
+            span: sp,
+        }),
         Rule::optimizer_stmt => Item::Optimizer(call(it.next()?)?),
         _ => return None,
     })
+}
+
+fn loss_term(p: P<'_>) -> Option<LossTerm> {
+    let sp = span(&p);
+    let mut weight = None;
+    for c in parts(p) {
+        match c.as_rule() {
+            Rule::number => weight = Some((c.as_str().to_string(), span(&c))),
+            Rule::call => {
+                return Some(LossTerm {
+                    weight,
+                    call: call(c)?,
+                    span: sp,
+                })
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// An expression: `expr` and `product` fold their operands left to right; `chain` applies its
+/// stages to its primary.
+fn expr(p: P<'_>) -> Option<Expr> {
+    match p.as_rule() {
+        Rule::expr | Rule::product => {
+            let mut it = p.into_inner();
+            let mut lhs = expr(it.next()?)?;
+            while let Some(op) = it.next() {
+                let bin = match op.as_rule() {
+                    Rule::plus => BinOp::Add,
+                    Rule::minus => BinOp::Sub,
+                    _ => BinOp::Mul,
+                };
+                let rhs = expr(it.next()?)?;
+                let whole = lhs.span().to(rhs.span());
+                lhs = Expr::Binary {
+                    op: bin,
+                    op_span: span(&op),
+                    lhs: Box::new(lhs),
+                    rhs: Box::new(rhs),
+                    span: whole,
+                };
+            }
+            Some(lhs)
+        }
+        Rule::chain => {
+            let sp = span(&p);
+            let mut it = parts(p);
+            let source = expr(it.next()?)?;
+            let stages: Vec<Stage> = it.map(stage).collect();
+            if stages.is_empty() {
+                Some(source)
+            } else {
+                Some(Expr::Chain {
+                    source: Box::new(source),
+                    stages,
+                    span: sp,
+                })
+            }
+        }
+        Rule::primary => {
+            let inner = parts(p).next()?;
+            expr(inner)
+        }
+        Rule::call => Some(Expr::Call(call(p)?)),
+        Rule::ident => Some(Expr::Name(ident(p))),
+        _ => None,
+    }
 }
 
 fn shape(p: P<'_>) -> ShapeLit {
@@ -298,7 +376,12 @@ fn describe(rule: Rule) -> &'static str {
         Rule::class_type | Rule::kw_class => "`class(N)`",
         Rule::shape => "a shape such as `[784]`",
         Rule::stage => "a layer or activation",
-        Rule::chain => "a value name",
+        Rule::chain | Rule::expr | Rule::product | Rule::primary => "a value",
+        Rule::output_stmt | Rule::kw_output => "`output`",
+        Rule::requires_grad | Rule::kw_requires_grad => "`requires_grad`",
+        Rule::loss_term => "a loss term",
+        Rule::plus => "`+`",
+        Rule::star => "`*`",
         Rule::call => "a function call such as `mse(p, y)`",
         Rule::arg_list => "`(`",
         Rule::arg => "an argument",
@@ -339,8 +422,30 @@ mod tests {
         let Item::Let(l) = &m.items[2] else {
             panic!("expected let")
         };
-        assert_eq!(l.stages.len(), 4);
-        assert_eq!(l.stages[0].name.as_ref().unwrap().name, "hidden");
+        let Expr::Chain { stages, .. } = &l.value else {
+            panic!("expected a chain")
+        };
+        assert_eq!(stages.len(), 4);
+        assert_eq!(stages[0].name.as_ref().unwrap().name, "hidden");
+    }
+
+    #[test]
+    fn arithmetic_binds_looser_than_chains() {
+        let src = "model M { input x: [2]; let a = x -> relu + x * x - (x -> tanh); }";
+        let file = parse(src).unwrap();
+        let Item::Let(l) = &file.models[0].items[1] else {
+            panic!("expected let")
+        };
+        // ((x -> relu) + (x * x)) - (x -> tanh)
+        let Expr::Binary { op: BinOp::Sub, lhs, rhs, .. } = &l.value else {
+            panic!("expected a subtraction, got {:?}", l.value)
+        };
+        assert!(matches!(**rhs, Expr::Chain { .. }));
+        let Expr::Binary { op: BinOp::Add, lhs: a, rhs: b, .. } = &**lhs else {
+            panic!("expected an addition")
+        };
+        assert!(matches!(**a, Expr::Chain { .. }));
+        assert!(matches!(**b, Expr::Binary { op: BinOp::Mul, .. }));
     }
 
     #[test]
