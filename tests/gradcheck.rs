@@ -1,7 +1,13 @@
 //! Finite-difference gradient checks through generated code: every `ok` fixture is compiled to
-//! f64 Rust by `include_model!`, and the gradient its backward pass computes for every
-//! parameter (up to 64 sampled entries per parameter tensor) is compared with central
-//! differences of the loss.
+//! f64 Rust by `include_model!`, and every gradient its backward passes compute is compared with
+//! central differences:
+//! - through the loss (`forward_backward`): every trainable parameter (up to 64 sampled entries
+//!   per tensor) and every `requires_grad` input;
+//! - through the pullback (`forward_train` + `backward`) from random output gradients `d`: the
+//!   same, against differences of `Σ d · outputs`.
+//!
+//! Dropout draws its masks from the model's random state; reseeding it before every evaluation
+//! keeps the mask fixed, so the function being differentiated is the same each time.
 //!
 //! Tolerance: with step h = 1e-6 in f64, central differences carry a truncation error of order
 //! h²·|f'''| ≈ 1e-12 and a rounding error of order ε·|f|/h ≈ 1e-16/1e-6 = 1e-10, so an entry
@@ -21,19 +27,28 @@ macro_rules! fixtures {
 }
 
 fixtures! {
+    activations => "tests/fixtures/ok/activations.nnc",
     autoencoder => "tests/fixtures/ok/autoencoder.nnc",
     bce_unfused => "tests/fixtures/ok/bce_unfused.nnc",
     cross_entropy_unfused => "tests/fixtures/ok/cross_entropy_unfused.nnc",
     deep_relu => "tests/fixtures/ok/deep_relu.nnc",
+    gan => "tests/fixtures/ok/gan.nnc",
+    graph => "tests/fixtures/ok/graph.nnc",
     iris => "tests/fixtures/ok/iris.nnc",
+    keras_iris => "tests/fixtures/ok/keras_iris.nnc",
+    keras_mnist => "tests/fixtures/ok/keras_mnist.nnc",
     linear_regression => "tests/fixtures/ok/linear_regression.nnc",
     logistic => "tests/fixtures/ok/logistic.nnc",
+    losses => "tests/fixtures/ok/losses.nnc",
     mnist_mlp => "tests/fixtures/ok/mnist_mlp.nnc",
     multi_label => "tests/fixtures/ok/multi_label.nnc",
     no_bias => "tests/fixtures/ok/no_bias.nnc",
+    residual => "tests/fixtures/ok/residual.nnc",
     sine_regression => "tests/fixtures/ok/sine_regression.nnc",
     softmax_mse => "tests/fixtures/ok/softmax_mse.nnc",
+    straight_through => "tests/fixtures/ok/straight_through.nnc",
     two_models => "tests/fixtures/ok/two_models.nnc",
+    two_outputs => "tests/fixtures/ok/two_outputs.nnc",
     xor => "tests/fixtures/ok/xor.nnc",
 }
 
@@ -77,23 +92,135 @@ impl Batch {
         }
     }
 
-    fn loss<M: Model<Elem = f64>>(&self, m: &mut M, ws: &mut M::Workspace) -> f64 {
-        let inputs: Vec<&[f64]> = self.inputs.iter().map(|v| v.as_slice()).collect();
+    fn targets<M: Model>(&self) -> Vec<Target<'_, f64>> {
         let (mut f, mut l) = (self.floats.iter(), self.labels.iter());
-        let targets: Vec<Target<'_, f64>> = M::TARGETS
+        M::TARGETS
             .iter()
             .map(|t| match t.kind {
                 TargetKind::Classes { .. } => Target::Labels(l.next().unwrap()),
                 _ => Target::Float(f.next().unwrap()),
             })
-            .collect();
-        m.forward_backward_dyn(ws, &inputs, &targets).unwrap()
+            .collect()
+    }
+
+    /// The loss (filling the gradients), with fixed dropout masks.
+    fn loss<M: Model<Elem = f64>>(&self, m: &mut M, ws: &mut M::Workspace) -> f64 {
+        m.reseed(5);
+        let inputs: Vec<&[f64]> = self.inputs.iter().map(|v| v.as_slice()).collect();
+        m.forward_backward_dyn(ws, &inputs, &self.targets::<M>())
+            .unwrap()
+    }
+
+    /// `Σ d · outputs` of a training-mode forward pass with fixed dropout masks; with
+    /// `backward`, also fills the gradients of the pullback.
+    fn pullback<M: Model<Elem = f64>>(
+        &self,
+        m: &mut M,
+        ws: &mut M::Workspace,
+        d: &[Vec<f64>],
+        backward: bool,
+    ) -> f64 {
+        m.reseed(5);
+        let inputs: Vec<&[f64]> = self.inputs.iter().map(|v| v.as_slice()).collect();
+        m.forward_train_dyn(ws, &inputs).unwrap();
+        let value = d
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                let out = M::output(ws, i).unwrap();
+                out.iter().zip(d).map(|(o, d)| o * d).sum::<f64>()
+            })
+            .sum();
+        if backward {
+            let d: Vec<&[f64]> = d.iter().map(|v| v.as_slice()).collect();
+            m.backward_dyn(ws, &inputs, &d).unwrap();
+        }
+        value
     }
 }
 
-/// Checks every parameter's gradient; returns the largest relative error among entries of
+/// The worst errors seen by one check.
+#[derive(Default)]
+struct Worst {
+    relative: f64,
+    absolute: f64,
+}
+
+impl Worst {
+    fn compare(&mut self, model: &str, what: &str, a: f64, numeric: f64) {
+        let scale = a.abs().max(numeric.abs());
+        assert!(
+            (a - numeric).abs() <= 1e-7 + 1e-6 * scale,
+            "{model}: {what} is {a} analytically but {numeric} numerically",
+        );
+        self.absolute = self.absolute.max((a - numeric).abs());
+        // Relative error only means something where the gradient is well above the
+        // finite differences' absolute noise floor (~1e-10).
+        if scale >= 1e-4 {
+            self.relative = self.relative.max((a - numeric).abs() / scale);
+        }
+    }
+}
+
+/// A function of the parameters and inputs, evaluated through the model.
+type Objective<'a, M> = dyn Fn(&Batch, &mut M, &mut <M as Model>::Workspace) -> f64 + 'a;
+
+/// Compares the gradients in `model.grads()` and the input gradients in the workspace with
+/// central differences of `f`.
+// Inputs are perturbed in place while `f` reads them, so their loops index.
+#[allow(clippy::needless_range_loop)]
+fn check_against<M: Model<Elem = f64>>(
+    what: &str,
+    model: &mut M,
+    ws: &mut M::Workspace,
+    batch: &mut Batch,
+    skip: &[&str],
+    worst: &mut Worst,
+    f: &Objective<M>,
+) {
+    let analytic = model.grads().to_vec();
+    let input_grads: Vec<Option<Vec<f64>>> = (0..M::INPUTS.len())
+        .map(|i| M::input_grad(ws, i).map(<[f64]>::to_vec))
+        .collect();
+    let h = 1e-6;
+    for info in M::PARAMS.iter().filter(|p| p.trainable) {
+        if skip.iter().any(|s| info.name.starts_with(s)) {
+            continue;
+        }
+        let stride = (info.len / 64).max(1);
+        for i in (info.offset..info.offset + info.len).step_by(stride) {
+            let original = model.params()[i];
+            model.params_mut()[i] = original + h;
+            let plus = f(batch, model, ws);
+            model.params_mut()[i] = original - h;
+            let minus = f(batch, model, ws);
+            model.params_mut()[i] = original;
+            let numeric = (plus - minus) / (2.0 * h);
+            let entry = format!("{what}: d / d {}[{}]", info.name, i - info.offset);
+            worst.compare(M::NAME, &entry, analytic[i], numeric);
+        }
+    }
+    for (k, grad) in input_grads.iter().enumerate() {
+        let Some(grad) = grad else { continue };
+        for i in 0..batch.inputs[k].len() {
+            let original = batch.inputs[k][i];
+            batch.inputs[k][i] = original + h;
+            let plus = f(batch, model, ws);
+            batch.inputs[k][i] = original - h;
+            let minus = f(batch, model, ws);
+            batch.inputs[k][i] = original;
+            let numeric = (plus - minus) / (2.0 * h);
+            let entry = format!("{what}: d / d input {}[{i}]", M::INPUTS[k].name);
+            worst.compare(M::NAME, &entry, grad[i], numeric);
+        }
+    }
+}
+
+/// Checks every gradient of the model, through the loss (if it has one) and through the
+/// pullback; `skip` lists parameter-name prefixes whose gradient is not a derivative by design
+/// (those before a straight-through step). Returns the largest relative error among entries of
 /// magnitude at least 1e-4.
-fn gradcheck<M: Model<Elem = f64>>() -> f64 {
+fn gradcheck<M: Model<Elem = f64>>(skip: &[&str]) -> f64 {
     let mut rng = Rng::new(42);
     let mut model = M::new(1);
     // Move parameters off their initial values (biases start at zero, where relu kinks sit).
@@ -102,43 +229,33 @@ fn gradcheck<M: Model<Elem = f64>>() -> f64 {
     }
     let batch_size = 3;
     let mut ws = model.workspace(batch_size);
-    let batch = Batch::new::<M>(batch_size, &mut rng);
-    batch.loss(&mut model, &mut ws);
-    let analytic = model.grads().to_vec();
-    let h = 1e-6;
-    let (mut worst_relative, mut worst_absolute): (f64, f64) = (0.0, 0.0);
-    for info in M::PARAMS {
-        let stride = (info.len / 64).max(1);
-        for i in (info.offset..info.offset + info.len).step_by(stride) {
-            let original = model.params()[i];
-            model.params_mut()[i] = original + h;
-            let plus = batch.loss(&mut model, &mut ws);
-            model.params_mut()[i] = original - h;
-            let minus = batch.loss(&mut model, &mut ws);
-            model.params_mut()[i] = original;
-            let numeric = (plus - minus) / (2.0 * h);
-            let a = analytic[i];
-            let scale = a.abs().max(numeric.abs());
-            assert!(
-                (a - numeric).abs() <= 1e-7 + 1e-6 * scale,
-                "{}: d loss / d {}[{}] is {a} analytically but {numeric} numerically",
-                M::NAME,
-                info.name,
-                i - info.offset
-            );
-            worst_absolute = worst_absolute.max((a - numeric).abs());
-            // Relative error only means something where the gradient is well above the
-            // finite differences' absolute noise floor (~1e-10).
-            if scale >= 1e-4 {
-                worst_relative = worst_relative.max((a - numeric).abs() / scale);
-            }
-        }
+    let mut batch = Batch::new::<M>(batch_size, &mut rng);
+    let mut worst = Worst::default();
+    if M::HAS_LOSS {
+        batch.loss(&mut model, &mut ws);
+        let f: &Objective<M> = &|b, m, ws| b.loss(m, ws);
+        check_against("loss", &mut model, &mut ws, &mut batch, skip, &mut worst, f);
     }
-    println!(
-        "{}: max relative error {worst_relative:.1e} (entries ≥ 1e-4), max absolute error {worst_absolute:.1e}",
-        M::NAME
+    let d: Vec<Vec<f64>> = M::OUTPUTS
+        .iter()
+        .map(|o| {
+            (0..batch_size * o.per_sample())
+                .map(|_| rng.normal(0.0, 1.0))
+                .collect()
+        })
+        .collect();
+    batch.pullback(&mut model, &mut ws, &d, true);
+    let f: &Objective<M> = &|b, m, ws| b.pullback(m, ws, &d, false);
+    check_against(
+        "pullback", &mut model, &mut ws, &mut batch, skip, &mut worst, f,
     );
-    worst_relative
+    println!(
+        "{}: max relative error {:.1e} (entries ≥ 1e-4), max absolute error {:.1e}",
+        M::NAME,
+        worst.relative,
+        worst.absolute
+    );
+    worst.relative
 }
 
 #[test]
@@ -158,19 +275,64 @@ fn every_ok_fixture_is_gradient_checked() {
 
 #[test]
 fn gradients_match_finite_differences() {
-    gradcheck::<autoencoder::AutoEncoder>();
-    gradcheck::<bce_unfused::BceUnfused>();
-    gradcheck::<cross_entropy_unfused::CeUnfused>();
-    gradcheck::<deep_relu::Deep>();
-    gradcheck::<iris::Iris>();
-    gradcheck::<linear_regression::Linear>();
-    gradcheck::<logistic::Logistic>();
-    gradcheck::<mnist_mlp::MnistMlp>();
-    gradcheck::<multi_label::MultiLabel>();
-    gradcheck::<no_bias::NoBias>();
-    gradcheck::<sine_regression::Sine>();
-    gradcheck::<softmax_mse::SoftMse>();
-    gradcheck::<two_models::Encoder>();
-    gradcheck::<two_models::Classifier>();
-    gradcheck::<xor::Xor>();
+    gradcheck::<activations::Activations>(&[]);
+    gradcheck::<autoencoder::AutoEncoder>(&[]);
+    gradcheck::<bce_unfused::BceUnfused>(&[]);
+    gradcheck::<cross_entropy_unfused::CeUnfused>(&[]);
+    gradcheck::<deep_relu::Deep>(&[]);
+    gradcheck::<gan::Generator>(&[]);
+    gradcheck::<gan::Discriminator>(&[]);
+    gradcheck::<graph::Siamese>(&[]);
+    gradcheck::<iris::Iris>(&[]);
+    gradcheck::<keras_iris::KerasIris>(&[]);
+    gradcheck::<keras_mnist::KerasMnist>(&[]);
+    gradcheck::<linear_regression::Linear>(&[]);
+    gradcheck::<logistic::Logistic>(&[]);
+    gradcheck::<losses::Mae>(&[]);
+    gradcheck::<losses::BceLogits>(&[]);
+    gradcheck::<losses::BceFromLogits>(&[]);
+    gradcheck::<losses::SoftTargets>(&[]);
+    gradcheck::<losses::SoftProbs>(&[]);
+    gradcheck::<losses::SparseLogits>(&[]);
+    gradcheck::<losses::SmoothedProbs>(&[]);
+    gradcheck::<losses::ProbsUnfused>(&[]);
+    gradcheck::<mnist_mlp::MnistMlp>(&[]);
+    gradcheck::<multi_label::MultiLabel>(&[]);
+    gradcheck::<no_bias::NoBias>(&[]);
+    gradcheck::<residual::Residual>(&[]);
+    gradcheck::<sine_regression::Sine>(&[]);
+    gradcheck::<softmax_mse::SoftMse>(&[]);
+    // The straight-through estimator passes the gradient through the step unchanged: for the
+    // layer before it that is a chosen surrogate, not the derivative, so only the layer after
+    // the step is compared here (the rule itself is checked below).
+    gradcheck::<straight_through::StraightThrough>(&["before."]);
+    gradcheck::<two_models::Encoder>(&[]);
+    gradcheck::<two_models::Classifier>(&[]);
+    gradcheck::<two_outputs::TwoHeads>(&[]);
+    gradcheck::<xor::Xor>(&[]);
+}
+
+/// The straight-through step: the gradient reaching the step's input equals the gradient of
+/// its output, as if the step were the identity.
+#[test]
+fn straight_through_passes_gradients() {
+    use straight_through::StraightThrough;
+    let mut m = StraightThrough::new(3);
+    let mut ws = m.workspace(2);
+    let x = [0.3, -0.2, 0.5, 0.1, -0.4, 0.2];
+    m.forward_train(&mut ws, &x).unwrap();
+    let d = [1.0, -2.0];
+    m.backward(&mut ws, &x, &d).unwrap();
+    // out_b = Σ_j after.weight[j] · step(z_bj) + c, so with the step passed through,
+    // d / d before.bias[j] = Σ_b d_b · after.weight[j].
+    let w = m.param("after.weight").unwrap().to_vec();
+    let info = StraightThrough::PARAMS
+        .iter()
+        .find(|p| p.name == "before.bias")
+        .unwrap();
+    let bias_grad = &m.grads()[info.offset..info.offset + info.len];
+    for (j, g) in bias_grad.iter().enumerate() {
+        let expected = (d[0] + d[1]) * w[j];
+        assert!((g - expected).abs() < 1e-12, "{g} vs {expected}");
+    }
 }

@@ -77,3 +77,91 @@ fn wrong_slice_lengths_are_errors_not_panics() {
     let err = model.predict(&mut ws, &[]).unwrap_err();
     assert!(err.to_string().contains("empty"), "{err}");
 }
+
+/// The `rt::Model` impl rejects every kind of bad argument with its own error.
+#[test]
+fn dyn_methods_report_bad_arguments() {
+    use nnc::runtime::{Error, Model, Target};
+    let mut model = from_macro::Xor::new(1);
+    let mut ws = model.workspace(2);
+    let err = |r: Result<f32, Error>| r.unwrap_err();
+    assert!(matches!(
+        err(model.forward_backward_dyn(&mut ws, &[&X], &[Target::Float(&Y)])),
+        Error::BatchTooLarge {
+            batch: 4,
+            capacity: 2,
+            ..
+        }
+    ));
+    assert!(matches!(
+        err(model.forward_backward_dyn(&mut ws, &[&X[..3]], &[Target::Float(&Y)])),
+        Error::RaggedInput {
+            len: 3,
+            per_sample: 2,
+            ..
+        }
+    ));
+    assert!(matches!(
+        err(model.forward_backward_dyn(&mut ws, &[&X[..4]], &[Target::Labels(&[1, 0])])),
+        Error::TargetKind { .. }
+    ));
+    assert!(matches!(
+        err(model.forward_backward_dyn(&mut ws, &[&X[..4]], &[Target::Float(&Y[..1])])),
+        Error::TargetLength {
+            expected: 2,
+            len: 1,
+            ..
+        }
+    ));
+    assert!(matches!(
+        err(model.forward_backward_dyn(&mut ws, &[&X[..4]], &[])),
+        Error::Arity {
+            what: "targets",
+            ..
+        }
+    ));
+    assert!(matches!(
+        model.predict_dyn(&mut ws, &[]).unwrap_err(),
+        Error::Arity {
+            what: "inputs",
+            expected: 1,
+            found: 0,
+            ..
+        }
+    ));
+    // `backward` needs the forward pass of its batch first, and consumes it.
+    assert!(matches!(
+        model.backward(&mut ws, &X[..4], &[1.0, 1.0]).unwrap_err(),
+        Error::NoForward { .. }
+    ));
+    model.forward_train(&mut ws, &X[..4]).unwrap();
+    assert!(matches!(
+        model.backward(&mut ws, &X[..4], &[1.0]).unwrap_err(),
+        Error::BatchMismatch { .. }
+    ));
+    model.forward_train(&mut ws, &X[..4]).unwrap();
+    model.backward(&mut ws, &X[..4], &[1.0, 1.0]).unwrap();
+    assert!(matches!(
+        model.backward(&mut ws, &X[..4], &[1.0, 1.0]).unwrap_err(),
+        Error::NoForward { .. }
+    ));
+}
+
+#[test]
+fn params_by_name() {
+    use nnc::runtime::{Model, TargetKind};
+    let mut model = from_macro::Xor::new(3);
+    assert_eq!(model.param("out.bias"), Some(&[0.0][..]));
+    assert_eq!(model.param("hidden.weight").map(<[f32]>::len), Some(16));
+    assert!(model.param("fc3.weight").is_none());
+    model.param_mut("out.bias").unwrap()[0] = 1.5;
+    assert_eq!(model.params()[32], 1.5);
+    model.set_learning_rate(0.25);
+    assert_eq!(model.learning_rate(), 0.25);
+    assert_eq!(from_macro::Xor::INPUTS[0].per_sample(), 2);
+    assert_eq!(from_macro::Xor::OUTPUTS[0].per_sample(), 1);
+    assert_eq!(
+        from_macro::Xor::TARGETS[0].kind,
+        TargetKind::Float { shape: &[1] }
+    );
+}

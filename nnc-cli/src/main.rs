@@ -52,6 +52,18 @@ enum Command {
         #[command(flatten)]
         codegen: CodegenArgs,
     },
+    /// Rewrite model files in the canonical layout (comments kept)
+    ///
+    /// With `--check`, nothing is written: the names of files that would change are printed
+    /// and the exit code is 1 if there is any.
+    Fmt {
+        /// The `.nnc` files to format
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Only report files that are not formatted
+        #[arg(long)]
+        check: bool,
+    },
     /// Print the intermediate representation of every model after a pipeline stage
     Ir {
         /// The `.nnc` file to analyze
@@ -101,6 +113,8 @@ enum StageArg {
     Planned,
     All,
 }
+
+mod fmt;
 
 /// Why a command could not run at all (exit code 2), as opposed to a model with errors.
 struct Failure(String);
@@ -179,6 +193,7 @@ fn run(command: Command, color: bool) -> Result<ExitCode, Failure> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Fmt { files, check } => fmt::run(&files, check, color),
         Command::Ir { file, stage } => {
             let source = read(&file)?;
             let compilation = match nnc_core::analyze(&source) {

@@ -98,7 +98,7 @@ pub enum Error {
     /// The wrong number of inputs or targets was passed to a `*_dyn` method.
     #[error("model `{model}` takes {expected} {what} but {found} were passed; pass them in declaration order")]
     Arity {
-        /// `"inputs"` or `"targets"`.
+        /// `"inputs"`, `"targets"` or `"output gradients"`.
         what: &'static str,
         /// The model's name.
         model: &'static str,
@@ -106,6 +106,26 @@ pub enum Error {
         expected: usize,
         /// The number passed.
         found: usize,
+    },
+
+    /// `backward` was called without a `forward_train` on the same workspace just before it.
+    #[error(
+        "`backward` of model `{model}` needs the forward pass of the same batch: call \
+         `forward_train` on this workspace first (each `backward` consumes one `forward_train`)"
+    )]
+    NoForward {
+        /// The model's name.
+        model: &'static str,
+    },
+
+    /// A loss-based method was called on a model that declares no loss.
+    #[error(
+        "model `{model}` has no loss, so it cannot compute one; train it with `forward_train` \
+         and `backward` from output gradients, or add a `loss` to the model"
+    )]
+    NoLoss {
+        /// The model's name.
+        model: &'static str,
     },
 
     /// A target of the wrong kind (class labels versus float values) was passed.

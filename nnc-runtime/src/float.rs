@@ -59,6 +59,11 @@ pub trait Float:
     fn ln(self) -> Self;
     /// `ln(1 + self)`, accurate near zero.
     fn ln_1p(self) -> Self;
+    /// `e^self - 1`, accurate near zero.
+    fn exp_m1(self) -> Self;
+    /// The error function, from the pure-Rust `libm` crate so that results do not depend on
+    /// the platform.
+    fn erf(self) -> Self;
     /// Square root.
     fn sqrt(self) -> Self;
     /// Hyperbolic tangent.
@@ -77,7 +82,7 @@ pub trait Float:
 }
 
 macro_rules! impl_float {
-    ($t:ident) => {
+    ($t:ident, $erf:path) => {
         impl Float for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -105,6 +110,14 @@ macro_rules! impl_float {
             #[inline(always)]
             fn ln_1p(self) -> Self {
                 $t::ln_1p(self)
+            }
+            #[inline(always)]
+            fn exp_m1(self) -> Self {
+                $t::exp_m1(self)
+            }
+            #[inline(always)]
+            fn erf(self) -> Self {
+                $erf(self)
             }
             #[inline(always)]
             fn sqrt(self) -> Self {
@@ -138,5 +151,5 @@ macro_rules! impl_float {
     };
 }
 
-impl_float!(f32);
-impl_float!(f64);
+impl_float!(f32, libm::erff);
+impl_float!(f64, libm::erf);

@@ -1,5 +1,6 @@
 //! The runtime that nnc-generated models call: kernels, the activation arena, argument checks,
-//! initializers, optimizers, and the `Model` trait every generated model implements.
+//! initializers, optimizers, learning-rate schedules, metrics, and the `Model` trait every
+//! generated model implements.
 //!
 //! Generated code refers to this crate as `rt`. Everything numeric is generic over [`Float`],
 //! which is implemented for `f32` and `f64`. Tensors are row-major slices; a batched value with
@@ -15,14 +16,20 @@ pub mod error;
 mod float;
 pub mod init;
 pub mod kernels;
+pub mod metrics;
 pub mod model;
 pub mod optim;
 pub mod rng;
+pub mod schedule;
 
 pub use arena::{Arena, Slot};
 pub use error::Error;
 pub use float::Float;
 pub use kernels::Act;
+pub use metrics::Metrics;
 pub use model::{Model, ParamInfo, Target, TargetInfo, TargetKind, TensorInfo};
-pub use optim::{Adam, Optimizer, Sgd};
+pub use optim::{
+    clip_grad_norm, Adagrad, AdagradConfig, Adam, AdamConfig, AdamW, Optimizer, Rmsprop,
+    RmspropConfig, Sgd, SgdConfig,
+};
 pub use rng::Rng;

@@ -3,6 +3,8 @@
 
 use crate::error::Error;
 use crate::float::Float;
+use crate::metrics::Metrics;
+use crate::optim::Optimizer;
 
 /// One named parameter tensor inside a model's flat parameter vector.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -107,6 +109,15 @@ pub fn expect_inputs<T>(
     arity("inputs", model, inputs.len(), expected)
 }
 
+/// Checks that `backward_dyn` received one gradient per output.
+pub fn expect_output_grads<T>(
+    model: &'static str,
+    d_outputs: &[&[T]],
+    expected: usize,
+) -> Result<(), Error> {
+    arity("output gradients", model, d_outputs.len(), expected)
+}
+
 /// Checks that a `*_dyn` method received the number of targets the model declares.
 pub fn expect_targets(model: &'static str, n: usize, expected: usize) -> Result<(), Error> {
     arity("targets", model, n, expected)
@@ -143,40 +154,87 @@ pub trait Model: Sized {
     const INPUTS: &'static [TensorInfo];
     /// The training targets, in declaration order.
     const TARGETS: &'static [TargetInfo];
-    /// The prediction returned by `predict_dyn`.
-    const OUTPUT: TensorInfo;
-    /// The parameter tensors, in their order in `params()`.
+    /// The outputs `predict` returns, in order.
+    const OUTPUTS: &'static [TensorInfo];
+    /// The parameter tensors, with their place in `params()`.
     const PARAMS: &'static [ParamInfo];
+    /// Whether the model declares a loss (otherwise it trains through `backward_dyn` only).
+    const HAS_LOSS: bool;
 
     /// A freshly initialised model; the same seed gives the same parameters.
     fn new(seed: u64) -> Self;
     /// A workspace for batches of up to `capacity` samples.
     fn workspace(&self, capacity: usize) -> Self::Workspace;
-    /// All parameters, flat.
+    /// All parameters, flat: the trainable ones first.
     fn params(&self) -> &[Self::Elem];
     /// All parameters, flat and writable.
     fn params_mut(&mut self) -> &mut [Self::Elem];
-    /// The gradients from the last `forward_backward_dyn`, laid out like `params()`.
+    /// The gradients from the last backward pass, laid out like `params()`.
     fn grads(&self) -> &[Self::Elem];
-    /// Forward and backward pass: fills `grads()` and returns the loss.
+    /// Forward and backward pass through the loss: fills `grads()` and returns the loss.
+    /// Models without a loss return [`Error::NoLoss`].
     fn forward_backward_dyn(
         &mut self,
         ws: &mut Self::Workspace,
         inputs: &[&[Self::Elem]],
         targets: &[Target<'_, Self::Elem>],
     ) -> Result<Self::Elem, Error>;
+    /// Loss and accuracy of a batch in inference mode, without a backward pass.
+    fn evaluate_dyn(
+        &self,
+        ws: &mut Self::Workspace,
+        inputs: &[&[Self::Elem]],
+        targets: &[Target<'_, Self::Elem>],
+    ) -> Result<Metrics<Self::Elem>, Error>;
+    /// Loss and accuracy of the last `forward_backward_dyn` on this workspace.
+    fn metrics(ws: &Self::Workspace) -> Metrics<Self::Elem>;
     /// One optimizer update from the current `grads()`.
     fn update(&mut self);
-    /// The model's output for a batch, borrowed from the workspace.
+    /// The model's first output for a batch, borrowed from the workspace.
     fn predict_dyn<'w>(
         &self,
         ws: &'w mut Self::Workspace,
         inputs: &[&[Self::Elem]],
     ) -> Result<&'w [Self::Elem], Error>;
+    /// The forward pass in training mode, kept for `backward_dyn`; read the outputs with
+    /// [`Model::output`].
+    fn forward_train_dyn(
+        &mut self,
+        ws: &mut Self::Workspace,
+        inputs: &[&[Self::Elem]],
+    ) -> Result<(), Error>;
+    /// The backward pass from one gradient per output, after `forward_train_dyn` with the same
+    /// inputs.
+    fn backward_dyn(
+        &mut self,
+        ws: &mut Self::Workspace,
+        inputs: &[&[Self::Elem]],
+        d_outputs: &[&[Self::Elem]],
+    ) -> Result<(), Error>;
+    /// Output `index` of the last `predict_dyn` or `forward_train_dyn` on this workspace.
+    fn output(ws: &Self::Workspace, index: usize) -> Option<&[Self::Elem]>;
+    /// The gradient with respect to input `index` from the last backward pass, for inputs
+    /// declared `requires_grad`.
+    fn input_grad(ws: &Self::Workspace, index: usize) -> Option<&[Self::Elem]>;
+    /// The optimizer and its state.
+    fn optimizer(&self) -> &dyn Optimizer<Self::Elem>;
+    /// The optimizer, writable (learning rate, state for checkpoints).
+    fn optimizer_mut(&mut self) -> &mut dyn Optimizer<Self::Elem>;
+
+    /// Restarts the random state that draws dropout masks; models without dropout have none.
+    fn reseed(&mut self, seed: u64) {
+        let _ = seed;
+    }
+
     /// The optimizer's learning rate.
-    fn learning_rate(&self) -> Self::Elem;
+    fn learning_rate(&self) -> Self::Elem {
+        self.optimizer().learning_rate()
+    }
+
     /// Sets the optimizer's learning rate.
-    fn set_learning_rate(&mut self, lr: Self::Elem);
+    fn set_learning_rate(&mut self, lr: Self::Elem) {
+        self.optimizer_mut().set_learning_rate(lr)
+    }
 
     /// One training step: `forward_backward_dyn`, then `update`. Returns the loss before the
     /// update.

@@ -1,97 +1,115 @@
-//! Finite-difference checks, in f64, of every backward kernel: activations, softmax and losses,
-//! plus the fused loss gradients against the composition of their unfused parts.
-//!
-//! Central differences `(f(x+h) - f(x-h)) / 2h` have a truncation error of order `h²·f'''` and a
-//! rounding error of order `eps·|f| / h`. With `h = 1e-6` and f64's `eps ≈ 2.2e-16`, both are
-//! around 1e-10 to 1e-12 for the O(1) functions below, so a relative tolerance of 1e-6 leaves a
-//! wide margin while still catching any wrong factor or sign.
+//! Finite-difference checks, in f64, of the activation, softmax, log-softmax, element-wise and
+//! layout backward passes (see `common` for the step size and the tolerance of 1e-6). The losses
+//! have their own file, `loss_gradients.rs`.
 
+mod common;
+
+use common::{assert_all_close, assert_gradient, away_from_zero, dot, numeric, uniform, H, TOL};
 use nnc_runtime::kernels::{
-    act_backward, act_backward_inplace, act_forward, binary_cross_entropy,
-    binary_cross_entropy_backward, cross_entropy, cross_entropy_backward, mse, mse_backward,
-    sigmoid_binary_cross_entropy, sigmoid_binary_cross_entropy_backward, softmax, softmax_backward,
-    softmax_cross_entropy, softmax_cross_entropy_backward,
+    accumulate, act_backward, act_backward_inplace, act_forward, copy_cols, dropout_mask,
+    log_softmax, log_softmax_backward, mul, mul_inplace, scale, slice_cols, softmax,
+    softmax_backward, sub,
 };
 use nnc_runtime::{Act, Rng};
 
-const H: f64 = 1e-6;
-const TOL: f64 = 1e-6;
 const BATCH: usize = 3;
 const N: usize = 5;
-const LABELS: [u32; BATCH] = [4, 0, 2];
 
-/// Central-difference gradient of `f` at `x`.
-fn numeric(x: &[f64], f: impl Fn(&[f64]) -> f64) -> Vec<f64> {
-    let mut probe = x.to_vec();
-    (0..x.len())
-        .map(|i| {
-            probe[i] = x[i] + H;
-            let up = f(&probe);
-            probe[i] = x[i] - H;
-            let down = f(&probe);
-            probe[i] = x[i];
-            (up - down) / (2.0 * H)
-        })
-        .collect()
-}
-
-/// Largest element-wise relative error. Elements far below the gradient's scale (exact zeros,
-/// say) are measured against 1e-3 of the largest element, where rounding noise cannot dominate.
-fn max_relative_error(analytic: &[f64], numeric: &[f64]) -> f64 {
-    let scale = numeric.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-    analytic
-        .iter()
-        .zip(numeric)
-        .map(|(a, n)| (a - n).abs() / a.abs().max(n.abs()).max(1e-3 * scale).max(1e-300))
-        .fold(0.0, f64::max)
-}
-
-fn assert_gradient(what: &str, analytic: &[f64], numeric: &[f64]) {
-    let err = max_relative_error(analytic, numeric);
-    assert!(
-        err <= TOL,
-        "{what}: max relative error {err:e} exceeds {TOL:e}\n analytic {analytic:?}\n numeric  {numeric:?}"
-    );
-}
-
-fn uniform(rng: &mut Rng, len: usize, lo: f64, hi: f64) -> Vec<f64> {
-    let mut v = vec![0.0; len];
-    rng.fill_uniform(lo, hi, &mut v);
-    v
-}
-
-/// Random inputs kept away from 0, where relu's kink would break the finite difference.
-fn away_from_zero(rng: &mut Rng, len: usize) -> Vec<f64> {
-    uniform(rng, len, 0.1, 2.0)
-        .into_iter()
-        .map(|v| if rng.below(2) == 0 { v } else { -v })
-        .collect()
-}
+/// Every activation, the parametrised ones with their defaults and with other parameters.
+const ACTS: [Act; 14] = [
+    Act::Identity,
+    Act::Relu,
+    Act::Sigmoid,
+    Act::Tanh,
+    Act::Step,
+    Act::LeakyRelu(0.01),
+    Act::LeakyRelu(0.3),
+    Act::LeakyRelu(0.0),
+    Act::Elu(1.0),
+    Act::Elu(0.5),
+    Act::Elu(2.5),
+    Act::Gelu,
+    Act::GeluTanh,
+    Act::Softplus,
+];
 
 #[test]
 fn activation_gradients() {
     let mut rng = Rng::new(1);
     let x = away_from_zero(&mut rng, 12);
     let r = uniform(&mut rng, 12, -1.0, 1.0);
-    for act in [Act::Identity, Act::Relu, Act::Sigmoid, Act::Tanh] {
+    for act in ACTS {
         // L = Σ r·act(x), so dL/dact = r and dL/dx = r·act'(x).
         let loss = |x: &[f64]| {
             let mut y = vec![0.0; x.len()];
             act_forward(act, x, &mut y);
-            y.iter().zip(&r).map(|(y, r)| y * r).sum()
+            dot(&y, &r)
         };
         let mut y = vec![0.0; 12];
         act_forward(act, &x, &mut y);
+        let v = if act.derivative_from_input() { &x } else { &y };
         let mut gx = vec![0.0; 12];
-        act_backward(act, &y, &r, &mut gx);
+        act_backward(act, v, &r, &mut gx);
         assert_gradient(&format!("act_backward {act:?}"), &gx, &numeric(&x, loss));
         let mut g = r.clone();
-        act_backward_inplace(act, &y, &mut g);
+        act_backward_inplace(act, v, &mut g);
         assert_eq!(
             g, gx,
             "act_backward_inplace {act:?} differs from act_backward"
         );
     }
+}
+
+/// The derivatives in the tails: on both sides of softplus's threshold of 20 (at least 1 away,
+/// so the finite difference does not straddle the switch) and where the sigmoid, the GELUs and
+/// ELU saturate. Each point is differenced on its own, so the rounding noise is that of one
+/// value, about `1e-16·|y| / h ≤ 3e-9`; derivatives that small are compared absolutely.
+#[test]
+fn activation_gradients_in_the_tails() {
+    let x = [-25.0, -6.0, 6.0, 15.0, 19.0, 21.0, 25.0];
+    let act_at = |act: Act, x: f64| {
+        let mut y = [0.0];
+        act_forward(act, &[x], &mut y);
+        y[0]
+    };
+    for act in ACTS {
+        for &x in &x {
+            let y = act_at(act, x);
+            let v = if act.derivative_from_input() { x } else { y };
+            let mut g = [0.0];
+            act_backward(act, &[v], &[1.0], &mut g);
+            let numeric = (act_at(act, x + H) - act_at(act, x - H)) / (2.0 * H);
+            assert!(
+                (g[0] - numeric).abs() <= TOL * g[0].abs().max(numeric.abs()) + 1e-8,
+                "{act:?} at {x}: analytic {} numeric {numeric}",
+                g[0]
+            );
+        }
+    }
+}
+
+#[test]
+fn derivative_from_input_is_only_for_the_gelus() {
+    for act in ACTS {
+        assert_eq!(
+            act.derivative_from_input(),
+            matches!(act, Act::Gelu | Act::GeluTanh),
+            "{act:?}"
+        );
+    }
+}
+
+#[test]
+fn softplus_keeps_precision_in_its_tails() {
+    // ln(1 + e^-40) ≈ e^-40 ≈ 4.25e-18, which ln(1 + e^x) computed naively rounds to 0.
+    let mut y = [0.0f64; 2];
+    act_forward(Act::Softplus, &[-40.0, 19.0], &mut y);
+    assert!((y[0] / (-40f64).exp() - 1.0).abs() < 1e-12, "{}", y[0]);
+    assert!((y[1] - (19.0 + (-19f64).exp().ln_1p())).abs() < 1e-12);
+    // Its derivative through the output, 1 - e^-y, is sigmoid(x) to full relative precision.
+    let mut g = [1.0f64];
+    act_backward(Act::Softplus, &y[..1], &[1.0], &mut g);
+    assert!((g[0] / (-40f64).exp() - 1.0).abs() < 1e-12, "{}", g[0]);
 }
 
 #[test]
@@ -102,7 +120,7 @@ fn softmax_gradient() {
     let loss = |x: &[f64]| {
         let mut y = vec![0.0; x.len()];
         softmax(BATCH, N, x, &mut y);
-        y.iter().zip(&r).map(|(y, r)| y * r).sum()
+        dot(&y, &r)
     };
     let mut y = vec![0.0; BATCH * N];
     softmax(BATCH, N, &x, &mut y);
@@ -115,95 +133,166 @@ fn softmax_gradient() {
 }
 
 #[test]
-fn softmax_is_stable_for_large_logits() {
+fn log_softmax_gradient() {
+    let mut rng = Rng::new(3);
+    let x = uniform(&mut rng, BATCH * N, -3.0, 3.0);
+    let r = uniform(&mut rng, BATCH * N, -1.0, 1.0);
+    let loss = |x: &[f64]| {
+        let mut y = vec![0.0; x.len()];
+        log_softmax(BATCH, N, x, &mut y);
+        dot(&y, &r)
+    };
+    let mut y = vec![0.0; BATCH * N];
+    log_softmax(BATCH, N, &x, &mut y);
+    // log_softmax is the log of softmax.
+    let mut p = vec![0.0; BATCH * N];
+    softmax(BATCH, N, &x, &mut p);
+    let logs: Vec<f64> = p.iter().map(|p| p.ln()).collect();
+    assert_all_close("log_softmax", &y, &logs, 1e-14);
+    let mut gx = vec![0.0; BATCH * N];
+    log_softmax_backward(BATCH, N, &y, &r, &mut gx);
+    assert_gradient("log_softmax_backward", &gx, &numeric(&x, loss));
+}
+
+#[test]
+fn softmax_and_log_softmax_are_stable_for_large_logits() {
     let mut y = [0.0f32; 3];
     softmax(1, 3, &[1000.0, 1000.0, -1000.0], &mut y);
     assert_eq!(y, [0.5, 0.5, 0.0]);
-    let loss = softmax_cross_entropy(1, 3, &[1000.0f32, 0.0, -1000.0], &[1]);
-    assert_eq!(loss, 1000.0);
+    log_softmax(1, 3, &[1000.0, 1000.0, -1000.0], &mut y);
+    assert_eq!(
+        y,
+        [
+            -std::f32::consts::LN_2,
+            -std::f32::consts::LN_2,
+            -2000.0 - std::f32::consts::LN_2
+        ]
+    );
 }
 
+/// The element-wise kernels are linear in each operand, so their gradients are other kernels:
+/// each composition below must match the finite difference of `Σ r·op(a, b)`.
 #[test]
-fn mse_gradient() {
-    let mut rng = Rng::new(3);
-    let p = uniform(&mut rng, 7, -2.0, 2.0);
-    let t = uniform(&mut rng, 7, -2.0, 2.0);
-    let mut g = vec![0.0; 7];
-    mse_backward(&p, &t, &mut g);
-    assert_gradient("mse_backward", &g, &numeric(&p, |p| mse(p, &t)));
-}
-
-#[test]
-fn binary_cross_entropy_gradients() {
+fn elementwise_gradients() {
     let mut rng = Rng::new(4);
-    let p = uniform(&mut rng, 8, 0.05, 0.95);
-    // Soft targets exercise both terms of the loss at once.
-    let t = uniform(&mut rng, 8, 0.0, 1.0);
-    let mut g = vec![0.0; 8];
-    binary_cross_entropy_backward(&p, &t, &mut g);
-    assert_gradient(
-        "binary_cross_entropy_backward",
-        &g,
-        &numeric(&p, |p| binary_cross_entropy(p, &t)),
-    );
+    let len = 9;
+    let a = uniform(&mut rng, len, -2.0, 2.0);
+    let b = uniform(&mut rng, len, -2.0, 2.0);
+    let r = uniform(&mut rng, len, -1.0, 1.0);
+    let c = 0.75;
+    let mut out = vec![0.0; len];
 
-    // The fused version from logits.
-    let z = uniform(&mut rng, 8, -4.0, 4.0);
-    let mut p = vec![0.0; 8];
-    act_forward(Act::Sigmoid, &z, &mut p);
-    let mut fused = vec![0.0; 8];
-    sigmoid_binary_cross_entropy_backward(&p, &t, &mut fused);
-    assert_gradient(
-        "sigmoid_binary_cross_entropy_backward",
-        &fused,
-        &numeric(&z, |z| sigmoid_binary_cross_entropy(z, &t)),
-    );
-    // Its value equals BCE of the sigmoid, and its gradient the chained unfused gradients.
-    let unfused_loss = binary_cross_entropy(&p, &t);
-    assert!((sigmoid_binary_cross_entropy(&z, &t) - unfused_loss).abs() < 1e-12);
-    let mut g = vec![0.0; 8];
-    binary_cross_entropy_backward(&p, &t, &mut g);
-    act_backward_inplace(Act::Sigmoid, &p, &mut g);
-    assert_gradient("sigmoid + binary_cross_entropy chained", &fused, &g);
+    // sub: d/da = r, d/db = -r (scale by -1).
+    let mut gb = vec![0.0; len];
+    scale(&r, -1.0, &mut gb);
+    let f = |b: &[f64]| {
+        let mut o = vec![0.0; len];
+        sub(&a, b, &mut o);
+        dot(&o, &r)
+    };
+    assert_gradient("sub wrt b", &gb, &numeric(&b, f));
+    let f = |a: &[f64]| {
+        let mut o = vec![0.0; len];
+        sub(a, &b, &mut o);
+        dot(&o, &r)
+    };
+    assert_gradient("sub wrt a", &r, &numeric(&a, f));
+
+    // mul: d/da = r ⊙ b, computed both out of place and in place.
+    mul(&r, &b, &mut out);
+    let mut inplace = r.clone();
+    mul_inplace(&b, &mut inplace);
+    assert_eq!(inplace, out);
+    let f = |a: &[f64]| {
+        let mut o = vec![0.0; len];
+        mul(a, &b, &mut o);
+        dot(&o, &r)
+    };
+    assert_gradient("mul wrt a", &out, &numeric(&a, f));
+
+    // scale: d/dx = c·r.
+    scale(&r, c, &mut out);
+    let f = |x: &[f64]| {
+        let mut o = vec![0.0; len];
+        scale(x, c, &mut o);
+        dot(&o, &r)
+    };
+    assert_gradient("scale", &out, &numeric(&a, f));
+
+    // accumulate: out += x, so d/dx = r.
+    let f = |x: &[f64]| {
+        let mut o = b.clone();
+        accumulate(x, &mut o);
+        dot(&o, &r)
+    };
+    assert_gradient("accumulate", &r, &numeric(&a, f));
 }
 
+/// Concatenation along the last dimension with `copy_cols` and its gradient with `slice_cols`.
 #[test]
-fn binary_cross_entropy_clamps_like_pytorch() {
-    // ln(0) is clamped to -100, so a confident wrong prediction costs 100, not infinity.
-    assert_eq!(binary_cross_entropy(&[0.0f64, 1.0], &[1.0, 0.0]), 100.0);
-    assert_eq!(binary_cross_entropy(&[1.0f64], &[1.0]), 0.0);
-    let mut g = [0.0f64];
-    binary_cross_entropy_backward(&[0.0], &[1.0], &mut g);
-    assert_eq!(g, [-1e12]);
-    // The logit form stays finite far into the saturated region.
-    assert!((sigmoid_binary_cross_entropy(&[-800.0f64], &[1.0]) - 800.0).abs() < 1e-9);
-}
-
-#[test]
-fn cross_entropy_gradients() {
+fn concatenation_gradients() {
     let mut rng = Rng::new(5);
-    let z = uniform(&mut rng, BATCH * N, -3.0, 3.0);
-    let mut p = vec![0.0; BATCH * N];
-    softmax(BATCH, N, &z, &mut p);
-
-    let mut g = vec![0.0; BATCH * N];
-    cross_entropy_backward(BATCH, N, &p, &LABELS, &mut g);
+    let (w1, w2) = (2, 3);
+    let width = w1 + w2;
+    let x1 = uniform(&mut rng, BATCH * w1, -1.0, 1.0);
+    let x2 = uniform(&mut rng, BATCH * w2, -1.0, 1.0);
+    let r = uniform(&mut rng, BATCH * width, -1.0, 1.0);
+    let concat = |x1: &[f64], x2: &[f64]| {
+        let mut y = vec![f64::NAN; BATCH * width];
+        copy_cols(BATCH, x1, w1, &mut y, width, 0);
+        copy_cols(BATCH, x2, w2, &mut y, width, w1);
+        y
+    };
+    let y = concat(&x1, &x2);
+    for b in 0..BATCH {
+        assert_eq!(y[b * width..b * width + w1], x1[b * w1..(b + 1) * w1]);
+        assert_eq!(y[b * width + w1..(b + 1) * width], x2[b * w2..(b + 1) * w2]);
+    }
+    let mut g1 = vec![0.0; BATCH * w1];
+    slice_cols(BATCH, &r, width, 0, &mut g1, w1);
     assert_gradient(
-        "cross_entropy_backward",
+        "slice_cols (first part)",
+        &g1,
+        &numeric(&x1, |x1| dot(&concat(x1, &x2), &r)),
+    );
+    let mut g2 = vec![0.0; BATCH * w2];
+    slice_cols(BATCH, &r, width, w1, &mut g2, w2);
+    assert_gradient(
+        "slice_cols (second part)",
+        &g2,
+        &numeric(&x2, |x2| dot(&concat(&x1, x2), &r)),
+    );
+    // And slice_cols' own gradient is copy_cols into zeros.
+    let slice = |x: &[f64]| {
+        let mut part = vec![0.0; BATCH * w2];
+        slice_cols(BATCH, x, width, w1, &mut part, w2);
+        part
+    };
+    let rp = uniform(&mut rng, BATCH * w2, -1.0, 1.0);
+    let mut g = vec![0.0; BATCH * width];
+    copy_cols(BATCH, &rp, w2, &mut g, width, w1);
+    assert_gradient(
+        "copy_cols as slice_cols' gradient",
         &g,
-        &numeric(&p, |p| cross_entropy(BATCH, N, p, &LABELS)),
+        &numeric(&y, |x| dot(&slice(x), &rp)),
     );
+}
 
-    let mut fused = vec![0.0; BATCH * N];
-    softmax_cross_entropy_backward(BATCH, N, &p, &LABELS, &mut fused);
-    assert_gradient(
-        "softmax_cross_entropy_backward",
-        &fused,
-        &numeric(&z, |z| softmax_cross_entropy(BATCH, N, z, &LABELS)),
-    );
-    let unfused_loss = cross_entropy(BATCH, N, &p, &LABELS);
-    assert!((softmax_cross_entropy(BATCH, N, &z, &LABELS) - unfused_loss).abs() < 1e-12);
-    let mut chained = vec![0.0; BATCH * N];
-    softmax_backward(BATCH, N, &p, &g, &mut chained);
-    assert_gradient("softmax + cross_entropy chained", &fused, &chained);
+/// Dropout's backward pass multiplies the gradient by the same mask, which is the exact gradient
+/// of `y = mask ⊙ x`.
+#[test]
+fn dropout_gradient() {
+    let mut rng = Rng::new(6);
+    let x = uniform(&mut rng, 20, -1.0, 1.0);
+    let r = uniform(&mut rng, 20, -1.0, 1.0);
+    let mut mask = vec![0.0; 20];
+    dropout_mask(Some(&mut rng), 0.4, &mut mask);
+    let mut g = r.clone();
+    mul_inplace(&mask, &mut g);
+    let f = |x: &[f64]| {
+        let mut y = vec![0.0; x.len()];
+        mul(&mask, x, &mut y);
+        dot(&y, &r)
+    };
+    assert_gradient("dropout", &g, &numeric(&x, f));
 }

@@ -41,14 +41,18 @@ impl Names {
             .iter()
             .map(|q| unique(&mut consts, &q.name.to_uppercase()))
             .collect();
+        // Inputs, targets and output gradients are the methods' own parameters and keep the
+        // user's names (lowering has checked that they are not reserved); they are claimed
+        // first, so that no computed value takes one of them.
+        let caller = |id: ValueId| p.graph.node(id).op.is_interface() && p.param_of(id).is_none();
+        for id in p.graph.ids().filter(|id| caller(*id)) {
+            locals.insert(p.graph.node(id).name.clone());
+        }
         let mut local = Vec::new();
         let mut slot = Vec::new();
         for id in p.graph.ids() {
             let node = p.graph.node(id);
-            let base = if p.inputs.iter().chain(&p.targets).any(|b| b.value == id) {
-                // Inputs and targets are the methods' own parameters and keep the user's name,
-                // which lowering has checked is not reserved.
-                locals.insert(node.name.clone());
+            let base = if caller(id) {
                 node.name.clone()
             } else {
                 unique(&mut locals, &node.name)

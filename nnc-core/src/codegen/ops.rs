@@ -2,12 +2,14 @@
 //! the one-line comment that explains it in the generated code.
 
 use super::names::Names;
-use crate::ir::{Act, Dim, LossKind, Node, Op, Program, Storage, ValueId};
+use crate::ir::{Act, Dim, LossKind, LossSpec, Node, Op, Program, Reduction, Storage, ValueId};
 use proc_macro2::{Ident, Literal, Span, TokenStream};
 use quote::{format_ident, quote};
 
 pub struct Ctx<'a> {
     pub p: &'a Program,
+    /// The element type, `f32` or `f64`.
+    pub elem: Ident,
     pub names: &'a Names,
     pub storage: &'a [Storage],
     pub comments: &'a Comments,
@@ -135,9 +137,9 @@ impl Ctx<'_> {
             Storage::Grads => {
                 let param = self
                     .p
-                    .params
+                    .sections()
                     .iter()
-                    .position(|q| q.grad == Some(id))
+                    .find_map(|(_, g)| g.params.iter().position(|v| *v == Some(id)))
                     .unwrap_or(0);
                 let range = ident(&self.names.param[param]);
                 let call = self.call(node, &args, quote!(&mut grads[#range]));
@@ -145,6 +147,18 @@ impl Ctx<'_> {
                     || quote!(let [#(#read_locals),*] = arena.read(batch, [#(#read_slots),*]);),
                 );
                 quote! { #note { #bind #call; } }
+            }
+            Storage::InputGrad(i) => {
+                let buffer = ident(&input_grad_field(&self.p.inputs[i].name));
+                let call = self.call(node, &args, quote!(&mut #buffer[..]));
+                let bind = (!reads.is_empty()).then(
+                    || quote!(let [#(#read_locals),*] = arena.read(batch, [#(#read_slots),*]);),
+                );
+                quote! { #note { #bind #call; } }
+            }
+            Storage::Scalar if node.op == Op::Add => {
+                let (a, b) = (&args[0], &args[1]);
+                quote! { #note let #local = #a + #b; }
             }
             Storage::Scalar => {
                 let call = self.call(node, &args, quote!());
@@ -228,61 +242,131 @@ impl Ctx<'_> {
                 let (n, x) = (n0(), &a[0]);
                 quote!(#k::softmax(batch, #n, #x, #out))
             }
-            Op::Add => {
+            Op::LogSoftmax => {
+                let (n, x) = (n0(), &a[0]);
+                quote!(#k::log_softmax(batch, #n, #x, #out))
+            }
+            Op::Add | Op::Sub | Op::Mul => {
+                let f = ident(match node.op {
+                    Op::Add => "add",
+                    Op::Sub => "sub",
+                    _ => "mul",
+                });
                 let (x, y) = (&a[0], &a[1]);
-                quote!(#k::add(#x, #y, #out))
+                quote!(#k::#f(#x, #y, #out))
+            }
+            Op::Scale(c) => {
+                let (x, c) = (&a[0], float_lit(c.get()));
+                quote!(#k::scale(#x, #c, #out))
+            }
+            Op::Concat => {
+                let total = usize_lit(node.ty.shape.elems_per_sample());
+                let mut offset = 0;
+                let parts = node.args.iter().zip(a).map(|(v, x)| {
+                    let width = self.p.graph.ty(*v).shape.elems_per_sample();
+                    let (w, o) = (usize_lit(width), usize_lit(offset));
+                    offset += width;
+                    quote!(#k::copy_cols(batch, #x, #w, #out, #total, #o);)
+                });
+                let parts: Vec<TokenStream> = parts.collect();
+                quote!({ #(#parts)* })
+            }
+            Op::Slice { start, len } => {
+                let (n, x) = (n0(), &a[0]);
+                let (start, len) = (usize_lit(start), usize_lit(len));
+                quote!(#k::slice_cols(batch, #x, #n, #start, #out, #len))
+            }
+            Op::DropoutMask(rate) => {
+                let rate = float_lit(rate.get());
+                quote!(#k::dropout_mask(rng.as_deref_mut(), #rate, #out))
             }
             Op::ReduceBatch => {
                 let (n, x) = (n0(), &a[0]);
                 quote!(#k::bias_backward(batch, #n, #x, #out))
             }
             Op::ActivationGrad(act) => {
-                let (act, y, gy) = (act_tokens(act), &a[0], &a[1]);
-                quote!(#k::act_backward(#act, #y, #gy, #out))
+                let (act, v, gy) = (act_tokens(act), &a[0], &a[1]);
+                quote!(#k::act_backward(#act, #v, #gy, #out))
             }
             Op::SoftmaxGrad => {
                 let (n, y, gy) = (n0(), &a[0], &a[1]);
                 quote!(#k::softmax_backward(batch, #n, #y, #gy, #out))
             }
-            Op::Loss(kind) | Op::LossGrad(kind) => {
+            Op::LogSoftmaxGrad => {
+                let (n, y, gy) = (n0(), &a[0], &a[1]);
+                quote!(#k::log_softmax_backward(batch, #n, #y, #gy, #out))
+            }
+            Op::Loss(spec) | Op::LossGrad(spec) => {
                 let backward = matches!(node.op, Op::LossGrad(_));
-                let (p, t) = (&a[0], &a[1]);
-                let name = match kind {
-                    LossKind::MeanSquaredError => "mse",
-                    LossKind::BinaryCrossEntropy => "binary_cross_entropy",
-                    LossKind::CrossEntropy => "cross_entropy",
-                };
                 let f = if backward {
-                    format_ident!("{name}_backward")
+                    format_ident!("{}_backward", kernel_name(spec.kind))
                 } else {
-                    format_ident!("{name}")
+                    ident(kernel_name(spec.kind))
                 };
-                let out = backward.then_some(quote!(, #out));
-                if kind == LossKind::CrossEntropy {
-                    let n = n0();
-                    quote!(#k::#f(batch, #n, #p, #t #out))
+                self.loss_call(node, quote!(#k::#f), spec, a, backward.then_some(out))
+            }
+            Op::SoftmaxLossGrad(spec) => {
+                let f = if spec.kind.sparse() {
+                    quote!(#k::softmax_sparse_cross_entropy_backward)
                 } else {
-                    quote!(#k::#f(#p, #t #out))
-                }
+                    quote!(#k::softmax_categorical_cross_entropy_backward)
+                };
+                self.loss_call(node, f, spec, a, Some(out))
             }
-            Op::SoftmaxCrossEntropy => {
-                let (n, z, t) = (n0(), &a[0], &a[1]);
-                quote!(#k::softmax_cross_entropy(batch, #n, #z, #t))
-            }
-            Op::SoftmaxCrossEntropyGrad => {
-                let (n, p, t) = (n0(), &a[0], &a[1]);
-                quote!(#k::softmax_cross_entropy_backward(batch, #n, #p, #t, #out))
-            }
-            Op::SigmoidBinaryCrossEntropy => {
-                let (z, t) = (&a[0], &a[1]);
-                quote!(#k::sigmoid_binary_cross_entropy(#z, #t))
-            }
-            Op::SigmoidBinaryCrossEntropyGrad => {
-                let (p, t) = (&a[0], &a[1]);
-                quote!(#k::sigmoid_binary_cross_entropy_backward(#p, #t, #out))
-            }
-            Op::Input(_) | Op::Target(_) | Op::Param(_) => quote!(),
+            Op::SigmoidLossGrad(spec) => self.loss_call(
+                node,
+                quote!(#k::sigmoid_binary_cross_entropy_backward),
+                spec,
+                a,
+                Some(out),
+            ),
+            Op::Input(_) | Op::Target(_) | Op::Param(_) | Op::OutputGrad(_) => quote!(),
         }
+    }
+
+    /// A loss kernel call: `(batch, classes,)? prediction, target, (delta | smoothing,)? scale
+    /// (, out)?`, where `scale` turns the kernel's sum into the reduced, weighted term.
+    fn loss_call(
+        &self,
+        node: &Node,
+        f: TokenStream,
+        spec: LossSpec,
+        a: &[TokenStream],
+        out: Option<TokenStream>,
+    ) -> TokenStream {
+        let (p, t) = (&a[0], &a[1]);
+        let per_sample = self.p.graph.ty(node.args[0]).shape.elems_per_sample();
+        let weight = float_lit(spec.weight.get());
+        let elem = &self.elem;
+        let scale = match spec.reduction {
+            Reduction::Sum => quote!(#weight),
+            Reduction::Mean if spec.kind.per_row() || per_sample == 1 => {
+                quote!((#weight / batch as f64) as #elem)
+            }
+            Reduction::Mean => {
+                let n = usize_lit(per_sample);
+                quote!((#weight / (batch * #n) as f64) as #elem)
+            }
+        };
+        let rows = spec.kind.per_row().then(|| {
+            let n = usize_lit(per_sample);
+            quote!(batch, #n,)
+        });
+        let option = match spec.kind {
+            LossKind::Huber => {
+                let d = float_lit(spec.delta.get());
+                Some(quote!(#d,))
+            }
+            LossKind::MeanSquaredError
+            | LossKind::MeanAbsoluteError
+            | LossKind::NegativeLogLikelihood => None,
+            _ => {
+                let s = float_lit(spec.smoothing.get());
+                Some(quote!(#s,))
+            }
+        };
+        let out = out.map(|o| quote!(, #o));
+        quote!(#f(#rows #p, #t, #option #scale #out))
     }
 
     /// A formula for the comment above a node, in the model's own names.
@@ -332,38 +416,46 @@ impl Ctx<'_> {
                 )
             }
             Op::SoftmaxGrad => format!("{me} = {0} ⊙ ({1} − Σ {1} ⊙ {0}) per row", arg(0), arg(1)),
-            Op::Loss(kind) => format!(
-                "{me} = {}({}, {}), averaged over the batch",
-                kind.name(),
-                arg(0),
-                arg(1)
-            ),
-            Op::LossGrad(kind) => format!(
-                "{me} = d {}({}, {}) / d {}",
-                kind.name(),
-                arg(0),
-                arg(1),
-                arg(0)
-            ),
-            Op::SoftmaxCrossEntropy => {
-                format!(
-                    "{me} = cross_entropy(softmax({}), {}), computed stably from the logits",
-                    arg(0),
-                    arg(1)
-                )
+            Op::Loss(spec) => {
+                let reduced = match (spec.reduction, spec.kind.per_row()) {
+                    (Reduction::Sum, _) => "summed",
+                    (Reduction::Mean, true) => "averaged over the batch",
+                    (Reduction::Mean, false) => "averaged over all values",
+                };
+                let weight = match spec.weight.get() {
+                    1.0 => String::new(),
+                    w => format!("{w} · "),
+                };
+                format!("{me} = {weight}{}({}, {}), {reduced}", spec.kind.name(), arg(0), arg(1))
             }
-            Op::SoftmaxCrossEntropyGrad => format!(
-                "{me} = (softmax − onehot({})) / batch, from {}",
+            Op::LossGrad(spec) => format!(
+                "{me} = d {}({}, {}) / d {}",
+                spec.kind.name(),
+                arg(0),
                 arg(1),
                 arg(0)
             ),
-            Op::SigmoidBinaryCrossEntropy => format!(
-                "{me} = binary_cross_entropy(sigmoid({}), {}), computed stably from the logits",
-                arg(0),
-                arg(1)
+            Op::SoftmaxLossGrad(spec) => format!(
+                "{me} = (softmax − {}) scaled: the {} gradient with respect to the logits, from the probabilities {}",
+                if spec.kind.sparse() { format!("onehot({})", arg(1)) } else { arg(1) },
+                spec.kind.name(),
+                arg(0)
             ),
-            Op::SigmoidBinaryCrossEntropyGrad => {
-                format!("{me} = ({} − {}) / count", arg(0), arg(1))
+            Op::SigmoidLossGrad(spec) => format!(
+                "{me} = ({} − {}) scaled: the {} gradient with respect to the logits",
+                arg(0),
+                arg(1),
+                spec.kind.name()
+            ),
+            Op::DropoutMask(rate) => format!(
+                "{me}: each value 0 with probability {rate}, else 1/(1 − {rate}); all ones in inference"
+            ),
+            Op::Concat => {
+                let args: Vec<String> = (0..node.args.len()).map(arg).collect();
+                format!("{me} = [{}] joined along the last dimension    {shape}", args.join(", "))
+            }
+            Op::Slice { start, len } => {
+                format!("{me} = columns {start}..{} of {}", start + len, arg(0))
             }
             op => {
                 let args: Vec<String> = (0..node.args.len()).map(arg).collect();
@@ -375,11 +467,47 @@ impl Ctx<'_> {
 
 /// The runtime's `Act` variant, named through the generated module's `rt` alias.
 pub fn act_tokens(act: Act) -> TokenStream {
-    let v = ident(match act {
-        Act::Identity => "Identity",
-        Act::Relu => "Relu",
-        Act::Sigmoid => "Sigmoid",
-        Act::Tanh => "Tanh",
-    });
-    quote!(rt::Act::#v)
+    let v = |name: &str| ident(name);
+    match act {
+        Act::Identity => quote!(rt::Act::Identity),
+        Act::Relu => quote!(rt::Act::Relu),
+        Act::Sigmoid => quote!(rt::Act::Sigmoid),
+        Act::Tanh => quote!(rt::Act::Tanh),
+        Act::Step { .. } => quote!(rt::Act::Step),
+        Act::Gelu => quote!(rt::Act::Gelu),
+        Act::GeluTanh => quote!(rt::Act::GeluTanh),
+        Act::Softplus => quote!(rt::Act::Softplus),
+        Act::LeakyRelu(a) | Act::Elu(a) => {
+            let (name, a) = (
+                v(if matches!(act, Act::Elu(_)) {
+                    "Elu"
+                } else {
+                    "LeakyRelu"
+                }),
+                float_lit(a.get()),
+            );
+            quote!(rt::Act::#name(#a))
+        }
+    }
+}
+
+/// The runtime function computing a loss of this kind (its gradient adds `_backward`).
+fn kernel_name(kind: LossKind) -> &'static str {
+    match kind {
+        LossKind::MeanSquaredError => "mse",
+        LossKind::MeanAbsoluteError => "mae",
+        LossKind::Huber => "huber",
+        LossKind::BinaryCrossEntropy => "binary_cross_entropy",
+        LossKind::BinaryCrossEntropyWithLogits => "binary_cross_entropy_with_logits",
+        LossKind::CategoricalCrossEntropy => "categorical_cross_entropy",
+        LossKind::CategoricalCrossEntropyWithLogits => "categorical_cross_entropy_with_logits",
+        LossKind::SparseCrossEntropy => "sparse_cross_entropy",
+        LossKind::SparseCrossEntropyWithLogits => "sparse_cross_entropy_with_logits",
+        LossKind::NegativeLogLikelihood => "nll",
+    }
+}
+
+/// The workspace field holding the gradient with respect to an input.
+pub fn input_grad_field(input: &str) -> String {
+    format!("grad_{input}")
 }

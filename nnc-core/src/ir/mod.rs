@@ -11,7 +11,7 @@ mod op;
 mod print;
 pub mod verify;
 
-pub use op::{Act, LossKind, Op};
+pub use op::{Act, Const, LossKind, LossSpec, Op, Reduction};
 
 use crate::diag::Span;
 use std::fmt;
@@ -149,12 +149,27 @@ impl fmt::Display for Type {
     }
 }
 
-/// Whether a node belongs to inference (`Forward`) or only to training.
+/// The section of the schedule a node belongs to. The forward section is shared; after it,
+/// training runs either the loss and its backward pass, or the pullback from caller-supplied
+/// output gradients. The two never run in the same call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Phase {
     Forward,
     Loss,
     Backward,
+    Pullback,
+}
+
+impl Phase {
+    /// Which continuation after the forward section the node belongs to: 1 for the loss and
+    /// its backward pass, 2 for the pullback, 0 for the shared forward section.
+    pub fn section(self) -> usize {
+        match self {
+            Phase::Forward => 0,
+            Phase::Loss | Phase::Backward => 1,
+            Phase::Pullback => 2,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -215,18 +230,26 @@ impl Graph {
 pub enum Init {
     /// He/Kaiming normal, std sqrt(2 / fan_in): for layers followed by relu.
     HeNormal,
+    /// He/Kaiming uniform, bound sqrt(6 / fan_in).
+    HeUniform,
     /// Xavier/Glorot uniform, bound sqrt(6 / (fan_in + fan_out)): for tanh, sigmoid, linear.
     XavierUniform,
+    /// Xavier/Glorot normal, std sqrt(2 / (fan_in + fan_out)).
+    XavierNormal,
     Zeros,
+    Constant(f64),
 }
 
 impl fmt::Display for Init {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Init::HeNormal => "he_normal",
-            Init::XavierUniform => "xavier_uniform",
-            Init::Zeros => "zeros",
-        })
+        match self {
+            Init::HeNormal => f.write_str("he_normal"),
+            Init::HeUniform => f.write_str("he_uniform"),
+            Init::XavierUniform => f.write_str("xavier_uniform"),
+            Init::XavierNormal => f.write_str("xavier_normal"),
+            Init::Zeros => f.write_str("zeros"),
+            Init::Constant(c) => write!(f, "constant({c})"),
+        }
     }
 }
 
@@ -238,10 +261,10 @@ pub struct Param {
     pub init: Init,
     /// (fan_in, fan_out) for the initializer.
     pub fans: (usize, usize),
+    /// Frozen parameters get no gradient and are never updated.
+    pub frozen: bool,
     /// The node that reads this parameter.
     pub value: ValueId,
-    /// The node that computes d loss / d parameter, set by autodiff.
-    pub grad: Option<ValueId>,
     pub span: Span,
 }
 
@@ -255,26 +278,103 @@ impl Param {
     }
 }
 
-#[derive(Clone, Debug, PartialEq)]
-pub enum Optimizer {
-    /// torch.optim.SGD without momentum.
-    Sgd { lr: f64, weight_decay: f64 },
-    /// torch.optim.Adam.
-    Adam {
-        lr: f64,
-        beta1: f64,
-        beta2: f64,
-        eps: f64,
-        weight_decay: f64,
-    },
+/// The update rules nnc knows; the hyperparameters live in [`Optimizer::hyper`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OptimizerKind {
+    Sgd,
+    Adagrad,
+    Rmsprop,
+    Adam,
+    AdamW,
 }
 
-/// A named input or target of the model and the node that stands for it.
+impl OptimizerKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            OptimizerKind::Sgd => "sgd",
+            OptimizerKind::Adagrad => "adagrad",
+            OptimizerKind::Rmsprop => "rmsprop",
+            OptimizerKind::Adam => "adam",
+            OptimizerKind::AdamW => "adamw",
+        }
+    }
+}
+
+/// A hyperparameter value.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Hyper {
+    Real(f64),
+    Bool(bool),
+}
+
+/// The optimizer: its rule, its hyperparameters in the order of the runtime's config struct
+/// fields (PyTorch's names and defaults), and optional global gradient-norm clipping.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Optimizer {
+    pub kind: OptimizerKind,
+    pub hyper: Vec<(&'static str, Hyper)>,
+    pub clip_grad_norm: Option<f64>,
+}
+
+impl Optimizer {
+    pub fn real(&self, name: &str) -> f64 {
+        match self.hyper.iter().find(|(n, _)| *n == name) {
+            Some((_, Hyper::Real(x))) => *x,
+            _ => 0.0,
+        }
+    }
+
+    pub fn flag(&self, name: &str) -> bool {
+        matches!(
+            self.hyper.iter().find(|(n, _)| *n == name),
+            Some((_, Hyper::Bool(true)))
+        )
+    }
+
+    /// How many state values the optimizer keeps per trainable parameter.
+    pub fn state_per_param(&self) -> usize {
+        let momentum = usize::from(self.real("momentum") != 0.0);
+        match self.kind {
+            OptimizerKind::Sgd => momentum,
+            OptimizerKind::Adagrad => 1,
+            OptimizerKind::Rmsprop => 1 + momentum + usize::from(self.flag("centered")),
+            OptimizerKind::Adam | OptimizerKind::AdamW => 2 + usize::from(self.flag("amsgrad")),
+        }
+    }
+}
+
+/// A named input, target or output of the model and the node that stands for it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Binding {
     pub name: String,
     pub value: ValueId,
     pub span: Span,
+}
+
+/// The final gradients one backward section computes: per parameter (none for frozen ones and
+/// those the section does not reach) and per input (only inputs with `requires_grad`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Gradients {
+    pub params: Vec<Option<ValueId>>,
+    pub inputs: Vec<Option<ValueId>>,
+}
+
+/// How accuracy is scored, chosen from the first loss term that classifies.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum MetricKind {
+    /// argmax of the prediction against an integer label.
+    ArgmaxLabel,
+    /// argmax of the prediction against argmax of a one-hot or soft target.
+    ArgmaxMatch,
+    /// prediction above a threshold against target above 0.5 (binary accuracy).
+    Threshold(f64),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Metric {
+    pub kind: MetricKind,
+    pub prediction: ValueId,
+    pub target: ValueId,
 }
 
 /// Where a value lives at run time, decided by the memory plan.
@@ -286,6 +386,8 @@ pub enum Storage {
     Params,
     /// The gradient buffer, at the parameter's own offset (final parameter gradients).
     Grads,
+    /// The workspace's gradient buffer of input `i` (final gradients of `requires_grad` inputs).
+    InputGrad(usize),
     /// A local scalar (the loss).
     Scalar,
     /// The batched region of the arena: `offset * capacity`, `per_sample * batch` elements.
@@ -312,35 +414,57 @@ pub struct Program {
     pub graph: Graph,
     pub params: Vec<Param>,
     pub inputs: Vec<Binding>,
+    /// Per input: whether the caller asked for its gradient.
+    pub requires_grad: Vec<bool>,
     pub targets: Vec<Binding>,
-    /// The value `predict` returns.
-    pub output: Binding,
-    pub loss: ValueId,
+    /// What `predict` returns, in order.
+    pub outputs: Vec<Binding>,
+    /// The total loss (a scalar), when the model declares one.
+    pub loss: Option<ValueId>,
+    /// The weighted terms that sum to `loss`.
+    pub loss_terms: Vec<ValueId>,
+    pub metric: Option<Metric>,
     pub optimizer: Optimizer,
+    /// The loss's backward pass, set by autodiff when there is a loss.
+    pub backward: Option<Gradients>,
+    /// The pullback from caller-supplied output gradients, set by autodiff.
+    pub pullback: Gradients,
     /// Set by the memory-planning pass.
     pub plan: Option<MemoryPlan>,
 }
 
 impl Program {
-    /// Offset of each parameter in the flat parameter (and gradient) buffer.
+    /// Offset of each parameter in the flat parameter (and gradient) buffer. Trainable
+    /// parameters come first, so that the optimizer updates one prefix of the buffer.
     pub fn param_offsets(&self) -> Vec<usize> {
+        let mut offsets = vec![0; self.params.len()];
         let mut offset = 0;
-        self.params
-            .iter()
-            .map(|p| {
-                let o = offset;
-                offset += p.len();
-                o
-            })
-            .collect()
+        for frozen in [false, true] {
+            for (i, p) in self.params.iter().enumerate() {
+                if p.frozen == frozen {
+                    offsets[i] = offset;
+                    offset += p.len();
+                }
+            }
+        }
+        offsets
     }
 
     pub fn param_count(&self) -> usize {
         self.params.iter().map(Param::len).sum()
     }
 
-    /// The number of classes of a label target: the width of the prediction it is scored
-    /// against (lowering has checked that the two agree).
+    /// The number of parameters the optimizer updates (a prefix of the buffer).
+    pub fn trainable_count(&self) -> usize {
+        self.params
+            .iter()
+            .filter(|p| !p.frozen)
+            .map(Param::len)
+            .sum()
+    }
+
+    /// The number of classes of a label target: the width of a prediction it is scored
+    /// against (lowering has checked that they agree).
     pub fn classes(&self, target: ValueId) -> usize {
         self.graph
             .nodes
@@ -355,5 +479,23 @@ impl Program {
             Op::Param(i) => Some(i),
             _ => None,
         }
+    }
+
+    /// Whether the model has dropout, and so a random state used in training.
+    pub fn has_dropout(&self) -> bool {
+        self.graph
+            .nodes
+            .iter()
+            .any(|n| matches!(n.op, Op::DropoutMask(_)))
+    }
+
+    /// The backward sections that exist, with their gradients: 1 (loss), 2 (pullback).
+    pub fn sections(&self) -> Vec<(usize, &Gradients)> {
+        let mut out = Vec::new();
+        if let Some(b) = &self.backward {
+            out.push((1, b));
+        }
+        out.push((2, &self.pullback));
+        out
     }
 }

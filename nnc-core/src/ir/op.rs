@@ -7,6 +7,33 @@
 use super::{DType, Dim, Shape, Type};
 use std::fmt;
 
+/// A real constant carried by an op (a slope, a rate, a weight). Stored as bits so that ops
+/// stay `Eq` and `Hash`; the values come from checked, finite literals.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Const(u64);
+
+impl Const {
+    pub fn new(x: f64) -> Const {
+        Const(x.to_bits())
+    }
+
+    pub fn get(self) -> f64 {
+        f64::from_bits(self.0)
+    }
+}
+
+impl fmt::Debug for Const {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.get())
+    }
+}
+
+impl fmt::Display for Const {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.get())
+    }
+}
+
 /// Element-wise activation functions that can be fused into a dense layer's epilogue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Act {
@@ -14,6 +41,17 @@ pub enum Act {
     Relu,
     Sigmoid,
     Tanh,
+    /// Heaviside: 1 where x > 0, else 0. Its derivative is 0, or 1 when `straight_through`.
+    Step {
+        straight_through: bool,
+    },
+    LeakyRelu(Const),
+    Elu(Const),
+    /// Exact GELU, `x·Φ(x)`.
+    Gelu,
+    /// GELU with the tanh approximation.
+    GeluTanh,
+    Softplus,
 }
 
 impl Act {
@@ -23,27 +61,138 @@ impl Act {
             Act::Relu => "relu",
             Act::Sigmoid => "sigmoid",
             Act::Tanh => "tanh",
+            Act::Step { .. } => "step",
+            Act::LeakyRelu(_) => "leaky_relu",
+            Act::Elu(_) => "elu",
+            Act::Gelu => "gelu",
+            Act::GeluTanh => "gelu_tanh",
+            Act::Softplus => "softplus",
+        }
+    }
+
+    /// Whether the derivative needs the activation's input; all others are written through
+    /// its output, which is what lets a fused dense layer keep only its output.
+    pub fn derivative_from_input(self) -> bool {
+        matches!(self, Act::Gelu | Act::GeluTanh)
+    }
+}
+
+impl fmt::Display for Act {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Act::LeakyRelu(a) | Act::Elu(a) => write!(f, "{}({a})", self.name()),
+            Act::Step {
+                straight_through: true,
+            } => f.write_str("step(straight_through)"),
+            _ => f.write_str(self.name()),
         }
     }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum LossKind {
-    /// Mean squared error over all elements.
+    /// Squared error.
     MeanSquaredError,
+    /// Absolute error.
+    MeanAbsoluteError,
+    /// Huber loss with threshold `delta`.
+    Huber,
     /// Binary cross-entropy on probabilities.
     BinaryCrossEntropy,
-    /// Cross-entropy of class probabilities against integer labels.
-    CrossEntropy,
+    /// Binary cross-entropy on logits.
+    BinaryCrossEntropyWithLogits,
+    /// Cross-entropy of probabilities against one-hot or soft float targets.
+    CategoricalCrossEntropy,
+    CategoricalCrossEntropyWithLogits,
+    /// Cross-entropy of probabilities against integer labels.
+    SparseCrossEntropy,
+    SparseCrossEntropyWithLogits,
+    /// Negative log-likelihood of log-probabilities against integer labels.
+    NegativeLogLikelihood,
 }
 
 impl LossKind {
     pub fn name(self) -> &'static str {
         match self {
             LossKind::MeanSquaredError => "mse",
+            LossKind::MeanAbsoluteError => "mae",
+            LossKind::Huber => "huber",
             LossKind::BinaryCrossEntropy => "binary_cross_entropy",
-            LossKind::CrossEntropy => "cross_entropy",
+            LossKind::BinaryCrossEntropyWithLogits => "binary_cross_entropy_with_logits",
+            LossKind::CategoricalCrossEntropy => "categorical_cross_entropy",
+            LossKind::CategoricalCrossEntropyWithLogits => "categorical_cross_entropy_with_logits",
+            LossKind::SparseCrossEntropy => "sparse_cross_entropy",
+            LossKind::SparseCrossEntropyWithLogits => "sparse_cross_entropy_with_logits",
+            LossKind::NegativeLogLikelihood => "nll",
         }
+    }
+
+    /// Whether the target is integer labels.
+    pub fn sparse(self) -> bool {
+        matches!(
+            self,
+            LossKind::SparseCrossEntropy
+                | LossKind::SparseCrossEntropyWithLogits
+                | LossKind::NegativeLogLikelihood
+        )
+    }
+
+    /// Whether one term is a whole row (`[B, classes]`), so that the mean is over the batch.
+    pub fn per_row(self) -> bool {
+        self.sparse()
+            || matches!(
+                self,
+                LossKind::CategoricalCrossEntropy | LossKind::CategoricalCrossEntropyWithLogits
+            )
+    }
+
+    /// The form of this loss that takes logits, for fusion with a preceding softmax/sigmoid.
+    pub fn with_logits(self) -> Option<LossKind> {
+        Some(match self {
+            LossKind::BinaryCrossEntropy => LossKind::BinaryCrossEntropyWithLogits,
+            LossKind::CategoricalCrossEntropy => LossKind::CategoricalCrossEntropyWithLogits,
+            LossKind::SparseCrossEntropy => LossKind::SparseCrossEntropyWithLogits,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Reduction {
+    /// Divide the sum by the number of terms: elements, or rows for class losses.
+    Mean,
+    Sum,
+}
+
+/// A loss term: its function, its reduction, its options and its weight in the total loss.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct LossSpec {
+    pub kind: LossKind,
+    pub reduction: Reduction,
+    /// Label smoothing ε (0 for none).
+    pub smoothing: Const,
+    /// Huber's threshold (unused by the other losses).
+    pub delta: Const,
+    /// The factor of this term in the total loss.
+    pub weight: Const,
+}
+
+impl fmt::Display for LossSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.kind.name())?;
+        if self.reduction == Reduction::Sum {
+            f.write_str(".sum")?;
+        }
+        if self.smoothing.get() != 0.0 {
+            write!(f, "[smoothing={}]", self.smoothing)?;
+        }
+        if self.kind == LossKind::Huber {
+            write!(f, "[delta={}]", self.delta)?;
+        }
+        if self.weight.get() != 1.0 {
+            write!(f, "[weight={}]", self.weight)?;
+        }
+        Ok(())
     }
 }
 
@@ -55,6 +204,11 @@ pub enum Op {
     Target(usize),
     /// The parameter with this index (no arguments).
     Param(usize),
+    /// The caller-supplied gradient of output `i`, the seed of the pullback (no arguments).
+    OutputGrad(usize),
+    /// A dropout mask: 0 with probability `rate`, else `1/(1 − rate)`, redrawn each training
+    /// step from the model's RNG; all ones in inference (no arguments).
+    DropoutMask(Const),
     /// `op(a) · op(b)` on rank-2 values, where `op` transposes when the flag is set.
     MatMul {
         transpose_a: bool,
@@ -66,50 +220,91 @@ pub enum Op {
     Activation(Act),
     /// Softmax over the last dimension. Args: x.
     Softmax,
-    /// Element-wise sum. Args: a, b (same type).
+    /// Log-softmax over the last dimension. Args: x.
+    LogSoftmax,
+    /// Element-wise sum. Args: a, b (same type; scalars too, for the total loss).
     Add,
+    /// Element-wise difference. Args: a, b.
+    Sub,
+    /// Element-wise product. Args: a, b.
+    Mul,
+    /// `c · x`. Args: x.
+    Scale(Const),
+    /// Concatenation along the last dimension. Args: two or more values of equal leading dims.
+    Concat,
+    /// Columns `start .. start + len` of the last dimension. Args: x.
+    Slice { start: usize, len: usize },
     /// Sum over the batch dimension: `[B, n] → [n]`. Args: x.
     ReduceBatch,
-    /// `gy ⊙ act'(x)`, written through the activation's output y. Args: y, gy.
+    /// `gy ⊙ act'(·)`, written through the activation's output y, or its input x when
+    /// [`Act::derivative_from_input`]. Args: y or x, gy.
     ActivationGrad(Act),
     /// `y ⊙ (gy − Σ gy ⊙ y)` per row. Args: y, gy.
     SoftmaxGrad,
-    /// The loss, a scalar averaged over the batch. Args: prediction, target.
-    Loss(LossKind),
-    /// d loss / d prediction. Args: prediction, target.
-    LossGrad(LossKind),
+    /// `gy − e^y · Σ gy` per row. Args: y, gy.
+    LogSoftmaxGrad,
+    /// One weighted loss term, a scalar. Args: prediction, target.
+    Loss(LossSpec),
+    /// d term / d prediction. Args: prediction, target.
+    LossGrad(LossSpec),
+    /// Fused: d term / d logits of a class loss over softmax(logits), `p·Σt − t`, given the
+    /// softmax output. Args: probabilities, target.
+    SoftmaxLossGrad(LossSpec),
+    /// Fused: d term / d logits of binary cross-entropy over sigmoid(logits), `p − t`, given
+    /// the sigmoid output. Args: probabilities, target.
+    SigmoidLossGrad(LossSpec),
     /// Fused: `act(x · wᵀ + b)`. Args: x, w, b (b only when `bias`).
     Dense { act: Act, bias: bool },
-    /// Fused: cross-entropy of softmax(logits), computed from the logits. Args: logits, labels.
-    SoftmaxCrossEntropy,
-    /// Fused: d loss / d logits = softmax − onehot(label), averaged. Args: probabilities, labels.
-    SoftmaxCrossEntropyGrad,
-    /// Fused: binary cross-entropy of sigmoid(logits), from the logits. Args: logits, target.
-    SigmoidBinaryCrossEntropy,
-    /// Fused: d loss / d logits = sigmoid − target, averaged. Args: probabilities, target.
-    SigmoidBinaryCrossEntropyGrad,
 }
 
 impl Op {
-    /// The number of arguments the op takes.
-    pub fn arity(self) -> usize {
-        match self {
-            Op::Input(_) | Op::Target(_) | Op::Param(_) => 0,
-            Op::Activation(_) | Op::Softmax | Op::ReduceBatch => 1,
+    /// The number of arguments the op takes; `None` for variadic ops (concat).
+    pub fn arity(self) -> Option<usize> {
+        Some(match self {
+            Op::Input(_)
+            | Op::Target(_)
+            | Op::Param(_)
+            | Op::OutputGrad(_)
+            | Op::DropoutMask(_) => 0,
+            Op::Activation(_)
+            | Op::Softmax
+            | Op::LogSoftmax
+            | Op::ReduceBatch
+            | Op::Scale(_)
+            | Op::Slice { .. } => 1,
             Op::Dense { bias: true, .. } => 3,
+            Op::Concat => return None,
             _ => 2,
-        }
+        })
+    }
+
+    /// Ops without arguments, whose type is set where they are created.
+    pub fn is_leaf(self) -> bool {
+        self.arity() == Some(0)
+    }
+
+    /// Values the model does not compute: they come from the caller or the parameters.
+    pub fn is_interface(self) -> bool {
+        matches!(
+            self,
+            Op::Input(_) | Op::Target(_) | Op::Param(_) | Op::OutputGrad(_)
+        )
     }
 
     /// The result type given the argument types, or why the arguments do not fit. Leaf ops
-    /// (input, target, param) carry their type in the node and are not inferred.
+    /// carry their type in the node and are not inferred.
     pub fn infer(self, args: &[&Type]) -> Result<Type, String> {
-        if args.len() != self.arity() {
-            return Err(format!(
-                "{self} takes {} arguments, got {}",
-                self.arity(),
-                args.len()
-            ));
+        match self.arity() {
+            Some(n) if args.len() != n => {
+                return Err(format!("{self} takes {n} arguments, got {}", args.len()))
+            }
+            None if args.len() < 2 => {
+                return Err(format!(
+                    "{self} takes at least 2 arguments, got {}",
+                    args.len()
+                ))
+            }
+            _ => {}
         }
         let float = |t: &Type| {
             if t.dtype == DType::Float {
@@ -126,7 +321,11 @@ impl Op {
             }
         };
         match self {
-            Op::Input(_) | Op::Target(_) | Op::Param(_) => Err(format!("{self} is a leaf")),
+            Op::Input(_)
+            | Op::Target(_)
+            | Op::Param(_)
+            | Op::OutputGrad(_)
+            | Op::DropoutMask(_) => Err(format!("{self} is a leaf")),
             Op::MatMul {
                 transpose_a,
                 transpose_b,
@@ -148,14 +347,58 @@ impl Op {
                 }
                 Ok(args[0].clone())
             }
-            Op::Activation(_) | Op::Softmax => {
+            Op::Activation(_) | Op::Scale(_) => {
                 float(args[0])?;
                 Ok(args[0].clone())
             }
-            Op::Add | Op::ActivationGrad(_) | Op::SoftmaxGrad => {
+            Op::Softmax | Op::LogSoftmax => {
+                float(args[0])?;
+                if args[0].shape.rank() < 2 {
+                    return Err(format!(
+                        "{self} expects a batched vector, found {}",
+                        args[0]
+                    ));
+                }
+                Ok(args[0].clone())
+            }
+            Op::Add
+            | Op::Sub
+            | Op::Mul
+            | Op::ActivationGrad(_)
+            | Op::SoftmaxGrad
+            | Op::LogSoftmaxGrad => {
                 float(args[0])?;
                 same(args[0], args[1])?;
                 Ok(args[0].clone())
+            }
+            Op::Concat => {
+                let mut dims = args[0].shape.0.clone();
+                let Some(last) = dims.pop() else {
+                    return Err(format!("{self} cannot join scalars"));
+                };
+                let mut total = fixed(last)?;
+                for a in &args[1..] {
+                    float(a)?;
+                    let (lead, tail) = a.shape.0.split_at(a.shape.rank().saturating_sub(1));
+                    if lead != dims.as_slice() || tail.is_empty() {
+                        return Err(format!(
+                            "{self} expects equal leading dimensions, found {} and {}",
+                            args[0], a
+                        ));
+                    }
+                    total += fixed(tail[0])?;
+                }
+                dims.push(Dim::Fixed(total));
+                Ok(Type::float(Shape(dims)))
+            }
+            Op::Slice { start, len } => {
+                float(args[0])?;
+                let mut dims = args[0].shape.0.clone();
+                match dims.last_mut() {
+                    Some(d) if start + len <= fixed(*d)? && len > 0 => *d = Dim::Fixed(len),
+                    _ => return Err(format!("{self} does not fit {}", args[0])),
+                }
+                Ok(Type::float(Shape(dims)))
             }
             Op::ReduceBatch => {
                 float(args[0])?;
@@ -164,22 +407,17 @@ impl Op {
                     _ => Err(format!("{self} expects a batched value, found {}", args[0])),
                 }
             }
-            Op::Loss(kind) | Op::LossGrad(kind) => {
+            Op::Loss(spec) | Op::LossGrad(spec) => {
                 float(args[0])?;
-                check_loss_operands(kind, args[0], args[1])?;
+                check_loss_operands(spec.kind, args[0], args[1])?;
                 Ok(if matches!(self, Op::Loss(_)) {
                     Type::float(Shape::scalar())
                 } else {
                     args[0].clone()
                 })
             }
-            Op::SoftmaxCrossEntropy | Op::SigmoidBinaryCrossEntropy => {
-                let kind = self.fused_loss_kind();
-                check_loss_operands(kind, args[0], args[1])?;
-                Ok(Type::float(Shape::scalar()))
-            }
-            Op::SoftmaxCrossEntropyGrad | Op::SigmoidBinaryCrossEntropyGrad => {
-                check_loss_operands(self.fused_loss_kind(), args[0], args[1])?;
+            Op::SoftmaxLossGrad(spec) | Op::SigmoidLossGrad(spec) => {
+                check_loss_operands(spec.kind, args[0], args[1])?;
                 Ok(args[0].clone())
             }
             Op::Dense { bias, .. } => {
@@ -205,14 +443,12 @@ impl Op {
             _ => None,
         }
     }
+}
 
-    fn fused_loss_kind(self) -> LossKind {
-        match self {
-            Op::SigmoidBinaryCrossEntropy | Op::SigmoidBinaryCrossEntropyGrad => {
-                LossKind::BinaryCrossEntropy
-            }
-            _ => LossKind::CrossEntropy,
-        }
+fn fixed(d: Dim) -> Result<usize, String> {
+    match d {
+        Dim::Fixed(n) => Ok(n),
+        Dim::Batch => Err("the batch dimension cannot be joined or sliced".into()),
     }
 }
 
@@ -225,26 +461,28 @@ fn rows_cols(shape: &Shape, transpose: bool) -> Result<(Dim, Dim), String> {
 }
 
 fn check_loss_operands(kind: LossKind, pred: &Type, target: &Type) -> Result<(), String> {
-    match kind {
-        LossKind::CrossEntropy => {
-            let batch_only = Shape(vec![Dim::Batch]);
-            if target.dtype != DType::Label || target.shape != batch_only {
-                return Err(format!(
-                    "cross_entropy expects label[B] targets, found {target}"
-                ));
-            }
-            if pred.shape.rank() != 2 {
-                return Err(format!(
-                    "cross_entropy expects [B, classes] predictions, found {pred}"
-                ));
-            }
-            Ok(())
+    if kind.sparse() {
+        let batch_only = Shape(vec![Dim::Batch]);
+        if target.dtype != DType::Label || target.shape != batch_only {
+            return Err(format!(
+                "{} expects label[B] targets, found {target}",
+                kind.name()
+            ));
         }
-        _ if pred != target => Err(format!(
+        if pred.shape.rank() != 2 {
+            return Err(format!(
+                "{} expects [B, classes] predictions, found {pred}",
+                kind.name()
+            ));
+        }
+        Ok(())
+    } else if pred != target {
+        Err(format!(
             "{} expects equal types, found {pred} and {target}",
             kind.name()
-        )),
-        _ => Ok(()),
+        ))
+    } else {
+        Ok(())
     }
 }
 
@@ -254,6 +492,8 @@ impl fmt::Display for Op {
             Op::Input(i) => write!(f, "input #{i}"),
             Op::Target(i) => write!(f, "target #{i}"),
             Op::Param(i) => write!(f, "param #{i}"),
+            Op::OutputGrad(i) => write!(f, "output_grad #{i}"),
+            Op::DropoutMask(rate) => write!(f, "dropout_mask({rate})"),
             Op::MatMul {
                 transpose_a,
                 transpose_b,
@@ -262,26 +502,26 @@ impl fmt::Display for Op {
                 write!(f, "matmul.{}{}", t(transpose_a), t(transpose_b))
             }
             Op::BiasAdd => f.write_str("bias_add"),
-            Op::Activation(a) => f.write_str(a.name()),
+            Op::Activation(a) => write!(f, "{a}"),
             Op::Softmax => f.write_str("softmax"),
+            Op::LogSoftmax => f.write_str("log_softmax"),
             Op::Add => f.write_str("add"),
+            Op::Sub => f.write_str("sub"),
+            Op::Mul => f.write_str("mul"),
+            Op::Scale(c) => write!(f, "scale({c})"),
+            Op::Concat => f.write_str("concat"),
+            Op::Slice { start, len } => write!(f, "slice[{start}..{}]", start + len),
             Op::ReduceBatch => f.write_str("reduce_batch"),
-            Op::ActivationGrad(a) => write!(f, "{}_grad", a.name()),
+            Op::ActivationGrad(a) => write!(f, "{a}_grad"),
             Op::SoftmaxGrad => f.write_str("softmax_grad"),
-            Op::Loss(k) => write!(f, "loss.{}", k.name()),
-            Op::LossGrad(k) => write!(f, "loss_grad.{}", k.name()),
+            Op::LogSoftmaxGrad => f.write_str("log_softmax_grad"),
+            Op::Loss(s) => write!(f, "loss.{s}"),
+            Op::LossGrad(s) => write!(f, "loss_grad.{s}"),
+            Op::SoftmaxLossGrad(s) => write!(f, "softmax_loss_grad.{s}"),
+            Op::SigmoidLossGrad(s) => write!(f, "sigmoid_loss_grad.{s}"),
             Op::Dense { act, bias } => {
-                write!(
-                    f,
-                    "dense{}.{}",
-                    if *bias { "+bias" } else { "" },
-                    act.name()
-                )
+                write!(f, "dense{}.{act}", if *bias { "+bias" } else { "" })
             }
-            Op::SoftmaxCrossEntropy => f.write_str("softmax_cross_entropy"),
-            Op::SoftmaxCrossEntropyGrad => f.write_str("softmax_cross_entropy_grad"),
-            Op::SigmoidBinaryCrossEntropy => f.write_str("sigmoid_binary_cross_entropy"),
-            Op::SigmoidBinaryCrossEntropyGrad => f.write_str("sigmoid_binary_cross_entropy_grad"),
         }
     }
 }

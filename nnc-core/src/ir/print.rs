@@ -1,19 +1,20 @@
 //! The stable text form of a program (`nnc ir`, snapshots). One line per value:
 //! `%3: float[B, 8] = matmul.nt %0, %2  ; hidden  @ batched[0, 8)`.
 
-use super::{Op, Optimizer, Program, Storage};
+use super::{Gradients, Hyper, Op, Optimizer, Program, Storage};
 use std::fmt::{self, Write as _};
 
 impl fmt::Display for Program {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "model {} {{", self.name)?;
-        for b in &self.inputs {
+        for (b, grad) in self.inputs.iter().zip(&self.requires_grad) {
             writeln!(
                 f,
-                "  input {}: {} = {}",
+                "  input {}: {} = {}{}",
                 b.name,
                 self.graph.ty(b.value),
-                b.value
+                b.value,
+                if *grad { " requires_grad" } else { "" }
             )?;
         }
         for b in &self.targets {
@@ -27,18 +28,15 @@ impl fmt::Display for Program {
         }
         for (p, offset) in self.params.iter().zip(self.param_offsets()) {
             let dims: Vec<String> = p.shape.iter().map(|d| d.to_string()).collect();
-            write!(
+            writeln!(
                 f,
-                "  param {}: [{}] = {} init {} at {offset}",
+                "  param {}: [{}] = {} init {} at {offset}{}",
                 p.name,
                 dims.join(", "),
                 p.value,
-                p.init
+                p.init,
+                if p.frozen { " frozen" } else { "" }
             )?;
-            match p.grad {
-                Some(g) => writeln!(f, " grad {g}")?,
-                None => writeln!(f)?,
-            }
         }
         writeln!(f, "  optimizer {}", optimizer(&self.optimizer))?;
         for id in self.graph.ids() {
@@ -61,14 +59,28 @@ impl fmt::Display for Program {
                         write!(line, " @ fixed[{offset}, {})", offset + len)?
                     }
                     Storage::Grads => line.push_str(" @ grads"),
+                    Storage::InputGrad(i) => write!(line, " @ input_grad #{i}")?,
                     Storage::Scalar => line.push_str(" @ scalar"),
                     Storage::Caller | Storage::Params => {}
                 }
             }
             writeln!(f, "{line}")?;
         }
-        writeln!(f, "  output {} = {}", self.output.name, self.output.value)?;
-        writeln!(f, "  loss = {}", self.loss)?;
+        for b in &self.outputs {
+            writeln!(f, "  output {} = {}", b.name, b.value)?;
+        }
+        if let Some(loss) = self.loss {
+            writeln!(f, "  loss = {loss}")?;
+        }
+        if let Some(m) = &self.metric {
+            writeln!(f, "  metric {:?} {}, {}", m.kind, m.prediction, m.target)?;
+        }
+        if let Some(b) = &self.backward {
+            gradients(f, self, "backward", b)?;
+        }
+        if !self.pullback.params.is_empty() || !self.pullback.inputs.is_empty() {
+            gradients(f, self, "pullback", &self.pullback)?;
+        }
         if let Some(plan) = &self.plan {
             writeln!(
                 f,
@@ -80,11 +92,46 @@ impl fmt::Display for Program {
     }
 }
 
+/// One line listing the final gradient value of each parameter and input, `-` where none.
+fn gradients(f: &mut fmt::Formatter<'_>, p: &Program, what: &str, g: &Gradients) -> fmt::Result {
+    let name = |v: &Option<super::ValueId>| v.map_or("-".to_string(), |v| v.to_string());
+    let mut parts: Vec<String> = p
+        .params
+        .iter()
+        .zip(&g.params)
+        .map(|(q, v)| format!("{} {}", q.name, name(v)))
+        .collect();
+    parts.extend(
+        p.inputs
+            .iter()
+            .zip(&g.inputs)
+            .filter(|(_, v)| v.is_some())
+            .map(|(b, v)| format!("{} {}", b.name, name(v))),
+    );
+    writeln!(f, "  {what}: {}", parts.join(", "))
+}
+
 fn optimizer(o: &Optimizer) -> String {
-    match o {
-        Optimizer::Sgd { lr, weight_decay } => format!("sgd(lr = {lr:e}, weight_decay = {weight_decay:e})"),
-        Optimizer::Adam { lr, beta1, beta2, eps, weight_decay } => format!(
-            "adam(lr = {lr:e}, beta1 = {beta1}, beta2 = {beta2}, eps = {eps:e}, weight_decay = {weight_decay:e})"
-        ),
+    let args: Vec<String> = o
+        .hyper
+        .iter()
+        .map(|(n, v)| match v {
+            Hyper::Real(x) => format!("{n} = {}", real(*x)),
+            Hyper::Bool(b) => format!("{n} = {b}"),
+        })
+        .chain(
+            o.clip_grad_norm
+                .map(|c| format!("clip_grad_norm = {}", real(c))),
+        )
+        .collect();
+    format!("{}({})", o.kind.name(), args.join(", "))
+}
+
+/// A hyperparameter as a person writes it: `0.9`, `1e-8`.
+fn real(x: f64) -> String {
+    if x != 0.0 && (x.abs() < 1e-3 || x.abs() >= 1e6) {
+        format!("{x:e}")
+    } else {
+        format!("{x}")
     }
 }

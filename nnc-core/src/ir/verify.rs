@@ -7,13 +7,14 @@
 //! - every op has its arity, and its stored type equals the type its rule infers;
 //! - leaf ops refer to existing inputs, targets and parameters, and parameters to their nodes;
 //! - a parameter's gradient has the parameter's shape;
-//! - every computed forward node precedes every computed loss and backward node, so the forward
-//!   pass is a prefix of the schedule (code generation emits it once, shared by inference and
-//!   training);
-//! - after planning, no two arena values that are live at the same time overlap, except a
+//! - the schedule is forward, then the loss and its backward pass, then the pullback: the
+//!   forward pass is a prefix (code generation emits it once, shared by inference and both
+//!   kinds of training), and the two continuations never read each other's values;
+//! - final gradients have the type of their parameter or input;
+//! - after planning, no two arena values that can be live at the same time overlap, except a
 //!   value computed in place over an operand it reads for the last time.
 
-use super::{Dim, Op, Program, Shape, Storage, Type};
+use super::{Dim, Gradients, Op, Program, Shape, Storage, Type, ValueId};
 
 pub fn verify(p: &Program) -> Result<(), Vec<String>> {
     let mut errors = Vec::new();
@@ -27,7 +28,7 @@ pub fn verify(p: &Program) -> Result<(), Vec<String>> {
     }
     for id in g.ids() {
         let node = g.node(id);
-        if node.args.len() != node.op.arity() {
+        if node.op.arity().is_some_and(|n| n != node.args.len()) {
             errors.push(format!("{id}: {} has {} args", node.op, node.args.len()));
             continue;
         }
@@ -53,7 +54,13 @@ pub fn verify(p: &Program) -> Result<(), Vec<String>> {
                 }
                 _ => errors.push(format!("{id}: param #{i} is not bound to this node")),
             },
-            Op::Input(_) | Op::Target(_) => {}
+            Op::Input(_) | Op::Target(_) | Op::DropoutMask(_) => {}
+            Op::OutputGrad(i) => match p.outputs.get(i) {
+                Some(b) if *g.ty(b.value) == node.ty => {}
+                _ => errors.push(format!(
+                    "{id}: output gradient #{i} does not fit its output"
+                )),
+            },
             op => {
                 let arg_types: Vec<&Type> = node.args.iter().map(|a| g.ty(*a)).collect();
                 match op.infer(&arg_types) {
@@ -66,39 +73,35 @@ pub fn verify(p: &Program) -> Result<(), Vec<String>> {
             }
         }
     }
-    let computed = |id: &super::ValueId| {
-        !matches!(g.node(*id).op, Op::Input(_) | Op::Target(_) | Op::Param(_))
-    };
-    let last_forward = g
-        .ids()
-        .rev()
-        .filter(computed)
-        .find(|id| g.node(*id).phase == super::Phase::Forward);
-    let first_other = g
-        .ids()
-        .filter(computed)
-        .find(|id| g.node(*id).phase != super::Phase::Forward);
-    if let (Some(f), Some(o)) = (last_forward, first_other) {
-        if f > o {
-            errors.push(format!(
-                "forward node {f} comes after loss or backward node {o}"
-            ));
-        }
-    }
-    for param in &p.params {
-        if let Some(grad) = param.grad {
-            if grad.index() >= g.nodes.len()
-                || *g.ty(grad) != Type::float(Shape::fixed(&param.shape))
-            {
+    let mut latest = 0;
+    for id in g.ids() {
+        let node = g.node(id);
+        let section = node.phase.section();
+        // Leaves (inputs, targets, output gradients) are not scheduled; computed nodes are.
+        if !node.op.is_interface() {
+            if section < latest {
                 errors.push(format!(
-                    "gradient {grad} of {} has the wrong type",
-                    param.name
+                    "{id} (section {section}) comes after a node of section {latest}"
+                ));
+            }
+            latest = latest.max(section);
+        }
+        for a in &node.args {
+            let from = g.node(*a).phase.section();
+            if from != 0 && from != section {
+                errors.push(format!(
+                    "{id} in section {section} reads {a} from section {from}"
                 ));
             }
         }
     }
-    if p.loss.index() >= g.nodes.len() || g.ty(p.loss).shape != Shape::scalar() {
-        errors.push(format!("loss {} is not a scalar", p.loss));
+    for (_, grads) in p.sections() {
+        check_gradients(p, grads, &mut errors);
+    }
+    if let Some(loss) = p.loss {
+        if loss.index() >= g.nodes.len() || g.ty(loss).shape != Shape::scalar() {
+            errors.push(format!("loss {loss} is not a scalar"));
+        }
     }
     if let Some(plan) = &p.plan {
         verify_plan(p, plan, &mut errors);
@@ -110,13 +113,35 @@ pub fn verify(p: &Program) -> Result<(), Vec<String>> {
     }
 }
 
+fn check_gradients(p: &Program, grads: &Gradients, errors: &mut Vec<String>) {
+    let g = &p.graph;
+    let fits = |v: ValueId, ty: &Type| v.index() < g.nodes.len() && g.ty(v) == ty;
+    for (param, grad) in p.params.iter().zip(&grads.params) {
+        if let Some(v) = grad {
+            if !fits(*v, &Type::float(Shape::fixed(&param.shape))) {
+                errors.push(format!("gradient {v} of {} has the wrong type", param.name));
+            }
+        }
+    }
+    for (input, grad) in p.inputs.iter().zip(&grads.inputs) {
+        if let Some(v) = grad {
+            if !fits(*v, g.ty(input.value)) {
+                errors.push(format!(
+                    "gradient {v} of input {} has the wrong type",
+                    input.name
+                ));
+            }
+        }
+    }
+}
+
 fn verify_plan(p: &Program, plan: &super::MemoryPlan, errors: &mut Vec<String>) {
     let g = &p.graph;
     if plan.storage.len() != g.nodes.len() {
         errors.push("memory plan does not cover every node".into());
         return;
     }
-    let last_use = p.last_uses();
+    let live = [p.live_until(1), p.live_until(2)];
     let interval = |s: Storage| match s {
         Storage::Batched { offset, per_sample } => Some((0, offset, offset + per_sample)),
         Storage::Fixed { offset, len } => Some((1, offset, offset + len)),
@@ -135,41 +160,69 @@ fn verify_plan(p: &Program, plan: &super::MemoryPlan, errors: &mut Vec<String>) 
                 "{a}: batched value in the fixed region or the reverse"
             ));
         }
+        let section_a = g.node(a).phase.section();
         for b in g.ids().filter(|b| *b > a) {
             let Some((rb, sb, eb)) = interval(plan.storage[b.index()]) else {
                 continue;
             };
-            let overlap = ra == rb && sa < eb && sb < ea;
-            // `b` is defined after `a`; they conflict if `a` is still needed when `b` is written,
-            // unless `b` is computed in place over `a`, which it reads for the last time.
+            if ra != rb || sa >= eb || sb >= ea {
+                continue;
+            }
+            // `b` is defined after `a`; they conflict if `a` is still needed when `b` is written
+            // in a continuation that runs both, unless `b` is computed in place over `a`, which
+            // it reads for the last time.
+            let section_b = g.node(b).phase.section();
             let node_b = g.node(b);
-            let in_place = node_b
-                .op
-                .in_place_operand()
-                .and_then(|i| node_b.args.get(i))
-                == Some(&a)
-                && last_use[a.index()] == b.index()
-                && plan.storage[a.index()] == plan.storage[b.index()];
-            if overlap && last_use[a.index()] >= b.index() && !in_place {
-                errors.push(format!("{a} and {b} share arena space while both are live"));
+            for (c, last) in live.iter().enumerate() {
+                let c = c + 1;
+                let runs = |s: usize| s == 0 || s == c;
+                if !runs(section_a) || !runs(section_b) {
+                    continue;
+                }
+                let in_place = node_b
+                    .op
+                    .in_place_operand()
+                    .and_then(|i| node_b.args.get(i))
+                    == Some(&a)
+                    && last[a.index()] == b.index()
+                    && plan.storage[a.index()] == plan.storage[b.index()];
+                if last[a.index()] >= b.index() && !in_place {
+                    errors.push(format!("{a} and {b} share arena space while both are live"));
+                    break;
+                }
             }
         }
     }
 }
 
 impl Program {
-    /// For each value, the index of the last node that reads it. Values the caller reads after
-    /// the step (the output and the loss) live to the end.
-    pub fn last_uses(&self) -> Vec<usize> {
+    /// For each value, the index of the last node that needs it when the forward section is
+    /// followed by continuation `section` (1: loss and backward, 2: pullback). Readers in the
+    /// other continuation do not count. The outputs and the metric's prediction outlive the
+    /// forward section, because the caller or the metric reads them after it.
+    pub fn live_until(&self, section: usize) -> Vec<usize> {
         let g = &self.graph;
         let mut last: Vec<usize> = (0..g.nodes.len()).collect();
-        for id in g.ids() {
+        let runs = |id: ValueId| {
+            let s = g.node(id).phase.section();
+            s == 0 || s == section
+        };
+        for id in g.ids().filter(|id| runs(*id)) {
             for a in &g.node(id).args {
                 last[a.index()] = last[a.index()].max(id.index());
             }
         }
-        for keep in [self.output.value, self.loss] {
-            last[keep.index()] = g.nodes.len();
+        let forward_end = g
+            .ids()
+            .find(|id| g.node(*id).phase != super::Phase::Forward && !g.node(*id).op.is_interface())
+            .map_or(g.nodes.len(), |id| id.index());
+        let kept = self
+            .outputs
+            .iter()
+            .map(|b| b.value)
+            .chain(self.metric.map(|m| m.prediction));
+        for v in kept {
+            last[v.index()] = last[v.index()].max(forward_end);
         }
         last
     }

@@ -21,6 +21,11 @@ pub enum Kind {
     Bool,
     /// A reference to a named value of the model.
     Name,
+    /// One of a fixed set of names (an activation, an initializer), or a number if allowed.
+    Choice {
+        names: &'static [&'static str],
+        or_number: bool,
+    },
 }
 
 impl Kind {
@@ -89,6 +94,14 @@ impl BoundArgs {
     pub fn bool(&self, i: usize) -> Option<bool> {
         match self.values.get(i)? {
             Some((Bound::Bool(v), _)) => Some(*v),
+            _ => None,
+        }
+    }
+
+    /// A name chosen from a [`Kind::Choice`]; the empty string when the default was taken.
+    pub fn choice(&self, i: usize) -> Option<&str> {
+        match self.values.get(i)? {
+            Some((Bound::Name(v), _)) => Some(v.as_str()),
             _ => None,
         }
     }
@@ -241,6 +254,33 @@ fn check_value(what: &str, p: &Param, arg: &Arg, diags: &mut Diagnostics) -> Opt
         (Kind::Bool, v) => Err(mismatch("`true` or `false`", &describe(v))),
         (Kind::Name, Value::Ident(id)) => Ok(Bound::Name(id.name.clone())),
         (Kind::Name, v) => Err(mismatch("a value name", &describe(v))),
+        (Kind::Choice { names, .. }, Value::Ident(id)) if names.contains(&id.name.as_str()) => {
+            Ok(Bound::Name(id.name.clone()))
+        }
+        (Kind::Choice { names, .. }, Value::Ident(id)) => {
+            let d = Diagnostic::error(
+                "E0403",
+                span,
+                format!("`{}` of {what} cannot be `{}`", p.name, id.name),
+            )
+            .with_span_label("not a known choice");
+            Err(match super::suggest(&id.name, names.iter().copied()) {
+                Some(s) => d.with_help(format!("did you mean `{s}`?")),
+                None => d.with_help(format!("the choices are {}", quoted(names))),
+            })
+        }
+        (
+            Kind::Choice {
+                or_number: true, ..
+            },
+            Value::Number { text, .. },
+        ) => match text.parse::<f64>() {
+            Ok(v) if v.is_finite() => Ok(Bound::Real(v)),
+            _ => Err(mismatch("a finite number", &format!("`{text}`"))),
+        },
+        (Kind::Choice { names, .. }, v) => {
+            Err(mismatch(&format!("one of {}", quoted(names)), &describe(v)))
+        }
         (Kind::Width, v) | (Kind::Real { .. }, v) => Err(mismatch("a number", &describe(v))),
     };
     result.map_err(|d| diags.push(d)).ok()

@@ -3,12 +3,58 @@
 
 use super::args::{self, Bound, Kind, Param};
 use super::{suggest, Lowerer};
-use crate::diag::Diagnostic;
-use crate::ir::{Act, Init, Op, Phase, Shape, Type, ValueId};
+use crate::diag::{Diagnostic, Span};
+use crate::ir::{Act, Const, Init, Op, Phase, Shape, Type, ValueId};
 use crate::syntax::ast;
 
 /// Every stage kind the language knows, for "did you mean" suggestions.
-const STAGE_KINDS: &[&str] = &["dense", "relu", "sigmoid", "tanh", "softmax", "identity"];
+const STAGE_KINDS: &[&str] = &[
+    "dense",
+    "dropout",
+    "relu",
+    "sigmoid",
+    "tanh",
+    "softmax",
+    "log_softmax",
+    "identity",
+    "linear",
+    "step",
+    "leaky_relu",
+    "elu",
+    "gelu",
+    "softplus",
+];
+
+/// Activations that can be named as a dense layer's `activation` option.
+const ACTIVATIONS: &[&str] = &[
+    "identity",
+    "linear",
+    "relu",
+    "sigmoid",
+    "tanh",
+    "softmax",
+    "log_softmax",
+    "step",
+    "leaky_relu",
+    "elu",
+    "gelu",
+    "softplus",
+];
+
+const INITS: &[&str] = &[
+    "he_normal",
+    "he_uniform",
+    "kaiming_normal",
+    "kaiming_uniform",
+    "xavier_normal",
+    "xavier_uniform",
+    "glorot_normal",
+    "glorot_uniform",
+    "zeros",
+    "ones",
+];
+
+const INIT_HINT: &str = "an initializer is one of `he_normal`, `he_uniform`, `xavier_normal`, `xavier_uniform` (or their `kaiming_`/`glorot_` names), `zeros`, `ones`, or a number for a constant";
 
 const DENSE_SIG: &[Param] = &[
     Param {
@@ -18,57 +64,128 @@ const DENSE_SIG: &[Param] = &[
         hint: "give the number of outputs, as in `dense hidden(128)`",
     },
     Param {
+        name: "activation",
+        kind: Kind::Choice {
+            names: ACTIVATIONS,
+            or_number: false,
+        },
+        default: Some(Bound::Name(String::new())),
+        hint: "write an activation such as `dense hidden(128, relu)`; activations with options go in the chain: `-> leaky_relu(alpha = 0.2)`",
+    },
+    Param {
         name: "bias",
         kind: Kind::Bool,
         default: Some(Bound::Bool(true)),
         hint: "write `bias = false` to drop the bias",
     },
+    Param {
+        name: "init",
+        kind: Kind::Choice {
+            names: INITS,
+            or_number: true,
+        },
+        default: Some(Bound::Name(String::new())),
+        hint: INIT_HINT,
+    },
+    Param {
+        name: "bias_init",
+        kind: Kind::Choice {
+            names: INITS,
+            or_number: true,
+        },
+        default: Some(Bound::Name(String::new())),
+        hint: INIT_HINT,
+    },
+    Param {
+        name: "frozen",
+        kind: Kind::Bool,
+        default: Some(Bound::Bool(false)),
+        hint: "write `frozen = true` to keep the layer's parameters fixed during training",
+    },
 ];
 
-fn activation(name: &str) -> Option<Act> {
-    Some(match name {
-        "relu" => Act::Relu,
-        "sigmoid" => Act::Sigmoid,
-        "tanh" => Act::Tanh,
-        "identity" => Act::Identity,
+const ALPHA_HINT: &str = "alpha is zero or a positive number, such as `alpha = 0.1`";
+
+/// The signature of each activation with options, and how to build it.
+fn activation_sig(kind: &str) -> Option<&'static [Param]> {
+    const NONE: &[Param] = &[];
+    const LEAKY: &[Param] = &[Param {
+        name: "alpha",
+        kind: Kind::NON_NEGATIVE,
+        default: Some(Bound::Real(0.01)),
+        hint: ALPHA_HINT,
+    }];
+    const ELU: &[Param] = &[Param {
+        name: "alpha",
+        kind: Kind::NON_NEGATIVE,
+        default: Some(Bound::Real(1.0)),
+        hint: ALPHA_HINT,
+    }];
+    const GELU: &[Param] = &[Param {
+        name: "approximate",
+        kind: Kind::Choice {
+            names: &["none", "tanh"],
+            or_number: false,
+        },
+        default: Some(Bound::Name(String::new())),
+        hint: "write `approximate = tanh` for the tanh approximation (PyTorch's option)",
+    }];
+    const STEP: &[Param] = &[Param {
+        name: "straight_through",
+        kind: Kind::Bool,
+        default: Some(Bound::Bool(false)),
+        hint: "write `straight_through = true` to pass gradients through the step unchanged",
+    }];
+    Some(match kind {
+        "relu" | "sigmoid" | "tanh" | "identity" | "linear" | "softplus" | "softmax"
+        | "log_softmax" => NONE,
+        "leaky_relu" => LEAKY,
+        "elu" => ELU,
+        "gelu" => GELU,
+        "step" => STEP,
         _ => return None,
     })
 }
 
+const DROPOUT_SIG: &[Param] = &[Param {
+    name: "rate",
+    kind: Kind::UNIT_OPEN,
+    default: None,
+    hint: "the rate is the fraction of values dropped, in [0, 1), as in `dropout(0.2)`",
+}];
+
+/// What a dense layer's name refers to, so that a later `-> name` can apply it again.
+#[derive(Clone, Debug)]
+pub(super) struct Layer {
+    pub span: Span,
+    weight: ValueId,
+    bias: Option<ValueId>,
+    inputs: usize,
+    units: usize,
+    act: Option<&'static str>,
+}
+
+/// Whether a weight followed by this activation is best initialised for relu-like units.
+fn relu_like(kind: &str) -> bool {
+    matches!(kind, "relu" | "leaky_relu" | "elu" | "gelu")
+}
+
 impl Lowerer<'_> {
-    /// Applies every stage of `l` to `value`; returns the final value (named after the `let`).
+    /// Applies `stages` to `value`; the last stage's value is named `let_name`.
     pub(super) fn chain(
         &mut self,
         mut value: ValueId,
-        source: &str,
-        l: &ast::Let,
+        mut producer: String,
+        stages: &[ast::Stage],
+        let_name: Option<&str>,
     ) -> Option<ValueId> {
-        let mut producer = format!("`{source}`");
-        for (i, stage) in l.stages.iter().enumerate() {
-            let last = i + 1 == l.stages.len();
-            let next = l.stages.get(i + 1).map(|s| s.kind.name.as_str());
-            let name = if last {
-                l.name.name.clone()
-            } else {
-                String::new()
-            };
+        for (i, stage) in stages.iter().enumerate() {
+            let last = i + 1 == stages.len();
+            let next = stages.get(i + 1).map(|s| s.kind.name.as_str());
+            let name = if last { let_name } else { None };
             let (v, label) = self.stage(value, &producer, stage, next, name)?;
             value = v;
             producer = label;
-        }
-        if l.stages.is_empty() {
-            self.error(
-                Diagnostic::error(
-                    "E0201",
-                    l.span,
-                    format!("`let {}` applies no layer", l.name.name),
-                )
-                .with_help(format!(
-                    "continue the chain, as in `let {} = {} -> relu;`, or use `{}` directly",
-                    l.name.name, source, source
-                )),
-            );
-            return None;
         }
         Some(value)
     }
@@ -80,78 +197,155 @@ impl Lowerer<'_> {
         producer: &str,
         stage: &ast::Stage,
         next: Option<&str>,
-        let_name: String,
+        let_name: Option<&str>,
     ) -> Option<(ValueId, String)> {
         let kind = stage.kind.name.as_str();
         if kind == "dense" {
             return self.dense(x, producer, stage, next, let_name);
         }
-        let act = activation(kind);
-        if act.is_none() && kind != "softmax" {
+        if kind == "dropout" {
+            self.unnamed(stage)?;
+            let errors = self.diags.len();
+            let b = args::bind(
+                "`dropout`",
+                stage.span,
+                stage.args.as_ref(),
+                DROPOUT_SIG,
+                self.diags,
+            );
+            if self.diags.len() > errors {
+                return None;
+            }
+            let v = self.dropout(x, b.real(0)?, stage.span, let_name);
+            return Some((v, "`dropout`".into()));
+        }
+        let Some(sig) = activation_sig(kind) else {
+            if let Some(layer) = self.layers.get(kind).cloned() {
+                return self.reuse(x, producer, stage, layer, let_name);
+            }
             let mut d = Diagnostic::error(
                 "E0201",
                 stage.kind.span,
                 format!("unknown layer or activation `{kind}`"),
             )
             .with_span_label("not a known layer");
-            d = match suggest(kind, STAGE_KINDS.iter().copied()) {
+            let layer_names: Vec<&str> = self.layers.keys().map(String::as_str).collect();
+            let candidates = STAGE_KINDS.iter().copied().chain(layer_names);
+            d = match suggest(kind, candidates) {
                 Some(s) => d.with_help(format!("did you mean `{s}`?")),
                 None => d.with_help(format!(
-                    "the known stages are {}",
+                    "the known stages are {}, or the name of a dense layer defined earlier",
                     args::quoted(STAGE_KINDS)
                 )),
             };
             self.error(d);
             return None;
+        };
+        self.unnamed(stage)?;
+        let what = format!("activation `{kind}`");
+        let errors = self.diags.len();
+        let b = args::bind(&what, stage.span, stage.args.as_ref(), sig, self.diags);
+        if self.diags.len() > errors {
+            return None;
         }
-        if let Some(name) = &stage.name {
-            self.error(
-                Diagnostic::error(
-                    "E0204",
-                    name.span,
-                    format!("activation `{kind}` does not take a name"),
-                )
+        let op = match kind {
+            "softmax" => Op::Softmax,
+            "log_softmax" => Op::LogSoftmax,
+            "relu" => Op::Activation(Act::Relu),
+            "sigmoid" => Op::Activation(Act::Sigmoid),
+            "tanh" => Op::Activation(Act::Tanh),
+            "identity" | "linear" => Op::Activation(Act::Identity),
+            "softplus" => Op::Activation(Act::Softplus),
+            "leaky_relu" => Op::Activation(Act::LeakyRelu(Const::new(b.real(0)?))),
+            "elu" => Op::Activation(Act::Elu(Const::new(b.real(0)?))),
+            "gelu" if b.choice(0) == Some("tanh") => Op::Activation(Act::GeluTanh),
+            "gelu" => Op::Activation(Act::Gelu),
+            _ => Op::Activation(Act::Step {
+                straight_through: b.bool(0)?,
+            }),
+        };
+        let v = self.activation(x, op, producer, stage.span, let_name)?;
+        Some((v, format!("`{kind}`")))
+    }
+
+    /// Reports a name given to a stage that has no parameters.
+    fn unnamed(&mut self, stage: &ast::Stage) -> Option<()> {
+        let Some(name) = &stage.name else {
+            return Some(());
+        };
+        let kind = &stage.kind.name;
+        self.error(
+            Diagnostic::error("E0204", name.span, format!("`{kind}` does not take a name"))
                 .with_help(format!(
                     "only layers with parameters are named; write `-> {kind}`"
+                )),
+        );
+        None
+    }
+
+    /// An activation over `x`, named after the layer it completes when it follows one.
+    fn activation(
+        &mut self,
+        x: ValueId,
+        op: Op,
+        producer: &str,
+        span: Span,
+        let_name: Option<&str>,
+    ) -> Option<ValueId> {
+        let ty = self.graph.ty(x).clone();
+        if matches!(op, Op::Softmax | Op::LogSoftmax) && ty.shape.rank() != 2 {
+            self.error(
+                Diagnostic::error(
+                    "E0205",
+                    span,
+                    format!(
+                        "{op} expects a vector per sample but {producer} has shape {}",
+                        ty.shape
+                    ),
+                )
+                .with_help(format!(
+                    "{op} normalises over the last dimension of a [batch, classes] value"
                 )),
             );
             return None;
         }
-        let what = format!("activation `{kind}`");
-        let errors = self.diags.len();
-        args::bind(&what, stage.span, stage.args.as_ref(), &[], self.diags);
-        if self.diags.len() > errors {
-            return None;
-        }
-        let ty = self.graph.ty(x).clone();
-        let name = if !let_name.is_empty() {
-            let_name
-        } else if matches!(self.graph.node(x).op, Op::BiasAdd | Op::MatMul { .. })
-            && !self.graph.node(x).name.contains('.')
-        {
-            // The activation's output is what people call the layer's output: it takes the
-            // layer's name, and the value before it becomes `layer.pre`.
-            let layer = self.graph.node(x).name.clone();
-            self.graph.nodes[x.index()].name = format!("{layer}.pre");
-            layer
-        } else {
-            format!("{}.{kind}", base(&self.graph.node(x).name))
-        };
-        let op = match act {
-            Some(a) => Op::Activation(a),
+        let name = match let_name {
+            Some(n) => n.to_string(),
+            None if matches!(self.graph.node(x).op, Op::BiasAdd | Op::MatMul { .. })
+                && !self.graph.node(x).name.contains('.') =>
+            {
+                // The activation's output is what people call the layer's output: it takes the
+                // layer's name, and the value before it becomes `layer.pre`.
+                let layer = self.graph.node(x).name.clone();
+                self.graph.nodes[x.index()].name = format!("{layer}.pre");
+                layer
+            }
             None => {
-                if ty.shape.rank() != 2 {
-                    self.error(
-                        Diagnostic::error("E0205", stage.span, format!("softmax expects a vector per sample but {producer} has shape {}", ty.shape))
-                            .with_help("softmax normalises over the last dimension of a [batch, classes] value"),
-                    );
-                    return None;
-                }
-                Op::Softmax
+                let kind = match op {
+                    Op::Activation(a) => a.name(),
+                    Op::LogSoftmax => "log_softmax",
+                    _ => "softmax",
+                };
+                format!("{}.{kind}", base(&self.graph.node(x).name))
             }
         };
-        let v = self.push(op, vec![x], ty, name, Phase::Forward, stage.span);
-        Some((v, format!("`{kind}`")))
+        Some(self.push(op, vec![x], ty, name, Phase::Forward, span))
+    }
+
+    /// `x ⊙ mask`, where the mask is redrawn every training step and all ones in inference.
+    fn dropout(&mut self, x: ValueId, rate: f64, span: Span, let_name: Option<&str>) -> ValueId {
+        let ty = self.graph.ty(x).clone();
+        let stem = base(&self.graph.node(x).name).to_string();
+        let mask = self.push(
+            Op::DropoutMask(Const::new(rate)),
+            vec![],
+            ty.clone(),
+            format!("{stem}.dropout_mask"),
+            Phase::Forward,
+            span,
+        );
+        let name = let_name.map_or_else(|| format!("{stem}.dropout"), str::to_string);
+        self.push(Op::Mul, vec![x, mask], ty, name, Phase::Forward, span)
     }
 
     fn dense(
@@ -160,7 +354,7 @@ impl Lowerer<'_> {
         producer: &str,
         stage: &ast::Stage,
         next: Option<&str>,
-        let_name: String,
+        let_name: Option<&str>,
     ) -> Option<(ValueId, String)> {
         let Some(layer) = &stage.name else {
             self.error(
@@ -172,58 +366,146 @@ impl Lowerer<'_> {
         };
         let what = format!("dense layer `{}`", layer.name);
         let errors = self.diags.len();
-        let bound = args::bind(
+        let b = args::bind(
             &what,
             stage.span,
             stage.args.as_ref(),
             DENSE_SIG,
             self.diags,
         );
-        if let Some(first) = self.layers.insert(layer.name.clone(), layer.span) {
+        if let Some(first) = self.layers.get(&layer.name) {
+            let first = first.span;
             self.error(
                 Diagnostic::error("E0105", layer.span, format!("layer name `{}` is used twice", layer.name))
                     .with_span_label("second layer with this name")
                     .with_label(first, "first used here")
-                    .with_help("parameter names come from layer names and must be unique; rename one of the layers"),
+                    .with_help(format!("parameter names come from layer names and must be unique; rename one of the layers, or write `-> {}` to apply the first layer again with the same parameters", layer.name)),
             );
         }
         if self.diags.len() > errors {
             return None;
         }
-        let (units, bias) = (bound.int(0)?, bound.bool(1)?);
-        let shape = self.graph.ty(x).shape.clone();
-        let inputs = match shape.sample_dims().as_slice() {
-            [n] if shape.rank() == 2 => *n,
-            _ => {
-                self.error(
-                    Diagnostic::error(
-                        "E0205",
-                        stage.span,
-                        format!("dense layer `{}` expects a vector per sample but {producer} has shape {shape}", layer.name),
-                    )
-                    .with_span_label("expects [B, n]")
-                    .with_help("declare the input as a flat vector, such as `[784]` instead of `[28, 28]`"),
-                );
-                return None;
-            }
-        };
-        let init = if next == Some("relu") {
+        let units = b.int(0)?;
+        let act = b.choice(1).filter(|a| !a.is_empty());
+        let (bias, frozen) = (b.bool(2)?, b.bool(5)?);
+        let inputs = self.vector_width(x, producer, stage.span, &what)?;
+        let after = act.or(next).unwrap_or("");
+        let default_init = if relu_like(after) {
             Init::HeNormal
         } else {
             Init::XavierUniform
         };
+        let init = init_of(&b, 3, default_init);
         let w = self.param(
             format!("{}.weight", layer.name),
             vec![units, inputs],
             init,
             (inputs, units),
+            frozen,
             layer.span,
         );
-        let z_ty = Type::float(Shape(vec![shape.0[0], crate::ir::Dim::Fixed(units)]));
-        let pre = if bias {
-            format!("{}.matmul", layer.name)
+        let bias_value = bias.then(|| {
+            self.param(
+                format!("{}.bias", layer.name),
+                vec![units],
+                init_of(&b, 4, Init::Zeros),
+                (inputs, units),
+                frozen,
+                layer.span,
+            )
+        });
+        let act = act.and_then(|a| ACTIVATIONS.iter().copied().find(|k| *k == a));
+        let info = Layer {
+            span: layer.span,
+            weight: w,
+            bias: bias_value,
+            inputs,
+            units,
+            act,
+        };
+        self.layers.insert(layer.name.clone(), info.clone());
+        let v = self.apply_dense(x, &layer.name, &info, stage.span, let_name)?;
+        Some((v, format!("dense layer `{}` ({units} outputs)", layer.name)))
+    }
+
+    /// `-> name` for a dense layer defined earlier: the same parameters, applied again.
+    fn reuse(
+        &mut self,
+        x: ValueId,
+        producer: &str,
+        stage: &ast::Stage,
+        layer: Layer,
+        let_name: Option<&str>,
+    ) -> Option<(ValueId, String)> {
+        let name = &stage.kind.name;
+        if stage.name.is_some() || stage.args.is_some() {
+            self.error(
+                Diagnostic::error("E0203", stage.span, format!("layer `{name}` is already defined, so it is applied again as it is"))
+                    .with_label(layer.span, "defined here")
+                    .with_help(format!("write `-> {name}` to share its parameters, or define a new layer such as `dense {name}2(...)`")),
+            );
+            return None;
+        }
+        let what = format!("dense layer `{name}`");
+        let inputs = self.vector_width(x, producer, stage.span, &what)?;
+        if inputs != layer.inputs {
+            self.error(
+                Diagnostic::error("E0205", stage.span, format!("dense layer `{name}` takes {} values per sample but {producer} has {inputs}", layer.inputs))
+                    .with_label(layer.span, format!("defined with {} inputs here", layer.inputs))
+                    .with_help("a shared layer must be applied to values of the width it was first applied to"),
+            );
+            return None;
+        }
+        let v = self.apply_dense(x, name, &layer, stage.span, let_name)?;
+        Some((v, format!("dense layer `{name}` ({} outputs)", layer.units)))
+    }
+
+    /// The width of a batched vector, or an error saying that `what` needs one.
+    fn vector_width(
+        &mut self,
+        x: ValueId,
+        producer: &str,
+        span: Span,
+        what: &str,
+    ) -> Option<usize> {
+        let shape = self.graph.ty(x).shape.clone();
+        match shape.sample_dims().as_slice() {
+            [n] if shape.rank() == 2 => Some(*n),
+            _ => {
+                self.error(
+                    Diagnostic::error(
+                        "E0205",
+                        span,
+                        format!(
+                            "{what} expects a vector per sample but {producer} has shape {shape}"
+                        ),
+                    )
+                    .with_span_label("expects [B, n]")
+                    .with_help(
+                        "declare the input as a flat vector, such as `[784]` instead of `[28, 28]`",
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// `act(x · wᵀ + b)` for a layer's parameters.
+    fn apply_dense(
+        &mut self,
+        x: ValueId,
+        layer: &str,
+        info: &Layer,
+        span: Span,
+        let_name: Option<&str>,
+    ) -> Option<ValueId> {
+        let batch = self.graph.ty(x).shape.0[0];
+        let z_ty = Type::float(Shape(vec![batch, crate::ir::Dim::Fixed(info.units)]));
+        let last_name = if info.act.is_some() { None } else { let_name };
+        let pre = if info.bias.is_some() {
+            format!("{layer}.matmul")
         } else {
-            name_or(&let_name, &layer.name)
+            name_or(last_name, layer)
         };
         let mm = Op::MatMul {
             transpose_a: false,
@@ -231,39 +513,40 @@ impl Lowerer<'_> {
         };
         let mut v = self.push(
             mm,
-            vec![x, w],
+            vec![x, info.weight],
             z_ty.clone(),
             pre,
             Phase::Forward,
-            stage.span,
+            span,
         );
-        if bias {
-            let b = self.param(
-                format!("{}.bias", layer.name),
-                vec![units],
-                Init::Zeros,
-                (inputs, units),
-                layer.span,
-            );
-            v = self.push(
-                Op::BiasAdd,
-                vec![v, b],
-                z_ty,
-                name_or(&let_name, &layer.name),
-                Phase::Forward,
-                stage.span,
-            );
+        if let Some(b) = info.bias {
+            let name = name_or(last_name, layer);
+            v = self.push(Op::BiasAdd, vec![v, b], z_ty, name, Phase::Forward, span);
         }
-        Some((v, format!("dense layer `{}` ({units} outputs)", layer.name)))
+        if let Some(act) = info.act {
+            let stage = ast::Stage {
+                kind: ast::Ident {
+                    name: act.to_string(),
+                    span,
+                },
+                name: None,
+                args: None,
+                span,
+            };
+            let producer = format!("dense layer `{layer}`");
+            v = self.stage(v, &producer, &stage, None, let_name)?.0;
+        }
+        Some(v)
     }
 
-    fn param(
+    pub(super) fn param(
         &mut self,
         name: String,
         shape: Vec<usize>,
         init: Init,
         fans: (usize, usize),
-        span: crate::diag::Span,
+        frozen: bool,
+        span: Span,
     ) -> ValueId {
         let index = self.params.len();
         let ty = Type::float(Shape::fixed(&shape));
@@ -280,23 +563,39 @@ impl Lowerer<'_> {
             shape,
             init,
             fans,
+            frozen,
             value,
-            grad: None,
             span,
         });
         value
     }
 }
 
-fn name_or(let_name: &str, layer: &str) -> String {
-    if let_name.is_empty() {
-        layer.to_string()
-    } else {
-        let_name.to_string()
+/// The initializer bound to argument `i`, or `default` when it was left out.
+fn init_of(b: &args::BoundArgs, i: usize, default: Init) -> Init {
+    if let Some(x) = b.real(i) {
+        return if x == 0.0 {
+            Init::Zeros
+        } else {
+            Init::Constant(x)
+        };
+    }
+    match b.choice(i).unwrap_or("") {
+        "he_normal" | "kaiming_normal" => Init::HeNormal,
+        "he_uniform" | "kaiming_uniform" => Init::HeUniform,
+        "xavier_normal" | "glorot_normal" => Init::XavierNormal,
+        "xavier_uniform" | "glorot_uniform" => Init::XavierUniform,
+        "zeros" => Init::Zeros,
+        "ones" => Init::Constant(1.0),
+        _ => default,
     }
 }
 
+fn name_or(let_name: Option<&str>, layer: &str) -> String {
+    let_name.unwrap_or(layer).to_string()
+}
+
 /// `hidden.relu` → `hidden`: keeps derived names short.
-fn base(name: &str) -> &str {
+pub(super) fn base(name: &str) -> &str {
     name.split('.').next().unwrap_or(name)
 }

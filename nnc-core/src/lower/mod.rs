@@ -6,6 +6,7 @@
 //! forward graph and the loss only; gradients come from the autodiff pass.
 
 mod args;
+mod expr;
 mod layers;
 mod training;
 
@@ -102,8 +103,9 @@ struct Lowerer<'a> {
     scope: HashMap<String, Def>,
     /// Each `let` and input with the number of times it is used, in definition order.
     uses: Vec<(String, Span, usize, &'static str)>,
-    /// Layer names already taken, for duplicate detection.
-    layers: HashMap<String, Span>,
+    /// Dense layers by name, for duplicate detection and reuse (`-> name`).
+    layers: HashMap<String, layers::Layer>,
+    requires_grad: Vec<bool>,
     errors_before: usize,
 }
 
@@ -121,6 +123,7 @@ impl<'a> Lowerer<'a> {
             scope: HashMap::new(),
             uses: Vec::new(),
             layers: HashMap::new(),
+            requires_grad: Vec::new(),
             errors_before,
         }
     }
@@ -156,16 +159,22 @@ impl<'a> Lowerer<'a> {
     }
 
     fn run(mut self) -> Option<Program> {
-        let mut loss_call = None;
+        let mut loss_decl = None;
+        let mut output_decl = None;
         let mut optimizer_call = None;
         for item in &self.model.items {
             match item {
                 ast::Item::Input(decl) => self.input(decl),
                 ast::Item::Target(decl) => self.target(decl),
                 ast::Item::Let(l) => self.let_stmt(l),
-                ast::Item::Loss(call) => self.once("E0306", "loss", &mut loss_call, call),
+                ast::Item::Loss(decl) => {
+                    self.once("E0306", "loss", &mut loss_decl, decl, decl.span)
+                }
+                ast::Item::Output(decl) => {
+                    self.once("E0308", "output", &mut output_decl, decl, decl.span)
+                }
                 ast::Item::Optimizer(call) => {
-                    self.once("E0404", "optimizer", &mut optimizer_call, call)
+                    self.once("E0404", "optimizer", &mut optimizer_call, call, call.span)
                 }
             }
         }
@@ -185,8 +194,10 @@ impl<'a> Lowerer<'a> {
                 .with_help("declare one, for example `input x: [784];`"),
             );
         }
-        let loss = match loss_call {
-            Some(call) => self.loss(call),
+        let outputs = output_decl.map(|(d, _)| self.outputs(d));
+        let loss = match loss_decl {
+            Some((decl, _)) => self.loss(decl),
+            None if output_decl.is_some() => None,
             None => {
                 let span = self.model.name.span;
                 self.error(
@@ -195,13 +206,14 @@ impl<'a> Lowerer<'a> {
                         span,
                         format!("model `{}` has no loss", self.model.name.name),
                     )
-                    .with_help("add a loss, for example `loss = mse(p, y);`"),
+                    .with_help("add a loss, for example `loss = mse(p, y);`")
+                    .with_help("or, to train it from gradients computed elsewhere, declare what it returns with `output p;`"),
                 );
                 None
             }
         };
         let optimizer = match optimizer_call {
-            Some(call) => self.optimizer(call),
+            Some((call, _)) => self.optimizer(call),
             None => {
                 let span = self.model.name.span;
                 self.error(
@@ -219,34 +231,47 @@ impl<'a> Lowerer<'a> {
         if self.diags.len() > self.errors_before {
             return None;
         }
-        let (loss, output) = loss?;
+        let outputs = match outputs {
+            Some(o) => o?,
+            None => loss.as_ref()?.predictions.clone(),
+        };
+        self.check_steps(loss.as_ref().map_or(&[][..], |l| &l.terms), &outputs);
+        if self.diags.len() > self.errors_before {
+            return None;
+        }
         Some(Program {
             name: self.model.name.name.clone(),
             span: self.model.span,
             graph: self.graph,
             params: self.params,
+            requires_grad: self.requires_grad,
             inputs: self.inputs,
             targets: self.targets,
-            output,
-            loss,
+            outputs,
+            loss: loss.as_ref().map(|l| l.total),
+            loss_terms: loss.as_ref().map_or_else(Vec::new, |l| l.terms.clone()),
+            metric: loss.and_then(|l| l.metric),
             optimizer: optimizer?,
+            backward: None,
+            pullback: Default::default(),
             plan: None,
         })
     }
 
     /// Records a statement that may appear only once per model.
-    fn once(
+    fn once<T>(
         &mut self,
         code: &'static str,
         what: &str,
-        slot: &mut Option<&'a ast::Call>,
-        call: &'a ast::Call,
+        slot: &mut Option<(&'a T, Span)>,
+        item: &'a T,
+        span: Span,
     ) {
         match slot {
-            Some(first) => {
-                let first = first.span;
+            Some((_, first)) => {
+                let first = *first;
                 self.error(
-                    Diagnostic::error(code, call.span, format!("the {what} is set twice"))
+                    Diagnostic::error(code, span, format!("the {what} is set twice"))
                         .with_span_label("second definition")
                         .with_label(first, "first definition")
                         .with_help(format!(
@@ -254,7 +279,7 @@ impl<'a> Lowerer<'a> {
                         )),
                 );
             }
-            None => *slot = Some(call),
+            None => *slot = Some((item, span)),
         }
     }
 
@@ -275,16 +300,13 @@ impl<'a> Lowerer<'a> {
         }
         if (kind == "input" || kind == "target") && crate::codegen::is_reserved(&name.name) {
             self.error(
-                Diagnostic::error("E0106", name.span, format!("`{}` cannot name an {kind}", name.name))
+                Diagnostic::error("E0106", name.span, format!("`{}` cannot name {} {kind}", name.name, if kind == "input" { "an" } else { "a" }))
                     .with_span_label("reserved name")
                     .with_note(format!("{kind}s become parameters of the generated Rust methods, where `{}` is a keyword or already taken", name.name))
                     .with_help(format!("rename it, for example to `{}_data`", name.name)),
             );
         }
-        if matches!(def, Def::Input { .. } | Def::Value { .. } | Def::Poisoned) && kind != "target"
-        {
-            self.uses.push((name.name.clone(), name.span, 0, kind));
-        }
+        self.uses.push((name.name.clone(), name.span, 0, kind));
         self.scope.insert(name.name.clone(), def);
     }
 
@@ -314,7 +336,11 @@ impl<'a> Lowerer<'a> {
             self.error(
                 Diagnostic::error("E0104", span, format!("{kind} `{name}` is never used"))
                     .with_span_label("defined here but never used")
-                    .with_help("use it in a later `let` or in the loss, or remove it"),
+                    .with_help(if kind == "target" {
+                        "score a prediction against it in the loss, or remove it"
+                    } else {
+                        "use it in a later `let`, an `output` or the loss, or remove it"
+                    }),
             );
         }
     }
@@ -377,6 +403,7 @@ impl<'a> Lowerer<'a> {
             value: v,
             span: decl.span,
         });
+        self.requires_grad.push(decl.requires_grad.is_some());
         self.define(
             &decl.name,
             Def::Input {
@@ -475,9 +502,7 @@ impl<'a> Lowerer<'a> {
     }
 
     fn let_stmt(&mut self, l: &ast::Let) {
-        let value = self
-            .resolve(&l.source)
-            .and_then(|v| self.chain(v, &l.source.name, l));
+        let value = self.expr(&l.value, Some(&l.name.name));
         let def = match value {
             Some(value) => Def::Value {
                 value,

@@ -1,22 +1,28 @@
 //! Dead-code elimination: drops nodes that no root needs and renumbers the rest, keeping their
-//! order. Roots are the loss, the output and every parameter gradient; inputs, targets and
-//! parameters are always kept, since they define the model's interface.
+//! order. Roots are the loss and its terms, the outputs, the metric's operands and every final
+//! gradient; leaves (inputs, targets, parameters, output gradients) are always kept, since they
+//! define the model's interface.
 
-use crate::ir::{Graph, Op, Program, ValueId};
+use crate::ir::{Graph, Program, ValueId};
 
 pub fn eliminate(p: &mut Program) {
     let n = p.graph.nodes.len();
     let mut live = vec![false; n];
-    let mut stack: Vec<ValueId> = vec![p.loss, p.output.value];
-    stack.extend(p.params.iter().filter_map(|param| param.grad));
-    for id in p.graph.ids() {
-        if matches!(
-            p.graph.node(id).op,
-            Op::Input(_) | Op::Target(_) | Op::Param(_)
-        ) {
-            stack.push(id);
-        }
+    let mut stack: Vec<ValueId> = p
+        .loss
+        .into_iter()
+        .chain(p.loss_terms.iter().copied())
+        .collect();
+    stack.extend(p.outputs.iter().map(|b| b.value));
+    stack.extend(p.metric.iter().flat_map(|m| [m.prediction, m.target]));
+    for (_, grads) in p.sections() {
+        stack.extend(grads.params.iter().chain(&grads.inputs).flatten());
     }
+    stack.extend(
+        p.graph
+            .ids()
+            .filter(|id| p.graph.node(*id).op.is_interface()),
+    );
     while let Some(v) = stack.pop() {
         if !std::mem::replace(&mut live[v.index()], true) {
             stack.extend(p.graph.node(v).args.iter().copied());
@@ -36,13 +42,32 @@ pub fn eliminate(p: &mut Program) {
     }
     p.graph = graph;
     let map = |v: ValueId| remap[v.index()];
-    p.loss = map(p.loss);
-    p.output.value = map(p.output.value);
-    for b in p.inputs.iter_mut().chain(p.targets.iter_mut()) {
+    p.loss = p.loss.map(map);
+    for t in &mut p.loss_terms {
+        *t = map(*t);
+    }
+    if let Some(m) = &mut p.metric {
+        m.prediction = map(m.prediction);
+        m.target = map(m.target);
+    }
+    for b in p
+        .inputs
+        .iter_mut()
+        .chain(&mut p.targets)
+        .chain(&mut p.outputs)
+    {
         b.value = map(b.value);
     }
     for param in &mut p.params {
         param.value = map(param.value);
-        param.grad = param.grad.map(map);
+    }
+    let grads = p
+        .backward
+        .iter_mut()
+        .chain(std::iter::once(&mut p.pullback));
+    for g in grads {
+        for v in g.params.iter_mut().chain(&mut g.inputs).flatten() {
+            *v = map(*v);
+        }
     }
 }

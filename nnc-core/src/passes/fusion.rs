@@ -2,24 +2,36 @@
 //! what became dead.
 //!
 //! Rewrites, in order:
-//! 1. loss over softmax / sigmoid → `softmax_cross_entropy` / `sigmoid_binary_cross_entropy`,
+//! 1. a cross-entropy term over softmax or sigmoid → the same term in its with-logits form,
 //!    computed from the logits so that it is stable for any logit size;
-//! 2. in the backward graph, `softmax_grad(loss_grad.cross_entropy)` → `(p − onehot)/B` and the
-//!    same for sigmoid with binary cross-entropy: the exact, stable gradient, without dividing
-//!    by probabilities;
+//! 2. in the backward graph, `softmax_grad(loss_grad)` → `softmax_loss_grad`, `(p·Σt − t)`
+//!    scaled, and the same for sigmoid with binary cross-entropy: the exact, stable gradient,
+//!    without dividing by probabilities;
 //! 3. `matmul(x, wᵀ)` [+ `bias_add`] [+ element-wise activation] → one `dense` node, whose
 //!    kernel runs the product and a single epilogue pass; an intermediate is only absorbed when
-//!    nothing else reads it.
+//!    nothing else reads it (so an activation whose derivative needs its input stays apart).
 //!
 //! It does not reorder nodes and does not touch the backward matmuls (they are already single
 //! kernel calls).
 
-use crate::ir::{Act, LossKind, Op, Program, ValueId};
+use crate::ir::{Act, LossKind, LossSpec, Op, Program, ValueId};
 
 pub fn run(p: &mut Program) {
     fuse_losses(p);
     fuse_dense(p);
     super::dead_code::eliminate(p);
+}
+
+/// Whether `producer` is the activation a loss of this kind can absorb.
+fn absorbs(spec: LossSpec, producer: Op) -> bool {
+    match producer {
+        Op::Softmax => matches!(
+            spec.kind,
+            LossKind::CategoricalCrossEntropy | LossKind::SparseCrossEntropy
+        ),
+        Op::Activation(Act::Sigmoid) => spec.kind == LossKind::BinaryCrossEntropy,
+        _ => false,
+    }
 }
 
 fn fuse_losses(p: &mut Program) {
@@ -28,35 +40,33 @@ fn fuse_losses(p: &mut Program) {
         let node = p.graph.nodes[index].clone();
         let producer = |v: ValueId| p.graph.node(v).clone();
         let fused = match node.op {
-            Op::Loss(LossKind::CrossEntropy) => match producer(node.args[0]).op {
-                Op::Softmax => Some((
-                    Op::SoftmaxCrossEntropy,
-                    vec![producer(node.args[0]).args[0], node.args[1]],
-                )),
-                _ => None,
-            },
-            Op::Loss(LossKind::BinaryCrossEntropy) => match producer(node.args[0]).op {
-                Op::Activation(Act::Sigmoid) => Some((
-                    Op::SigmoidBinaryCrossEntropy,
-                    vec![producer(node.args[0]).args[0], node.args[1]],
-                )),
-                _ => None,
-            },
+            Op::Loss(spec) => {
+                let pred = producer(node.args[0]);
+                match spec.kind.with_logits() {
+                    Some(kind) if absorbs(spec, pred.op) => Some((
+                        Op::Loss(LossSpec { kind, ..spec }),
+                        vec![pred.args[0], node.args[1]],
+                    )),
+                    _ => None,
+                }
+            }
             Op::SoftmaxGrad | Op::ActivationGrad(Act::Sigmoid) => {
                 let (y, gy) = (node.args[0], node.args[1]);
-                let upstream = producer(gy);
-                let wanted = if node.op == Op::SoftmaxGrad {
-                    Op::LossGrad(LossKind::CrossEntropy)
-                } else {
-                    Op::LossGrad(LossKind::BinaryCrossEntropy)
-                };
-                let fused_op = if node.op == Op::SoftmaxGrad {
-                    Op::SoftmaxCrossEntropyGrad
-                } else {
-                    Op::SigmoidBinaryCrossEntropyGrad
-                };
-                (upstream.op == wanted && upstream.args[0] == y && uses[gy.index()] == 1)
-                    .then(|| (fused_op, vec![y, upstream.args[1]]))
+                match producer(gy).op {
+                    Op::LossGrad(spec)
+                        if absorbs(spec, producer(y).op)
+                            && producer(gy).args[0] == y
+                            && uses[gy.index()] == 1 =>
+                    {
+                        let op = if node.op == Op::SoftmaxGrad {
+                            Op::SoftmaxLossGrad(spec)
+                        } else {
+                            Op::SigmoidLossGrad(spec)
+                        };
+                        Some((op, vec![y, producer(gy).args[1]]))
+                    }
+                    _ => None,
+                }
             }
             _ => None,
         };

@@ -4,56 +4,103 @@
 //! batch`; values whose size does not depend on the batch live in the fixed region after it.
 //! Offsets come from a first-fit walk over the schedule: a value's space is reusable once its
 //! last reader has run, and an element-wise gradient whose kernel works in place takes over the
-//! slot of the gradient it reads for the last time. Inputs and targets stay in the caller's slices, parameters and their
-//! final gradients in the model's own buffers, and the scalar loss in a local: none of those
-//! take arena space. The pass does not reorder nodes to reduce the peak.
+//! slot of the gradient it reads for the last time.
+//!
+//! The schedule branches after the forward section: a call runs either the loss and its
+//! backward pass or the pullback, never both. The walk therefore places the forward section
+//! once, then each continuation from that same state, with liveness counted only over the
+//! readers that run together; the arena is as large as the larger branch.
+//!
+//! Inputs, targets and output gradients stay in the caller's slices, parameters and their
+//! final gradients in the model's own buffers, final input gradients in the workspace's
+//! buffers, and scalars (loss terms) in locals: none of those take arena space. The pass does
+//! not reorder nodes to reduce the peak.
 
 use crate::ir::{MemoryPlan, Op, Program, Storage, ValueId};
 
 pub fn run(p: &mut Program) {
     let g = &p.graph;
-    let last_use = p.last_uses();
+    let live = [p.live_until(1), p.live_until(2)];
     let mut storage = vec![Storage::Scalar; g.nodes.len()];
-    for param in &p.params {
-        if let Some(grad) = param.grad {
-            storage[grad.index()] = Storage::Grads;
+    for (_, grads) in p.sections() {
+        for v in grads.params.iter().flatten() {
+            storage[v.index()] = Storage::Grads;
+        }
+        for (i, v) in grads.inputs.iter().enumerate() {
+            if let Some(v) = v {
+                storage[v.index()] = Storage::InputGrad(i);
+            }
         }
     }
-    let mut batched = FirstFit::default();
-    let mut fixed = FirstFit::default();
-    for id in g.ids() {
-        let node = g.node(id);
-        let shape = &node.ty.shape;
-        storage[id.index()] = match node.op {
-            Op::Input(_) | Op::Target(_) => Storage::Caller,
-            Op::Param(_) => Storage::Params,
-            _ if storage[id.index()] == Storage::Grads => Storage::Grads,
-            _ if shape.rank() == 0 => Storage::Scalar,
-            _ if shape.is_batched() => {
-                let per_sample = shape.elems_per_sample();
-                match in_place(p, id, &storage, &last_use) {
-                    Some(operand) => {
-                        batched.extend(operand.index(), last_use[id.index()]);
-                        storage[operand.index()]
-                    }
-                    None => {
-                        let offset = batched.place(id.index(), last_use[id.index()], per_sample);
-                        Storage::Batched { offset, per_sample }
-                    }
-                }
-            }
-            _ => {
-                let len = shape.elems_per_sample();
-                let offset = fixed.place(id.index(), last_use[id.index()], len);
-                Storage::Fixed { offset, len }
-            }
-        };
+    let mut regions = Regions::default();
+    // The forward section: a value is free once no reader in either continuation needs it.
+    for id in g.ids().filter(|id| g.node(*id).phase.section() == 0) {
+        let last = live[0][id.index()].max(live[1][id.index()]);
+        storage[id.index()] = place(p, id, last, &storage, &live[0], &mut regions);
+    }
+    let mut sizes = (0, 0);
+    for (c, last) in live.iter().enumerate() {
+        let mut branch = regions.clone();
+        branch.batched.reset_frees(last);
+        branch.fixed.reset_frees(last);
+        for id in g.ids().filter(|id| g.node(*id).phase.section() == c + 1) {
+            storage[id.index()] = place(p, id, last[id.index()], &storage, last, &mut branch);
+        }
+        sizes = (
+            sizes.0.max(branch.batched.size),
+            sizes.1.max(branch.fixed.size),
+        );
     }
     p.plan = Some(MemoryPlan {
         storage,
-        per_sample: batched.size,
-        fixed: fixed.size,
+        per_sample: sizes.0,
+        fixed: sizes.1,
     });
+}
+
+#[derive(Clone, Default)]
+struct Regions {
+    batched: FirstFit,
+    fixed: FirstFit,
+}
+
+/// The storage of one value, defined at `id` and needed until `last`.
+fn place(
+    p: &Program,
+    id: ValueId,
+    last: usize,
+    storage: &[Storage],
+    last_use: &[usize],
+    regions: &mut Regions,
+) -> Storage {
+    let node = p.graph.node(id);
+    let shape = &node.ty.shape;
+    match node.op {
+        Op::Input(_) | Op::Target(_) | Op::OutputGrad(_) => Storage::Caller,
+        Op::Param(_) => Storage::Params,
+        _ if matches!(storage[id.index()], Storage::Grads | Storage::InputGrad(_)) => {
+            storage[id.index()]
+        }
+        _ if shape.rank() == 0 => Storage::Scalar,
+        _ if shape.is_batched() => {
+            let per_sample = shape.elems_per_sample();
+            match in_place(p, id, storage, last_use) {
+                Some(operand) => {
+                    regions.batched.extend(operand.index(), last);
+                    storage[operand.index()]
+                }
+                None => {
+                    let offset = regions.batched.place(id.index(), last, per_sample);
+                    Storage::Batched { offset, per_sample }
+                }
+            }
+        }
+        _ => {
+            let len = shape.elems_per_sample();
+            let offset = regions.fixed.place(id.index(), last, len);
+            Storage::Fixed { offset, len }
+        }
+    }
 }
 
 /// The operand whose slot `id` can take over: an op with an in-place kernel, reading an arena
@@ -70,13 +117,20 @@ fn in_place(p: &Program, id: ValueId, storage: &[Storage], last_use: &[usize]) -
 
 /// Intervals `[offset, end)` with the value that owns each and the schedule index after which
 /// it becomes free.
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct FirstFit {
     live: Vec<(usize, usize, usize, usize)>,
     size: usize,
 }
 
 impl FirstFit {
+    /// Recomputes when each placed value becomes free, for one continuation of the schedule.
+    fn reset_frees(&mut self, last: &[usize]) {
+        for entry in &mut self.live {
+            entry.3 = last[entry.2];
+        }
+    }
+
     /// Keeps the space of the value defined at `def` until `last`: a value computed in place
     /// has taken it over.
     fn extend(&mut self, def: usize, last: usize) {

@@ -9,9 +9,11 @@ use crate::diag::{Diagnostic, Diagnostics, Span};
 use pest::iterators::Pair;
 use pest::Parser as _;
 
+// Shared with the formatter in `fmt`, which walks the same parse tree (`Rule` is generated
+// `pub` inside this private module, so it is visible to the crate already).
 #[derive(pest_derive::Parser)]
 #[grammar = "syntax/nnc.pest"]
-struct Grammar;
+pub(crate) struct Grammar;
 
 type P<'a> = Pair<'a, Rule>;
 
@@ -437,11 +439,23 @@ mod tests {
             panic!("expected let")
         };
         // ((x -> relu) + (x * x)) - (x -> tanh)
-        let Expr::Binary { op: BinOp::Sub, lhs, rhs, .. } = &l.value else {
+        let Expr::Binary {
+            op: BinOp::Sub,
+            lhs,
+            rhs,
+            ..
+        } = &l.value
+        else {
             panic!("expected a subtraction, got {:?}", l.value)
         };
         assert!(matches!(**rhs, Expr::Chain { .. }));
-        let Expr::Binary { op: BinOp::Add, lhs: a, rhs: b, .. } = &**lhs else {
+        let Expr::Binary {
+            op: BinOp::Add,
+            lhs: a,
+            rhs: b,
+            ..
+        } = &**lhs
+        else {
             panic!("expected an addition")
         };
         assert!(matches!(**a, Expr::Chain { .. }));
@@ -459,6 +473,6 @@ mod tests {
     fn syntax_error_names_expected_token() {
         let err = parse("model M { input x: [2] }").unwrap_err();
         let d = err.iter().next().unwrap();
-        assert_eq!(d.message, "expected `;`, found `}`");
+        assert_eq!(d.message, "expected `;` or `requires_grad`, found `}`");
     }
 }

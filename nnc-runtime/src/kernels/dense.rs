@@ -5,6 +5,7 @@
 //! (`Simd::gemm_nt`): every output is the dot product of two contiguous rows, so nothing needs
 //! packing and nothing is allocated, which keeps a training step allocation-free.
 
+use super::activation::with_act;
 use super::vectorized;
 use super::Act;
 use crate::float::Float;
@@ -89,26 +90,16 @@ fn epilogue<T: Float>(outputs: usize, bias: Option<&[T]>, act: Act, y: &mut [T])
 #[inline(always)]
 fn epilogue_body<T: Float>(outputs: usize, bias: Option<&[T]>, act: Act, y: &mut [T]) {
     // One loop per (bias, activation) pair keeps every loop body branch-free and vectorizable.
-    macro_rules! rows {
-        ($act:expr) => {
-            match bias {
-                Some(b) => {
-                    for row in y.chunks_exact_mut(outputs) {
-                        for (v, &b) in row.iter_mut().zip(b) {
-                            *v = $act.apply(*v + b);
-                        }
-                    }
+    with_act!(act, T, |f| match bias {
+        Some(b) => {
+            for row in y.chunks_exact_mut(outputs) {
+                for (v, &b) in row.iter_mut().zip(b) {
+                    *v = f(*v + b);
                 }
-                None => y.iter_mut().for_each(|v| *v = $act.apply(*v)),
             }
-        };
-    }
-    match act {
-        Act::Identity => rows!(Act::Identity),
-        Act::Relu => rows!(Act::Relu),
-        Act::Sigmoid => rows!(Act::Sigmoid),
-        Act::Tanh => rows!(Act::Tanh),
-    }
+        }
+        None => y.iter_mut().for_each(|v| *v = f(*v)),
+    })
 }
 
 #[cfg(test)]

@@ -1,80 +1,51 @@
-//! Numeric kernels: matrix products, dense layers, activations, softmax, losses and optimizer
-//! updates. This module and its children hold all of the crate's `unsafe` code.
+//! Numeric kernels: matrix products, dense layers, activations, softmax, element-wise and layout
+//! operations, dropout masks, losses, accuracy counts and optimizer updates. This module and its
+//! children hold all of the crate's `unsafe` code.
 //!
 //! Kernels never allocate and are written as simple loops over `chunks_exact` and zipped
 //! iterators so that LLVM vectorizes them. The hottest ones are compiled twice on x86_64: once
 //! portably and once inside a `#[target_feature(enable = "avx2,fma")]` wrapper chosen at run
 //! time, which lets LLVM use 256-bit vectors and fused multiply-adds for the same source loop.
-//! The dense products also have AVX-512F instantiations (see `simd.rs`); [`isa`] makes the
+//! The dense products also have AVX-512F instantiations (see `simd.rs`); `isa()` makes the
 //! choice for every dispatched kernel.
 
-mod activation;
+pub(crate) mod activation;
 mod blocked;
 mod dense;
 mod dense_backward;
+mod dropout;
+mod elementwise;
 mod loss;
 mod matmul;
+mod metrics;
 mod simd;
+pub(crate) mod softmax;
 mod update;
 
-pub use activation::{act_backward, act_backward_inplace, act_forward, softmax, softmax_backward};
+pub use activation::{act_backward, act_backward_inplace, act_forward, Act};
 pub use dense::{bias_add, dense_forward};
 pub use dense_backward::{bias_backward, dense_backward_input, dense_backward_weight};
+pub use dropout::dropout_mask;
+pub use elementwise::{
+    accumulate, add, add_assign, copy_cols, mul, mul_inplace, scale, slice_cols, sub,
+};
 pub use loss::{
-    binary_cross_entropy, binary_cross_entropy_backward, cross_entropy, cross_entropy_backward,
-    mse, mse_backward, sigmoid_binary_cross_entropy, sigmoid_binary_cross_entropy_backward,
-    softmax_cross_entropy, softmax_cross_entropy_backward,
+    binary_cross_entropy, binary_cross_entropy_backward, binary_cross_entropy_with_logits,
+    binary_cross_entropy_with_logits_backward, categorical_cross_entropy,
+    categorical_cross_entropy_backward, categorical_cross_entropy_with_logits,
+    categorical_cross_entropy_with_logits_backward, huber, huber_backward, mae, mae_backward, mse,
+    mse_backward, nll, nll_backward, sigmoid_binary_cross_entropy_backward,
+    softmax_categorical_cross_entropy_backward, softmax_sparse_cross_entropy_backward,
+    sparse_cross_entropy, sparse_cross_entropy_backward, sparse_cross_entropy_with_logits,
+    sparse_cross_entropy_with_logits_backward,
 };
 pub use matmul::{gemm, gemm_reference};
+pub use metrics::{argmax_correct, argmax_match, threshold_correct};
+pub use softmax::{log_softmax, log_softmax_backward, softmax, softmax_backward};
 
 pub(crate) use matmul::Gemm;
 pub(crate) use simd::Simd;
-pub(crate) use update::{adam_update, AdamCoefficients};
-
-use crate::float::Float;
-
-/// An element-wise activation function.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Act {
-    /// `x`.
-    Identity,
-    /// `max(x, 0)`, propagating NaN.
-    Relu,
-    /// `1 / (1 + e^-x)`.
-    Sigmoid,
-    /// `tanh(x)`.
-    Tanh,
-}
-
-impl Act {
-    /// The activation of one value.
-    #[inline(always)]
-    pub(crate) fn apply<T: Float>(self, x: T) -> T {
-        match self {
-            Act::Identity => x,
-            Act::Relu => relu(x),
-            Act::Sigmoid => sigmoid(x),
-            Act::Tanh => x.tanh(),
-        }
-    }
-}
-
-/// `max(x, 0)`, written as a comparison so that NaN propagates like PyTorch's relu.
-#[inline(always)]
-pub(crate) fn relu<T: Float>(x: T) -> T {
-    if x < T::ZERO {
-        T::ZERO
-    } else {
-        x
-    }
-}
-
-/// The logistic function. For very negative `x`, `e^-x` overflows to infinity and the result is
-/// a clean 0, so no special case is needed.
-#[inline(always)]
-pub(crate) fn sigmoid<T: Float>(x: T) -> T {
-    T::ONE / (T::ONE + (-x).exp())
-}
+pub(crate) use update::{adam_amsgrad_update, adam_update, AdamCoefficients};
 
 /// The widest instruction set the kernels' run-time dispatch may use on this CPU. Every dispatched
 /// kernel asks [`isa`], so the choice is made in this one place.
@@ -109,7 +80,7 @@ pub(crate) fn isa() -> Isa {
 
 /// Runs `$body`, an `#[inline(always)]` generic loop, compiled a second time with AVX2 and FMA
 /// enabled when the CPU has them, so that LLVM vectorizes it 8 lanes wide; otherwise the portable
-/// compilation. Every element-wise kernel dispatches through this one macro, which writes the
+/// compilation. Every dispatched element-wise kernel goes through this one macro, which writes the
 /// `#[target_feature]` wrapper from the parameter list it is given.
 macro_rules! vectorized {
     ($body:ident($($arg:ident: $ty:ty),* $(,)?)) => {{
@@ -134,26 +105,4 @@ pub(crate) use vectorized;
 #[inline(always)]
 pub(crate) fn has_avx2_fma() -> bool {
     isa() != Isa::Portable
-}
-
-/// `out = a + b`, element-wise.
-pub fn add<T: Float>(a: &[T], b: &[T], out: &mut [T]) {
-    assert!(
-        a.len() == out.len() && b.len() == out.len(),
-        "add: lengths {}, {} and {} differ",
-        a.len(),
-        b.len(),
-        out.len()
-    );
-    for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
-        *o = x + y;
-    }
-}
-
-/// `out += a`, element-wise.
-pub fn add_assign<T: Float>(out: &mut [T], a: &[T]) {
-    assert_eq!(out.len(), a.len(), "add_assign: lengths differ");
-    for (o, &x) in out.iter_mut().zip(a) {
-        *o += x;
-    }
 }

@@ -1,20 +1,27 @@
 //! Reverse-mode automatic differentiation as an IR pass.
 //!
-//! Appends the backward graph to the forward graph: one walk over the nodes in reverse
-//! order, asking the rule table (`rules.rs`) for each argument's gradient contribution and
-//! summing contributions with `add` nodes. Only values that depend on a parameter get a
-//! gradient, so no work is spent on gradients of inputs. Backward nodes inherit the span of the
+//! Appends up to two backward sections to the forward graph, each one walk over the forward
+//! nodes in reverse order that asks the rule table (`rules.rs`) for each argument's gradient
+//! contribution and sums contributions with `add` nodes:
+//! - the loss's backward pass (when the model has a loss): every loss term is a root with
+//!   gradient 1, since the total is their sum and each term carries its own weight;
+//! - the pullback: seeded by one caller-supplied gradient per output (`output_grad` leaves),
+//!   for training a model inside a larger computation (a GAN's generator, hand-written Rust).
+//!
+//! Only values that depend on a trainable parameter or on an input with `requires_grad` get a
+//! gradient, so no work is spent on anything else. Backward nodes inherit the span of the
 //! forward node they come from. The pass does not simplify or fuse; `fusion` does that.
 
 mod rules;
 
-use crate::ir::{Node, Op, Phase, Program, Type, ValueId};
+use crate::ir::{Const, Gradients, Node, Op, Phase, Program, Type, ValueId};
 
 /// Appends nodes to the graph on behalf of the rules, typing each with its op's rule.
 pub struct Builder<'p> {
     program: &'p mut Program,
     /// The forward node the current rule differentiates: its span goes on new nodes.
     origin: ValueId,
+    phase: Phase,
 }
 
 impl Builder<'_> {
@@ -36,7 +43,7 @@ impl Builder<'_> {
                 op,
                 args: args.to_vec(),
                 ty,
-                phase: Phase::Backward,
+                phase: self.phase,
                 name,
             },
             span,
@@ -46,19 +53,57 @@ impl Builder<'_> {
 
 pub fn run(p: &mut Program) {
     let n = p.graph.nodes.len();
-    // A value needs a gradient when some parameter flows into it.
+    // A value needs a gradient when a trainable parameter or a `requires_grad` input flows
+    // into it.
     let mut needs = vec![false; n];
     for id in p.graph.ids() {
         let node = p.graph.node(id);
-        needs[id.index()] =
-            matches!(node.op, Op::Param(_)) || node.args.iter().any(|a| needs[a.index()]);
+        needs[id.index()] = match node.op {
+            Op::Param(i) => !p.params[i].frozen,
+            Op::Input(i) => p.requires_grad[i],
+            _ => node.args.iter().any(|a| needs[a.index()]),
+        };
     }
-    let mut grads: Vec<Option<ValueId>> = vec![None; n];
-    let loss = p.loss;
+    if !p.loss_terms.is_empty() {
+        let roots: Vec<ValueId> = p.loss_terms.clone();
+        let grads = vec![None; n];
+        p.backward = Some(walk(p, n, &needs, Phase::Backward, &roots, grads));
+    }
+    let mut grads = vec![None; n];
+    for i in 0..p.outputs.len() {
+        let out = p.outputs[i].clone();
+        let ty = p.graph.ty(out.value).clone();
+        let span = p.graph.span(out.value);
+        let seed = p.graph.push(
+            Node {
+                op: Op::OutputGrad(i),
+                args: vec![],
+                ty,
+                phase: Phase::Pullback,
+                name: format!("d_{}", out.name),
+            },
+            span,
+        );
+        grads[out.value.index()] = Some(seed);
+    }
+    p.pullback = walk(p, n, &needs, Phase::Pullback, &[], grads);
+}
+
+/// One reverse walk over the first `n` nodes. `roots` are loss terms (gradient 1); `grads`
+/// holds the seeds. Returns the final gradient of every parameter and input.
+fn walk(
+    p: &mut Program,
+    n: usize,
+    needs: &[bool],
+    phase: Phase,
+    roots: &[ValueId],
+    mut grads: Vec<Option<ValueId>>,
+) -> Gradients {
     for index in (0..n).rev() {
         let id = ValueId(index as u32);
-        let upstream = if id == loss { None } else { grads[index] };
-        if id != loss && upstream.is_none() {
+        let root = roots.contains(&id);
+        let upstream = grads[index];
+        if !root && upstream.is_none() {
             continue;
         }
         let node: Node = p.graph.node(id).clone();
@@ -69,23 +114,55 @@ pub fn run(p: &mut Program) {
             let mut b = Builder {
                 program: p,
                 origin: id,
+                phase,
             };
             let contribution = rules::gradient(&mut b, &node, id, upstream, position);
             let total = match grads[arg.index()] {
                 None => contribution,
                 Some(previous) => {
-                    let name = format!("d_{}", p.graph.node(*arg).name);
-                    Builder {
-                        program: p,
-                        origin: id,
-                    }
-                    .emit(Op::Add, &[previous, contribution], name)
+                    let name = format!("d_{}", b.program.graph.node(*arg).name);
+                    b.emit(Op::Add, &[previous, contribution], name)
                 }
             };
             grads[arg.index()] = Some(total);
         }
     }
-    for i in 0..p.params.len() {
-        p.params[i].grad = grads[p.params[i].value.index()];
+    let params: Vec<Option<ValueId>> = p
+        .params
+        .iter()
+        .map(|q| grads[q.value.index()].filter(|_| !q.frozen))
+        .collect();
+    let inputs: Vec<Option<ValueId>> = p
+        .inputs
+        .iter()
+        .zip(&p.requires_grad)
+        .map(|(b, wanted)| grads[b.value.index()].filter(|_| *wanted))
+        .collect();
+    let mut result = Gradients { params, inputs };
+    own_final_gradients(p, phase, &mut result);
+    result
+}
+
+/// Final gradients are written into the model's gradient buffer or the workspace's
+/// input-gradient buffers, so each must be a node of its own: computed in this section, final
+/// for nothing else, and read by no other node. Where a rule passed a gradient straight
+/// through (`a + b` gives both sides the same gradient), a copy makes it so.
+fn own_final_gradients(p: &mut Program, phase: Phase, grads: &mut Gradients) {
+    let uses = p.graph.use_counts();
+    let mut taken: Vec<ValueId> = Vec::new();
+    for slot in grads.params.iter_mut().chain(grads.inputs.iter_mut()) {
+        let Some(v) = *slot else { continue };
+        let node = p.graph.node(v);
+        let owned = node.phase == phase && !node.op.is_interface() && uses[v.index()] == 0;
+        if !owned || taken.contains(&v) {
+            let name = node.name.clone();
+            let mut b = Builder {
+                program: p,
+                origin: v,
+                phase,
+            };
+            *slot = Some(b.emit(Op::Scale(Const::new(1.0)), &[v], name));
+        }
+        taken.push(slot.unwrap_or(v));
     }
 }

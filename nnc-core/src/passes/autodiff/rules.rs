@@ -1,10 +1,10 @@
 //! The gradient rules: for each op, the contribution to the gradient of one argument, given
 //! the upstream gradient of the op's result. This table is the whole of the calculus in nnc.
 //!
-//! Notation: `g` is d loss / d result; the loss itself is the root, where `g` is 1 and absent.
+//! Notation: `g` is d loss / d result; a loss term is a root, where `g` is 1 and absent.
 
 use super::Builder;
-use crate::ir::{Node, Op, ValueId};
+use crate::ir::{Act, Const, Node, Op, ValueId};
 
 /// The gradient contribution of `node` (whose value is `id`) to its argument `position`.
 pub fn gradient(
@@ -16,7 +16,7 @@ pub fn gradient(
 ) -> ValueId {
     let arg = node.args[position];
     let name = format!("d_{}", b.program.graph.node(arg).name);
-    let upstream = || g.expect("only the loss is differentiated without an upstream gradient");
+    let upstream = || g.expect("only loss terms are differentiated without an upstream gradient");
     match node.op {
         // C = op(A)·op(B):  dA = dC·op(B)ᵀ (transposed back if A was), dB = op(A)ᵀ·dC (likewise).
         Op::MatMul {
@@ -60,28 +60,67 @@ pub fn gradient(
         // y = x + b:  dx = dy,  db = Σ_batch dy.
         Op::BiasAdd if position == 0 => upstream(),
         Op::BiasAdd => b.emit(Op::ReduceBatch, &[upstream()], name),
-        // y = f(x):  dx = dy ⊙ f'(x), with f' written through y.
-        Op::Activation(act) => b.emit(Op::ActivationGrad(act), &[id, upstream()], name),
+        // y = x (identity), or a step whose gradient the user asked to pass straight through.
+        Op::Activation(Act::Identity)
+        | Op::Activation(Act::Step {
+            straight_through: true,
+        }) => upstream(),
+        // y = f(x):  dx = dy ⊙ f'(x), with f' written through y (or x where it must be).
+        Op::Activation(act) => {
+            let through = if act.derivative_from_input() { arg } else { id };
+            b.emit(Op::ActivationGrad(act), &[through, upstream()], name)
+        }
         // y = softmax(x):  dx = y ⊙ (dy − Σ dy ⊙ y).
         Op::Softmax => b.emit(Op::SoftmaxGrad, &[id, upstream()], name),
+        // y = log_softmax(x):  dx = dy − e^y · Σ dy.
+        Op::LogSoftmax => b.emit(Op::LogSoftmaxGrad, &[id, upstream()], name),
         // y = a + b:  da = db = dy.
         Op::Add => upstream(),
-        // The root: d loss / d prediction; targets never need a gradient.
-        Op::Loss(kind) => b.emit(Op::LossGrad(kind), &[node.args[0], node.args[1]], name),
+        // y = a − b:  da = dy,  db = −dy.
+        Op::Sub if position == 0 => upstream(),
+        Op::Sub => b.emit(Op::Scale(Const::new(-1.0)), &[upstream()], name),
+        // y = a ⊙ b:  da = dy ⊙ b,  db = dy ⊙ a (and a dropout mask is just such a b).
+        Op::Mul => {
+            let other = node.args[1 - position];
+            b.emit(Op::Mul, &[upstream(), other], name)
+        }
+        // y = c·x:  dx = c·dy.
+        Op::Scale(c) => b.emit(Op::Scale(c), &[upstream()], name),
+        // y = [a, b, ...] along the last dimension:  da is dy's columns where a was placed.
+        Op::Concat => {
+            let width = |v: ValueId| b.program.graph.ty(v).shape.last();
+            let start = node.args[..position]
+                .iter()
+                .map(|a| match width(*a) {
+                    Some(crate::ir::Dim::Fixed(n)) => n,
+                    _ => 0,
+                })
+                .sum();
+            let len = match width(arg) {
+                Some(crate::ir::Dim::Fixed(n)) => n,
+                _ => 0,
+            };
+            b.emit(Op::Slice { start, len }, &[upstream()], name)
+        }
+        // A loss term is a root: d term / d prediction; targets never need a gradient.
+        Op::Loss(spec) => b.emit(Op::LossGrad(spec), &[node.args[0], node.args[1]], name),
         Op::Input(_)
         | Op::Target(_)
         | Op::Param(_)
+        | Op::OutputGrad(_)
+        | Op::DropoutMask(_)
+        | Op::Slice { .. }
         | Op::ReduceBatch
         | Op::ActivationGrad(_)
         | Op::SoftmaxGrad
+        | Op::LogSoftmaxGrad
         | Op::LossGrad(_)
-        | Op::Dense { .. }
-        | Op::SoftmaxCrossEntropy
-        | Op::SoftmaxCrossEntropyGrad
-        | Op::SigmoidBinaryCrossEntropy
-        | Op::SigmoidBinaryCrossEntropyGrad => {
+        | Op::SoftmaxLossGrad(_)
+        | Op::SigmoidLossGrad(_)
+        | Op::Dense { .. } => {
             // Autodiff runs once, on the lowered forward graph, before fusion: these ops are
-            // either leaves or created later, so reaching one here is a pipeline-order bug.
+            // leaves, or only ever created by autodiff and fusion, so reaching one here is a
+            // pipeline-order bug.
             panic!(
                 "no gradient rule for {} (autodiff must run before fusion)",
                 node.op

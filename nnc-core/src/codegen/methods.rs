@@ -1,0 +1,519 @@
+//! The methods of a generated model: inference, training through the loss, training from
+//! caller-supplied output gradients, evaluation with metrics, the optimizer update, and the
+//! `rt::Model` impl that lets generic code drive any model.
+
+use super::info;
+use super::names::Names;
+use super::ops::{float_lit, ident, input_grad_field, usize_lit, Ctx};
+use crate::ir::{DType, Gradients, MetricKind, Program, Storage};
+use proc_macro2::{Ident, TokenStream};
+use quote::quote;
+
+pub struct Methods<'a> {
+    pub p: &'a Program,
+    pub ctx: &'a Ctx<'a>,
+    pub names: &'a Names,
+    pub elem: &'a Ident,
+}
+
+impl Methods<'_> {
+    /// The module-level helper functions and the inherent methods.
+    pub fn tokens(&self, workspace: &Ident) -> (TokenStream, TokenStream) {
+        let p = self.p;
+        let elem = self.elem;
+        let input_args = self.input_args();
+        let input_names = self.input_names();
+        let target_args = self.target_args();
+        let target_names: Vec<Ident> = p.targets.iter().map(|b| ident(&b.name)).collect();
+        let checks = info::batch_checks(p);
+        let target_checks = info::target_checks(p);
+        let (output_ty, output_read) = self.outputs();
+        let dropout = p.has_dropout();
+        let inference = dropout.then(|| quote!(None,));
+        let training = dropout.then(|| quote!(Some(&mut self.rng),));
+
+        let mut free = TokenStream::new();
+        let mut methods = quote! {
+            /// Inference: runs the forward pass on a batch and returns the output (`batch × per-sample` values), with dropout off.
+            pub fn predict<'w>(&self, ws: &'w mut #workspace, #(#input_args),*) -> Result<#output_ty, rt::Error> {
+                #checks
+                ws.ready = None;
+                ws.batch = batch;
+                forward(&self.params, &mut ws.arena, batch, #inference #(#input_names),*);
+                #output_read
+            }
+        };
+
+        if let (Some(total), Some(backward)) = (p.loss, &p.backward) {
+            let loss_body = p
+                .graph
+                .ids()
+                .filter(|id| p.graph.node(*id).phase == crate::ir::Phase::Loss)
+                .map(|id| self.ctx.node(id));
+            let total = ident(self.names.local(total));
+            free.extend(quote! {
+                /// The total loss of the batch whose forward pass is in the arena.
+                fn total_loss(arena: &rt::Arena<#elem>, batch: usize, #(#target_args),*) -> #elem {
+                    #(#loss_body)*
+                    #total
+                }
+            });
+            let metric = self.metric();
+            let backward_body = self.section(backward, crate::ir::Phase::Backward);
+            let comment = self
+                .ctx
+                .comments
+                .marker("The backward pass, in reverse layer order.".into());
+            let grad_bindings = self.grad_bindings();
+            methods.extend(quote! {
+                /// Forward and backward pass: fills the gradients and returns the loss. Does not update the parameters. Loss and accuracy of the batch are then in `ws.metrics()`.
+                pub fn forward_backward(&mut self, ws: &mut #workspace, #(#input_args,)* #(#target_args),*) -> Result<#elem, rt::Error> {
+                    #checks
+                    #target_checks
+                    ws.ready = None;
+                    ws.batch = batch;
+                    let params = &self.params[..];
+                    let grads = &mut self.grads[..];
+                    let arena = &mut ws.arena;
+                    #grad_bindings
+                    forward(params, arena, batch, #training #(#input_names),*);
+                    let (correct, scored) = #metric;
+                    let loss = total_loss(arena, batch, #(#target_names),*);
+                    #comment
+                    #backward_body
+                    ws.metrics = rt::Metrics::new(loss, batch, correct, scored);
+                    Ok(loss)
+                }
+
+                /// One training step: forward, backward and optimizer update. Returns the loss before the update.
+                pub fn train_step(&mut self, ws: &mut #workspace, #(#input_args,)* #(#target_args),*) -> Result<#elem, rt::Error> {
+                    let loss = self.forward_backward(ws, #(#input_names,)* #(#target_names),*)?;
+                    self.update();
+                    Ok(loss)
+                }
+
+                /// Loss and accuracy of a batch in inference mode (dropout off), without a backward pass.
+                pub fn evaluate(&self, ws: &mut #workspace, #(#input_args,)* #(#target_args),*) -> Result<rt::Metrics<#elem>, rt::Error> {
+                    #checks
+                    #target_checks
+                    ws.ready = None;
+                    let arena = &mut ws.arena;
+                    forward(&self.params, arena, batch, #inference #(#input_names),*);
+                    let (correct, scored) = #metric;
+                    let loss = total_loss(arena, batch, #(#target_names),*);
+                    Ok(rt::Metrics::new(loss, batch, correct, scored))
+                }
+            });
+        }
+
+        let d_args: Vec<TokenStream> = self
+            .p
+            .outputs
+            .iter()
+            .map(|b| {
+                let d = ident(&format!("d_{}", b.name));
+                quote!(#d: &[#elem])
+            })
+            .collect();
+        let d_checks = p.outputs.iter().map(|b| {
+            let name = format!("d_{}", b.name);
+            let d = ident(&name);
+            let per = usize_lit(p.graph.ty(b.value).shape.elems_per_sample());
+            quote!(rt::check::same_batch(#name, #d.len(), #per, batch)?;)
+        });
+        let pullback_body = self.section(&p.pullback, crate::ir::Phase::Pullback);
+        // The inputs must hold the batch that `forward_train` saw.
+        let input_checks = p.inputs.iter().map(|b| {
+            let (n, name) = (ident(&b.name), &b.name);
+            let per = usize_lit(p.graph.ty(b.value).shape.elems_per_sample());
+            quote!(rt::check::same_batch(#name, #n.len(), #per, batch)?;)
+        });
+        let input_checks: TokenStream = input_checks.collect();
+        let grad_bindings = self.grad_bindings();
+        let model_name = &p.name;
+        methods.extend(quote! {
+            /// The forward pass in training mode (dropout active), kept in the workspace for a following `backward`. Returns the outputs.
+            pub fn forward_train<'w>(&mut self, ws: &'w mut #workspace, #(#input_args),*) -> Result<#output_ty, rt::Error> {
+                #checks
+                forward(&self.params, &mut ws.arena, batch, #training #(#input_names),*);
+                ws.ready = Some(batch);
+                ws.batch = batch;
+                #output_read
+            }
+
+            /// Backward pass from the gradients of some loss with respect to the outputs of the last `forward_train` on this workspace, given the same inputs: fills the parameter gradients (and the gradients of `requires_grad` inputs). Does not update the parameters.
+            pub fn backward(&mut self, ws: &mut #workspace, #(#input_args,)* #(#d_args),*) -> Result<(), rt::Error> {
+                let batch = ws.ready.take().ok_or(rt::Error::NoForward { model: #model_name })?;
+                #input_checks
+                #(#d_checks)*
+                ws.batch = batch;
+                let params = &self.params[..];
+                let grads = &mut self.grads[..];
+                let arena = &mut ws.arena;
+                #grad_bindings
+                #pullback_body
+                Ok(())
+            }
+        });
+        if dropout {
+            methods.extend(quote! {
+                /// Restarts the random state that draws dropout masks, so that a run can be repeated exactly.
+                pub fn reseed(&mut self, seed: u64) {
+                    self.rng = rt::Rng::new(seed);
+                }
+            });
+        }
+        methods.extend(self.accessors());
+        (free, methods)
+    }
+
+    fn input_args(&self) -> Vec<TokenStream> {
+        let elem = self.elem;
+        self.p
+            .inputs
+            .iter()
+            .map(|b| {
+                let n = ident(&b.name);
+                quote!(#n: &[#elem])
+            })
+            .collect()
+    }
+
+    fn input_names(&self) -> Vec<Ident> {
+        self.p.inputs.iter().map(|b| ident(&b.name)).collect()
+    }
+
+    fn target_args(&self) -> Vec<TokenStream> {
+        let elem = self.elem;
+        self.p
+            .targets
+            .iter()
+            .map(|b| {
+                let n = ident(&b.name);
+                match self.p.graph.ty(b.value).dtype {
+                    DType::Label => quote!(#n: &[u32]),
+                    DType::Float => quote!(#n: &[#elem]),
+                }
+            })
+            .collect()
+    }
+
+    /// The return type of `predict` and `forward_train`, and the statement returning it: one
+    /// slice, or a tuple of slices for several outputs.
+    fn outputs(&self) -> (TokenStream, TokenStream) {
+        let elem = self.elem;
+        let slots: Vec<Ident> = self
+            .p
+            .outputs
+            .iter()
+            .map(|b| ident(self.names.slot(b.value)))
+            .collect();
+        if let [slot] = slots.as_slice() {
+            return (quote!(&'w [#elem]), quote!(Ok(ws.arena.get(batch, #slot))));
+        }
+        let locals: Vec<Ident> = self
+            .p
+            .outputs
+            .iter()
+            .map(|b| ident(self.names.local(b.value)))
+            .collect();
+        let tys = slots.iter().map(|_| quote!(&'w [#elem]));
+        (
+            quote!((#(#tys),*)),
+            quote! {
+                let [#(#locals),*] = ws.arena.read(batch, [#(#slots),*]);
+                Ok((#(#locals),*))
+            },
+        )
+    }
+
+    /// `(correct, scored)` for the batch whose forward pass is in the arena.
+    fn metric(&self) -> TokenStream {
+        let Some(m) = self.p.metric else {
+            return quote!((0, 0));
+        };
+        let pred_slot = ident(self.names.slot(m.prediction));
+        let target = ident(self.names.local(m.target));
+        let per = self.p.graph.ty(m.prediction).shape.elems_per_sample();
+        let n = usize_lit(per);
+        let k = quote!(rt::kernels);
+        let call = match m.kind {
+            MetricKind::ArgmaxLabel => {
+                quote!((#k::argmax_correct(batch, #n, pred, #target), batch))
+            }
+            MetricKind::ArgmaxMatch => quote!((#k::argmax_match(batch, #n, pred, #target), batch)),
+            MetricKind::Threshold(t) => {
+                let t = float_lit(t);
+                let scored = if per == 1 { quote!(batch) } else { quote!(batch * #n) };
+                quote!((#k::threshold_correct(pred, #target, #t), #scored))
+            }
+        };
+        quote!({
+            let [pred] = arena.read(batch, [#pred_slot]);
+            #call
+        })
+    }
+
+    /// Mutable views of the workspace's input-gradient buffers for this batch.
+    fn grad_bindings(&self) -> TokenStream {
+        self.p
+            .inputs
+            .iter()
+            .zip(&self.p.requires_grad)
+            .filter(|(_, r)| **r)
+            .map(|(b, _)| {
+                let f = ident(&input_grad_field(&b.name));
+                let n = usize_lit(self.p.graph.ty(b.value).shape.elems_per_sample());
+                quote!(let #f = &mut ws.#f[..batch * #n];)
+            })
+            .collect()
+    }
+
+    /// The nodes of one backward section, after zeroing the gradients it does not reach (a
+    /// parameter that only feeds another output, say), so that no stale value survives.
+    fn section(&self, grads: &Gradients, phase: crate::ir::Phase) -> TokenStream {
+        let p = self.p;
+        let zero = p
+            .params
+            .iter()
+            .zip(&grads.params)
+            .zip(&self.names.param)
+            .filter(|((q, g), _)| !q.frozen && g.is_none())
+            .map(|(_, c)| {
+                let c = ident(c);
+                quote!(grads[#c].fill(0.0);)
+            });
+        let zero_inputs = p
+            .inputs
+            .iter()
+            .zip(&p.requires_grad)
+            .zip(&grads.inputs)
+            .filter(|((_, r), g)| **r && g.is_none())
+            .map(|((b, _), _)| {
+                let f = ident(&input_grad_field(&b.name));
+                quote!(#f.fill(0.0);)
+            });
+        let body = p
+            .graph
+            .ids()
+            .filter(|id| p.graph.node(*id).phase == phase)
+            .filter(|id| !matches!(self.ctx.storage[id.index()], Storage::Caller))
+            .map(|id| self.ctx.node(id));
+        quote!(#(#zero)* #(#zero_inputs)* #(#body)*)
+    }
+
+    /// Optimizer update and plain accessors.
+    fn accessors(&self) -> TokenStream {
+        let elem = self.elem;
+        let clip = self.p.optimizer.clip_grad_norm.map(|c| {
+            let c = float_lit(c);
+            quote!(rt::clip_grad_norm(&mut self.grads[..TRAINABLE_COUNT], #c);)
+        });
+        let clip_doc = self.p.optimizer.clip_grad_norm.map(|c| {
+            let doc =
+                format!(" The gradients are first clipped to a global L2 norm of at most {c}.");
+            quote!(#[doc = #doc])
+        });
+        quote! {
+            /// Applies one optimizer update from the current gradients to the trainable parameters.
+            #clip_doc
+            pub fn update(&mut self) {
+                #clip
+                rt::Optimizer::step(&mut self.optimizer, &mut self.params[..TRAINABLE_COUNT], &self.grads[..TRAINABLE_COUNT]);
+            }
+
+            /// All parameters: trainable ones first, then frozen ones (see `PARAMS` of `rt::Model`).
+            pub fn params(&self) -> &[#elem] {
+                &self.params
+            }
+
+            /// All parameters, mutably (for loading weights).
+            pub fn params_mut(&mut self) -> &mut [#elem] {
+                &mut self.params
+            }
+
+            /// The gradients from the last `forward_backward` or `backward`, laid out like `params`.
+            pub fn grads(&self) -> &[#elem] {
+                &self.grads
+            }
+
+            /// A parameter by its stable name, such as `"hidden.weight"`.
+            pub fn param(&self, name: &str) -> Option<&[#elem]> {
+                rt::Model::param(self, name)
+            }
+
+            /// The optimizer, with its state (for checkpoints).
+            pub fn optimizer(&self) -> &dyn rt::Optimizer<#elem> {
+                &self.optimizer
+            }
+
+            pub fn learning_rate(&self) -> #elem {
+                rt::Optimizer::learning_rate(&self.optimizer)
+            }
+
+            pub fn set_learning_rate(&mut self, lr: #elem) {
+                rt::Optimizer::set_learning_rate(&mut self.optimizer, lr)
+            }
+        }
+    }
+}
+
+/// `impl rt::Model`: the same methods behind slices of inputs and targets.
+pub fn trait_impl(
+    p: &Program,
+    names: &Names,
+    model: &Ident,
+    workspace: &Ident,
+    elem: &Ident,
+    offsets: &[usize],
+) -> TokenStream {
+    let [inputs_info, targets_info, outputs_info, params_info] = info::model_info(p, offsets);
+    let model_name = &p.name;
+    let (n_inputs, n_targets) = (usize_lit(p.inputs.len()), usize_lit(p.targets.len()));
+    let input_dyn: Vec<TokenStream> = (0..p.inputs.len())
+        .map(|i| {
+            let i = usize_lit(i);
+            quote!(inputs[#i])
+        })
+        .collect();
+    let target_dyn: Vec<TokenStream> = p
+        .targets
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            let name = &b.name;
+            let i = usize_lit(i);
+            match p.graph.ty(b.value).dtype {
+                DType::Label => quote!(targets[#i].labels(#name)?),
+                DType::Float => quote!(targets[#i].float(#name)?),
+            }
+        })
+        .collect();
+    let n_outputs = usize_lit(p.outputs.len());
+    let has_loss = p.loss.is_some();
+    let d_dyn = (0..p.outputs.len()).map(|i| {
+        let i = usize_lit(i);
+        quote!(d_outputs[#i])
+    });
+    let output_arms = p.outputs.iter().enumerate().map(|(i, b)| {
+        let (i, slot) = (usize_lit(i), ident(&names.slot[b.value.index()]));
+        quote!(#i => Some(ws.arena.get(ws.batch, #slot)),)
+    });
+    let grad_arms = p
+        .inputs
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| p.requires_grad[*i])
+        .map(|(i, b)| {
+            let (i, f) = (usize_lit(i), ident(&input_grad_field(&b.name)));
+            quote!(#i => Some(ws.#f()),)
+        });
+    let grad_arms: Vec<TokenStream> = grad_arms.collect();
+    let input_grad_body = if grad_arms.is_empty() {
+        quote! {
+            let _ = (ws, index);
+            None
+        }
+    } else {
+        quote!(match index { #(#grad_arms)* _ => None })
+    };
+    let reseed = p.has_dropout().then(|| {
+        quote! {
+            fn reseed(&mut self, seed: u64) {
+                #model::reseed(self, seed)
+            }
+        }
+    });
+    let first_output = if p.outputs.len() == 1 {
+        quote!(self.predict(ws, #(#input_dyn),*))
+    } else {
+        quote!(self.predict(ws, #(#input_dyn),*).map(|outputs| outputs.0))
+    };
+    let training = if p.loss.is_some() {
+        quote! {
+            fn forward_backward_dyn(&mut self, ws: &mut #workspace, inputs: &[&[#elem]], targets: &[rt::Target<'_, #elem>]) -> Result<#elem, rt::Error> {
+                rt::model::expect_inputs(#model_name, inputs, #n_inputs)?;
+                rt::model::expect_targets(#model_name, targets.len(), #n_targets)?;
+                self.forward_backward(ws, #(#input_dyn,)* #(#target_dyn),*)
+            }
+            fn evaluate_dyn(&self, ws: &mut #workspace, inputs: &[&[#elem]], targets: &[rt::Target<'_, #elem>]) -> Result<rt::Metrics<#elem>, rt::Error> {
+                rt::model::expect_inputs(#model_name, inputs, #n_inputs)?;
+                rt::model::expect_targets(#model_name, targets.len(), #n_targets)?;
+                self.evaluate(ws, #(#input_dyn,)* #(#target_dyn),*)
+            }
+        }
+    } else {
+        quote! {
+            fn forward_backward_dyn(&mut self, _ws: &mut #workspace, _inputs: &[&[#elem]], _targets: &[rt::Target<'_, #elem>]) -> Result<#elem, rt::Error> {
+                Err(rt::Error::NoLoss { model: #model_name })
+            }
+            fn evaluate_dyn(&self, _ws: &mut #workspace, _inputs: &[&[#elem]], _targets: &[rt::Target<'_, #elem>]) -> Result<rt::Metrics<#elem>, rt::Error> {
+                Err(rt::Error::NoLoss { model: #model_name })
+            }
+        }
+    };
+    quote! {
+        impl rt::Model for #model {
+            type Elem = #elem;
+            type Workspace = #workspace;
+            const NAME: &'static str = #model_name;
+            const INPUTS: &'static [rt::TensorInfo] = #inputs_info;
+            const TARGETS: &'static [rt::TargetInfo] = #targets_info;
+            const OUTPUTS: &'static [rt::TensorInfo] = #outputs_info;
+            const PARAMS: &'static [rt::ParamInfo] = #params_info;
+            const HAS_LOSS: bool = #has_loss;
+
+            fn new(seed: u64) -> Self {
+                #model::new(seed)
+            }
+            fn workspace(&self, capacity: usize) -> #workspace {
+                #model::workspace(self, capacity)
+            }
+            fn params(&self) -> &[#elem] {
+                &self.params
+            }
+            fn params_mut(&mut self) -> &mut [#elem] {
+                &mut self.params
+            }
+            fn grads(&self) -> &[#elem] {
+                &self.grads
+            }
+            #training
+            fn metrics(ws: &#workspace) -> rt::Metrics<#elem> {
+                ws.metrics
+            }
+            fn update(&mut self) {
+                #model::update(self)
+            }
+            fn predict_dyn<'w>(&self, ws: &'w mut #workspace, inputs: &[&[#elem]]) -> Result<&'w [#elem], rt::Error> {
+                rt::model::expect_inputs(#model_name, inputs, #n_inputs)?;
+                #first_output
+            }
+            fn forward_train_dyn(&mut self, ws: &mut #workspace, inputs: &[&[#elem]]) -> Result<(), rt::Error> {
+                rt::model::expect_inputs(#model_name, inputs, #n_inputs)?;
+                self.forward_train(ws, #(#input_dyn),*).map(|_| ())
+            }
+            fn backward_dyn(&mut self, ws: &mut #workspace, inputs: &[&[#elem]], d_outputs: &[&[#elem]]) -> Result<(), rt::Error> {
+                rt::model::expect_inputs(#model_name, inputs, #n_inputs)?;
+                rt::model::expect_output_grads(#model_name, d_outputs, #n_outputs)?;
+                self.backward(ws, #(#input_dyn,)* #(#d_dyn),*)
+            }
+            fn output(ws: &#workspace, index: usize) -> Option<&[#elem]> {
+                match index {
+                    #(#output_arms)*
+                    _ => None,
+                }
+            }
+            fn input_grad(ws: &#workspace, index: usize) -> Option<&[#elem]> {
+                #input_grad_body
+            }
+            #reseed
+            fn optimizer(&self) -> &dyn rt::Optimizer<#elem> {
+                &self.optimizer
+            }
+            fn optimizer_mut(&mut self) -> &mut dyn rt::Optimizer<#elem> {
+                &mut self.optimizer
+            }
+        }
+    }
+}

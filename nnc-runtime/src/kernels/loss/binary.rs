@@ -1,0 +1,100 @@
+//! Binary cross-entropy on probabilities and on logits, with Keras's binary label smoothing
+//! `t' = (1 − ε)·t + ε/2`.
+
+use super::{assert_same_len, scaled_sum, Smoothing, LOG_FLOOR};
+use crate::float::Float;
+use crate::kernels::activation::sigmoid;
+
+/// Binary targets are smoothed toward 1/2: two "classes".
+fn smoothing<T: Float>(what: &str, smoothing: T) -> Smoothing<T> {
+    Smoothing::new(what, smoothing, 2)
+}
+
+/// PyTorch's `BCELoss` on probabilities `p`:
+/// `scale · Σ −(t'·max(ln p, −100) + (1 − t')·max(ln(1 − p), −100))`.
+pub fn binary_cross_entropy<T: Float>(p: &[T], t: &[T], smoothing: T, scale: T) -> T {
+    assert_same_len("binary_cross_entropy", &[p.len(), t.len()]);
+    let sm = self::smoothing("binary_cross_entropy", smoothing);
+    let floor = T::from_f64(LOG_FLOOR);
+    scaled_sum(
+        scale,
+        p.iter().zip(t).map(|(&p, &t)| {
+            // PyTorch clamps each log at -100 so that p = 0 or 1 gives a finite loss, and uses
+            // ln_1p(-p) for ln(1 - p) to keep precision when p is tiny.
+            let t = sm.apply(t);
+            let log_p = p.ln().max(floor);
+            let log_q = (-p).ln_1p().max(floor);
+            -(t * log_p + (T::ONE - t) * log_q).to_f64()
+        }),
+    )
+}
+
+/// PyTorch's gradient of [`binary_cross_entropy`]: `g = scale · (p − t') / max(p(1 − p), 1e-12)`.
+pub fn binary_cross_entropy_backward<T: Float>(
+    p: &[T],
+    t: &[T],
+    smoothing: T,
+    scale: T,
+    g: &mut [T],
+) {
+    assert_same_len(
+        "binary_cross_entropy_backward",
+        &[p.len(), t.len(), g.len()],
+    );
+    let sm = self::smoothing("binary_cross_entropy_backward", smoothing);
+    let eps = T::from_f64(1e-12);
+    for ((g, &p), &t) in g.iter_mut().zip(p).zip(t) {
+        *g = scale * (p - sm.apply(t)) / (p * (T::ONE - p)).max(eps);
+    }
+}
+
+/// Binary cross-entropy from logits `z` (PyTorch's `BCEWithLogitsLoss`), computed stably as
+/// `scale · Σ (max(z, 0) − z·t' + ln(1 + e^−|z|))`.
+pub fn binary_cross_entropy_with_logits<T: Float>(z: &[T], t: &[T], smoothing: T, scale: T) -> T {
+    assert_same_len("binary_cross_entropy_with_logits", &[z.len(), t.len()]);
+    let sm = self::smoothing("binary_cross_entropy_with_logits", smoothing);
+    scaled_sum(
+        scale,
+        z.iter()
+            .zip(t)
+            .map(|(&z, &t)| (z.max(T::ZERO) - z * sm.apply(t) + (-z.abs()).exp().ln_1p()).to_f64()),
+    )
+}
+
+/// Gradient of [`binary_cross_entropy_with_logits`] with respect to the logits:
+/// `g = scale · (sigmoid(z) − t')`.
+pub fn binary_cross_entropy_with_logits_backward<T: Float>(
+    z: &[T],
+    t: &[T],
+    smoothing: T,
+    scale: T,
+    g: &mut [T],
+) {
+    assert_same_len(
+        "binary_cross_entropy_with_logits_backward",
+        &[z.len(), t.len(), g.len()],
+    );
+    let sm = self::smoothing("binary_cross_entropy_with_logits_backward", smoothing);
+    for ((g, &z), &t) in g.iter_mut().zip(z).zip(t) {
+        *g = scale * (sigmoid(z) - sm.apply(t));
+    }
+}
+
+/// The same gradient fused with a sigmoid the model has already applied: given
+/// `p = sigmoid(z)`, `g = scale · (p − t')` with respect to `z`.
+pub fn sigmoid_binary_cross_entropy_backward<T: Float>(
+    p: &[T],
+    t: &[T],
+    smoothing: T,
+    scale: T,
+    g: &mut [T],
+) {
+    assert_same_len(
+        "sigmoid_binary_cross_entropy_backward",
+        &[p.len(), t.len(), g.len()],
+    );
+    let sm = self::smoothing("sigmoid_binary_cross_entropy_backward", smoothing);
+    for ((g, &p), &t) in g.iter_mut().zip(p).zip(t) {
+        *g = scale * (p - sm.apply(t));
+    }
+}

@@ -1,0 +1,61 @@
+//! Optimizers with PyTorch's update rules and defaults, updating all parameters of a model,
+//! stored in one flat slice, in a single fused pass without allocating, plus gradient clipping.
+//!
+//! Every optimizer takes a configuration struct of `f64` hyperparameters whose `Default` is
+//! PyTorch's (except SGD's learning rate, which PyTorch requires and nnc defaults to 1e-3). State
+//! buffers are allocated once, in `new`, and only those the configuration needs, like PyTorch's
+//! lazily created state.
+
+mod adagrad;
+mod adam;
+mod clip;
+mod rmsprop;
+mod sgd;
+
+pub use adagrad::{Adagrad, AdagradConfig};
+pub use adam::{Adam, AdamConfig, AdamW};
+pub use clip::clip_grad_norm;
+pub use rmsprop::{Rmsprop, RmspropConfig};
+pub use sgd::{Sgd, SgdConfig};
+
+use crate::float::Float;
+
+/// An update rule applied to a model's flat parameter vector.
+pub trait Optimizer<T: Float> {
+    /// Updates `params` in place from `grads` (same length) and counts the step.
+    fn step(&mut self, params: &mut [T], grads: &[T]);
+    /// The current learning rate.
+    fn learning_rate(&self) -> T;
+    /// Sets the learning rate used by later steps, for example from a
+    /// [`Schedule`](crate::schedule::Schedule).
+    fn set_learning_rate(&mut self, lr: T);
+    /// The number of steps taken so far.
+    fn steps(&self) -> u64;
+    /// Sets the step count, for resuming from a checkpoint together with [`state_mut`]. The count
+    /// drives Adam's bias corrections, Adagrad's learning-rate decay and SGD's momentum start
+    /// (a momentum buffer is taken as initialised once a step has been counted).
+    ///
+    /// [`state_mut`]: Optimizer::state_mut
+    fn set_steps(&mut self, steps: u64);
+    /// The optimizer's state buffers, each as long as the parameters and named as in PyTorch's
+    /// `state_dict` (for example `("exp_avg", ..)`), for saving a checkpoint. Buffers the
+    /// configuration does not use are not listed. Allocates the list, so not for the hot path.
+    fn state(&self) -> Vec<(&'static str, &[T])>;
+    /// The same buffers, writable, in the same order, for restoring a checkpoint.
+    fn state_mut(&mut self) -> Vec<(&'static str, &mut [T])>;
+}
+
+/// Panics with PyTorch's message for an invalid hyperparameter. Configurations are validated by
+/// the compiler, so reaching this is a bug in the caller.
+fn require(optimizer: &str, name: &str, value: f64, valid: bool) {
+    assert!(valid, "{optimizer}: invalid {name}: {value}");
+}
+
+/// Asserts that a step's parameters and gradients match the optimizer's size.
+fn check_lengths(optimizer: &str, len: usize, params: usize, grads: usize) {
+    assert!(
+        params == len && grads == len,
+        "{optimizer}: created for {len} parameters but stepped with {params} parameters and \
+         {grads} gradients"
+    );
+}
