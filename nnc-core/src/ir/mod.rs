@@ -242,6 +242,8 @@ pub struct Param {
     pub value: ValueId,
     /// The node that computes d loss / d parameter, set by autodiff.
     pub grad: Option<ValueId>,
+    /// A frozen parameter is not trained: the optimizer keeps no state for it.
+    pub frozen: bool,
     pub span: Span,
 }
 

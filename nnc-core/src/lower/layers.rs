@@ -282,6 +282,7 @@ impl Lowerer<'_> {
             fans,
             value,
             grad: None,
+            frozen: false,
             span,
         });
         value
