@@ -103,6 +103,93 @@ fn err_fixtures() {
     });
 }
 
+/// `nnc summary` and `nnc graph` (forward, and with the backward pass) for a few fixtures.
+#[test]
+fn report_fixtures() {
+    insta::glob!(
+        "fixtures/ok/{mnist_mlp,no_bias,two_models,xor}.nnc",
+        |path| {
+            let src = fs::read_to_string(path).unwrap();
+            let programs = nnc_core::analyze(&src).unwrap().programs;
+            let summaries: Vec<String> = programs
+                .iter()
+                .map(|p| nnc_core::report::summary(p, 32))
+                .collect();
+            let forward = nnc_core::report::dot_all(&programs, &Default::default());
+            let backward = nnc_core::report::dot_all(
+                &programs,
+                &nnc_core::report::DotOptions { backward: true },
+            );
+            settings(path).bind(|| {
+                insta::assert_snapshot!("summary", summaries.join("\n"));
+                insta::assert_snapshot!("graph", forward);
+                insta::assert_snapshot!("graph_backward", backward);
+            });
+        }
+    );
+}
+
+/// On every fixture, before and after fusion, the drawing declares each value it shows (as a
+/// node `vN` or the steps `vN_0`... of a fused kernel) and every edge joins declared nodes.
+#[test]
+fn graphs_join_declared_nodes() {
+    use nnc_core::ir::Phase;
+    use nnc_core::report::{dot_all, programs_at, DotOptions};
+    use std::collections::HashSet;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ok");
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let src = fs::read_to_string(&path).unwrap();
+        for stage in [nnc_core::Stage::Grad, nnc_core::Stage::Fused] {
+            let programs = programs_at(&src, stage).unwrap();
+            for backward in [false, true] {
+                let text = dot_all(&programs, &DotOptions { backward });
+                let what = format!(
+                    "{} at {} (backward {backward})",
+                    path.display(),
+                    stage.as_str()
+                );
+                let mut declared = HashSet::new();
+                let mut edges = Vec::new();
+                for line in text.lines().map(str::trim) {
+                    let Some((head, _)) = line.split_once(" [") else {
+                        continue;
+                    };
+                    match head.split_once(" -> ") {
+                        Some((from, to)) => edges.push((from.to_string(), to.to_string())),
+                        None if !["graph", "node", "edge"].contains(&head) => {
+                            assert!(declared.insert(head.to_string()), "{what}: {head} twice");
+                        }
+                        None => {}
+                    }
+                }
+                for (from, to) in &edges {
+                    assert!(
+                        declared.contains(from) && declared.contains(to),
+                        "{what}: {from} -> {to}"
+                    );
+                }
+                let prefix = |k: usize| {
+                    if programs.len() == 1 {
+                        String::new()
+                    } else {
+                        format!("m{k}_")
+                    }
+                };
+                for (k, program) in programs.iter().enumerate() {
+                    for (i, node) in program.graph.nodes.iter().enumerate() {
+                        let id = format!("{}v{i}", prefix(k));
+                        let shown = declared.contains(&id) || declared.contains(&format!("{id}_0"));
+                        let wanted =
+                            backward || !matches!(node.phase, Phase::Backward | Phase::Pullback);
+                        assert_eq!(shown, wanted, "{what}: value %{i} ({})", node.name);
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Every snapshot file belongs to a fixture that still exists, so renamed or deleted fixtures
 /// cannot leave stale snapshots behind.
 #[test]

@@ -1,8 +1,11 @@
-//! `nnc`: the command-line face of the nnc compiler: check models, compile them to Rust, and
-//! print the IR after each stage of the pipeline.
+//! `nnc`: the command-line face of the nnc compiler: check models, compile them to Rust, print
+//! the IR after each stage of the pipeline, summarize models and draw their graphs.
 //!
 //! Exit codes: 0 success, 1 the model has errors, 2 the command could not run (unreadable
 //! input, unwritable output, invalid arguments).
+
+mod graph;
+mod summary;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use nnc_core::{Diagnostic, Diagnostics, Elem, Options, Severity, Stage};
@@ -16,7 +19,9 @@ use std::process::ExitCode;
 #[command(after_help = "Examples:
   nnc check models/xor.nnc
   nnc compile models/xor.nnc -o src/xor.rs
-  nnc ir models/xor.nnc --stage fused")]
+  nnc ir models/xor.nnc --stage fused
+  nnc summary models/xor.nnc --batch 64
+  nnc graph models/xor.nnc --format svg -o xor.svg")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -72,6 +77,15 @@ enum Command {
         #[arg(long, value_enum, default_value_t = StageArg::All)]
         stage: StageArg,
     },
+    /// Print a table of every model's layers, parameter counts and memory
+    ///
+    /// One row per layer of the forward pass as it runs (after fusion), then the parameter
+    /// count, the optimizer's state and the size of the planned workspace arena.
+    Summary(summary::SummaryArgs),
+    /// Draw every model's graph with Graphviz
+    ///
+    /// Prints DOT (`--format dot`) or renders SVG through Graphviz's `dot` program.
+    Graph(graph::GraphArgs),
 }
 
 #[derive(Args)]
@@ -224,6 +238,8 @@ fn run(command: Command, color: bool) -> Result<ExitCode, Failure> {
             print_out(&out)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Summary(args) => summary::run(args, color),
+        Command::Graph(args) => graph::run(args, color),
     }
 }
 

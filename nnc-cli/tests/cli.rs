@@ -221,7 +221,7 @@ fn ir_prints_one_stage_or_all() {
 fn a_missing_file_exits_with_2() {
     let tmp = Temp::new("missing");
     let file = tmp.dir.join("nope.nnc");
-    for cmd in ["check", "compile", "ir"] {
+    for cmd in ["check", "compile", "ir", "summary", "graph"] {
         let out = nnc(&[cmd.as_ref(), file.as_ref()]);
         assert_eq!(out.status.code(), Some(2), "{cmd}");
         let err = text(&out.stderr);
@@ -242,4 +242,172 @@ fn bad_arguments_are_clap_errors() {
     ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("possible values"));
+}
+
+#[test]
+fn summary_prints_the_library_table() {
+    let tmp = Temp::new("summary");
+    let file = tmp.file("xor.nnc", XOR);
+    let out = nnc(&[
+        "summary".as_ref(),
+        file.as_ref(),
+        "--batch".as_ref(),
+        "8".as_ref(),
+        "--elem".as_ref(),
+        "f64".as_ref(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    let program = nnc_core::analyze(XOR).unwrap().programs.remove(0);
+    let options = nnc_core::report::SummaryOptions {
+        batch: 8,
+        elem: nnc_core::Elem::F64,
+    };
+    let stdout = text(&out.stdout);
+    assert_eq!(stdout, nnc_core::report::summary_with(&program, &options));
+    assert!(
+        stdout.starts_with("Model: Xor (input x [2], output p [1])\n"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("Arena at batch 8:"), "{stdout}");
+
+    let out = nnc(&["summary".as_ref(), file.as_ref()]);
+    assert_eq!(text(&out.stdout), nnc_core::report::summary(&program, 32));
+}
+
+#[test]
+fn graph_prints_the_library_dot() {
+    let tmp = Temp::new("graph");
+    let file = tmp.file("xor.nnc", XOR);
+    let out = nnc(&[
+        "graph".as_ref(),
+        file.as_ref(),
+        "--format".as_ref(),
+        "dot".as_ref(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    let programs = nnc_core::analyze(XOR).unwrap().programs;
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        stdout,
+        nnc_core::report::dot_all(&programs, &Default::default())
+    );
+    assert!(stdout.contains("subgraph cluster_"), "{stdout}");
+
+    // The graph before fusion with the backward pass, written to a file.
+    let dot = tmp.dir.join("xor.dot");
+    let out = nnc(&[
+        "graph".as_ref(),
+        file.as_ref(),
+        "--stage".as_ref(),
+        "grad".as_ref(),
+        "--backward".as_ref(),
+        "-o".as_ref(),
+        dot.as_ref(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    assert!(out.stdout.is_empty());
+    let grad = nnc_core::report::programs_at(XOR, nnc_core::Stage::Grad).unwrap();
+    let options = nnc_core::report::DotOptions { backward: true };
+    assert_eq!(
+        std::fs::read_to_string(&dot).unwrap(),
+        nnc_core::report::dot_all(&grad, &options)
+    );
+}
+
+#[test]
+fn reports_on_a_broken_model_render_its_errors() {
+    let tmp = Temp::new("report-err");
+    let file = tmp.file("bad.nnc", BROKEN);
+    for cmd in ["summary", "graph"] {
+        let out = nnc(&[cmd.as_ref(), "--color=never".as_ref(), file.as_ref()]);
+        assert_eq!(out.status.code(), Some(1), "{cmd}");
+        assert!(text(&out.stderr).contains("relux"), "{cmd}");
+        assert!(out.stdout.is_empty(), "{cmd}");
+    }
+}
+
+const NO_DOT: &str = "error: graphviz's `dot` program was not found
+help: install graphviz (apt install graphviz) or use --format dot
+";
+
+/// Whatever this machine has: SVG from Graphviz when `dot` is installed, the clear error when not.
+#[test]
+fn graph_svg_renders_or_explains() {
+    let tmp = Temp::new("svg");
+    let file = tmp.file("xor.nnc", XOR);
+    let out = nnc(&[
+        "graph".as_ref(),
+        file.as_ref(),
+        "--format".as_ref(),
+        "svg".as_ref(),
+    ]);
+    let have_dot = Command::new("dot").arg("-V").output().is_ok();
+    if have_dot {
+        assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+        assert!(text(&out.stdout).contains("<svg"), "{}", text(&out.stdout));
+    } else {
+        assert_eq!(out.status.code(), Some(2));
+        assert_eq!(text(&out.stderr), NO_DOT);
+    }
+}
+
+/// With no `dot` on the PATH, whether or not this machine has Graphviz.
+#[test]
+fn graph_svg_without_graphviz_is_a_clear_error() {
+    let tmp = Temp::new("svg-missing");
+    let file = tmp.file("xor.nnc", XOR);
+    let svg = tmp.dir.join("xor.svg");
+    let out = Command::new(env!("CARGO_BIN_EXE_nnc"))
+        .args([
+            "graph".as_ref(),
+            file.as_os_str(),
+            "--format=svg".as_ref(),
+            "-o".as_ref(),
+            svg.as_os_str(),
+        ])
+        .env("PATH", &tmp.dir)
+        .output()
+        .expect("run nnc");
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(text(&out.stderr), NO_DOT);
+    assert!(!svg.exists());
+}
+
+/// A stand-in `dot` on the PATH: the DOT text goes to its stdin with `-Tsvg`, and what it
+/// prints is written to `-o`.
+#[cfg(unix)]
+#[test]
+fn graph_svg_writes_what_dot_prints() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = Temp::new("svg-fake");
+    let file = tmp.file("xor.nnc", XOR);
+    let fake = tmp.file(
+        "dot",
+        "#!/bin/sh\n[ \"$1\" = -Tsvg ] || exit 3\necho '<svg>'\ncat\necho '</svg>'\n",
+    );
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut path = std::ffi::OsString::from(&tmp.dir);
+    if let Some(old) = std::env::var_os("PATH") {
+        path.push(":");
+        path.push(old);
+    }
+    let svg = tmp.dir.join("xor.svg");
+    let out = Command::new(env!("CARGO_BIN_EXE_nnc"))
+        .args([
+            "graph".as_ref(),
+            file.as_os_str(),
+            "--format=svg".as_ref(),
+            "-o".as_ref(),
+            svg.as_os_str(),
+        ])
+        .env("PATH", path)
+        .output()
+        .expect("run nnc");
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    let programs = nnc_core::analyze(XOR).unwrap().programs;
+    let dot = nnc_core::report::dot_all(&programs, &Default::default());
+    assert_eq!(
+        std::fs::read_to_string(&svg).unwrap(),
+        format!("<svg>\n{dot}</svg>\n")
+    );
 }

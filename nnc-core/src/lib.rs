@@ -32,6 +32,7 @@ pub mod diag;
 pub mod ir;
 pub mod lower;
 pub mod passes;
+pub mod report;
 pub mod syntax;
 
 pub use diag::{render, Diagnostic, Diagnostics, Severity, Span};

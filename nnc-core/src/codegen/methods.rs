@@ -244,7 +244,11 @@ impl Methods<'_> {
             MetricKind::ArgmaxMatch => quote!((#k::argmax_match(batch, #n, pred, #target), batch)),
             MetricKind::Threshold(t) => {
                 let t = float_lit(t);
-                let scored = if per == 1 { quote!(batch) } else { quote!(batch * #n) };
+                let scored = if per == 1 {
+                    quote!(batch)
+                } else {
+                    quote!(batch * #n)
+                };
                 quote!((#k::threshold_correct(pred, #target, #t), #scored))
             }
         };

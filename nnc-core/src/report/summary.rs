@@ -1,0 +1,421 @@
+//! `nnc summary`: a Keras-style table of a planned program's forward graph, then its parameter
+//! and memory totals.
+//!
+//! The rows are the forward nodes of the program as it runs, after fusion, so that the bytes
+//! column counts only values that are really stored: a dense layer fused with its activation is
+//! one row of kind `dense+relu`. A row that reads parameters is named by their layer
+//! (`hidden` for `hidden.weight`), any other by its value's name.
+
+use crate::ir::{Act, DType, Op, Optimizer, Phase, Program, Shape, Type};
+use crate::Elem;
+use std::fmt::Write as _;
+
+/// What the memory figures of a summary are computed for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SummaryOptions {
+    /// The batch size the arena is sized for.
+    pub batch: usize,
+    /// The element type of the generated code, which sets the bytes per value.
+    pub elem: Elem,
+}
+
+impl Default for SummaryOptions {
+    fn default() -> SummaryOptions {
+        SummaryOptions {
+            batch: 32,
+            elem: Elem::F32,
+        }
+    }
+}
+
+/// The summary of a planned program for `f32` code at batch size `batch`.
+pub fn summary(program: &Program, batch: usize) -> String {
+    summary_with(
+        program,
+        &SummaryOptions {
+            batch,
+            elem: Elem::F32,
+        },
+    )
+}
+
+/// The summary of a planned program: a header, one row per forward layer or op, and totals
+/// for parameters, optimizer state and the arena.
+pub fn summary_with(program: &Program, options: &SummaryOptions) -> String {
+    let elem = elem_bytes(options.elem);
+    let rows = rows(program, elem);
+    let mut out = String::new();
+    let _ = writeln!(out, "{}", header(program));
+    out.push('\n');
+
+    let total_params: usize = rows.iter().map(|r| r.params).sum();
+    let total_bytes: u128 = rows.iter().map(|r| r.bytes).sum();
+    let titles = ["Layer", "Kind", "Output", "Params", "Bytes/sample"];
+    let cells: Vec<[String; 5]> = rows
+        .iter()
+        .map(|r| {
+            [
+                r.name.clone(),
+                r.kind.clone(),
+                r.shape.clone(),
+                group(r.params as u128),
+                bytes(r.bytes),
+            ]
+        })
+        .collect();
+    let total = [
+        "Total".to_string(),
+        String::new(),
+        String::new(),
+        group(total_params as u128),
+        bytes(total_bytes),
+    ];
+    let mut widths = titles.map(width);
+    for row in cells.iter().chain([&total]) {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(width(cell));
+        }
+    }
+    let rule = "─".repeat(widths.iter().sum::<usize>() + 3 * (widths.len() - 1));
+    line(&mut out, &titles.map(String::from), &widths);
+    let _ = writeln!(out, "{rule}");
+    for row in &cells {
+        line(&mut out, row, &widths);
+    }
+    let _ = writeln!(out, "{rule}");
+    line(&mut out, &total, &widths);
+    out.push('\n');
+
+    // Counted from the parameter list, the authority, rather than from the rows (which agree
+    // as long as every parameter is read by a forward node).
+    let all = program.param_count() as u128;
+    let frozen: u128 = program
+        .params
+        .iter()
+        .filter(|p| p.frozen)
+        .map(|p| p.len() as u128)
+        .sum();
+    let trainable = all - frozen;
+    let (optimizer, buffers) = optimizer_state(&program.optimizer);
+    let state = trainable * buffers as u128;
+    let mut facts: Vec<(String, String)> = vec![
+        ("Total params".into(), count_and_bytes(all, elem)),
+        ("  trainable".into(), count_and_bytes(trainable, elem)),
+        ("  frozen".into(), count_and_bytes(frozen, elem)),
+        (
+            "Optimizer state".into(),
+            format!(
+                "{} ({optimizer}: {buffers} value{} per trainable param)",
+                bytes(state * elem),
+                if buffers == 1 { "" } else { "s" }
+            ),
+        ),
+    ];
+    match &program.plan {
+        Some(plan) => {
+            let elements = plan.per_sample as u128 * options.batch as u128 + plan.fixed as u128;
+            facts.push((
+                format!("Arena at batch {}", group(options.batch as u128)),
+                format!("{} ({} elements)", bytes(elements * elem), group(elements)),
+            ));
+            facts.push((
+                "  per sample".into(),
+                format!(
+                    "{} ({} elements)",
+                    bytes(plan.per_sample as u128 * elem),
+                    group(plan.per_sample as u128)
+                ),
+            ));
+            facts.push((
+                "  fixed".into(),
+                format!(
+                    "{} ({} elements)",
+                    bytes(plan.fixed as u128 * elem),
+                    group(plan.fixed as u128)
+                ),
+            ));
+        }
+        None => facts.push(("Arena".into(), "not planned yet".into())),
+    }
+    facts.push(("Loss".into(), loss(program)));
+    let key_width = facts.iter().map(|(k, _)| width(k) + 1).max().unwrap_or(0);
+    for (key, value) in facts {
+        let key = format!("{key}:");
+        let _ = writeln!(out, "{key:<key_width$}  {value}");
+    }
+    let _ = writeln!(
+        out,
+        "\nShapes and bytes per sample leave out the batch; elements are {} ({elem} bytes).",
+        options.elem
+    );
+    out
+}
+
+/// How many values of optimizer state each trainable parameter element carries.
+fn optimizer_state(optimizer: &Optimizer) -> (&'static str, usize) {
+    (optimizer.kind.name(), optimizer.state_per_param())
+}
+
+fn elem_bytes(elem: Elem) -> u128 {
+    match elem {
+        Elem::F32 => 4,
+        Elem::F64 => 8,
+    }
+}
+
+struct Row {
+    name: String,
+    kind: String,
+    shape: String,
+    params: usize,
+    bytes: u128,
+}
+
+/// One row per forward node that computes something, in schedule order.
+fn rows(program: &Program, elem: u128) -> Vec<Row> {
+    let graph = &program.graph;
+    let mut rows = Vec::new();
+    for id in graph.ids() {
+        let node = graph.node(id);
+        if node.phase != Phase::Forward
+            || matches!(node.op, Op::Input(_) | Op::Target(_) | Op::Param(_))
+        {
+            continue;
+        }
+        let mut params: Vec<usize> = node
+            .args
+            .iter()
+            .filter_map(|a| program.param_of(*a))
+            .collect();
+        params.dedup();
+        let name = match params.first() {
+            Some(&p) => layer_of(&program.params[p].name).to_string(),
+            None => node.name.clone(),
+        };
+        rows.push(Row {
+            name,
+            kind: kind(node.op),
+            shape: per_sample(&node.ty),
+            params: params.iter().map(|&p| program.params[p].len()).sum(),
+            bytes: node.ty.shape.elems_per_sample() as u128 * elem,
+        });
+    }
+    rows
+}
+
+/// `hidden.weight` → `hidden`.
+fn layer_of(param: &str) -> &str {
+    param.rsplit_once('.').map_or(param, |(layer, _)| layer)
+}
+
+/// The kind column: a fused dense layer by what it does, any other op by its IR name.
+fn kind(op: Op) -> String {
+    match op {
+        Op::Dense {
+            act: Act::Identity, ..
+        } => "dense".to_string(),
+        Op::Dense { act, .. } => format!("dense+{}", act.name()),
+        other => other.to_string(),
+    }
+}
+
+/// A type without its batch dimension: `float[B, 128]` → `[128]`, `label[B]` → `label[]`.
+fn per_sample(ty: &Type) -> String {
+    let shape = if ty.shape.is_batched() {
+        Shape::fixed(&ty.shape.sample_dims())
+    } else {
+        ty.shape.clone()
+    };
+    match ty.dtype {
+        DType::Float => shape.to_string(),
+        DType::Label => format!("label{shape}"),
+    }
+}
+
+/// `Model: MnistMlp (input image [784], output probs [10])`.
+fn header(program: &Program) -> String {
+    let mut parts: Vec<String> = program
+        .inputs
+        .iter()
+        .map(|b| format!("input {} {}", b.name, per_sample(program.graph.ty(b.value))))
+        .collect();
+    for output in &program.outputs {
+        parts.push(format!(
+            "output {} {}",
+            output.name,
+            per_sample(program.graph.ty(output.value))
+        ));
+    }
+    format!("Model: {} ({})", program.name, parts.join(", "))
+}
+
+/// `loss.sparse_cross_entropy_with_logits(out, label)`: the loss terms as they are computed,
+/// after fusion; `none` for a model trained from output gradients.
+fn loss(program: &Program) -> String {
+    let terms: Vec<String> = program
+        .loss_terms
+        .iter()
+        .map(|t| {
+            let node = program.graph.node(*t);
+            let args: Vec<&str> = node
+                .args
+                .iter()
+                .map(|a| program.graph.node(*a).name.as_str())
+                .collect();
+            format!("{}({})", node.op, args.join(", "))
+        })
+        .collect();
+    if terms.is_empty() {
+        "none (trained from output gradients)".to_string()
+    } else {
+        terms.join(" + ")
+    }
+}
+
+fn line(out: &mut String, cells: &[String; 5], widths: &[usize; 5]) {
+    let mut text = String::new();
+    for (i, (cell, &w)) in cells.iter().zip(widths).enumerate() {
+        if i > 0 {
+            text.push_str("   ");
+        }
+        let pad = " ".repeat(w - width(cell));
+        // Text left, numbers right.
+        if i < 3 {
+            text.push_str(cell);
+            text.push_str(&pad);
+        } else {
+            text.push_str(&pad);
+            text.push_str(cell);
+        }
+    }
+    let _ = writeln!(out, "{}", text.trim_end());
+}
+
+fn width(s: &str) -> usize {
+    s.chars().count()
+}
+
+fn count_and_bytes(count: u128, elem: u128) -> String {
+    format!("{} ({})", group(count), bytes(count * elem))
+}
+
+/// `101770` → `101,770`.
+fn group(n: u128) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Bytes for people: `512 B`, `397.5 KiB`, `1.2 MiB`.
+fn bytes(n: u128) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut value = n as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MNIST: &str = "model Mnist { input x: [784]; target c: class(10);
+        let p = x -> dense hidden(128) -> relu -> dense out(10) -> softmax;
+        loss = cross_entropy(p, c); optimizer = adam(lr = 1e-3); }";
+
+    fn planned(src: &str) -> Program {
+        crate::analyze(src).unwrap().programs.remove(0)
+    }
+
+    #[test]
+    fn numbers_are_grouped_and_bytes_scaled() {
+        assert_eq!(group(0), "0");
+        assert_eq!(group(999), "999");
+        assert_eq!(group(1000), "1,000");
+        assert_eq!(group(101_770), "101,770");
+        assert_eq!(group(1_234_567), "1,234,567");
+        assert_eq!(bytes(1023), "1023 B");
+        assert_eq!(bytes(1024), "1.0 KiB");
+        assert_eq!(bytes(407_080), "397.5 KiB");
+        assert_eq!(bytes(3 << 20), "3.0 MiB");
+    }
+
+    #[test]
+    fn optimizer_state_per_parameter() {
+        use crate::ir::{Hyper, OptimizerKind};
+        let sgd = |momentum| Optimizer {
+            kind: OptimizerKind::Sgd,
+            hyper: vec![("momentum", Hyper::Real(momentum))],
+            clip_grad_norm: None,
+        };
+        assert_eq!(optimizer_state(&sgd(0.0)), ("sgd", 0));
+        // The momentum buffer.
+        assert_eq!(optimizer_state(&sgd(0.9)), ("sgd", 1));
+        let program = planned(MNIST);
+        assert_eq!(optimizer_state(&program.optimizer), ("adam", 2));
+    }
+
+    #[test]
+    fn rows_follow_the_fused_forward_graph() {
+        let text = summary(&planned(MNIST), 32);
+        assert!(
+            text.starts_with("Model: Mnist (input x [784], output p [10])\n"),
+            "{text}"
+        );
+        assert!(text.contains("\nhidden   dense+relu"), "{text}");
+        assert!(text.contains("100,480"), "{text}");
+        assert!(text.contains("Total params:"), "{text}");
+        assert!(
+            text.contains("loss.sparse_cross_entropy_with_logits(out, c)"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn frozen_parameters_keep_no_optimizer_state() {
+        let mut program = planned(MNIST);
+        program.params[0].frozen = true; // hidden.weight: 100,352 values
+        let text = summary(&program, 32);
+        assert!(
+            text.contains("  frozen:           100,352 (392.0 KiB)\n"),
+            "{text}"
+        );
+        // (101,770 − 100,352) trainable values × 2 × 4 bytes.
+        assert!(
+            text.contains("Optimizer state:    11.1 KiB (adam"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_arena_scales_with_batch_and_element_size() {
+        let program = planned(MNIST);
+        let plan = program.plan.clone().unwrap();
+        let f64_text = summary_with(
+            &program,
+            &SummaryOptions {
+                batch: 1,
+                elem: Elem::F64,
+            },
+        );
+        let expected = format!(
+            "Arena at batch 1:  {} ({} elements)",
+            bytes((plan.per_sample + plan.fixed) as u128 * 8),
+            group((plan.per_sample + plan.fixed) as u128)
+        );
+        assert!(f64_text.contains(&expected), "{f64_text}");
+        assert!(f64_text.contains("f64 (8 bytes)"), "{f64_text}");
+    }
+}
