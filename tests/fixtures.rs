@@ -259,3 +259,37 @@ fn malformed_input_never_panics() {
         }
     }
 }
+
+/// Every model file in the repository is in the canonical layout of `nnc fmt` (files with
+/// syntax errors excepted), so the examples teach the style the formatter produces.
+#[test]
+fn model_files_are_formatted() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dirs = [
+        "tests/fixtures/ok",
+        "tests/fixtures/err",
+        "examples",
+        "examples/models",
+    ];
+    let mut checked = 0;
+    for dir in dirs {
+        for entry in fs::read_dir(root.join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "nnc") {
+                continue;
+            }
+            let src = fs::read_to_string(&path).unwrap();
+            let Ok(formatted) = nnc_core::syntax::fmt::format(&src) else {
+                continue;
+            };
+            assert!(
+                formatted == src,
+                "{} is not formatted: run `cargo run -p nnc-cli -- fmt {}`",
+                path.display(),
+                path.display()
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 40, "only {checked} files checked");
+}

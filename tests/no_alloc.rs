@@ -28,20 +28,61 @@ static GLOBAL: Counting = Counting;
 
 nnc::include_model!("tests/fixtures/ok/mnist_mlp.nnc");
 
+mod keras {
+    nnc::include_model!("tests/fixtures/ok/keras_mnist.nnc");
+}
+mod heads {
+    nnc::include_model!("tests/fixtures/ok/two_outputs.nnc");
+}
+mod gan {
+    nnc::include_model!("tests/fixtures/ok/gan.nnc");
+}
+
+/// One test, because the counter is global: tests running in parallel would count each
+/// other's allocations.
 #[test]
-fn train_step_and_predict_allocate_nothing() {
+fn training_and_inference_allocate_nothing() {
     let batch = 32;
     let mut model = MnistMlp::new(0);
     let mut ws = model.workspace(batch);
     let x: Vec<f32> = (0..batch * 784).map(|i| (i % 17) as f32 / 17.0).collect();
     let y: Vec<u32> = (0..batch as u32).map(|i| i % 10).collect();
     let mut single = model.workspace(1);
+    // Dropout, Adam and metrics.
+    let mut keras = keras::KerasMnist::new(0);
+    let mut keras_ws = keras.workspace(batch);
+    // Two loss terms, label smoothing, AdamW with gradient clipping.
+    let mut heads = heads::TwoHeads::new(0);
+    let mut heads_ws = heads.workspace(batch);
+    let boxes: Vec<f32> = (0..batch * 2).map(|i| i as f32 / 64.0).collect();
+    let labels4: Vec<u32> = (0..batch as u32).map(|i| i % 4).collect();
+    // Two models trained together: input gradients and backward from given gradients.
+    let (mut generator, mut discriminator) = (gan::Generator::new(0), gan::Discriminator::new(1));
+    let (mut g_ws, mut d_ws) = (generator.workspace(batch), discriminator.workspace(batch));
+    let ones = vec![1.0f32; batch];
     let before = ALLOCATIONS.load(Ordering::SeqCst);
     for step in 0..50 {
         // Odd steps use a partial batch: the batch size varies at run time within the capacity.
         let n = if step % 2 == 0 { batch } else { batch / 2 + 1 };
         model.train_step(&mut ws, &x[..n * 784], &y[..n]).unwrap();
         model.predict(&mut single, &x[..784]).unwrap();
+        keras
+            .train_step(&mut keras_ws, &x[..n * 784], &y[..n])
+            .unwrap();
+        let _ = keras_ws.metrics().accuracy();
+        keras
+            .evaluate(&mut keras_ws, &x[..n * 784], &y[..n])
+            .unwrap();
+        heads
+            .train_step(&mut heads_ws, &x[..n * 12], &labels4[..n], &boxes[..n * 2])
+            .unwrap();
+        let fake = generator.forward_train(&mut g_ws, &x[..n * 4]).unwrap();
+        discriminator
+            .forward_backward(&mut d_ws, fake, &ones[..n])
+            .unwrap();
+        let d_fake = d_ws.grad_sample();
+        generator.backward(&mut g_ws, &x[..n * 4], d_fake).unwrap();
+        generator.update();
     }
     let after = ALLOCATIONS.load(Ordering::SeqCst);
     assert_eq!(

@@ -411,3 +411,36 @@ fn graph_svg_writes_what_dot_prints() {
         format!("<svg>\n{dot}</svg>\n")
     );
 }
+
+#[test]
+fn fmt_rewrites_and_check_reports() {
+    let tmp = Temp::new("fmt");
+    let messy = "model M{input  x:[2];target y:[1];\n\n\n  let p=x->dense out(1)->sigmoid; // keep me\nloss=binary_cross_entropy(p,y);optimizer=sgd(lr=0.5);}\n";
+    let file = tmp.file("m.nnc", messy);
+    let tidy = tmp.file("tidy.nnc", &nnc_core::syntax::fmt::format(messy).unwrap());
+    // --check changes nothing and names the file that would change.
+    let out = nnc(&[
+        "fmt".as_ref(),
+        "--check".as_ref(),
+        file.as_ref(),
+        tidy.as_ref(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out.stdout).trim(), file.display().to_string());
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), messy);
+    // Without it, the file is rewritten; then it is formatted.
+    let out = nnc(&["fmt".as_ref(), file.as_ref()]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    let formatted = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        formatted.contains("    let p = x -> dense out(1) -> sigmoid; // keep me\n"),
+        "{formatted}"
+    );
+    let out = nnc(&["fmt".as_ref(), "--check".as_ref(), file.as_ref()]);
+    assert_eq!(out.status.code(), Some(0));
+    // A syntax error is reported, and the file left alone.
+    let broken = tmp.file("broken.nnc", "model M { input x: [2] }");
+    let out = nnc(&["fmt".as_ref(), broken.as_ref()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("E0001"), "{}", text(&out.stderr));
+}
