@@ -152,47 +152,28 @@ fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) 
     let rng_field = dropout.then(|| quote!(rng: rt::Rng,));
     let rng_init = dropout.then(|| quote!(rng,));
 
-    let grad_fields: Vec<TokenStream> = p
-        .inputs
-        .iter()
-        .zip(&p.requires_grad)
-        .filter(|(_, r)| **r)
-        .map(|(b, _)| {
-            let f = ident(&ops::input_grad_field(&b.name));
-            quote!(#f: Vec<#elem>)
-        })
-        .collect();
-    let grad_inits = p
-        .inputs
-        .iter()
-        .zip(&p.requires_grad)
-        .filter(|(_, r)| **r)
-        .map(|(b, _)| {
-            let f = ident(&ops::input_grad_field(&b.name));
-            let n = usize_lit(p.graph.ty(b.value).shape.elems_per_sample());
-            quote!(#f: vec![0.0; #n * capacity])
-        });
-    let grad_accessors = p
-        .inputs
-        .iter()
-        .zip(&p.requires_grad)
-        .filter(|(_, r)| **r)
-        .map(|(b, _)| {
-            let f = ident(&ops::input_grad_field(&b.name));
-            let n = usize_lit(p.graph.ty(b.value).shape.elems_per_sample());
-            let doc = format!(
-                " d loss / d `{}` from the last `forward_backward` (or d outputs · d outputs / d `{}` from the last `backward`), `batch × {}` values.",
-                b.name,
-                b.name,
-                p.graph.ty(b.value).shape.elems_per_sample()
-            );
-            quote! {
-                #[doc = #doc]
-                pub fn #f(&self) -> &[#elem] {
-                    &self.#f[..self.batch * #n]
-                }
+    // The workspace's buffer for the gradient of each `requires_grad` input: its field, its
+    // initialisation and its accessor.
+    let mut grad_fields = Vec::new();
+    let mut grad_inits = Vec::new();
+    let mut grad_accessors = Vec::new();
+    for (b, _) in p.inputs.iter().zip(&p.requires_grad).filter(|(_, r)| **r) {
+        let f = ident(&ops::input_grad_field(&b.name));
+        let per_sample = p.graph.ty(b.value).shape.elems_per_sample();
+        let n = usize_lit(per_sample);
+        let doc = format!(
+            " d loss / d `{0}` from the last `forward_backward` (or d outputs · d outputs / d `{0}` from the last `backward`), `batch × {per_sample}` values.",
+            b.name
+        );
+        grad_fields.push(quote!(#f: Vec<#elem>));
+        grad_inits.push(quote!(#f: vec![0.0; #n * capacity]));
+        grad_accessors.push(quote! {
+            #[doc = #doc]
+            pub fn #f(&self) -> &[#elem] {
+                &self.#f[..self.batch * #n]
             }
         });
+    }
     let (free_fns, methods) = methods::Methods {
         p,
         ctx: &ctx,

@@ -298,10 +298,11 @@ impl Ctx<'_> {
             }
             Op::Loss(spec) | Op::LossGrad(spec) => {
                 let backward = matches!(node.op, Op::LossGrad(_));
+                // The runtime names each loss kernel after the loss kind.
                 let f = if backward {
-                    format_ident!("{}_backward", kernel_name(spec.kind))
+                    format_ident!("{}_backward", spec.kind.name())
                 } else {
-                    ident(kernel_name(spec.kind))
+                    ident(spec.kind.name())
                 };
                 self.loss_call(node, quote!(#k::#f), spec, a, backward.then_some(out))
             }
@@ -488,22 +489,6 @@ pub fn act_tokens(act: Act) -> TokenStream {
             );
             quote!(rt::Act::#name(#a))
         }
-    }
-}
-
-/// The runtime function computing a loss of this kind (its gradient adds `_backward`).
-fn kernel_name(kind: LossKind) -> &'static str {
-    match kind {
-        LossKind::MeanSquaredError => "mse",
-        LossKind::MeanAbsoluteError => "mae",
-        LossKind::Huber => "huber",
-        LossKind::BinaryCrossEntropy => "binary_cross_entropy",
-        LossKind::BinaryCrossEntropyWithLogits => "binary_cross_entropy_with_logits",
-        LossKind::CategoricalCrossEntropy => "categorical_cross_entropy",
-        LossKind::CategoricalCrossEntropyWithLogits => "categorical_cross_entropy_with_logits",
-        LossKind::SparseCrossEntropy => "sparse_cross_entropy",
-        LossKind::SparseCrossEntropyWithLogits => "sparse_cross_entropy_with_logits",
-        LossKind::NegativeLogLikelihood => "nll",
     }
 }
 

@@ -112,6 +112,7 @@ pub enum LossKind {
 }
 
 impl LossKind {
+    /// The loss's name in IR text, which is also the name of its nnc-runtime kernel.
     pub fn name(self) -> &'static str {
         match self {
             LossKind::MeanSquaredError => "mse",

@@ -109,18 +109,17 @@ const ALPHA_HINT: &str = "alpha is zero or a positive number, such as `alpha = 0
 /// The signature of each activation with options, and how to build it.
 fn activation_sig(kind: &str) -> Option<&'static [Param]> {
     const NONE: &[Param] = &[];
-    const LEAKY: &[Param] = &[Param {
-        name: "alpha",
-        kind: Kind::NON_NEGATIVE,
-        default: Some(Bound::Real(0.01)),
-        hint: ALPHA_HINT,
-    }];
-    const ELU: &[Param] = &[Param {
-        name: "alpha",
-        kind: Kind::NON_NEGATIVE,
-        default: Some(Bound::Real(1.0)),
-        hint: ALPHA_HINT,
-    }];
+    const fn alpha(default: f64) -> Param {
+        Param {
+            name: "alpha",
+            kind: Kind::NON_NEGATIVE,
+            default: Some(Bound::Real(default)),
+            hint: ALPHA_HINT,
+        }
+    }
+    // PyTorch's defaults: negative_slope 0.01 for leaky_relu, alpha 1 for elu.
+    const LEAKY: &[Param] = &[alpha(0.01)];
+    const ELU: &[Param] = &[alpha(1.0)];
     const GELU: &[Param] = &[Param {
         name: "approximate",
         kind: Kind::Choice {
