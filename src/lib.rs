@@ -26,9 +26,14 @@
 //! assert!(p[1] > 0.5 && p[0] < 0.5);
 //! ```
 //!
+//! For real data, [`train`] loads CSV, MNIST and text files and trains any model with
+//! `fit(&mut model, &data, &FitOptions { epochs: 5, ..Default::default() })`.
+//!
 //! The language is documented in `grammar/README.md`; the pipeline in `ARCHITECTURE.md`.
 
 pub use nnc_macros::{include_model, model};
 /// The runtime that generated code calls: kernels, initializers, optimizers, the `Model` trait.
 pub use nnc_runtime as runtime;
 pub use nnc_runtime::{Error, Model};
+/// The training workflow: datasets and loaders, `fit`/`evaluate` with progress, checkpoints.
+pub use nnc_train as train;

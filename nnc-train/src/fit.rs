@@ -1,0 +1,381 @@
+//! `fit`, `evaluate` and `predict`: the Keras-style training loop over any generated model.
+//!
+//! `fit` runs epochs of (optionally shuffled) mini-batches through the model's training step,
+//! keeps the last partial batch unless told to drop it, measures each epoch's loss, accuracy and
+//! throughput from the training forward passes themselves (no extra pass), evaluates on
+//! validation data, applies a learning-rate schedule, stops early, and calls callbacks. It does
+//! not allocate per batch: batches are slices of the dataset or are gathered into buffers made
+//! once, and the argument lists live on the stack.
+
+use crate::data::{Batcher, Dataset, MAX_COLUMNS};
+use crate::progress::Progress;
+use crate::Error;
+use nnc_runtime::schedule::Schedule;
+use nnc_runtime::{Float, Metrics, Model, Rng, Target};
+use std::time::Instant;
+
+/// How much `fit` prints.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Verbosity {
+    /// A progress bar when stderr is a terminal, one line per epoch otherwise.
+    #[default]
+    Auto,
+    /// Always a progress bar (drawn only on a terminal).
+    Progress,
+    /// One line per epoch.
+    Lines,
+    /// Nothing.
+    Quiet,
+}
+
+/// Where validation figures come from.
+#[derive(Clone, Copy, Debug, Default)]
+pub enum Validation<'a, T> {
+    /// No validation.
+    #[default]
+    None,
+    /// Hold out this fraction of the training data (shuffled with the fit's seed), like
+    /// Keras's `validation_split`.
+    Split(f64),
+    /// A separate validation set.
+    Data(&'a Dataset<T>),
+}
+
+/// Stop when the monitored loss (validation loss if there is validation data, else training
+/// loss) has not improved by more than `min_delta` for `patience` epochs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EarlyStopping {
+    /// Epochs without improvement to tolerate.
+    pub patience: usize,
+    /// The least decrease that counts as an improvement.
+    pub min_delta: f64,
+    /// Put back the parameters of the best epoch when stopping (or at the end).
+    pub restore_best: bool,
+}
+
+/// The settings of [`fit`]; `FitOptions::default()` is 1 epoch of batches of 32, shuffled with
+/// seed 0, no validation, automatic progress display.
+pub struct FitOptions<'a, T> {
+    /// Passes over the training data.
+    pub epochs: usize,
+    /// Samples per training step; also the workspace capacity.
+    pub batch_size: usize,
+    /// Shuffle the samples before every epoch.
+    pub shuffle: bool,
+    /// Seed of the shuffles and of a validation split.
+    pub seed: u64,
+    /// Skip the last batch of an epoch when it is smaller than `batch_size`.
+    pub drop_last: bool,
+    /// Validation data.
+    pub validation: Validation<'a, T>,
+    /// The learning rate of each epoch (0-based), set before the epoch starts.
+    pub schedule: Option<&'a dyn Schedule>,
+    /// Early stopping.
+    pub early_stopping: Option<EarlyStopping>,
+    /// What to print.
+    pub verbosity: Verbosity,
+}
+
+impl<T> Default for FitOptions<'_, T> {
+    fn default() -> Self {
+        FitOptions {
+            epochs: 1,
+            batch_size: 32,
+            shuffle: true,
+            seed: 0,
+            drop_last: false,
+            validation: Validation::None,
+            schedule: None,
+            early_stopping: None,
+            verbosity: Verbosity::Auto,
+        }
+    }
+}
+
+/// The figures of one epoch.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Epoch {
+    /// 1-based epoch number.
+    pub epoch: usize,
+    /// Mean training loss over the epoch's samples, from the training forward passes.
+    pub loss: f64,
+    /// Training accuracy, when the model's loss classifies.
+    pub accuracy: Option<f64>,
+    /// Validation loss and accuracy, when there is validation data.
+    pub validation: Option<(f64, Option<f64>)>,
+    /// Training samples per second (training steps only, not validation).
+    pub samples_per_second: f64,
+    /// The learning rate used during the epoch.
+    pub learning_rate: f64,
+}
+
+/// Every epoch of a `fit`, in order.
+pub type History = Vec<Epoch>;
+
+/// What a callback asks of the training loop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Control {
+    /// Go on.
+    Continue,
+    /// Stop after this epoch.
+    Stop,
+}
+
+/// Called after every epoch with its figures and the model (to save a checkpoint, write
+/// samples, or stop).
+pub trait Callback<M> {
+    /// Runs at the end of an epoch.
+    fn on_epoch_end(&mut self, epoch: &Epoch, model: &mut M) -> Result<Control, Error>;
+}
+
+impl<M, F: FnMut(&Epoch, &mut M) -> Result<Control, Error>> Callback<M> for F {
+    fn on_epoch_end(&mut self, epoch: &Epoch, model: &mut M) -> Result<Control, Error> {
+        self(epoch, model)
+    }
+}
+
+/// Trains `model` on `data`; see [`FitOptions`]. Returns the figures of every epoch run.
+pub fn fit<M: Model>(
+    model: &mut M,
+    data: &Dataset<M::Elem>,
+    options: &FitOptions<'_, M::Elem>,
+) -> Result<History, Error> {
+    fit_with(model, data, options, &mut [])
+}
+
+/// [`fit`] with callbacks run after every epoch, in order.
+pub fn fit_with<M: Model>(
+    model: &mut M,
+    data: &Dataset<M::Elem>,
+    options: &FitOptions<'_, M::Elem>,
+    callbacks: &mut [&mut dyn Callback<M>],
+) -> Result<History, Error> {
+    check_fits::<M>(data, "training")?;
+    if options.batch_size == 0 {
+        return Err(Error::Data(
+            "the batch size is 0; use at least 1 sample per batch".into(),
+        ));
+    }
+    let split;
+    let (train, validation) = match options.validation {
+        Validation::None => (data, None),
+        Validation::Data(v) => {
+            check_fits::<M>(v, "validation")?;
+            (data, Some(v))
+        }
+        Validation::Split(fraction) => {
+            if !(0.0..1.0).contains(&fraction) {
+                return Err(Error::Data(format!(
+                    "the validation split is {fraction}; it must be in [0, 1), such as 0.1"
+                )));
+            }
+            split = data.split(fraction, options.seed);
+            (&split.0, Some(&split.1).filter(|v| !v.is_empty()))
+        }
+    };
+    if train.is_empty() {
+        return Err(Error::Data("the training data has no samples".into()));
+    }
+    let mut ws = model.workspace(options.batch_size);
+    let mut batcher = Batcher::new(train, options.batch_size);
+    let mut order: Vec<usize> = (0..train.len()).collect();
+    let mut rng = Rng::new(options.seed);
+    let steps = if options.drop_last {
+        train.len() / options.batch_size
+    } else {
+        train.len().div_ceil(options.batch_size)
+    };
+    let mut progress = Progress::new(options.verbosity, options.epochs, steps);
+    let mut history = History::new();
+    let mut best: Option<(f64, usize, Vec<M::Elem>)> = None;
+    for epoch in 1..=options.epochs {
+        if let Some(schedule) = options.schedule {
+            let lr = schedule.lr((epoch - 1) as u64);
+            model.set_learning_rate(M::Elem::from_f64(lr));
+        }
+        let learning_rate = model.learning_rate().to_f64();
+        if options.shuffle {
+            rng.shuffle(&mut order);
+        }
+        progress.start_epoch(epoch);
+        let started = Instant::now();
+        let mut seen = Metrics::<M::Elem>::default();
+        for rows in order.chunks(options.batch_size) {
+            if options.drop_last && rows.len() < options.batch_size {
+                break;
+            }
+            let (mut x, mut t) = empty_arguments();
+            batcher.batch(train, rows, &mut x, &mut t);
+            let (ni, nt) = (train.inputs.len(), train.targets.len());
+            model.train_step_dyn(&mut ws, &x[..ni], &t[..nt])?;
+            seen.merge(&M::metrics(&ws));
+            progress.step(seen.loss.to_f64(), seen.accuracy());
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        let validation = validation
+            .map(|v| evaluate_with(model, &mut ws, v, options.batch_size))
+            .transpose()?
+            .map(|m| (m.loss.to_f64(), m.accuracy()));
+        let record = Epoch {
+            epoch,
+            loss: seen.loss.to_f64(),
+            accuracy: seen.accuracy(),
+            validation,
+            samples_per_second: seen.samples as f64 / seconds.max(1e-9),
+            learning_rate,
+        };
+        progress.end_epoch(&record);
+        history.push(record);
+        let mut stop = false;
+        for callback in callbacks.iter_mut() {
+            stop |= callback.on_epoch_end(&record, model)? == Control::Stop;
+        }
+        if let Some(rule) = options.early_stopping {
+            let monitored = validation.map_or(record.loss, |v| v.0);
+            match &mut best {
+                Some((loss, _, _)) if monitored >= *loss - rule.min_delta => {}
+                _ => {
+                    let params = if rule.restore_best {
+                        model.params().to_vec()
+                    } else {
+                        Vec::new()
+                    };
+                    best = Some((monitored, epoch, params));
+                }
+            }
+            if let Some((_, best_epoch, _)) = &best {
+                if epoch - best_epoch >= rule.patience {
+                    progress.note(&format!(
+                        "early stopping: no improvement for {} epochs since epoch {best_epoch}",
+                        rule.patience
+                    ));
+                    stop = true;
+                }
+            }
+        }
+        if stop {
+            break;
+        }
+    }
+    if let (Some(rule), Some((_, _, params))) = (options.early_stopping, &best) {
+        if rule.restore_best && params.len() == model.params().len() {
+            model.params_mut().copy_from_slice(params);
+        }
+    }
+    progress.finish();
+    Ok(history)
+}
+
+/// Loss and accuracy of `model` over `data` in inference mode, in batches of `batch_size`.
+pub fn evaluate<M: Model>(
+    model: &M,
+    data: &Dataset<M::Elem>,
+    batch_size: usize,
+) -> Result<Metrics<M::Elem>, Error> {
+    check_fits::<M>(data, "evaluation")?;
+    let mut ws = model.workspace(batch_size.max(1));
+    evaluate_with(model, &mut ws, data, batch_size.max(1))
+}
+
+fn evaluate_with<M: Model>(
+    model: &M,
+    ws: &mut M::Workspace,
+    data: &Dataset<M::Elem>,
+    batch_size: usize,
+) -> Result<Metrics<M::Elem>, Error> {
+    let rows: Vec<usize> = (0..data.len()).collect();
+    let mut batcher = Batcher::new(data, 0);
+    let mut total = Metrics::default();
+    for rows in rows.chunks(batch_size) {
+        // Consecutive rows: the batcher hands out slices of the dataset and copies nothing.
+        let (mut x, mut t) = empty_arguments();
+        batcher.batch(data, rows, &mut x, &mut t);
+        let (ni, nt) = (data.inputs.len(), data.targets.len());
+        total.merge(&model.evaluate_dyn(ws, &x[..ni], &t[..nt])?);
+    }
+    Ok(total)
+}
+
+/// The model's first output for every sample of `data`, in order, in inference mode.
+pub fn predict<M: Model>(
+    model: &M,
+    data: &Dataset<M::Elem>,
+    batch_size: usize,
+) -> Result<Vec<M::Elem>, Error> {
+    if data.inputs.len() != M::INPUTS.len() {
+        return Err(Error::Data(format!(
+            "model `{}` takes {} inputs but the data has {}",
+            M::NAME,
+            M::INPUTS.len(),
+            data.inputs.len()
+        )));
+    }
+    let batch_size = batch_size.max(1);
+    let mut ws = model.workspace(batch_size);
+    let rows: Vec<usize> = (0..data.len()).collect();
+    let mut batcher = Batcher::new(data, 0);
+    let per_sample = M::OUTPUTS.first().map_or(0, |o| o.per_sample());
+    let mut out = Vec::with_capacity(data.len() * per_sample);
+    for rows in rows.chunks(batch_size) {
+        let (mut x, mut t) = empty_arguments();
+        batcher.batch(data, rows, &mut x, &mut t);
+        out.extend_from_slice(model.predict_dyn(&mut ws, &x[..data.inputs.len()])?);
+    }
+    Ok(out)
+}
+
+/// Empty argument lists for one batch, on the stack.
+fn empty_arguments<'a, T: Copy>() -> ([&'a [T]; MAX_COLUMNS], [Target<'a, T>; MAX_COLUMNS]) {
+    ([&[]; MAX_COLUMNS], [Target::Float(&[]); MAX_COLUMNS])
+}
+
+/// Checks that `data` has the columns `M` takes, with the right kinds and sizes.
+fn check_fits<M: Model>(data: &Dataset<M::Elem>, what: &str) -> Result<(), Error> {
+    use crate::data::Column;
+    use nnc_runtime::TargetKind;
+    let name = M::NAME;
+    if data.inputs.len() != M::INPUTS.len() || data.targets.len() != M::TARGETS.len() {
+        return Err(Error::Data(format!(
+            "model `{name}` takes {} input(s) and {} target(s) but the {what} data has {} and {}",
+            M::INPUTS.len(),
+            M::TARGETS.len(),
+            data.inputs.len(),
+            data.targets.len()
+        )));
+    }
+    if data.inputs.len() > MAX_COLUMNS || data.targets.len() > MAX_COLUMNS {
+        return Err(Error::Data(format!(
+            "`fit` handles at most {MAX_COLUMNS} inputs and {MAX_COLUMNS} targets"
+        )));
+    }
+    for (info, column) in M::INPUTS.iter().zip(&data.inputs) {
+        match column {
+            Column::Float { .. } if column.per_sample() == info.per_sample() => {}
+            _ => {
+                return Err(Error::Data(format!(
+                    "input `{}` of model `{name}` takes {} floats per sample, but the {what} data's column has {} {}",
+                    info.name,
+                    info.per_sample(),
+                    column.per_sample(),
+                    if matches!(column, Column::Labels { .. }) { "label" } else { "values" }
+                )))
+            }
+        }
+    }
+    for (info, column) in M::TARGETS.iter().zip(&data.targets) {
+        let fits = match (info.kind, column) {
+            (TargetKind::Float { shape }, Column::Float { .. }) => {
+                column.per_sample() == shape.iter().product::<usize>()
+            }
+            (TargetKind::Classes { classes }, Column::Labels { classes: c, .. }) => *c <= classes,
+            _ => false,
+        };
+        if !fits {
+            return Err(Error::Data(format!(
+                "target `{}` of model `{name}` is {:?}, which the {what} data's column does not match",
+                info.name, info.kind
+            )));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,243 @@
+//! The training workflow end to end, through generated models: `fit` (determinism, partial
+//! batches, validation, schedules, early stopping, callbacks), `evaluate`, checkpoints of a
+//! generated model, and the examples' accuracy bars with fewer epochs. Tests that need
+//! `../shared/data` say why they skip when it is absent; those on the repository's own data
+//! never skip.
+
+use nnc::runtime::schedule::StepDecay;
+use nnc::train::checkpoint::{self, SaveOptions};
+use nnc::train::{
+    evaluate, fit, fit_with, predict, Column, Control, Dataset, EarlyStopping, Epoch, FitOptions,
+    Validation, Verbosity,
+};
+
+#[allow(dead_code)]
+#[path = "../examples/digits.rs"]
+mod digits_example;
+#[allow(dead_code)]
+#[path = "../examples/gan.rs"]
+mod gan_example;
+#[allow(dead_code)]
+#[path = "../examples/sine.rs"]
+mod sine_example;
+mod keras {
+    nnc::include_model!("tests/fixtures/ok/keras_iris.nnc");
+    nnc::include_model!("tests/fixtures/ok/keras_mnist.nnc");
+}
+
+/// Two noisy blobs in four dimensions, one per class, as one-hot targets for KerasIris's three
+/// outputs (the third class is never used).
+fn blobs(n: usize) -> Dataset<f32> {
+    let mut rng = nnc::runtime::Rng::new(11);
+    let (mut x, mut y) = (Vec::new(), Vec::new());
+    for i in 0..n {
+        let class = i % 2;
+        for _ in 0..4 {
+            x.push(if class == 0 { -1.0 } else { 1.0 } + rng.normal::<f32>(0.0, 0.5));
+        }
+        y.extend_from_slice(if class == 0 {
+            &[1.0, 0.0, 0.0]
+        } else {
+            &[0.0, 1.0, 0.0]
+        });
+    }
+    Dataset::supervised(x, &[4], Column::float(y, &[3])).unwrap()
+}
+
+fn quiet<'a>(epochs: usize, batch_size: usize) -> FitOptions<'a, f32> {
+    FitOptions {
+        epochs,
+        batch_size,
+        verbosity: Verbosity::Quiet,
+        ..FitOptions::default()
+    }
+}
+
+#[test]
+fn fit_is_deterministic_and_converges() {
+    let data = blobs(50);
+    let run = || {
+        let mut model = keras::KerasIris::new(5);
+        fit(&mut model, &data, &quiet(20, 8)).unwrap()
+    };
+    let (a, b) = (run(), run());
+    let losses = |h: &[Epoch]| h.iter().map(|e| e.loss).collect::<Vec<_>>();
+    assert_eq!(losses(&a), losses(&b), "same seed, same loss curve");
+    assert!(a[19].loss < a[0].loss / 4.0, "{:?}", losses(&a));
+    assert_eq!(a[19].accuracy, Some(1.0));
+}
+
+#[test]
+fn the_last_partial_batch_is_trained_unless_dropped() {
+    // 50 samples in batches of 16: three full batches and one of 2.
+    let data = blobs(50);
+    let mut seen = Vec::new();
+    let mut count = |e: &Epoch, m: &mut keras::KerasIris| {
+        seen.push((e.epoch, m.optimizer().steps()));
+        Ok(Control::Continue)
+    };
+    let mut model = keras::KerasIris::new(5);
+    fit_with(&mut model, &data, &quiet(2, 16), &mut [&mut count]).unwrap();
+    assert_eq!(seen, vec![(1, 4), (2, 8)]);
+    let mut model = keras::KerasIris::new(5);
+    let options = FitOptions {
+        drop_last: true,
+        ..quiet(2, 16)
+    };
+    fit(&mut model, &data, &options).unwrap();
+    assert_eq!(model.optimizer().steps(), 6);
+}
+
+#[test]
+fn validation_schedules_early_stopping_and_callbacks() {
+    let data = blobs(60);
+    let schedule = StepDecay {
+        base: 1e-2,
+        step_size: 2,
+        gamma: 0.5,
+    };
+    let mut model = keras::KerasIris::new(5);
+    let options = FitOptions {
+        validation: Validation::Split(0.25),
+        schedule: Some(&schedule),
+        early_stopping: Some(EarlyStopping {
+            patience: 2,
+            min_delta: 1.0,
+            restore_best: true,
+        }),
+        ..quiet(10, 8)
+    };
+    let history = fit(&mut model, &data, &options).unwrap();
+    // A min_delta of 1.0 is never reached after the first epoch: stop after 1 + 2 epochs.
+    assert_eq!(history.len(), 3);
+    assert!(history.iter().all(|e| e.validation.is_some()));
+    let rates: Vec<f64> = history.iter().map(|e| e.learning_rate).collect();
+    // The model keeps its learning rate in f32.
+    let expected: Vec<f64> = [1e-2f32, 1e-2, 5e-3].iter().map(|&r| r as f64).collect();
+    assert_eq!(rates, expected);
+    // A callback can stop training too.
+    let mut stop = |e: &Epoch, _: &mut keras::KerasIris| {
+        Ok(if e.epoch == 2 {
+            Control::Stop
+        } else {
+            Control::Continue
+        })
+    };
+    let mut model = keras::KerasIris::new(5);
+    let history = fit_with(&mut model, &data, &quiet(10, 8), &mut [&mut stop]).unwrap();
+    assert_eq!(history.len(), 2);
+}
+
+#[test]
+fn data_that_does_not_fit_the_model_is_an_error() {
+    let mut model = keras::KerasIris::new(5);
+    let wrong =
+        Dataset::supervised(vec![0.0f32; 10], &[5], Column::float(vec![0.0; 6], &[3])).unwrap();
+    let err = fit(&mut model, &wrong, &quiet(1, 4)).unwrap_err();
+    assert!(
+        err.to_string().contains("takes 4 floats per sample"),
+        "{err}"
+    );
+    let labels = Dataset::supervised(
+        vec![0.0f32; 8],
+        &[4],
+        Column::labels(vec![0, 1], 3).unwrap(),
+    )
+    .unwrap();
+    let err = fit(&mut model, &labels, &quiet(1, 4)).unwrap_err();
+    assert!(err.to_string().contains("target `species`"), "{err}");
+    let options = FitOptions {
+        validation: Validation::Split(1.5),
+        ..quiet(1, 4)
+    };
+    assert!(fit(&mut model, &blobs(8), &options).is_err());
+}
+
+#[test]
+fn a_checkpoint_of_a_generated_model_reproduces_its_predictions() {
+    let data = blobs(40);
+    let mut model = keras::KerasIris::new(5);
+    fit(&mut model, &data, &quiet(3, 8)).unwrap();
+    let dir = std::env::temp_dir().join(format!("nnc-train-ckpt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("iris.safetensors");
+    checkpoint::save(&model, &path, &SaveOptions { optimizer: true }).unwrap();
+    let mut restored = keras::KerasIris::new(99);
+    let loaded = checkpoint::load(&mut restored, &path).unwrap();
+    assert_eq!(loaded.steps, Some(15));
+    assert_eq!(
+        predict(&model, &data, 16).unwrap(),
+        predict(&restored, &data, 16).unwrap()
+    );
+    // Training goes on identically from the restored optimizer state.
+    fit(&mut model, &data, &quiet(1, 8)).unwrap();
+    fit(&mut restored, &data, &quiet(1, 8)).unwrap();
+    assert_eq!(model.params(), restored.params());
+    // Another model's checkpoint is refused, and nothing is loaded.
+    let mut other = keras::KerasMnist::new(0);
+    let before = other.params().to_vec();
+    let err = checkpoint::load(&mut other, &path).unwrap_err();
+    assert!(err.to_string().contains("KerasIris"), "{err}");
+    assert_eq!(other.params(), &before[..]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn digits_reach_95_percent() {
+    // The example trains 40 epochs; 25 already clear the bar, in well under a second.
+    let accuracy = digits_example::run(25, true).unwrap();
+    assert!(accuracy >= 0.95, "test accuracy {accuracy}");
+}
+
+#[test]
+fn sine_is_learned() {
+    let (mse, worst) = sine_example::run(150, true).unwrap();
+    assert!(
+        mse < 1e-3 && worst < 0.1,
+        "mse {mse}, largest error {worst}"
+    );
+}
+
+#[test]
+fn the_gan_trains_and_writes_images() {
+    let dir = std::env::temp_dir().join(format!("nnc-gan-{}", std::process::id()));
+    let report = gan_example::run(20, 10, &dir, true).unwrap();
+    assert_eq!(report.images.len(), 2);
+    for path in &report.images {
+        let bytes = std::fs::read(path).unwrap();
+        assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{}", path.display());
+    }
+    // Neither side has won outright: the discriminator still hesitates on both kinds.
+    assert!(
+        (0.05..0.95).contains(&report.real_score),
+        "{}",
+        report.real_score
+    );
+    assert!(
+        (0.05..0.95).contains(&report.fake_score),
+        "{}",
+        report.fake_score
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn keras_mnist_trains_on_mnist() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist");
+    let (train, test) = match (
+        nnc::train::data::mnist(&dir, nnc::train::data::Split::Train),
+        nnc::train::data::mnist(&dir, nnc::train::data::Split::Test),
+    ) {
+        (Ok(train), Ok(test)) => (train, test),
+        (Err(e), _) | (_, Err(e)) => {
+            println!("skipping: MNIST is not available ({e})");
+            return;
+        }
+    };
+    // One epoch on a third of the training set: the Keras model passes 93% on the test set.
+    let mut model = keras::KerasMnist::new(0);
+    fit(&mut model, &train.take(20_000), &quiet(1, 32)).unwrap();
+    let result = evaluate(&model, &test, 500).unwrap();
+    let accuracy = result.accuracy().unwrap();
+    assert!(accuracy > 0.93, "test accuracy {accuracy}");
+}
