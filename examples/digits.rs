@@ -4,6 +4,7 @@
 //!
 //! Run with `cargo run --release --example digits`.
 
+use nnc::train::checkpoint::{self, SaveOptions};
 use nnc::train::data::{csv, CsvOptions, Header};
 use nnc::train::{evaluate, fit, Dataset, FitOptions, Validation};
 use std::error::Error;
@@ -14,6 +15,12 @@ pub const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/digits.csv.gz"
 
 /// The test accuracy reached after `epochs` epochs, printing progress unless `quiet`.
 pub fn run(epochs: usize, quiet: bool) -> Result<f64, Box<dyn Error>> {
+    let (model, test) = train(epochs, quiet)?;
+    Ok(evaluate(&model, &test, 256)?.accuracy().unwrap_or(0.0))
+}
+
+/// Trains for `epochs` epochs and reports the test figures; returns the model and the test set.
+fn train(epochs: usize, quiet: bool) -> Result<(Digits, Dataset<f32>), Box<dyn Error>> {
     let options = CsvOptions {
         header: Header::Absent,
         label_column: None,
@@ -49,25 +56,38 @@ pub fn run(epochs: usize, quiet: bool) -> Result<f64, Box<dyn Error>> {
         },
     )?;
     let result = evaluate(&model, &test, 256)?;
-    let accuracy = result.accuracy().unwrap_or(0.0);
     if !quiet {
         let last = history.last().map_or(0.0, |e| e.samples_per_second);
         println!(
             "test accuracy: {:.2}% ({} of {}), test loss {:.4}; training ran at {:.0} samples/s",
-            100.0 * accuracy,
+            100.0 * result.accuracy().unwrap_or(0.0),
             result.correct,
             result.scored,
             result.loss,
             last
         );
     }
-    Ok(accuracy)
+    Ok((model, test))
 }
 
-#[allow(dead_code)]
+/// Trains, then saves the model as a safetensors checkpoint and loads it into a fresh model,
+/// which must score exactly the same.
 fn main() -> Result<(), Box<dyn Error>> {
     let started = std::time::Instant::now();
-    run(40, false)?;
+    let (model, test) = train(40, false)?;
+    let path = std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/target/digits.safetensors"
+    ));
+    checkpoint::save(&model, path, &SaveOptions { optimizer: true })?;
+    let mut restored = Digits::new(0);
+    checkpoint::load(&mut restored, path)?;
+    let again = evaluate(&restored, &test, 256)?;
+    println!(
+        "saved to {} and reloaded: test accuracy {:.2}%",
+        path.display(),
+        100.0 * again.accuracy().unwrap_or(0.0)
+    );
     println!("done in {:.1} s", started.elapsed().as_secs_f64());
     Ok(())
 }

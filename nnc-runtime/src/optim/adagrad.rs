@@ -1,7 +1,7 @@
 //! Adagrad: per-parameter learning rates scaled by the accumulated squared gradients,
 //! `torch.optim.Adagrad`.
 
-use super::{check_lengths, require, Optimizer};
+use super::{check_lengths, require_non_negative, Optimizer};
 use crate::float::Float;
 
 /// Hyperparameters of [`Adagrad`], with PyTorch's names and defaults.
@@ -51,21 +51,15 @@ impl<T: Float> Adagrad<T> {
     /// configuration PyTorch rejects (any negative hyperparameter).
     pub fn new(len: usize, config: AdagradConfig) -> Self {
         let c = &config;
-        require("Adagrad", "learning rate", c.lr, c.lr >= 0.0);
-        require("Adagrad", "lr_decay value", c.lr_decay, c.lr_decay >= 0.0);
-        require(
-            "Adagrad",
-            "weight_decay value",
-            c.weight_decay,
-            c.weight_decay >= 0.0,
-        );
-        require(
+        require_non_negative("Adagrad", "learning rate", c.lr);
+        require_non_negative("Adagrad", "lr_decay value", c.lr_decay);
+        require_non_negative("Adagrad", "weight_decay value", c.weight_decay);
+        require_non_negative(
             "Adagrad",
             "initial_accumulator_value",
             c.initial_accumulator_value,
-            c.initial_accumulator_value >= 0.0,
         );
-        require("Adagrad", "epsilon value", c.eps, c.eps >= 0.0);
+        require_non_negative("Adagrad", "epsilon value", c.eps);
         Adagrad {
             config,
             sum: vec![T::from_f64(config.initial_accumulator_value); len],
@@ -94,27 +88,6 @@ impl<T: Float> Optimizer<T> for Adagrad<T> {
         }
     }
 
-    fn learning_rate(&self) -> T {
-        T::from_f64(self.config.lr)
-    }
-
-    fn set_learning_rate(&mut self, lr: T) {
-        self.config.lr = lr.to_f64();
-    }
-
-    fn steps(&self) -> u64 {
-        self.steps
-    }
-
-    fn set_steps(&mut self, steps: u64) {
-        self.steps = steps;
-    }
-
-    fn state(&self) -> Vec<(&'static str, &[T])> {
-        vec![("sum", &self.sum[..])]
-    }
-
-    fn state_mut(&mut self) -> Vec<(&'static str, &mut [T])> {
-        vec![("sum", &mut self.sum[..])]
-    }
+    learning_rate_and_steps!(steps);
+    state_buffers!("sum" => sum);
 }

@@ -1,7 +1,7 @@
 //! Adam and AdamW, with optional AMSGrad: `torch.optim.Adam` and `torch.optim.AdamW`. Both run
 //! the fused, vectorized update kernel in `kernels/update.rs`.
 
-use super::{check_lengths, require, Optimizer};
+use super::{check_lengths, require, require_non_negative, Optimizer};
 use crate::float::Float;
 use crate::kernels::{adam_amsgrad_update, adam_update, AdamCoefficients};
 
@@ -50,8 +50,8 @@ impl AdamConfig {
 
     /// Panics on a configuration PyTorch rejects.
     fn validate(&self, optimizer: &str) {
-        require(optimizer, "learning rate", self.lr, self.lr >= 0.0);
-        require(optimizer, "epsilon value", self.eps, self.eps >= 0.0);
+        require_non_negative(optimizer, "learning rate", self.lr);
+        require_non_negative(optimizer, "epsilon value", self.eps);
         let beta_ok = |b: f64| (0.0..1.0).contains(&b);
         require(
             optimizer,
@@ -65,12 +65,7 @@ impl AdamConfig {
             self.beta2,
             beta_ok(self.beta2),
         );
-        require(
-            optimizer,
-            "weight_decay value",
-            self.weight_decay,
-            self.weight_decay >= 0.0,
-        );
+        require_non_negative(optimizer, "weight_decay value", self.weight_decay);
     }
 }
 
@@ -125,28 +120,6 @@ impl<T: Float> Moments<T> {
         } else {
             adam_update(params, grads, m, v, coefficients);
         }
-    }
-
-    fn state(&self, amsgrad: bool) -> Vec<(&'static str, &[T])> {
-        let mut state = vec![
-            ("exp_avg", &self.exp_avg[..]),
-            ("exp_avg_sq", &self.exp_avg_sq[..]),
-        ];
-        if amsgrad {
-            state.push(("max_exp_avg_sq", &self.max_exp_avg_sq[..]));
-        }
-        state
-    }
-
-    fn state_mut(&mut self, amsgrad: bool) -> Vec<(&'static str, &mut [T])> {
-        let mut state = vec![
-            ("exp_avg", &mut self.exp_avg[..]),
-            ("exp_avg_sq", &mut self.exp_avg_sq[..]),
-        ];
-        if amsgrad {
-            state.push(("max_exp_avg_sq", &mut self.max_exp_avg_sq[..]));
-        }
-        state
     }
 }
 
@@ -230,28 +203,11 @@ macro_rules! impl_optimizer {
                 self.moments.step(&self.config, $decoupled, params, grads);
             }
 
-            fn learning_rate(&self) -> T {
-                T::from_f64(self.config.lr)
-            }
-
-            fn set_learning_rate(&mut self, lr: T) {
-                self.config.lr = lr.to_f64();
-            }
-
-            fn steps(&self) -> u64 {
-                self.moments.t
-            }
-
-            fn set_steps(&mut self, steps: u64) {
-                self.moments.t = steps;
-            }
-
-            fn state(&self) -> Vec<(&'static str, &[T])> {
-                self.moments.state(self.config.amsgrad)
-            }
-
-            fn state_mut(&mut self) -> Vec<(&'static str, &mut [T])> {
-                self.moments.state_mut(self.config.amsgrad)
+            learning_rate_and_steps!(moments.t);
+            state_buffers! {
+                "exp_avg" => moments.exp_avg,
+                "exp_avg_sq" => moments.exp_avg_sq,
+                "max_exp_avg_sq" => moments.max_exp_avg_sq if |c: &AdamConfig| c.amsgrad,
             }
         }
     };

@@ -6,6 +6,58 @@
 //! buffers are allocated once, in `new`, and only those the configuration needs, like PyTorch's
 //! lazily created state.
 
+/// Writes the [`Optimizer`] methods that every optimizer implements alike, inside its
+/// `impl Optimizer<T>` block: the learning rate is the configuration's `lr`, kept in `f64` as
+/// PyTorch keeps it in a Python float, and the step count is the `u64` field at the given path
+/// (`steps`, or `moments.t`).
+macro_rules! learning_rate_and_steps {
+    ($($steps:ident).+) => {
+        fn learning_rate(&self) -> T {
+            T::from_f64(self.config.lr)
+        }
+
+        fn set_learning_rate(&mut self, lr: T) {
+            self.config.lr = lr.to_f64();
+        }
+
+        fn steps(&self) -> u64 {
+            self.$($steps).+
+        }
+
+        fn set_steps(&mut self, steps: u64) {
+            self.$($steps).+ = steps;
+        }
+    };
+}
+
+/// Writes [`Optimizer::state`] and [`Optimizer::state_mut`] from one list of the state buffers,
+/// so that the two always agree. Each entry is `"name" => field`, where `field` may be a path
+/// such as `moments.exp_avg`, optionally followed by `if |config| condition` for a buffer that
+/// only some configurations use.
+macro_rules! state_buffers {
+    ($($name:literal => $($field:ident).+ $(if $used:expr)?),+ $(,)?) => {
+        fn state(&self) -> Vec<(&'static str, &[T])> {
+            let mut state = Vec::new();
+            $(
+                if true $(&& ($used)(&self.config))? {
+                    state.push(($name, &self.$($field).+[..]));
+                }
+            )+
+            state
+        }
+
+        fn state_mut(&mut self) -> Vec<(&'static str, &mut [T])> {
+            let mut state = Vec::new();
+            $(
+                if true $(&& ($used)(&self.config))? {
+                    state.push(($name, &mut self.$($field).+[..]));
+                }
+            )+
+            state
+        }
+    };
+}
+
 mod adagrad;
 mod adam;
 mod clip;
@@ -49,6 +101,12 @@ pub trait Optimizer<T: Float> {
 /// the compiler, so reaching this is a bug in the caller.
 fn require(optimizer: &str, name: &str, value: f64, valid: bool) {
     assert!(valid, "{optimizer}: invalid {name}: {value}");
+}
+
+/// [`require`] for a hyperparameter that PyTorch only requires to be non-negative (NaN is
+/// rejected too).
+fn require_non_negative(optimizer: &str, name: &str, value: f64) {
+    require(optimizer, name, value, value >= 0.0);
 }
 
 /// Asserts that a step's parameters and gradients match the optimizer's size.

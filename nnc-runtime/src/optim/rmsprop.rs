@@ -1,7 +1,7 @@
 //! RMSprop: gradients divided by a running root mean square, optionally centred and with
 //! momentum, `torch.optim.RMSprop`.
 
-use super::{check_lengths, require, Optimizer};
+use super::{check_lengths, require_non_negative, Optimizer};
 use crate::float::Float;
 
 /// Hyperparameters of [`Rmsprop`], with PyTorch's names and defaults.
@@ -62,16 +62,11 @@ impl<T: Float> Rmsprop<T> {
     /// hyperparameter).
     pub fn new(len: usize, config: RmspropConfig) -> Self {
         let c = &config;
-        require("RMSprop", "learning rate", c.lr, c.lr >= 0.0);
-        require("RMSprop", "epsilon value", c.eps, c.eps >= 0.0);
-        require("RMSprop", "momentum value", c.momentum, c.momentum >= 0.0);
-        require(
-            "RMSprop",
-            "weight_decay value",
-            c.weight_decay,
-            c.weight_decay >= 0.0,
-        );
-        require("RMSprop", "alpha value", c.alpha, c.alpha >= 0.0);
+        require_non_negative("RMSprop", "learning rate", c.lr);
+        require_non_negative("RMSprop", "epsilon value", c.eps);
+        require_non_negative("RMSprop", "momentum value", c.momentum);
+        require_non_negative("RMSprop", "weight_decay value", c.weight_decay);
+        require_non_negative("RMSprop", "alpha value", c.alpha);
         let sized = |used: bool| vec![T::ZERO; if used { len } else { 0 }];
         Rmsprop {
             config,
@@ -126,41 +121,10 @@ impl<T: Float> Optimizer<T> for Rmsprop<T> {
         self.steps += 1;
     }
 
-    fn learning_rate(&self) -> T {
-        T::from_f64(self.config.lr)
-    }
-
-    fn set_learning_rate(&mut self, lr: T) {
-        self.config.lr = lr.to_f64();
-    }
-
-    fn steps(&self) -> u64 {
-        self.steps
-    }
-
-    fn set_steps(&mut self, steps: u64) {
-        self.steps = steps;
-    }
-
-    fn state(&self) -> Vec<(&'static str, &[T])> {
-        let mut state = vec![("square_avg", &self.square_avg[..])];
-        if self.config.momentum > 0.0 {
-            state.push(("momentum_buffer", &self.momentum_buffer[..]));
-        }
-        if self.config.centered {
-            state.push(("grad_avg", &self.grad_avg[..]));
-        }
-        state
-    }
-
-    fn state_mut(&mut self) -> Vec<(&'static str, &mut [T])> {
-        let mut state = vec![("square_avg", &mut self.square_avg[..])];
-        if self.config.momentum > 0.0 {
-            state.push(("momentum_buffer", &mut self.momentum_buffer[..]));
-        }
-        if self.config.centered {
-            state.push(("grad_avg", &mut self.grad_avg[..]));
-        }
-        state
+    learning_rate_and_steps!(steps);
+    state_buffers! {
+        "square_avg" => square_avg,
+        "momentum_buffer" => momentum_buffer if |c: &RmspropConfig| c.momentum > 0.0,
+        "grad_avg" => grad_avg if |c: &RmspropConfig| c.centered,
     }
 }

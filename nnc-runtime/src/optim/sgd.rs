@@ -1,7 +1,7 @@
 //! Stochastic gradient descent with optional momentum, dampening, Nesterov momentum and L2 weight
 //! decay: `torch.optim.SGD`.
 
-use super::{check_lengths, require, Optimizer};
+use super::{check_lengths, require_non_negative, Optimizer};
 use crate::float::Float;
 
 /// Hyperparameters of [`Sgd`], with PyTorch's names and defaults.
@@ -55,14 +55,9 @@ impl<T: Float> Sgd<T> {
     /// rate, momentum or weight decay, or Nesterov without momentum or with dampening).
     pub fn new(len: usize, config: SgdConfig) -> Self {
         let c = &config;
-        require("SGD", "learning rate", c.lr, c.lr >= 0.0);
-        require("SGD", "momentum value", c.momentum, c.momentum >= 0.0);
-        require(
-            "SGD",
-            "weight_decay value",
-            c.weight_decay,
-            c.weight_decay >= 0.0,
-        );
+        require_non_negative("SGD", "learning rate", c.lr);
+        require_non_negative("SGD", "momentum value", c.momentum);
+        require_non_negative("SGD", "weight_decay value", c.weight_decay);
         assert!(
             !c.nesterov || (c.momentum > 0.0 && c.dampening == 0.0),
             "SGD: Nesterov momentum requires a momentum and zero dampening"
@@ -111,33 +106,6 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
         self.steps += 1;
     }
 
-    fn learning_rate(&self) -> T {
-        T::from_f64(self.config.lr)
-    }
-
-    fn set_learning_rate(&mut self, lr: T) {
-        self.config.lr = lr.to_f64();
-    }
-
-    fn steps(&self) -> u64 {
-        self.steps
-    }
-
-    fn set_steps(&mut self, steps: u64) {
-        self.steps = steps;
-    }
-
-    fn state(&self) -> Vec<(&'static str, &[T])> {
-        if self.config.momentum == 0.0 {
-            return Vec::new();
-        }
-        vec![("momentum_buffer", &self.momentum_buffer[..])]
-    }
-
-    fn state_mut(&mut self) -> Vec<(&'static str, &mut [T])> {
-        if self.config.momentum == 0.0 {
-            return Vec::new();
-        }
-        vec![("momentum_buffer", &mut self.momentum_buffer[..])]
-    }
+    learning_rate_and_steps!(steps);
+    state_buffers!("momentum_buffer" => momentum_buffer if |c: &SgdConfig| c.momentum != 0.0);
 }

@@ -1,7 +1,7 @@
 //! Binary cross-entropy on probabilities and on logits, with Keras's binary label smoothing
 //! `t' = (1 − ε)·t + ε/2`.
 
-use super::{assert_same_len, scaled_sum, Smoothing, LOG_FLOOR};
+use super::{assert_same_len, clamp_log, scaled_sum, Smoothing};
 use crate::float::Float;
 use crate::kernels::activation::sigmoid;
 
@@ -13,17 +13,17 @@ fn smoothing<T: Float>(what: &str, smoothing: T) -> Smoothing<T> {
 /// PyTorch's `BCELoss` on probabilities `p`:
 /// `scale · Σ −(t'·max(ln p, −100) + (1 − t')·max(ln(1 − p), −100))`.
 pub fn binary_cross_entropy<T: Float>(p: &[T], t: &[T], smoothing: T, scale: T) -> T {
-    assert_same_len("binary_cross_entropy", &[p.len(), t.len()]);
-    let sm = self::smoothing("binary_cross_entropy", smoothing);
-    let floor = T::from_f64(LOG_FLOOR);
+    let what = "binary_cross_entropy";
+    assert_same_len(what, &[p.len(), t.len()]);
+    let sm = self::smoothing(what, smoothing);
     scaled_sum(
         scale,
         p.iter().zip(t).map(|(&p, &t)| {
             // PyTorch clamps each log at -100 so that p = 0 or 1 gives a finite loss, and uses
             // ln_1p(-p) for ln(1 - p) to keep precision when p is tiny.
             let t = sm.apply(t);
-            let log_p = p.ln().max(floor);
-            let log_q = (-p).ln_1p().max(floor);
+            let log_p = clamp_log(p.ln());
+            let log_q = clamp_log((-p).ln_1p());
             -(t * log_p + (T::ONE - t) * log_q).to_f64()
         }),
     )
@@ -37,11 +37,9 @@ pub fn binary_cross_entropy_backward<T: Float>(
     scale: T,
     g: &mut [T],
 ) {
-    assert_same_len(
-        "binary_cross_entropy_backward",
-        &[p.len(), t.len(), g.len()],
-    );
-    let sm = self::smoothing("binary_cross_entropy_backward", smoothing);
+    let what = "binary_cross_entropy_backward";
+    assert_same_len(what, &[p.len(), t.len(), g.len()]);
+    let sm = self::smoothing(what, smoothing);
     let eps = T::from_f64(1e-12);
     for ((g, &p), &t) in g.iter_mut().zip(p).zip(t) {
         *g = scale * (p - sm.apply(t)) / (p * (T::ONE - p)).max(eps);
@@ -51,8 +49,9 @@ pub fn binary_cross_entropy_backward<T: Float>(
 /// Binary cross-entropy from logits `z` (PyTorch's `BCEWithLogitsLoss`), computed stably as
 /// `scale · Σ (max(z, 0) − z·t' + ln(1 + e^−|z|))`.
 pub fn binary_cross_entropy_with_logits<T: Float>(z: &[T], t: &[T], smoothing: T, scale: T) -> T {
-    assert_same_len("binary_cross_entropy_with_logits", &[z.len(), t.len()]);
-    let sm = self::smoothing("binary_cross_entropy_with_logits", smoothing);
+    let what = "binary_cross_entropy_with_logits";
+    assert_same_len(what, &[z.len(), t.len()]);
+    let sm = self::smoothing(what, smoothing);
     scaled_sum(
         scale,
         z.iter()
@@ -70,14 +69,10 @@ pub fn binary_cross_entropy_with_logits_backward<T: Float>(
     scale: T,
     g: &mut [T],
 ) {
-    assert_same_len(
-        "binary_cross_entropy_with_logits_backward",
-        &[z.len(), t.len(), g.len()],
-    );
-    let sm = self::smoothing("binary_cross_entropy_with_logits_backward", smoothing);
-    for ((g, &z), &t) in g.iter_mut().zip(z).zip(t) {
-        *g = scale * (sigmoid(z) - sm.apply(t));
-    }
+    let what = "binary_cross_entropy_with_logits_backward";
+    assert_same_len(what, &[z.len(), t.len(), g.len()]);
+    let sm = self::smoothing(what, smoothing);
+    fused_grad(sm, scale, z, t, g, sigmoid);
 }
 
 /// The same gradient fused with a sigmoid the model has already applied: given
@@ -89,12 +84,25 @@ pub fn sigmoid_binary_cross_entropy_backward<T: Float>(
     scale: T,
     g: &mut [T],
 ) {
-    assert_same_len(
-        "sigmoid_binary_cross_entropy_backward",
-        &[p.len(), t.len(), g.len()],
-    );
-    let sm = self::smoothing("sigmoid_binary_cross_entropy_backward", smoothing);
-    for ((g, &p), &t) in g.iter_mut().zip(p).zip(t) {
-        *g = scale * (p - sm.apply(t));
+    let what = "sigmoid_binary_cross_entropy_backward";
+    assert_same_len(what, &[p.len(), t.len(), g.len()]);
+    let sm = self::smoothing(what, smoothing);
+    fused_grad(sm, scale, p, t, g, |p| p);
+}
+
+/// The gradient with respect to the logits of a sigmoid followed by binary cross-entropy,
+/// `g = scale · (p − t')`, where `to_p` gives `p` from an element of `x`: the sigmoid when `x`
+/// holds logits, the identity when it holds `p` already.
+#[inline]
+fn fused_grad<T: Float>(
+    sm: Smoothing<T>,
+    scale: T,
+    x: &[T],
+    t: &[T],
+    g: &mut [T],
+    to_p: impl Fn(T) -> T,
+) {
+    for ((g, &x), &t) in g.iter_mut().zip(x).zip(t) {
+        *g = scale * (to_p(x) - sm.apply(t));
     }
 }

@@ -32,10 +32,14 @@ pub use sparse::{
 };
 
 use crate::float::Float;
+use crate::kernels::softmax::{assert_rows, rows, rows_mut, softmax_row};
 
 /// PyTorch clamps every logarithm of a probability at -100, so that a probability of exactly 0
 /// costs 100 rather than infinity.
-const LOG_FLOOR: f64 = -100.0;
+#[inline(always)]
+fn clamp_log<T: Float>(log: T) -> T {
+    log.max(T::from_f64(-100.0))
+}
 
 /// `scale · Σ terms`, the sum taken in `f64`.
 fn scaled_sum<T: Float>(scale: T, terms: impl Iterator<Item = f64>) -> T {
@@ -50,17 +54,10 @@ fn assert_same_len(what: &str, lens: &[usize]) {
     );
 }
 
-/// Asserts the shapes shared by the losses over rows of `n` classes with float targets.
-fn assert_rows(what: &str, batch: usize, n: usize, lens: &[usize]) {
-    assert!(
-        lens.iter().all(|&len| len == batch * n),
-        "{what}: expected {batch}x{n} values in every operand, got lengths {lens:?}"
-    );
-}
-
-/// Asserts the shapes shared by the class-label losses.
-fn assert_labels(what: &str, batch: usize, n: usize, len: usize, labels: &[u32]) {
-    assert_eq!(len, batch * n, "{what}: values are not {batch}x{n}");
+/// Asserts the shapes shared by the class-label losses: `batch × n` values in every float operand
+/// (of lengths `lens`) and one label in `0..n` per sample.
+fn assert_labels(what: &str, batch: usize, n: usize, lens: &[usize], labels: &[u32]) {
+    assert_rows(what, batch, n, lens);
     assert_eq!(labels.len(), batch, "{what}: expected one label per sample");
     debug_assert!(
         labels.iter().all(|&l| (l as usize) < n),
@@ -101,18 +98,107 @@ impl<T: Float> Smoothing<T> {
         self.keep * t + self.add
     }
 
-    /// `t'` for class `c` of a sample labelled `label`.
-    #[inline(always)]
-    fn label(self, c: usize, label: u32) -> T {
-        if c == label as usize {
-            self.keep + self.add
-        } else {
-            self.add
-        }
-    }
-
     /// Whether the smoothing is 0, so that only the labelled class has a nonzero target.
     fn is_none(self) -> bool {
         self.add == T::ZERO
+    }
+}
+
+/// One sample's targets over the classes of a row, before smoothing: a class label (`u32`) or a
+/// row of float targets (`&[T]`). The class losses' gradients are written once, over this trait.
+trait TargetRow<T: Float>: Copy {
+    /// The smoothed targets `t'_c` of the `n` classes, in order.
+    fn smoothed(self, sm: Smoothing<T>, n: usize) -> impl Iterator<Item = T>;
+
+    /// `Σ_c t'_c`, the factor on the softmax in the fused gradient.
+    fn total(self, sm: Smoothing<T>) -> T;
+}
+
+impl<T: Float> TargetRow<T> for u32 {
+    /// The smoothed one-hot row: `keep + add` at the label and `add` elsewhere.
+    #[inline(always)]
+    fn smoothed(self, sm: Smoothing<T>, n: usize) -> impl Iterator<Item = T> {
+        let at_label = sm.keep + sm.add;
+        (0..n).map(move |c| if c == self as usize { at_label } else { sm.add })
+    }
+
+    /// A smoothed one-hot row sums to 1, and multiplying by exactly 1 changes no value.
+    #[inline(always)]
+    fn total(self, _: Smoothing<T>) -> T {
+        T::ONE
+    }
+}
+
+impl<T: Float> TargetRow<T> for &[T] {
+    /// Each target is smoothed on its own, so `n` is not needed and a slice of several rows back
+    /// to back is smoothed whole.
+    #[inline(always)]
+    fn smoothed(self, sm: Smoothing<T>, _: usize) -> impl Iterator<Item = T> {
+        self.iter().map(move |&t| sm.apply(t))
+    }
+
+    /// A row of float targets need not sum to 1, so the sum is taken.
+    #[inline(always)]
+    fn total(self, sm: Smoothing<T>) -> T {
+        self.smoothed(sm, self.len()).sum()
+    }
+}
+
+/// The gradient of cross-entropy on probabilities `p` (a row, or rows back to back for float
+/// targets): `g = −scale · t' / max(p, tiny)`, where `tiny`, the smallest positive normal value,
+/// keeps the result finite when a probability underflows to 0.
+#[inline]
+fn probability_grad<T: Float>(
+    sm: Smoothing<T>,
+    scale: T,
+    target: impl TargetRow<T>,
+    p: &[T],
+    g: &mut [T],
+) {
+    let neg_scale = -scale;
+    for ((g, &p), t) in g.iter_mut().zip(p).zip(target.smoothed(sm, p.len())) {
+        *g = neg_scale * t / p.max(T::MIN_POSITIVE);
+    }
+}
+
+/// The gradient with respect to the logits of a softmax followed by cross-entropy, in place: with
+/// each row's softmax `p` already in `g`, `g = scale · (p·Σ_c t'_c − t')` row by row.
+#[inline]
+fn fused_grad<T: Float, R: TargetRow<T>>(
+    n: usize,
+    sm: Smoothing<T>,
+    scale: T,
+    targets: impl Iterator<Item = R>,
+    g: &mut [T],
+) {
+    for (g, target) in rows_mut(n, g).zip(targets) {
+        fused_row(sm, scale, target, g);
+    }
+}
+
+/// The same gradient from the logits `z`: each row's softmax is written into `g` just before the
+/// row's gradient, so nothing is allocated and the row is still in cache.
+#[inline]
+fn logits_grad<T: Float, R: TargetRow<T>>(
+    n: usize,
+    sm: Smoothing<T>,
+    scale: T,
+    z: &[T],
+    targets: impl Iterator<Item = R>,
+    g: &mut [T],
+) {
+    for ((z, g), target) in rows(n, z).zip(rows_mut(n, g)).zip(targets) {
+        softmax_row(z, g);
+        fused_row(sm, scale, target, g);
+    }
+}
+
+/// One row of [`fused_grad`].
+#[inline(always)]
+fn fused_row<T: Float, R: TargetRow<T>>(sm: Smoothing<T>, scale: T, target: R, g: &mut [T]) {
+    let total = target.total(sm);
+    let n = g.len();
+    for (g, t) in g.iter_mut().zip(target.smoothed(sm, n)) {
+        *g = scale * (*g * total - t);
     }
 }

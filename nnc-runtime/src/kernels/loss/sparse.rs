@@ -5,9 +5,12 @@
 //! A label `l` stands for the one-hot target, smoothed to `t'_c = (1 − ε)·[c = l] + ε/n`, so with
 //! smoothing every class's term enters the loss; without it only the labelled class's does.
 
-use super::{assert_labels, scaled_sum, Smoothing, LOG_FLOOR};
+use super::{
+    assert_labels, clamp_log, fused_grad, logits_grad, probability_grad, rows, rows_mut,
+    scaled_sum, Smoothing,
+};
 use crate::float::Float;
-use crate::kernels::softmax::{logsumexp, softmax_row};
+use crate::kernels::softmax::logsumexp;
 
 /// `scale · Σ_b Σ_c −t'_c · max(ln p_bc, −100)` for probabilities `p` (`batch × n`); without
 /// smoothing, `scale · Σ_b −max(ln p[b, label_b], −100)`.
@@ -19,16 +22,16 @@ pub fn sparse_cross_entropy<T: Float>(
     smoothing: T,
     scale: T,
 ) -> T {
-    assert_labels("sparse_cross_entropy", batch, n, p.len(), labels);
-    let sm = Smoothing::new("sparse_cross_entropy", smoothing, n);
+    let what = "sparse_cross_entropy";
+    assert_labels(what, batch, n, &[p.len()], labels);
+    let sm = Smoothing::new(what, smoothing, n);
     if n == 0 {
         return T::ZERO;
     }
-    let floor = T::from_f64(LOG_FLOOR);
-    let log = |p: T| p.ln().max(floor).to_f64();
+    let log = |p: T| clamp_log(p.ln()).to_f64();
     scaled_sum(
         scale,
-        p.chunks_exact(n).zip(labels).map(|(row, &l)| {
+        rows(n, p).zip(labels).map(|(row, &l)| {
             // Σ_c t'_c·log p_c = keep·log p_l + add·Σ_c log p_c.
             let mut term = sm.keep.to_f64() * log(row[l as usize]);
             if !sm.is_none() {
@@ -50,29 +53,24 @@ pub fn sparse_cross_entropy_backward<T: Float>(
     scale: T,
     g: &mut [T],
 ) {
-    assert_labels("sparse_cross_entropy_backward", batch, n, p.len(), labels);
-    assert_eq!(
-        g.len(),
-        p.len(),
-        "sparse_cross_entropy_backward: g and p lengths differ"
-    );
-    let sm = Smoothing::new("sparse_cross_entropy_backward", smoothing, n);
+    let what = "sparse_cross_entropy_backward";
+    assert_labels(what, batch, n, &[p.len(), g.len()], labels);
+    let sm = Smoothing::new(what, smoothing, n);
     if n == 0 {
         return;
     }
-    let neg_scale = -scale;
     if sm.is_none() {
+        // Only the labelled class has a target, so the other classes' gradients are exactly 0
+        // whatever their probabilities.
         g.fill(T::ZERO);
         for (b, &l) in labels.iter().enumerate() {
             let i = b * n + l as usize;
-            g[i] = neg_scale / p[i].max(T::MIN_POSITIVE);
+            g[i] = -scale / p[i].max(T::MIN_POSITIVE);
         }
         return;
     }
-    for ((p, g), &l) in p.chunks_exact(n).zip(g.chunks_exact_mut(n)).zip(labels) {
-        for (c, (g, &p)) in g.iter_mut().zip(p).enumerate() {
-            *g = neg_scale * sm.label(c, l) / p.max(T::MIN_POSITIVE);
-        }
+    for ((p, g), &l) in rows(n, p).zip(rows_mut(n, g)).zip(labels) {
+        probability_grad(sm, scale, l, p, g);
     }
 }
 
@@ -87,21 +85,16 @@ pub fn sparse_cross_entropy_with_logits<T: Float>(
     smoothing: T,
     scale: T,
 ) -> T {
-    assert_labels(
-        "sparse_cross_entropy_with_logits",
-        batch,
-        n,
-        z.len(),
-        labels,
-    );
-    let sm = Smoothing::new("sparse_cross_entropy_with_logits", smoothing, n);
+    let what = "sparse_cross_entropy_with_logits";
+    assert_labels(what, batch, n, &[z.len()], labels);
+    let sm = Smoothing::new(what, smoothing, n);
     if n == 0 {
         return T::ZERO;
     }
     scaled_sum(
         scale,
-        z.chunks_exact(n).zip(labels).map(|(row, &l)| {
-            let (lse, _) = logsumexp(row);
+        rows(n, z).zip(labels).map(|(row, &l)| {
+            let lse = logsumexp(row);
             // Centring on lse keeps each difference small, so the f64 sum loses nothing.
             let mut term = sm.keep.to_f64() * (lse - row[l as usize]).to_f64();
             if !sm.is_none() {
@@ -126,16 +119,9 @@ pub fn sparse_cross_entropy_with_logits_backward<T: Float>(
     g: &mut [T],
 ) {
     let what = "sparse_cross_entropy_with_logits_backward";
-    assert_labels(what, batch, n, z.len(), labels);
-    assert_eq!(g.len(), z.len(), "{what}: g and z lengths differ");
+    assert_labels(what, batch, n, &[z.len(), g.len()], labels);
     let sm = Smoothing::new(what, smoothing, n);
-    if n == 0 {
-        return;
-    }
-    for ((z, g), &l) in z.chunks_exact(n).zip(g.chunks_exact_mut(n)).zip(labels) {
-        softmax_row(z, g);
-        fused_row(sm, scale, l, g);
-    }
+    logits_grad(n, sm, scale, z, labels.iter().copied(), g);
 }
 
 /// The fused softmax + sparse cross-entropy gradient with respect to the logits, given
@@ -151,30 +137,16 @@ pub fn softmax_sparse_cross_entropy_backward<T: Float>(
     g: &mut [T],
 ) {
     let what = "softmax_sparse_cross_entropy_backward";
-    assert_labels(what, batch, n, p.len(), labels);
-    assert_eq!(g.len(), p.len(), "{what}: g and p lengths differ");
+    assert_labels(what, batch, n, &[p.len(), g.len()], labels);
     let sm = Smoothing::new(what, smoothing, n);
-    if n == 0 {
-        return;
-    }
     g.copy_from_slice(p);
-    for (g, &l) in g.chunks_exact_mut(n).zip(labels) {
-        fused_row(sm, scale, l, g);
-    }
-}
-
-/// One row of the fused gradient: with the softmax `p` already in `g`, `g = scale · (p − t')`.
-#[inline]
-fn fused_row<T: Float>(sm: Smoothing<T>, scale: T, label: u32, g: &mut [T]) {
-    for (c, g) in g.iter_mut().enumerate() {
-        *g = scale * (*g - sm.label(c, label));
-    }
+    fused_grad(n, sm, scale, labels.iter().copied(), g);
 }
 
 /// Negative log-likelihood of log-probabilities `logp` (`batch × n`), PyTorch's `NLLLoss`:
 /// `scale · Σ_b −logp[b, label_b]`.
 pub fn nll<T: Float>(batch: usize, n: usize, logp: &[T], labels: &[u32], scale: T) -> T {
-    assert_labels("nll", batch, n, logp.len(), labels);
+    assert_labels("nll", batch, n, &[logp.len()], labels);
     scaled_sum(
         scale,
         labels
@@ -193,12 +165,7 @@ pub fn nll_backward<T: Float>(
     scale: T,
     g: &mut [T],
 ) {
-    assert_labels("nll_backward", batch, n, logp.len(), labels);
-    assert_eq!(
-        g.len(),
-        logp.len(),
-        "nll_backward: g and logp lengths differ"
-    );
+    assert_labels("nll_backward", batch, n, &[logp.len(), g.len()], labels);
     g.fill(T::ZERO);
     for (b, &l) in labels.iter().enumerate() {
         g[b * n + l as usize] = -scale;
