@@ -56,6 +56,19 @@ const INITS: &[&str] = &[
 
 const INIT_HINT: &str = "an initializer is one of `he_normal`, `he_uniform`, `xavier_normal`, `xavier_uniform` (or their `kaiming_`/`glorot_` names), `zeros`, `ones`, or a number for a constant";
 
+/// An initializer option: a name from `INITS`, or a number for a constant.
+const fn initializer(name: &'static str) -> Param {
+    Param {
+        name,
+        kind: Kind::Choice {
+            names: INITS,
+            or_number: true,
+        },
+        default: Some(Bound::Name(String::new())),
+        hint: INIT_HINT,
+    }
+}
+
 const DENSE_SIG: &[Param] = &[
     Param {
         name: "units",
@@ -78,24 +91,8 @@ const DENSE_SIG: &[Param] = &[
         default: Some(Bound::Bool(true)),
         hint: "write `bias = false` to drop the bias",
     },
-    Param {
-        name: "init",
-        kind: Kind::Choice {
-            names: INITS,
-            or_number: true,
-        },
-        default: Some(Bound::Name(String::new())),
-        hint: INIT_HINT,
-    },
-    Param {
-        name: "bias_init",
-        kind: Kind::Choice {
-            names: INITS,
-            or_number: true,
-        },
-        default: Some(Bound::Name(String::new())),
-        hint: INIT_HINT,
-    },
+    initializer("init"),
+    initializer("bias_init"),
     Param {
         name: "frozen",
         kind: Kind::Bool,

@@ -260,11 +260,8 @@ fn quote(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::XOR;
     use super::*;
-
-    const XOR: &str = "model Xor { input x: [2]; target y: [1];
-        let p = x -> dense hidden(8) -> tanh -> dense out(1) -> sigmoid;
-        loss = binary_cross_entropy(p, y); optimizer = sgd(lr = 0.5); }";
 
     #[test]
     fn quotes_escape_what_dot_reads_specially() {

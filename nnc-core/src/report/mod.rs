@@ -44,7 +44,8 @@ pub fn programs_at(source: &str, stage: Stage) -> Result<Vec<Program>, Diagnosti
 mod tests {
     use super::*;
 
-    const XOR: &str = "model Xor { input x: [2]; target y: [1];
+    /// The model the report tests draw and summarise.
+    pub(super) const XOR: &str = "model Xor { input x: [2]; target y: [1];
         let p = x -> dense hidden(8) -> tanh -> dense out(1) -> sigmoid;
         loss = binary_cross_entropy(p, y); optimizer = sgd(lr = 0.5); }";
 
