@@ -44,8 +44,10 @@ fixtures! {
     multi_label => "tests/fixtures/ok/multi_label.nnc",
     no_bias => "tests/fixtures/ok/no_bias.nnc",
     residual => "tests/fixtures/ok/residual.nnc",
+    shared_input_gradient => "tests/fixtures/ok/shared_input_gradient.nnc",
     sine_regression => "tests/fixtures/ok/sine_regression.nnc",
     softmax_mse => "tests/fixtures/ok/softmax_mse.nnc",
+    stacked_activations => "tests/fixtures/ok/stacked_activations.nnc",
     straight_through => "tests/fixtures/ok/straight_through.nnc",
     two_models => "tests/fixtures/ok/two_models.nnc",
     two_outputs => "tests/fixtures/ok/two_outputs.nnc",
@@ -300,8 +302,10 @@ fn gradients_match_finite_differences() {
     gradcheck::<multi_label::MultiLabel>(&[]);
     gradcheck::<no_bias::NoBias>(&[]);
     gradcheck::<residual::Residual>(&[]);
+    gradcheck::<shared_input_gradient::SharedGrad>(&[]);
     gradcheck::<sine_regression::Sine>(&[]);
     gradcheck::<softmax_mse::SoftMse>(&[]);
+    gradcheck::<stacked_activations::Stacked>(&[]);
     // The straight-through estimator passes the gradient through the step unchanged: for the
     // layer before it that is a chosen surrogate, not the derivative, so only the layer after
     // the step is compared here (the rule itself is checked below).

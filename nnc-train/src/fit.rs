@@ -232,22 +232,25 @@ pub fn fit_with<M: Model>(
         }
         if let Some(rule) = options.early_stopping {
             let monitored = validation.map_or(record.loss, |v| v.0);
-            match &mut best {
-                Some((loss, _, _)) if monitored >= *loss - rule.min_delta => {}
-                _ => {
-                    let params = if rule.restore_best {
-                        model.params().to_vec()
-                    } else {
-                        Vec::new()
-                    };
-                    best = Some((monitored, epoch, params));
-                }
-            }
-            if let Some((_, best_epoch, _)) = &best {
-                if epoch - best_epoch >= rule.patience {
+            // Keras's rule: an epoch improves when the loss falls by more than `min_delta`
+            // (a NaN loss never does); training stops once `patience` epochs in a row have not.
+            let improved = match &best {
+                Some((loss, _, _)) => monitored < *loss - rule.min_delta,
+                None => !monitored.is_nan(),
+            };
+            if improved {
+                let params = if rule.restore_best {
+                    model.params().to_vec()
+                } else {
+                    Vec::new()
+                };
+                best = Some((monitored, epoch, params));
+            } else {
+                let since = best.as_ref().map_or(0, |b| b.1);
+                if epoch - since >= rule.patience {
                     progress.note(&format!(
-                        "early stopping: no improvement for {} epochs since epoch {best_epoch}",
-                        rule.patience
+                        "early stopping: no improvement for {} epochs since epoch {since}",
+                        epoch - since
                     ));
                     stop = true;
                 }
@@ -302,14 +305,7 @@ pub fn predict<M: Model>(
     data: &Dataset<M::Elem>,
     batch_size: usize,
 ) -> Result<Vec<M::Elem>, Error> {
-    if data.inputs.len() != M::INPUTS.len() {
-        return Err(Error::Data(format!(
-            "model `{}` takes {} inputs but the data has {}",
-            M::NAME,
-            M::INPUTS.len(),
-            data.inputs.len()
-        )));
-    }
+    check_inputs::<M>(data, "prediction")?;
     let batch_size = batch_size.max(1);
     let mut ws = model.workspace(batch_size);
     let rows: Vec<usize> = (0..data.len()).collect();
@@ -334,18 +330,46 @@ fn check_fits<M: Model>(data: &Dataset<M::Elem>, what: &str) -> Result<(), Error
     use crate::data::Column;
     use nnc_runtime::TargetKind;
     let name = M::NAME;
-    if data.inputs.len() != M::INPUTS.len() || data.targets.len() != M::TARGETS.len() {
+    if data.targets.len() != M::TARGETS.len() {
         return Err(Error::Data(format!(
-            "model `{name}` takes {} input(s) and {} target(s) but the {what} data has {} and {}",
-            M::INPUTS.len(),
+            "model `{name}` takes {} target(s) but the {what} data has {}",
             M::TARGETS.len(),
-            data.inputs.len(),
             data.targets.len()
+        )));
+    }
+    check_inputs::<M>(data, what)?;
+    for (info, column) in M::TARGETS.iter().zip(&data.targets) {
+        let fits = match (info.kind, column) {
+            (TargetKind::Float { shape }, Column::Float { .. }) => {
+                column.per_sample() == shape.iter().product::<usize>()
+            }
+            (TargetKind::Classes { classes }, Column::Labels { classes: c, .. }) => *c <= classes,
+            _ => false,
+        };
+        if !fits {
+            return Err(Error::Data(format!(
+                "target `{}` of model `{name}` is {:?}, which the {what} data's column does not match",
+                info.name, info.kind
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Checks that `data` has the inputs `M` takes, as float columns of the right widths.
+fn check_inputs<M: Model>(data: &Dataset<M::Elem>, what: &str) -> Result<(), Error> {
+    use crate::data::Column;
+    let name = M::NAME;
+    if data.inputs.len() != M::INPUTS.len() {
+        return Err(Error::Data(format!(
+            "model `{name}` takes {} input(s) but the {what} data has {}",
+            M::INPUTS.len(),
+            data.inputs.len()
         )));
     }
     if data.inputs.len() > MAX_COLUMNS || data.targets.len() > MAX_COLUMNS {
         return Err(Error::Data(format!(
-            "`fit` handles at most {MAX_COLUMNS} inputs and {MAX_COLUMNS} targets"
+            "nnc-train handles at most {MAX_COLUMNS} inputs and {MAX_COLUMNS} targets"
         )));
     }
     for (info, column) in M::INPUTS.iter().zip(&data.inputs) {
@@ -360,21 +384,6 @@ fn check_fits<M: Model>(data: &Dataset<M::Elem>, what: &str) -> Result<(), Error
                     if matches!(column, Column::Labels { .. }) { "label" } else { "values" }
                 )))
             }
-        }
-    }
-    for (info, column) in M::TARGETS.iter().zip(&data.targets) {
-        let fits = match (info.kind, column) {
-            (TargetKind::Float { shape }, Column::Float { .. }) => {
-                column.per_sample() == shape.iter().product::<usize>()
-            }
-            (TargetKind::Classes { classes }, Column::Labels { classes: c, .. }) => *c <= classes,
-            _ => false,
-        };
-        if !fits {
-            return Err(Error::Data(format!(
-                "target `{}` of model `{name}` is {:?}, which the {what} data's column does not match",
-                info.name, info.kind
-            )));
         }
     }
     Ok(())

@@ -97,6 +97,7 @@ impl Methods<'_> {
                     #checks
                     #target_checks
                     ws.ready = None;
+                    ws.batch = batch;
                     let arena = &mut ws.arena;
                     forward(&self.params, arena, batch, #inference #(#input_names),*);
                     let (correct, scored) = #metric;
@@ -143,9 +144,11 @@ impl Methods<'_> {
 
             /// Backward pass from the gradients of some loss with respect to the outputs of the last `forward_train` on this workspace, given the same inputs: fills the parameter gradients (and the gradients of `requires_grad` inputs). Does not update the parameters.
             pub fn backward(&mut self, ws: &mut #workspace, #(#input_args,)* #(#d_args),*) -> Result<(), rt::Error> {
-                let batch = ws.ready.take().ok_or(rt::Error::NoForward { model: #model_name })?;
+                let batch = ws.ready.ok_or(rt::Error::NoForward { model: #model_name })?;
                 #input_checks
                 #(#d_checks)*
+                // The pullback reuses the arena: one `backward` per `forward_train`.
+                ws.ready = None;
                 ws.batch = batch;
                 let params = &self.params[..];
                 let grads = &mut self.grads[..];

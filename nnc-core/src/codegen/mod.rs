@@ -197,7 +197,9 @@ fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) 
 
     quote! {
         #(#doc)*
-        #[allow(dead_code)]
+        // Every method binds the same buffers and locals, and some models do not read them
+        // all (a single-layer model's backward pass never reads an activation, say).
+        #[allow(dead_code, unused_variables, unused_mut, unused_imports, clippy::needless_option_as_deref, clippy::let_and_return)]
         pub mod #module {
             use #rt as rt;
             use std::ops::Range;

@@ -7,7 +7,27 @@ use std::collections::HashSet;
 
 /// Locals every generated method uses; user names are renamed around them.
 pub const RESERVED: &[&str] = &[
-    "batch", "params", "grads", "arena", "ws", "rng", "inputs", "targets",
+    "batch",
+    "params",
+    "grads",
+    "arena",
+    "ws",
+    "rng",
+    "inputs",
+    "targets",
+    "d_outputs",
+    "loss",
+    "correct",
+    "scored",
+    "pred",
+];
+
+/// Constants every generated module defines; slot constants are renamed around them.
+const MODULE_CONSTS: &[&str] = &[
+    "PARAM_COUNT",
+    "TRAINABLE_COUNT",
+    "ARENA_PER_SAMPLE",
+    "ARENA_FIXED",
 ];
 
 const KEYWORDS: &[&str] = &[
@@ -35,7 +55,7 @@ pub struct Names {
 impl Names {
     pub fn new(p: &Program) -> Names {
         let mut locals: HashSet<String> = RESERVED.iter().map(|s| s.to_string()).collect();
-        let mut consts: HashSet<String> = HashSet::new();
+        let mut consts: HashSet<String> = MODULE_CONSTS.iter().map(|s| s.to_string()).collect();
         let param: Vec<String> = p
             .params
             .iter()

@@ -10,7 +10,8 @@
 //! - the schedule is forward, then the loss and its backward pass, then the pullback: the
 //!   forward pass is a prefix (code generation emits it once, shared by inference and both
 //!   kinds of training), and the two continuations never read each other's values;
-//! - final gradients have the type of their parameter or input;
+//! - final gradients have the type of their parameter or input, fill one slot each, and are read
+//!   by no node;
 //! - after planning, no two arena values that can be live at the same time overlap, except a
 //!   value computed in place over an operand it reads for the last time.
 
@@ -115,6 +116,23 @@ pub fn verify(p: &Program) -> Result<(), Vec<String>> {
 
 fn check_gradients(p: &Program, grads: &Gradients, errors: &mut Vec<String>) {
     let g = &p.graph;
+    // Final gradients are written into the caller's buffers, once, and read by no node.
+    let uses = g.use_counts();
+    let finals: Vec<ValueId> = grads
+        .params
+        .iter()
+        .chain(&grads.inputs)
+        .flatten()
+        .copied()
+        .collect();
+    for (i, v) in finals.iter().enumerate() {
+        if v.index() < uses.len() && uses[v.index()] > 0 {
+            errors.push(format!("final gradient {v} is read by another node"));
+        }
+        if finals[..i].contains(v) {
+            errors.push(format!("final gradient {v} fills two gradient slots"));
+        }
+    }
     let fits = |v: ValueId, ty: &Type| v.index() < g.nodes.len() && g.ty(v) == ty;
     for (param, grad) in p.params.iter().zip(&grads.params) {
         if let Some(v) = grad {

@@ -181,6 +181,23 @@ impl Lowerer<'_> {
                     );
                     ok = false;
                 }
+                Some(value) if out.iter().any(|b| b.value == value) => {
+                    let first = out
+                        .iter()
+                        .find(|b| b.value == value)
+                        .map_or("", |b| b.name.as_str());
+                    self.error(
+                        Diagnostic::error(
+                            "E0308",
+                            id.span,
+                            format!("`{}` is the same value as output `{first}`", id.name),
+                        )
+                        .with_help(
+                            "list each value once; `let b = a;` only gives `a` a second name",
+                        ),
+                    );
+                    ok = false;
+                }
                 Some(value) => out.push(Binding {
                     name: id.name.clone(),
                     value,
@@ -192,8 +209,53 @@ impl Lowerer<'_> {
         ok.then_some(out)
     }
 
-    /// A plain `step` has a zero derivative: on a path from a trained parameter to the loss or
-    /// an output, it would silently stop all learning before it.
+    /// Inputs and targets become parameters of the generated methods, next to the output
+    /// gradients `d_<output>` of `backward` and the input-gradient buffers `grad_<input>`: a
+    /// name that would meet one of those is an error.
+    pub(super) fn check_generated_names(&mut self, outputs: &[Binding]) {
+        let mut generated: Vec<(String, String)> = outputs
+            .iter()
+            .map(|o| {
+                (
+                    format!("d_{}", o.name),
+                    format!("the gradient of output `{}`", o.name),
+                )
+            })
+            .collect();
+        for (b, grad) in self.inputs.iter().zip(&self.requires_grad) {
+            if *grad {
+                generated.push((
+                    format!("grad_{}", b.name),
+                    format!("the gradient buffer of input `{}`", b.name),
+                ));
+            }
+        }
+        let declared: Vec<(String, Span)> = self
+            .inputs
+            .iter()
+            .chain(&self.targets)
+            .map(|b| (b.name.clone(), b.span))
+            .collect();
+        for (name, span) in declared {
+            if let Some((_, what)) = generated.iter().find(|(g, _)| *g == name) {
+                self.error(
+                    Diagnostic::error(
+                        "E0106",
+                        span,
+                        format!("`{name}` cannot name an input or target of this model"),
+                    )
+                    .with_note(format!(
+                        "the generated code already uses `{name}` for {what}"
+                    ))
+                    .with_help(format!("rename it, for example to `{name}_data`")),
+                );
+            }
+        }
+    }
+
+    /// A plain `step` has a zero derivative: on a path from a trained parameter (or an input
+    /// whose gradient is asked for) to the loss or an output, it would silently stop all
+    /// learning before it.
     pub(super) fn check_steps(&mut self, terms: &[ValueId], outputs: &[Binding]) {
         let g = &self.graph;
         let n = g.nodes.len();
@@ -202,6 +264,7 @@ impl Lowerer<'_> {
             let node = g.node(id);
             trained[id.index()] = match node.op {
                 Op::Param(i) => !self.params[i].frozen,
+                Op::Input(i) => self.requires_grad[i],
                 _ => node.args.iter().any(|a| trained[a.index()]),
             };
         }

@@ -385,6 +385,24 @@ impl Lowerer<'_> {
         let act = b.choice(1).filter(|a| !a.is_empty());
         let (bias, frozen) = (b.bool(2)?, b.bool(5)?);
         let inputs = self.vector_width(x, producer, stage.span, &what)?;
+        // Offsets into the parameter buffer are computed in `usize` everywhere after this, so
+        // the total must stay far from overflowing it.
+        let so_far: usize = self.params.iter().map(crate::ir::Param::len).sum();
+        let total = units
+            .checked_mul(inputs)
+            .and_then(|w| w.checked_add(units))
+            .and_then(|n| n.checked_add(so_far));
+        if total.is_none_or(|t| t > 1 << 31) {
+            self.error(
+                Diagnostic::error(
+                    "E0002",
+                    stage.span,
+                    format!("{what} makes the model too large"),
+                )
+                .with_note("a model may have at most 2^31 parameters in all"),
+            );
+            return None;
+        }
         let after = act.or(next).unwrap_or("");
         let default_init = if relu_like(after) {
             Init::HeNormal

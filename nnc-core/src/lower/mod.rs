@@ -39,10 +39,32 @@ pub fn lower(file: &ast::File) -> Result<Vec<Program>, Diagnostics> {
                 .with_help("give each model its own name"),
             );
         }
+        let workspace_of = file
+            .models
+            .iter()
+            .find(|other| format!("{}Workspace", other.name.name) == m.name.name);
+        if let Some(other) = workspace_of {
+            diags.push(
+                Diagnostic::error(
+                    "E0101",
+                    m.name.span,
+                    format!(
+                        "model `{}` has the name of model `{}`'s workspace",
+                        m.name.name, other.name.name
+                    ),
+                )
+                .with_label(other.name.span, "this model's workspace is called so")
+                .with_help("rename one of the models"),
+            );
+        }
         if !is_rust_type_name(&m.name.name) {
             diags.push(
                 Diagnostic::error("E0502", m.name.span, format!("model name `{}` is not a usable Rust type name", m.name.name))
-                    .with_help("start it with an uppercase letter, like `Mnist`; it becomes the generated struct's name"),
+                    .with_help(if m.name.name.starts_with(|c: char| c.is_ascii_uppercase()) && !m.name.name.contains("__") {
+                        "this name belongs to a standard Rust item that the generated code uses; choose another, like `MnistNet`"
+                    } else {
+                        "start it with an uppercase letter, like `Mnist`; it becomes the generated struct's name"
+                    }),
             );
         }
         if let Some(p) = Lowerer::new(m, &mut diags).run() {
@@ -58,7 +80,13 @@ pub fn lower(file: &ast::File) -> Result<Vec<Program>, Diagnostics> {
 }
 
 fn is_rust_type_name(name: &str) -> bool {
-    name.starts_with(|c: char| c.is_ascii_uppercase()) && !name.contains("__")
+    // The generated module names these standard items, so a model may not take their names.
+    const TAKEN: &[&str] = &[
+        "Self", "Range", "Result", "Option", "Vec", "Box", "String", "Some", "None", "Ok", "Err",
+    ];
+    name.starts_with(|c: char| c.is_ascii_uppercase())
+        && !name.contains("__")
+        && !TAKEN.contains(&name)
 }
 
 /// What a name in a model refers to.
@@ -236,6 +264,7 @@ impl<'a> Lowerer<'a> {
             None => loss.as_ref()?.predictions.clone(),
         };
         self.check_steps(loss.as_ref().map_or(&[][..], |l| &l.terms), &outputs);
+        self.check_generated_names(&outputs);
         if self.diags.len() > self.errors_before {
             return None;
         }
@@ -426,6 +455,17 @@ impl<'a> Lowerer<'a> {
                         dtype: DType::Label,
                         shape: Shape::batched(&[]),
                     }),
+                    Some(n) if n > 1 << 31 => {
+                        self.error(
+                            Diagnostic::error(
+                                "E0002",
+                                count.span,
+                                format!("{what} has too many classes"),
+                            )
+                            .with_note("a model may have at most 2^31 classes"),
+                        );
+                        None
+                    }
                     _ => {
                         self.error(
                         Diagnostic::error("E0206", count.span, format!("{what} needs at least 2 classes"))

@@ -86,7 +86,7 @@ fn place(
             let per_sample = shape.elems_per_sample();
             match in_place(p, id, storage, last_use) {
                 Some(operand) => {
-                    regions.batched.extend(operand.index(), last);
+                    regions.batched.take_over(operand.index(), id.index(), last);
                     storage[operand.index()]
                 }
                 None => {
@@ -131,10 +131,12 @@ impl FirstFit {
         }
     }
 
-    /// Keeps the space of the value defined at `def` until `last`: a value computed in place
-    /// has taken it over.
-    fn extend(&mut self, def: usize, last: usize) {
-        for entry in self.live.iter_mut().filter(|e| e.2 == def) {
+    /// Hands the space of the value defined at `from` to the value defined at `to`, computed in
+    /// place over it, and keeps it until `last`. The entry changes owner so that a chain of
+    /// in-place values (each over the one before) keeps finding it.
+    fn take_over(&mut self, from: usize, to: usize, last: usize) {
+        for entry in self.live.iter_mut().filter(|e| e.2 == from) {
+            entry.2 = to;
             entry.3 = entry.3.max(last);
         }
     }

@@ -17,8 +17,13 @@ pub(crate) struct Grammar;
 
 type P<'a> = Pair<'a, Rule>;
 
+/// How deeply parentheses may nest. The parser and the passes after it recurse over nested
+/// expressions, so without a limit a deep enough file would overflow the stack.
+const MAX_NESTING: usize = 128;
+
 /// Parses a whole file.
 pub fn parse(source: &str) -> Result<File, Diagnostics> {
+    check_nesting(source)?;
     let mut pairs = Grammar::parse(Rule::file, source).map_err(|e| syntax_error(source, e))?;
     let file = pairs.next().map(|p| p.into_inner()).into_iter().flatten();
     let models = file
@@ -26,6 +31,32 @@ pub fn parse(source: &str) -> Result<File, Diagnostics> {
         .map(model)
         .collect();
     Ok(File { models })
+}
+
+/// Rejects text whose parentheses nest more than `MAX_NESTING` deep, before pest recurses
+/// into them.
+fn check_nesting(source: &str) -> Result<(), Diagnostics> {
+    let mut depth = 0usize;
+    for (i, c) in source.char_indices() {
+        match c {
+            '(' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    let d = Diagnostic::error(
+                        "E0001",
+                        Span::new(i, i + 1),
+                        format!("parentheses nest more than {MAX_NESTING} deep"),
+                    )
+                    .with_span_label("too deep")
+                    .with_help("name intermediate values with `let` instead of nesting them");
+                    return Err(d.into());
+                }
+            }
+            ')' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 fn span(p: &P<'_>) -> Span {
@@ -467,6 +498,22 @@ mod tests {
         // What the proc macro reconstructs from token trees: spaces between most tokens.
         let src = "model M { input x : [ 2 ] ; target y : class ( 3 ) ; let p = x -> dense h ( 3 ) -> softmax ; loss = cross_entropy ( p , y ) ; optimizer = adam ( lr = 1e-3 , eps = - 1 ) ; }";
         parse(src).unwrap();
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        let src = format!(
+            "model M {{ input x: [2]; let p = {}x{}; }}",
+            "(".repeat(5000),
+            ")".repeat(5000)
+        );
+        let err = parse(&src).unwrap_err();
+        assert!(err
+            .iter()
+            .next()
+            .unwrap()
+            .message
+            .contains("nest more than 128"));
     }
 
     #[test]

@@ -149,12 +149,20 @@ fn walk(
 /// through (`a + b` gives both sides the same gradient), a copy makes it so.
 fn own_final_gradients(p: &mut Program, phase: Phase, grads: &mut Gradients) {
     let uses = p.graph.use_counts();
-    let mut taken: Vec<ValueId> = Vec::new();
+    let finals: Vec<ValueId> = grads
+        .params
+        .iter()
+        .chain(&grads.inputs)
+        .flatten()
+        .copied()
+        .collect();
     for slot in grads.params.iter_mut().chain(grads.inputs.iter_mut()) {
         let Some(v) = *slot else { continue };
         let node = p.graph.node(v);
+        let shared = finals.iter().filter(|f| **f == v).count() > 1;
         let owned = node.phase == phase && !node.op.is_interface() && uses[v.index()] == 0;
-        if !owned || taken.contains(&v) {
+        if shared || !owned {
+            // The original stays an ordinary value in the arena; every final slot gets a copy.
             let name = node.name.clone();
             let mut b = Builder {
                 program: p,
@@ -163,6 +171,5 @@ fn own_final_gradients(p: &mut Program, phase: Phase, grads: &mut Gradients) {
             };
             *slot = Some(b.emit(Op::Scale(Const::new(1.0)), &[v], name));
         }
-        taken.push(slot.unwrap_or(v));
     }
 }
