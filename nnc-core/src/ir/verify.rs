@@ -212,36 +212,3 @@ fn verify_plan(p: &Program, plan: &super::MemoryPlan, errors: &mut Vec<String>) 
         }
     }
 }
-
-impl Program {
-    /// For each value, the index of the last node that needs it when the forward section is
-    /// followed by continuation `section` (1: loss and backward, 2: pullback). Readers in the
-    /// other continuation do not count. The outputs and the metric's prediction outlive the
-    /// forward section, because the caller or the metric reads them after it.
-    pub fn live_until(&self, section: usize) -> Vec<usize> {
-        let g = &self.graph;
-        let mut last: Vec<usize> = (0..g.nodes.len()).collect();
-        let runs = |id: ValueId| {
-            let s = g.node(id).phase.section();
-            s == 0 || s == section
-        };
-        for id in g.ids().filter(|id| runs(*id)) {
-            for a in &g.node(id).args {
-                last[a.index()] = last[a.index()].max(id.index());
-            }
-        }
-        let forward_end = g
-            .ids()
-            .find(|id| g.node(*id).phase != super::Phase::Forward && !g.node(*id).op.is_interface())
-            .map_or(g.nodes.len(), |id| id.index());
-        let kept = self
-            .outputs
-            .iter()
-            .map(|b| b.value)
-            .chain(self.metric.map(|m| m.prediction));
-        for v in kept {
-            last[v.index()] = last[v.index()].max(forward_end);
-        }
-        last
-    }
-}
