@@ -359,6 +359,18 @@ pub struct Gradients {
     pub inputs: Vec<Option<ValueId>>,
 }
 
+impl Gradients {
+    /// Every final gradient value, parameters first, in slot order.
+    pub fn finals(&self) -> Vec<ValueId> {
+        self.params
+            .iter()
+            .chain(&self.inputs)
+            .flatten()
+            .copied()
+            .collect()
+    }
+}
+
 /// How accuracy is scored, chosen from the first loss term that classifies.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum MetricKind {

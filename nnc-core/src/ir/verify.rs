@@ -118,13 +118,7 @@ fn check_gradients(p: &Program, grads: &Gradients, errors: &mut Vec<String>) {
     let g = &p.graph;
     // Final gradients are written into the caller's buffers, once, and read by no node.
     let uses = g.use_counts();
-    let finals: Vec<ValueId> = grads
-        .params
-        .iter()
-        .chain(&grads.inputs)
-        .flatten()
-        .copied()
-        .collect();
+    let finals = grads.finals();
     for (i, v) in finals.iter().enumerate() {
         if v.index() < uses.len() && uses[v.index()] > 0 {
             errors.push(format!("final gradient {v} is read by another node"));

@@ -16,7 +16,7 @@ pub fn eliminate(p: &mut Program) {
     stack.extend(p.outputs.iter().map(|b| b.value));
     stack.extend(p.metric.iter().flat_map(|m| [m.prediction, m.target]));
     for (_, grads) in p.sections() {
-        stack.extend(grads.params.iter().chain(&grads.inputs).flatten());
+        stack.extend(grads.finals());
     }
     stack.extend(
         p.graph

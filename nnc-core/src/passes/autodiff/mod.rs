@@ -149,13 +149,7 @@ fn walk(
 /// through (`a + b` gives both sides the same gradient), a copy makes it so.
 fn own_final_gradients(p: &mut Program, phase: Phase, grads: &mut Gradients) {
     let uses = p.graph.use_counts();
-    let finals: Vec<ValueId> = grads
-        .params
-        .iter()
-        .chain(&grads.inputs)
-        .flatten()
-        .copied()
-        .collect();
+    let finals = grads.finals();
     for slot in grads.params.iter_mut().chain(grads.inputs.iter_mut()) {
         let Some(v) = *slot else { continue };
         let node = p.graph.node(v);
