@@ -7,7 +7,7 @@
 //! not allocate per batch: batches are slices of the dataset or are gathered into buffers made
 //! once, and the argument lists live on the stack.
 
-use crate::data::{Batcher, Dataset, MAX_COLUMNS};
+use crate::data::{slices, Batcher, Dataset, MAX_COLUMNS};
 use crate::progress::Progress;
 use crate::Error;
 use nnc_runtime::schedule::Schedule;
@@ -286,16 +286,11 @@ fn evaluate_with<M: Model>(
     data: &Dataset<M::Elem>,
     batch_size: usize,
 ) -> Result<Metrics<M::Elem>, Error> {
-    let rows: Vec<usize> = (0..data.len()).collect();
-    let mut batcher = Batcher::new(data, 0);
     let mut total = Metrics::default();
-    for rows in rows.chunks(batch_size) {
-        // Consecutive rows: the batcher hands out slices of the dataset and copies nothing.
-        let (mut x, mut t) = empty_arguments();
-        batcher.batch(data, rows, &mut x, &mut t);
-        let (ni, nt) = (data.inputs.len(), data.targets.len());
-        total.merge(&model.evaluate_dyn(ws, &x[..ni], &t[..nt])?);
-    }
+    in_order(data, batch_size, |x, t| {
+        total.merge(&model.evaluate_dyn(ws, x, t)?);
+        Ok(())
+    })?;
     Ok(total)
 }
 
@@ -308,16 +303,33 @@ pub fn predict<M: Model>(
     check_inputs::<M>(data, "prediction")?;
     let batch_size = batch_size.max(1);
     let mut ws = model.workspace(batch_size);
-    let rows: Vec<usize> = (0..data.len()).collect();
-    let mut batcher = Batcher::new(data, 0);
     let per_sample = M::OUTPUTS.first().map_or(0, |o| o.per_sample());
     let mut out = Vec::with_capacity(data.len() * per_sample);
-    for rows in rows.chunks(batch_size) {
-        let (mut x, mut t) = empty_arguments();
-        batcher.batch(data, rows, &mut x, &mut t);
-        out.extend_from_slice(model.predict_dyn(&mut ws, &x[..data.inputs.len()])?);
-    }
+    in_order(data, batch_size, |x, _| {
+        out.extend_from_slice(model.predict_dyn(&mut ws, x)?);
+        Ok(())
+    })?;
     Ok(out)
+}
+
+/// Calls `f` on the batches of `data` in order; they are slices of the dataset, copied nowhere.
+fn in_order<T: Float>(
+    data: &Dataset<T>,
+    batch_size: usize,
+    mut f: impl FnMut(&[&[T]], &[Target<'_, T>]) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let (ni, nt) = (data.inputs.len(), data.targets.len());
+    for start in (0..data.len()).step_by(batch_size) {
+        let (mut x, mut t) = empty_arguments();
+        slices(
+            data,
+            start..(start + batch_size).min(data.len()),
+            &mut x,
+            &mut t,
+        );
+        f(&x[..ni], &t[..nt])?;
+    }
+    Ok(())
 }
 
 /// Empty argument lists for one batch, on the stack.

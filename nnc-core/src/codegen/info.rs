@@ -2,23 +2,51 @@
 //! method, the `rt::Model` constants (inputs, targets, outputs, parameters) and the module doc.
 
 use super::ops::{ident, usize_lit};
-use crate::ir::{DType, MemoryPlan, Program, ValueId};
+use crate::ir::{Binding, DType, MemoryPlan, Program, ValueId};
 use proc_macro2::TokenStream;
 use quote::quote;
 
 /// The batch size from the first input, and the same batch required of the others.
 pub fn batch_checks(p: &Program) -> TokenStream {
-    let mut out = TokenStream::new();
-    for (i, b) in p.inputs.iter().enumerate() {
-        let (n, name) = (ident(&b.name), &b.name);
-        let per = usize_lit(p.graph.ty(b.value).shape.elems_per_sample());
-        out.extend(if i == 0 {
-            quote!(let batch = rt::check::batch(#name, #n.len(), #per, ws.arena.capacity())?;)
-        } else {
-            quote!(rt::check::same_batch(#name, #n.len(), #per, batch)?;)
-        });
-    }
+    let Some((first, rest)) = p.inputs.split_first() else {
+        return TokenStream::new();
+    };
+    let (n, name) = (ident(&first.name), &first.name);
+    let per = usize_lit(p.graph.ty(first.value).shape.elems_per_sample());
+    let mut out =
+        quote!(let batch = rt::check::batch(#name, #n.len(), #per, ws.arena.capacity())?;);
+    out.extend(same_batch_checks(p, rest));
     out
+}
+
+/// Each of `bindings` (inputs, or output gradients) must hold exactly `batch` samples.
+pub fn same_batch_checks(p: &Program, bindings: &[Binding]) -> TokenStream {
+    bindings
+        .iter()
+        .map(|b| {
+            let (n, name) = (ident(&b.name), &b.name);
+            let per = usize_lit(p.graph.ty(b.value).shape.elems_per_sample());
+            quote!(rt::check::same_batch(#name, #n.len(), #per, batch)?;)
+        })
+        .collect()
+}
+
+/// Method parameters for inputs or targets: one slice each, of floats or of `u32` labels.
+pub fn slice_args(
+    p: &Program,
+    bindings: &[Binding],
+    elem: &proc_macro2::Ident,
+) -> Vec<TokenStream> {
+    bindings
+        .iter()
+        .map(|b| {
+            let n = ident(&b.name);
+            match p.graph.ty(b.value).dtype {
+                DType::Label => quote!(#n: &[u32]),
+                DType::Float => quote!(#n: &[#elem]),
+            }
+        })
+        .collect()
 }
 
 /// Length and range checks of the targets, for a batch already known.

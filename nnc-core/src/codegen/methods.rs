@@ -5,7 +5,7 @@
 use super::info;
 use super::names::Names;
 use super::ops::{float_lit, ident, input_grad_field, usize_lit, Ctx};
-use crate::ir::{DType, Gradients, MetricKind, Program, Storage};
+use crate::ir::{Binding, DType, Gradients, MetricKind, Program, Storage};
 use proc_macro2::{Ident, TokenStream};
 use quote::quote;
 
@@ -21,9 +21,9 @@ impl Methods<'_> {
     pub fn tokens(&self, workspace: &Ident) -> (TokenStream, TokenStream) {
         let p = self.p;
         let elem = self.elem;
-        let input_args = self.input_args();
+        let input_args = info::slice_args(p, &p.inputs, elem);
         let input_names = self.input_names();
-        let target_args = self.target_args();
+        let target_args = info::slice_args(p, &p.targets, elem);
         let target_names: Vec<Ident> = p.targets.iter().map(|b| ident(&b.name)).collect();
         let checks = info::batch_checks(p);
         let target_checks = info::target_checks(p);
@@ -48,9 +48,9 @@ impl Methods<'_> {
             let loss_body = p
                 .graph
                 .ids()
-                .filter(|id| p.graph.node(*id).phase == crate::ir::Phase::Loss)
+                .filter(|id| p.graph.node(*id).phase == crate::ir::Phase::Loss && *id != total)
                 .map(|id| self.ctx.node(id));
-            let total = ident(self.names.local(total));
+            let total = self.ctx.tail(total);
             free.extend(quote! {
                 /// The total loss of the batch whose forward pass is in the arena.
                 fn total_loss(arena: &rt::Arena<#elem>, batch: usize, #(#target_args),*) -> #elem {
@@ -107,29 +107,20 @@ impl Methods<'_> {
             });
         }
 
-        let d_args: Vec<TokenStream> = self
-            .p
+        // The caller's gradient of each output, `d_<output>`, has the output's type.
+        let d_outputs: Vec<Binding> = p
             .outputs
             .iter()
-            .map(|b| {
-                let d = ident(&format!("d_{}", b.name));
-                quote!(#d: &[#elem])
+            .map(|b| Binding {
+                name: format!("d_{}", b.name),
+                ..b.clone()
             })
             .collect();
-        let d_checks = p.outputs.iter().map(|b| {
-            let name = format!("d_{}", b.name);
-            let d = ident(&name);
-            let per = usize_lit(p.graph.ty(b.value).shape.elems_per_sample());
-            quote!(rt::check::same_batch(#name, #d.len(), #per, batch)?;)
-        });
+        let d_args = info::slice_args(p, &d_outputs, elem);
+        let d_checks = info::same_batch_checks(p, &d_outputs);
         let pullback_body = self.section(&p.pullback, crate::ir::Phase::Pullback);
         // The inputs must hold the batch that `forward_train` saw.
-        let input_checks = p.inputs.iter().map(|b| {
-            let (n, name) = (ident(&b.name), &b.name);
-            let per = usize_lit(p.graph.ty(b.value).shape.elems_per_sample());
-            quote!(rt::check::same_batch(#name, #n.len(), #per, batch)?;)
-        });
-        let input_checks: TokenStream = input_checks.collect();
+        let input_checks = info::same_batch_checks(p, &p.inputs);
         let grad_bindings = self.grad_bindings();
         let model_name = &p.name;
         methods.extend(quote! {
@@ -146,7 +137,7 @@ impl Methods<'_> {
             pub fn backward(&mut self, ws: &mut #workspace, #(#input_args,)* #(#d_args),*) -> Result<(), rt::Error> {
                 let batch = ws.ready.ok_or(rt::Error::NoForward { model: #model_name })?;
                 #input_checks
-                #(#d_checks)*
+                #d_checks
                 // The pullback reuses the arena: one `backward` per `forward_train`.
                 ws.ready = None;
                 ws.batch = batch;
@@ -170,35 +161,8 @@ impl Methods<'_> {
         (free, methods)
     }
 
-    fn input_args(&self) -> Vec<TokenStream> {
-        let elem = self.elem;
-        self.p
-            .inputs
-            .iter()
-            .map(|b| {
-                let n = ident(&b.name);
-                quote!(#n: &[#elem])
-            })
-            .collect()
-    }
-
     fn input_names(&self) -> Vec<Ident> {
         self.p.inputs.iter().map(|b| ident(&b.name)).collect()
-    }
-
-    fn target_args(&self) -> Vec<TokenStream> {
-        let elem = self.elem;
-        self.p
-            .targets
-            .iter()
-            .map(|b| {
-                let n = ident(&b.name);
-                match self.p.graph.ty(b.value).dtype {
-                    DType::Label => quote!(#n: &[u32]),
-                    DType::Float => quote!(#n: &[#elem]),
-                }
-            })
-            .collect()
     }
 
     /// The return type of `predict` and `forward_train`, and the statement returning it: one

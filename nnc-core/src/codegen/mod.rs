@@ -85,7 +85,7 @@ fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) 
                 q.shape,
                 if q.frozen { ", frozen" } else { "" }
             );
-            quote!(#[doc = #doc] const #c: Range<usize> = #start..#end;)
+            quote!(#[doc = #doc] const #c: ::core::ops::Range<usize> = #start..#end;)
         });
     let slot_consts = p.graph.ids().filter_map(|id| {
         let c = ident(names.slot(id));
@@ -129,21 +129,18 @@ fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) 
     let (optimizer_ty, optimizer_new) = optimizer(p, &elem);
 
     // Method parameters: inputs, then targets, each a slice.
-    let input_args: Vec<TokenStream> = p
-        .inputs
-        .iter()
-        .map(|b| {
-            let n = ident(&b.name);
-            quote!(#n: &[#elem])
-        })
-        .collect();
+    let input_args = info::slice_args(p, &p.inputs, &elem);
     let dropout = p.has_dropout();
     let forward_body = p
         .graph
         .ids()
         .filter(|id| p.graph.node(*id).phase.section() == 0)
         .map(|id| ctx.node(id));
-    let rng_param = dropout.then(|| quote!(mut rng: Option<&mut rt::Rng>,));
+    let rng_param = match p.dropout_masks() {
+        0 => None,
+        1 => Some(quote!(rng: Option<&mut rt::Rng>,)),
+        _ => Some(quote!(mut rng: Option<&mut rt::Rng>,)),
+    };
     let forward_doc = if dropout {
         " The forward pass: fills the arena up to the outputs. Dropout is active when `rng` is given (training) and the identity without it (inference)."
     } else {
@@ -197,12 +194,12 @@ fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) 
 
     quote! {
         #(#doc)*
-        // Every method binds the same buffers and locals, and some models do not read them
-        // all (a single-layer model's backward pass never reads an activation, say).
-        #[allow(dead_code, unused_variables, unused_mut, unused_imports, clippy::needless_option_as_deref, clippy::let_and_return)]
+        // Every method binds the same buffers, and some models do not read them all (a
+        // single-layer model's backward pass never reads an activation, and a model without
+        // random initialisers never draws from `rng` in `new`).
+        #[allow(dead_code, unused_variables, unused_mut)]
         pub mod #module {
             use #rt as rt;
-            use std::ops::Range;
 
             /// Number of parameters (weights and biases) in the model.
             pub const PARAM_COUNT: usize = #param_count;

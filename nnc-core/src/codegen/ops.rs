@@ -99,6 +99,16 @@ impl Ctx<'_> {
 
     /// The statements computing node `id`.
     pub fn node(&self, id: ValueId) -> TokenStream {
+        self.emit(id, false)
+    }
+
+    /// The statements computing scalar node `id`, ending in its value as the block's tail
+    /// expression rather than binding it to a local.
+    pub fn tail(&self, id: ValueId) -> TokenStream {
+        self.emit(id, true)
+    }
+
+    fn emit(&self, id: ValueId, tail: bool) -> TokenStream {
         let node = self.p.graph.node(id);
         // A value planned into its operand's slot is computed by the in-place kernel.
         let in_place = node
@@ -156,16 +166,22 @@ impl Ctx<'_> {
                 );
                 quote! { #note { #bind #call; } }
             }
-            Storage::Scalar if node.op == Op::Add => {
-                let (a, b) = (&args[0], &args[1]);
-                quote! { #note let #local = #a + #b; }
-            }
             Storage::Scalar => {
-                let call = self.call(node, &args, quote!());
-                let bind = (!reads.is_empty()).then(
-                    || quote!(let [#(#read_locals),*] = arena.read(batch, [#(#read_slots),*]);),
-                );
-                quote! { #note let #local = { #bind #call }; }
+                let value = if node.op == Op::Add {
+                    let (a, b) = (&args[0], &args[1]);
+                    quote!(#a + #b)
+                } else {
+                    let call = self.call(node, &args, quote!());
+                    let bind = (!reads.is_empty()).then(
+                        || quote!(let [#(#read_locals),*] = arena.read(batch, [#(#read_slots),*]);),
+                    );
+                    quote!({ #bind #call })
+                };
+                if tail {
+                    quote! { #note #value }
+                } else {
+                    quote! { #note let #local = #value; }
+                }
             }
             Storage::Caller | Storage::Params => quote!(),
         }
@@ -278,7 +294,13 @@ impl Ctx<'_> {
             }
             Op::DropoutMask(rate) => {
                 let rate = float_lit(rate.get());
-                quote!(#k::dropout_mask(rng.as_deref_mut(), #rate, #out))
+                // Several masks reborrow the random state in turn; a single one takes it.
+                let rng = if self.p.dropout_masks() > 1 {
+                    quote!(rng.as_deref_mut())
+                } else {
+                    quote!(rng)
+                };
+                quote!(#k::dropout_mask(#rng, #rate, #out))
             }
             Op::ReduceBatch => {
                 let (n, x) = (n0(), &a[0]);

@@ -493,12 +493,18 @@ impl Program {
         }
     }
 
-    /// Whether the model has dropout, and so a random state used in training.
-    pub fn has_dropout(&self) -> bool {
+    /// The number of dropout masks: a model with any has a random state used in training.
+    pub fn dropout_masks(&self) -> usize {
         self.graph
             .nodes
             .iter()
-            .any(|n| matches!(n.op, Op::DropoutMask(_)))
+            .filter(|n| matches!(n.op, Op::DropoutMask(_)))
+            .count()
+    }
+
+    /// Whether the model has dropout, and so a random state used in training.
+    pub fn has_dropout(&self) -> bool {
+        self.dropout_masks() > 0
     }
 
     /// The backward sections that exist, with their gradients: 1 (loss), 2 (pullback).

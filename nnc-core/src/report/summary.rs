@@ -116,23 +116,15 @@ pub fn summary_with(program: &Program, options: &SummaryOptions) -> String {
             let elements = plan.per_sample as u128 * options.batch as u128 + plan.fixed as u128;
             facts.push((
                 format!("Arena at batch {}", group(options.batch as u128)),
-                format!("{} ({} elements)", bytes(elements * elem), group(elements)),
+                bytes_and_elements(elements, elem),
             ));
             facts.push((
                 "  per sample".into(),
-                format!(
-                    "{} ({} elements)",
-                    bytes(plan.per_sample as u128 * elem),
-                    group(plan.per_sample as u128)
-                ),
+                bytes_and_elements(plan.per_sample as u128, elem),
             ));
             facts.push((
                 "  fixed".into(),
-                format!(
-                    "{} ({} elements)",
-                    bytes(plan.fixed as u128 * elem),
-                    group(plan.fixed as u128)
-                ),
+                bytes_and_elements(plan.fixed as u128, elem),
             ));
         }
         None => facts.push(("Arena".into(), "not planned yet".into())),
@@ -293,6 +285,11 @@ fn line(out: &mut String, cells: &[String; 5], widths: &[usize; 5]) {
 
 fn width(s: &str) -> usize {
     s.chars().count()
+}
+
+/// `34.5 KiB (8,832 elements)`.
+fn bytes_and_elements(count: u128, elem: u128) -> String {
+    format!("{} ({} elements)", bytes(count * elem), group(count))
 }
 
 fn count_and_bytes(count: u128, elem: u128) -> String {

@@ -15,6 +15,7 @@ pub use self::text::{next_char_dataset, text_file, Vocab};
 
 use crate::Error;
 use nnc_runtime::{Float, Rng, Target};
+use std::ops::Range;
 
 /// The values of one input or target for every sample.
 #[derive(Clone, Debug, PartialEq)]
@@ -310,50 +311,67 @@ impl<T: Float> Batcher<T> {
         inputs: &mut [&'a [T]; MAX_COLUMNS],
         targets: &mut [Target<'a, T>; MAX_COLUMNS],
     ) {
-        let consecutive = rows.windows(2).all(|w| w[1] == w[0] + 1);
         let start = rows.first().copied().unwrap_or(0);
-        if !consecutive {
-            let (mut f, mut l) = (self.floats.iter_mut(), self.labels.iter_mut());
-            for c in data.inputs.iter().chain(&data.targets) {
-                match c {
-                    Column::Float { values, .. } => {
-                        let n = c.per_sample();
-                        let Some(buf) = f.next() else { continue };
-                        buf.clear();
-                        for &r in rows {
-                            buf.extend_from_slice(&values[r * n..(r + 1) * n]);
-                        }
+        if rows.windows(2).all(|w| w[1] == w[0] + 1) {
+            return slices(data, start..start + rows.len(), inputs, targets);
+        }
+        // Other rows are gathered into the buffers.
+        let (mut f, mut l) = (self.floats.iter_mut(), self.labels.iter_mut());
+        for c in data.inputs.iter().chain(&data.targets) {
+            match c {
+                Column::Float { values, .. } => {
+                    let n = c.per_sample();
+                    let Some(buf) = f.next() else { continue };
+                    buf.clear();
+                    for &r in rows {
+                        buf.extend_from_slice(&values[r * n..(r + 1) * n]);
                     }
-                    Column::Labels { labels, .. } => {
-                        let Some(buf) = l.next() else { continue };
-                        buf.clear();
-                        buf.extend(rows.iter().map(|&r| labels[r]));
-                    }
+                }
+                Column::Labels { labels, .. } => {
+                    let Some(buf) = l.next() else { continue };
+                    buf.clear();
+                    buf.extend(rows.iter().map(|&r| labels[r]));
                 }
             }
         }
         let (mut f, mut l) = (self.floats.iter(), self.labels.iter());
-        let mut view = |c: &'a Column<T>| -> Target<'a, T> {
-            match c {
-                Column::Float { values, .. } if consecutive => {
-                    let n = c.per_sample();
-                    Target::Float(&values[start * n..(start + rows.len()) * n])
-                }
-                Column::Labels { labels, .. } if consecutive => {
-                    Target::Labels(&labels[start..start + rows.len()])
-                }
-                Column::Float { .. } => Target::Float(f.next().map_or(&[][..], Vec::as_slice)),
-                Column::Labels { .. } => Target::Labels(l.next().map_or(&[][..], Vec::as_slice)),
-            }
-        };
-        for (slot, c) in inputs.iter_mut().zip(&data.inputs) {
-            if let Target::Float(x) = view(c) {
-                *slot = x;
-            }
+        fill(data, inputs, targets, |c| match c {
+            Column::Float { .. } => Target::Float(f.next().map_or(&[][..], Vec::as_slice)),
+            Column::Labels { .. } => Target::Labels(l.next().map_or(&[][..], Vec::as_slice)),
+        });
+    }
+}
+
+/// The batch of the consecutive rows `rows`, as slices of the dataset: nothing is copied.
+pub(crate) fn slices<'a, T: Float>(
+    data: &'a Dataset<T>,
+    rows: Range<usize>,
+    inputs: &mut [&'a [T]; MAX_COLUMNS],
+    targets: &mut [Target<'a, T>; MAX_COLUMNS],
+) {
+    fill(data, inputs, targets, |c| match c {
+        Column::Float { values, .. } => {
+            let n = c.per_sample();
+            Target::Float(&values[rows.start * n..rows.end * n])
         }
-        for (slot, c) in targets.iter_mut().zip(&data.targets) {
-            *slot = view(c);
+        Column::Labels { labels, .. } => Target::Labels(&labels[rows.clone()]),
+    });
+}
+
+/// Writes `view` of each column into the argument arrays, inputs then targets.
+fn fill<'a, T: Float>(
+    data: &'a Dataset<T>,
+    inputs: &mut [&'a [T]; MAX_COLUMNS],
+    targets: &mut [Target<'a, T>; MAX_COLUMNS],
+    mut view: impl FnMut(&'a Column<T>) -> Target<'a, T>,
+) {
+    for (slot, c) in inputs.iter_mut().zip(&data.inputs) {
+        if let Target::Float(x) = view(c) {
+            *slot = x;
         }
+    }
+    for (slot, c) in targets.iter_mut().zip(&data.targets) {
+        *slot = view(c);
     }
 }
 
