@@ -34,7 +34,7 @@ fn real_images() -> Result<Vec<f32>, Box<dyn Error>> {
     data.scale_inputs(1.0 / 16.0);
     match data.inputs.swap_remove(0) {
         Column::Float { values, .. } => Ok(values),
-        Column::Labels { .. } => Err("the digits' pixels should be floats".into()),
+        Column::Ids { .. } => Err("the digits' pixels should be floats".into()),
     }
 }
 

@@ -51,7 +51,7 @@ pub fn run(epochs: usize, quiet: bool) -> Result<(f64, f64), Box<dyn Error>> {
     let predicted = predict(&model, &test, 256)?;
     let truth = match &test.targets[0] {
         Column::Float { values, .. } => values,
-        Column::Labels { .. } => return Err("the test grid should hold float targets".into()),
+        Column::Ids { .. } => return Err("the test grid should hold float targets".into()),
     };
     let (mut squared, mut worst) = (0.0f64, 0.0f64);
     for (p, t) in predicted.iter().zip(truth) {

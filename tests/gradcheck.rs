@@ -16,7 +16,7 @@
 //! (a wrong factor or sign shows up as an error of order 1). The largest relative error (over
 //! entries of magnitude ≥ 1e-4) and the largest absolute error are printed for every model.
 
-use nnc::runtime::{Model, Rng, Target, TargetKind};
+use nnc::runtime::{ElemKind, Model, Rng, TensorInfo, Values};
 use std::path::Path;
 
 macro_rules! fixtures {
@@ -30,6 +30,8 @@ fixtures! {
     activations => "tests/fixtures/ok/activations.nnc",
     autoencoder => "tests/fixtures/ok/autoencoder.nnc",
     bce_unfused => "tests/fixtures/ok/bce_unfused.nnc",
+    char_mlp => "tests/fixtures/ok/char_mlp.nnc",
+    concat_axes => "tests/fixtures/ok/concat_axes.nnc",
     cross_entropy_unfused => "tests/fixtures/ok/cross_entropy_unfused.nnc",
     deep_relu => "tests/fixtures/ok/deep_relu.nnc",
     gan => "tests/fixtures/ok/gan.nnc",
@@ -44,6 +46,7 @@ fixtures! {
     multi_label => "tests/fixtures/ok/multi_label.nnc",
     no_bias => "tests/fixtures/ok/no_bias.nnc",
     residual => "tests/fixtures/ok/residual.nnc",
+    sequence => "tests/fixtures/ok/sequence.nnc",
     shared_input_gradient => "tests/fixtures/ok/shared_input_gradient.nnc",
     sine_regression => "tests/fixtures/ok/sine_regression.nnc",
     softmax_mse => "tests/fixtures/ok/softmax_mse.nnc",
@@ -54,62 +57,66 @@ fixtures! {
     xor => "tests/fixtures/ok/xor.nnc",
 }
 
+/// The values of one input or target.
+enum Data {
+    Float(Vec<f64>),
+    Ids(Vec<u32>),
+}
+
+impl Data {
+    /// Random values of the declared kind: ids uniformly in their range, floats from `float`.
+    fn random(info: &TensorInfo, batch: usize, rng: &mut Rng, float: fn(&mut Rng) -> f64) -> Data {
+        let n = batch * info.per_sample();
+        match info.kind {
+            ElemKind::Float => Data::Float((0..n).map(|_| float(rng)).collect()),
+            ElemKind::Ids { range } => Data::Ids(
+                (0..n)
+                    .map(|_| (rng.next_u64() % range as u64) as u32)
+                    .collect(),
+            ),
+        }
+    }
+
+    fn values(&self) -> Values<'_, f64> {
+        match self {
+            Data::Float(v) => Values::Float(v),
+            Data::Ids(v) => Values::Ids(v),
+        }
+    }
+}
+
 /// Random inputs and targets that suit the model's declared kinds.
 struct Batch {
-    inputs: Vec<Vec<f64>>,
-    floats: Vec<Vec<f64>>,
-    labels: Vec<Vec<u32>>,
+    inputs: Vec<Data>,
+    targets: Vec<Data>,
 }
 
 impl Batch {
     fn new<M: Model>(batch: usize, rng: &mut Rng) -> Batch {
         let inputs = M::INPUTS
             .iter()
-            .map(|i| {
-                (0..batch * i.per_sample())
-                    .map(|_| rng.normal(0.0, 1.0))
-                    .collect()
-            })
+            .map(|i| Data::random(i, batch, rng, |r| r.normal(0.0, 1.0)))
             .collect();
-        let (mut floats, mut labels) = (Vec::new(), Vec::new());
-        for t in M::TARGETS {
-            match t.kind {
-                // Targets strictly inside (0, 1) suit every float loss, binary cross-entropy included.
-                TargetKind::Float { shape } => floats.push(
-                    (0..batch * shape.iter().product::<usize>())
-                        .map(|_| rng.uniform(0.05, 0.95))
-                        .collect(),
-                ),
-                TargetKind::Classes { classes } => labels.push(
-                    (0..batch)
-                        .map(|_| (rng.next_u64() % classes as u64) as u32)
-                        .collect(),
-                ),
-            }
-        }
-        Batch {
-            inputs,
-            floats,
-            labels,
-        }
+        // Targets strictly inside (0, 1) suit every float loss, binary cross-entropy included.
+        let targets = M::TARGETS
+            .iter()
+            .map(|t| Data::random(t, batch, rng, |r| r.uniform(0.05, 0.95)))
+            .collect();
+        Batch { inputs, targets }
     }
 
-    fn targets<M: Model>(&self) -> Vec<Target<'_, f64>> {
-        let (mut f, mut l) = (self.floats.iter(), self.labels.iter());
-        M::TARGETS
-            .iter()
-            .map(|t| match t.kind {
-                TargetKind::Classes { .. } => Target::Labels(l.next().unwrap()),
-                _ => Target::Float(f.next().unwrap()),
-            })
-            .collect()
+    fn input_values(&self) -> Vec<Values<'_, f64>> {
+        self.inputs.iter().map(Data::values).collect()
+    }
+
+    fn targets(&self) -> Vec<Values<'_, f64>> {
+        self.targets.iter().map(Data::values).collect()
     }
 
     /// The loss (filling the gradients), with fixed dropout masks.
     fn loss<M: Model<Elem = f64>>(&self, m: &mut M, ws: &mut M::Workspace) -> f64 {
         m.reseed(5);
-        let inputs: Vec<&[f64]> = self.inputs.iter().map(|v| v.as_slice()).collect();
-        m.forward_backward_dyn(ws, &inputs, &self.targets::<M>())
+        m.forward_backward_dyn(ws, &self.input_values(), &self.targets())
             .unwrap()
     }
 
@@ -123,7 +130,7 @@ impl Batch {
         backward: bool,
     ) -> f64 {
         m.reseed(5);
-        let inputs: Vec<&[f64]> = self.inputs.iter().map(|v| v.as_slice()).collect();
+        let inputs = self.input_values();
         m.forward_train_dyn(ws, &inputs).unwrap();
         let value = d
             .iter()
@@ -204,13 +211,25 @@ fn check_against<M: Model<Elem = f64>>(
     }
     for (k, grad) in input_grads.iter().enumerate() {
         let Some(grad) = grad else { continue };
-        for i in 0..batch.inputs[k].len() {
-            let original = batch.inputs[k][i];
-            batch.inputs[k][i] = original + h;
+        let len = match &batch.inputs[k] {
+            Data::Float(v) => v.len(),
+            Data::Ids(_) => 0,
+        };
+        let set = |batch: &mut Batch, i: usize, x: f64| {
+            if let Data::Float(v) = &mut batch.inputs[k] {
+                v[i] = x;
+            }
+        };
+        for i in 0..len {
+            let Data::Float(v) = &batch.inputs[k] else {
+                break;
+            };
+            let original = v[i];
+            set(batch, i, original + h);
             let plus = f(batch, model, ws);
-            batch.inputs[k][i] = original - h;
+            set(batch, i, original - h);
             let minus = f(batch, model, ws);
-            batch.inputs[k][i] = original;
+            set(batch, i, original);
             let numeric = (plus - minus) / (2.0 * h);
             let entry = format!("{what}: d / d input {}[{i}]", M::INPUTS[k].name);
             worst.compare(M::NAME, &entry, grad[i], numeric);
@@ -280,6 +299,8 @@ fn gradients_match_finite_differences() {
     gradcheck::<activations::Activations>(&[]);
     gradcheck::<autoencoder::AutoEncoder>(&[]);
     gradcheck::<bce_unfused::BceUnfused>(&[]);
+    gradcheck::<char_mlp::CharMlp>(&[]);
+    gradcheck::<concat_axes::ConcatAxes>(&[]);
     gradcheck::<cross_entropy_unfused::CeUnfused>(&[]);
     gradcheck::<deep_relu::Deep>(&[]);
     gradcheck::<gan::Generator>(&[]);
@@ -302,6 +323,7 @@ fn gradients_match_finite_differences() {
     gradcheck::<multi_label::MultiLabel>(&[]);
     gradcheck::<no_bias::NoBias>(&[]);
     gradcheck::<residual::Residual>(&[]);
+    gradcheck::<sequence::TinyLm>(&[]);
     gradcheck::<shared_input_gradient::SharedGrad>(&[]);
     gradcheck::<sine_regression::Sine>(&[]);
     gradcheck::<softmax_mse::SoftMse>(&[]);

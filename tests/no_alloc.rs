@@ -1,5 +1,6 @@
 //! After construction, a training step and a prediction allocate nothing: a counting global
-//! allocator watches a few hundred steps of the MNIST-sized model.
+//! allocator watches a few hundred steps of the MNIST-sized model and of models with integer
+//! inputs, embeddings and a label per position.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -37,6 +38,12 @@ mod heads {
 mod gan {
     nnc::include_model!("tests/fixtures/ok/gan.nnc");
 }
+mod sequence {
+    nnc::include_model!("tests/fixtures/ok/sequence.nnc");
+}
+mod char_mlp {
+    nnc::include_model!("tests/fixtures/ok/char_mlp.nnc");
+}
 
 /// One test, because the counter is global: tests running in parallel would count each
 /// other's allocations.
@@ -60,6 +67,13 @@ fn training_and_inference_allocate_nothing() {
     let (mut generator, mut discriminator) = (gan::Generator::new(0), gan::Discriminator::new(1));
     let (mut g_ws, mut d_ws) = (generator.workspace(batch), discriminator.workspace(batch));
     let ones = vec![1.0f32; batch];
+    // Integer inputs: embeddings, reshapes, cuts along both axes, a label per position.
+    let mut lm = sequence::TinyLm::new(0);
+    let mut lm_ws = lm.workspace(batch);
+    let tokens: Vec<u32> = (0..batch as u32 * 6).map(|i| i * 7 % 11).collect();
+    let mut chars = char_mlp::CharMlp::new(0);
+    let mut chars_ws = chars.workspace(batch);
+    let context: Vec<u32> = (0..batch as u32 * 8).map(|i| i * 5 % 65).collect();
     let before = ALLOCATIONS.load(Ordering::SeqCst);
     for step in 0..50 {
         // Odd steps use a partial batch: the batch size varies at run time within the capacity.
@@ -83,6 +97,12 @@ fn training_and_inference_allocate_nothing() {
         let d_fake = d_ws.grad_sample();
         generator.backward(&mut g_ws, &x[..n * 4], d_fake).unwrap();
         generator.update();
+        let (t, p) = (&tokens[..n * 6], &tokens[batch * 6 - n * 6..]);
+        lm.train_step(&mut lm_ws, t, p, p).unwrap();
+        lm.predict(&mut lm_ws, t, p).unwrap();
+        chars
+            .train_step(&mut chars_ws, &context[..n * 8], &y[..n])
+            .unwrap();
     }
     let after = ALLOCATIONS.load(Ordering::SeqCst);
     assert_eq!(

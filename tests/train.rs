@@ -20,6 +20,9 @@ mod gan_example;
 #[allow(dead_code)]
 #[path = "../examples/sine.rs"]
 mod sine_example;
+
+#[path = "../examples/char_mlp.rs"]
+mod char_mlp_example;
 mod keras {
     nnc::include_model!("tests/fixtures/ok/keras_iris.nnc");
     nnc::include_model!("tests/fixtures/ok/keras_mnist.nnc");
@@ -135,7 +138,7 @@ fn data_that_does_not_fit_the_model_is_an_error() {
         Dataset::supervised(vec![0.0f32; 10], &[5], Column::float(vec![0.0; 6], &[3])).unwrap();
     let err = fit(&mut model, &wrong, &quiet(1, 4)).unwrap_err();
     assert!(
-        err.to_string().contains("takes 4 floats per sample"),
+        err.to_string().contains("takes float values of shape [4]"),
         "{err}"
     );
     let labels = Dataset::supervised(
@@ -240,4 +243,37 @@ fn keras_mnist_trains_on_mnist() {
     let result = evaluate(&model, &test, 500).unwrap();
     let accuracy = result.accuracy().unwrap();
     assert!(accuracy > 0.93, "test accuracy {accuracy}");
+}
+
+/// The character model learns the excerpt kept in the repository: after a few epochs its
+/// validation loss beats the unigram baseline (a model that ignores the context), and the
+/// sample continues the prompt with characters of the text.
+#[test]
+fn char_mlp_learns_the_excerpt() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/tiny_shakespeare.txt");
+    let report = char_mlp_example::run(&path, 8, true).unwrap();
+    assert!(report.train_loss.is_finite() && report.val_loss.is_finite());
+    assert!(
+        report.bigram < report.unigram,
+        "{} {}",
+        report.bigram,
+        report.unigram
+    );
+    assert!(
+        report.val_loss < report.unigram,
+        "val loss {} should beat the unigram baseline {}",
+        report.val_loss,
+        report.unigram
+    );
+    assert!(report.sample.starts_with("ROMEO:\n") && report.sample.chars().count() == 207);
+}
+
+/// A missing text is an error that says where to get it.
+#[test]
+fn char_mlp_explains_a_missing_text() {
+    let err = char_mlp_example::run(std::path::Path::new("/nonexistent/input.txt"), 1, true)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("tinyshakespeare"), "{err}");
 }

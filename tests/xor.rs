@@ -81,12 +81,12 @@ fn wrong_slice_lengths_are_errors_not_panics() {
 /// The `rt::Model` impl rejects every kind of bad argument with its own error.
 #[test]
 fn dyn_methods_report_bad_arguments() {
-    use nnc::runtime::{Error, Model, Target};
+    use nnc::runtime::{Error, Model, Values};
     let mut model = from_macro::Xor::new(1);
     let mut ws = model.workspace(2);
     let err = |r: Result<f32, Error>| r.unwrap_err();
     assert!(matches!(
-        err(model.forward_backward_dyn(&mut ws, &[&X], &[Target::Float(&Y)])),
+        err(model.forward_backward_dyn(&mut ws, &[Values::Float(&X)], &[Values::Float(&Y)])),
         Error::BatchTooLarge {
             batch: 4,
             capacity: 2,
@@ -94,7 +94,7 @@ fn dyn_methods_report_bad_arguments() {
         }
     ));
     assert!(matches!(
-        err(model.forward_backward_dyn(&mut ws, &[&X[..3]], &[Target::Float(&Y)])),
+        err(model.forward_backward_dyn(&mut ws, &[Values::Float(&X[..3])], &[Values::Float(&Y)])),
         Error::RaggedInput {
             len: 3,
             per_sample: 2,
@@ -102,11 +102,19 @@ fn dyn_methods_report_bad_arguments() {
         }
     ));
     assert!(matches!(
-        err(model.forward_backward_dyn(&mut ws, &[&X[..4]], &[Target::Labels(&[1, 0])])),
-        Error::TargetKind { .. }
+        err(model.forward_backward_dyn(
+            &mut ws,
+            &[Values::Float(&X[..4])],
+            &[Values::Ids(&[1, 0])]
+        )),
+        Error::ValueKind { .. }
     ));
     assert!(matches!(
-        err(model.forward_backward_dyn(&mut ws, &[&X[..4]], &[Target::Float(&Y[..1])])),
+        err(model.forward_backward_dyn(
+            &mut ws,
+            &[Values::Float(&X[..4])],
+            &[Values::Float(&Y[..1])]
+        )),
         Error::TargetLength {
             expected: 2,
             len: 1,
@@ -114,7 +122,7 @@ fn dyn_methods_report_bad_arguments() {
         }
     ));
     assert!(matches!(
-        err(model.forward_backward_dyn(&mut ws, &[&X[..4]], &[])),
+        err(model.forward_backward_dyn(&mut ws, &[Values::Float(&X[..4])], &[])),
         Error::Arity {
             what: "targets",
             ..
@@ -149,7 +157,7 @@ fn dyn_methods_report_bad_arguments() {
 
 #[test]
 fn params_by_name() {
-    use nnc::runtime::{Model, TargetKind};
+    use nnc::runtime::{ElemKind, Model, Values};
     let mut model = from_macro::Xor::new(3);
     assert_eq!(model.param("out.bias"), Some(&[0.0][..]));
     assert_eq!(model.param("hidden.weight").map(<[f32]>::len), Some(16));
@@ -160,8 +168,14 @@ fn params_by_name() {
     assert_eq!(model.learning_rate(), 0.25);
     assert_eq!(from_macro::Xor::INPUTS[0].per_sample(), 2);
     assert_eq!(from_macro::Xor::OUTPUTS[0].per_sample(), 1);
-    assert_eq!(
-        from_macro::Xor::TARGETS[0].kind,
-        TargetKind::Float { shape: &[1] }
-    );
+    assert_eq!(from_macro::Xor::TARGETS[0].kind, ElemKind::Float);
+    assert_eq!(from_macro::Xor::TARGETS[0].shape, &[1]);
+    // An id-valued input where floats are declared is an error, not a panic.
+    let mut ws = model.workspace(4);
+    assert!(matches!(
+        model
+            .predict_dyn(&mut ws, &[Values::Ids(&[0, 1])])
+            .unwrap_err(),
+        nnc::runtime::Error::ValueKind { name: "x", .. }
+    ));
 }

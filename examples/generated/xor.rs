@@ -187,7 +187,7 @@ pub mod xor {
                     d_out,
                 );
             }
-            // d_out.bias = Σ over the batch of d_out
+            // d_out.bias = Σ over the rows of d_out
             {
                 let [d_out] = arena.read(batch, [D_OUT]);
                 rt::kernels::bias_backward(batch, 1, d_out, &mut grads[OUT_BIAS]);
@@ -222,7 +222,7 @@ pub mod xor {
                     .split(batch, D_HIDDEN_PRE, [HIDDEN]);
                 rt::kernels::act_backward_inplace(rt::Act::Tanh, hidden, d_hidden_pre);
             }
-            // d_hidden.bias = Σ over the batch of d_hidden.pre
+            // d_hidden.bias = Σ over the rows of d_hidden.pre
             {
                 let [d_hidden_pre] = arena.read(batch, [D_HIDDEN_PRE]);
                 rt::kernels::bias_backward(
@@ -314,7 +314,7 @@ pub mod xor {
                 let ([p], d_out_2) = arena.split(batch, D_OUT_2, [P]);
                 rt::kernels::act_backward(rt::Act::Sigmoid, p, d_p, d_out_2);
             }
-            // d_out.bias = Σ over the batch of d_out
+            // d_out.bias = Σ over the rows of d_out
             {
                 let [d_out_2] = arena.read(batch, [D_OUT_2]);
                 rt::kernels::bias_backward(batch, 1, d_out_2, &mut grads[OUT_BIAS]);
@@ -349,7 +349,7 @@ pub mod xor {
                     .split(batch, D_HIDDEN_PRE_2, [HIDDEN]);
                 rt::kernels::act_backward_inplace(rt::Act::Tanh, hidden, d_hidden_pre_2);
             }
-            // d_hidden.bias = Σ over the batch of d_hidden.pre
+            // d_hidden.bias = Σ over the rows of d_hidden.pre
             {
                 let [d_hidden_pre_2] = arena.read(batch, [D_HIDDEN_PRE_2]);
                 rt::kernels::bias_backward(
@@ -416,20 +416,21 @@ pub mod xor {
             rt::TensorInfo {
                 name: "x",
                 shape: &[2],
+                kind: rt::ElemKind::Float,
             },
         ];
-        const TARGETS: &'static [rt::TargetInfo] = &[
-            rt::TargetInfo {
+        const TARGETS: &'static [rt::TensorInfo] = &[
+            rt::TensorInfo {
                 name: "y",
-                kind: rt::TargetKind::Float {
-                    shape: &[1],
-                },
+                shape: &[1],
+                kind: rt::ElemKind::Float,
             },
         ];
         const OUTPUTS: &'static [rt::TensorInfo] = &[
             rt::TensorInfo {
                 name: "p",
                 shape: &[1],
+                kind: rt::ElemKind::Float,
             },
         ];
         const PARAMS: &'static [rt::ParamInfo] = &[
@@ -481,22 +482,22 @@ pub mod xor {
         fn forward_backward_dyn(
             &mut self,
             ws: &mut XorWorkspace,
-            inputs: &[&[f32]],
-            targets: &[rt::Target<'_, f32>],
+            inputs: &[rt::Values<'_, f32>],
+            targets: &[rt::Values<'_, f32>],
         ) -> Result<f32, rt::Error> {
             rt::model::expect_inputs("Xor", inputs, 1)?;
             rt::model::expect_targets("Xor", targets.len(), 1)?;
-            self.forward_backward(ws, inputs[0], targets[0].float("y")?)
+            self.forward_backward(ws, inputs[0].float("x")?, targets[0].float("y")?)
         }
         fn evaluate_dyn(
             &self,
             ws: &mut XorWorkspace,
-            inputs: &[&[f32]],
-            targets: &[rt::Target<'_, f32>],
+            inputs: &[rt::Values<'_, f32>],
+            targets: &[rt::Values<'_, f32>],
         ) -> Result<rt::Metrics<f32>, rt::Error> {
             rt::model::expect_inputs("Xor", inputs, 1)?;
             rt::model::expect_targets("Xor", targets.len(), 1)?;
-            self.evaluate(ws, inputs[0], targets[0].float("y")?)
+            self.evaluate(ws, inputs[0].float("x")?, targets[0].float("y")?)
         }
         fn metrics(ws: &XorWorkspace) -> rt::Metrics<f32> {
             ws.metrics
@@ -507,28 +508,28 @@ pub mod xor {
         fn predict_dyn<'w>(
             &self,
             ws: &'w mut XorWorkspace,
-            inputs: &[&[f32]],
+            inputs: &[rt::Values<'_, f32>],
         ) -> Result<&'w [f32], rt::Error> {
             rt::model::expect_inputs("Xor", inputs, 1)?;
-            self.predict(ws, inputs[0])
+            self.predict(ws, inputs[0].float("x")?)
         }
         fn forward_train_dyn(
             &mut self,
             ws: &mut XorWorkspace,
-            inputs: &[&[f32]],
+            inputs: &[rt::Values<'_, f32>],
         ) -> Result<(), rt::Error> {
             rt::model::expect_inputs("Xor", inputs, 1)?;
-            self.forward_train(ws, inputs[0]).map(|_| ())
+            self.forward_train(ws, inputs[0].float("x")?).map(|_| ())
         }
         fn backward_dyn(
             &mut self,
             ws: &mut XorWorkspace,
-            inputs: &[&[f32]],
+            inputs: &[rt::Values<'_, f32>],
             d_outputs: &[&[f32]],
         ) -> Result<(), rt::Error> {
             rt::model::expect_inputs("Xor", inputs, 1)?;
             rt::model::expect_output_grads("Xor", d_outputs, 1)?;
-            self.backward(ws, inputs[0], d_outputs[0])
+            self.backward(ws, inputs[0].float("x")?, d_outputs[0])
         }
         fn output(ws: &XorWorkspace, index: usize) -> Option<&[f32]> {
             match index {

@@ -29,6 +29,7 @@
 pub mod build;
 pub mod codegen;
 pub mod diag;
+pub mod interp;
 pub mod ir;
 pub mod lower;
 pub mod passes;

@@ -63,17 +63,34 @@ pub fn target(
     Ok(())
 }
 
-/// Class labels: exactly `batch` labels, each smaller than `classes`. Reports the first bad label.
+/// The ids of an integer input (its length is checked with the batch): each smaller than
+/// `range`. Reports the first bad id with its position.
+pub fn ids(input: &'static str, ids: &[u32], range: usize, per_sample: usize) -> Result<(), Error> {
+    match ids.iter().position(|&id| u64::from(id) >= range as u64) {
+        Some(index) => Err(Error::IdOutOfRange {
+            input,
+            index,
+            per_sample,
+            id: ids[index],
+            range,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Class labels: exactly `batch × per_sample` labels (one per predicted row), each smaller
+/// than `classes`. Reports the first bad label.
 pub fn labels(
     target: &'static str,
     labels: &[u32],
     classes: usize,
+    per_sample: usize,
     batch: usize,
 ) -> Result<(), Error> {
-    if labels.len() != batch {
+    if labels.len() != batch * per_sample {
         return Err(Error::TargetLength {
             target,
-            expected: batch,
+            expected: batch * per_sample,
             len: labels.len(),
             batch,
         });
@@ -188,8 +205,9 @@ mod tests {
 
     #[test]
     fn label_checks() {
-        assert_eq!(labels("y", &[0, 9, 3], 10, 3), Ok(()));
-        let e = labels("y", &[0, 1], 10, 3).unwrap_err();
+        assert_eq!(labels("y", &[0, 9, 3], 10, 1, 3), Ok(()));
+        assert_eq!(labels("y", &[0, 9, 3, 4], 10, 2, 2), Ok(()));
+        let e = labels("y", &[0, 1], 10, 1, 3).unwrap_err();
         assert!(matches!(
             e,
             Error::TargetLength {
@@ -198,7 +216,7 @@ mod tests {
                 ..
             }
         ));
-        let e = labels("y", &[0, 1, 2, 3, 4, 12, 99], 10, 7).unwrap_err();
+        let e = labels("y", &[0, 1, 2, 3, 4, 12, 99], 10, 1, 7).unwrap_err();
         assert_eq!(
             e,
             Error::LabelOutOfRange {
@@ -216,6 +234,18 @@ mod tests {
     }
 
     #[test]
+    fn id_checks() {
+        assert_eq!(ids("tokens", &[0, 64, 3], 65, 3), Ok(()));
+        let e = ids("tokens", &[0, 1, 2, 3, 65, 1], 65, 3).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "id 65 at position 4 of input `tokens` (sample 1, element 1) is out of range: \
+             `tokens` holds ids below 65; map unknown tokens to an id in 0..65 before calling \
+             the model"
+        );
+    }
+
+    #[test]
     fn arity_and_kind_messages() {
         let e = Error::Arity {
             what: "inputs",
@@ -227,15 +257,15 @@ mod tests {
             e.to_string(),
             "model `Mlp` takes 2 inputs but 1 were passed; pass them in declaration order"
         );
-        let e = Error::TargetKind {
-            target: "y",
+        let e = Error::ValueKind {
+            name: "y",
             expected: "class labels (u32)",
             found: "float values",
         };
         assert_eq!(
             e.to_string(),
-            "target `y` expects class labels (u32) but float values were passed; wrap it in \
-             the matching `Target` variant"
+            "`y` expects class labels (u32) but float values were passed; wrap it in the \
+             matching `Values` variant"
         );
     }
 }

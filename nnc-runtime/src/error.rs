@@ -87,12 +87,32 @@ pub enum Error {
     LabelOutOfRange {
         /// The target's name.
         target: &'static str,
-        /// The position of the first bad label.
+        /// The position of the first bad label in the target's values.
         index: usize,
         /// The bad label.
         label: u32,
         /// The number of classes.
         classes: usize,
+    },
+
+    /// A token id of an integer input is not smaller than the input's declared range.
+    #[error(
+        "id {id} at position {index} of input `{input}` (sample {}, element {}) is out of \
+         range: `{input}` holds ids below {range}; map unknown tokens to an id in 0..{range} \
+         before calling the model",
+        index / per_sample.max(&1), index % per_sample.max(&1)
+    )]
+    IdOutOfRange {
+        /// The input's name.
+        input: &'static str,
+        /// The position of the first bad id in the input's values.
+        index: usize,
+        /// The number of ids per sample, to locate the position within its sample.
+        per_sample: usize,
+        /// The bad id.
+        id: u32,
+        /// The declared range of the input's ids.
+        range: usize,
     },
 
     /// The wrong number of inputs or targets was passed to a `*_dyn` method.
@@ -128,14 +148,15 @@ pub enum Error {
         model: &'static str,
     },
 
-    /// A target of the wrong kind (class labels versus float values) was passed.
+    /// Values of the wrong kind (integer ids versus float values) were passed for an input
+    /// or a target.
     #[error(
-        "target `{target}` expects {expected} but {found} were passed; wrap it in the matching \
-         `Target` variant"
+        "`{name}` expects {expected} but {found} were passed; wrap it in the matching \
+         `Values` variant"
     )]
-    TargetKind {
-        /// The target's name.
-        target: &'static str,
+    ValueKind {
+        /// The input's or target's name.
+        name: &'static str,
         /// What the model expects, for example "class labels (u32)".
         expected: &'static str,
         /// What was passed, for example "float values".

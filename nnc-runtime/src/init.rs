@@ -31,6 +31,12 @@ pub fn xavier_normal<T: Float>(rng: &mut Rng, fan_in: usize, fan_out: usize, w: 
     rng.fill_normal(T::ZERO, T::from_f64(std), w);
 }
 
+/// Normal with a fixed standard deviation (`normal_`): `N(0, std)`. PyTorch fills
+/// `nn.Embedding` tables from `N(0, 1)`.
+pub fn normal<T: Float>(rng: &mut Rng, std: f64, w: &mut [T]) {
+    rng.fill_normal(T::ZERO, T::from_f64(std), w);
+}
+
 /// Every element set to `value` (`constant_`), typically zeros for biases.
 pub fn constant<T: Float>(value: T, w: &mut [T]) {
     w.fill(value);

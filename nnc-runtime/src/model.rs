@@ -21,13 +21,27 @@ pub struct ParamInfo {
     pub trainable: bool,
 }
 
-/// A named input or output, described per sample.
+/// What one element of an input, target or output is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ElemKind {
+    /// The model's float type.
+    Float,
+    /// Integers (`u32`) in `0..range`: token ids, or class labels.
+    Ids {
+        /// One past the largest valid id: the vocabulary or the number of classes.
+        range: usize,
+    },
+}
+
+/// A named input, target or output, described per sample.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TensorInfo {
     /// The tensor's name.
     pub name: &'static str,
-    /// The shape of one sample.
+    /// The shape of one sample (`[]` for one class label per sample).
     pub shape: &'static [usize],
+    /// What its elements are.
+    pub kind: ElemKind,
 }
 
 impl TensorInfo {
@@ -37,73 +51,63 @@ impl TensorInfo {
     }
 }
 
-/// What a target holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TargetKind {
-    /// Float values with this per-sample shape.
-    Float {
-        /// The shape of one sample.
-        shape: &'static [usize],
-    },
-    /// One class label (`u32`) per sample.
-    Classes {
-        /// The number of classes; labels are `0..classes`.
-        classes: usize,
-    },
-}
-
-/// A named training target.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TargetInfo {
-    /// The target's name.
-    pub name: &'static str,
-    /// What it holds.
-    pub kind: TargetKind,
-}
-
-/// A target value passed to the `*_dyn` methods.
+/// The values of one input or target passed to the `*_dyn` methods, `batch × per_sample` of
+/// them in row-major order.
 #[derive(Clone, Copy, Debug)]
-pub enum Target<'a, T> {
-    /// Float values, `batch × per_sample` of them.
+pub enum Values<'a, T> {
+    /// Float values.
     Float(&'a [T]),
-    /// One class label per sample.
-    Labels(&'a [u32]),
+    /// Integer ids or class labels.
+    Ids(&'a [u32]),
 }
 
-/// How the two target kinds are named in error messages.
+/// How the two kinds of values are named in error messages.
 const FLOAT_VALUES: &str = "float values";
-const CLASS_LABELS: &str = "class labels (u32)";
+const IDS: &str = "integer ids or labels (u32)";
 
-impl<'a, T> Target<'a, T> {
-    /// The float values, or an error naming `name` if labels were passed.
+impl<'a, T> Values<'a, T> {
+    /// The float values, or an error naming `name` if ids were passed.
     pub fn float(self, name: &'static str) -> Result<&'a [T], Error> {
         match self {
-            Target::Float(values) => Ok(values),
-            Target::Labels(_) => Err(Error::TargetKind {
-                target: name,
+            Values::Float(values) => Ok(values),
+            Values::Ids(_) => Err(Error::ValueKind {
+                name,
                 expected: FLOAT_VALUES,
-                found: CLASS_LABELS,
+                found: IDS,
             }),
         }
     }
 
-    /// The class labels, or an error naming `name` if float values were passed.
-    pub fn labels(self, name: &'static str) -> Result<&'a [u32], Error> {
+    /// The ids, or an error naming `name` if float values were passed.
+    pub fn ids(self, name: &'static str) -> Result<&'a [u32], Error> {
         match self {
-            Target::Labels(labels) => Ok(labels),
-            Target::Float(_) => Err(Error::TargetKind {
-                target: name,
-                expected: CLASS_LABELS,
+            Values::Ids(ids) => Ok(ids),
+            Values::Float(_) => Err(Error::ValueKind {
+                name,
+                expected: IDS,
                 found: FLOAT_VALUES,
             }),
         }
+    }
+
+    /// The number of values.
+    pub fn len(&self) -> usize {
+        match self {
+            Values::Float(v) => v.len(),
+            Values::Ids(v) => v.len(),
+        }
+    }
+
+    /// Whether there are no values.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
 /// Checks that a `*_dyn` method received the number of inputs the model declares.
 pub fn expect_inputs<T>(
     model: &'static str,
-    inputs: &[&[T]],
+    inputs: &[Values<'_, T>],
     expected: usize,
 ) -> Result<(), Error> {
     arity("inputs", model, inputs.len(), expected)
@@ -153,7 +157,7 @@ pub trait Model: Sized {
     /// The inputs, in declaration order.
     const INPUTS: &'static [TensorInfo];
     /// The training targets, in declaration order.
-    const TARGETS: &'static [TargetInfo];
+    const TARGETS: &'static [TensorInfo];
     /// The outputs `predict` returns, in order.
     const OUTPUTS: &'static [TensorInfo];
     /// The parameter tensors, with their place in `params()`.
@@ -176,15 +180,15 @@ pub trait Model: Sized {
     fn forward_backward_dyn(
         &mut self,
         ws: &mut Self::Workspace,
-        inputs: &[&[Self::Elem]],
-        targets: &[Target<'_, Self::Elem>],
+        inputs: &[Values<'_, Self::Elem>],
+        targets: &[Values<'_, Self::Elem>],
     ) -> Result<Self::Elem, Error>;
     /// Loss and accuracy of a batch in inference mode, without a backward pass.
     fn evaluate_dyn(
         &self,
         ws: &mut Self::Workspace,
-        inputs: &[&[Self::Elem]],
-        targets: &[Target<'_, Self::Elem>],
+        inputs: &[Values<'_, Self::Elem>],
+        targets: &[Values<'_, Self::Elem>],
     ) -> Result<Metrics<Self::Elem>, Error>;
     /// Loss and accuracy of the last `forward_backward_dyn` on this workspace.
     fn metrics(ws: &Self::Workspace) -> Metrics<Self::Elem>;
@@ -194,21 +198,21 @@ pub trait Model: Sized {
     fn predict_dyn<'w>(
         &self,
         ws: &'w mut Self::Workspace,
-        inputs: &[&[Self::Elem]],
+        inputs: &[Values<'_, Self::Elem>],
     ) -> Result<&'w [Self::Elem], Error>;
     /// The forward pass in training mode, kept for `backward_dyn`; read the outputs with
     /// [`Model::output`].
     fn forward_train_dyn(
         &mut self,
         ws: &mut Self::Workspace,
-        inputs: &[&[Self::Elem]],
+        inputs: &[Values<'_, Self::Elem>],
     ) -> Result<(), Error>;
     /// The backward pass from one gradient per output, after `forward_train_dyn` with the same
     /// inputs.
     fn backward_dyn(
         &mut self,
         ws: &mut Self::Workspace,
-        inputs: &[&[Self::Elem]],
+        inputs: &[Values<'_, Self::Elem>],
         d_outputs: &[&[Self::Elem]],
     ) -> Result<(), Error>;
     /// Output `index` of the last `predict_dyn` or `forward_train_dyn` on this workspace.
@@ -241,8 +245,8 @@ pub trait Model: Sized {
     fn train_step_dyn(
         &mut self,
         ws: &mut Self::Workspace,
-        inputs: &[&[Self::Elem]],
-        targets: &[Target<'_, Self::Elem>],
+        inputs: &[Values<'_, Self::Elem>],
+        targets: &[Values<'_, Self::Elem>],
     ) -> Result<Self::Elem, Error> {
         let loss = self.forward_backward_dyn(ws, inputs, targets)?;
         self.update();
@@ -272,38 +276,41 @@ mod tests {
         let image = TensorInfo {
             name: "x",
             shape: &[28, 28],
+            kind: ElemKind::Float,
         };
         assert_eq!(image.per_sample(), 784);
-        let scalar = TensorInfo {
+        let label = TensorInfo {
             name: "y",
             shape: &[],
+            kind: ElemKind::Ids { range: 10 },
         };
-        assert_eq!(scalar.per_sample(), 1);
+        assert_eq!(label.per_sample(), 1);
     }
 
     #[test]
-    fn target_kinds() {
+    fn value_kinds() {
         let values = [1.0f32, 2.0];
-        let labels = [1u32];
-        assert_eq!(Target::Float(&values[..]).float("y"), Ok(&values[..]));
-        assert_eq!(Target::<f32>::Labels(&labels).labels("y"), Ok(&labels[..]));
+        let ids = [1u32];
+        assert_eq!(Values::Float(&values[..]).float("y"), Ok(&values[..]));
+        assert_eq!(Values::<f32>::Ids(&ids).ids("y"), Ok(&ids[..]));
         assert_eq!(
-            Target::Float(&values[..]).labels("y"),
-            Err(Error::TargetKind {
-                target: "y",
-                expected: "class labels (u32)",
+            Values::Float(&values[..]).ids("y"),
+            Err(Error::ValueKind {
+                name: "y",
+                expected: "integer ids or labels (u32)",
                 found: "float values"
             })
         );
-        assert!(Target::<f32>::Labels(&labels).float("y").is_err());
+        assert!(Values::<f32>::Ids(&ids).float("y").is_err());
+        assert_eq!(Values::<f32>::Ids(&ids).len(), 1);
     }
 
     #[test]
     fn arity_checks() {
         let x = [0.0f64; 4];
-        assert_eq!(expect_inputs("Mlp", &[&x[..]], 1), Ok(()));
+        assert_eq!(expect_inputs("Mlp", &[Values::Float(&x[..])], 1), Ok(()));
         assert_eq!(
-            expect_inputs("Mlp", &[&x[..], &x[..]], 1),
+            expect_inputs("Mlp", &[Values::Float(&x[..]), Values::Float(&x[..])], 1),
             Err(Error::Arity {
                 what: "inputs",
                 model: "Mlp",

@@ -7,11 +7,11 @@
 //! not allocate per batch: batches are slices of the dataset or are gathered into buffers made
 //! once, and the argument lists live on the stack.
 
-use crate::data::{slices, Batcher, Dataset, MAX_COLUMNS};
+use crate::data::{empty_arguments, slices, Batcher, Dataset, MAX_COLUMNS};
 use crate::progress::Progress;
 use crate::Error;
 use nnc_runtime::schedule::Schedule;
-use nnc_runtime::{Float, Metrics, Model, Rng, Target};
+use nnc_runtime::{ElemKind, Float, Metrics, Model, Rng, Values};
 use std::time::Instant;
 
 /// How much `fit` prints.
@@ -316,7 +316,7 @@ pub fn predict<M: Model>(
 fn in_order<T: Float>(
     data: &Dataset<T>,
     batch_size: usize,
-    mut f: impl FnMut(&[&[T]], &[Target<'_, T>]) -> Result<(), Error>,
+    mut f: impl FnMut(&[Values<'_, T>], &[Values<'_, T>]) -> Result<(), Error>,
 ) -> Result<(), Error> {
     let (ni, nt) = (data.inputs.len(), data.targets.len());
     for start in (0..data.len()).step_by(batch_size) {
@@ -332,15 +332,37 @@ fn in_order<T: Float>(
     Ok(())
 }
 
-/// Empty argument lists for one batch, on the stack.
-fn empty_arguments<'a, T: Copy>() -> ([&'a [T]; MAX_COLUMNS], [Target<'a, T>; MAX_COLUMNS]) {
-    ([&[]; MAX_COLUMNS], [Target::Float(&[]); MAX_COLUMNS])
+/// Whether a column holds what a model's input or target declares: the same kind, as many
+/// values per sample, and for ids a range no wider than the model's.
+fn fits(info: &nnc_runtime::TensorInfo, column: &crate::data::Column<impl Float>) -> bool {
+    use crate::data::Column;
+    let kind = match (info.kind, column) {
+        (ElemKind::Float, Column::Float { .. }) => true,
+        (ElemKind::Ids { range }, Column::Ids { range: r, .. }) => *r <= range,
+        _ => false,
+    };
+    kind && column.per_sample() == info.per_sample()
+}
+
+/// How a column is described in a mismatch message.
+fn describe(column: &crate::data::Column<impl Float>) -> String {
+    use crate::data::Column;
+    match column {
+        Column::Float { shape, .. } => format!("float values of shape {shape:?}"),
+        Column::Ids { shape, range, .. } => format!("ids below {range} of shape {shape:?}"),
+    }
+}
+
+/// How a model's input or target is described in a mismatch message.
+fn declared(info: &nnc_runtime::TensorInfo) -> String {
+    match info.kind {
+        ElemKind::Float => format!("float values of shape {:?}", info.shape),
+        ElemKind::Ids { range } => format!("ids below {range} of shape {:?}", info.shape),
+    }
 }
 
 /// Checks that `data` has the columns `M` takes, with the right kinds and sizes.
 fn check_fits<M: Model>(data: &Dataset<M::Elem>, what: &str) -> Result<(), Error> {
-    use crate::data::Column;
-    use nnc_runtime::TargetKind;
     let name = M::NAME;
     if data.targets.len() != M::TARGETS.len() {
         return Err(Error::Data(format!(
@@ -351,26 +373,20 @@ fn check_fits<M: Model>(data: &Dataset<M::Elem>, what: &str) -> Result<(), Error
     }
     check_inputs::<M>(data, what)?;
     for (info, column) in M::TARGETS.iter().zip(&data.targets) {
-        let fits = match (info.kind, column) {
-            (TargetKind::Float { shape }, Column::Float { .. }) => {
-                column.per_sample() == shape.iter().product::<usize>()
-            }
-            (TargetKind::Classes { classes }, Column::Labels { classes: c, .. }) => *c <= classes,
-            _ => false,
-        };
-        if !fits {
+        if !fits(info, column) {
             return Err(Error::Data(format!(
-                "target `{}` of model `{name}` is {:?}, which the {what} data's column does not match",
-                info.name, info.kind
+                "target `{}` of model `{name}` takes {}, but the {what} data's column holds {}",
+                info.name,
+                declared(info),
+                describe(column)
             )));
         }
     }
     Ok(())
 }
 
-/// Checks that `data` has the inputs `M` takes, as float columns of the right widths.
+/// Checks that `data` has the inputs `M` takes, of the right kinds and widths.
 fn check_inputs<M: Model>(data: &Dataset<M::Elem>, what: &str) -> Result<(), Error> {
-    use crate::data::Column;
     let name = M::NAME;
     if data.inputs.len() != M::INPUTS.len() {
         return Err(Error::Data(format!(
@@ -385,17 +401,13 @@ fn check_inputs<M: Model>(data: &Dataset<M::Elem>, what: &str) -> Result<(), Err
         )));
     }
     for (info, column) in M::INPUTS.iter().zip(&data.inputs) {
-        match column {
-            Column::Float { .. } if column.per_sample() == info.per_sample() => {}
-            _ => {
-                return Err(Error::Data(format!(
-                    "input `{}` of model `{name}` takes {} floats per sample, but the {what} data's column has {} {}",
-                    info.name,
-                    info.per_sample(),
-                    column.per_sample(),
-                    if matches!(column, Column::Labels { .. }) { "label" } else { "values" }
-                )))
-            }
+        if !fits(info, column) {
+            return Err(Error::Data(format!(
+                "input `{}` of model `{name}` takes {}, but the {what} data's column holds {}",
+                info.name,
+                declared(info),
+                describe(column)
+            )));
         }
     }
     Ok(())

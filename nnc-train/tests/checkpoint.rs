@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 
 use nnc_runtime::model::{expect_inputs, expect_targets};
 use nnc_runtime::{
-    Adam, AdamConfig, Float, Metrics, Model, Optimizer, ParamInfo, Sgd, SgdConfig, Target,
-    TargetInfo, TargetKind, TensorInfo,
+    Adam, AdamConfig, ElemKind, Float, Metrics, Model, Optimizer, ParamInfo, Sgd, SgdConfig,
+    TensorInfo, Values,
 };
 use nnc_train::checkpoint::{self, Loaded, SaveOptions};
 use nnc_train::Error;
@@ -127,14 +127,17 @@ impl<T: Float, S: Spec> Model for Linear<T, S> {
     const INPUTS: &'static [TensorInfo] = &[TensorInfo {
         name: "x",
         shape: &[IN],
+        kind: ElemKind::Float,
     }];
-    const TARGETS: &'static [TargetInfo] = &[TargetInfo {
+    const TARGETS: &'static [TensorInfo] = &[TensorInfo {
         name: "y",
-        kind: TargetKind::Float { shape: &[OUT] },
+        shape: &[OUT],
+        kind: ElemKind::Float,
     }];
     const OUTPUTS: &'static [TensorInfo] = &[TensorInfo {
         name: "y",
         shape: &[OUT],
+        kind: ElemKind::Float,
     }];
     const PARAMS: &'static [ParamInfo] = PARAMS;
     const HAS_LOSS: bool = true;
@@ -170,12 +173,12 @@ impl<T: Float, S: Spec> Model for Linear<T, S> {
     fn forward_backward_dyn(
         &mut self,
         ws: &mut Vec<T>,
-        inputs: &[&[T]],
-        targets: &[Target<'_, T>],
+        inputs: &[Values<'_, T>],
+        targets: &[Values<'_, T>],
     ) -> Result<T, nnc_runtime::Error> {
         expect_inputs(S::NAME, inputs, 1)?;
         expect_targets(S::NAME, targets.len(), 1)?;
-        let (x, t) = (inputs[0], targets[0].float("y")?);
+        let (x, t) = (inputs[0].float("x")?, targets[0].float("y")?);
         self.forward(x, ws);
         let scale = T::from_usize(ws.len());
         let mut loss = T::ZERO;
@@ -197,8 +200,8 @@ impl<T: Float, S: Spec> Model for Linear<T, S> {
     fn evaluate_dyn(
         &self,
         _ws: &mut Vec<T>,
-        _inputs: &[&[T]],
-        _targets: &[Target<'_, T>],
+        _inputs: &[Values<'_, T>],
+        _targets: &[Values<'_, T>],
     ) -> Result<Metrics<T>, nnc_runtime::Error> {
         Err(nnc_runtime::Error::NoLoss { model: S::NAME })
     }
@@ -215,17 +218,17 @@ impl<T: Float, S: Spec> Model for Linear<T, S> {
     fn predict_dyn<'w>(
         &self,
         ws: &'w mut Vec<T>,
-        inputs: &[&[T]],
+        inputs: &[Values<'_, T>],
     ) -> Result<&'w [T], nnc_runtime::Error> {
         expect_inputs(S::NAME, inputs, 1)?;
-        self.forward(inputs[0], ws);
+        self.forward(inputs[0].float("x")?, ws);
         Ok(ws)
     }
 
     fn forward_train_dyn(
         &mut self,
         _ws: &mut Vec<T>,
-        _inputs: &[&[T]],
+        _inputs: &[Values<'_, T>],
     ) -> Result<(), nnc_runtime::Error> {
         Err(nnc_runtime::Error::NoLoss { model: S::NAME })
     }
@@ -233,7 +236,7 @@ impl<T: Float, S: Spec> Model for Linear<T, S> {
     fn backward_dyn(
         &mut self,
         _ws: &mut Vec<T>,
-        _inputs: &[&[T]],
+        _inputs: &[Values<'_, T>],
         _d_outputs: &[&[T]],
     ) -> Result<(), nnc_runtime::Error> {
         Err(nnc_runtime::Error::NoLoss { model: S::NAME })
@@ -274,7 +277,7 @@ fn train<M: Model>(model: &mut M, steps: usize) {
     let mut ws = model.workspace(4);
     for _ in 0..steps {
         model
-            .train_step_dyn(&mut ws, &[&x], &[Target::Float(&t)])
+            .train_step_dyn(&mut ws, &[Values::Float(&x)], &[Values::Float(&t)])
             .expect("train step");
     }
 }
@@ -283,7 +286,10 @@ fn train<M: Model>(model: &mut M, steps: usize) {
 fn predict<M: Model>(model: &M) -> Vec<M::Elem> {
     let (x, _) = batch::<M::Elem>();
     let mut ws = model.workspace(4);
-    model.predict_dyn(&mut ws, &[&x]).expect("predict").to_vec()
+    model
+        .predict_dyn(&mut ws, &[Values::Float(&x)])
+        .expect("predict")
+        .to_vec()
 }
 
 /// The bits of each value (`to_f64` is exact for both element types).

@@ -55,13 +55,13 @@ fn idx_bytes(code: u8, dims: &[u32], body: &[u8]) -> Vec<u8> {
 fn floats(c: &Column<f32>) -> (&[f32], &[usize]) {
     match c {
         Column::Float { values, shape } => (values, shape),
-        Column::Labels { .. } => panic!("expected a float column, found labels"),
+        Column::Ids { .. } => panic!("expected a float column, found ids"),
     }
 }
 
 fn labels(c: &Column<f32>) -> (&[u32], usize) {
     match c {
-        Column::Labels { labels, classes } => (labels, *classes),
+        Column::Ids { ids, range, .. } => (ids, *range),
         Column::Float { .. } => panic!("expected labels, found a float column"),
     }
 }

@@ -16,6 +16,16 @@ pub fn batch_checks(p: &Program) -> TokenStream {
     let mut out =
         quote!(let batch = rt::check::batch(#name, #n.len(), #per, ws.arena.capacity())?;);
     out.extend(same_batch_checks(p, rest));
+    // Every id of an integer input indexes a table row, so each is checked before any kernel
+    // runs.
+    for b in &p.inputs {
+        let ty = p.graph.ty(b.value);
+        if let DType::Ids(range) = ty.dtype {
+            let (n, name) = (ident(&b.name), &b.name);
+            let (range, per) = (usize_lit(range), usize_lit(ty.shape.elems_per_sample()));
+            out.extend(quote!(rt::check::ids(#name, #n, #range, #per)?;));
+        }
+    }
     out
 }
 
@@ -31,7 +41,7 @@ pub fn same_batch_checks(p: &Program, bindings: &[Binding]) -> TokenStream {
         .collect()
 }
 
-/// Method parameters for inputs or targets: one slice each, of floats or of `u32` labels.
+/// Method parameters for inputs or targets: one slice each, of floats or of `u32` ids.
 pub fn slice_args(
     p: &Program,
     bindings: &[Binding],
@@ -42,7 +52,7 @@ pub fn slice_args(
         .map(|b| {
             let n = ident(&b.name);
             match p.graph.ty(b.value).dtype {
-                DType::Label => quote!(#n: &[u32]),
+                DType::Ids(_) => quote!(#n: &[u32]),
                 DType::Float => quote!(#n: &[#elem]),
             }
         })
@@ -57,9 +67,10 @@ pub fn target_checks(p: &Program) -> TokenStream {
             let (n, name) = (ident(&b.name), &b.name);
             let ty = p.graph.ty(b.value);
             match ty.dtype {
-                DType::Label => {
-                    let classes = usize_lit(p.classes(b.value));
-                    quote!(rt::check::labels(#name, #n, #classes, batch)?;)
+                DType::Ids(classes) => {
+                    let classes = usize_lit(classes);
+                    let per = usize_lit(ty.shape.elems_per_sample());
+                    quote!(rt::check::labels(#name, #n, #classes, #per, batch)?;)
                 }
                 DType::Float => {
                     let per = usize_lit(ty.shape.elems_per_sample());
@@ -77,27 +88,21 @@ fn shape_lit(dims: &[usize]) -> TokenStream {
 
 /// The `INPUTS`, `TARGETS`, `OUTPUTS` and `PARAMS` constants of the `rt::Model` impl.
 pub fn model_info(p: &Program, offsets: &[usize]) -> [TokenStream; 4] {
-    let tensor = |name: &str, v: ValueId| {
-        let shape = shape_lit(&p.graph.ty(v).shape.sample_dims());
-        quote!(rt::TensorInfo { name: #name, shape: #shape })
-    };
-    let inputs = p.inputs.iter().map(|b| tensor(&b.name, b.value));
-    let outputs = p.outputs.iter().map(|b| tensor(&b.name, b.value));
-    let targets = p.targets.iter().map(|b| {
-        let name = &b.name;
+    let tensor = |b: &Binding| {
         let ty = p.graph.ty(b.value);
+        let (name, shape) = (&b.name, shape_lit(&ty.shape.sample_dims()));
         let kind = match ty.dtype {
-            DType::Float => {
-                let shape = shape_lit(&ty.shape.sample_dims());
-                quote!(rt::TargetKind::Float { shape: #shape })
-            }
-            DType::Label => {
-                let classes = usize_lit(p.classes(b.value));
-                quote!(rt::TargetKind::Classes { classes: #classes })
+            DType::Float => quote!(rt::ElemKind::Float),
+            DType::Ids(range) => {
+                let range = usize_lit(range);
+                quote!(rt::ElemKind::Ids { range: #range })
             }
         };
-        quote!(rt::TargetInfo { name: #name, kind: #kind })
-    });
+        quote!(rt::TensorInfo { name: #name, shape: #shape, kind: #kind })
+    };
+    let inputs = p.inputs.iter().map(tensor);
+    let outputs = p.outputs.iter().map(tensor);
+    let targets = p.targets.iter().map(tensor);
     let params = p.params.iter().zip(offsets).map(|(q, &o)| {
         let (name, shape, offset, len) = (&q.name, shape_lit(&q.shape), usize_lit(o), usize_lit(q.len()));
         let trainable = !q.frozen;

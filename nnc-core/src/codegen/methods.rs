@@ -201,14 +201,23 @@ impl Methods<'_> {
         };
         let pred_slot = ident(self.names.slot(m.prediction));
         let target = ident(self.names.local(m.target));
-        let per = self.p.graph.ty(m.prediction).shape.elems_per_sample();
-        let n = usize_lit(per);
+        let shape = &self.p.graph.ty(m.prediction).shape;
+        let per = shape.elems_per_sample();
+        let n = usize_lit(shape.row_width());
+        // Class predictions are scored per row: per sample, or per position of a sequence.
+        let rows = match shape.rows_per_sample() {
+            1 => quote!(batch),
+            r => {
+                let r = usize_lit(r);
+                quote!(batch * #r)
+            }
+        };
         let k = quote!(rt::kernels);
         let call = match m.kind {
             MetricKind::ArgmaxLabel => {
-                quote!((#k::argmax_correct(batch, #n, pred, #target), batch))
+                quote!((#k::argmax_correct(#rows, #n, pred, #target), #rows))
             }
-            MetricKind::ArgmaxMatch => quote!((#k::argmax_match(batch, #n, pred, #target), batch)),
+            MetricKind::ArgmaxMatch => quote!((#k::argmax_match(#rows, #n, pred, #target), #rows)),
             MetricKind::Threshold(t) => {
                 let t = float_lit(t);
                 let scored = if per == 1 {
@@ -341,25 +350,22 @@ pub fn trait_impl(
     let [inputs_info, targets_info, outputs_info, params_info] = info::model_info(p, offsets);
     let model_name = &p.name;
     let (n_inputs, n_targets) = (usize_lit(p.inputs.len()), usize_lit(p.targets.len()));
-    let input_dyn: Vec<TokenStream> = (0..p.inputs.len())
-        .map(|i| {
-            let i = usize_lit(i);
-            quote!(inputs[#i])
-        })
-        .collect();
-    let target_dyn: Vec<TokenStream> = p
-        .targets
-        .iter()
-        .enumerate()
-        .map(|(i, b)| {
-            let name = &b.name;
-            let i = usize_lit(i);
-            match p.graph.ty(b.value).dtype {
-                DType::Label => quote!(targets[#i].labels(#name)?),
-                DType::Float => quote!(targets[#i].float(#name)?),
-            }
-        })
-        .collect();
+    // Each dynamic input or target is unwrapped to the slice kind its declaration asks for.
+    let unwrap = |list: TokenStream, bindings: &[Binding]| -> Vec<TokenStream> {
+        bindings
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                let (name, i) = (&b.name, usize_lit(i));
+                match p.graph.ty(b.value).dtype {
+                    DType::Ids(_) => quote!(#list[#i].ids(#name)?),
+                    DType::Float => quote!(#list[#i].float(#name)?),
+                }
+            })
+            .collect()
+    };
+    let input_dyn = unwrap(quote!(inputs), &p.inputs);
+    let target_dyn = unwrap(quote!(targets), &p.targets);
     let n_outputs = usize_lit(p.outputs.len());
     let has_loss = p.loss.is_some();
     let d_dyn = (0..p.outputs.len()).map(|i| {
@@ -402,12 +408,12 @@ pub fn trait_impl(
     };
     let training = if p.loss.is_some() {
         quote! {
-            fn forward_backward_dyn(&mut self, ws: &mut #workspace, inputs: &[&[#elem]], targets: &[rt::Target<'_, #elem>]) -> Result<#elem, rt::Error> {
+            fn forward_backward_dyn(&mut self, ws: &mut #workspace, inputs: &[rt::Values<'_, #elem>], targets: &[rt::Values<'_, #elem>]) -> Result<#elem, rt::Error> {
                 rt::model::expect_inputs(#model_name, inputs, #n_inputs)?;
                 rt::model::expect_targets(#model_name, targets.len(), #n_targets)?;
                 self.forward_backward(ws, #(#input_dyn,)* #(#target_dyn),*)
             }
-            fn evaluate_dyn(&self, ws: &mut #workspace, inputs: &[&[#elem]], targets: &[rt::Target<'_, #elem>]) -> Result<rt::Metrics<#elem>, rt::Error> {
+            fn evaluate_dyn(&self, ws: &mut #workspace, inputs: &[rt::Values<'_, #elem>], targets: &[rt::Values<'_, #elem>]) -> Result<rt::Metrics<#elem>, rt::Error> {
                 rt::model::expect_inputs(#model_name, inputs, #n_inputs)?;
                 rt::model::expect_targets(#model_name, targets.len(), #n_targets)?;
                 self.evaluate(ws, #(#input_dyn,)* #(#target_dyn),*)
@@ -415,10 +421,10 @@ pub fn trait_impl(
         }
     } else {
         quote! {
-            fn forward_backward_dyn(&mut self, _ws: &mut #workspace, _inputs: &[&[#elem]], _targets: &[rt::Target<'_, #elem>]) -> Result<#elem, rt::Error> {
+            fn forward_backward_dyn(&mut self, _ws: &mut #workspace, _inputs: &[rt::Values<'_, #elem>], _targets: &[rt::Values<'_, #elem>]) -> Result<#elem, rt::Error> {
                 Err(rt::Error::NoLoss { model: #model_name })
             }
-            fn evaluate_dyn(&self, _ws: &mut #workspace, _inputs: &[&[#elem]], _targets: &[rt::Target<'_, #elem>]) -> Result<rt::Metrics<#elem>, rt::Error> {
+            fn evaluate_dyn(&self, _ws: &mut #workspace, _inputs: &[rt::Values<'_, #elem>], _targets: &[rt::Values<'_, #elem>]) -> Result<rt::Metrics<#elem>, rt::Error> {
                 Err(rt::Error::NoLoss { model: #model_name })
             }
         }
@@ -429,7 +435,7 @@ pub fn trait_impl(
             type Workspace = #workspace;
             const NAME: &'static str = #model_name;
             const INPUTS: &'static [rt::TensorInfo] = #inputs_info;
-            const TARGETS: &'static [rt::TargetInfo] = #targets_info;
+            const TARGETS: &'static [rt::TensorInfo] = #targets_info;
             const OUTPUTS: &'static [rt::TensorInfo] = #outputs_info;
             const PARAMS: &'static [rt::ParamInfo] = #params_info;
             const HAS_LOSS: bool = #has_loss;
@@ -456,15 +462,15 @@ pub fn trait_impl(
             fn update(&mut self) {
                 #model::update(self)
             }
-            fn predict_dyn<'w>(&self, ws: &'w mut #workspace, inputs: &[&[#elem]]) -> Result<&'w [#elem], rt::Error> {
+            fn predict_dyn<'w>(&self, ws: &'w mut #workspace, inputs: &[rt::Values<'_, #elem>]) -> Result<&'w [#elem], rt::Error> {
                 rt::model::expect_inputs(#model_name, inputs, #n_inputs)?;
                 #first_output
             }
-            fn forward_train_dyn(&mut self, ws: &mut #workspace, inputs: &[&[#elem]]) -> Result<(), rt::Error> {
+            fn forward_train_dyn(&mut self, ws: &mut #workspace, inputs: &[rt::Values<'_, #elem>]) -> Result<(), rt::Error> {
                 rt::model::expect_inputs(#model_name, inputs, #n_inputs)?;
                 self.forward_train(ws, #(#input_dyn),*).map(|_| ())
             }
-            fn backward_dyn(&mut self, ws: &mut #workspace, inputs: &[&[#elem]], d_outputs: &[&[#elem]]) -> Result<(), rt::Error> {
+            fn backward_dyn(&mut self, ws: &mut #workspace, inputs: &[rt::Values<'_, #elem>], d_outputs: &[&[#elem]]) -> Result<(), rt::Error> {
                 rt::model::expect_inputs(#model_name, inputs, #n_inputs)?;
                 rt::model::expect_output_grads(#model_name, d_outputs, #n_outputs)?;
                 self.backward(ws, #(#input_dyn,)* #(#d_dyn),*)

@@ -87,25 +87,30 @@ fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) 
             );
             quote!(#[doc = #doc] const #c: ::core::ops::Range<usize> = #start..#end;)
         });
-    let slot_consts = p.graph.ids().filter_map(|id| {
-        let c = ident(names.slot(id));
-        let doc = format!(
-            " Arena slot of `{}` {}.",
-            p.graph.node(id).name,
-            p.graph.ty(id).shape
-        );
-        match plan.storage[id.index()] {
-            Storage::Batched { offset, per_sample } => {
-                let (o, n) = (usize_lit(offset), usize_lit(per_sample));
-                Some(quote!(#[doc = #doc] const #c: rt::Slot = rt::Slot::batched(#o, #n);))
+    // Views (reshapes) use their root's slot and declare none of their own.
+    let slot_consts = p
+        .graph
+        .ids()
+        .filter(|id| p.storage_root(*id) == *id)
+        .filter_map(|id| {
+            let c = ident(names.slot(id));
+            let doc = format!(
+                " Arena slot of `{}` {}.",
+                p.graph.node(id).name,
+                p.graph.ty(id).shape
+            );
+            match plan.storage[id.index()] {
+                Storage::Batched { offset, per_sample } => {
+                    let (o, n) = (usize_lit(offset), usize_lit(per_sample));
+                    Some(quote!(#[doc = #doc] const #c: rt::Slot = rt::Slot::batched(#o, #n);))
+                }
+                Storage::Fixed { offset, len } => {
+                    let (o, n) = (usize_lit(offset), usize_lit(len));
+                    Some(quote!(#[doc = #doc] const #c: rt::Slot = rt::Slot::fixed(#o, #n);))
+                }
+                _ => None,
             }
-            Storage::Fixed { offset, len } => {
-                let (o, n) = (usize_lit(offset), usize_lit(len));
-                Some(quote!(#[doc = #doc] const #c: rt::Slot = rt::Slot::fixed(#o, #n);))
-            }
-            _ => None,
-        }
-    });
+        });
 
     let init = p.params.iter().zip(&names.param).map(|(q, c)| {
         let c = ident(c);
@@ -118,6 +123,10 @@ fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) 
             }
             Init::XavierNormal => {
                 quote!(rt::init::xavier_normal(&mut rng, #fan_in, #fan_out, &mut params[#c]);)
+            }
+            Init::Normal(std) => {
+                let std = float_lit(std);
+                quote!(rt::init::normal(&mut rng, #std, &mut params[#c]);)
             }
             Init::Constant(v) => {
                 let v = float_lit(v);

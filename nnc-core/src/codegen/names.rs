@@ -68,10 +68,17 @@ impl Names {
         for id in p.graph.ids().filter(|id| caller(*id)) {
             locals.insert(p.graph.node(id).name.clone());
         }
-        let mut local = Vec::new();
-        let mut slot = Vec::new();
+        let mut local: Vec<String> = Vec::new();
+        let mut slot: Vec<String> = Vec::new();
         for id in p.graph.ids() {
             let node = p.graph.node(id);
+            // A reshape is a view of its root's storage and goes by the root's names.
+            let root = p.storage_root(id);
+            if root != id {
+                local.push(local[root.index()].clone());
+                slot.push(slot[root.index()].clone());
+                continue;
+            }
             let base = if caller(id) {
                 node.name.clone()
             } else {

@@ -2,7 +2,9 @@
 //! the one-line comment that explains it in the generated code.
 
 use super::names::Names;
-use crate::ir::{Act, Dim, LossKind, LossSpec, Node, Op, Program, Reduction, Storage, ValueId};
+use crate::ir::{
+    Act, Dim, LossKind, LossSpec, Node, Op, Program, Reduction, Shape, Storage, ValueId,
+};
 use proc_macro2::{Ident, Literal, Span, TokenStream};
 use quote::{format_ident, quote};
 
@@ -49,29 +51,49 @@ impl Comments {
 }
 
 impl Ctx<'_> {
-    fn dim(&self, d: Dim) -> TokenStream {
-        match d {
-            Dim::Batch => quote!(batch),
-            Dim::Fixed(n) => {
-                let n = usize_lit(n);
-                quote!(#n)
-            }
+    /// The number of elements in `dims`, as an expression: a literal, or `batch` times one.
+    fn count(&self, dims: &[Dim]) -> TokenStream {
+        let fixed: usize = dims
+            .iter()
+            .map(|d| match d {
+                Dim::Fixed(n) => *n,
+                Dim::Batch => 1,
+            })
+            .product();
+        let n = usize_lit(fixed);
+        match (dims.contains(&Dim::Batch), fixed) {
+            (true, 1) => quote!(batch),
+            (true, _) => quote!(batch * #n),
+            (false, _) => quote!(#n),
         }
     }
 
-    fn stride(&self, d: Dim) -> TokenStream {
-        match d {
-            Dim::Batch => quote!(batch as isize),
-            Dim::Fixed(n) => {
-                let n = usize_lit(n);
-                quote!(#n)
-            }
+    /// `count` as a stride for `gemm`, which takes strides as `isize`.
+    fn stride(&self, dims: &[Dim]) -> TokenStream {
+        let n = self.count(dims);
+        if dims.contains(&Dim::Batch) {
+            quote!((#n) as isize)
+        } else {
+            n
         }
     }
 
-    /// Elements per sample of a batched value (its trailing dimensions).
-    fn per_sample(&self, v: ValueId) -> Literal {
-        usize_lit(self.p.graph.ty(v).shape.elems_per_sample())
+    /// The rows of `v` for a per-row kernel: every axis but the last, the batch included.
+    fn rows(&self, v: ValueId) -> TokenStream {
+        let dims = &self.p.graph.ty(v).shape.0;
+        self.count(&dims[..dims.len().saturating_sub(1)])
+    }
+
+    /// The width of `v`'s rows: its last axis.
+    fn width(&self, v: ValueId) -> Literal {
+        usize_lit(self.p.graph.ty(v).shape.row_width())
+    }
+
+    /// The blocks of a join or cut along `axis` of a shape: the number of blocks (every axis
+    /// before `axis`, the batch included) and the elements of one block.
+    fn blocks(&self, shape: &Shape, axis: usize) -> (TokenStream, usize) {
+        let (_, inner) = shape.split_at_axis(axis);
+        (self.count(&shape.0[..axis]), inner)
     }
 
     fn in_arena(&self, v: ValueId) -> bool {
@@ -83,6 +105,7 @@ impl Ctx<'_> {
 
     /// The expression that reads `v` inside the node's block.
     fn read(&self, v: ValueId) -> TokenStream {
+        let v = self.p.storage_root(v);
         let local = ident(self.names.local(v));
         match self.storage[v.index()] {
             Storage::Params => {
@@ -110,16 +133,21 @@ impl Ctx<'_> {
 
     fn emit(&self, id: ValueId, tail: bool) -> TokenStream {
         let node = self.p.graph.node(id);
+        if node.op == Op::Reshape {
+            // A view: nothing moves, later reads name the value it views.
+            return self.comments.marker(self.describe(id, node));
+        }
         // A value planned into its operand's slot is computed by the in-place kernel.
         let in_place = node
             .op
             .in_place_operand()
             .map(|i| node.args[i])
             .filter(|a| self.in_arena(id) && self.storage[a.index()] == self.storage[id.index()]);
+        // Views read their root's slot, so arguments are collected by root.
         let mut reads: Vec<ValueId> = Vec::new();
-        for a in &node.args {
-            if self.in_arena(*a) && !reads.contains(a) && Some(*a) != in_place {
-                reads.push(*a);
+        for a in node.args.iter().map(|a| self.p.storage_root(*a)) {
+            if self.in_arena(a) && !reads.contains(&a) && Some(a) != in_place {
+                reads.push(a);
             }
         }
         let read_locals: Vec<Ident> = reads.iter().map(|v| ident(self.names.local(*v))).collect();
@@ -190,12 +218,12 @@ impl Ctx<'_> {
     fn call(&self, node: &Node, a: &[TokenStream], out: TokenStream) -> TokenStream {
         let k = quote!(rt::kernels);
         let g = &self.p.graph;
-        let n0 = || self.per_sample(node.args[0]);
+        let arg = |i: usize| node.args[i];
         match node.op {
             Op::Dense { act, bias } => {
-                let w = &g.ty(node.args[1]).shape.0;
-                let (outputs, inputs) = (self.dim(w[0]), self.dim(w[1]));
-                let (x, wt) = (&a[0], &a[1]);
+                let w = &g.ty(arg(1)).shape.0;
+                let (outputs, inputs) = (self.count(&w[..1]), self.count(&w[1..]));
+                let (rows, x, wt) = (self.rows(arg(0)), &a[0], &a[1]);
                 let b = if bias {
                     let b = &a[2];
                     quote!(Some(#b))
@@ -203,64 +231,72 @@ impl Ctx<'_> {
                     quote!(None)
                 };
                 let act = act_tokens(act);
-                quote!(#k::dense_forward(batch, #inputs, #outputs, #x, #wt, #b, #act, #out))
+                quote!(#k::dense_forward(#rows, #inputs, #outputs, #x, #wt, #b, #act, #out))
             }
             // The two products of a dense layer's backward pass have kernels of their own,
             // which need no packing buffers (so a training step allocates nothing).
             Op::MatMul {
                 transpose_a: false,
                 transpose_b: false,
-            } if self.p.param_of(node.args[1]).is_some() => {
-                let w = &g.ty(node.args[1]).shape.0;
-                let (outputs, inputs, gz, wt) = (self.dim(w[0]), self.dim(w[1]), &a[0], &a[1]);
-                quote!(#k::dense_backward_input(batch, #inputs, #outputs, #gz, #wt, #out))
+            } if self.p.param_of(arg(1)).is_some() => {
+                let w = &g.ty(arg(1)).shape.0;
+                let (outputs, inputs) = (self.count(&w[..1]), self.count(&w[1..]));
+                let (rows, gz, wt) = (self.rows(arg(0)), &a[0], &a[1]);
+                quote!(#k::dense_backward_input(#rows, #inputs, #outputs, #gz, #wt, #out))
             }
             Op::MatMul {
                 transpose_a: true,
                 transpose_b: false,
-            } if node.ty.shape.0.iter().all(|d| *d != Dim::Batch)
-                && g.ty(node.args[0]).shape.0[0] == Dim::Batch =>
-            {
+            } if !node.ty.shape.is_batched() && g.ty(arg(0)).shape.is_batched() => {
                 let c = &node.ty.shape.0;
-                let (outputs, inputs, gz, x) = (self.dim(c[0]), self.dim(c[1]), &a[0], &a[1]);
-                quote!(#k::dense_backward_weight(batch, #inputs, #outputs, #gz, #x, #out))
+                let (outputs, inputs) = (self.count(&c[..1]), self.count(&c[1..]));
+                let (rows, gz, x) = (self.rows(arg(0)), &a[0], &a[1]);
+                quote!(#k::dense_backward_weight(#rows, #inputs, #outputs, #gz, #x, #out))
             }
             Op::MatMul {
                 transpose_a,
                 transpose_b,
             } => {
-                let (sa, sb) = (&g.ty(node.args[0]).shape.0, &g.ty(node.args[1]).shape.0);
-                // Row-major [r, c] has strides (c, 1); reading it transposed swaps them.
-                let (m, k_dim, rsa, csa) = if transpose_a {
-                    (sa[1], sa[0], quote!(1), self.stride(sa[1]))
-                } else {
-                    (sa[0], sa[1], self.stride(sa[1]), quote!(1))
+                // Each operand is the row-major matrix [rows, last axis], with strides
+                // (last, 1); reading it transposed swaps the strides.
+                let view = |v: ValueId, t: bool| {
+                    let dims = &g.ty(v).shape.0;
+                    let (lead, last) = dims.split_at(dims.len() - 1);
+                    let (r, c) = (self.count(lead), self.count(last));
+                    let s = self.stride(last);
+                    if t {
+                        (c, r, quote!(1), s)
+                    } else {
+                        (r, c, s, quote!(1))
+                    }
                 };
-                let (n, rsb, csb) = if transpose_b {
-                    (sb[0], quote!(1), self.stride(sb[1]))
-                } else {
-                    (sb[1], self.stride(sb[1]), quote!(1))
+                let (m, kd, rsa, csa) = view(arg(0), transpose_a);
+                let (_, n, rsb, csb) = view(arg(1), transpose_b);
+                let out_dims = &node.ty.shape.0;
+                let cols = match (transpose_b, g.ty(arg(1)).shape.0.split_last()) {
+                    (true, Some((_, lead))) => lead.to_vec(),
+                    _ => out_dims[out_dims.len() - 1..].to_vec(),
                 };
-                let (md, kd, nd, rsc) = (self.dim(m), self.dim(k_dim), self.dim(n), self.stride(n));
+                let rsc = self.stride(&cols);
                 let (x, y) = (&a[0], &a[1]);
-                quote!(#k::gemm(#md, #kd, #nd, 1.0, #x, #rsa, #csa, #y, #rsb, #csb, 0.0, #out, #rsc, 1))
+                quote!(#k::gemm(#m, #kd, #n, 1.0, #x, #rsa, #csa, #y, #rsb, #csb, 0.0, #out, #rsc, 1))
             }
             Op::BiasAdd => {
-                let (x, b) = (&a[0], &a[1]);
-                let n = n0();
-                quote!(#k::bias_add(batch, #n, #x, #b, #out))
+                let (rows, n, x, b) = (self.rows(arg(0)), self.width(arg(0)), &a[0], &a[1]);
+                quote!(#k::bias_add(#rows, #n, #x, #b, #out))
             }
             Op::Activation(act) => {
                 let (act, x) = (act_tokens(act), &a[0]);
                 quote!(#k::act_forward(#act, #x, #out))
             }
-            Op::Softmax => {
-                let (n, x) = (n0(), &a[0]);
-                quote!(#k::softmax(batch, #n, #x, #out))
-            }
-            Op::LogSoftmax => {
-                let (n, x) = (n0(), &a[0]);
-                quote!(#k::log_softmax(batch, #n, #x, #out))
+            Op::Softmax | Op::LogSoftmax => {
+                let f = ident(if node.op == Op::Softmax {
+                    "softmax"
+                } else {
+                    "log_softmax"
+                });
+                let (rows, n, x) = (self.rows(arg(0)), self.width(arg(0)), &a[0]);
+                quote!(#k::#f(#rows, #n, #x, #out))
             }
             Op::Add | Op::Sub | Op::Mul => {
                 let f = ident(match node.op {
@@ -275,23 +311,52 @@ impl Ctx<'_> {
                 let (x, c) = (&a[0], float_lit(c.get()));
                 quote!(#k::scale(#x, #c, #out))
             }
-            Op::Concat => {
-                let total = usize_lit(node.ty.shape.elems_per_sample());
+            // A join along an axis copies blocks: everything from the axis on is one
+            // contiguous block per index of the axes before it.
+            Op::Concat { axis } => {
+                let (blocks, total) = self.blocks(&node.ty.shape, axis);
+                let total = usize_lit(total);
                 let mut offset = 0;
                 let parts = node.args.iter().zip(a).map(|(v, x)| {
-                    let width = self.p.graph.ty(*v).shape.elems_per_sample();
+                    let (_, width) = self.blocks(&g.ty(*v).shape, axis);
                     let (w, o) = (usize_lit(width), usize_lit(offset));
                     offset += width;
-                    quote!(#k::copy_cols(batch, #x, #w, #out, #total, #o);)
+                    quote!(#k::copy_cols(#blocks, #x, #w, #out, #total, #o);)
                 });
                 let parts: Vec<TokenStream> = parts.collect();
                 quote!({ #(#parts)* })
             }
-            Op::Slice { start, len } => {
-                let (n, x) = (n0(), &a[0]);
-                let (start, len) = (usize_lit(start), usize_lit(len));
-                quote!(#k::slice_cols(batch, #x, #n, #start, #out, #len))
+            // A cut copies part of every block; one step along the axis is the elements of
+            // the axes after it.
+            Op::Slice { axis, start, len } => {
+                let shape = &g.ty(arg(0)).shape;
+                let (blocks, width) = self.blocks(shape, axis);
+                let step = shape.split_at_axis(axis + 1).1;
+                let (n, x) = (usize_lit(width), &a[0]);
+                let (start, len) = (usize_lit(start * step), usize_lit(len * step));
+                quote!(#k::slice_cols(#blocks, #x, #n, #start, #out, #len))
             }
+            Op::Pad { axis, start, .. } => {
+                let shape = &g.ty(arg(0)).shape;
+                let (blocks, width) = self.blocks(shape, axis);
+                let step = shape.split_at_axis(axis + 1).1;
+                let (_, total) = self.blocks(&node.ty.shape, axis);
+                let (w, n, x) = (usize_lit(width), usize_lit(total), &a[0]);
+                let start = usize_lit(start * step);
+                quote!({
+                    #out.fill(0.0);
+                    #k::copy_cols(#blocks, #x, #w, #out, #n, #start);
+                })
+            }
+            Op::Embedding => {
+                let (dim, ids, table) = (usize_lit(node.ty.shape.row_width()), &a[0], &a[1]);
+                quote!(#k::embedding(#dim, #ids, #table, #out))
+            }
+            Op::EmbeddingGrad => {
+                let (dim, ids, gy) = (self.width(arg(1)), &a[0], &a[1]);
+                quote!(#k::embedding_backward(#dim, #ids, #gy, #out))
+            }
+            Op::Reshape => quote!(),
             Op::DropoutMask(rate) => {
                 let rate = float_lit(rate.get());
                 // Several masks reborrow the random state in turn; a single one takes it.
@@ -302,21 +367,22 @@ impl Ctx<'_> {
                 };
                 quote!(#k::dropout_mask(#rng, #rate, #out))
             }
-            Op::ReduceBatch => {
-                let (n, x) = (n0(), &a[0]);
-                quote!(#k::bias_backward(batch, #n, #x, #out))
+            Op::SumRows => {
+                let (rows, n, x) = (self.rows(arg(0)), self.width(arg(0)), &a[0]);
+                quote!(#k::bias_backward(#rows, #n, #x, #out))
             }
             Op::ActivationGrad(act) => {
                 let (act, v, gy) = (act_tokens(act), &a[0], &a[1]);
                 quote!(#k::act_backward(#act, #v, #gy, #out))
             }
-            Op::SoftmaxGrad => {
-                let (n, y, gy) = (n0(), &a[0], &a[1]);
-                quote!(#k::softmax_backward(batch, #n, #y, #gy, #out))
-            }
-            Op::LogSoftmaxGrad => {
-                let (n, y, gy) = (n0(), &a[0], &a[1]);
-                quote!(#k::log_softmax_backward(batch, #n, #y, #gy, #out))
+            Op::SoftmaxGrad | Op::LogSoftmaxGrad => {
+                let f = ident(if node.op == Op::SoftmaxGrad {
+                    "softmax_backward"
+                } else {
+                    "log_softmax_backward"
+                });
+                let (rows, n, y, gy) = (self.rows(arg(0)), self.width(arg(0)), &a[0], &a[1]);
+                quote!(#k::#f(#rows, #n, #y, #gy, #out))
             }
             Op::Loss(spec) | Op::LossGrad(spec) => {
                 let backward = matches!(node.op, Op::LossGrad(_));
@@ -358,22 +424,29 @@ impl Ctx<'_> {
         out: Option<TokenStream>,
     ) -> TokenStream {
         let (p, t) = (&a[0], &a[1]);
-        let per_sample = self.p.graph.ty(node.args[0]).shape.elems_per_sample();
+        let pred = node.args[0];
         let weight = float_lit(spec.weight.get());
         let elem = &self.elem;
+        // The mean is over rows for a class loss (one term per row of the last axis, the
+        // batch and every position included) and over every element otherwise.
+        let terms = if spec.kind.per_row() {
+            self.rows(pred)
+        } else {
+            self.count(&self.p.graph.ty(pred).shape.0)
+        };
+        // A product needs parentheses before `as`; a single name or literal reads better bare.
+        let terms = if terms.to_string().contains('*') {
+            quote!((#terms))
+        } else {
+            terms
+        };
         let scale = match spec.reduction {
             Reduction::Sum => quote!(#weight),
-            Reduction::Mean if spec.kind.per_row() || per_sample == 1 => {
-                quote!((#weight / batch as f64) as #elem)
-            }
-            Reduction::Mean => {
-                let n = usize_lit(per_sample);
-                quote!((#weight / (batch * #n) as f64) as #elem)
-            }
+            Reduction::Mean => quote!((#weight / #terms as f64) as #elem),
         };
         let rows = spec.kind.per_row().then(|| {
-            let n = usize_lit(per_sample);
-            quote!(batch, #n,)
+            let (rows, n) = (self.rows(pred), self.width(pred));
+            quote!(#rows, #n,)
         });
         let option = match spec.kind {
             LossKind::Huber => {
@@ -424,7 +497,7 @@ impl Ctx<'_> {
                     t(transpose_b)
                 )
             }
-            Op::ReduceBatch => format!("{me} = Σ over the batch of {}", arg(0)),
+            Op::SumRows => format!("{me} = Σ over the rows of {}", arg(0)),
             Op::ActivationGrad(act) => {
                 let place = if self.storage[id.index()] == self.storage[node.args[1].index()] {
                     format!(", in place of {}", arg(1))
@@ -473,13 +546,24 @@ impl Ctx<'_> {
             Op::DropoutMask(rate) => format!(
                 "{me}: each value 0 with probability {rate}, else 1/(1 − {rate}); all ones in inference"
             ),
-            Op::Concat => {
+            Op::Concat { axis } => {
                 let args: Vec<String> = (0..node.args.len()).map(arg).collect();
-                format!("{me} = [{}] joined along the last dimension    {shape}", args.join(", "))
+                format!("{me} = [{}] joined along axis {axis}    {shape}", args.join(", "))
             }
-            Op::Slice { start, len } => {
-                format!("{me} = columns {start}..{} of {}", start + len, arg(0))
+            Op::Slice { axis, start, len } => {
+                format!("{me} = {}[{start}..{}] along axis {axis}    {shape}", arg(0), start + len)
             }
+            Op::Pad { axis, start, total } => format!(
+                "{me} = {} placed at {start} along axis {axis} in zeros of size {total}    {shape}",
+                arg(0)
+            ),
+            Op::Reshape => format!("{me} = {} viewed as {shape}, sharing its storage", arg(0)),
+            Op::Embedding => format!("{me} = rows of {} picked by the ids {}    {shape}", arg(1), arg(0)),
+            Op::EmbeddingGrad => format!(
+                "{me} = rows of {} added up by id {}, zero for ids not seen",
+                arg(1),
+                arg(0)
+            ),
             op => {
                 let args: Vec<String> = (0..node.args.len()).map(arg).collect();
                 format!("{me} = {op}({})    {shape}", args.join(", "))

@@ -36,11 +36,6 @@ fn stub_items(file: &File, rt: &TokenStream, elem: proc_macro2::Ident) -> TokenS
         if !usable || !seen.insert(name.clone()) {
             continue;
         }
-        let inputs = m
-            .items
-            .iter()
-            .filter(|i| matches!(i, Item::Input(_)))
-            .count();
         let targets: Vec<TokenStream> = m
             .items
             .iter()
@@ -52,10 +47,21 @@ fn stub_items(file: &File, rt: &TokenStream, elem: proc_macro2::Ident) -> TokenS
                 _ => None,
             })
             .collect();
-        let input_args: Vec<TokenStream> = (0..inputs)
-            .map(|i| {
+        let input_args: Vec<TokenStream> = m
+            .items
+            .iter()
+            .filter_map(|i| match i {
+                Item::Input(d) => Some(d.ids.is_some()),
+                _ => None,
+            })
+            .enumerate()
+            .map(|(i, ids)| {
                 let a = format_ident!("_input{i}");
-                quote!(#a: &[#elem])
+                if ids {
+                    quote!(#a: &[u32])
+                } else {
+                    quote!(#a: &[#elem])
+                }
             })
             .collect();
         let target_args: Vec<TokenStream> = targets

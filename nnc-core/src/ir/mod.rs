@@ -101,6 +101,42 @@ impl Shape {
     pub fn last(&self) -> Option<Dim> {
         self.0.last().copied()
     }
+
+    /// The size of the last axis, the width of a row (1 for a scalar).
+    pub fn row_width(&self) -> usize {
+        match self.0.last() {
+            Some(Dim::Fixed(n)) => *n,
+            _ => 1,
+        }
+    }
+
+    /// The number of rows per sample: the product of every axis between the batch and the
+    /// last one. A per-row kernel runs over `batch × rows_per_sample` rows of `row_width`.
+    pub fn rows_per_sample(&self) -> usize {
+        let lead = self.0.len().saturating_sub(1);
+        self.0[..lead]
+            .iter()
+            .map(|d| match d {
+                Dim::Batch => 1,
+                Dim::Fixed(n) => *n,
+            })
+            .product()
+    }
+
+    /// The elements per sample in the axes before `axis` (after the batch) and from `axis`
+    /// on: the outer and inner block sizes of a join or a cut along `axis`.
+    pub fn split_at_axis(&self, axis: usize) -> (usize, usize) {
+        let size = |dims: &[Dim]| -> usize {
+            dims.iter()
+                .map(|d| match d {
+                    Dim::Batch => 1,
+                    Dim::Fixed(n) => *n,
+                })
+                .product()
+        };
+        let axis = axis.min(self.0.len());
+        (size(&self.0[..axis]), size(&self.0[axis..]))
+    }
 }
 
 impl fmt::Display for Shape {
@@ -120,8 +156,10 @@ impl fmt::Display for Shape {
 pub enum DType {
     /// The model's floating-point type (f32 or f64, chosen at code generation).
     Float,
-    /// Integer class labels (u32 in generated code).
-    Label,
+    /// Integers in `0..range` (`u32` in generated code): token ids fed to an embedding, or the
+    /// class labels a loss scores against. The range is part of the type, so that an
+    /// embedding's vocabulary and a loss's class count are checked against it.
+    Ids(usize),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -137,15 +175,21 @@ impl Type {
             shape,
         }
     }
+
+    pub fn ids(range: usize, shape: Shape) -> Type {
+        Type {
+            dtype: DType::Ids(range),
+            shape,
+        }
+    }
 }
 
 impl fmt::Display for Type {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let d = match self.dtype {
-            DType::Float => "float",
-            DType::Label => "label",
-        };
-        write!(f, "{d}{}", self.shape)
+        match self.dtype {
+            DType::Float => write!(f, "float{}", self.shape),
+            DType::Ids(range) => write!(f, "ids({range}){}", self.shape),
+        }
     }
 }
 
@@ -236,6 +280,8 @@ pub enum Init {
     XavierUniform,
     /// Xavier/Glorot normal, std sqrt(2 / (fan_in + fan_out)).
     XavierNormal,
+    /// Normal with a fixed standard deviation: `N(0, 1)` for embedding tables.
+    Normal(f64),
     Zeros,
     Constant(f64),
 }
@@ -247,6 +293,7 @@ impl fmt::Display for Init {
             Init::HeUniform => f.write_str("he_uniform"),
             Init::XavierUniform => f.write_str("xavier_uniform"),
             Init::XavierNormal => f.write_str("xavier_normal"),
+            Init::Normal(std) => write!(f, "normal({std})"),
             Init::Zeros => f.write_str("zeros"),
             Init::Constant(c) => write!(f, "constant({c})"),
         }
@@ -475,14 +522,22 @@ impl Program {
             .sum()
     }
 
-    /// The number of classes of a label target: the width of a prediction it is scored
-    /// against (lowering has checked that they agree).
+    /// The range of an integer value (the class count of a label target, the vocabulary of
+    /// token ids); 0 for a float value.
     pub fn classes(&self, target: ValueId) -> usize {
-        self.graph
-            .nodes
-            .iter()
-            .find(|n| n.args.get(1) == Some(&target))
-            .map_or(0, |n| self.graph.ty(n.args[0]).shape.elems_per_sample())
+        match self.graph.ty(target).dtype {
+            DType::Ids(range) => range,
+            DType::Float => 0,
+        }
+    }
+
+    /// The value whose storage `id` shares: itself, or for a reshape (a view of the same
+    /// row-major elements), the value it reshapes, followed to the end of the chain.
+    pub fn storage_root(&self, mut id: ValueId) -> ValueId {
+        while self.graph.node(id).op == Op::Reshape {
+            id = self.graph.node(id).args[0];
+        }
+        id
     }
 
     /// The parameter a `Param` node reads, if `id` is one.
@@ -546,6 +601,14 @@ impl Program {
             .chain(self.metric.map(|m| m.prediction));
         for v in kept {
             last[v.index()] = last[v.index()].max(forward_end);
+        }
+        // A reshape is a view: the value it reads stays live as long as any view of it. The
+        // reverse walk carries lifetimes down chains of views.
+        for id in g.ids().rev() {
+            if g.node(id).op == Op::Reshape {
+                let a = g.node(id).args[0].index();
+                last[a] = last[a].max(last[id.index()]);
+            }
         }
         last
     }

@@ -210,12 +210,15 @@ pub enum Op {
     /// A dropout mask: 0 with probability `rate`, else `1/(1 − rate)`, redrawn each training
     /// step from the model's RNG; all ones in inference (no arguments).
     DropoutMask(Const),
-    /// `op(a) · op(b)` on rank-2 values, where `op` transposes when the flag is set.
+    /// `op(a) · op(b)`, where each operand is viewed as the matrix `[rows, last axis]` (rows:
+    /// the product of every other axis) and `op` transposes that view when the flag is set.
+    /// The result keeps `a`'s leading axes when `a` is not transposed, so a dense layer runs
+    /// over the last axis of a value of any rank.
     MatMul {
         transpose_a: bool,
         transpose_b: bool,
     },
-    /// `x + b`, with `b` broadcast over every dimension but the last. Args: x, b.
+    /// `x + b`, with `b` broadcast over every axis but the last. Args: x, b.
     BiasAdd,
     /// Element-wise activation. Args: x.
     Activation(Act),
@@ -231,12 +234,34 @@ pub enum Op {
     Mul,
     /// `c · x`. Args: x.
     Scale(Const),
-    /// Concatenation along the last dimension. Args: two or more values of equal leading dims.
-    Concat,
-    /// Columns `start .. start + len` of the last dimension. Args: x.
-    Slice { start: usize, len: usize },
-    /// Sum over the batch dimension: `[B, n] → [n]`. Args: x.
-    ReduceBatch,
+    /// Concatenation along `axis` (an index into the whole shape, the batch being axis 0).
+    /// Args: two or more values equal on every other axis.
+    Concat { axis: usize },
+    /// Elements `start .. start + len` along `axis`. Args: x.
+    Slice {
+        axis: usize,
+        start: usize,
+        len: usize,
+    },
+    /// The reverse of a slice: `x` placed at `start` along `axis` in zeros of size `total`
+    /// there. Args: x.
+    Pad {
+        axis: usize,
+        start: usize,
+        total: usize,
+    },
+    /// The same row-major elements under another shape with the same batch axis and the same
+    /// number of elements per sample: a view, which shares its argument's storage. Its type is
+    /// set where it is created. Args: x.
+    Reshape,
+    /// Rows of a table gathered by integer ids: `[B, …] ids, [V, D] table → [B, …, D]`.
+    /// Args: ids, table.
+    Embedding,
+    /// The table gradient of an embedding: every row of `g` added into the row of its id,
+    /// every other row zero, `[V, D]`. Args: ids, g.
+    EmbeddingGrad,
+    /// Sum over every axis but the last: `[…, n] → [n]` (a bias gradient). Args: x.
+    SumRows,
     /// `gy ⊙ act'(·)`, written through the activation's output y, or its input x when
     /// [`Act::derivative_from_input`]. Args: y or x, gy.
     ActivationGrad(Act),
@@ -270,11 +295,13 @@ impl Op {
             Op::Activation(_)
             | Op::Softmax
             | Op::LogSoftmax
-            | Op::ReduceBatch
+            | Op::SumRows
             | Op::Scale(_)
-            | Op::Slice { .. } => 1,
+            | Op::Slice { .. }
+            | Op::Pad { .. }
+            | Op::Reshape => 1,
             Op::Dense { bias: true, .. } => 3,
-            Op::Concat => return None,
+            Op::Concat { .. } => return None,
             _ => 2,
         })
     }
@@ -333,16 +360,25 @@ impl Op {
             } => {
                 float(args[0])?;
                 float(args[1])?;
-                let (m, k1) = rows_cols(&args[0].shape, transpose_a)?;
-                let (k2, n) = rows_cols(&args[1].shape, transpose_b)?;
-                if k1 != k2 {
-                    return Err(format!("matmul inner dimensions differ: {k1} and {k2}"));
+                let (rows, inner_a) = matrix_view(&args[0].shape, transpose_a)?;
+                let (inner_b, cols) = matrix_view(&args[1].shape, transpose_b)?;
+                if inner_a != inner_b {
+                    return Err(format!(
+                        "matmul inner dimensions differ: {} and {}",
+                        Shape(inner_a),
+                        Shape(inner_b)
+                    ));
                 }
-                Ok(Type::float(Shape(vec![m, n])))
+                let mut dims = rows;
+                dims.extend(cols);
+                Ok(Type::float(Shape(dims)))
             }
             Op::BiasAdd => {
                 float(args[0])?;
                 float(args[1])?;
+                if args[0].shape.rank() < 2 {
+                    return Err(format!("bias {} does not fit {}", args[1], args[0]));
+                }
                 if args[1].shape.rank() != 1 || args[0].shape.last() != args[1].shape.last() {
                     return Err(format!("bias {} does not fit {}", args[1], args[0]));
                 }
@@ -352,6 +388,7 @@ impl Op {
                 float(args[0])?;
                 Ok(args[0].clone())
             }
+            Op::Reshape => Err(format!("{self} is typed where it is created")),
             Op::Softmax | Op::LogSoftmax => {
                 float(args[0])?;
                 if args[0].shape.rank() < 2 {
@@ -372,41 +409,86 @@ impl Op {
                 same(args[0], args[1])?;
                 Ok(args[0].clone())
             }
-            Op::Concat => {
+            Op::Concat { axis } => {
                 let mut dims = args[0].shape.0.clone();
-                let Some(last) = dims.pop() else {
-                    return Err(format!("{self} cannot join scalars"));
-                };
-                let mut total = fixed(last)?;
-                for a in &args[1..] {
+                if axis == 0 || axis >= dims.len() {
+                    return Err(format!("{self} has no axis {axis} in {}", args[0]));
+                }
+                let mut total = 0;
+                for a in args {
                     float(a)?;
-                    let (lead, tail) = a.shape.0.split_at(a.shape.rank().saturating_sub(1));
-                    if lead != dims.as_slice() || tail.is_empty() {
+                    let same_elsewhere = a.shape.rank() == dims.len()
+                        && (0..dims.len()).all(|i| i == axis || a.shape.0[i] == dims[i]);
+                    if !same_elsewhere {
                         return Err(format!(
-                            "{self} expects equal leading dimensions, found {} and {}",
+                            "{self} expects equal sizes on every other axis, found {} and {}",
                             args[0], a
                         ));
                     }
-                    total += fixed(tail[0])?;
+                    total += fixed(a.shape.0[axis])?;
                 }
-                dims.push(Dim::Fixed(total));
+                dims[axis] = Dim::Fixed(total);
                 Ok(Type::float(Shape(dims)))
             }
-            Op::Slice { start, len } => {
+            Op::Slice { axis, start, len } => {
                 float(args[0])?;
                 let mut dims = args[0].shape.0.clone();
-                match dims.last_mut() {
-                    Some(d) if start + len <= fixed(*d)? && len > 0 => *d = Dim::Fixed(len),
+                match dims.get_mut(axis) {
+                    Some(d) if axis > 0 && len > 0 && start + len <= fixed(*d)? => {
+                        *d = Dim::Fixed(len)
+                    }
                     _ => return Err(format!("{self} does not fit {}", args[0])),
                 }
                 Ok(Type::float(Shape(dims)))
             }
-            Op::ReduceBatch => {
+            Op::Pad { axis, start, total } => {
                 float(args[0])?;
-                match args[0].shape.0.split_first() {
-                    Some((Dim::Batch, rest)) => Ok(Type::float(Shape(rest.to_vec()))),
-                    _ => Err(format!("{self} expects a batched value, found {}", args[0])),
+                let mut dims = args[0].shape.0.clone();
+                match dims.get_mut(axis) {
+                    Some(d) if axis > 0 && start + fixed(*d)? <= total => *d = Dim::Fixed(total),
+                    _ => return Err(format!("{self} does not fit {}", args[0])),
                 }
+                Ok(Type::float(Shape(dims)))
+            }
+            Op::SumRows => {
+                float(args[0])?;
+                match args[0].shape.last() {
+                    Some(Dim::Fixed(n)) if args[0].shape.rank() >= 2 => {
+                        Ok(Type::float(Shape(vec![Dim::Fixed(n)])))
+                    }
+                    _ => Err(format!("{self} expects rows of a value, found {}", args[0])),
+                }
+            }
+            Op::Embedding => {
+                float(args[1])?;
+                let DType::Ids(range) = args[0].dtype else {
+                    return Err(format!("{self} expects ids, found {}", args[0]));
+                };
+                match args[1].shape.0.as_slice() {
+                    [Dim::Fixed(v), d] if *v == range => {
+                        let mut dims = args[0].shape.0.clone();
+                        dims.push(*d);
+                        Ok(Type::float(Shape(dims)))
+                    }
+                    _ => Err(format!(
+                        "{self} of {} needs a [{range}, dim] table, found {}",
+                        args[0], args[1]
+                    )),
+                }
+            }
+            Op::EmbeddingGrad => {
+                float(args[1])?;
+                let DType::Ids(range) = args[0].dtype else {
+                    return Err(format!("{self} expects ids, found {}", args[0]));
+                };
+                let (lead, d) = args[1]
+                    .shape
+                    .0
+                    .split_at(args[1].shape.rank().saturating_sub(1));
+                if lead != args[0].shape.0.as_slice() || d.is_empty() {
+                    return Err(format!("{self} of {} does not fit {}", args[0], args[1]));
+                }
+                Ok(Type::float(Shape(vec![Dim::Fixed(range), d[0]])))
             }
             Op::Loss(spec) | Op::LossGrad(spec) => {
                 float(args[0])?;
@@ -444,6 +526,12 @@ impl Op {
             _ => None,
         }
     }
+
+    /// Ops whose type cannot be inferred from their arguments and is set in the node: leaves,
+    /// and reshapes (whose target shape is the user's choice).
+    pub fn typed_at_creation(self) -> bool {
+        self.is_leaf() || self == Op::Reshape
+    }
 }
 
 fn fixed(d: Dim) -> Result<usize, String> {
@@ -453,26 +541,34 @@ fn fixed(d: Dim) -> Result<usize, String> {
     }
 }
 
-fn rows_cols(shape: &Shape, transpose: bool) -> Result<(Dim, Dim), String> {
-    match shape.0.as_slice() {
-        [r, c] if transpose => Ok((*c, *r)),
-        [r, c] => Ok((*r, *c)),
-        _ => Err(format!("matmul expects rank-2 values, found {shape}")),
+/// The axes of the rows and of the columns of a matmul operand's matrix view: every axis but
+/// the last against the last, swapped when the operand is transposed.
+fn matrix_view(shape: &Shape, transpose: bool) -> Result<(Vec<Dim>, Vec<Dim>), String> {
+    let Some((last, lead)) = shape.0.split_last() else {
+        return Err(format!("matmul expects a matrix, found {shape}"));
+    };
+    if lead.is_empty() {
+        return Err(format!("matmul expects a matrix, found {shape}"));
+    }
+    if transpose {
+        Ok((vec![*last], lead.to_vec()))
+    } else {
+        Ok((lead.to_vec(), vec![*last]))
     }
 }
 
 fn check_loss_operands(kind: LossKind, pred: &Type, target: &Type) -> Result<(), String> {
     if kind.sparse() {
-        let batch_only = Shape(vec![Dim::Batch]);
-        if target.dtype != DType::Label || target.shape != batch_only {
+        // One label per row of the prediction: the target has the prediction's shape without
+        // its last axis, and as many classes as that axis is wide.
+        let (lead, classes) = pred.shape.0.split_at(pred.shape.rank().saturating_sub(1));
+        let fits = match (target.dtype, classes) {
+            (DType::Ids(range), [Dim::Fixed(n)]) => range == *n && target.shape.0 == lead,
+            _ => false,
+        };
+        if !fits || lead.is_empty() {
             return Err(format!(
-                "{} expects label[B] targets, found {target}",
-                kind.name()
-            ));
-        }
-        if pred.shape.rank() != 2 {
-            return Err(format!(
-                "{} expects [B, classes] predictions, found {pred}",
+                "{} expects ids(classes) targets of the prediction's leading shape, found {pred} and {target}",
                 kind.name()
             ));
         }
@@ -510,9 +606,17 @@ impl fmt::Display for Op {
             Op::Sub => f.write_str("sub"),
             Op::Mul => f.write_str("mul"),
             Op::Scale(c) => write!(f, "scale({c})"),
-            Op::Concat => f.write_str("concat"),
-            Op::Slice { start, len } => write!(f, "slice[{start}..{}]", start + len),
-            Op::ReduceBatch => f.write_str("reduce_batch"),
+            Op::Concat { axis } => write!(f, "concat(axis {axis})"),
+            Op::Slice { axis, start, len } => {
+                write!(f, "slice(axis {axis}, {start}..{})", start + len)
+            }
+            Op::Pad { axis, start, total } => {
+                write!(f, "pad(axis {axis}, at {start} of {total})")
+            }
+            Op::Reshape => f.write_str("reshape"),
+            Op::Embedding => f.write_str("embedding"),
+            Op::EmbeddingGrad => f.write_str("embedding_grad"),
+            Op::SumRows => f.write_str("sum_rows"),
             Op::ActivationGrad(a) => write!(f, "{a}_grad"),
             Op::SoftmaxGrad => f.write_str("softmax_grad"),
             Op::LogSoftmaxGrad => f.write_str("log_softmax_grad"),

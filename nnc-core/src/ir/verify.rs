@@ -12,8 +12,10 @@
 //!   kinds of training), and the two continuations never read each other's values;
 //! - final gradients have the type of their parameter or input, fill one slot each, and are read
 //!   by no node;
+//! - a reshape keeps the batch axis and the number of elements per sample;
 //! - after planning, no two arena values that can be live at the same time overlap, except a
-//!   value computed in place over an operand it reads for the last time.
+//!   value computed in place over an operand it reads for the last time, and a reshape, which
+//!   is a view of its operand's storage.
 
 use super::{Dim, Gradients, Op, Program, Shape, Storage, Type, ValueId};
 
@@ -56,6 +58,19 @@ pub fn verify(p: &Program) -> Result<(), Vec<String>> {
                 _ => errors.push(format!("{id}: param #{i} is not bound to this node")),
             },
             Op::Input(_) | Op::Target(_) | Op::DropoutMask(_) => {}
+            Op::Reshape => {
+                let (from, to) = (&g.ty(node.args[0]).shape, &node.ty.shape);
+                let batched = |s: &Shape| s.0.first() == Some(&Dim::Batch);
+                if batched(from) != batched(to)
+                    || from.elems_per_sample() != to.elems_per_sample()
+                    || from.0.iter().skip(1).any(|d| *d == Dim::Batch)
+                    || to.0.iter().skip(1).any(|d| *d == Dim::Batch)
+                {
+                    errors.push(format!(
+                        "{id}: reshape from {from} to {to} changes the elements"
+                    ));
+                }
+            }
             Op::OutputGrad(i) => match p.outputs.get(i) {
                 Some(b) if *g.ty(b.value) == node.ty => {}
                 _ => errors.push(format!(
@@ -178,6 +193,10 @@ fn verify_plan(p: &Program, plan: &super::MemoryPlan, errors: &mut Vec<String>) 
                 continue;
             };
             if ra != rb || sa >= eb || sb >= ea {
+                continue;
+            }
+            // A reshape shares the storage of the value it views, by design.
+            if p.storage_root(a) == p.storage_root(b) {
                 continue;
             }
             // `b` is defined after `a`; they conflict if `a` is still needed when `b` is written

@@ -9,6 +9,9 @@ use crate::syntax::ast::{Arg, ArgList, Value};
 pub enum Kind {
     /// A positive integer (a layer width).
     Width,
+    /// An integer of at least `min` (an axis, which counts from the end when negative, or a
+    /// start index).
+    Integer { min: i64, words: &'static str },
     /// A finite real number in a range; the `&str` says the range in words for messages.
     Real {
         min: f64,
@@ -66,6 +69,7 @@ pub struct Param {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Bound {
     Int(usize),
+    Signed(i64),
     Real(f64),
     Bool(bool),
     Name(String),
@@ -80,6 +84,13 @@ impl BoundArgs {
     pub fn int(&self, i: usize) -> Option<usize> {
         match self.values.get(i)? {
             Some((Bound::Int(v), _)) => Some(*v),
+            _ => None,
+        }
+    }
+
+    pub fn signed(&self, i: usize) -> Option<i64> {
+        match self.values.get(i)? {
+            Some((Bound::Signed(v), _)) => Some(*v),
             _ => None,
         }
     }
@@ -226,6 +237,10 @@ fn check_value(what: &str, p: &Param, arg: &Arg, diags: &mut Diagnostics) -> Opt
             Ok(n) => Ok(Bound::Int(n as usize)),
             Err(_) => Err(mismatch("a positive integer", &format!("`{text}`"))),
         },
+        (Kind::Integer { min, words }, Value::Number { text, .. }) => match text.parse::<i64>() {
+            Ok(n) if n >= *min && n.unsigned_abs() <= 1 << 31 => Ok(Bound::Signed(n)),
+            _ => Err(mismatch(words, text)),
+        },
         (
             Kind::Real {
                 min,
@@ -281,7 +296,9 @@ fn check_value(what: &str, p: &Param, arg: &Arg, diags: &mut Diagnostics) -> Opt
         (Kind::Choice { names, .. }, v) => {
             Err(mismatch(&format!("one of {}", quoted(names)), &describe(v)))
         }
-        (Kind::Width, v) | (Kind::Real { .. }, v) => Err(mismatch("a number", &describe(v))),
+        (Kind::Width, v) | (Kind::Real { .. }, v) | (Kind::Integer { .. }, v) => {
+            Err(mismatch("a number", &describe(v)))
+        }
     };
     result.map_err(|d| diags.push(d)).ok()
 }

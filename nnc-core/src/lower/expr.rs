@@ -1,14 +1,50 @@
 //! Lowering of `let` expressions (graph form: chains, `+ - *`, `concat`), of the `output`
 //! statement, and the check that no plain `step` sits on a path that is trained.
 
+use super::args::{self, Bound, Kind, Param};
 use super::layers::base;
 use super::{suggest, Def, Lowerer};
 use crate::diag::{Diagnostic, Span};
-use crate::ir::{Act, Binding, Op, Phase, ValueId};
+use crate::ir::{Act, Binding, DType, Dim, Op, Phase, Shape, ValueId};
 use crate::syntax::ast::{self, BinOp, Expr};
 
-/// Functions that combine values, for "did you mean" suggestions.
-const FUNCTIONS: &[&str] = &["concat"];
+/// Functions of values, for "did you mean" suggestions.
+const FUNCTIONS: &[&str] = &["concat", "slice"];
+
+const AXIS_HINT: &str = "an axis counts the dimensions of one sample from 0, or from the end when negative: `axis = -1` is the last";
+
+const fn axis_param() -> Param {
+    Param {
+        name: "axis",
+        kind: Kind::Integer {
+            min: i64::MIN,
+            words: "an integer",
+        },
+        default: Some(Bound::Signed(-1)),
+        hint: AXIS_HINT,
+    }
+}
+
+const CONCAT_SIG: &[Param] = &[axis_param()];
+
+const SLICE_SIG: &[Param] = &[
+    Param {
+        name: "start",
+        kind: Kind::Integer {
+            min: 0,
+            words: "zero or a positive integer",
+        },
+        default: None,
+        hint: "write `slice(x, start, len)`, as in `slice(x, 0, 16)` for the first 16 elements",
+    },
+    Param {
+        name: "len",
+        kind: Kind::Width,
+        default: None,
+        hint: "write `slice(x, start, len)`, as in `slice(x, 0, 16)` for the first 16 elements",
+    },
+    axis_param(),
+];
 
 impl Lowerer<'_> {
     /// Lowers an expression; the value it produces is named `name` when it is a new node.
@@ -33,6 +69,10 @@ impl Lowerer<'_> {
                 let a = self.expr(lhs, None);
                 let b = self.expr(rhs, None);
                 let (a, b) = (a?, b?);
+                let what = format!("`{}`", op.symbol());
+                let fa = self.expect_float(a, &what, "the left side", lhs.span());
+                let fb = self.expect_float(b, &what, "the right side", rhs.span());
+                fa.zip(fb)?;
                 let (ta, tb) = (self.graph.ty(a).clone(), self.graph.ty(b).clone());
                 if ta != tb {
                     self.error(
@@ -63,10 +103,10 @@ impl Lowerer<'_> {
         }
     }
 
-    /// `concat(a, b, ...)`: joins values along their last dimension.
+    /// `concat(a, b, ..., axis = -1)` and `slice(x, start, len, axis = -1)`.
     fn call(&mut self, call: &ast::Call, name: Option<&str>) -> Option<ValueId> {
-        let func = &call.func.name;
-        if func != "concat" {
+        let func = call.func.name.as_str();
+        if !FUNCTIONS.contains(&func) {
             let mut d = Diagnostic::error(
                 "E0208",
                 call.func.span,
@@ -75,30 +115,73 @@ impl Lowerer<'_> {
             .with_span_label("not a known function");
             d = match suggest(func, FUNCTIONS.iter().copied()) {
                 Some(s) => d.with_help(format!("did you mean `{s}`?")),
-                None => d.with_help("values combine with `+`, `-`, `*` and `concat(a, b)`; layers and activations are applied with `->`, as in `x -> relu`"),
+                None => d.with_help("values combine with `+`, `-`, `*`, `concat(a, b)` and `slice(x, start, len)`; layers and activations are applied with `->`, as in `x -> relu`"),
             };
             self.error(d);
             return None;
         }
+        // Leading value names are the operands; the rest are options bound to a signature.
+        let split = call
+            .args
+            .args
+            .iter()
+            .position(|a| a.key.is_some() || !matches!(a.value, ast::Value::Ident(_)))
+            .unwrap_or(call.args.args.len());
+        let (operands, options) = call.args.args.split_at(split);
+        let options = ast::ArgList {
+            args: options.to_vec(),
+            span: call.args.span,
+        };
         let mut values = Vec::new();
         let mut ok = true;
-        for arg in &call.args.args {
-            match (&arg.key, &arg.value) {
-                (None, ast::Value::Ident(id)) => match self.resolve(id) {
+        for arg in operands {
+            if let ast::Value::Ident(id) = &arg.value {
+                match self.resolve(id) {
                     Some(v) => values.push((v, id.span)),
                     None => ok = false,
-                },
-                _ => {
-                    self.error(
-                        Diagnostic::error("E0403", arg.span, "`concat` takes value names only")
-                            .with_help("write `concat(a, b)` with values defined earlier"),
-                    );
-                    ok = false;
                 }
             }
         }
-        if !ok {
+        let what = format!("`{func}`");
+        let sig = if func == "concat" {
+            CONCAT_SIG
+        } else {
+            SLICE_SIG
+        };
+        let errors = self.diags.len();
+        let b = args::bind(&what, call.span, Some(&options), sig, self.diags);
+        if !ok || self.diags.len() > errors {
             return None;
+        }
+        for (v, span) in &values {
+            let label = format!("`{}`", self.graph.node(*v).name);
+            self.expect_float(*v, &what, &label, *span)?;
+        }
+        let node_name = name.map_or_else(|| func.to_string(), str::to_string);
+        if func == "slice" {
+            let [(x, span)] = values.as_slice() else {
+                self.error(
+                    Diagnostic::error("E0405", call.span, "`slice` takes one value")
+                        .with_help("write `slice(x, start, len)`, optionally with `axis = k`"),
+                );
+                return None;
+            };
+            let (start, len) = (b.signed(0)? as usize, b.int(1)?);
+            let axis = self.axis(*x, b.signed(2)?, &what, *span)?;
+            let Dim::Fixed(size) = self.graph.ty(*x).shape.0[axis] else {
+                return None;
+            };
+            if start + len > size {
+                self.error(
+                    Diagnostic::error("E0207", call.span, format!("`slice` takes elements {start}..{} along axis {} but `{}` has only {size} there", start + len, axis - 1, self.graph.node(*x).name))
+                        .with_label(*span, format!("shape {}", per_sample(&self.graph.ty(*x).shape)))
+                        .with_help(format!("choose `start + len` at most {size}")),
+                );
+                return None;
+            }
+            let op = Op::Slice { axis, start, len };
+            let ty = op.infer(&[self.graph.ty(*x)]).ok()?;
+            return Some(self.push(op, vec![*x], ty, node_name, Phase::Forward, call.span));
         }
         if values.len() < 2 {
             self.error(
@@ -107,26 +190,101 @@ impl Lowerer<'_> {
             );
             return None;
         }
+        let (first, first_span) = values[0];
+        let axis = self.axis(first, b.signed(0)?, &what, first_span)?;
         let types: Vec<crate::ir::Type> = values
             .iter()
             .map(|(v, _)| self.graph.ty(*v).clone())
             .collect();
         let refs: Vec<&crate::ir::Type> = types.iter().collect();
-        let ty = match Op::Concat.infer(&refs) {
+        let op = Op::Concat { axis };
+        let ty = match op.infer(&refs) {
             Ok(t) => t,
             Err(_) => {
-                let mut d = Diagnostic::error("E0207", call.span, "`concat` joins values along their last dimension, so all other dimensions must agree")
-                    .with_span_label("mismatched shapes");
-                for ((_, span), t) in values.iter().zip(&types) {
-                    d = d.with_label(*span, format!("shape {}", t.shape));
+                // Name the first value that disagrees with the first one, with both shapes.
+                let bad = (1..values.len())
+                    .find(|i| {
+                        let (a, b) = (&types[0].shape.0, &types[*i].shape.0);
+                        a.len() != b.len() || (0..a.len()).any(|k| k != axis && a[k] != b[k])
+                    })
+                    .unwrap_or(1);
+                let name = |i: usize| self.graph.node(values[i].0).name.clone();
+                let shape = |i: usize| per_sample(&types[i].shape);
+                let mut d = Diagnostic::error(
+                    "E0207",
+                    call.span,
+                    format!(
+                        "`concat` along axis {} needs equal sizes on every other axis, but `{}` is {} and `{}` is {}",
+                        axis - 1,
+                        name(0),
+                        shape(0),
+                        name(bad),
+                        shape(bad)
+                    ),
+                )
+                .with_span_label("mismatched shapes");
+                for (i, (_, span)) in values.iter().enumerate() {
+                    d = d.with_label(*span, format!("shape {}", shape(i)));
                 }
-                self.error(d.with_help("concatenate values with the same leading dimensions, such as two vectors per sample"));
+                self.error(d.with_help("join values that agree everywhere but along the axis, or choose the axis with `axis = k`"));
                 return None;
             }
         };
-        let node_name = name.map_or_else(|| "concat".to_string(), str::to_string);
         let args = values.iter().map(|(v, _)| *v).collect();
-        Some(self.push(Op::Concat, args, ty, node_name, Phase::Forward, call.span))
+        Some(self.push(op, args, ty, node_name, Phase::Forward, call.span))
+    }
+
+    /// The axis `axis` of `x`'s samples (negative counts from the end) as an index into the
+    /// whole shape, where the batch is axis 0.
+    pub(super) fn axis(&mut self, x: ValueId, axis: i64, what: &str, span: Span) -> Option<usize> {
+        let shape = self.graph.ty(x).shape.clone();
+        let rank = shape.rank().saturating_sub(1) as i64;
+        let index = if axis < 0 { axis + rank } else { axis };
+        if (0..rank).contains(&index) {
+            return Some(index as usize + 1);
+        }
+        self.error(
+            Diagnostic::error(
+                "E0207",
+                span,
+                format!(
+                    "{what} has no axis {axis}: `{}` has {rank} ax{} per sample, {}",
+                    self.graph.node(x).name,
+                    if rank == 1 { "is" } else { "es" },
+                    per_sample(&shape)
+                ),
+            )
+            .with_help(format!("choose an axis from {} to {}", -rank, rank - 1))
+            .with_note(AXIS_HINT),
+        );
+        None
+    }
+
+    /// Reports `x` used where float values are needed when it holds integer ids.
+    pub(super) fn expect_float(
+        &mut self,
+        x: ValueId,
+        what: &str,
+        label: &str,
+        span: Span,
+    ) -> Option<()> {
+        let DType::Ids(range) = self.graph.ty(x).dtype else {
+            return Some(());
+        };
+        let name = self.graph.node(x).name.clone();
+        self.error(
+            Diagnostic::error(
+                "E0211",
+                span,
+                format!("{what} expects float values but {label} holds integer ids"),
+            )
+            .with_span_label(format!("ids in 0..{range}"))
+            .with_label(self.graph.span(x), format!("`{name}` declared as ids here"))
+            .with_help(format!(
+                "look the ids up in a table first, as in `{name} -> embedding table({range}, 32)`"
+            )),
+        );
+        None
     }
 
     /// The `output` statement: computed values, each named once.
@@ -301,4 +459,16 @@ impl Lowerer<'_> {
             );
         }
     }
+}
+
+/// A shape as the user wrote it: the dimensions of one sample, without the batch.
+pub(super) fn per_sample(shape: &Shape) -> Shape {
+    Shape(
+        shape
+            .0
+            .iter()
+            .copied()
+            .filter(|d| *d != Dim::Batch)
+            .collect(),
+    )
 }

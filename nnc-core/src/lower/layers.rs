@@ -10,6 +10,9 @@ use crate::syntax::ast;
 /// Every stage kind the language knows, for "did you mean" suggestions.
 const STAGE_KINDS: &[&str] = &[
     "dense",
+    "embedding",
+    "flatten",
+    "reshape",
     "dropout",
     "relu",
     "sigmoid",
@@ -143,6 +146,27 @@ fn activation_sig(kind: &str) -> Option<&'static [Param]> {
     })
 }
 
+pub(super) const EMBEDDING_SIG: &[Param] = &[
+    Param {
+        name: "vocab",
+        kind: Kind::Width,
+        default: None,
+        hint: "give the number of ids and the width of a row, as in `embedding tok(65, 32)`",
+    },
+    Param {
+        name: "dim",
+        kind: Kind::Width,
+        default: None,
+        hint: "give the number of ids and the width of a row, as in `embedding tok(65, 32)`",
+    },
+    Param {
+        name: "frozen",
+        kind: Kind::Bool,
+        default: Some(Bound::Bool(false)),
+        hint: "write `frozen = true` to keep the table fixed during training",
+    },
+];
+
 const DROPOUT_SIG: &[Param] = &[Param {
     name: "rate",
     kind: Kind::UNIT_OPEN,
@@ -150,15 +174,17 @@ const DROPOUT_SIG: &[Param] = &[Param {
     hint: "the rate is the fraction of values dropped, in [0, 1), as in `dropout(0.2)`",
 }];
 
-/// What a dense layer's name refers to, so that a later `-> name` can apply it again.
+/// What a layer's name refers to, so that a later `-> name` can apply it again: a dense
+/// layer, or an embedding table (`inputs` is then its vocabulary and `units` its width).
 #[derive(Clone, Debug)]
 pub(super) struct Layer {
     pub span: Span,
-    weight: ValueId,
-    bias: Option<ValueId>,
-    inputs: usize,
-    units: usize,
-    act: Option<&'static str>,
+    pub embedding: bool,
+    pub weight: ValueId,
+    pub bias: Option<ValueId>,
+    pub inputs: usize,
+    pub units: usize,
+    pub act: Option<&'static str>,
 }
 
 /// Whether a weight followed by this activation is best initialised for relu-like units.
@@ -196,8 +222,20 @@ impl Lowerer<'_> {
         let_name: Option<&str>,
     ) -> Option<(ValueId, String)> {
         let kind = stage.kind.name.as_str();
+        if kind == "embedding" {
+            return self.embedding(x, producer, stage, let_name);
+        }
+        let is_embedding = |l: &Layer| l.embedding;
+        if !self.layers.get(kind).is_some_and(is_embedding) {
+            let what = format!("`{kind}`");
+            self.expect_float(x, &what, producer, stage.span)?;
+        }
         if kind == "dense" {
             return self.dense(x, producer, stage, next, let_name);
+        }
+        if kind == "flatten" || kind == "reshape" {
+            self.unnamed(stage)?;
+            return self.reshape(x, producer, stage, let_name);
         }
         if kind == "dropout" {
             self.unnamed(stage)?;
@@ -265,7 +303,7 @@ impl Lowerer<'_> {
     }
 
     /// Reports a name given to a stage that has no parameters.
-    fn unnamed(&mut self, stage: &ast::Stage) -> Option<()> {
+    pub(super) fn unnamed(&mut self, stage: &ast::Stage) -> Option<()> {
         let Some(name) = &stage.name else {
             return Some(());
         };
@@ -289,18 +327,18 @@ impl Lowerer<'_> {
         let_name: Option<&str>,
     ) -> Option<ValueId> {
         let ty = self.graph.ty(x).clone();
-        if matches!(op, Op::Softmax | Op::LogSoftmax) && ty.shape.rank() != 2 {
+        if matches!(op, Op::Softmax | Op::LogSoftmax) && ty.shape.rank() < 2 {
             self.error(
                 Diagnostic::error(
                     "E0205",
                     span,
                     format!(
-                        "{op} expects a vector per sample but {producer} has shape {}",
+                        "{op} normalises over a last axis but {producer} has shape {}",
                         ty.shape
                     ),
                 )
                 .with_help(format!(
-                    "{op} normalises over the last dimension of a [batch, classes] value"
+                    "{op} normalises each row of the last axis, as in a [batch, classes] value"
                 )),
             );
             return None;
@@ -431,6 +469,7 @@ impl Lowerer<'_> {
         let act = act.and_then(|a| ACTIVATIONS.iter().copied().find(|k| *k == a));
         let info = Layer {
             span: layer.span,
+            embedding: false,
             weight: w,
             bias: bias_value,
             inputs,
@@ -452,6 +491,9 @@ impl Lowerer<'_> {
         let_name: Option<&str>,
     ) -> Option<(ValueId, String)> {
         let name = &stage.kind.name;
+        if layer.embedding && stage.name.is_none() && stage.args.is_none() {
+            return self.apply_embedding(x, producer, stage.span, name, &layer, let_name);
+        }
         if stage.name.is_some() || stage.args.is_some() {
             self.error(
                 Diagnostic::error("E0203", stage.span, format!("layer `{name}` is already defined, so it is applied again as it is"))
@@ -474,7 +516,8 @@ impl Lowerer<'_> {
         Some((v, format!("dense layer `{name}` ({} outputs)", layer.units)))
     }
 
-    /// The width of a batched vector, or an error saying that `what` needs one.
+    /// The last axis of a batched value, which a dense layer maps (over every other axis,
+    /// like Keras's time-distributed dense), or an error saying that `what` needs one.
     fn vector_width(
         &mut self,
         x: ValueId,
@@ -483,21 +526,17 @@ impl Lowerer<'_> {
         what: &str,
     ) -> Option<usize> {
         let shape = self.graph.ty(x).shape.clone();
-        match shape.sample_dims().as_slice() {
-            [n] if shape.rank() == 2 => Some(*n),
+        match shape.0.as_slice() {
+            [crate::ir::Dim::Batch, .., crate::ir::Dim::Fixed(n)] => Some(*n),
             _ => {
                 self.error(
                     Diagnostic::error(
                         "E0205",
                         span,
-                        format!(
-                            "{what} expects a vector per sample but {producer} has shape {shape}"
-                        ),
+                        format!("{what} maps the last axis of its input but {producer} has shape {shape}"),
                     )
-                    .with_span_label("expects [B, n]")
-                    .with_help(
-                        "declare the input as a flat vector, such as `[784]` instead of `[28, 28]`",
-                    ),
+                    .with_span_label("expects [B, …, n]")
+                    .with_help("give the input at least one dimension per sample, such as `[784]`"),
                 );
                 None
             }
@@ -513,8 +552,11 @@ impl Lowerer<'_> {
         span: Span,
         let_name: Option<&str>,
     ) -> Option<ValueId> {
-        let batch = self.graph.ty(x).shape.0[0];
-        let z_ty = Type::float(Shape(vec![batch, crate::ir::Dim::Fixed(info.units)]));
+        let mut dims = self.graph.ty(x).shape.0.clone();
+        if let Some(last) = dims.last_mut() {
+            *last = crate::ir::Dim::Fixed(info.units);
+        }
+        let z_ty = Type::float(Shape(dims));
         let last_name = if info.act.is_some() { None } else { let_name };
         let pre = if info.bias.is_some() {
             format!("{layer}.matmul")

@@ -6,12 +6,14 @@
 //! forward graph and the loss only; gradients come from the autodiff pass.
 
 mod args;
+mod embedding;
 mod expr;
 mod layers;
+mod reshape;
 mod training;
 
 use crate::diag::{Diagnostic, Diagnostics, Span};
-use crate::ir::{Binding, DType, Graph, Node, Op, Phase, Program, Shape, Type, ValueId};
+use crate::ir::{Binding, Graph, Node, Op, Phase, Program, Shape, Type, ValueId};
 use crate::syntax::ast;
 use std::collections::HashMap;
 
@@ -419,7 +421,24 @@ impl<'a> Lowerer<'a> {
             self.define(&decl.name, Def::Poisoned, "input");
             return;
         };
-        let ty = Type::float(Shape::batched(&dims));
+        let what = format!("input `{}`", decl.name.name);
+        let ty = match &decl.ids {
+            None => Type::float(Shape::batched(&dims)),
+            Some((count, span)) => {
+                let Some(range) = self.id_range(count, &what, "ids") else {
+                    self.define(&decl.name, Def::Poisoned, "input");
+                    return;
+                };
+                if let Some(grad) = decl.requires_grad {
+                    self.error(
+                        Diagnostic::error("E0210", grad, format!("{what} holds integer ids, which have no gradient"))
+                            .with_label(*span, "declared as ids here")
+                            .with_help("remove `requires_grad`; the embedding that reads the ids has a gradient for its table"),
+                    );
+                }
+                Type::ids(range, Shape::batched(&dims))
+            }
+        };
         let v = self.leaf(
             Op::Input(self.inputs.len()),
             ty,
@@ -449,31 +468,14 @@ impl<'a> Lowerer<'a> {
             ast::TargetKind::Float(lit) => self
                 .shape(lit, &what)
                 .map(|d| Type::float(Shape::batched(&d))),
-            ast::TargetKind::Classes { count, .. } => {
-                match count.value {
-                    Some(n) if (2..=1 << 31).contains(&n) => Some(Type {
-                        dtype: DType::Label,
-                        shape: Shape::batched(&[]),
-                    }),
-                    Some(n) if n > 1 << 31 => {
-                        self.error(
-                            Diagnostic::error(
-                                "E0002",
-                                count.span,
-                                format!("{what} has too many classes"),
-                            )
-                            .with_note("a model may have at most 2^31 classes"),
-                        );
-                        None
-                    }
-                    _ => {
-                        self.error(
-                        Diagnostic::error("E0206", count.span, format!("{what} needs at least 2 classes"))
-                            .with_help("for a yes/no target use `target y: [1];` with binary_cross_entropy"),
-                    );
-                        None
-                    }
-                }
+            ast::TargetKind::Classes { count, shape, .. } => {
+                let dims = match shape {
+                    Some(lit) => self.shape(lit, &what),
+                    None => Some(Vec::new()),
+                };
+                let range = self.id_range(count, &what, "classes");
+                dims.zip(range)
+                    .map(|(d, range)| Type::ids(range, Shape::batched(&d)))
             }
         };
         let Some(ty) = ty else {
@@ -496,6 +498,45 @@ impl<'a> Lowerer<'a> {
             },
             "target",
         );
+    }
+
+    /// Checks the `N` of `class(N)` or `ids(N)`: at least 2 classes or 1 id, at most 2^31.
+    fn id_range(&mut self, count: &ast::Int, what: &str, kind: &str) -> Option<usize> {
+        let least = if kind == "classes" { 2 } else { 1 };
+        match count.value {
+            Some(n) if (least..=1 << 31).contains(&n) => Some(n as usize),
+            Some(n) if n > 1 << 31 => {
+                self.error(
+                    Diagnostic::error("E0002", count.span, format!("{what} has too many {kind}"))
+                        .with_note(format!("a model may have at most 2^31 {kind}")),
+                );
+                None
+            }
+            _ if kind == "classes" => {
+                self.error(
+                    Diagnostic::error(
+                        "E0206",
+                        count.span,
+                        format!("{what} needs at least 2 classes"),
+                    )
+                    .with_help(
+                        "for a yes/no target use `target y: [1];` with binary_cross_entropy",
+                    ),
+                );
+                None
+            }
+            _ => {
+                self.error(
+                    Diagnostic::error(
+                        "E0206",
+                        count.span,
+                        format!("{what} needs a range of at least 1 id"),
+                    )
+                    .with_help("write the vocabulary size, as in `ids(65)`"),
+                );
+                None
+            }
+        }
     }
 
     /// Resolves a value name used as the start of a chain or a loss argument.

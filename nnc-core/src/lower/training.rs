@@ -318,6 +318,7 @@ impl Lowerer<'_> {
             name: pred_name.to_string(),
             span: pred_span,
         })?;
+        self.expect_float(pred, &format!("`{func}`"), pred_name, pred_span)?;
         if matches!(self.graph.node(pred).op, Op::Input(_)) {
             self.error(
                 Diagnostic::error(
@@ -371,20 +372,43 @@ impl Lowerer<'_> {
         let pred_shape = self.graph.ty(pred).shape.clone();
         let target_decl = self.targets[index].span;
         match (kind.sparse(), &self.target_kinds[index]) {
-            (true, ast::TargetKind::Classes { count, .. }) => {
+            (true, ast::TargetKind::Classes { count, shape, .. }) => {
                 let classes = count.value? as usize;
-                if pred_shape.sample_dims() != [classes] || pred_shape.rank() != 2 {
-                    self.error(
-                        Diagnostic::error(
+                // One label per row: the prediction is the target's shape plus a last axis of
+                // `classes` scores.
+                let target_shape = self.graph.ty(self.targets[index].value).shape.clone();
+                let mut expected = target_shape.clone();
+                expected.0.push(crate::ir::Dim::Fixed(classes));
+                if pred_shape != expected {
+                    let labels = match shape {
+                        Some(_) => format!("{} labels per sample", target_shape.elems_per_sample()),
+                        None => "one label per sample".to_string(),
+                    };
+                    let rows = pred_shape.rows_per_sample();
+                    let found = format!(
+                        "`{pred_name}` has shape {pred_shape}: {rows} row{} of {} scores per sample",
+                        if rows == 1 { "" } else { "s" },
+                        pred_shape.row_width()
+                    );
+                    let mut helps = Vec::new();
+                    if pred_shape.row_width() == classes && shape.is_none() {
+                        helps.push(format!("for a label per position declare `target {target_name}: {} class({classes});`", Shape(pred_shape.0[1..pred_shape.rank() - 1].to_vec())));
+                        helps.push("for one label per sample flatten the value before the last dense layer, as in `x -> flatten -> dense out(...)`".to_string());
+                    } else {
+                        helps.push(format!(
+                            "make the last dense layer produce {classes} outputs"
+                        ));
+                    }
+                    let d = Diagnostic::error(
                             "E0304",
                             pred_span,
-                            format!("`{func}` over {classes} classes (target `{target_name}`) but `{pred_name}` has shape {pred_shape}"),
+                            format!("`{func}` scores {labels} of {classes} classes (target `{target_name}`), so it needs a prediction of shape {expected}, but {found}"),
                         )
-                        .with_span_label(format!("expected shape [B, {classes}]"))
-                        .with_label(target_decl, format!("`{target_name}` declared with {classes} classes here"))
-                        .with_label(self.graph.span(pred), format!("`{pred_name}` gets shape {pred_shape} here"))
-                        .with_help(format!("make the last dense layer produce {classes} outputs")),
-                    );
+                        .with_span_label(format!("expected shape {expected}"))
+                        .with_label(target_decl, format!("`{target_name}` declared with {labels} of {classes} classes here"))
+                        .with_label(self.graph.span(pred), format!("`{pred_name}` gets shape {pred_shape} here"));
+                    let d = helps.into_iter().fold(d, |d, h| d.with_help(h));
+                    self.error(d);
                     return None;
                 }
             }
@@ -423,9 +447,9 @@ impl Lowerer<'_> {
                     );
                     return None;
                 }
-                if kind.per_row() && pred_shape.rank() != 2 {
+                if kind.per_row() && pred_shape.rank() < 2 {
                     self.error(
-                        Diagnostic::error("E0304", pred_span, format!("`{func}` expects a vector of class scores per sample but `{pred_name}` has shape {pred_shape}"))
+                        Diagnostic::error("E0304", pred_span, format!("`{func}` expects class scores along a last axis but `{pred_name}` has shape {pred_shape}"))
                             .with_help("declare the target as `[classes]` and make the prediction a vector"),
                     );
                     return None;

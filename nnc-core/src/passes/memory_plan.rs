@@ -11,6 +11,9 @@
 //! once, then each continuation from that same state, with liveness counted only over the
 //! readers that run together; the arena is as large as the larger branch.
 //!
+//! A reshape takes the storage of the value it views, and that value lives as long as its
+//! views do; no elements move.
+//!
 //! Inputs, targets and output gradients stay in the caller's slices, parameters and their
 //! final gradients in the model's own buffers, final input gradients in the workspace's
 //! buffers, and scalars (loss terms) in locals: none of those take arena space. The pass does
@@ -78,6 +81,9 @@ fn place(
     match node.op {
         Op::Input(_) | Op::Target(_) | Op::OutputGrad(_) => Storage::Caller,
         Op::Param(_) => Storage::Params,
+        // A reshape is a view: the same elements in the same place. `live_until` keeps the
+        // value it views alive for as long as the view is read.
+        Op::Reshape => storage[node.args[0].index()],
         _ if matches!(storage[id.index()], Storage::Grads | Storage::InputGrad(_)) => {
             storage[id.index()]
         }
@@ -111,7 +117,9 @@ fn in_place(p: &Program, id: ValueId, storage: &[Storage], last_use: &[usize]) -
     let same_size =
         p.graph.ty(operand).shape.elems_per_sample() == node.ty.shape.elems_per_sample();
     let reused = node.args.iter().filter(|a| **a == operand).count() == 1;
-    let slot = matches!(storage[operand.index()], Storage::Batched { .. });
+    // A view's slot belongs to the value it views, which may still be read elsewhere.
+    let slot = matches!(storage[operand.index()], Storage::Batched { .. })
+        && p.graph.node(operand).op != Op::Reshape;
     (same_size && reused && slot && last_use[operand.index()] == id.index()).then_some(operand)
 }
 

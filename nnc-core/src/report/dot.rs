@@ -174,12 +174,12 @@ fn op_label(op: Op) -> String {
     }
 }
 
-/// The shape on an edge: `[B, 128]`, or `label[B]` for class labels.
+/// The shape on an edge: `[B, 128]`, or `ids(10)[B]` for integer ids and labels.
 fn shape_label(program: &Program, v: ValueId) -> String {
     let ty = program.graph.ty(v);
     match ty.dtype {
         DType::Float => ty.shape.to_string(),
-        DType::Label => ty.to_string(),
+        DType::Ids(_) => ty.to_string(),
     }
 }
 

@@ -220,7 +220,7 @@ fn per_sample(ty: &Type) -> String {
     };
     match ty.dtype {
         DType::Float => shape.to_string(),
-        DType::Label => format!("label{shape}"),
+        DType::Ids(range) => format!("ids({range}){shape}"),
     }
 }
 

@@ -30,11 +30,13 @@ pub enum Item {
     Optimizer(Call),
 }
 
-/// `input x: [784];`
+/// `input x: [784];`, or `input tokens: [8] ids(65);` for integer ids.
 #[derive(Clone, Debug, PartialEq)]
 pub struct InputDecl {
     pub name: Ident,
     pub shape: ShapeLit,
+    /// The range of `ids(N)` and the span of the whole `ids(N)`, for an integer input.
+    pub ids: Option<(Int, Span)>,
     /// The span of `requires_grad`, when the input asks for its gradient.
     pub requires_grad: Option<Span>,
     pub span: Span,
@@ -65,7 +67,12 @@ pub struct TargetDecl {
 #[derive(Clone, Debug, PartialEq)]
 pub enum TargetKind {
     Float(ShapeLit),
-    Classes { count: Int, span: Span },
+    /// `class(N)`: one label per sample, or per element of `shape` (`[64] class(65)`).
+    Classes {
+        count: Int,
+        span: Span,
+        shape: Option<ShapeLit>,
+    },
 }
 
 /// `let p = x -> dense hidden(8) -> tanh;`

@@ -422,7 +422,7 @@ fn space_between(prev: Option<(Rule, bool)>, next: Rule) -> bool {
     match next {
         Rule::rparen | Rule::rbracket | Rule::comma | Rule::semi | Rule::colon => false,
         // `mse(p, y)`, `dense hidden(8)`, `class(10)`, but `= (a + b)`.
-        Rule::lparen => !matches!(prev, Rule::ident | Rule::kw_class),
+        Rule::lparen => !matches!(prev, Rule::ident | Rule::kw_class | Rule::kw_ids),
         _ => true,
     }
 }

@@ -91,6 +91,7 @@ fn is_token(rule: Rule) -> bool {
             | Rule::kw_input
             | Rule::kw_target
             | Rule::kw_class
+            | Rule::kw_ids
             | Rule::kw_let
             | Rule::kw_loss
             | Rule::kw_optimizer
@@ -135,10 +136,21 @@ fn item(p: P<'_>) -> Option<Item> {
         Rule::input_decl => {
             let name = ident(it.next()?);
             let shape = shape(it.next()?);
-            let requires_grad = it.next().map(|p| span(&p));
+            let mut next = it.next();
+            let ids = match &next {
+                Some(p) if p.as_rule() == Rule::ids_type => {
+                    let ids_span = span(p);
+                    let count = int(parts(p.clone()).next()?);
+                    next = it.next();
+                    Some((count, ids_span))
+                }
+                _ => None,
+            };
+            let requires_grad = next.map(|p| span(&p));
             Item::Input(InputDecl {
                 name,
                 shape,
+                ids,
                 requires_grad,
                 span: sp,
             })
@@ -146,14 +158,18 @@ fn item(p: P<'_>) -> Option<Item> {
         Rule::target_decl => {
             let name = ident(it.next()?);
             let ty = it.next()?;
-            let kind = if ty.as_rule() == Rule::class_type {
-                let tsp = span(&ty);
-                TargetKind::Classes {
+            let kind = match (ty.as_rule(), it.next()) {
+                (Rule::class_type, _) => TargetKind::Classes {
+                    span: span(&ty),
                     count: int(parts(ty).next()?),
-                    span: tsp,
-                }
-            } else {
-                TargetKind::Float(shape(ty))
+                    shape: None,
+                },
+                (_, Some(class)) => TargetKind::Classes {
+                    span: span(&class),
+                    count: int(parts(class).next()?),
+                    shape: Some(shape(ty)),
+                },
+                _ => TargetKind::Float(shape(ty)),
             };
             Item::Target(TargetDecl {
                 name,
@@ -407,6 +423,7 @@ fn describe(rule: Rule) -> &'static str {
         Rule::loss_stmt | Rule::kw_loss => "`loss`",
         Rule::optimizer_stmt | Rule::kw_optimizer => "`optimizer`",
         Rule::class_type | Rule::kw_class => "`class(N)`",
+        Rule::ids_type | Rule::kw_ids => "`ids(N)`",
         Rule::shape => "a shape such as `[784]`",
         Rule::stage => "a layer or activation",
         Rule::chain | Rule::expr | Rule::product | Rule::primary => "a value",
@@ -520,6 +537,9 @@ mod tests {
     fn syntax_error_names_expected_token() {
         let err = parse("model M { input x: [2] }").unwrap_err();
         let d = err.iter().next().unwrap();
-        assert_eq!(d.message, "expected `;` or `requires_grad`, found `}`");
+        assert_eq!(
+            d.message,
+            "expected `;`, `ids(N)` or `requires_grad`, found `}`"
+        );
     }
 }

@@ -1,5 +1,5 @@
 //! Numeric kernels: matrix products, dense layers, activations, softmax, element-wise and layout
-//! operations, dropout masks, losses, accuracy counts and optimizer updates. This module and its
+//! operations, embedding lookups, dropout masks, losses, accuracy counts and optimizer updates. This module and its
 //! children hold all of the crate's `unsafe` code.
 //!
 //! Kernels never allocate and are written as simple loops over `chunks_exact` and zipped
@@ -15,6 +15,7 @@ mod dense;
 mod dense_backward;
 mod dropout;
 mod elementwise;
+mod embedding;
 mod loss;
 mod matmul;
 mod metrics;
@@ -29,6 +30,7 @@ pub use dropout::dropout_mask;
 pub use elementwise::{
     accumulate, add, add_assign, copy_cols, mul, mul_inplace, scale, slice_cols, sub,
 };
+pub use embedding::{embedding, embedding_backward};
 pub use loss::{
     binary_cross_entropy, binary_cross_entropy_backward, binary_cross_entropy_with_logits,
     binary_cross_entropy_with_logits_backward, categorical_cross_entropy,

@@ -14,7 +14,7 @@ pub use self::idx::{idx, mnist, Idx, Split};
 pub use self::text::{next_char_dataset, text_file, Vocab};
 
 use crate::Error;
-use nnc_runtime::{Float, Rng, Target};
+use nnc_runtime::{Float, Rng, Values};
 use std::ops::Range;
 
 /// The values of one input or target for every sample.
@@ -27,12 +27,15 @@ pub enum Column<T> {
         /// The shape of one sample.
         shape: Vec<usize>,
     },
-    /// One class label per sample.
-    Labels {
-        /// The labels, each below `classes`.
-        labels: Vec<u32>,
-        /// The number of classes.
-        classes: usize,
+    /// `len × per_sample` integers below `range`: token ids for an input, class labels for a
+    /// target (`shape` is `[]` for one label per sample, `[64]` for one per position).
+    Ids {
+        /// All ids, sample after sample.
+        ids: Vec<u32>,
+        /// The shape of one sample.
+        shape: Vec<usize>,
+        /// One past the largest valid id: the vocabulary or the number of classes.
+        range: usize,
     },
 }
 
@@ -45,35 +48,43 @@ impl<T: Float> Column<T> {
         }
     }
 
-    /// Class labels; errors if one is not below `classes`.
+    /// One class label per sample; errors if one is not below `classes`.
     pub fn labels(labels: Vec<u32>, classes: usize) -> Result<Column<T>, Error> {
-        if let Some((i, l)) = labels
-            .iter()
-            .enumerate()
-            .find(|(_, &l)| l as usize >= classes)
-        {
-            return Err(Error::Data(format!(
-                "label {l} of sample {i} is not below the {classes} classes; labels run from 0 to {}",
-                classes.saturating_sub(1)
-            )));
-        }
-        Ok(Column::Labels { labels, classes })
+        Column::ids(labels, &[], classes)
     }
 
-    /// Values per sample (1 for labels).
+    /// Integer ids with the per-sample `shape`; errors if one is not below `range`.
+    pub fn ids(ids: Vec<u32>, shape: &[usize], range: usize) -> Result<Column<T>, Error> {
+        let per_sample = shape.iter().product::<usize>().max(1);
+        if let Some((i, id)) = ids.iter().enumerate().find(|(_, &id)| id as usize >= range) {
+            return Err(Error::Data(format!(
+                "id {id} at position {} of sample {} is not below the range of {range}; ids run from 0 to {}",
+                i % per_sample,
+                i / per_sample,
+                range.saturating_sub(1)
+            )));
+        }
+        Ok(Column::Ids {
+            ids,
+            shape: shape.to_vec(),
+            range,
+        })
+    }
+
+    /// Values per sample.
     pub fn per_sample(&self) -> usize {
         match self {
-            Column::Float { shape, .. } => shape.iter().product(),
-            Column::Labels { .. } => 1,
+            Column::Float { shape, .. } | Column::Ids { shape, .. } => shape.iter().product(),
         }
     }
 
     /// The number of samples.
     pub fn len(&self) -> usize {
-        match self {
-            Column::Float { values, .. } => values.len() / self.per_sample().max(1),
-            Column::Labels { labels, .. } => labels.len(),
-        }
+        let values = match self {
+            Column::Float { values, .. } => values.len(),
+            Column::Ids { ids, .. } => ids.len(),
+        };
+        values / self.per_sample().max(1)
     }
 
     /// Whether the column has no samples.
@@ -82,34 +93,48 @@ impl<T: Float> Column<T> {
     }
 
     fn subset(&self, rows: &[usize]) -> Column<T> {
+        fn gather<V: Copy>(values: &[V], n: usize, rows: &[usize]) -> Vec<V> {
+            rows.iter()
+                .flat_map(|&r| &values[r * n..(r + 1) * n])
+                .copied()
+                .collect()
+        }
+        let n = self.per_sample();
         match self {
-            Column::Float { values, shape } => {
-                let n = self.per_sample();
-                Column::Float {
-                    values: rows
-                        .iter()
-                        .flat_map(|&r| &values[r * n..(r + 1) * n])
-                        .copied()
-                        .collect(),
-                    shape: shape.clone(),
-                }
-            }
-            Column::Labels { labels, classes } => Column::Labels {
-                labels: rows.iter().map(|&r| labels[r]).collect(),
-                classes: *classes,
+            Column::Float { values, shape } => Column::Float {
+                values: gather(values, n, rows),
+                shape: shape.clone(),
+            },
+            Column::Ids { ids, shape, range } => Column::Ids {
+                ids: gather(ids, n, rows),
+                shape: shape.clone(),
+                range: *range,
             },
         }
     }
 
-    /// Labels as one-hot float rows (`[classes]` per sample); float columns are returned as
-    /// they are.
+    /// Ids as one-hot float rows (`shape + [range]` per sample); float columns are returned
+    /// as they are.
     pub fn one_hot(&self) -> Column<T> {
         match self {
-            Column::Labels { labels, classes } => Column::Float {
-                values: one_hot(labels, *classes),
-                shape: vec![*classes],
-            },
+            Column::Ids { ids, shape, range } => {
+                let mut shape = shape.clone();
+                shape.push(*range);
+                Column::Float {
+                    values: one_hot(ids, *range),
+                    shape,
+                }
+            }
             other => other.clone(),
+        }
+    }
+
+    /// The values of the samples `rows`, as the model's methods take them.
+    fn view(&self, rows: Range<usize>) -> Values<'_, T> {
+        let n = self.per_sample();
+        match self {
+            Column::Float { values, .. } => Values::Float(&values[rows.start * n..rows.end * n]),
+            Column::Ids { ids, .. } => Values::Ids(&ids[rows.start * n..rows.end * n]),
         }
     }
 }
@@ -284,21 +309,33 @@ impl<T: Float> Standardizer<T> {
 /// Buffers for one batch of every column, filled from arbitrary rows without allocating.
 pub(crate) struct Batcher<T> {
     floats: Vec<Vec<T>>,
-    labels: Vec<Vec<u32>>,
+    ids: Vec<Vec<u32>>,
+}
+
+/// The argument list of one batch: one entry per input or target, on the stack.
+pub(crate) type Arguments<'a, T> = [Values<'a, T>; MAX_COLUMNS];
+
+/// Empty argument lists for one batch, for inputs and for targets.
+pub(crate) fn empty_arguments<'a, T: Copy>() -> (Arguments<'a, T>, Arguments<'a, T>) {
+    (
+        [Values::Float(&[]); MAX_COLUMNS],
+        [Values::Float(&[]); MAX_COLUMNS],
+    )
 }
 
 impl<T: Float> Batcher<T> {
     /// Buffers for batches of up to `capacity` samples of `data`'s columns.
     pub(crate) fn new(data: &Dataset<T>, capacity: usize) -> Batcher<T> {
         let mut floats = Vec::new();
-        let mut labels = Vec::new();
+        let mut ids = Vec::new();
         for c in data.inputs.iter().chain(&data.targets) {
+            let n = capacity * c.per_sample();
             match c {
-                Column::Float { .. } => floats.push(Vec::with_capacity(capacity * c.per_sample())),
-                Column::Labels { .. } => labels.push(Vec::with_capacity(capacity)),
+                Column::Float { .. } => floats.push(Vec::with_capacity(n)),
+                Column::Ids { .. } => ids.push(Vec::with_capacity(n)),
             }
         }
-        Batcher { floats, labels }
+        Batcher { floats, ids }
     }
 
     /// The batch made of `rows`, written into the argument arrays `inputs` and `targets` (the
@@ -308,36 +345,33 @@ impl<T: Float> Batcher<T> {
         &'a mut self,
         data: &'a Dataset<T>,
         rows: &[usize],
-        inputs: &mut [&'a [T]; MAX_COLUMNS],
-        targets: &mut [Target<'a, T>; MAX_COLUMNS],
+        inputs: &mut Arguments<'a, T>,
+        targets: &mut Arguments<'a, T>,
     ) {
         let start = rows.first().copied().unwrap_or(0);
         if rows.windows(2).all(|w| w[1] == w[0] + 1) {
             return slices(data, start..start + rows.len(), inputs, targets);
         }
         // Other rows are gathered into the buffers.
-        let (mut f, mut l) = (self.floats.iter_mut(), self.labels.iter_mut());
-        for c in data.inputs.iter().chain(&data.targets) {
-            match c {
-                Column::Float { values, .. } => {
-                    let n = c.per_sample();
-                    let Some(buf) = f.next() else { continue };
-                    buf.clear();
-                    for &r in rows {
-                        buf.extend_from_slice(&values[r * n..(r + 1) * n]);
-                    }
-                }
-                Column::Labels { labels, .. } => {
-                    let Some(buf) = l.next() else { continue };
-                    buf.clear();
-                    buf.extend(rows.iter().map(|&r| labels[r]));
-                }
+        fn gather<V: Copy>(buf: Option<&mut Vec<V>>, values: &[V], n: usize, rows: &[usize]) {
+            let Some(buf) = buf else { return };
+            buf.clear();
+            for &r in rows {
+                buf.extend_from_slice(&values[r * n..(r + 1) * n]);
             }
         }
-        let (mut f, mut l) = (self.floats.iter(), self.labels.iter());
+        let (mut f, mut l) = (self.floats.iter_mut(), self.ids.iter_mut());
+        for c in data.inputs.iter().chain(&data.targets) {
+            let n = c.per_sample();
+            match c {
+                Column::Float { values, .. } => gather(f.next(), values, n, rows),
+                Column::Ids { ids, .. } => gather(l.next(), ids, n, rows),
+            }
+        }
+        let (mut f, mut l) = (self.floats.iter(), self.ids.iter());
         fill(data, inputs, targets, |c| match c {
-            Column::Float { .. } => Target::Float(f.next().map_or(&[][..], Vec::as_slice)),
-            Column::Labels { .. } => Target::Labels(l.next().map_or(&[][..], Vec::as_slice)),
+            Column::Float { .. } => Values::Float(f.next().map_or(&[][..], Vec::as_slice)),
+            Column::Ids { .. } => Values::Ids(l.next().map_or(&[][..], Vec::as_slice)),
         });
     }
 }
@@ -346,29 +380,21 @@ impl<T: Float> Batcher<T> {
 pub(crate) fn slices<'a, T: Float>(
     data: &'a Dataset<T>,
     rows: Range<usize>,
-    inputs: &mut [&'a [T]; MAX_COLUMNS],
-    targets: &mut [Target<'a, T>; MAX_COLUMNS],
+    inputs: &mut Arguments<'a, T>,
+    targets: &mut Arguments<'a, T>,
 ) {
-    fill(data, inputs, targets, |c| match c {
-        Column::Float { values, .. } => {
-            let n = c.per_sample();
-            Target::Float(&values[rows.start * n..rows.end * n])
-        }
-        Column::Labels { labels, .. } => Target::Labels(&labels[rows.clone()]),
-    });
+    fill(data, inputs, targets, |c| c.view(rows.clone()));
 }
 
 /// Writes `view` of each column into the argument arrays, inputs then targets.
 fn fill<'a, T: Float>(
     data: &'a Dataset<T>,
-    inputs: &mut [&'a [T]; MAX_COLUMNS],
-    targets: &mut [Target<'a, T>; MAX_COLUMNS],
-    mut view: impl FnMut(&'a Column<T>) -> Target<'a, T>,
+    inputs: &mut Arguments<'a, T>,
+    targets: &mut Arguments<'a, T>,
+    mut view: impl FnMut(&'a Column<T>) -> Values<'a, T>,
 ) {
     for (slot, c) in inputs.iter_mut().zip(&data.inputs) {
-        if let Target::Float(x) = view(c) {
-            *slot = x;
-        }
+        *slot = view(c);
     }
     for (slot, c) in targets.iter_mut().zip(&data.targets) {
         *slot = view(c);
@@ -405,16 +431,30 @@ mod tests {
     fn batches_are_slices_or_gathered_rows() {
         let data = tiny();
         let mut b = Batcher::new(&data, 2);
-        let mut x = [&[][..]; MAX_COLUMNS];
-        let mut y = [Target::Float(&[][..]); MAX_COLUMNS];
+        let (mut x, mut y) = empty_arguments();
         b.batch(&data, &[1, 2], &mut x, &mut y);
-        assert_eq!(x[0], &[2.0, 3.0, 4.0, 5.0]);
-        assert!(matches!(y[0], Target::Labels(&[1, 2])));
+        assert!(matches!(x[0], Values::Float(&[2.0, 3.0, 4.0, 5.0])));
+        assert!(matches!(y[0], Values::Ids(&[1, 2])));
         let mut b = Batcher::new(&data, 2);
-        let mut x = [&[][..]; MAX_COLUMNS];
+        let (mut x, mut y) = empty_arguments();
         b.batch(&data, &[4, 0], &mut x, &mut y);
-        assert_eq!(x[0], &[8.0, 9.0, 0.0, 1.0]);
-        assert!(matches!(y[0], Target::Labels(&[1, 0])));
+        assert!(matches!(x[0], Values::Float(&[8.0, 9.0, 0.0, 1.0])));
+        assert!(matches!(y[0], Values::Ids(&[1, 0])));
+    }
+
+    #[test]
+    fn id_columns_of_any_shape() {
+        let ids: Column<f32> = Column::ids(vec![0, 1, 2, 3, 4, 5], &[3], 6).unwrap();
+        assert_eq!((ids.len(), ids.per_sample()), (2, 3));
+        let data = Dataset::new(vec![ids.clone()], vec![ids]).unwrap();
+        let mut b = Batcher::new(&data, 2);
+        let (mut x, mut y) = empty_arguments();
+        b.batch(&data, &[1, 0], &mut x, &mut y);
+        assert!(matches!(x[0], Values::Ids(&[3, 4, 5, 0, 1, 2])));
+        let err = Column::<f32>::ids(vec![0, 1, 2, 3, 9, 5], &[3], 6).unwrap_err();
+        assert!(err.to_string().contains("position 1 of sample 1"), "{err}");
+        let one_hot = Column::<f32>::ids(vec![1, 0], &[2], 2).unwrap().one_hot();
+        assert_eq!(one_hot, Column::float(vec![0.0, 1.0, 1.0, 0.0], &[2, 2]));
     }
 
     #[test]

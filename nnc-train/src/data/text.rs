@@ -166,15 +166,15 @@ impl Vocab {
     }
 }
 
-/// The simple fixed-window next-character dataset of a language model: for each position
-/// `i` from `context` on, the input is the one-hot encoding of the `context` ids before it,
-/// flattened to `[context * vocab]` (oldest character first), and the target is `ids[i]` as
-/// a [`Column::Labels`] of `vocab` classes. There are `ids.len() - context` samples.
+/// The fixed-window next-character dataset of a language model: for each position `i` from
+/// `context` on, the input is the `context` ids before it (oldest first), an
+/// [`Column::Ids`] of shape `[context]` for a model input such as `input chars: [8] ids(65);`,
+/// and the target is `ids[i]`, one label of `vocab` classes. There are `ids.len() - context`
+/// samples, taking `(context + 1) × 4` bytes each. Call [`Column::one_hot`] on the input for a
+/// model that takes one-hot floats instead of ids.
 ///
-/// The one-hot inputs take `(ids.len() - context) × context × vocab × 4` bytes, which grows
-/// quickly: 1 MB of text with a context of 8 and 65 characters is about 2 GB, so pass a slice
-/// of the ids for large texts. Errors if `context` or `vocab` is 0, if an id is not below
-/// `vocab`, if there are fewer than `context + 1` ids, or if the inputs cannot be allocated.
+/// Errors if `context` or `vocab` is 0, if an id is not below `vocab`, or if there are fewer
+/// than `context + 1` ids.
 pub fn next_char_dataset(ids: &[u32], context: usize, vocab: usize) -> Result<Dataset<f32>, Error> {
     if context == 0 || vocab == 0 {
         return Err(Error::Data(format!(
@@ -203,26 +203,20 @@ pub fn next_char_dataset(ids: &[u32], context: usize, vocab: usize) -> Result<Da
     let samples = ids.len() - context;
     let too_big = || {
         Error::Data(format!(
-            "{samples} samples of {context} × {vocab} one-hot values do not fit in memory; \
-             use a shorter text, a shorter context or a smaller vocabulary"
+            "{samples} samples of {context} ids do not fit in memory; use a shorter text or a \
+             shorter context"
         ))
     };
-    let per_sample = context.checked_mul(vocab).ok_or_else(too_big)?;
-    let total = samples.checked_mul(per_sample).ok_or_else(too_big)?;
-    let mut x: Vec<f32> = Vec::new();
+    let total = samples.checked_mul(context).ok_or_else(too_big)?;
+    let mut x: Vec<u32> = Vec::new();
     // A failed allocation becomes an error instead of aborting the process.
     x.try_reserve_exact(total).map_err(|_| too_big())?;
-    x.resize(total, 0.0);
-    for (row, window) in x.chunks_exact_mut(per_sample).zip(ids.windows(context)) {
-        for (slot, &id) in row.chunks_exact_mut(vocab).zip(window) {
-            // Every id was checked to be below `vocab` above.
-            if let Some(v) = slot.get_mut(id as usize) {
-                *v = 1.0;
-            }
-        }
+    for window in ids.windows(context).take(samples) {
+        x.extend_from_slice(window);
     }
+    let inputs = Column::ids(x, &[context], vocab)?;
     let targets = Column::labels(ids[context..].to_vec(), vocab)?;
-    Dataset::supervised(x, &[per_sample], targets)
+    Dataset::new(vec![inputs], vec![targets])
 }
 
 #[cfg(test)]
@@ -230,27 +224,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn windows_of_one_hot_context_predict_the_next_id() {
+    fn windows_of_context_ids_predict_the_next_id() {
         let ids = [0, 1, 2, 1, 0];
         let data = next_char_dataset(&ids, 2, 3).unwrap();
         assert_eq!(data.len(), 3);
-        let Column::Float { values, shape } = &data.inputs[0] else {
-            panic!("expected a float input")
-        };
-        assert_eq!(shape, &[6]);
-        #[rustfmt::skip]
-        assert_eq!(values, &[
-            1.0, 0.0, 0.0, 0.0, 1.0, 0.0, // 0 1 -> 2
-            0.0, 1.0, 0.0, 0.0, 0.0, 1.0, // 1 2 -> 1
-            0.0, 0.0, 1.0, 0.0, 1.0, 0.0, // 2 1 -> 0
-        ]);
         assert_eq!(
-            data.targets[0],
-            Column::Labels {
-                labels: vec![2, 1, 0],
-                classes: 3
-            }
+            data.inputs[0],
+            Column::ids(vec![0, 1, 1, 2, 2, 1], &[2], 3).unwrap()
         );
+        assert_eq!(data.targets[0], Column::labels(vec![2, 1, 0], 3).unwrap());
+        // One-hot only where it is asked for.
+        let Column::Float { values, shape } = data.inputs[0].one_hot() else {
+            panic!("expected float values")
+        };
+        assert_eq!(shape, &[2, 3]);
+        #[rustfmt::skip]
+        assert_eq!(&values[..6], &[1.0, 0.0, 0.0, 0.0, 1.0, 0.0]);
         // The shortest text that works: one sample.
         assert_eq!(next_char_dataset(&ids, 4, 3).unwrap().len(), 1);
     }
@@ -266,8 +255,6 @@ mod tests {
         assert!(next_char_dataset(&[0, 1], 1, 0).is_err());
         let err = next_char_dataset(&[0; 4], usize::MAX / 2, 4).unwrap_err();
         assert!(err.to_string().contains("has 4 characters"), "{err}");
-        let err = next_char_dataset(&[0; 4], 1, usize::MAX).unwrap_err();
-        assert!(err.to_string().contains("do not fit in memory"), "{err}");
     }
 
     #[test]
@@ -278,6 +265,6 @@ mod tests {
         assert_eq!(ids.len(), 12);
         let data = next_char_dataset(&ids, 3, vocab.len()).unwrap();
         assert_eq!(data.len(), 9);
-        assert_eq!(data.inputs[0].per_sample(), 3 * vocab.len());
+        assert_eq!(data.inputs[0].per_sample(), 3);
     }
 }

@@ -37,6 +37,12 @@ impl Builder<'_> {
                 g.node(self.origin).op
             ),
         };
+        self.emit_typed(op, args, ty, name)
+    }
+
+    /// Appends a node whose type is given rather than inferred (a reshape's target shape).
+    pub fn emit_typed(&mut self, op: Op, args: &[ValueId], ty: Type, name: String) -> ValueId {
+        let g = &mut self.program.graph;
         let span = g.span(self.origin);
         g.push(
             Node {
@@ -154,7 +160,11 @@ fn own_final_gradients(p: &mut Program, phase: Phase, grads: &mut Gradients) {
         let Some(v) = *slot else { continue };
         let node = p.graph.node(v);
         let shared = finals.iter().filter(|f| **f == v).count() > 1;
-        let owned = node.phase == phase && !node.op.is_interface() && uses[v.index()] == 0;
+        // A reshape is a view of another value's storage, so it cannot be moved into a buffer.
+        let owned = node.phase == phase
+            && !node.op.is_interface()
+            && node.op != Op::Reshape
+            && uses[v.index()] == 0;
         if shared || !owned {
             // The original stays an ordinary value in the arena; every final slot gets a copy.
             let name = node.name.clone();

@@ -57,9 +57,9 @@ pub fn gradient(
             };
             b.emit(op, &args, name)
         }
-        // y = x + b:  dx = dy,  db = Σ_batch dy.
+        // y = x + b, b broadcast over every row:  dx = dy,  db = Σ_rows dy.
         Op::BiasAdd if position == 0 => upstream(),
-        Op::BiasAdd => b.emit(Op::ReduceBatch, &[upstream()], name),
+        Op::BiasAdd => b.emit(Op::SumRows, &[upstream()], name),
         // y = x (identity), or a step whose gradient the user asked to pass straight through.
         Op::Activation(Act::Identity)
         | Op::Activation(Act::Step {
@@ -86,22 +86,32 @@ pub fn gradient(
         }
         // y = c·x:  dx = c·dy.
         Op::Scale(c) => b.emit(Op::Scale(c), &[upstream()], name),
-        // y = [a, b, ...] along the last dimension:  da is dy's columns where a was placed.
-        Op::Concat => {
-            let width = |v: ValueId| b.program.graph.ty(v).shape.last();
-            let start = node.args[..position]
-                .iter()
-                .map(|a| match width(*a) {
-                    Some(crate::ir::Dim::Fixed(n)) => n,
-                    _ => 0,
-                })
-                .sum();
-            let len = match width(arg) {
-                Some(crate::ir::Dim::Fixed(n)) => n,
-                _ => 0,
+        // y = [a, b, ...] along an axis:  da is dy's part where a was placed.
+        Op::Concat { axis } => {
+            let size = |v: ValueId| match b.program.graph.ty(v).shape.0[axis] {
+                crate::ir::Dim::Fixed(n) => n,
+                crate::ir::Dim::Batch => 0,
             };
-            b.emit(Op::Slice { start, len }, &[upstream()], name)
+            let start = node.args[..position].iter().map(|a| size(*a)).sum();
+            let len = size(arg);
+            b.emit(Op::Slice { axis, start, len }, &[upstream()], name)
         }
+        // y = x[start .. start + len] along an axis:  dx is dy there and zero elsewhere.
+        Op::Slice { axis, start, .. } => {
+            let total = match b.program.graph.ty(arg).shape.0[axis] {
+                crate::ir::Dim::Fixed(n) => n,
+                crate::ir::Dim::Batch => 0,
+            };
+            b.emit(Op::Pad { axis, start, total }, &[upstream()], name)
+        }
+        // y = x viewed under another shape:  dx = dy viewed under x's shape.
+        Op::Reshape => {
+            let ty = b.program.graph.ty(arg).clone();
+            b.emit_typed(Op::Reshape, &[upstream()], ty, name)
+        }
+        // y[…, :] = table[ids[…], :]:  d table[v] = Σ of dy's rows whose id is v. Ids are
+        // integers and never get a gradient.
+        Op::Embedding => b.emit(Op::EmbeddingGrad, &[node.args[0], upstream()], name),
         // A loss term is a root: d term / d prediction; targets never need a gradient.
         Op::Loss(spec) => b.emit(Op::LossGrad(spec), &[node.args[0], node.args[1]], name),
         Op::Input(_)
@@ -109,8 +119,9 @@ pub fn gradient(
         | Op::Param(_)
         | Op::OutputGrad(_)
         | Op::DropoutMask(_)
-        | Op::Slice { .. }
-        | Op::ReduceBatch
+        | Op::Pad { .. }
+        | Op::EmbeddingGrad
+        | Op::SumRows
         | Op::ActivationGrad(_)
         | Op::SoftmaxGrad
         | Op::LogSoftmaxGrad

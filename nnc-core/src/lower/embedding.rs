@@ -1,0 +1,132 @@
+//! The `embedding` layer: a `[vocab, dim]` table whose rows are picked by integer ids, so
+//! `tokens: [8] ids(65) -> embedding tok(65, 32)` is `[B, 8, 32]`. The table is the parameter
+//! `name.weight`, laid out and initialised like PyTorch's `nn.Embedding` (`N(0, 1)`), so that
+//! weights move between the two.
+
+use super::args;
+use super::layers::{Layer, EMBEDDING_SIG};
+use super::Lowerer;
+use crate::diag::{Diagnostic, Span};
+use crate::ir::{DType, Init, Op, Phase, ValueId};
+use crate::syntax::ast;
+
+impl Lowerer<'_> {
+    /// `-> embedding name(vocab, dim)`: a new table, applied to ids.
+    pub(super) fn embedding(
+        &mut self,
+        x: ValueId,
+        producer: &str,
+        stage: &ast::Stage,
+        let_name: Option<&str>,
+    ) -> Option<(ValueId, String)> {
+        let Some(layer) = &stage.name else {
+            self.error(
+                Diagnostic::error("E0202", stage.kind.span, "an embedding needs a name")
+                    .with_span_label("unnamed layer")
+                    .with_help("write `embedding tok(65, 32)`: the name gives the table its stable name `tok.weight`"),
+            );
+            return None;
+        };
+        let what = format!("embedding `{}`", layer.name);
+        let errors = self.diags.len();
+        let b = args::bind(
+            &what,
+            stage.span,
+            stage.args.as_ref(),
+            EMBEDDING_SIG,
+            self.diags,
+        );
+        if let Some(first) = self.layers.get(&layer.name) {
+            let first = first.span;
+            self.error(
+                Diagnostic::error("E0105", layer.span, format!("layer name `{}` is used twice", layer.name))
+                    .with_span_label("second layer with this name")
+                    .with_label(first, "first used here")
+                    .with_help(format!("parameter names come from layer names and must be unique; rename one, or write `-> {}` to look up ids in the same table", layer.name)),
+            );
+        }
+        if self.diags.len() > errors {
+            return None;
+        }
+        let (vocab, dim, frozen) = (b.int(0)?, b.int(1)?, b.bool(2)?);
+        let so_far: usize = self.params.iter().map(crate::ir::Param::len).sum();
+        if vocab
+            .checked_mul(dim)
+            .and_then(|n| n.checked_add(so_far))
+            .is_none_or(|t| t > 1 << 31)
+        {
+            self.error(
+                Diagnostic::error(
+                    "E0002",
+                    stage.span,
+                    format!("{what} makes the model too large"),
+                )
+                .with_note("a model may have at most 2^31 parameters in all"),
+            );
+            return None;
+        }
+        let weight = self.param(
+            format!("{}.weight", layer.name),
+            vec![vocab, dim],
+            Init::Normal(1.0),
+            (vocab, dim),
+            frozen,
+            layer.span,
+        );
+        let info = Layer {
+            span: layer.span,
+            embedding: true,
+            weight,
+            bias: None,
+            inputs: vocab,
+            units: dim,
+            act: None,
+        };
+        self.layers.insert(layer.name.clone(), info.clone());
+        self.apply_embedding(x, producer, stage.span, &layer.name, &info, let_name)
+    }
+
+    /// Looks the ids `x` up in an embedding's table.
+    pub(super) fn apply_embedding(
+        &mut self,
+        x: ValueId,
+        producer: &str,
+        span: Span,
+        name: &str,
+        layer: &Layer,
+        let_name: Option<&str>,
+    ) -> Option<(ValueId, String)> {
+        let ty = self.graph.ty(x).clone();
+        let vocab = layer.inputs;
+        match ty.dtype {
+            DType::Ids(range) if range == vocab => {}
+            DType::Ids(range) => {
+                self.error(
+                    Diagnostic::error("E0205", span, format!("embedding `{name}` has {vocab} rows but {producer} holds ids in 0..{range}"))
+                        .with_label(layer.span, format!("a table of {vocab} rows"))
+                        .with_help(format!("give the table one row per id: `embedding {name}({range}, {})`", layer.units)),
+                );
+                return None;
+            }
+            DType::Float => {
+                self.error(
+                    Diagnostic::error("E0211", span, format!("embedding `{name}` looks up integer ids but {producer} holds float values of shape {}", ty.shape))
+                        .with_help("declare the input as ids, as in `input tokens: [8] ids(65);`; for float features use `dense`"),
+                );
+                return None;
+            }
+        }
+        let op = Op::Embedding;
+        let out = op.infer(&[&ty, self.graph.ty(layer.weight)]).ok()?;
+        let node_name = let_name.unwrap_or(name).to_string();
+        let v = self.push(
+            op,
+            vec![x, layer.weight],
+            out,
+            node_name,
+            Phase::Forward,
+            span,
+        );
+        Some((v, format!("embedding `{name}` ({} per id)", layer.units)))
+    }
+}

@@ -1,0 +1,500 @@
+//! Differential test of the whole compiler against the IR's reference interpreter
+//! (`nnc_core::interp`): every `ok` fixture is compiled to f64 Rust by `include_model!`, and each
+//! of its models is run side by side with the interpreter on the model's program straight after
+//! autodiff (`Stage::Grad`), before fusion. Whatever fusion, memory planning, code generation and
+//! the runtime's kernels do must leave the numbers of the unfused semantics unchanged:
+//! - `predict` (dropout off): every output;
+//! - `forward_backward` (dropout on, the masks drawn from the same seed as the model's): the
+//!   loss, every trainable parameter's gradient and every `requires_grad` input's gradient;
+//! - `forward_train` + `backward` from random output gradients: the training-mode outputs and the
+//!   same gradients.
+//!
+//! Each is checked at batch sizes 3 and 1, with parameters moved off their initial values. The
+//! interpreter also runs the fused program (`Stage::Fused`) and must agree with itself, which
+//! checks the fused ops' definitions in the interpreter and the fusion rewrites at once. A
+//! parameter gradient the section never reaches is zeroed by generated code, so it is compared
+//! with zero; frozen parameters have none.
+//!
+//! Tolerance: both sides compute in f64 from the same definitions and differ only by the order
+//! of summation (the runtime's products block and vectorise their sums, and on AVX-512 even
+//! start them at an alignment boundary, so the order depends on where the arena sits), by fused
+//! kernels that compute the same quantity another way (cross-entropy from logits rather than
+//! from probabilities, `p − t` rather than the chain through `−t/p`) and by library functions
+//! (`erf`, `exp`) that agree to an ulp or two. Each costs a few ulps of the magnitudes summed;
+//! the longest sum here has 784 terms of order 1, so the expected absolute error is of order
+//! 1e-13, and an entry that is small only because its terms cancel carries that absolute error
+//! as a larger relative one. An entry passes when |a − b| ≤ 1e-9 + 1e-9·max(|a|, |b|): more
+//! than three orders of magnitude above the errors observed (at most about 2e-14 absolute, and
+//! 2e-11 relative on entries of magnitude ≥ 1e-6), and far below what any wrong rule, index or
+//! scale produces (an error of order 1). The largest relative error (over entries of magnitude
+//! ≥ 1e-6) and the largest absolute error are printed per model; run with `--nocapture`.
+
+use nnc::runtime::kernels::dropout_mask;
+use nnc::runtime::{ElemKind, Model, Rng, TensorInfo};
+use nnc_core::interp::{self, Env, Section, Tensor, Value, Values};
+use nnc_core::ir::Program;
+use nnc_core::Stage;
+use std::path::Path;
+
+macro_rules! fixtures {
+    ($($module:ident => $file:literal),* $(,)?) => {
+        $(mod $module {
+            nnc::include_model!($file, elem = f64);
+            pub const SOURCE: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/", $file));
+        })*
+        const COVERED: &[&str] = &[$($file),*];
+    };
+}
+
+fixtures! {
+    activations => "tests/fixtures/ok/activations.nnc",
+    autoencoder => "tests/fixtures/ok/autoencoder.nnc",
+    bce_unfused => "tests/fixtures/ok/bce_unfused.nnc",
+    char_mlp => "tests/fixtures/ok/char_mlp.nnc",
+    concat_axes => "tests/fixtures/ok/concat_axes.nnc",
+    cross_entropy_unfused => "tests/fixtures/ok/cross_entropy_unfused.nnc",
+    deep_relu => "tests/fixtures/ok/deep_relu.nnc",
+    gan => "tests/fixtures/ok/gan.nnc",
+    graph => "tests/fixtures/ok/graph.nnc",
+    iris => "tests/fixtures/ok/iris.nnc",
+    keras_iris => "tests/fixtures/ok/keras_iris.nnc",
+    keras_mnist => "tests/fixtures/ok/keras_mnist.nnc",
+    linear_regression => "tests/fixtures/ok/linear_regression.nnc",
+    logistic => "tests/fixtures/ok/logistic.nnc",
+    losses => "tests/fixtures/ok/losses.nnc",
+    mnist_mlp => "tests/fixtures/ok/mnist_mlp.nnc",
+    multi_label => "tests/fixtures/ok/multi_label.nnc",
+    no_bias => "tests/fixtures/ok/no_bias.nnc",
+    residual => "tests/fixtures/ok/residual.nnc",
+    sequence => "tests/fixtures/ok/sequence.nnc",
+    shared_input_gradient => "tests/fixtures/ok/shared_input_gradient.nnc",
+    sine_regression => "tests/fixtures/ok/sine_regression.nnc",
+    softmax_mse => "tests/fixtures/ok/softmax_mse.nnc",
+    stacked_activations => "tests/fixtures/ok/stacked_activations.nnc",
+    straight_through => "tests/fixtures/ok/straight_through.nnc",
+    two_models => "tests/fixtures/ok/two_models.nnc",
+    two_outputs => "tests/fixtures/ok/two_outputs.nnc",
+    xor => "tests/fixtures/ok/xor.nnc",
+}
+
+/// The seed the model's dropout state restarts from before each training call; the interpreter
+/// draws its masks from a generator started from the same seed.
+const SEED: u64 = 5;
+
+/// Random inputs and targets that suit the model's declared kinds, as in `gradcheck.rs`.
+struct Batch {
+    size: usize,
+    inputs: Vec<Value>,
+    targets: Vec<Value>,
+}
+
+/// Random values of a declared kind: ids uniformly in their range, floats from `float`.
+fn random(info: &TensorInfo, size: usize, rng: &mut Rng, float: fn(&mut Rng) -> f64) -> Value {
+    let n = size * info.per_sample();
+    match info.kind {
+        ElemKind::Float => {
+            let data = (0..n).map(|_| float(rng)).collect();
+            let mut dims = vec![size];
+            dims.extend_from_slice(info.shape);
+            Value::Float(Tensor::new(dims, data).unwrap())
+        }
+        ElemKind::Ids { range } => Value::Ids(
+            (0..n)
+                .map(|_| (rng.next_u64() % range as u64) as u32)
+                .collect(),
+        ),
+    }
+}
+
+/// A value as the model's dynamic methods take it.
+fn view(v: &Value) -> nnc::runtime::Values<'_, f64> {
+    match v {
+        Value::Float(t) => nnc::runtime::Values::Float(&t.data),
+        Value::Ids(ids) => nnc::runtime::Values::Ids(ids),
+    }
+}
+
+impl Batch {
+    fn new<M: Model>(size: usize, rng: &mut Rng) -> Batch {
+        let inputs = M::INPUTS
+            .iter()
+            .map(|i| random(i, size, rng, |r| r.normal(0.0, 1.0)))
+            .collect();
+        // Targets strictly inside (0, 1) suit every float loss.
+        let targets = M::TARGETS
+            .iter()
+            .map(|t| random(t, size, rng, |r| r.uniform(0.05, 0.95)))
+            .collect();
+        Batch {
+            size,
+            inputs,
+            targets,
+        }
+    }
+
+    fn input_slices(&self) -> Vec<nnc::runtime::Values<'_, f64>> {
+        self.inputs.iter().map(view).collect()
+    }
+
+    fn target_slices(&self) -> Vec<nnc::runtime::Values<'_, f64>> {
+        self.targets.iter().map(view).collect()
+    }
+
+    /// The interpreter's environment: this batch, the model's parameters matched by name, and
+    /// the output gradients `d` (empty outside the pullback).
+    fn env<'a, M: Model<Elem = f64>>(&self, p: &Program, model: &M, d: &[Vec<f64>]) -> Env<'a> {
+        let mut env = Env::new(self.size);
+        let shape = |v| interp::resolve(&p.graph.ty(v).shape, self.size);
+        // Float inputs take the shape of their type; ids are passed as they are.
+        env.inputs = p
+            .inputs
+            .iter()
+            .zip(&self.inputs)
+            .map(|(b, v)| match v {
+                Value::Float(t) => {
+                    Value::Float(Tensor::new(shape(b.value), t.data.clone()).unwrap())
+                }
+                ids => ids.clone(),
+            })
+            .collect();
+        env.targets = self.targets.clone();
+        env.params = p
+            .params
+            .iter()
+            .zip(p.param_offsets())
+            .map(|(q, offset)| {
+                let info = M::PARAMS.iter().find(|i| i.name == q.name).unwrap();
+                assert_eq!((info.shape, info.offset), (q.shape.as_slice(), offset));
+                let data = model.params()[offset..offset + info.len].to_vec();
+                Tensor::new(q.shape.clone(), data).unwrap()
+            })
+            .collect();
+        env.output_grads = p
+            .outputs
+            .iter()
+            .zip(d)
+            .map(|(o, d)| Tensor::new(shape(o.value), d.clone()).unwrap())
+            .collect();
+        env
+    }
+}
+
+/// The model's outputs from the last forward pass on `ws`. Read them before `backward`, which
+/// reuses the arena where they live.
+fn outputs<M: Model<Elem = f64>>(ws: &M::Workspace) -> Vec<Vec<f64>> {
+    (0..M::OUTPUTS.len())
+        .map(|i| M::output(ws, i).unwrap().to_vec())
+        .collect()
+}
+
+fn normal(rng: &mut Rng, n: usize) -> Vec<f64> {
+    (0..n).map(|_| rng.normal(0.0, 1.0)).collect()
+}
+
+/// Dropout masks as the generated code draws them: from a generator restarted at `seed`, one
+/// mask after another in schedule order, through the runtime's own kernel.
+fn masks(seed: u64) -> impl FnMut(f64, usize) -> Vec<f64> {
+    let mut rng = Rng::new(seed);
+    move |rate, len| {
+        let mut mask = vec![0.0; len];
+        dropout_mask(Some(&mut rng), rate, &mut mask);
+        mask
+    }
+}
+
+/// What one call shows: its outputs, its loss and its final gradients, in the program's order
+/// (`None` for frozen parameters and inputs without `requires_grad`).
+#[derive(Default)]
+struct Seen {
+    outputs: Vec<Vec<f64>>,
+    loss: Option<f64>,
+    params: Vec<Option<Vec<f64>>>,
+    inputs: Vec<Option<Vec<f64>>>,
+}
+
+impl Seen {
+    /// The generated model's side: `outputs` read after its forward pass, and the gradients
+    /// after a call that ran a backward section (`grads`).
+    fn generated<M: Model<Elem = f64>>(
+        p: &Program,
+        model: &M,
+        ws: &M::Workspace,
+        outputs: Vec<Vec<f64>>,
+        loss: Option<f64>,
+        grads: bool,
+    ) -> Seen {
+        if !grads {
+            return Seen {
+                outputs,
+                loss,
+                ..Seen::default()
+            };
+        }
+        let params = p
+            .params
+            .iter()
+            .zip(p.param_offsets())
+            .map(|(q, at)| (!q.frozen).then(|| model.grads()[at..at + q.len()].to_vec()))
+            .collect();
+        let inputs = (0..p.inputs.len())
+            .map(|i| {
+                let g = M::input_grad(ws, i).map(<[f64]>::to_vec);
+                assert_eq!(g.is_some(), p.requires_grad[i], "input gradient {i}");
+                g
+            })
+            .collect();
+        Seen {
+            outputs,
+            loss,
+            params,
+            inputs,
+        }
+    }
+
+    /// The interpreter's side. A gradient the section does not reach is zero.
+    fn interpreted(p: &Program, values: &Values, batch: usize) -> Seen {
+        let outputs = values.outputs(p).unwrap();
+        let outputs = outputs.into_iter().map(|t| t.data.clone()).collect();
+        let loss = (values.section == Section::Loss).then(|| values.loss(p).unwrap());
+        if values.section == Section::Forward {
+            return Seen {
+                outputs,
+                loss,
+                ..Seen::default()
+            };
+        }
+        let g = values.gradients(p).unwrap();
+        let or_zero = |g: &Option<Tensor>, len: usize| {
+            g.as_ref()
+                .map_or_else(|| vec![0.0; len], |t| t.data.clone())
+        };
+        let params = p
+            .params
+            .iter()
+            .zip(&g.params)
+            .map(|(q, g)| (!q.frozen).then(|| or_zero(g, q.len())))
+            .collect();
+        let inputs = p
+            .inputs
+            .iter()
+            .zip(&g.inputs)
+            .zip(&p.requires_grad)
+            .map(|((b, g), wanted)| {
+                let len = batch * p.graph.ty(b.value).shape.elems_per_sample();
+                wanted.then(|| or_zero(g, len))
+            })
+            .collect();
+        Seen {
+            outputs,
+            loss,
+            params,
+            inputs,
+        }
+    }
+}
+
+/// The worst errors of one comparison over a model.
+#[derive(Default)]
+struct Worst {
+    relative: f64,
+    absolute: f64,
+}
+
+impl Worst {
+    fn entries(&mut self, what: &str, a: &[f64], b: &[f64]) {
+        assert_eq!(a.len(), b.len(), "{what}: lengths differ");
+        for (i, (&x, &y)) in a.iter().zip(b).enumerate() {
+            let (scale, error) = (x.abs().max(y.abs()), (x - y).abs());
+            assert!(
+                error <= 1e-9 + 1e-9 * scale,
+                "{what}[{i}] is {x} but {y} in the interpreter (error {error:.1e})",
+            );
+            self.absolute = self.absolute.max(error);
+            if scale >= 1e-6 {
+                self.relative = self.relative.max(error / scale);
+            }
+        }
+    }
+
+    /// Compares everything `a` shows with what the interpreter shows in `b`.
+    fn seen(&mut self, what: &str, p: &Program, a: &Seen, b: &Seen) {
+        assert_eq!(a.loss.is_some(), b.loss.is_some(), "{what}: loss");
+        if let (Some(x), Some(y)) = (a.loss, b.loss) {
+            self.entries(&format!("{what}: the loss"), &[x], &[y]);
+        }
+        // An empty list is a call whose outputs are not read (`forward_backward`).
+        if !a.outputs.is_empty() {
+            assert_eq!(a.outputs.len(), b.outputs.len(), "{what}: outputs");
+        }
+        for (i, (x, y)) in a.outputs.iter().zip(&b.outputs).enumerate() {
+            let name = &p.outputs[i].name;
+            self.entries(&format!("{what}: output {name}"), x, y);
+        }
+        assert_eq!(a.params.len(), b.params.len(), "{what}: parameters");
+        for (q, (x, y)) in p.params.iter().zip(a.params.iter().zip(&b.params)) {
+            if let (Some(x), Some(y)) = (x, y) {
+                self.entries(&format!("{what}: d {}", q.name), x, y);
+            }
+        }
+        assert_eq!(a.inputs.len(), b.inputs.len(), "{what}: inputs");
+        for (input, (x, y)) in p.inputs.iter().zip(a.inputs.iter().zip(&b.inputs)) {
+            assert_eq!(x.is_some(), y.is_some(), "{what}: d {}", input.name);
+            if let (Some(x), Some(y)) = (x, y) {
+                self.entries(&format!("{what}: d input {}", input.name), x, y);
+            }
+        }
+    }
+}
+
+/// Runs `section` of both programs (unfused and fused) through the interpreter, with masks
+/// drawn from the same seed when `training`.
+fn interpret<M: Model<Elem = f64>>(
+    programs: [&Program; 2],
+    batch: &Batch,
+    model: &M,
+    d: &[Vec<f64>],
+    section: Section,
+    training: bool,
+) -> [Seen; 2] {
+    programs.map(|p| {
+        let mut draw = masks(SEED);
+        let mut env = batch.env(p, model, d);
+        if training {
+            env.dropout = Some(&mut draw);
+        }
+        let values = interp::run(p, &mut env, section)
+            .unwrap_or_else(|e| panic!("{}: the interpreter failed: {e}", p.name));
+        Seen::interpreted(p, &values, batch.size)
+    })
+}
+
+/// Checks one model against the interpreter; returns the worst errors of the generated code
+/// and of the interpreted fused program, each against the interpreted unfused program.
+fn check<M: Model<Elem = f64>>(source: &str) -> (Worst, Worst) {
+    let find = |stage: Stage| {
+        let programs = nnc_core::report::programs_at(source, stage).unwrap();
+        programs.into_iter().find(|p| p.name == M::NAME).unwrap()
+    };
+    let (p, fused) = (find(Stage::Grad), find(Stage::Fused));
+    let names = |b: &[nnc_core::ir::Binding]| b.iter().map(|b| b.name.clone()).collect::<Vec<_>>();
+    assert_eq!(
+        names(&p.inputs),
+        M::INPUTS.iter().map(|i| i.name).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        names(&p.outputs),
+        M::OUTPUTS.iter().map(|o| o.name).collect::<Vec<_>>()
+    );
+    let mut rng = Rng::new(42);
+    let mut model = M::new(1);
+    // Move parameters off their initial values (biases start at zero, where relu kinks sit).
+    for x in model.params_mut() {
+        *x += rng.normal(0.0, 0.1);
+    }
+    let (mut generated, mut fusion) = (Worst::default(), Worst::default());
+    for size in [3, 1] {
+        let batch = Batch::new::<M>(size, &mut rng);
+        let inputs = batch.input_slices();
+        let mut ws = model.workspace(size);
+        let mut compare = |what: &str, a: &Seen, [unfused, fused]: &[Seen; 2]| {
+            let what = format!("{} (batch {size}) {what}", M::NAME);
+            generated.seen(&what, &p, a, unfused);
+            fusion.seen(&format!("{what}, fused program"), &p, fused, unfused);
+        };
+
+        let programs = [&p, &fused];
+        model.predict_dyn(&mut ws, &inputs).unwrap();
+        let a = Seen::generated(&p, &model, &ws, outputs::<M>(&ws), None, false);
+        let b = interpret(programs, &batch, &model, &[], Section::Forward, false);
+        compare("predict", &a, &b);
+
+        if M::HAS_LOSS {
+            model.reseed(SEED);
+            let targets = batch.target_slices();
+            let loss = model.forward_backward_dyn(&mut ws, &inputs, &targets);
+            // `forward_backward` returns no outputs: they are compared through `predict`.
+            let a = Seen::generated(&p, &model, &ws, Vec::new(), Some(loss.unwrap()), true);
+            let b = interpret(programs, &batch, &model, &[], Section::Loss, true);
+            compare("forward_backward", &a, &b);
+        }
+
+        let d: Vec<Vec<f64>> = M::OUTPUTS
+            .iter()
+            .map(|o| normal(&mut rng, size * o.per_sample()))
+            .collect();
+        model.reseed(SEED);
+        model.forward_train_dyn(&mut ws, &inputs).unwrap();
+        let trained = outputs::<M>(&ws);
+        let d_slices: Vec<&[f64]> = d.iter().map(Vec::as_slice).collect();
+        model.backward_dyn(&mut ws, &inputs, &d_slices).unwrap();
+        let a = Seen::generated(&p, &model, &ws, trained, None, true);
+        let b = interpret(programs, &batch, &model, &d, Section::Pullback, true);
+        compare("forward_train + backward", &a, &b);
+    }
+    println!(
+        "{}: generated code vs interpreter: max relative error {:.1e} (entries ≥ 1e-6), max \
+         absolute error {:.1e}; fused vs unfused program: {:.1e}, {:.1e}",
+        M::NAME,
+        generated.relative,
+        generated.absolute,
+        fusion.relative,
+        fusion.absolute
+    );
+    (generated, fusion)
+}
+
+#[test]
+fn every_ok_fixture_is_interpreted() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ok");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let name = format!(
+            "tests/fixtures/ok/{}",
+            entry.unwrap().file_name().to_string_lossy()
+        );
+        assert!(
+            COVERED.contains(&name.as_str()),
+            "{name} is not in the interpreter's list"
+        );
+    }
+}
+
+#[test]
+fn generated_code_matches_the_interpreter() {
+    check::<activations::Activations>(activations::SOURCE);
+    check::<autoencoder::AutoEncoder>(autoencoder::SOURCE);
+    check::<bce_unfused::BceUnfused>(bce_unfused::SOURCE);
+    check::<char_mlp::CharMlp>(char_mlp::SOURCE);
+    check::<concat_axes::ConcatAxes>(concat_axes::SOURCE);
+    check::<cross_entropy_unfused::CeUnfused>(cross_entropy_unfused::SOURCE);
+    check::<deep_relu::Deep>(deep_relu::SOURCE);
+    check::<gan::Generator>(gan::SOURCE);
+    check::<gan::Discriminator>(gan::SOURCE);
+    check::<graph::Siamese>(graph::SOURCE);
+    check::<iris::Iris>(iris::SOURCE);
+    check::<keras_iris::KerasIris>(keras_iris::SOURCE);
+    check::<keras_mnist::KerasMnist>(keras_mnist::SOURCE);
+    check::<linear_regression::Linear>(linear_regression::SOURCE);
+    check::<logistic::Logistic>(logistic::SOURCE);
+    check::<losses::Mae>(losses::SOURCE);
+    check::<losses::BceLogits>(losses::SOURCE);
+    check::<losses::BceFromLogits>(losses::SOURCE);
+    check::<losses::SoftTargets>(losses::SOURCE);
+    check::<losses::SoftProbs>(losses::SOURCE);
+    check::<losses::SparseLogits>(losses::SOURCE);
+    check::<losses::SmoothedProbs>(losses::SOURCE);
+    check::<losses::ProbsUnfused>(losses::SOURCE);
+    check::<mnist_mlp::MnistMlp>(mnist_mlp::SOURCE);
+    check::<multi_label::MultiLabel>(multi_label::SOURCE);
+    check::<no_bias::NoBias>(no_bias::SOURCE);
+    check::<residual::Residual>(residual::SOURCE);
+    check::<sequence::TinyLm>(sequence::SOURCE);
+    check::<shared_input_gradient::SharedGrad>(shared_input_gradient::SOURCE);
+    check::<sine_regression::Sine>(sine_regression::SOURCE);
+    check::<softmax_mse::SoftMse>(softmax_mse::SOURCE);
+    check::<stacked_activations::Stacked>(stacked_activations::SOURCE);
+    check::<straight_through::StraightThrough>(straight_through::SOURCE);
+    check::<two_models::Encoder>(two_models::SOURCE);
+    check::<two_models::Classifier>(two_models::SOURCE);
+    check::<two_outputs::TwoHeads>(two_outputs::SOURCE);
+    check::<xor::Xor>(xor::SOURCE);
+}
