@@ -10,6 +10,8 @@
 #   FEATURES=threading bench/run_interleaved.sh    # nnc built with matrixmultiply's threads
 #   NNC_BIN=/tmp/bench_tasks bench/run_interleaved.sh  # an nnc binary built earlier; no build
 #   WAIT_QUIET=1 bench/run_interleaved.sh          # wait for other processes to go idle before each run
+#   BASELINE_BIN=/tmp/bench_old bench/run_interleaved.sh  # also an earlier nnc build, labelled
+#                                                  # `nnc_before`, for before/after in one run
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -60,7 +62,9 @@ run() {
     wait_quiet
     before=$(busy_jiffies)
     tfile=$(mktemp)
-    /usr/bin/time -f '%e %U %S' -o "$tfile" "$@" | tee -a "$OUT"
+    # LABEL renames the framework of nnc's lines, so that two builds stay apart in one file.
+    /usr/bin/time -f '%e %U %S' -o "$tfile" "$@" |
+        sed "s/\"framework\":\"nnc\"/\"framework\":\"${LABEL:-nnc}\"/" | tee -a "$OUT"
     after=$(busy_jiffies)
     read -r real user sys <"$tfile"
     rm -f "$tfile"
@@ -74,10 +78,27 @@ run() {
         }' >&2
 }
 
+# BASELINE_BIN=path adds an earlier nnc build, run before each run of the current one.
+BASE=""
+if [[ -n ${BASELINE_BIN:-} ]]; then
+    BASE=$(mktemp /tmp/bench_tasks_before.XXXXXX)
+    trap 'rm -f "$NNC" "$BASE"' EXIT
+    cp "$BASELINE_BIN" "$BASE"
+    chmod +x "$BASE"
+fi
+
+# nnc_run LABEL THREADS CPUS: the baseline build (if any), then the current one.
+nnc_run() {
+    if [[ -n $BASE ]]; then
+        LABEL=nnc_before run "nnc before, $1" taskset -c "$3" "$BASE" --task "$TASK" --threads "$2"
+    fi
+    run "nnc, $1" taskset -c "$3" "$NNC" --task "$TASK" --threads "$2"
+}
+
 for spec in "1 0" "2 0,1"; do
     read -r threads cpus <<<"$spec"
-    run "nnc, $threads thread(s)" taskset -c "$cpus" "$NNC" --task "$TASK" --threads "$threads"
+    nnc_run "$threads thread(s)" "$threads" "$cpus"
     run "pytorch ($MODE), $threads thread(s)" taskset -c "$cpus" "$PYTHON" bench/pytorch_tasks.py \
         --task "$TASK" --threads "$threads" --mode "$MODE" --adam "$ADAM"
-    run "nnc again, $threads thread(s)" taskset -c "$cpus" "$NNC" --task "$TASK" --threads "$threads"
+    nnc_run "$threads thread(s), again" "$threads" "$cpus"
 done

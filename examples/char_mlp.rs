@@ -9,7 +9,7 @@
 
 use nnc::runtime::{Model, Rng, Values};
 use nnc::train::data::{next_char_dataset, text_file, Vocab};
-use nnc::train::{evaluate, fit, Dataset, FitOptions, Validation, Verbosity};
+use nnc::train::{evaluate, fit, FitOptions, Validation, Verbosity};
 use std::error::Error;
 use std::path::PathBuf;
 
@@ -60,8 +60,9 @@ pub fn run(path: &std::path::Path, epochs: usize, quiet: bool) -> Result<Report,
     // The common split of this corpus: the first 90% of the characters train, the rest validate.
     let cut = ids.len() * 9 / 10;
     let (train_ids, val_ids) = (&ids[..cut], &ids[cut.saturating_sub(CONTEXT)..]);
-    let train = with_range(next_char_dataset(train_ids, CONTEXT, vocab.len())?)?;
-    let val = with_range(next_char_dataset(val_ids, CONTEXT, vocab.len())?)?;
+    // The ids are declared in 0..VOCAB; a text with fewer characters uses the first rows.
+    let train = next_char_dataset(train_ids, CONTEXT, VOCAB)?;
+    let val = next_char_dataset(val_ids, CONTEXT, VOCAB)?;
     let (unigram, bigram) = baselines(train_ids, val_ids, vocab.len());
     if !quiet {
         println!(
@@ -102,17 +103,6 @@ pub fn run(path: &std::path::Path, epochs: usize, quiet: bool) -> Result<Report,
         bigram,
         sample,
     })
-}
-
-/// The dataset with its id columns widened to the model's declared range: a text with fewer
-/// distinct characters uses only the first rows of the tables.
-fn with_range(mut data: Dataset<f32>) -> Result<Dataset<f32>, Box<dyn Error>> {
-    for c in data.inputs.iter_mut().chain(&mut data.targets) {
-        if let nnc::train::data::Column::Ids { range, .. } = c {
-            *range = VOCAB;
-        }
-    }
-    Ok(data)
 }
 
 /// The validation loss of the unigram and bigram models fitted on the training ids, in nats
@@ -163,26 +153,23 @@ pub fn sample(
     }
     let mut ws = model.workspace(1);
     let mut out = String::from(prompt);
-    let mut weights = vec![0.0f64; VOCAB];
     for _ in 0..length {
         let window = &ids[ids.len() - CONTEXT..];
         let p = model.predict_dyn(&mut ws, &[Values::Ids(window)])?;
-        // p^(1/T), renormalised: the softmax of the logits divided by T.
-        for (w, &q) in weights.iter_mut().zip(p) {
-            *w = (q as f64).max(1e-30).powf(1.0 / temperature);
-        }
-        weights.truncate(vocab.len());
-        let total: f64 = weights.iter().sum();
-        let mut u = rng.uniform(0.0, total);
-        let mut next = weights.len() - 1;
-        for (i, w) in weights.iter().enumerate() {
-            if u < *w {
+        // p^(1/T), renormalised, is the softmax of the logits divided by T; ids past the
+        // vocabulary never occur in the text and are not drawn.
+        let weights = p[..vocab.len()]
+            .iter()
+            .map(|&q| f64::from(q).max(1e-30).powf(1.0 / temperature));
+        let mut u = rng.uniform(0.0, weights.clone().sum::<f64>());
+        let mut next = vocab.len() - 1;
+        for (i, w) in weights.enumerate() {
+            if u < w {
                 next = i;
                 break;
             }
             u -= w;
         }
-        weights.resize(VOCAB, 0.0);
         ids.push(next as u32);
         out.push(vocab.char(next as u32).unwrap_or('?'));
     }

@@ -17,44 +17,31 @@
 //! entries of magnitude ≥ 1e-4) and the largest absolute error are printed for every model.
 
 use nnc::runtime::{ElemKind, Model, Rng, TensorInfo, Values};
-use std::path::Path;
 
-macro_rules! fixtures {
-    ($($module:ident => $file:literal),* $(,)?) => {
+include!("common/ok_fixtures.rs");
+
+/// Compiles every ok fixture to f64 and checks each of its models.
+macro_rules! gradcheck_all {
+    ($($module:ident => $file:literal: [$($model:ident),+ $(,)?]),* $(,)?) => {
         $(mod $module { nnc::include_model!($file, elem = f64); })*
         const COVERED: &[&str] = &[$($file),*];
+        fn gradcheck_every_model() {
+            $($(gradcheck::<$module::$model>(skip(stringify!($model)));)+)*
+        }
     };
 }
 
-fixtures! {
-    activations => "tests/fixtures/ok/activations.nnc",
-    autoencoder => "tests/fixtures/ok/autoencoder.nnc",
-    bce_unfused => "tests/fixtures/ok/bce_unfused.nnc",
-    char_mlp => "tests/fixtures/ok/char_mlp.nnc",
-    concat_axes => "tests/fixtures/ok/concat_axes.nnc",
-    cross_entropy_unfused => "tests/fixtures/ok/cross_entropy_unfused.nnc",
-    deep_relu => "tests/fixtures/ok/deep_relu.nnc",
-    gan => "tests/fixtures/ok/gan.nnc",
-    graph => "tests/fixtures/ok/graph.nnc",
-    iris => "tests/fixtures/ok/iris.nnc",
-    keras_iris => "tests/fixtures/ok/keras_iris.nnc",
-    keras_mnist => "tests/fixtures/ok/keras_mnist.nnc",
-    linear_regression => "tests/fixtures/ok/linear_regression.nnc",
-    logistic => "tests/fixtures/ok/logistic.nnc",
-    losses => "tests/fixtures/ok/losses.nnc",
-    mnist_mlp => "tests/fixtures/ok/mnist_mlp.nnc",
-    multi_label => "tests/fixtures/ok/multi_label.nnc",
-    no_bias => "tests/fixtures/ok/no_bias.nnc",
-    residual => "tests/fixtures/ok/residual.nnc",
-    sequence => "tests/fixtures/ok/sequence.nnc",
-    shared_input_gradient => "tests/fixtures/ok/shared_input_gradient.nnc",
-    sine_regression => "tests/fixtures/ok/sine_regression.nnc",
-    softmax_mse => "tests/fixtures/ok/softmax_mse.nnc",
-    stacked_activations => "tests/fixtures/ok/stacked_activations.nnc",
-    straight_through => "tests/fixtures/ok/straight_through.nnc",
-    two_models => "tests/fixtures/ok/two_models.nnc",
-    two_outputs => "tests/fixtures/ok/two_outputs.nnc",
-    xor => "tests/fixtures/ok/xor.nnc",
+ok_fixtures!(gradcheck_all);
+
+/// Parameter-name prefixes whose gradient is not a derivative by design. The straight-through
+/// estimator passes the gradient through the step unchanged: for the layer before it that is
+/// a chosen surrogate, not the derivative, so only the layer after the step is compared (the
+/// rule itself is checked by `straight_through_passes_gradients`).
+fn skip(model: &str) -> &'static [&'static str] {
+    match model {
+        "StraightThrough" => &["before."],
+        _ => &[],
+    }
 }
 
 /// The values of one input or target.
@@ -103,6 +90,14 @@ impl Batch {
             .map(|t| Data::random(t, batch, rng, |r| r.uniform(0.05, 0.95)))
             .collect();
         Batch { inputs, targets }
+    }
+
+    /// The float values of input `k`, to perturb; ids have none.
+    fn floats(&mut self, k: usize) -> &mut [f64] {
+        match &mut self.inputs[k] {
+            Data::Float(v) => v,
+            Data::Ids(_) => &mut [],
+        }
     }
 
     fn input_values(&self) -> Vec<Values<'_, f64>> {
@@ -211,25 +206,13 @@ fn check_against<M: Model<Elem = f64>>(
     }
     for (k, grad) in input_grads.iter().enumerate() {
         let Some(grad) = grad else { continue };
-        let len = match &batch.inputs[k] {
-            Data::Float(v) => v.len(),
-            Data::Ids(_) => 0,
-        };
-        let set = |batch: &mut Batch, i: usize, x: f64| {
-            if let Data::Float(v) = &mut batch.inputs[k] {
-                v[i] = x;
-            }
-        };
-        for i in 0..len {
-            let Data::Float(v) = &batch.inputs[k] else {
-                break;
-            };
-            let original = v[i];
-            set(batch, i, original + h);
+        for i in 0..batch.floats(k).len() {
+            let original = batch.floats(k)[i];
+            batch.floats(k)[i] = original + h;
             let plus = f(batch, model, ws);
-            set(batch, i, original - h);
+            batch.floats(k)[i] = original - h;
             let minus = f(batch, model, ws);
-            set(batch, i, original);
+            batch.floats(k)[i] = original;
             let numeric = (plus - minus) / (2.0 * h);
             let entry = format!("{what}: d / d input {}[{i}]", M::INPUTS[k].name);
             worst.compare(M::NAME, &entry, grad[i], numeric);
@@ -281,61 +264,12 @@ fn gradcheck<M: Model<Elem = f64>>(skip: &[&str]) -> f64 {
 
 #[test]
 fn every_ok_fixture_is_gradient_checked() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ok");
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let name = format!(
-            "tests/fixtures/ok/{}",
-            entry.unwrap().file_name().to_string_lossy()
-        );
-        assert!(
-            COVERED.contains(&name.as_str()),
-            "{name} is not in the gradcheck list"
-        );
-    }
+    assert_every_ok_fixture_listed(COVERED);
 }
 
 #[test]
 fn gradients_match_finite_differences() {
-    gradcheck::<activations::Activations>(&[]);
-    gradcheck::<autoencoder::AutoEncoder>(&[]);
-    gradcheck::<bce_unfused::BceUnfused>(&[]);
-    gradcheck::<char_mlp::CharMlp>(&[]);
-    gradcheck::<concat_axes::ConcatAxes>(&[]);
-    gradcheck::<cross_entropy_unfused::CeUnfused>(&[]);
-    gradcheck::<deep_relu::Deep>(&[]);
-    gradcheck::<gan::Generator>(&[]);
-    gradcheck::<gan::Discriminator>(&[]);
-    gradcheck::<graph::Siamese>(&[]);
-    gradcheck::<iris::Iris>(&[]);
-    gradcheck::<keras_iris::KerasIris>(&[]);
-    gradcheck::<keras_mnist::KerasMnist>(&[]);
-    gradcheck::<linear_regression::Linear>(&[]);
-    gradcheck::<logistic::Logistic>(&[]);
-    gradcheck::<losses::Mae>(&[]);
-    gradcheck::<losses::BceLogits>(&[]);
-    gradcheck::<losses::BceFromLogits>(&[]);
-    gradcheck::<losses::SoftTargets>(&[]);
-    gradcheck::<losses::SoftProbs>(&[]);
-    gradcheck::<losses::SparseLogits>(&[]);
-    gradcheck::<losses::SmoothedProbs>(&[]);
-    gradcheck::<losses::ProbsUnfused>(&[]);
-    gradcheck::<mnist_mlp::MnistMlp>(&[]);
-    gradcheck::<multi_label::MultiLabel>(&[]);
-    gradcheck::<no_bias::NoBias>(&[]);
-    gradcheck::<residual::Residual>(&[]);
-    gradcheck::<sequence::TinyLm>(&[]);
-    gradcheck::<shared_input_gradient::SharedGrad>(&[]);
-    gradcheck::<sine_regression::Sine>(&[]);
-    gradcheck::<softmax_mse::SoftMse>(&[]);
-    gradcheck::<stacked_activations::Stacked>(&[]);
-    // The straight-through estimator passes the gradient through the step unchanged: for the
-    // layer before it that is a chosen surrogate, not the derivative, so only the layer after
-    // the step is compared here (the rule itself is checked below).
-    gradcheck::<straight_through::StraightThrough>(&["before."]);
-    gradcheck::<two_models::Encoder>(&[]);
-    gradcheck::<two_models::Classifier>(&[]);
-    gradcheck::<two_outputs::TwoHeads>(&[]);
-    gradcheck::<xor::Xor>(&[]);
+    gradcheck_every_model();
 }
 
 /// The straight-through step: the gradient reaching the step's input equals the gradient of

@@ -34,48 +34,25 @@ use nnc::runtime::{ElemKind, Model, Rng, TensorInfo};
 use nnc_core::interp::{self, Env, Section, Tensor, Value, Values};
 use nnc_core::ir::Program;
 use nnc_core::Stage;
-use std::path::Path;
 
-macro_rules! fixtures {
-    ($($module:ident => $file:literal),* $(,)?) => {
+include!("common/ok_fixtures.rs");
+
+/// Compiles every ok fixture to f64, keeps its source for the interpreter's programs, and
+/// checks each of its models.
+macro_rules! interpret_all {
+    ($($module:ident => $file:literal: [$($model:ident),+ $(,)?]),* $(,)?) => {
         $(mod $module {
             nnc::include_model!($file, elem = f64);
             pub const SOURCE: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/", $file));
         })*
         const COVERED: &[&str] = &[$($file),*];
+        fn check_every_model() {
+            $($(check::<$module::$model>($module::SOURCE);)+)*
+        }
     };
 }
 
-fixtures! {
-    activations => "tests/fixtures/ok/activations.nnc",
-    autoencoder => "tests/fixtures/ok/autoencoder.nnc",
-    bce_unfused => "tests/fixtures/ok/bce_unfused.nnc",
-    char_mlp => "tests/fixtures/ok/char_mlp.nnc",
-    concat_axes => "tests/fixtures/ok/concat_axes.nnc",
-    cross_entropy_unfused => "tests/fixtures/ok/cross_entropy_unfused.nnc",
-    deep_relu => "tests/fixtures/ok/deep_relu.nnc",
-    gan => "tests/fixtures/ok/gan.nnc",
-    graph => "tests/fixtures/ok/graph.nnc",
-    iris => "tests/fixtures/ok/iris.nnc",
-    keras_iris => "tests/fixtures/ok/keras_iris.nnc",
-    keras_mnist => "tests/fixtures/ok/keras_mnist.nnc",
-    linear_regression => "tests/fixtures/ok/linear_regression.nnc",
-    logistic => "tests/fixtures/ok/logistic.nnc",
-    losses => "tests/fixtures/ok/losses.nnc",
-    mnist_mlp => "tests/fixtures/ok/mnist_mlp.nnc",
-    multi_label => "tests/fixtures/ok/multi_label.nnc",
-    no_bias => "tests/fixtures/ok/no_bias.nnc",
-    residual => "tests/fixtures/ok/residual.nnc",
-    sequence => "tests/fixtures/ok/sequence.nnc",
-    shared_input_gradient => "tests/fixtures/ok/shared_input_gradient.nnc",
-    sine_regression => "tests/fixtures/ok/sine_regression.nnc",
-    softmax_mse => "tests/fixtures/ok/softmax_mse.nnc",
-    stacked_activations => "tests/fixtures/ok/stacked_activations.nnc",
-    straight_through => "tests/fixtures/ok/straight_through.nnc",
-    two_models => "tests/fixtures/ok/two_models.nnc",
-    two_outputs => "tests/fixtures/ok/two_outputs.nnc",
-    xor => "tests/fixtures/ok/xor.nnc",
-}
+ok_fixtures!(interpret_all);
 
 /// The seed the model's dropout state restarts from before each training call; the interpreter
 /// draws its masks from a generator started from the same seed.
@@ -445,56 +422,10 @@ fn check<M: Model<Elem = f64>>(source: &str) -> (Worst, Worst) {
 
 #[test]
 fn every_ok_fixture_is_interpreted() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ok");
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let name = format!(
-            "tests/fixtures/ok/{}",
-            entry.unwrap().file_name().to_string_lossy()
-        );
-        assert!(
-            COVERED.contains(&name.as_str()),
-            "{name} is not in the interpreter's list"
-        );
-    }
+    assert_every_ok_fixture_listed(COVERED);
 }
 
 #[test]
 fn generated_code_matches_the_interpreter() {
-    check::<activations::Activations>(activations::SOURCE);
-    check::<autoencoder::AutoEncoder>(autoencoder::SOURCE);
-    check::<bce_unfused::BceUnfused>(bce_unfused::SOURCE);
-    check::<char_mlp::CharMlp>(char_mlp::SOURCE);
-    check::<concat_axes::ConcatAxes>(concat_axes::SOURCE);
-    check::<cross_entropy_unfused::CeUnfused>(cross_entropy_unfused::SOURCE);
-    check::<deep_relu::Deep>(deep_relu::SOURCE);
-    check::<gan::Generator>(gan::SOURCE);
-    check::<gan::Discriminator>(gan::SOURCE);
-    check::<graph::Siamese>(graph::SOURCE);
-    check::<iris::Iris>(iris::SOURCE);
-    check::<keras_iris::KerasIris>(keras_iris::SOURCE);
-    check::<keras_mnist::KerasMnist>(keras_mnist::SOURCE);
-    check::<linear_regression::Linear>(linear_regression::SOURCE);
-    check::<logistic::Logistic>(logistic::SOURCE);
-    check::<losses::Mae>(losses::SOURCE);
-    check::<losses::BceLogits>(losses::SOURCE);
-    check::<losses::BceFromLogits>(losses::SOURCE);
-    check::<losses::SoftTargets>(losses::SOURCE);
-    check::<losses::SoftProbs>(losses::SOURCE);
-    check::<losses::SparseLogits>(losses::SOURCE);
-    check::<losses::SmoothedProbs>(losses::SOURCE);
-    check::<losses::ProbsUnfused>(losses::SOURCE);
-    check::<mnist_mlp::MnistMlp>(mnist_mlp::SOURCE);
-    check::<multi_label::MultiLabel>(multi_label::SOURCE);
-    check::<no_bias::NoBias>(no_bias::SOURCE);
-    check::<residual::Residual>(residual::SOURCE);
-    check::<sequence::TinyLm>(sequence::SOURCE);
-    check::<shared_input_gradient::SharedGrad>(shared_input_gradient::SOURCE);
-    check::<sine_regression::Sine>(sine_regression::SOURCE);
-    check::<softmax_mse::SoftMse>(softmax_mse::SOURCE);
-    check::<stacked_activations::Stacked>(stacked_activations::SOURCE);
-    check::<straight_through::StraightThrough>(straight_through::SOURCE);
-    check::<two_models::Encoder>(two_models::SOURCE);
-    check::<two_models::Classifier>(two_models::SOURCE);
-    check::<two_outputs::TwoHeads>(two_outputs::SOURCE);
-    check::<xor::Xor>(xor::SOURCE);
+    check_every_model();
 }

@@ -352,7 +352,6 @@ fn describe(column: &crate::data::Column<impl Float>) -> String {
         Column::Ids { shape, range, .. } => format!("ids below {range} of shape {shape:?}"),
     }
 }
-
 /// How a model's input or target is described in a mismatch message.
 fn declared(info: &nnc_runtime::TensorInfo) -> String {
     match info.kind {
@@ -361,54 +360,49 @@ fn declared(info: &nnc_runtime::TensorInfo) -> String {
     }
 }
 
-/// Checks that `data` has the columns `M` takes, with the right kinds and sizes.
+/// Checks that `data` has the inputs and targets `M` takes, with the right kinds and sizes.
 fn check_fits<M: Model>(data: &Dataset<M::Elem>, what: &str) -> Result<(), Error> {
-    let name = M::NAME;
-    if data.targets.len() != M::TARGETS.len() {
-        return Err(Error::Data(format!(
-            "model `{name}` takes {} target(s) but the {what} data has {}",
-            M::TARGETS.len(),
-            data.targets.len()
-        )));
-    }
     check_inputs::<M>(data, what)?;
-    for (info, column) in M::TARGETS.iter().zip(&data.targets) {
-        if !fits(info, column) {
-            return Err(Error::Data(format!(
-                "target `{}` of model `{name}` takes {}, but the {what} data's column holds {}",
-                info.name,
-                declared(info),
-                describe(column)
-            )));
-        }
-    }
-    Ok(())
+    check_columns(M::NAME, "target", M::TARGETS, &data.targets, what)
 }
 
 /// Checks that `data` has the inputs `M` takes, of the right kinds and widths.
 fn check_inputs<M: Model>(data: &Dataset<M::Elem>, what: &str) -> Result<(), Error> {
-    let name = M::NAME;
-    if data.inputs.len() != M::INPUTS.len() {
-        return Err(Error::Data(format!(
-            "model `{name}` takes {} input(s) but the {what} data has {}",
-            M::INPUTS.len(),
-            data.inputs.len()
-        )));
-    }
     if data.inputs.len() > MAX_COLUMNS || data.targets.len() > MAX_COLUMNS {
         return Err(Error::Data(format!(
             "nnc-train handles at most {MAX_COLUMNS} inputs and {MAX_COLUMNS} targets"
         )));
     }
-    for (info, column) in M::INPUTS.iter().zip(&data.inputs) {
-        if !fits(info, column) {
-            return Err(Error::Data(format!(
-                "input `{}` of model `{name}` takes {}, but the {what} data's column holds {}",
-                info.name,
-                declared(info),
-                describe(column)
-            )));
-        }
+    check_columns(M::NAME, "input", M::INPUTS, &data.inputs, what)
+}
+
+/// Checks that `columns` match the model's `infos` (its inputs or its targets, named by
+/// `role`) in number, kind and size.
+fn check_columns<T: Float>(
+    model: &str,
+    role: &str,
+    infos: &[nnc_runtime::TensorInfo],
+    columns: &[crate::data::Column<T>],
+    what: &str,
+) -> Result<(), Error> {
+    if columns.len() != infos.len() {
+        return Err(Error::Data(format!(
+            "model `{model}` takes {} {role}(s) but the {what} data has {}",
+            infos.len(),
+            columns.len()
+        )));
     }
-    Ok(())
+    match infos
+        .iter()
+        .zip(columns)
+        .find(|(info, column)| !fits(info, column))
+    {
+        Some((info, column)) => Err(Error::Data(format!(
+            "{role} `{}` of model `{model}` takes {}, but the {what} data's column holds {}",
+            info.name,
+            declared(info),
+            describe(column)
+        ))),
+        None => Ok(()),
+    }
 }

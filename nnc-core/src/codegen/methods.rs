@@ -205,13 +205,7 @@ impl Methods<'_> {
         let per = shape.elems_per_sample();
         let n = usize_lit(shape.row_width());
         // Class predictions are scored per row: per sample, or per position of a sequence.
-        let rows = match shape.rows_per_sample() {
-            1 => quote!(batch),
-            r => {
-                let r = usize_lit(r);
-                quote!(batch * #r)
-            }
-        };
+        let rows = self.ctx.rows(m.prediction);
         let k = quote!(rt::kernels);
         let call = match m.kind {
             MetricKind::ArgmaxLabel => {

@@ -3,7 +3,7 @@
 
 use super::names::Names;
 use crate::ir::{
-    Act, Dim, LossKind, LossSpec, Node, Op, Program, Reduction, Shape, Storage, ValueId,
+    fixed_size, Act, Dim, LossKind, LossSpec, Node, Op, Program, Reduction, Shape, Storage, ValueId,
 };
 use proc_macro2::{Ident, Literal, Span, TokenStream};
 use quote::{format_ident, quote};
@@ -53,33 +53,35 @@ impl Comments {
 impl Ctx<'_> {
     /// The number of elements in `dims`, as an expression: a literal, or `batch` times one.
     fn count(&self, dims: &[Dim]) -> TokenStream {
-        let fixed: usize = dims
-            .iter()
-            .map(|d| match d {
-                Dim::Fixed(n) => *n,
-                Dim::Batch => 1,
-            })
-            .product();
-        let n = usize_lit(fixed);
-        match (dims.contains(&Dim::Batch), fixed) {
+        let fixed = usize_lit(fixed_size(dims));
+        match (dims.contains(&Dim::Batch), fixed_size(dims)) {
             (true, 1) => quote!(batch),
-            (true, _) => quote!(batch * #n),
-            (false, _) => quote!(#n),
+            (true, _) => quote!(batch * #fixed),
+            (false, _) => quote!(#fixed),
+        }
+    }
+
+    /// `count` converted to `ty` with `as`, parenthesised only where it is a product.
+    fn count_as(&self, dims: &[Dim], ty: TokenStream) -> TokenStream {
+        let n = self.count(dims);
+        if dims.contains(&Dim::Batch) && fixed_size(dims) != 1 {
+            quote!((#n) as #ty)
+        } else {
+            quote!(#n as #ty)
         }
     }
 
     /// `count` as a stride for `gemm`, which takes strides as `isize`.
     fn stride(&self, dims: &[Dim]) -> TokenStream {
-        let n = self.count(dims);
         if dims.contains(&Dim::Batch) {
-            quote!((#n) as isize)
+            self.count_as(dims, quote!(isize))
         } else {
-            n
+            self.count(dims)
         }
     }
 
     /// The rows of `v` for a per-row kernel: every axis but the last, the batch included.
-    fn rows(&self, v: ValueId) -> TokenStream {
+    pub(super) fn rows(&self, v: ValueId) -> TokenStream {
         let dims = &self.p.graph.ty(v).shape.0;
         self.count(&dims[..dims.len().saturating_sub(1)])
     }
@@ -429,20 +431,16 @@ impl Ctx<'_> {
         let elem = &self.elem;
         // The mean is over rows for a class loss (one term per row of the last axis, the
         // batch and every position included) and over every element otherwise.
+        let dims = &self.p.graph.ty(pred).shape.0;
         let terms = if spec.kind.per_row() {
-            self.rows(pred)
+            &dims[..dims.len() - 1]
         } else {
-            self.count(&self.p.graph.ty(pred).shape.0)
+            &dims[..]
         };
-        // A product needs parentheses before `as`; a single name or literal reads better bare.
-        let terms = if terms.to_string().contains('*') {
-            quote!((#terms))
-        } else {
-            terms
-        };
+        let terms = self.count_as(terms, quote!(f64));
         let scale = match spec.reduction {
             Reduction::Sum => quote!(#weight),
-            Reduction::Mean => quote!((#weight / #terms as f64) as #elem),
+            Reduction::Mean => quote!((#weight / #terms) as #elem),
         };
         let rows = spec.kind.per_row().then(|| {
             let (rows, n) = (self.rows(pred), self.width(pred));

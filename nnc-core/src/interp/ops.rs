@@ -13,18 +13,7 @@ pub fn eval(op: Op, args: &[&Value], out: &[usize]) -> Result<Value, String> {
             .ok_or_else(|| format!("argument {i} is missing"))?
             .float()
     };
-    match op.arity() {
-        Some(n) if args.len() != n => {
-            return Err(format!("{op} takes {n} arguments, got {}", args.len()))
-        }
-        None if args.len() < 2 => {
-            return Err(format!(
-                "{op} takes at least 2 arguments, got {}",
-                args.len()
-            ))
-        }
-        _ => {}
-    }
+    op.check_arity(args.len())?;
     let t = match op {
         Op::Input(_) | Op::Target(_) | Op::Param(_) | Op::OutputGrad(_) | Op::DropoutMask(_) => {
             return Err(format!("{op} is a leaf"))

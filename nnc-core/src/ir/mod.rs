@@ -78,13 +78,7 @@ impl Shape {
 
     /// The number of elements per sample (batched) or in total (unbatched).
     pub fn elems_per_sample(&self) -> usize {
-        self.0
-            .iter()
-            .map(|d| match d {
-                Dim::Batch => 1,
-                Dim::Fixed(n) => *n,
-            })
-            .product()
+        fixed_size(&self.0)
     }
 
     /// The dimensions after the batch dimension, as constants.
@@ -113,30 +107,26 @@ impl Shape {
     /// The number of rows per sample: the product of every axis between the batch and the
     /// last one. A per-row kernel runs over `batch × rows_per_sample` rows of `row_width`.
     pub fn rows_per_sample(&self) -> usize {
-        let lead = self.0.len().saturating_sub(1);
-        self.0[..lead]
-            .iter()
-            .map(|d| match d {
-                Dim::Batch => 1,
-                Dim::Fixed(n) => *n,
-            })
-            .product()
+        fixed_size(&self.0[..self.0.len().saturating_sub(1)])
     }
 
     /// The elements per sample in the axes before `axis` (after the batch) and from `axis`
     /// on: the outer and inner block sizes of a join or a cut along `axis`.
     pub fn split_at_axis(&self, axis: usize) -> (usize, usize) {
-        let size = |dims: &[Dim]| -> usize {
-            dims.iter()
-                .map(|d| match d {
-                    Dim::Batch => 1,
-                    Dim::Fixed(n) => *n,
-                })
-                .product()
-        };
-        let axis = axis.min(self.0.len());
-        (size(&self.0[..axis]), size(&self.0[axis..]))
+        let (outer, inner) = self.0.split_at(axis.min(self.0.len()));
+        (fixed_size(outer), fixed_size(inner))
     }
+}
+
+/// The product of the constant dimensions in `dims`: the elements per sample when one of them
+/// is the batch.
+pub fn fixed_size(dims: &[Dim]) -> usize {
+    dims.iter()
+        .map(|d| match d {
+            Dim::Batch => 1,
+            Dim::Fixed(n) => *n,
+        })
+        .product()
 }
 
 impl fmt::Display for Shape {
@@ -520,15 +510,6 @@ impl Program {
             .filter(|p| !p.frozen)
             .map(Param::len)
             .sum()
-    }
-
-    /// The range of an integer value (the class count of a label target, the vocabulary of
-    /// token ids); 0 for a float value.
-    pub fn classes(&self, target: ValueId) -> usize {
-        match self.graph.ty(target).dtype {
-            DType::Ids(range) => range,
-            DType::Float => 0,
-        }
     }
 
     /// The value whose storage `id` shares: itself, or for a reshape (a view of the same

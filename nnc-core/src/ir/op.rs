@@ -306,6 +306,15 @@ impl Op {
         })
     }
 
+    /// Whether `n` arguments suit the op, or why not.
+    pub fn check_arity(self, n: usize) -> Result<(), String> {
+        match self.arity() {
+            Some(want) if n != want => Err(format!("{self} takes {want} arguments, got {n}")),
+            None if n < 2 => Err(format!("{self} takes at least 2 arguments, got {n}")),
+            _ => Ok(()),
+        }
+    }
+
     /// Ops without arguments, whose type is set where they are created.
     pub fn is_leaf(self) -> bool {
         self.arity() == Some(0)
@@ -322,18 +331,7 @@ impl Op {
     /// The result type given the argument types, or why the arguments do not fit. Leaf ops
     /// carry their type in the node and are not inferred.
     pub fn infer(self, args: &[&Type]) -> Result<Type, String> {
-        match self.arity() {
-            Some(n) if args.len() != n => {
-                return Err(format!("{self} takes {n} arguments, got {}", args.len()))
-            }
-            None if args.len() < 2 => {
-                return Err(format!(
-                    "{self} takes at least 2 arguments, got {}",
-                    args.len()
-                ))
-            }
-            _ => {}
-        }
+        self.check_arity(args.len())?;
         let float = |t: &Type| {
             if t.dtype == DType::Float {
                 Ok(())
@@ -525,12 +523,6 @@ impl Op {
             Op::ActivationGrad(_) => Some(1),
             _ => None,
         }
-    }
-
-    /// Ops whose type cannot be inferred from their arguments and is set in the node: leaves,
-    /// and reshapes (whose target shape is the user's choice).
-    pub fn typed_at_creation(self) -> bool {
-        self.is_leaf() || self == Op::Reshape
     }
 }
 

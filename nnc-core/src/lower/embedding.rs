@@ -36,35 +36,15 @@ impl Lowerer<'_> {
             EMBEDDING_SIG,
             self.diags,
         );
-        if let Some(first) = self.layers.get(&layer.name) {
-            let first = first.span;
-            self.error(
-                Diagnostic::error("E0105", layer.span, format!("layer name `{}` is used twice", layer.name))
-                    .with_span_label("second layer with this name")
-                    .with_label(first, "first used here")
-                    .with_help(format!("parameter names come from layer names and must be unique; rename one, or write `-> {}` to look up ids in the same table", layer.name)),
-            );
-        }
+        self.check_unique(
+            layer,
+            "rename one, or write `-> {}` to look up ids in the same table",
+        );
         if self.diags.len() > errors {
             return None;
         }
         let (vocab, dim, frozen) = (b.int(0)?, b.int(1)?, b.bool(2)?);
-        let so_far: usize = self.params.iter().map(crate::ir::Param::len).sum();
-        if vocab
-            .checked_mul(dim)
-            .and_then(|n| n.checked_add(so_far))
-            .is_none_or(|t| t > 1 << 31)
-        {
-            self.error(
-                Diagnostic::error(
-                    "E0002",
-                    stage.span,
-                    format!("{what} makes the model too large"),
-                )
-                .with_note("a model may have at most 2^31 parameters in all"),
-            );
-            return None;
-        }
+        self.within_budget(vocab.checked_mul(dim), stage.span, &what)?;
         let weight = self.param(
             format!("{}.weight", layer.name),
             vec![vocab, dim],

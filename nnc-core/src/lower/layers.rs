@@ -225,8 +225,8 @@ impl Lowerer<'_> {
         if kind == "embedding" {
             return self.embedding(x, producer, stage, let_name);
         }
-        let is_embedding = |l: &Layer| l.embedding;
-        if !self.layers.get(kind).is_some_and(is_embedding) {
+        // Every stage but an embedding (new, or applied again by name) takes float values.
+        if !self.layers.get(kind).is_some_and(|l| l.embedding) {
             let what = format!("`{kind}`");
             self.expect_float(x, &what, producer, stage.span)?;
         }
@@ -407,15 +407,7 @@ impl Lowerer<'_> {
             DENSE_SIG,
             self.diags,
         );
-        if let Some(first) = self.layers.get(&layer.name) {
-            let first = first.span;
-            self.error(
-                Diagnostic::error("E0105", layer.span, format!("layer name `{}` is used twice", layer.name))
-                    .with_span_label("second layer with this name")
-                    .with_label(first, "first used here")
-                    .with_help(format!("parameter names come from layer names and must be unique; rename one of the layers, or write `-> {}` to apply the first layer again with the same parameters", layer.name)),
-            );
-        }
+        self.check_unique(layer, "rename one of the layers, or write `-> {}` to apply the first layer again with the same parameters");
         if self.diags.len() > errors {
             return None;
         }
@@ -423,24 +415,8 @@ impl Lowerer<'_> {
         let act = b.choice(1).filter(|a| !a.is_empty());
         let (bias, frozen) = (b.bool(2)?, b.bool(5)?);
         let inputs = self.vector_width(x, producer, stage.span, &what)?;
-        // Offsets into the parameter buffer are computed in `usize` everywhere after this, so
-        // the total must stay far from overflowing it.
-        let so_far: usize = self.params.iter().map(crate::ir::Param::len).sum();
-        let total = units
-            .checked_mul(inputs)
-            .and_then(|w| w.checked_add(units))
-            .and_then(|n| n.checked_add(so_far));
-        if total.is_none_or(|t| t > 1 << 31) {
-            self.error(
-                Diagnostic::error(
-                    "E0002",
-                    stage.span,
-                    format!("{what} makes the model too large"),
-                )
-                .with_note("a model may have at most 2^31 parameters in all"),
-            );
-            return None;
-        }
+        let count = units.checked_mul(inputs).and_then(|w| w.checked_add(units));
+        self.within_budget(count, stage.span, &what)?;
         let after = act.or(next).unwrap_or("");
         let default_init = if relu_like(after) {
             Init::HeNormal
@@ -593,6 +569,51 @@ impl Lowerer<'_> {
             v = self.stage(v, &producer, &stage, None, let_name)?.0;
         }
         Some(v)
+    }
+
+    /// Reports a layer name already taken by another layer (E0105); `reuse` says how to apply
+    /// the first one again, with `{}` for the name.
+    pub(super) fn check_unique(&mut self, layer: &ast::Ident, reuse: &str) {
+        let Some(first) = self.layers.get(&layer.name).map(|l| l.span) else {
+            return;
+        };
+        self.error(
+            Diagnostic::error(
+                "E0105",
+                layer.span,
+                format!("layer name `{}` is used twice", layer.name),
+            )
+            .with_span_label("second layer with this name")
+            .with_label(first, "first used here")
+            .with_help(format!(
+                "parameter names come from layer names and must be unique; {}",
+                reuse.replace("{}", &layer.name)
+            )),
+        );
+    }
+
+    /// Whether `count` more parameters (`None` when counting them overflowed) keep the model
+    /// within 2^31 parameters, reporting E0002 on `span` if not. Offsets into the parameter
+    /// buffer are computed in `usize` everywhere after lowering, so the total must stay far
+    /// from overflowing it.
+    pub(super) fn within_budget(
+        &mut self,
+        count: Option<usize>,
+        span: Span,
+        what: &str,
+    ) -> Option<()> {
+        let so_far: usize = self.params.iter().map(crate::ir::Param::len).sum();
+        if count
+            .and_then(|n| n.checked_add(so_far))
+            .is_some_and(|t| t <= 1 << 31)
+        {
+            return Some(());
+        }
+        self.error(
+            Diagnostic::error("E0002", span, format!("{what} makes the model too large"))
+                .with_note("a model may have at most 2^31 parameters in all"),
+        );
+        None
     }
 
     pub(super) fn param(
