@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use nnc_runtime::kernels::{
-    act_forward, dense_backward_input, dense_backward_weight, dense_forward, gemm, softmax,
+    act_forward, dense_backward_input, dense_backward_weight, dense_forward, embedding,
+    embedding_backward, gemm, softmax,
 };
 use nnc_runtime::{Act, Adam, Optimizer, Rng};
 
@@ -245,6 +246,52 @@ fn bench_adam(c: &mut Criterion) {
     });
 }
 
+/// The embedding of `examples/char_mlp.nnc` at batch 128: 1,024 ids into a 65 × 24 table, and
+/// its table gradient (clearing the whole table, then adding the used rows), next to the
+/// hidden layer's forward product that follows it in the same step.
+fn bench_embedding(c: &mut Criterion) {
+    let (vocab, dim, ids) = (65, 24, 128 * 8);
+    let mut rng = Rng::new(11);
+    let ids: Vec<u32> = (0..ids).map(|_| rng.below(vocab) as u32).collect();
+    let table = random(vocab * dim, 12);
+    let mut rows = vec![0.0f32; ids.len() * dim];
+    c.bench_function("embedding_b128x8_65x24", |b| {
+        b.iter(|| {
+            embedding(dim, black_box(&ids), &table, &mut rows);
+            black_box(&rows);
+        })
+    });
+    let g = random(ids.len() * dim, 13);
+    let mut g_table = vec![0.0f32; vocab * dim];
+    c.bench_function("embedding_backward_b128x8_65x24", |b| {
+        b.iter(|| {
+            embedding_backward(dim, black_box(&ids), &g, &mut g_table);
+            black_box(&g_table);
+        })
+    });
+    let (x, w, bias) = (
+        random(128 * 192, 14),
+        random(256 * 192, 15),
+        random(256, 16),
+    );
+    let mut h = vec![0.0f32; 128 * 256];
+    c.bench_function("dense_forward_tanh_b128_192x256", |b| {
+        b.iter(|| {
+            dense_forward(
+                128,
+                192,
+                256,
+                black_box(&x),
+                &w,
+                Some(&bias),
+                Act::Tanh,
+                &mut h,
+            );
+            black_box(&h);
+        })
+    });
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .sample_size(20)
@@ -255,6 +302,7 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = bench_gemm, bench_dense, bench_dense_vs_gemm, bench_elementwise, bench_adam
+    targets = bench_gemm, bench_dense, bench_dense_vs_gemm, bench_elementwise, bench_adam,
+        bench_embedding
 }
 criterion_main!(benches);

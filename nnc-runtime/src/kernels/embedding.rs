@@ -29,9 +29,10 @@ pub fn embedding<T: Float>(dim: usize, ids: &[u32], table: &[T], out: &mut [T]) 
 /// tensor, exactly like PyTorch's `nn.Embedding(sparse=False)`: rows of ids absent from the
 /// batch hold zeros, so Adam's moments decay there and weight decay still applies. Clearing
 /// only the rows of the previous batch would need that batch's ids in the model, which a
-/// second workspace would overwrite; the clear costs `vocab × dim` stores, small next to the
-/// products of the layers after the embedding for the vocabularies nnc targets (a 65 × 32
-/// table is 2,080 stores against 65,536 multiply-adds for one 8 × 32 → 256 position).
+/// second workspace would overwrite. The clear is cheap next to the layers after the table:
+/// for `examples/char_mlp.nnc` at batch 128 (1,024 ids, a 65 × 24 table) the whole backward
+/// kernel, clear included, takes 5.0 µs, against 1.07 ms for the forward product of the
+/// hidden layer it feeds (`cargo bench -p nnc-runtime --bench kernels -- embedding`).
 pub fn embedding_backward<T: Float>(dim: usize, ids: &[u32], g: &[T], g_table: &mut [T]) {
     assert_eq!(
         g.len(),
