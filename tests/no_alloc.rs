@@ -44,6 +44,9 @@ mod sequence {
 mod char_mlp {
     nnc::include_model!("tests/fixtures/ok/char_mlp.nnc");
 }
+mod attention {
+    nnc::include_model!("tests/fixtures/ok/attention.nnc");
+}
 
 /// One test, because the counter is global: tests running in parallel would count each
 /// other's allocations.
@@ -74,6 +77,9 @@ fn training_and_inference_allocate_nothing() {
     let mut chars = char_mlp::CharMlp::new(0);
     let mut chars_ws = chars.workspace(batch);
     let context: Vec<u32> = (0..batch as u32 * 8).map(|i| i * 5 % 65).collect();
+    // Batched products, permutations, and sums over an axis.
+    let mut attend = attention::Heads::new(0);
+    let mut attend_ws = attend.workspace(batch);
     let before = ALLOCATIONS.load(Ordering::SeqCst);
     for step in 0..50 {
         // Odd steps use a partial batch: the batch size varies at run time within the capacity.
@@ -102,6 +108,9 @@ fn training_and_inference_allocate_nothing() {
         lm.predict(&mut lm_ws, t, p).unwrap();
         chars
             .train_step(&mut chars_ws, &context[..n * 8], &y[..n])
+            .unwrap();
+        attend
+            .train_step(&mut attend_ws, &x[..n * 32], &x[32..32 + n * 32])
             .unwrap();
     }
     let after = ALLOCATIONS.load(Ordering::SeqCst);

@@ -7,6 +7,7 @@ macro_rules! ok_fixtures {
     ($callback:ident) => {
         $callback! {
             activations => "tests/fixtures/ok/activations.nnc": [Activations],
+            attention => "tests/fixtures/ok/attention.nnc": [Attention, Heads],
             autoencoder => "tests/fixtures/ok/autoencoder.nnc": [AutoEncoder],
             bce_unfused => "tests/fixtures/ok/bce_unfused.nnc": [BceUnfused],
             char_mlp => "tests/fixtures/ok/char_mlp.nnc": [CharMlp],

@@ -358,6 +358,50 @@ impl Ctx<'_> {
                 let (dim, ids, gy) = (self.width(arg(1)), &a[0], &a[1]);
                 quote!(#k::embedding_backward(#dim, #ids, #gy, #out))
             }
+            Op::SumAxis { axis, scale } | Op::Expand { axis, scale, .. } => {
+                // Both walk the full shape, which is the argument's for a sum and the
+                // result's for its broadcast back.
+                let full = if matches!(node.op, Op::SumAxis { .. }) {
+                    &g.ty(arg(0)).shape.0
+                } else {
+                    &node.ty.shape.0
+                };
+                let (outer, size) = (self.count(&full[..axis]), self.count(&full[axis..=axis]));
+                let inner = self.count(&full[axis + 1..]);
+                let f = ident(if matches!(node.op, Op::SumAxis { .. }) {
+                    "sum_axis"
+                } else {
+                    "expand_axis"
+                });
+                let (scale, x) = (float_lit(scale.get()), &a[0]);
+                quote!(#k::#f(#outer, #size, #inner, #scale, #x, #out))
+            }
+            Op::Permute(perm) => {
+                let dims = g.ty(arg(0)).shape.0.iter().map(|d| self.count(&[*d]));
+                let perm = perm.axes().into_iter().map(usize_lit);
+                let x = &a[0];
+                quote!(#k::permute(&[#(#dims),*], &[#(#perm),*], #x, #out))
+            }
+            Op::BatchMatMul {
+                transpose_a,
+                transpose_b,
+            } => {
+                let dims = &node.ty.shape.0;
+                let r = dims.len();
+                let (count, m, n) = (
+                    self.count(&dims[..r - 2]),
+                    self.count(&dims[r - 2..r - 1]),
+                    self.count(&dims[r - 1..]),
+                );
+                let ad = &g.ty(arg(0)).shape.0;
+                let kd = self.count(if transpose_a {
+                    &ad[r - 2..r - 1]
+                } else {
+                    &ad[r - 1..]
+                });
+                let (x, y) = (&a[0], &a[1]);
+                quote!(#k::batch_matmul(#count, #m, #kd, #n, #transpose_a, #transpose_b, #x, #y, #out))
+            }
             Op::Reshape => quote!(),
             Op::DropoutMask(rate) => {
                 let rate = float_lit(rate.get());
@@ -556,6 +600,28 @@ impl Ctx<'_> {
                 arg(0)
             ),
             Op::Reshape => format!("{me} = {} viewed as {shape}, sharing its storage", arg(0)),
+            Op::SumAxis { axis, scale } => match scale.get() {
+                1.0 => format!("{me} = Σ over axis {axis} of {}    {shape}", arg(0)),
+                s => format!("{me} = {s} · Σ over axis {axis} of {}    {shape}", arg(0)),
+            },
+            Op::Expand { axis, size, scale } => format!(
+                "{me} = {scale} · {} repeated {size} times along a new axis {axis}    {shape}",
+                arg(0)
+            ),
+            Op::Permute(perm) => format!("{me} = {} with its axes in the order {perm:?}    {shape}", arg(0)),
+            Op::BatchMatMul {
+                transpose_a,
+                transpose_b,
+            } => {
+                let t = |b: bool| if b { "ᵀ" } else { "" };
+                format!(
+                    "{me} = {}{} · {}{} for each matrix of the last two axes    {shape}",
+                    arg(0),
+                    t(transpose_a),
+                    arg(1),
+                    t(transpose_b)
+                )
+            }
             Op::Embedding => format!("{me} = rows of {} picked by the ids {}    {shape}", arg(1), arg(0)),
             Op::EmbeddingGrad => format!(
                 "{me} = rows of {} added up by id {}, zero for ids not seen",

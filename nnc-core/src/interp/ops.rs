@@ -65,6 +65,13 @@ pub fn eval(op: Op, args: &[&Value], out: &[usize]) -> Result<Value, String> {
             Tensor::new(out.to_vec(), t.data.clone())?
         }
         Op::Embedding => embedding(ids(args, 0)?, x(1)?, out)?,
+        Op::SumAxis { axis, scale } => sum_axis(x(0)?, axis, scale.get())?,
+        Op::Expand { axis, size, scale } => expand(x(0)?, axis, size, scale.get())?,
+        Op::Permute(perm) => permute(x(0)?, &perm.axes())?,
+        Op::BatchMatMul {
+            transpose_a,
+            transpose_b,
+        } => batch_matmul(x(0)?, x(1)?, transpose_a, transpose_b)?,
         Op::EmbeddingGrad => embedding_grad(ids(args, 0)?, x(1)?, out)?,
         Op::Loss(spec) => Tensor::scalar(loss::value(spec, x(0)?, args[1])?),
         Op::LossGrad(spec) => loss::gradient(spec, x(0)?, args[1])?,
@@ -479,4 +486,105 @@ fn erf_series(x: f64) -> f64 {
         sum += term;
     }
     2.0 / std::f64::consts::PI.sqrt() * (-x2).exp() * sum
+}
+
+/// `scale · Σ` over `axis`, which the result drops.
+fn sum_axis(x: &Tensor, axis: usize, scale: f64) -> Result<Tensor, String> {
+    let (outer, w) = blocks(&x.shape, axis)?;
+    let size = x.shape[axis];
+    let inner = w / size.max(1);
+    let mut data = vec![0.0; outer * inner];
+    for o in 0..outer {
+        for s in 0..size {
+            for i in 0..inner {
+                data[o * inner + i] += x.data[(o * size + s) * inner + i];
+            }
+        }
+    }
+    let mut shape = x.shape.clone();
+    shape.remove(axis);
+    Tensor::new(shape, data.into_iter().map(|v| scale * v).collect())
+}
+
+/// A new axis of `size` at `axis`, `scale · x` repeated along it.
+fn expand(x: &Tensor, axis: usize, size: usize, scale: f64) -> Result<Tensor, String> {
+    if axis > x.shape.len() {
+        return Err(format!("{:?} has no axis {axis} to insert before", x.shape));
+    }
+    let outer: usize = x.shape[..axis].iter().product();
+    let inner: usize = x.shape[axis..].iter().product();
+    let mut data = Vec::with_capacity(outer * size * inner);
+    for o in 0..outer {
+        for _ in 0..size {
+            data.extend(x.data[o * inner..(o + 1) * inner].iter().map(|v| scale * v));
+        }
+    }
+    let mut shape = x.shape.clone();
+    shape.insert(axis, size);
+    Tensor::new(shape, data)
+}
+
+/// The axes of `x` reordered: axis `a` of the result is axis `perm[a]` of `x`.
+fn permute(x: &Tensor, perm: &[usize]) -> Result<Tensor, String> {
+    let rank = x.shape.len();
+    if perm.len() != rank {
+        return Err(format!("permutation {perm:?} of {:?}", x.shape));
+    }
+    let shape: Vec<usize> = perm.iter().map(|&a| x.shape[a]).collect();
+    let strides: Vec<usize> = (0..rank)
+        .map(|a| x.shape[a + 1..].iter().product())
+        .collect();
+    let len = x.data.len();
+    let mut data = Vec::with_capacity(len);
+    for flat in 0..len {
+        // The result index of `flat`, axis by axis, mapped to the position in `x`.
+        let mut rest = flat;
+        let mut at = 0;
+        for a in (0..rank).rev() {
+            at += (rest % shape[a]) * strides[perm[a]];
+            rest /= shape[a];
+        }
+        data.push(x.data[at]);
+    }
+    Tensor::new(shape, data)
+}
+
+/// `op(a) · op(b)` for each matrix of the last two axes, the leading axes paired.
+fn batch_matmul(a: &Tensor, b: &Tensor, ta: bool, tb: bool) -> Result<Tensor, String> {
+    let r = a.shape.len();
+    if r < 3 || b.shape.len() != r || a.shape[..r - 2] != b.shape[..r - 2] {
+        return Err(format!("{:?} and {:?} do not pair", a.shape, b.shape));
+    }
+    let (ar, ac, br, bc) = (
+        a.shape[r - 2],
+        a.shape[r - 1],
+        b.shape[r - 2],
+        b.shape[r - 1],
+    );
+    let (m, k) = if ta { (ac, ar) } else { (ar, ac) };
+    let (k2, n) = if tb { (bc, br) } else { (br, bc) };
+    if k != k2 {
+        return Err(format!("inner sizes {k} and {k2} differ"));
+    }
+    let count: usize = a.shape[..r - 2].iter().product();
+    let mut data = Vec::with_capacity(count * m * n);
+    for c in 0..count {
+        let (a, b) = (&a.data[c * m * k..], &b.data[c * k * n..]);
+        for i in 0..m {
+            for j in 0..n {
+                data.push(
+                    (0..k)
+                        .map(|l| {
+                            let x = if ta { a[l * m + i] } else { a[i * k + l] };
+                            let y = if tb { b[j * k + l] } else { b[l * n + j] };
+                            x * y
+                        })
+                        .sum(),
+                );
+            }
+        }
+    }
+    let mut shape = a.shape[..r - 2].to_vec();
+    shape.extend([m, n]);
+    Tensor::new(shape, data)
 }

@@ -240,3 +240,32 @@ fn a_program_runs_end_to_end() {
     env.inputs.clear();
     assert!(run(p, &mut env, Section::Forward).is_err());
 }
+
+#[test]
+fn axis_ops_by_hand() {
+    // [1, 2, 3]: two rows of three.
+    let x = t(&[1, 2, 3], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+    let perm = crate::ir::Perm::new(&[0, 2, 1]).unwrap();
+    let y = data(eval(Op::Permute(perm), &[&x], &[1, 3, 2]).unwrap());
+    assert_eq!(y, [1.0, 4.0, 2.0, 5.0, 3.0, 6.0]);
+    let mean = Op::SumAxis {
+        axis: 1,
+        scale: Const::new(0.5),
+    };
+    assert_eq!(data(eval(mean, &[&x], &[1, 3]).unwrap()), [2.5, 3.5, 4.5]);
+    let back = Op::Expand {
+        axis: 1,
+        size: 2,
+        scale: Const::new(0.5),
+    };
+    let m = t(&[1, 3], &[2.0, 4.0, 6.0]);
+    let e = data(eval(back, &[&m], &[1, 2, 3]).unwrap());
+    assert_eq!(e, [1.0, 2.0, 3.0, 1.0, 2.0, 3.0]);
+    // [[1, 2, 3], [4, 5, 6]] · [[1, 2, 3], [4, 5, 6]]ᵀ = [[14, 32], [32, 77]].
+    let bmm = Op::BatchMatMul {
+        transpose_a: false,
+        transpose_b: true,
+    };
+    let p = data(eval(bmm, &[&x, &x], &[1, 2, 2]).unwrap());
+    assert_eq!(p, [14.0, 32.0, 32.0, 77.0]);
+}

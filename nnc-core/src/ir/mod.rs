@@ -11,7 +11,7 @@ mod op;
 mod print;
 pub mod verify;
 
-pub use op::{Act, Const, LossKind, LossSpec, Op, Reduction};
+pub use op::{Act, Const, LossKind, LossSpec, Op, Perm, Reduction};
 
 use crate::diag::Span;
 use std::fmt;

@@ -34,6 +34,62 @@ impl fmt::Display for Const {
     }
 }
 
+/// A permutation of the axes of a value, the batch (axis 0) staying first: result axis `i`
+/// is axis `axes[i]` of the argument. Kept in a fixed array so that ops stay `Copy`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Perm {
+    axes: [u8; Perm::MAX],
+    len: u8,
+}
+
+impl Perm {
+    /// The most axes a permuted value may have, the batch included.
+    pub const MAX: usize = 8;
+
+    /// The permutation `axes`, if it is one of `0..axes.len()` that keeps axis 0 first and
+    /// has at most [`Perm::MAX`] axes.
+    pub fn new(axes: &[usize]) -> Option<Perm> {
+        let mut seen = [false; Perm::MAX];
+        if axes.len() > Perm::MAX || axes.first() != Some(&0) {
+            return None;
+        }
+        let mut out = [0u8; Perm::MAX];
+        for (i, &a) in axes.iter().enumerate() {
+            if a >= axes.len() || seen[a] {
+                return None;
+            }
+            seen[a] = true;
+            out[i] = a as u8;
+        }
+        Some(Perm {
+            axes: out,
+            len: axes.len() as u8,
+        })
+    }
+
+    pub fn axes(&self) -> Vec<usize> {
+        self.axes[..self.len as usize]
+            .iter()
+            .map(|&a| a as usize)
+            .collect()
+    }
+
+    /// The permutation that undoes this one.
+    pub fn inverse(&self) -> Perm {
+        let mut inv = vec![0; self.len as usize];
+        for (i, a) in self.axes().into_iter().enumerate() {
+            inv[a] = i;
+        }
+        Perm::new(&inv).unwrap_or(*self)
+    }
+}
+
+impl fmt::Debug for Perm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.axes())
+    }
+}
+
 /// Element-wise activation functions that can be fused into a dense layer's epilogue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Act {
@@ -262,6 +318,25 @@ pub enum Op {
     EmbeddingGrad,
     /// Sum over every axis but the last: `[…, n] → [n]` (a bias gradient). Args: x.
     SumRows,
+    /// The sum over `axis`, times `scale` (1, or 1/n for a mean), which drops the axis.
+    /// Args: x.
+    SumAxis { axis: usize, scale: Const },
+    /// The reverse of [`Op::SumAxis`]: a new axis of `size` inserted at `axis`, every value
+    /// repeated along it and times `scale`. Args: x.
+    Expand {
+        axis: usize,
+        size: usize,
+        scale: Const,
+    },
+    /// The axes reordered. Args: x.
+    Permute(Perm),
+    /// `op(a) · op(b)` for each matrix of the last two axes, the leading axes (the batch
+    /// included) equal and paired: `[…, m, k] · […, k, n] → […, m, n]`, where `op` swaps the
+    /// last two axes when its flag is set. Args: a, b.
+    BatchMatMul {
+        transpose_a: bool,
+        transpose_b: bool,
+    },
     /// `gy ⊙ act'(·)`, written through the activation's output y, or its input x when
     /// [`Act::derivative_from_input`]. Args: y or x, gy.
     ActivationGrad(Act),
@@ -299,6 +374,9 @@ impl Op {
             | Op::Scale(_)
             | Op::Slice { .. }
             | Op::Pad { .. }
+            | Op::SumAxis { .. }
+            | Op::Expand { .. }
+            | Op::Permute(_)
             | Op::Reshape => 1,
             Op::Dense { bias: true, .. } => 3,
             Op::Concat { .. } => return None,
@@ -457,6 +535,57 @@ impl Op {
                     _ => Err(format!("{self} expects rows of a value, found {}", args[0])),
                 }
             }
+            Op::SumAxis { axis, .. } => {
+                float(args[0])?;
+                let mut dims = args[0].shape.0.clone();
+                if axis == 0 || axis >= dims.len() || dims.len() < 3 {
+                    return Err(format!("{self} does not fit {}", args[0]));
+                }
+                dims.remove(axis);
+                Ok(Type::float(Shape(dims)))
+            }
+            Op::Expand { axis, size, .. } => {
+                float(args[0])?;
+                let mut dims = args[0].shape.0.clone();
+                if axis == 0 || axis > dims.len() || size == 0 {
+                    return Err(format!("{self} does not fit {}", args[0]));
+                }
+                dims.insert(axis, Dim::Fixed(size));
+                Ok(Type::float(Shape(dims)))
+            }
+            Op::Permute(perm) => {
+                float(args[0])?;
+                let dims = &args[0].shape.0;
+                let axes = perm.axes();
+                if axes.len() != dims.len() {
+                    return Err(format!("{self} does not fit {}", args[0]));
+                }
+                Ok(Type::float(Shape(axes.iter().map(|&a| dims[a]).collect())))
+            }
+            Op::BatchMatMul {
+                transpose_a,
+                transpose_b,
+            } => {
+                float(args[0])?;
+                float(args[1])?;
+                let split = |t: &Type, transpose: bool| match t.shape.0.as_slice() {
+                    [lead @ .., r, c] if !lead.is_empty() => {
+                        Ok((lead.to_vec(), if transpose { (*c, *r) } else { (*r, *c) }))
+                    }
+                    _ => Err(format!("{self} expects matrices per sample, found {t}")),
+                };
+                let (lead_a, (m, k1)) = split(args[0], transpose_a)?;
+                let (lead_b, (k2, n)) = split(args[1], transpose_b)?;
+                if lead_a != lead_b || k1 != k2 {
+                    return Err(format!(
+                        "{self} needs equal leading axes and inner sizes, found {} and {}",
+                        args[0], args[1]
+                    ));
+                }
+                let mut dims = lead_a;
+                dims.extend([m, n]);
+                Ok(Type::float(Shape(dims)))
+            }
             Op::Embedding => {
                 float(args[1])?;
                 let DType::Ids(range) = args[0].dtype else {
@@ -609,6 +738,19 @@ impl fmt::Display for Op {
             Op::Embedding => f.write_str("embedding"),
             Op::EmbeddingGrad => f.write_str("embedding_grad"),
             Op::SumRows => f.write_str("sum_rows"),
+            Op::SumAxis { axis, scale } if scale.get() == 1.0 => write!(f, "sum(axis {axis})"),
+            Op::SumAxis { axis, scale } => write!(f, "sum(axis {axis}, scale {scale})"),
+            Op::Expand { axis, size, scale } => {
+                write!(f, "expand(axis {axis}, {size}, scale {scale})")
+            }
+            Op::Permute(perm) => write!(f, "permute{perm:?}"),
+            Op::BatchMatMul {
+                transpose_a,
+                transpose_b,
+            } => {
+                let t = |b: &bool| if *b { "t" } else { "n" };
+                write!(f, "batch_matmul.{}{}", t(transpose_a), t(transpose_b))
+            }
             Op::ActivationGrad(a) => write!(f, "{a}_grad"),
             Op::SoftmaxGrad => f.write_str("softmax_grad"),
             Op::LogSoftmaxGrad => f.write_str("log_softmax_grad"),

@@ -8,6 +8,7 @@
 mod args;
 mod embedding;
 mod expr;
+mod functions;
 mod layers;
 mod reshape;
 mod training;

@@ -16,6 +16,7 @@ mod dense_backward;
 mod dropout;
 mod elementwise;
 mod embedding;
+mod layout;
 mod loss;
 mod matmul;
 mod metrics;
@@ -31,6 +32,7 @@ pub use elementwise::{
     accumulate, add, add_assign, copy_cols, mul, mul_inplace, scale, slice_cols, sub,
 };
 pub use embedding::{embedding, embedding_backward};
+pub use layout::{batch_matmul, expand_axis, permute, sum_axis, MAX_AXES};
 pub use loss::{
     binary_cross_entropy, binary_cross_entropy_backward, binary_cross_entropy_with_logits,
     binary_cross_entropy_with_logits_backward, categorical_cross_entropy,

@@ -18,45 +18,43 @@ pub fn gradient(
     let name = format!("d_{}", b.program.graph.node(arg).name);
     let upstream = || g.expect("only loss terms are differentiated without an upstream gradient");
     match node.op {
-        // C = op(A)·op(B):  dA = dC·op(B)ᵀ (transposed back if A was), dB = op(A)ᵀ·dC (likewise).
+        // C = op(A)·op(B):  dA = dC·op(B)ᵀ (transposed back if A was), dB = op(A)ᵀ·dC (likewise);
+        // per matrix for a batched product.
         Op::MatMul {
             transpose_a: ta,
             transpose_b: tb,
+        }
+        | Op::BatchMatMul {
+            transpose_a: ta,
+            transpose_b: tb,
         } => {
-            let (a, bb) = (node.args[0], node.args[1]);
-            let g = upstream();
-            let (op, args) = match (position, ta, tb) {
-                (0, false, _) => (
-                    Op::MatMul {
-                        transpose_a: false,
-                        transpose_b: !tb,
-                    },
-                    [g, bb],
-                ),
-                (0, true, _) => (
-                    Op::MatMul {
-                        transpose_a: tb,
-                        transpose_b: true,
-                    },
-                    [bb, g],
-                ),
-                (_, _, false) => (
-                    Op::MatMul {
-                        transpose_a: !ta,
-                        transpose_b: false,
-                    },
-                    [a, g],
-                ),
-                (_, _, true) => (
-                    Op::MatMul {
-                        transpose_a: true,
-                        transpose_b: ta,
-                    },
-                    [g, a],
-                ),
+            let ((transpose_a, transpose_b), args) =
+                product_grad(node, position, ta, tb, upstream());
+            let op = if matches!(node.op, Op::MatMul { .. }) {
+                Op::MatMul {
+                    transpose_a,
+                    transpose_b,
+                }
+            } else {
+                Op::BatchMatMul {
+                    transpose_a,
+                    transpose_b,
+                }
             };
             b.emit(op, &args, name)
         }
+        // y = Σ_axis x (times a scale):  dx = dy repeated along the axis (times the scale).
+        Op::SumAxis { axis, scale } => {
+            let size = match b.program.graph.ty(arg).shape.0[axis] {
+                crate::ir::Dim::Fixed(n) => n,
+                crate::ir::Dim::Batch => 0,
+            };
+            b.emit(Op::Expand { axis, size, scale }, &[upstream()], name)
+        }
+        // y = x repeated along a new axis (times a scale):  dx = Σ_axis dy (times the scale).
+        Op::Expand { axis, scale, .. } => b.emit(Op::SumAxis { axis, scale }, &[upstream()], name),
+        // y = x with its axes reordered:  dx = dy with the order undone.
+        Op::Permute(perm) => b.emit(Op::Permute(perm.inverse()), &[upstream()], name),
         // y = x + b, b broadcast over every row:  dx = dy,  db = Σ_rows dy.
         Op::BiasAdd if position == 0 => upstream(),
         Op::BiasAdd => b.emit(Op::SumRows, &[upstream()], name),
@@ -137,5 +135,23 @@ pub fn gradient(
                 node.op
             )
         }
+    }
+}
+
+/// The product that gives the gradient of argument `position` of `C = op(A)·op(B)` from the
+/// upstream gradient `g`: its transpose flags and its arguments.
+fn product_grad(
+    node: &Node,
+    position: usize,
+    ta: bool,
+    tb: bool,
+    g: ValueId,
+) -> ((bool, bool), [ValueId; 2]) {
+    let (a, b) = (node.args[0], node.args[1]);
+    match (position, ta, tb) {
+        (0, false, _) => ((false, !tb), [g, b]),
+        (0, true, _) => ((tb, true), [b, g]),
+        (_, _, false) => ((!ta, false), [a, g]),
+        (_, _, true) => ((true, ta), [g, a]),
     }
 }

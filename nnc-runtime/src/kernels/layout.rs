@@ -1,0 +1,196 @@
+//! Kernels that move values between axes: sums over an axis and their broadcast back, axis
+//! permutations, and the batched matrix product of attention (`[…, m, k] · […, k, n]`).
+//!
+//! The batched product is written here rather than through `gemm` because matrixmultiply
+//! allocates a packing buffer on every call, and generated code must not allocate per step;
+//! the matrices of one sample are small (a head's `T × T` scores), so plain loops in the
+//! order that keeps the inner loop contiguous are what LLVM vectorizes best here.
+
+use crate::float::Float;
+
+/// `out[o, i] = scale · Σ_s x[o, s, i]`: the sum over the middle axis of `outer × size ×
+/// inner` values.
+pub fn sum_axis<T: Float>(
+    outer: usize,
+    size: usize,
+    inner: usize,
+    scale: T,
+    x: &[T],
+    out: &mut [T],
+) {
+    assert_eq!(
+        x.len(),
+        outer * size * inner,
+        "sum_axis: x is not {outer}x{size}x{inner}"
+    );
+    assert_eq!(
+        out.len(),
+        outer * inner,
+        "sum_axis: out is not {outer}x{inner}"
+    );
+    if inner == 0 || size == 0 {
+        out.fill(T::ZERO);
+        return;
+    }
+    for (block, o) in x
+        .chunks_exact(size * inner)
+        .zip(out.chunks_exact_mut(inner))
+    {
+        o.copy_from_slice(&block[..inner]);
+        for row in block[inner..].chunks_exact(inner) {
+            for (o, v) in o.iter_mut().zip(row) {
+                *o += *v;
+            }
+        }
+        for o in o.iter_mut() {
+            *o *= scale;
+        }
+    }
+}
+
+/// `out[o, s, i] = scale · x[o, i]` for every `s < size`: the gradient of [`sum_axis`].
+pub fn expand_axis<T: Float>(
+    outer: usize,
+    size: usize,
+    inner: usize,
+    scale: T,
+    x: &[T],
+    out: &mut [T],
+) {
+    assert_eq!(
+        x.len(),
+        outer * inner,
+        "expand_axis: x is not {outer}x{inner}"
+    );
+    assert_eq!(
+        out.len(),
+        outer * size * inner,
+        "expand_axis: out is not {outer}x{size}x{inner}"
+    );
+    if inner == 0 || size == 0 {
+        return;
+    }
+    for (row, block) in x
+        .chunks_exact(inner)
+        .zip(out.chunks_exact_mut(size * inner))
+    {
+        for o in block.chunks_exact_mut(inner) {
+            for (o, v) in o.iter_mut().zip(row) {
+                *o = scale * *v;
+            }
+        }
+    }
+}
+
+/// The most axes [`permute`] takes.
+pub const MAX_AXES: usize = 8;
+
+/// `out` is `x` (row-major with dimensions `dims`) with its axes reordered: axis `a` of `out`
+/// is axis `perm[a]` of `x`. Walks `out` in order with a counter per axis, so nothing is
+/// allocated.
+pub fn permute<T: Float>(dims: &[usize], perm: &[usize], x: &[T], out: &mut [T]) {
+    let rank = dims.len();
+    assert!(
+        rank <= MAX_AXES && perm.len() == rank,
+        "permute: {rank} axes, perm {perm:?}"
+    );
+    let len: usize = dims.iter().product();
+    assert_eq!(x.len(), len, "permute: x does not have dims {dims:?}");
+    assert_eq!(out.len(), len, "permute: out does not have dims {dims:?}");
+    if len == 0 {
+        return;
+    }
+    // The stride in `x` of each axis of `out`, and the size of each axis of `out`.
+    let mut strides_x = [0usize; MAX_AXES];
+    let mut stride = 1;
+    for a in (0..rank).rev() {
+        strides_x[a] = stride;
+        stride *= dims[a];
+    }
+    let mut step = [0usize; MAX_AXES];
+    let mut size = [0usize; MAX_AXES];
+    for a in 0..rank {
+        step[a] = strides_x[perm[a]];
+        size[a] = dims[perm[a]];
+    }
+    let mut index = [0usize; MAX_AXES];
+    let mut at = 0;
+    for o in out.iter_mut() {
+        *o = x[at];
+        // Advance the counter of the last axis, carrying into the ones before it.
+        for a in (0..rank).rev() {
+            index[a] += 1;
+            at += step[a];
+            if index[a] < size[a] {
+                break;
+            }
+            at -= step[a] * size[a];
+            index[a] = 0;
+        }
+    }
+}
+
+/// `count` products `out[c] = op(a[c]) · op(b[c])` of `m × k` by `k × n` matrices, where
+/// `op` transposes a matrix stored the other way round (`a` is then `k × m`, `b` `n × k`).
+#[allow(clippy::too_many_arguments)]
+pub fn batch_matmul<T: Float>(
+    count: usize,
+    m: usize,
+    k: usize,
+    n: usize,
+    transpose_a: bool,
+    transpose_b: bool,
+    a: &[T],
+    b: &[T],
+    out: &mut [T],
+) {
+    assert_eq!(
+        a.len(),
+        count * m * k,
+        "batch_matmul: a is not {count}x{m}x{k}"
+    );
+    assert_eq!(
+        b.len(),
+        count * k * n,
+        "batch_matmul: b is not {count}x{k}x{n}"
+    );
+    assert_eq!(
+        out.len(),
+        count * m * n,
+        "batch_matmul: out is not {count}x{m}x{n}"
+    );
+    if m * n == 0 {
+        return;
+    }
+    let a_at = |a: &[T], i: usize, l: usize| {
+        if transpose_a {
+            a[l * m + i]
+        } else {
+            a[i * k + l]
+        }
+    };
+    for ((a, b), c) in a
+        .chunks_exact(m * k)
+        .zip(b.chunks_exact(k * n))
+        .zip(out.chunks_exact_mut(m * n))
+    {
+        for (i, row) in c.chunks_exact_mut(n).enumerate() {
+            if transpose_b {
+                // Row j of `b` is column j of op(b): each entry is a contiguous dot product.
+                for (j, o) in row.iter_mut().enumerate() {
+                    let bj = &b[j * k..(j + 1) * k];
+                    *o = (0..k).fold(T::ZERO, |s, l| s + a_at(a, i, l) * bj[l]);
+                }
+            } else {
+                // Rows of `b` scaled and added: the inner loop runs along a row of `c`.
+                row.fill(T::ZERO);
+                for (l, bl) in b.chunks_exact(n).enumerate() {
+                    let x = a_at(a, i, l);
+                    for (o, v) in row.iter_mut().zip(bl) {
+                        *o += x * *v;
+                    }
+                }
+            }
+        }
+    }
+}
