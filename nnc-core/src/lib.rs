@@ -34,6 +34,7 @@ pub mod ir;
 pub mod lower;
 pub mod passes;
 pub mod report;
+pub mod reserved;
 pub mod syntax;
 
 pub use diag::{render, Diagnostic, Diagnostics, Severity, Span};

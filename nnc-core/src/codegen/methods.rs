@@ -4,8 +4,9 @@
 
 use super::info;
 use super::names::Names;
-use super::ops::{float_lit, ident, input_grad_field, usize_lit, Ctx};
+use super::ops::{float_lit, ident, usize_lit, Ctx};
 use crate::ir::{Binding, DType, Gradients, MetricKind, Program, Storage};
+use crate::reserved::input_grad as input_grad_field;
 use proc_macro2::{Ident, TokenStream};
 use quote::quote;
 
@@ -112,7 +113,7 @@ impl Methods<'_> {
             .outputs
             .iter()
             .map(|b| Binding {
-                name: format!("d_{}", b.name),
+                name: crate::reserved::output_grad(&b.name),
                 ..b.clone()
             })
             .collect();

@@ -13,7 +13,6 @@ mod names;
 mod ops;
 mod stubs;
 
-pub use names::is_reserved;
 pub use stubs::stubs;
 
 use crate::ir::{Hyper, Init, OptimizerKind, Program, Storage};
@@ -21,7 +20,7 @@ use crate::Options;
 use names::Names;
 use ops::{float_lit, ident, usize_lit, Comments, Ctx};
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote};
+use quote::quote;
 
 /// Generates the Rust source of every program, formatted.
 pub fn generate(programs: &[Program], options: &Options) -> String {
@@ -64,7 +63,7 @@ fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) 
         comments,
     };
     let model = ident(&p.name);
-    let workspace = format_ident!("{}Workspace", p.name);
+    let workspace = ident(&crate::reserved::workspace(&p.name));
     let module = ident(&snake_case(&p.name));
     let offsets = p.param_offsets();
     let param_count = usize_lit(p.param_count());
@@ -164,7 +163,7 @@ fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) 
     let mut grad_inits = Vec::new();
     let mut grad_accessors = Vec::new();
     for (b, _) in p.inputs.iter().zip(&p.requires_grad).filter(|(_, r)| **r) {
-        let f = ident(&ops::input_grad_field(&b.name));
+        let f = ident(&crate::reserved::input_grad(&b.name));
         let per_sample = p.graph.ty(b.value).shape.elems_per_sample();
         let n = usize_lit(per_sample);
         let doc = format!(

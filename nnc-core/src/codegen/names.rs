@@ -3,44 +3,8 @@
 //! the generator's own locals.
 
 use crate::ir::{Program, ValueId};
+use crate::reserved::{is_reserved, LOCALS, MODULE_CONSTS};
 use std::collections::HashSet;
-
-/// Locals every generated method uses; user names are renamed around them.
-pub const RESERVED: &[&str] = &[
-    "batch",
-    "params",
-    "grads",
-    "arena",
-    "ws",
-    "rng",
-    "inputs",
-    "targets",
-    "d_outputs",
-    "loss",
-    "correct",
-    "scored",
-    "pred",
-];
-
-/// Constants every generated module defines; slot constants are renamed around them.
-const MODULE_CONSTS: &[&str] = &[
-    "PARAM_COUNT",
-    "TRAINABLE_COUNT",
-    "ARENA_PER_SAMPLE",
-    "ARENA_FIXED",
-];
-
-const KEYWORDS: &[&str] = &[
-    "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum", "extern",
-    "false", "fn", "for", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub",
-    "ref", "return", "self", "Self", "static", "struct", "super", "trait", "true", "type",
-    "unsafe", "use", "where", "while", "abstract", "become", "box", "do", "final", "macro",
-    "override", "priv", "try", "typeof", "unsized", "virtual", "yield", "gen", "union", "rt",
-];
-
-pub fn is_reserved(name: &str) -> bool {
-    RESERVED.contains(&name) || KEYWORDS.contains(&name)
-}
 
 /// The names chosen for one program.
 pub struct Names {
@@ -54,7 +18,7 @@ pub struct Names {
 
 impl Names {
     pub fn new(p: &Program) -> Names {
-        let mut locals: HashSet<String> = RESERVED.iter().map(|s| s.to_string()).collect();
+        let mut locals: HashSet<String> = LOCALS.iter().map(|s| s.to_string()).collect();
         let mut consts: HashSet<String> = MODULE_CONSTS.iter().map(|s| s.to_string()).collect();
         let param: Vec<String> = p
             .params

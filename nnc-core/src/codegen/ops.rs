@@ -189,7 +189,7 @@ impl Ctx<'_> {
                 quote! { #note { #bind #call; } }
             }
             Storage::InputGrad(i) => {
-                let buffer = ident(&input_grad_field(&self.p.inputs[i].name));
+                let buffer = ident(&crate::reserved::input_grad(&self.p.inputs[i].name));
                 let call = self.call(node, &args, quote!(&mut #buffer[..]));
                 let bind = (!reads.is_empty()).then(
                     || quote!(let [#(#read_locals),*] = arena.read(batch, [#(#read_slots),*]);),
@@ -660,9 +660,4 @@ pub fn act_tokens(act: Act) -> TokenStream {
             quote!(rt::Act::#name(#a))
         }
     }
-}
-
-/// The workspace field holding the gradient with respect to an input.
-pub fn input_grad_field(input: &str) -> String {
-    format!("grad_{input}")
 }

@@ -73,7 +73,7 @@ fn stub_items(file: &File, rt: &TokenStream, elem: proc_macro2::Ident) -> TokenS
             })
             .collect();
         let model = ident(name);
-        let workspace = format_ident!("{name}Workspace");
+        let workspace = ident(&crate::reserved::workspace(name));
         let module = ident(&snake_case(name));
         out.extend(quote! {
             #[allow(dead_code, unused_variables, clippy::all)]

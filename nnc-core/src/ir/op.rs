@@ -475,6 +475,11 @@ impl Op {
                 }
                 Ok(args[0].clone())
             }
+            // The runtime's step derivative is zero: a straight-through step's gradient is its
+            // upstream gradient, passed on by autodiff without a node of its own.
+            Op::ActivationGrad(Act::Step {
+                straight_through: true,
+            }) => Err(format!("{self} is the identity and never computed")),
             Op::Add
             | Op::Sub
             | Op::Mul

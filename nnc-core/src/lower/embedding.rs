@@ -4,11 +4,33 @@
 //! weights move between the two.
 
 use super::args;
-use super::layers::{Layer, EMBEDDING_SIG};
+use super::args::{Bound, Kind, Param};
+use super::layers::Layer;
 use super::Lowerer;
 use crate::diag::{Diagnostic, Span};
 use crate::ir::{DType, Init, Op, Phase, ValueId};
 use crate::syntax::ast;
+
+const EMBEDDING_SIG: &[Param] = &[
+    Param {
+        name: "vocab",
+        kind: Kind::Width,
+        default: None,
+        hint: "give the number of ids and the width of a row, as in `embedding tok(65, 32)`",
+    },
+    Param {
+        name: "dim",
+        kind: Kind::Width,
+        default: None,
+        hint: "give the number of ids and the width of a row, as in `embedding tok(65, 32)`",
+    },
+    Param {
+        name: "frozen",
+        kind: Kind::Bool,
+        default: Some(Bound::Bool(false)),
+        hint: "write `frozen = true` to keep the table fixed during training",
+    },
+];
 
 impl Lowerer<'_> {
     /// `-> embedding name(vocab, dim)`: a new table, applied to ids.

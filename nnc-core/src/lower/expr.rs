@@ -180,7 +180,7 @@ impl Lowerer<'_> {
             .iter()
             .map(|o| {
                 (
-                    format!("d_{}", o.name),
+                    crate::reserved::output_grad(&o.name),
                     format!("the gradient of output `{}`", o.name),
                 )
             })
@@ -188,7 +188,7 @@ impl Lowerer<'_> {
         for (b, grad) in self.inputs.iter().zip(&self.requires_grad) {
             if *grad {
                 generated.push((
-                    format!("grad_{}", b.name),
+                    crate::reserved::input_grad(&b.name),
                     format!("the gradient buffer of input `{}`", b.name),
                 ));
             }

@@ -6,6 +6,7 @@
 //! forward graph and the loss only; gradients come from the autodiff pass.
 
 mod args;
+mod dense;
 mod embedding;
 mod expr;
 mod functions;
@@ -45,7 +46,7 @@ pub fn lower(file: &ast::File) -> Result<Vec<Program>, Diagnostics> {
         let workspace_of = file
             .models
             .iter()
-            .find(|other| format!("{}Workspace", other.name.name) == m.name.name);
+            .find(|other| crate::reserved::workspace(&other.name.name) == m.name.name);
         if let Some(other) = workspace_of {
             diags.push(
                 Diagnostic::error(
@@ -60,7 +61,7 @@ pub fn lower(file: &ast::File) -> Result<Vec<Program>, Diagnostics> {
                 .with_help("rename one of the models"),
             );
         }
-        if !is_rust_type_name(&m.name.name) {
+        if !crate::reserved::is_model_name(&m.name.name) {
             diags.push(
                 Diagnostic::error("E0502", m.name.span, format!("model name `{}` is not a usable Rust type name", m.name.name))
                     .with_help(if m.name.name.starts_with(|c: char| c.is_ascii_uppercase()) && !m.name.name.contains("__") {
@@ -80,16 +81,6 @@ pub fn lower(file: &ast::File) -> Result<Vec<Program>, Diagnostics> {
     } else {
         Ok(programs)
     }
-}
-
-fn is_rust_type_name(name: &str) -> bool {
-    // The generated module names these standard items, so a model may not take their names.
-    const TAKEN: &[&str] = &[
-        "Self", "Range", "Result", "Option", "Vec", "Box", "String", "Some", "None", "Ok", "Err",
-    ];
-    name.starts_with(|c: char| c.is_ascii_uppercase())
-        && !name.contains("__")
-        && !TAKEN.contains(&name)
 }
 
 /// What a name in a model refers to.
@@ -330,7 +321,7 @@ impl<'a> Lowerer<'a> {
             );
             return;
         }
-        if (kind == "input" || kind == "target") && crate::codegen::is_reserved(&name.name) {
+        if (kind == "input" || kind == "target") && crate::reserved::is_reserved(&name.name) {
             self.error(
                 Diagnostic::error("E0106", name.span, format!("`{}` cannot name {} {kind}", name.name, if kind == "input" { "an" } else { "a" }))
                     .with_span_label("reserved name")

@@ -86,7 +86,7 @@ pub fn run(p: &mut Program) {
                 args: vec![],
                 ty,
                 phase: Phase::Pullback,
-                name: format!("d_{}", out.name),
+                name: crate::reserved::output_grad(&out.name),
             },
             span,
         );
