@@ -12,7 +12,7 @@
 //! Each is checked at batch sizes 3 and 1, with parameters moved off their initial values. The
 //! interpreter also runs the fused program (`Stage::Fused`) and must agree with itself, which
 //! checks the fused ops' definitions in the interpreter and the fusion rewrites at once. A
-//! parameter gradient the section never reaches is zeroed by generated code, so it is compared
+//! parameter gradient the schedule never reaches is zeroed by generated code, so it is compared
 //! with zero; frozen parameters have none.
 //!
 //! Tolerance: both sides compute in f64 from the same definitions and differ only by the order
@@ -31,8 +31,9 @@
 
 use nnc::runtime::kernels::dropout_mask;
 use nnc::runtime::{ElemKind, Model, Rng, TensorInfo};
-use nnc_core::interp::{self, Env, Section, Tensor, Value, Values};
+use nnc_core::interp::{self, Env, Tensor, Value, Values};
 use nnc_core::ir::Program;
+use nnc_core::ir::{Mode, Phase, Schedule};
 use nnc_core::Stage;
 
 include!("common/ok_fixtures.rs");
@@ -174,7 +175,7 @@ fn masks(seed: u64) -> impl FnMut(f64, usize) -> Vec<f64> {
     let mut rng = Rng::new(seed);
     move |rate, len| {
         let mut mask = vec![0.0; len];
-        dropout_mask(Some(&mut rng), rate, &mut mask);
+        dropout_mask(nnc::runtime::Mode::Train, Some(&mut rng), rate, &mut mask);
         mask
     }
 }
@@ -191,7 +192,7 @@ struct Seen {
 
 impl Seen {
     /// The generated model's side: `outputs` read after its forward pass, and the gradients
-    /// after a call that ran a backward section (`grads`).
+    /// after a call that ran a backward pass (`grads`).
     fn generated<M: Model<Elem = f64>>(
         p: &Program,
         model: &M,
@@ -228,12 +229,15 @@ impl Seen {
         }
     }
 
-    /// The interpreter's side. A gradient the section does not reach is zero.
+    /// The interpreter's side. A gradient the run does not reach is zero.
     fn interpreted(p: &Program, values: &Values, batch: usize) -> Seen {
         let outputs = values.outputs(p).unwrap();
         let outputs = outputs.into_iter().map(|t| t.data.clone()).collect();
-        let loss = (values.section == Section::Loss).then(|| values.loss(p).unwrap());
-        if values.section == Section::Forward {
+        let loss = values
+            .schedule
+            .runs(Phase::Loss)
+            .then(|| values.loss(p).unwrap());
+        if values.schedule == Schedule::PREDICT {
             return Seen {
                 outputs,
                 loss,
@@ -323,23 +327,22 @@ impl Worst {
     }
 }
 
-/// Runs `section` of both programs (unfused and fused) through the interpreter, with masks
-/// drawn from the same seed when `training`.
+/// Runs `schedule` of both programs (unfused and fused) through the interpreter, with masks
+/// drawn from the same seed in training mode.
 fn interpret<M: Model<Elem = f64>>(
     programs: [&Program; 2],
     batch: &Batch,
     model: &M,
     d: &[Vec<f64>],
-    section: Section,
-    training: bool,
+    schedule: Schedule,
 ) -> [Seen; 2] {
     programs.map(|p| {
         let mut draw = masks(SEED);
         let mut env = batch.env(p, model, d);
-        if training {
+        if schedule.mode == Mode::Train {
             env.dropout = Some(&mut draw);
         }
-        let values = interp::run(p, &mut env, section)
+        let values = interp::run(p, &mut env, schedule)
             .unwrap_or_else(|e| panic!("{}: the interpreter failed: {e}", p.name));
         Seen::interpreted(p, &values, batch.size)
     })
@@ -382,7 +385,7 @@ fn check<M: Model<Elem = f64>>(source: &str) -> (Worst, Worst) {
         let programs = [&p, &fused];
         model.predict_dyn(&mut ws, &inputs).unwrap();
         let a = Seen::generated(&p, &model, &ws, outputs::<M>(&ws), None, false);
-        let b = interpret(programs, &batch, &model, &[], Section::Forward, false);
+        let b = interpret(programs, &batch, &model, &[], Schedule::PREDICT);
         compare("predict", &a, &b);
 
         if M::HAS_LOSS {
@@ -391,7 +394,7 @@ fn check<M: Model<Elem = f64>>(source: &str) -> (Worst, Worst) {
             let loss = model.forward_backward_dyn(&mut ws, &inputs, &targets);
             // `forward_backward` returns no outputs: they are compared through `predict`.
             let a = Seen::generated(&p, &model, &ws, Vec::new(), Some(loss.unwrap()), true);
-            let b = interpret(programs, &batch, &model, &[], Section::Loss, true);
+            let b = interpret(programs, &batch, &model, &[], Schedule::FORWARD_BACKWARD);
             compare("forward_backward", &a, &b);
         }
 
@@ -405,7 +408,7 @@ fn check<M: Model<Elem = f64>>(source: &str) -> (Worst, Worst) {
         let d_slices: Vec<&[f64]> = d.iter().map(Vec::as_slice).collect();
         model.backward_dyn(&mut ws, &inputs, &d_slices).unwrap();
         let a = Seen::generated(&p, &model, &ws, trained, None, true);
-        let b = interpret(programs, &batch, &model, &d, Section::Pullback, true);
+        let b = interpret(programs, &batch, &model, &d, Schedule::PULLBACK);
         compare("forward_train + backward", &a, &b);
     }
     println!(

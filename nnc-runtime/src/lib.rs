@@ -27,7 +27,7 @@ pub use error::Error;
 pub use float::Float;
 pub use kernels::Act;
 pub use metrics::Metrics;
-pub use model::{ElemKind, Model, ParamInfo, TensorInfo, Values};
+pub use model::{ElemKind, Mode, Model, ParamInfo, TensorInfo, Values};
 pub use optim::{
     clip_grad_norm, Adagrad, AdagradConfig, Adam, AdamConfig, AdamW, Optimizer, Rmsprop,
     RmspropConfig, Sgd, SgdConfig,

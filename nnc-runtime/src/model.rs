@@ -145,6 +145,17 @@ fn arity(
     }
 }
 
+/// Whether a forward pass trains or infers. Generated code passes it explicitly: dropout
+/// draws masks and batch norm normalises with the batch's statistics in training, while in
+/// inference dropout is the identity and batch norm uses its running statistics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Training (`forward_backward`, `forward_train`).
+    Train,
+    /// Inference (`predict`, `evaluate`).
+    Infer,
+}
+
 /// The interface of every generated model, so that training and evaluation helpers can be
 /// generic over models. Inputs and targets are passed in declaration order.
 pub trait Model: Sized {

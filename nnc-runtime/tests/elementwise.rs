@@ -4,7 +4,7 @@
 use nnc_runtime::kernels::{
     accumulate, add, add_assign, copy_cols, dropout_mask, mul, mul_inplace, scale, slice_cols, sub,
 };
-use nnc_runtime::Rng;
+use nnc_runtime::{Mode, Rng};
 
 #[test]
 fn arithmetic() {
@@ -63,7 +63,7 @@ fn dropout_masks_have_the_right_statistics() {
     let n = 100_000;
     for rate in [0.1, 0.3, 0.5] {
         let mut mask = vec![0.0f64; n];
-        dropout_mask(Some(&mut Rng::new(17)), rate, &mut mask);
+        dropout_mask(Mode::Train, Some(&mut Rng::new(17)), rate, &mut mask);
         let keep = 1.0 / (1.0 - rate);
         assert!(mask.iter().all(|&m| m == 0.0 || m == keep), "rate {rate}");
         // Four standard errors: the mean of n masks has variance (1/(1-rate) - 1)/n, the fraction
@@ -87,7 +87,7 @@ fn dropout_masks_have_the_right_statistics() {
 fn dropout_masks_are_reproducible() {
     let draw = |seed| {
         let mut mask = vec![0.0f32; 64];
-        dropout_mask(Some(&mut Rng::new(seed)), 0.5, &mut mask);
+        dropout_mask(Mode::Train, Some(&mut Rng::new(seed)), 0.5, &mut mask);
         mask
     };
     assert_eq!(draw(3), draw(3));
@@ -98,12 +98,12 @@ fn dropout_masks_are_reproducible() {
 #[test]
 fn dropout_in_inference_or_at_rate_zero_keeps_everything() {
     let mut mask = [f32::NAN; 5];
-    dropout_mask(None, 0.5, &mut mask);
+    dropout_mask(Mode::Infer, None, 0.5, &mut mask);
     assert_eq!(mask, [1.0; 5]);
     // Rate 0 draws nothing: the generator continues exactly where it was.
     let mut rng = Rng::new(9);
     let mut mask = [f64::NAN; 5];
-    dropout_mask(Some(&mut rng), 0.0, &mut mask);
+    dropout_mask(Mode::Train, Some(&mut rng), 0.0, &mut mask);
     assert_eq!(mask, [1.0; 5]);
     assert_eq!(rng.next_u64(), Rng::new(9).next_u64());
 }
@@ -111,5 +111,5 @@ fn dropout_in_inference_or_at_rate_zero_keeps_everything() {
 #[test]
 #[should_panic(expected = "dropout_mask: rate 1 is outside [0, 1)")]
 fn dropout_rejects_rate_one() {
-    dropout_mask(Some(&mut Rng::new(1)), 1.0, &mut [0.0f32; 2]);
+    dropout_mask(Mode::Train, Some(&mut Rng::new(1)), 1.0, &mut [0.0f32; 2]);
 }

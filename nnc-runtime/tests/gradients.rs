@@ -10,7 +10,7 @@ use nnc_runtime::kernels::{
     log_softmax, log_softmax_backward, mul, mul_inplace, scale, slice_cols, softmax,
     softmax_backward, sub,
 };
-use nnc_runtime::{Act, Rng};
+use nnc_runtime::{Act, Mode, Rng};
 
 const BATCH: usize = 3;
 const N: usize = 5;
@@ -286,7 +286,7 @@ fn dropout_gradient() {
     let x = uniform(&mut rng, 20, -1.0, 1.0);
     let r = uniform(&mut rng, 20, -1.0, 1.0);
     let mut mask = vec![0.0; 20];
-    dropout_mask(Some(&mut rng), 0.4, &mut mask);
+    dropout_mask(Mode::Train, Some(&mut rng), 0.4, &mut mask);
     let mut g = r.clone();
     mul_inplace(&mask, &mut g);
     let f = |x: &[f64]| {

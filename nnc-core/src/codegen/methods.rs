@@ -10,6 +10,20 @@ use crate::reserved::input_grad as input_grad_field;
 use proc_macro2::{Ident, TokenStream};
 use quote::quote;
 
+/// The mode (and the random state for dropout in training) that an entry point passes to the
+/// forward pass, for models whose forward pass takes them.
+fn forward_mode(p: &Program, mode: crate::ir::Mode) -> TokenStream {
+    let rng = p.has_dropout().then(|| match mode {
+        crate::ir::Mode::Train => quote!(Some(&mut self.rng),),
+        crate::ir::Mode::Infer => quote!(None,),
+    });
+    let mode = p.mode_dependent().then(|| match mode {
+        crate::ir::Mode::Train => quote!(rt::Mode::Train,),
+        crate::ir::Mode::Infer => quote!(rt::Mode::Infer,),
+    });
+    quote!(#mode #rng)
+}
+
 pub struct Methods<'a> {
     pub p: &'a Program,
     pub ctx: &'a Ctx<'a>,
@@ -30,8 +44,8 @@ impl Methods<'_> {
         let target_checks = info::target_checks(p);
         let (output_ty, output_read) = self.outputs();
         let dropout = p.has_dropout();
-        let inference = dropout.then(|| quote!(None,));
-        let training = dropout.then(|| quote!(Some(&mut self.rng),));
+        let inference = forward_mode(p, crate::ir::Mode::Infer);
+        let training = forward_mode(p, crate::ir::Mode::Train);
 
         let mut free = TokenStream::new();
         let mut methods = quote! {

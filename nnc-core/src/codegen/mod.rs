@@ -142,15 +142,18 @@ fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) 
     let forward_body = p
         .graph
         .ids()
-        .filter(|id| p.graph.node(*id).phase.section() == 0)
+        .filter(|id| p.graph.node(*id).phase == crate::ir::Phase::Forward)
         .map(|id| ctx.node(id));
+    let mode_param = p.mode_dependent().then(|| quote!(mode: rt::Mode,));
     let rng_param = match p.dropout_masks() {
         0 => None,
         1 => Some(quote!(rng: Option<&mut rt::Rng>,)),
         _ => Some(quote!(mut rng: Option<&mut rt::Rng>,)),
     };
     let forward_doc = if dropout {
-        " The forward pass: fills the arena up to the outputs. Dropout is active when `rng` is given (training) and the identity without it (inference)."
+        " The forward pass: fills the arena up to the outputs. In `Mode::Train` dropout draws its masks from `rng`, the model's random state; in `Mode::Infer` it is the identity and `rng` is not read."
+    } else if p.mode_dependent() {
+        " The forward pass in `mode`: fills the arena up to the outputs."
     } else {
         " The forward pass: fills the arena up to the outputs."
     };
@@ -221,7 +224,7 @@ fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) 
             #(#slot_consts)*
 
             #[doc = #forward_doc]
-            fn forward(params: &[#elem], arena: &mut rt::Arena<#elem>, batch: usize, #rng_param #(#input_args),*) {
+            fn forward(params: &[#elem], arena: &mut rt::Arena<#elem>, batch: usize, #mode_param #rng_param #(#input_args),*) {
                 #(#forward_body)*
             }
 

@@ -177,7 +177,7 @@ impl Ctx<'_> {
             Storage::Grads => {
                 let param = self
                     .p
-                    .sections()
+                    .gradient_passes()
                     .iter()
                     .find_map(|(_, g)| g.params.iter().position(|v| *v == Some(id)))
                     .unwrap_or(0);
@@ -411,7 +411,7 @@ impl Ctx<'_> {
                 } else {
                     quote!(rng)
                 };
-                quote!(#k::dropout_mask(#rng, #rate, #out))
+                quote!(#k::dropout_mask(mode, #rng, #rate, #out))
             }
             Op::SumRows => {
                 let (rows, n, x) = (self.rows(arg(0)), self.width(arg(0)), &a[0]);

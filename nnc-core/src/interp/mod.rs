@@ -17,7 +17,7 @@ mod ops;
 #[cfg(test)]
 mod tests;
 
-use crate::ir::{DType, Dim, Gradients, Op, Phase, Program, Shape, ValueId};
+use crate::ir::{DType, Dim, Gradients, Mode, Op, Phase, Program, Schedule, Shape, ValueId};
 
 /// A dense, row-major tensor of `f64` with every dimension known.
 #[derive(Clone, Debug, PartialEq)]
@@ -120,8 +120,9 @@ pub struct Env<'a> {
     pub params: Vec<Tensor>,
     /// The seeds of the pullback, one per output; only the pullback reads them.
     pub output_grads: Vec<Tensor>,
-    /// Training mode: called once per `dropout_mask` node, in schedule order. `None` is
-    /// inference, where every mask is all ones.
+    /// Draws the dropout masks of a training run: called once per `dropout_mask` node, in
+    /// schedule order. Inference never calls it (every mask is all ones); a training run of a
+    /// model with dropout fails without it.
     pub dropout: Option<MaskSource<'a>>,
 }
 
@@ -139,44 +140,21 @@ impl<'a> Env<'a> {
     }
 }
 
-/// Which part of the schedule a run covers: the forward section always, then at most one
-/// continuation, as in generated code.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Section {
-    /// The forward section alone (`predict`, `forward_train`).
-    Forward,
-    /// The forward section, the loss terms and the loss's backward pass (`forward_backward`).
-    Loss,
-    /// The forward section and the pullback from `Env::output_grads` (`backward`).
-    Pullback,
-}
-
-impl Section {
-    fn runs(self, phase: Phase) -> bool {
-        matches!(
-            (self, phase),
-            (_, Phase::Forward)
-                | (Section::Loss, Phase::Loss | Phase::Backward)
-                | (Section::Pullback, Phase::Pullback)
-        )
-    }
-}
-
-/// The final gradients of a section, as tensors: per parameter and per input, `None` where the
-/// section computes none (frozen parameters, inputs without `requires_grad`, and parameters
-/// the section does not reach).
+/// The final gradients of a run, as tensors: per parameter and per input, `None` where the
+/// run computes none (frozen parameters, inputs without `requires_grad`, and parameters
+/// the run does not reach).
 #[derive(Clone, Debug, PartialEq)]
 pub struct FinalGradients {
     pub params: Vec<Option<Tensor>>,
     pub inputs: Vec<Option<Tensor>>,
 }
 
-/// The value of every node after a run; `None` for nodes outside the section, and for targets
-/// that were not given.
+/// The value of every node after a run; `None` for nodes in phases the schedule does not run,
+/// and for targets that were not given.
 #[derive(Clone, Debug)]
 pub struct Values {
     pub nodes: Vec<Option<Value>>,
-    pub section: Section,
+    pub schedule: Schedule,
 }
 
 impl Values {
@@ -196,7 +174,7 @@ impl Values {
         p.outputs.iter().map(|b| self.tensor(b.value)).collect()
     }
 
-    /// The total loss, after a [`Section::Loss`] run.
+    /// The total loss, after a run of a schedule with the loss.
     pub fn loss(&self, p: &Program) -> Result<f64, String> {
         let id = p.loss.ok_or_else(|| format!("{} has no loss", p.name))?;
         match self.tensor(id)?.data.as_slice() {
@@ -205,15 +183,16 @@ impl Values {
         }
     }
 
-    /// The final gradients of the section that was run.
+    /// The final gradients of the schedule that was run.
     pub fn gradients(&self, p: &Program) -> Result<FinalGradients, String> {
-        let grads: &Gradients = match self.section {
-            Section::Forward => return Err("the forward section computes no gradients".into()),
-            Section::Loss => p
-                .backward
+        let grads: &Gradients = if self.schedule.runs(Phase::Backward) {
+            p.backward
                 .as_ref()
-                .ok_or_else(|| format!("{} has no backward pass", p.name))?,
-            Section::Pullback => &p.pullback,
+                .ok_or_else(|| format!("{} has no backward pass", p.name))?
+        } else if self.schedule.runs(Phase::Pullback) {
+            &p.pullback
+        } else {
+            return Err(format!("{} computes no gradients", self.schedule.name));
         };
         let take = |ids: &[Option<ValueId>]| -> Result<Vec<Option<Tensor>>, String> {
             ids.iter()
@@ -227,22 +206,22 @@ impl Values {
     }
 }
 
-/// Runs `section` of `p` on `env` and returns every node's value.
-pub fn run(p: &Program, env: &mut Env<'_>, section: Section) -> Result<Values, String> {
-    if section == Section::Loss && (p.loss.is_none() || p.backward.is_none()) {
-        return Err(format!("{} has no loss to run", p.name));
+/// Runs `schedule` of `p` on `env` and returns every node's value.
+pub fn run(p: &Program, env: &mut Env<'_>, schedule: Schedule) -> Result<Values, String> {
+    if !p.schedules().contains(&schedule) {
+        return Err(format!("{} has no entry point {}", p.name, schedule.name));
     }
     let g = &p.graph;
     let mut nodes: Vec<Option<Value>> = vec![None; g.nodes.len()];
     for id in g.ids() {
         let node = g.node(id);
-        if !section.runs(node.phase) {
+        if !schedule.runs(node.phase) {
             continue;
         }
         let shape = resolve(&node.ty.shape, env.batch);
         let what = || format!("{id} = {} ({})", node.op, node.name);
         let value = if node.op.is_leaf() {
-            leaf(p, env, node.op, &shape).map_err(|e| format!("{}: {e}", what()))?
+            leaf(p, env, schedule.mode, node.op, &shape).map_err(|e| format!("{}: {e}", what()))?
         } else {
             let mut args = Vec::with_capacity(node.args.len());
             for a in &node.args {
@@ -264,12 +243,18 @@ pub fn run(p: &Program, env: &mut Env<'_>, section: Section) -> Result<Values, S
         }
         nodes[id.index()] = value;
     }
-    Ok(Values { nodes, section })
+    Ok(Values { nodes, schedule })
 }
 
 /// The value of a leaf node: from the environment, or a dropout mask. `None` for a target the
 /// caller left out, which is an error only if something reads it.
-fn leaf(p: &Program, env: &mut Env<'_>, op: Op, shape: &[usize]) -> Result<Option<Value>, String> {
+fn leaf(
+    p: &Program,
+    env: &mut Env<'_>,
+    mode: Mode,
+    op: Op,
+    shape: &[usize],
+) -> Result<Option<Value>, String> {
     let given = |t: Option<&Tensor>, what: &str| -> Result<Option<Value>, String> {
         t.map(|t| Value::Float(t.clone()))
             .ok_or_else(|| format!("{what} was not given"))
@@ -299,9 +284,10 @@ fn leaf(p: &Program, env: &mut Env<'_>, op: Op, shape: &[usize]) -> Result<Optio
                 return Err(format!("dropout rate {rate} is outside [0, 1)"));
             }
             let len = shape.iter().product();
-            let data = match env.dropout.as_mut() {
-                Some(draw) => draw(rate, len),
-                None => vec![1.0; len],
+            let data = match (mode, env.dropout.as_mut()) {
+                (Mode::Infer, _) => vec![1.0; len],
+                (Mode::Train, Some(draw)) => draw(rate, len),
+                (Mode::Train, None) => return Err("a training run needs Env::dropout".into()),
             };
             Tensor::new(shape.to_vec(), data).map(|t| Some(Value::Float(t)))
         }

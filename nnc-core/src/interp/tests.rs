@@ -2,7 +2,8 @@
 //! and one small program run end to end.
 
 use super::ops::{erf, erfc, eval};
-use super::{run, Env, Section, Tensor, Value};
+use super::{run, Env, Tensor, Value};
+use crate::ir::Schedule;
 use crate::ir::{Act, Const, LossKind, LossSpec, Op, Reduction};
 use crate::report::programs_at;
 use crate::Stage;
@@ -215,7 +216,7 @@ fn a_program_runs_end_to_end() {
     env.targets = vec![Value::Float(tensor(&[1, 1], 5.0))];
     env.params = vec![tensor(&[1, 1], 2.0), tensor(&[1], 1.0)];
     // p = 2·3 + 1 = 7, loss (7 − 5)² = 4, d p = 4, d weight = 4·3, d bias = 4.
-    let values = run(p, &mut env, Section::Loss).unwrap();
+    let values = run(p, &mut env, Schedule::FORWARD_BACKWARD).unwrap();
     assert_eq!(values.loss(p).unwrap(), 4.0);
     assert_eq!(values.outputs(p).unwrap()[0].data, [7.0]);
     let grads = values.gradients(p).unwrap();
@@ -227,18 +228,18 @@ fn a_program_runs_end_to_end() {
     assert_eq!(got, [12.0, 4.0]);
     // Inference needs no targets; a missing input or a misshapen parameter is an error.
     env.targets.clear();
-    assert!(run(p, &mut env, Section::Forward).is_ok());
-    assert!(run(p, &mut env, Section::Loss).is_err());
+    assert!(run(p, &mut env, Schedule::PREDICT).is_ok());
+    assert!(run(p, &mut env, Schedule::FORWARD_BACKWARD).is_err());
     env.params[0] = tensor(&[1], 2.0);
-    assert!(run(p, &mut env, Section::Forward).is_err());
+    assert!(run(p, &mut env, Schedule::PREDICT).is_err());
     // A tensor whose data disagrees with its own shape is caught before any op indexes it.
     env.params[0] = Tensor {
         shape: vec![1, 1],
         data: Vec::new(),
     };
-    assert!(run(p, &mut env, Section::Forward).is_err());
+    assert!(run(p, &mut env, Schedule::PREDICT).is_err());
     env.inputs.clear();
-    assert!(run(p, &mut env, Section::Forward).is_err());
+    assert!(run(p, &mut env, Schedule::PREDICT).is_err());
 }
 
 #[test]

@@ -183,26 +183,84 @@ impl fmt::Display for Type {
     }
 }
 
-/// The section of the schedule a node belongs to. The forward section is shared; after it,
-/// training runs either the loss and its backward pass, or the pullback from caller-supplied
-/// output gradients. The two never run in the same call.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The part of the graph a node belongs to. Entry points run phases in this order, each a
+/// contiguous run of nodes: the forward pass, the training-mode state writes (batch norm's
+/// running statistics), then either the loss and its backward pass or the pullback from
+/// caller-supplied output gradients.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Phase {
     Forward,
+    Commit,
     Loss,
     Backward,
     Pullback,
 }
 
 impl Phase {
-    /// Which continuation after the forward section the node belongs to: 1 for the loss and
-    /// its backward pass, 2 for the pullback, 0 for the shared forward section.
-    pub fn section(self) -> usize {
-        match self {
-            Phase::Forward => 0,
-            Phase::Loss | Phase::Backward => 1,
-            Phase::Pullback => 2,
-        }
+    /// Whether the phase's nodes may hold values in the arena. State writes go to the model's
+    /// state buffers only, so an entry point that skips them (`evaluate`) plans like one that
+    /// runs them.
+    pub fn uses_arena(self) -> bool {
+        self != Phase::Commit
+    }
+}
+
+/// Whether a pass trains or infers. Dropout and batch norm behave differently in the two.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Train,
+    Infer,
+}
+
+/// A way the generated code runs the graph: the phases one call (or one pair of calls sharing
+/// a workspace, like `forward_train` then `backward`) executes in order over one arena, and
+/// its mode. Liveness, memory planning and verification are per schedule; code generation
+/// emits an entry point's body from its schedule's phases. Adding an entry point means adding
+/// a schedule here and its method in `codegen/methods.rs`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Schedule {
+    /// The entry points that run it, as the generated code names them.
+    pub name: &'static str,
+    pub mode: Mode,
+    pub phases: &'static [Phase],
+}
+
+impl Schedule {
+    pub const PREDICT: Schedule = Schedule {
+        name: "predict",
+        mode: Mode::Infer,
+        phases: &[Phase::Forward],
+    };
+    pub const EVALUATE: Schedule = Schedule {
+        name: "evaluate",
+        mode: Mode::Infer,
+        phases: &[Phase::Forward, Phase::Loss],
+    };
+    pub const FORWARD_BACKWARD: Schedule = Schedule {
+        name: "forward_backward",
+        mode: Mode::Train,
+        phases: &[Phase::Forward, Phase::Commit, Phase::Loss, Phase::Backward],
+    };
+    pub const PULLBACK: Schedule = Schedule {
+        name: "forward_train + backward",
+        mode: Mode::Train,
+        phases: &[Phase::Forward, Phase::Commit, Phase::Pullback],
+    };
+
+    pub fn runs(&self, phase: Phase) -> bool {
+        self.phases.contains(&phase)
+    }
+
+    /// The phases before `phase` in this schedule, if it runs `phase`.
+    pub fn before(&self, phase: Phase) -> Option<&'static [Phase]> {
+        let i = self.phases.iter().position(|p| *p == phase)?;
+        Some(&self.phases[..i])
+    }
+
+    /// The phases before `phase` whose values may be in the arena when it starts.
+    pub fn arena_before(&self, phase: Phase) -> Option<Vec<Phase>> {
+        let before = self.before(phase)?;
+        Some(before.iter().copied().filter(|p| p.uses_arena()).collect())
     }
 }
 
@@ -543,37 +601,56 @@ impl Program {
         self.dropout_masks() > 0
     }
 
-    /// The backward sections that exist, with their gradients: 1 (loss), 2 (pullback).
-    pub fn sections(&self) -> Vec<(usize, &Gradients)> {
+    /// Whether some op behaves differently in training and inference (dropout, batch norm),
+    /// so that the forward pass takes the mode.
+    pub fn mode_dependent(&self) -> bool {
+        self.graph.nodes.iter().any(|n| n.op.mode_dependent())
+    }
+
+    /// The backward passes that exist, each with the phase its nodes belong to.
+    pub fn gradient_passes(&self) -> Vec<(Phase, &Gradients)> {
         let mut out = Vec::new();
         if let Some(b) = &self.backward {
-            out.push((1, b));
+            out.push((Phase::Backward, b));
         }
-        out.push((2, &self.pullback));
+        out.push((Phase::Pullback, &self.pullback));
+        out
+    }
+
+    /// The schedules of this model's entry points. Each phase has the same predecessors that
+    /// use the arena in every schedule that runs it (the verifier checks this), so the memory
+    /// plan can place a phase once for all of them.
+    pub fn schedules(&self) -> Vec<Schedule> {
+        let mut out = vec![Schedule::PREDICT];
+        if self.loss.is_some() {
+            out.push(Schedule::EVALUATE);
+        }
+        if self.backward.is_some() {
+            out.push(Schedule::FORWARD_BACKWARD);
+        }
+        out.push(Schedule::PULLBACK);
         out
     }
 }
 
 impl Program {
-    /// For each value, the index of the last node that needs it when the forward section is
-    /// followed by continuation `section` (1: loss and backward, 2: pullback). Readers in the
-    /// other continuation do not count. The outputs and the metric's prediction outlive the
-    /// forward section, because the caller or the metric reads them after it.
-    pub fn live_until(&self, section: usize) -> Vec<usize> {
+    /// For each value, the index of the last node that needs it when `schedule` runs; readers
+    /// in phases it does not run do not count. The outputs and the metric's prediction outlive
+    /// the forward pass, because the caller or the metric reads them after it.
+    pub fn live_until(&self, schedule: &Schedule) -> Vec<usize> {
         let g = &self.graph;
         let mut last: Vec<usize> = (0..g.nodes.len()).collect();
-        let runs = |id: ValueId| {
-            let s = g.node(id).phase.section();
-            s == 0 || s == section
-        };
-        for id in g.ids().filter(|id| runs(*id)) {
+        for id in g.ids().filter(|id| schedule.runs(g.node(*id).phase)) {
             for a in &g.node(id).args {
                 last[a.index()] = last[a.index()].max(id.index());
             }
         }
         let forward_end = g
             .ids()
-            .find(|id| g.node(*id).phase != Phase::Forward && !g.node(*id).op.is_interface())
+            .find(|id| {
+                let node = g.node(*id);
+                !matches!(node.phase, Phase::Forward | Phase::Commit) && !node.op.is_interface()
+            })
             .map_or(g.nodes.len(), |id| id.index());
         let kept = self
             .outputs

@@ -399,6 +399,11 @@ impl Op {
     }
 
     /// Values the model does not compute: they come from the caller or the parameters.
+    /// Whether the op computes something different in training and in inference.
+    pub fn mode_dependent(self) -> bool {
+        matches!(self, Op::DropoutMask(_))
+    }
+
     pub fn is_interface(self) -> bool {
         matches!(
             self,

@@ -7,9 +7,11 @@
 //! - every op has its arity, and its stored type equals the type its rule infers;
 //! - leaf ops refer to existing inputs, targets and parameters, and parameters to their nodes;
 //! - a parameter's gradient has the parameter's shape;
-//! - the schedule is forward, then the loss and its backward pass, then the pullback: the
-//!   forward pass is a prefix (code generation emits it once, shared by inference and both
-//!   kinds of training), and the two continuations never read each other's values;
+//! - every computed node belongs to a phase some schedule (entry point) runs; in each schedule
+//!   its nodes come in phase order and read only values of their own phase or of a phase the
+//!   schedule runs before it, so the backward pass and the pullback never read each other's
+//!   values; a phase has the same predecessors that use the arena in every schedule that
+//!   runs it, and nodes of a phase that does not use the arena (state writes) take no space;
 //! - final gradients have the type of their parameter or input, fill one slot each, and are read
 //!   by no node;
 //! - a reshape keeps the batch axis and the number of elements per sample;
@@ -89,29 +91,8 @@ pub fn verify(p: &Program) -> Result<(), Vec<String>> {
             }
         }
     }
-    let mut latest = 0;
-    for id in g.ids() {
-        let node = g.node(id);
-        let section = node.phase.section();
-        // Leaves (inputs, targets, output gradients) are not scheduled; computed nodes are.
-        if !node.op.is_interface() {
-            if section < latest {
-                errors.push(format!(
-                    "{id} (section {section}) comes after a node of section {latest}"
-                ));
-            }
-            latest = latest.max(section);
-        }
-        for a in &node.args {
-            let from = g.node(*a).phase.section();
-            if from != 0 && from != section {
-                errors.push(format!(
-                    "{id} in section {section} reads {a} from section {from}"
-                ));
-            }
-        }
-    }
-    for (_, grads) in p.sections() {
+    verify_schedules(p, &mut errors);
+    for (_, grads) in p.gradient_passes() {
         check_gradients(p, grads, &mut errors);
     }
     if let Some(loss) = p.loss {
@@ -126,6 +107,62 @@ pub fn verify(p: &Program) -> Result<(), Vec<String>> {
         Ok(())
     } else {
         Err(errors)
+    }
+}
+
+/// Every computed node runs in some schedule, in phase order, after its arguments, and each
+/// phase has the same predecessors in every schedule that runs it (the memory plan relies on
+/// that to place a phase once).
+fn verify_schedules(p: &Program, errors: &mut Vec<String>) {
+    let g = &p.graph;
+    let schedules = p.schedules();
+    for (i, a) in schedules.iter().enumerate() {
+        for b in &schedules[i + 1..] {
+            for phase in a.phases {
+                if let (Some(x), Some(y)) = (a.arena_before(*phase), b.arena_before(*phase)) {
+                    if x != y {
+                        errors.push(format!(
+                            "{phase:?} follows {x:?} in {} but {y:?} in {}",
+                            a.name, b.name
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    for s in &schedules {
+        let mut latest = 0;
+        for id in g.ids() {
+            let node = g.node(id);
+            let Some(before) = s.before(node.phase) else {
+                continue;
+            };
+            // Leaves (inputs, targets, output gradients) are not scheduled; computed nodes are.
+            if !node.op.is_interface() {
+                if before.len() < latest {
+                    errors.push(format!(
+                        "{id} ({:?}) comes after a node of {:?} in {}",
+                        node.phase, s.phases[latest], s.name
+                    ));
+                }
+                latest = latest.max(before.len());
+            }
+            for a in &node.args {
+                let from = g.node(*a).phase;
+                if from != node.phase && !before.contains(&from) {
+                    errors.push(format!(
+                        "{id} ({:?}) reads {a} ({from:?}), which {} does not run before it",
+                        node.phase, s.name
+                    ));
+                }
+            }
+        }
+    }
+    for id in g.ids() {
+        let phase = g.node(id).phase;
+        if !schedules.iter().any(|s| s.runs(phase)) {
+            errors.push(format!("{id} is in {phase:?}, which no entry point runs"));
+        }
     }
 }
 
@@ -168,7 +205,8 @@ fn verify_plan(p: &Program, plan: &super::MemoryPlan, errors: &mut Vec<String>) 
         errors.push("memory plan does not cover every node".into());
         return;
     }
-    let live = [p.live_until(1), p.live_until(2)];
+    let schedules = p.schedules();
+    let lives: Vec<Vec<usize>> = schedules.iter().map(|s| p.live_until(s)).collect();
     let interval = |s: Storage| match s {
         Storage::Batched { offset, per_sample } => Some((0, offset, offset + per_sample)),
         Storage::Fixed { offset, len } => Some((1, offset, offset + len)),
@@ -187,7 +225,7 @@ fn verify_plan(p: &Program, plan: &super::MemoryPlan, errors: &mut Vec<String>) 
                 "{a}: batched value in the fixed region or the reverse"
             ));
         }
-        let section_a = g.node(a).phase.section();
+        let phase_a = g.node(a).phase;
         for b in g.ids().filter(|b| *b > a) {
             let Some((rb, sb, eb)) = interval(plan.storage[b.index()]) else {
                 continue;
@@ -200,14 +238,12 @@ fn verify_plan(p: &Program, plan: &super::MemoryPlan, errors: &mut Vec<String>) 
                 continue;
             }
             // `b` is defined after `a`; they conflict if `a` is still needed when `b` is written
-            // in a continuation that runs both, unless `b` is computed in place over `a`, which
+            // in a schedule that runs both, unless `b` is computed in place over `a`, which
             // it reads for the last time.
-            let section_b = g.node(b).phase.section();
+            let phase_b = g.node(b).phase;
             let node_b = g.node(b);
-            for (c, last) in live.iter().enumerate() {
-                let c = c + 1;
-                let runs = |s: usize| s == 0 || s == c;
-                if !runs(section_a) || !runs(section_b) {
+            for (s, last) in schedules.iter().zip(&lives) {
+                if !s.runs(phase_a) || !s.runs(phase_b) {
                     continue;
                 }
                 let in_place = node_b

@@ -15,7 +15,7 @@ pub fn eliminate(p: &mut Program) {
         .collect();
     stack.extend(p.outputs.iter().map(|b| b.value));
     stack.extend(p.metric.iter().flat_map(|m| [m.prediction, m.target]));
-    for (_, grads) in p.sections() {
+    for (_, grads) in p.gradient_passes() {
         stack.extend(grads.finals());
     }
     stack.extend(

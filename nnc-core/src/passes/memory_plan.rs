@@ -6,10 +6,11 @@
 //! last reader has run, and an element-wise gradient whose kernel works in place takes over the
 //! slot of the gradient it reads for the last time.
 //!
-//! The schedule branches after the forward section: a call runs either the loss and its
-//! backward pass or the pullback, never both. The walk therefore places the forward section
-//! once, then each continuation from that same state, with liveness counted only over the
-//! readers that run together; the arena is as large as the larger branch.
+//! The schedules branch (see `Program::schedules`): a call runs the forward pass, then maybe
+//! the state writes, then either the loss and its backward pass or the pullback. Every phase
+//! has the same predecessors in each schedule that runs it, so the walk places each phase once,
+//! starting from the arena state its predecessors left, with liveness counted over the
+//! schedules that run it; the arena is as large as the largest branch.
 //!
 //! A reshape takes the storage of the value it views, and that value lives as long as its
 //! views do; no elements move.
@@ -19,13 +20,15 @@
 //! buffers, and scalars (loss terms) in locals: none of those take arena space. The pass does
 //! not reorder nodes to reduce the peak.
 
-use crate::ir::{MemoryPlan, Op, Program, Storage, ValueId};
+use crate::ir::{MemoryPlan, Op, Phase, Program, Storage, ValueId};
+use std::collections::HashMap;
 
 pub fn run(p: &mut Program) {
     let g = &p.graph;
-    let live = [p.live_until(1), p.live_until(2)];
+    let schedules = p.schedules();
+    let lives: Vec<Vec<usize>> = schedules.iter().map(|s| p.live_until(s)).collect();
     let mut storage = vec![Storage::Scalar; g.nodes.len()];
-    for (_, grads) in p.sections() {
+    for (_, grads) in p.gradient_passes() {
         for v in grads.params.iter().flatten() {
             storage[v.index()] = Storage::Grads;
         }
@@ -35,24 +38,47 @@ pub fn run(p: &mut Program) {
             }
         }
     }
-    let mut regions = Regions::default();
-    // The forward section: a value is free once no reader in either continuation needs it.
-    for id in g.ids().filter(|id| g.node(*id).phase.section() == 0) {
-        let last = live[0][id.index()].max(live[1][id.index()]);
-        storage[id.index()] = place(p, id, last, &storage, &live[0], &mut regions);
-    }
+    // The arena after each placed phase, keyed by the phase: its predecessors that use the
+    // arena are the same in every schedule, so the phase alone names the branch. State writes
+    // leave the arena as it was.
+    let mut after: HashMap<Phase, Regions> = HashMap::new();
     let mut sizes = (0, 0);
-    for (c, last) in live.iter().enumerate() {
-        let mut branch = regions.clone();
-        branch.batched.reset_frees(last);
-        branch.fixed.reset_frees(last);
-        for id in g.ids().filter(|id| g.node(*id).phase.section() == c + 1) {
-            storage[id.index()] = place(p, id, last[id.index()], &storage, last, &mut branch);
+    for schedule in &schedules {
+        for (i, &phase) in schedule.phases.iter().enumerate() {
+            if after.contains_key(&phase) {
+                continue;
+            }
+            // A value is free once no reader in any schedule that runs this phase needs it.
+            let last = (0..g.nodes.len())
+                .map(|v| {
+                    schedules
+                        .iter()
+                        .zip(&lives)
+                        .filter(|(s, _)| s.runs(phase))
+                        .map(|(_, live)| live[v])
+                        .max()
+                        .unwrap_or(v)
+                })
+                .collect::<Vec<_>>();
+            let mut regions = match i {
+                0 => Regions::default(),
+                _ => after[&schedule.phases[i - 1]].clone(),
+            };
+            if !phase.uses_arena() {
+                after.insert(phase, regions);
+                continue;
+            }
+            regions.batched.reset_frees(&last);
+            regions.fixed.reset_frees(&last);
+            for id in g.ids().filter(|id| g.node(*id).phase == phase) {
+                storage[id.index()] = place(p, id, last[id.index()], &storage, &last, &mut regions);
+            }
+            sizes = (
+                sizes.0.max(regions.batched.size),
+                sizes.1.max(regions.fixed.size),
+            );
+            after.insert(phase, regions);
         }
-        sizes = (
-            sizes.0.max(branch.batched.size),
-            sizes.1.max(branch.fixed.size),
-        );
     }
     p.plan = Some(MemoryPlan {
         storage,

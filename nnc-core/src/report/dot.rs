@@ -207,7 +207,7 @@ impl Style {
             Op::Param(i) if program.params[i].frozen => ("box", "filled,dashed", Some("#f3f4f6")),
             Op::Param(_) => ("box", "filled", Some("#e5e7eb")),
             _ => match node.phase {
-                Phase::Forward => ("box", "rounded", None),
+                Phase::Forward | Phase::Commit => ("box", "rounded", None),
                 Phase::Loss => ("box", "rounded,filled", Some("#fef3c7")),
                 Phase::Backward => ("box", "rounded,filled", Some("#fee2e2")),
                 Phase::Pullback => ("box", "rounded,filled", Some("#e0e7ff")),
