@@ -1,6 +1,6 @@
 //! After construction, a training step and a prediction allocate nothing: a counting global
 //! allocator watches a few hundred steps of the MNIST-sized model and of models with integer
-//! inputs, embeddings and a label per position.
+//! inputs, embeddings, a label per position, and batch norm's running statistics.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -47,6 +47,9 @@ mod char_mlp {
 mod attention {
     nnc::include_model!("tests/fixtures/ok/attention.nnc");
 }
+mod batch_norm {
+    nnc::include_model!("tests/fixtures/ok/batch_norm.nnc");
+}
 
 /// One test, because the counter is global: tests running in parallel would count each
 /// other's allocations.
@@ -80,6 +83,10 @@ fn training_and_inference_allocate_nothing() {
     // Batched products, permutations, and sums over an axis.
     let mut attend = attention::Heads::new(0);
     let mut attend_ws = attend.workspace(batch);
+    // State kept across calls: batch norm's running statistics, updated in training.
+    let mut normed = batch_norm::BatchNormMlp::new(0);
+    let mut normed_ws = normed.workspace(batch);
+    let labels3: Vec<u32> = (0..batch as u32).map(|i| i % 3).collect();
     let before = ALLOCATIONS.load(Ordering::SeqCst);
     for step in 0..50 {
         // Odd steps use a partial batch: the batch size varies at run time within the capacity.
@@ -112,6 +119,10 @@ fn training_and_inference_allocate_nothing() {
         attend
             .train_step(&mut attend_ws, &x[..n * 32], &x[32..32 + n * 32])
             .unwrap();
+        normed
+            .train_step(&mut normed_ws, &x[..n * 6], &labels3[..n])
+            .unwrap();
+        normed.predict(&mut normed_ws, &x[..n * 6]).unwrap();
     }
     let after = ALLOCATIONS.load(Ordering::SeqCst);
     assert_eq!(

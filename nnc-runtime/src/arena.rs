@@ -8,6 +8,7 @@
 
 use std::ops::Range;
 
+use crate::aligned::Aligned;
 use crate::float::Float;
 
 /// Where a value lives in an [`Arena`].
@@ -41,12 +42,24 @@ impl Slot {
 }
 
 /// One zero-initialised buffer for all the values of a workspace.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Arena<T> {
-    buf: Vec<T>,
+    /// 64-byte aligned, so that with the memory plan's slot offsets (multiples of 16 elements)
+    /// every slot starts at the same alignment in every workspace.
+    buf: Aligned<T>,
     capacity: usize,
     per_sample: usize,
     fixed: usize,
+}
+
+// Not derived: `Aligned` is `Clone` only for float elements.
+impl<T: Float> Clone for Arena<T> {
+    fn clone(&self) -> Self {
+        Arena {
+            buf: self.buf.clone(),
+            ..*self
+        }
+    }
 }
 
 impl<T: Float> Arena<T> {
@@ -58,7 +71,7 @@ impl<T: Float> Arena<T> {
             .and_then(|batched| batched.checked_add(fixed))
             .expect("arena size overflows usize");
         Arena {
-            buf: vec![T::ZERO; len],
+            buf: Aligned::zeros(len),
             capacity,
             per_sample,
             fixed,

@@ -47,6 +47,22 @@ pub enum Error {
         capacity: usize,
     },
 
+    /// A training batch too small for batch norm's statistics.
+    #[error(
+        "batch norm `{layer}` sees {found} value(s) per channel in this training batch, but \
+         training needs at least 2 to estimate a variance; train with a batch of at least \
+         {min_batch} samples (PyTorch refuses the same)"
+    )]
+    BatchTooSmall {
+        /// The batch norm layer.
+        layer: &'static str,
+        /// The values per channel in this batch (batch size times the values per channel of
+        /// one sample).
+        found: usize,
+        /// The smallest batch that works.
+        min_batch: usize,
+    },
+
     /// Two inputs of the same call disagree on the number of samples.
     #[error(
         "`{name}` holds {found} samples but the batch has {expected}; every input of one call \

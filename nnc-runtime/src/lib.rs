@@ -10,6 +10,7 @@
 
 #![warn(missing_docs)]
 
+pub mod aligned;
 pub mod arena;
 pub mod check;
 pub mod error;
@@ -22,6 +23,7 @@ pub mod optim;
 pub mod rng;
 pub mod schedule;
 
+pub use aligned::Aligned;
 pub use arena::{Arena, Slot};
 pub use error::Error;
 pub use float::Float;

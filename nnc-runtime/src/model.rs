@@ -236,6 +236,30 @@ pub trait Model: Sized {
     /// The optimizer, writable (learning rate, state for checkpoints).
     fn optimizer_mut(&mut self) -> &mut dyn Optimizer<Self::Elem>;
 
+    /// The tensors the model keeps across calls (batch norm's running statistics), with their
+    /// place in `state()`; empty for models without state.
+    const STATE: &'static [ParamInfo] = &[];
+
+    /// The state kept across calls, flat: written by training, read by inference, saved in
+    /// checkpoints.
+    fn state(&self) -> &[Self::Elem] {
+        &[]
+    }
+
+    /// The state, writable (for loading a checkpoint).
+    fn state_mut(&mut self) -> &mut [Self::Elem] {
+        &mut []
+    }
+
+    /// Returns the state to its initial value, as a new model has it.
+    fn reset_state(&mut self) {}
+
+    /// The state tensor called `name`, if there is one.
+    fn state_tensor(&self, name: &str) -> Option<&[Self::Elem]> {
+        let info = Self::STATE.iter().find(|p| p.name == name)?;
+        self.state().get(info.offset..info.offset + info.len)
+    }
+
     /// Restarts the random state that draws dropout masks; models without dropout have none.
     fn reseed(&mut self, seed: u64) {
         let _ = seed;

@@ -1,5 +1,5 @@
-//! Safetensors checkpoints of a model's parameters and, on request, its optimizer state: [`save`]
-//! writes one atomically and [`load`] checks a whole file against the model before restoring
+//! Safetensors checkpoints of a model's parameters and state (batch norm's running statistics)
+//! and, on request, its optimizer state: [`save`] writes one atomically and [`load`] checks a whole file against the model before restoring
 //! anything. Checkpoints do not hold the optimizer's hyperparameters, the learning-rate schedule,
 //! the training history or the random state of dropout: those come from the model's definition
 //! and from the caller.
@@ -11,6 +11,9 @@
 //!
 //! - one tensor per parameter, named like the parameter (`hidden.weight`), with its shape and the
 //!   model's element type (`F32` or `F64`, little-endian);
+//! - one tensor per state tensor of the model, named like it (`bn.running_mean`,
+//!   `bn.running_var`, as PyTorch names these buffers in a `state_dict`), always: predictions
+//!   depend on it as much as on the parameters;
 //! - with [`SaveOptions::optimizer`], one tensor per optimizer state buffer and trainable
 //!   parameter, named `optimizer.{buffer}.{parameter}` (`optimizer.exp_avg.hidden.weight`), with
 //!   the parameter's shape;
@@ -118,6 +121,22 @@ pub fn save<M: Model>(
         tensors.push((info.name.to_string(), Tensor::new(values, info, elem)));
     }
 
+    let state = model.state();
+    for info in M::STATE {
+        let values = state
+            .get(info.offset..info.offset + info.len)
+            .ok_or_else(|| {
+                cannot_save(format!(
+                    "state `{}` spans {}..{} but the model has {} state values",
+                    info.name,
+                    info.offset,
+                    info.offset + info.len,
+                    state.len()
+                ))
+            })?;
+        tensors.push((info.name.to_string(), Tensor::new(values, info, elem)));
+    }
+
     let mut metadata = HashMap::from([
         (FORMAT_KEY.to_string(), FORMAT.to_string()),
         (MODEL_KEY.to_string(), M::NAME.to_string()),
@@ -154,7 +173,7 @@ pub fn save<M: Model>(
     write_atomic(path, &bytes)
 }
 
-/// Restores `model`'s parameters, and its optimizer state when the checkpoint holds it, from the
+/// Restores `model`'s parameters and state, and its optimizer state when the checkpoint holds it, from the
 /// safetensors file at `path`.
 ///
 /// Everything is checked before anything is written, so the model is never half-loaded: the file
@@ -187,6 +206,12 @@ pub fn load<M: Model>(model: &mut M, path: impl AsRef<Path>) -> Result<Loaded, E
     let params = model.params_mut();
     for copy in &plan.params {
         if let Some(target) = params.get_mut(copy.start..copy.start + copy.len) {
+            decode(copy.bytes, copy.dtype, target);
+        }
+    }
+    let model_state = model.state_mut();
+    for copy in &plan.model_state {
+        if let Some(target) = model_state.get_mut(copy.start..copy.start + copy.len) {
             decode(copy.bytes, copy.dtype, target);
         }
     }
@@ -355,6 +380,8 @@ struct Transfer<'a> {
 /// Everything `load` writes, once checked.
 struct Plan<'a> {
     params: Vec<Transfer<'a>>,
+    /// The model's state (running statistics).
+    model_state: Vec<Transfer<'a>>,
     state: Vec<Transfer<'a>>,
     /// The optimizer's step count, when the checkpoint holds optimizer state.
     steps: Option<u64>,
@@ -404,6 +431,29 @@ fn plan<'a, M: Model>(
         let what = format!("parameter `{}`", info.name);
         if let Some(copy) = check(&tensors, info.name, &what, info, elem, data, &mut problems) {
             params.push(Transfer {
+                buffer: "",
+                start: info.offset,
+                ..copy
+            });
+        }
+    }
+
+    // The model's state: like the parameters, every tensor must be present.
+    let mut model_state = Vec::new();
+    let have = model.state().len();
+    for info in M::STATE {
+        expected.insert(info.name.to_string());
+        if info.offset + info.len > have {
+            problems.push(format!(
+                "the model's state `{}` spans {}..{} but the model has {have} state values",
+                info.name,
+                info.offset,
+                info.offset + info.len
+            ));
+        }
+        let what = format!("state `{}`", info.name);
+        if let Some(copy) = check(&tensors, info.name, &what, info, elem, data, &mut problems) {
+            model_state.push(Transfer {
                 buffer: "",
                 start: info.offset,
                 ..copy
@@ -481,7 +531,7 @@ fn plan<'a, M: Model>(
     unexpected.sort_by(|a, b| a.0.cmp(b.0));
     for (name, info) in unexpected {
         problems.push(format!(
-            "unexpected tensor `{name}` ({:?} {:?}): the model has no such parameter",
+            "unexpected tensor `{name}` ({:?} {:?}): the model has no such parameter or state",
             info.dtype, info.shape
         ));
     }
@@ -489,6 +539,7 @@ fn plan<'a, M: Model>(
     if problems.is_empty() {
         Ok(Plan {
             params,
+            model_state,
             state,
             steps,
         })

@@ -5,6 +5,7 @@
 use super::info;
 use super::names::Names;
 use super::ops::{float_lit, ident, usize_lit, Ctx};
+use super::state;
 use crate::ir::{Binding, DType, Gradients, MetricKind, Program, Storage};
 use crate::reserved::input_grad as input_grad_field;
 use proc_macro2::{Ident, TokenStream};
@@ -46,6 +47,10 @@ impl Methods<'_> {
         let dropout = p.has_dropout();
         let inference = forward_mode(p, crate::ir::Mode::Infer);
         let training = forward_mode(p, crate::ir::Mode::Train);
+        let state_arg = state::forward_arg(p);
+        let commit_arena = state::commit_call(p, quote!(arena));
+        let commit_ws = state::commit_call(p, quote!(&ws.arena));
+        let train_checks = state::training_checks(p);
 
         let mut free = TokenStream::new();
         let mut methods = quote! {
@@ -54,7 +59,7 @@ impl Methods<'_> {
                 #checks
                 ws.ready = None;
                 ws.batch = batch;
-                forward(&self.params, &mut ws.arena, batch, #inference #(#input_names),*);
+                forward(&self.params, #state_arg &mut ws.arena, batch, #inference #(#input_names),*);
                 #output_read
             }
         };
@@ -85,13 +90,15 @@ impl Methods<'_> {
                 pub fn forward_backward(&mut self, ws: &mut #workspace, #(#input_args,)* #(#target_args),*) -> Result<#elem, rt::Error> {
                     #checks
                     #target_checks
+                    #train_checks
                     ws.ready = None;
                     ws.batch = batch;
                     let params = &self.params[..];
                     let grads = &mut self.grads[..];
                     let arena = &mut ws.arena;
                     #grad_bindings
-                    forward(params, arena, batch, #training #(#input_names),*);
+                    forward(params, #state_arg arena, batch, #training #(#input_names),*);
+                    #commit_arena
                     let (correct, scored) = #metric;
                     let loss = total_loss(arena, batch, #(#target_names),*);
                     #comment
@@ -114,7 +121,7 @@ impl Methods<'_> {
                     ws.ready = None;
                     ws.batch = batch;
                     let arena = &mut ws.arena;
-                    forward(&self.params, arena, batch, #inference #(#input_names),*);
+                    forward(&self.params, #state_arg arena, batch, #inference #(#input_names),*);
                     let (correct, scored) = #metric;
                     let loss = total_loss(arena, batch, #(#target_names),*);
                     Ok(rt::Metrics::new(loss, batch, correct, scored))
@@ -139,10 +146,12 @@ impl Methods<'_> {
         let grad_bindings = self.grad_bindings();
         let model_name = &p.name;
         methods.extend(quote! {
-            /// The forward pass in training mode (dropout active), kept in the workspace for a following `backward`. Returns the outputs.
+            /// The forward pass in training mode (dropout active, batch norm with the batch's statistics, updating its running ones), kept in the workspace for a following `backward`. Returns the outputs.
             pub fn forward_train<'w>(&mut self, ws: &'w mut #workspace, #(#input_args),*) -> Result<#output_ty, rt::Error> {
                 #checks
-                forward(&self.params, &mut ws.arena, batch, #training #(#input_names),*);
+                #train_checks
+                forward(&self.params, #state_arg &mut ws.arena, batch, #training #(#input_names),*);
+                #commit_ws
                 ws.ready = Some(batch);
                 ws.batch = batch;
                 #output_read
@@ -173,6 +182,7 @@ impl Methods<'_> {
             });
         }
         methods.extend(self.accessors());
+        methods.extend(state::methods(p, self.names, elem));
         (free, methods)
     }
 
@@ -410,6 +420,7 @@ pub fn trait_impl(
             }
         }
     });
+    let state_items = state::trait_items(p, model, elem);
     let first_output = if p.outputs.len() == 1 {
         quote!(self.predict(ws, #(#input_dyn),*))
     } else {
@@ -494,6 +505,7 @@ pub fn trait_impl(
                 #input_grad_body
             }
             #reseed
+            #state_items
             fn optimizer(&self) -> &dyn rt::Optimizer<#elem> {
                 &self.optimizer
             }

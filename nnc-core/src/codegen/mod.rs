@@ -11,6 +11,7 @@ mod info;
 mod methods;
 mod names;
 mod ops;
+mod state;
 mod stubs;
 
 pub use stubs::stubs;
@@ -157,8 +158,24 @@ fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) 
     } else {
         " The forward pass: fills the arena up to the outputs."
     };
-    let rng_field = dropout.then(|| quote!(rng: rt::Rng,));
+    let state_param = state::forward_param(p, &elem);
+    let state_consts = state::consts(p, &names);
+    let state_field = state::field(p, &elem);
+    let commit_fn = state::commit_fn(p, &ctx, &elem);
+    let state_init = (!p.states.is_empty()).then(|| quote!(state: vec![0.0; STATE_COUNT],));
     let rng_init = dropout.then(|| quote!(rng,));
+    let fields = quote!(params, grads: vec![0.0; PARAM_COUNT], optimizer: #optimizer_new, #state_init #rng_init);
+    // The state starts where `reset_state` puts it.
+    let construct = if p.states.is_empty() {
+        quote!(#model { #fields })
+    } else {
+        quote! {
+            let mut model = #model { #fields };
+            model.reset_state();
+            model
+        }
+    };
+    let rng_field = dropout.then(|| quote!(rng: rt::Rng,));
 
     // The workspace's buffer for the gradient of each `requires_grad` input: its field, its
     // initialisation and its accessor.
@@ -221,20 +238,24 @@ fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) 
             /// Arena elements that do not depend on the batch size.
             pub const ARENA_FIXED: usize = #fixed;
             #(#param_consts)*
+            #state_consts
             #(#slot_consts)*
 
             #[doc = #forward_doc]
-            fn forward(params: &[#elem], arena: &mut rt::Arena<#elem>, batch: usize, #mode_param #rng_param #(#input_args),*) {
+            fn forward(params: &[#elem], #state_param arena: &mut rt::Arena<#elem>, batch: usize, #mode_param #rng_param #(#input_args),*) {
                 #(#forward_body)*
             }
+
+            #commit_fn
 
             #free_fns
 
             #[doc = #model_doc]
             pub struct #model {
-                params: Vec<#elem>,
+                params: rt::Aligned<#elem>,
                 grads: Vec<#elem>,
                 optimizer: #optimizer_ty,
+                #state_field
                 #rng_field
             }
 
@@ -267,9 +288,9 @@ fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) 
                 /// Creates the model with parameters initialised from `seed` (the same seed gives the same model).
                 pub fn new(seed: u64) -> Self {
                     let mut rng = rt::Rng::new(seed);
-                    let mut params = vec![0.0; PARAM_COUNT];
+                    let mut params = rt::Aligned::zeros(PARAM_COUNT);
                     #(#init)*
-                    #model { params, grads: vec![0.0; PARAM_COUNT], optimizer: #optimizer_new, #rng_init }
+                    #construct
                 }
 
                 /// Allocates the scratch memory for batches of up to `capacity` samples.

@@ -2,7 +2,7 @@
 //! model's own names), unique within the generated module, and never a Rust keyword or one of
 //! the generator's own locals.
 
-use crate::ir::{Program, ValueId};
+use crate::ir::{Op, Program, ValueId};
 use crate::reserved::{is_reserved, LOCALS, MODULE_CONSTS};
 use std::collections::HashSet;
 
@@ -14,6 +14,8 @@ pub struct Names {
     pub slot: Vec<String>,
     /// Range constant per parameter (upper case).
     pub param: Vec<String>,
+    /// Range constant per state tensor (upper case).
+    pub state: Vec<String>,
 }
 
 impl Names {
@@ -25,10 +27,20 @@ impl Names {
             .iter()
             .map(|q| unique(&mut consts, &q.name.to_uppercase()))
             .collect();
+        let state: Vec<String> = p
+            .states
+            .iter()
+            .map(|s| unique(&mut consts, &s.name.to_uppercase()))
+            .collect();
         // Inputs, targets and output gradients are the methods' own parameters and keep the
         // user's names (lowering has checked that they are not reserved); they are claimed
         // first, so that no computed value takes one of them.
-        let caller = |id: ValueId| p.graph.node(id).op.is_interface() && p.param_of(id).is_none();
+        let caller = |id: ValueId| {
+            matches!(
+                p.graph.node(id).op,
+                Op::Input(_) | Op::Target(_) | Op::OutputGrad(_)
+            )
+        };
         for id in p.graph.ids().filter(|id| caller(*id)) {
             locals.insert(p.graph.node(id).name.clone());
         }
@@ -51,7 +63,12 @@ impl Names {
             local.push(base);
             slot.push(unique(&mut consts, &node.name.to_uppercase()));
         }
-        Names { local, slot, param }
+        Names {
+            local,
+            slot,
+            param,
+            state,
+        }
     }
 
     pub fn local(&self, v: ValueId) -> &str {

@@ -86,6 +86,17 @@ impl Ctx<'_> {
         self.count(&dims[..dims.len().saturating_sub(1)])
     }
 
+    /// The channels of a batch-normalised value `[B, C, …]` and the values per channel in
+    /// one sample (the product of the axes after C).
+    fn channels(&self, v: ValueId) -> (Literal, Literal) {
+        let dims = &self.p.graph.ty(v).shape.0;
+        let c = fixed_size(dims.get(1..2).unwrap_or(&[]));
+        (
+            usize_lit(c),
+            usize_lit(fixed_size(dims.get(2..).unwrap_or(&[]))),
+        )
+    }
+
     /// The width of `v`'s rows: its last axis.
     fn width(&self, v: ValueId) -> Literal {
         usize_lit(self.p.graph.ty(v).shape.row_width())
@@ -117,6 +128,10 @@ impl Ctx<'_> {
                     .map_or("", |i| self.names.param[i].as_str());
                 let range = ident(param);
                 quote!(&params[#range])
+            }
+            Storage::State(i) => {
+                let range = ident(&self.names.state[i]);
+                quote!(&state[#range])
             }
             _ => quote!(#local),
         }
@@ -213,7 +228,16 @@ impl Ctx<'_> {
                     quote! { #note let #local = #value; }
                 }
             }
-            Storage::Caller | Storage::Params => quote!(),
+            Storage::State(i) if !node.op.is_leaf() => {
+                // A state write updates the model's state buffer in place.
+                let range = ident(&self.names.state[i]);
+                let call = self.call(node, &args, quote!(&mut state[#range]));
+                let bind = (!reads.is_empty()).then(
+                    || quote!(let [#(#read_locals),*] = arena.read(batch, [#(#read_slots),*]);),
+                );
+                quote! { #note { #bind #call; } }
+            }
+            Storage::Caller | Storage::Params | Storage::State(_) => quote!(),
         }
     }
 
@@ -358,6 +382,43 @@ impl Ctx<'_> {
                 let (dim, ids, gy) = (self.width(arg(1)), &a[0], &a[1]);
                 quote!(#k::embedding_backward(#dim, #ids, #gy, #out))
             }
+            Op::BatchNormStats { eps } => {
+                let (c, s) = self.channels(arg(0));
+                let (eps, x, mean, var) = (float_lit(eps.get()), &a[0], &a[1], &a[2]);
+                quote!(#k::batch_norm_stats(mode, batch, #c, #s, #eps, #x, #mean, #var, #out))
+            }
+            Op::BatchNorm => {
+                let (c, s) = self.channels(arg(0));
+                let (x, stats, gamma, beta) = (&a[0], &a[1], &a[2], &a[3]);
+                quote!(#k::batch_norm(#c, #s, #x, #stats, #gamma, #beta, #out))
+            }
+            Op::BatchNormGrad => {
+                let (c, s) = self.channels(arg(1));
+                let (g, x, stats, gamma) = (&a[0], &a[1], &a[2], &a[3]);
+                quote!(#k::batch_norm_backward(batch, #c, #s, #g, #x, #stats, #gamma, #out))
+            }
+            Op::BatchNormScaleGrad => {
+                let (c, s) = self.channels(arg(1));
+                let (g, x, stats) = (&a[0], &a[1], &a[2]);
+                quote!(#k::batch_norm_scale_grad(#c, #s, #g, #x, #stats, #out))
+            }
+            Op::ChannelSum => {
+                let (c, s) = self.channels(arg(0));
+                let g = &a[0];
+                quote!(#k::channel_sum(#c, #s, #g, #out))
+            }
+            Op::RunningMean { momentum } => {
+                let (m, stats) = (float_lit(momentum.get()), &a[0]);
+                quote!(#k::running_mean(#m, #stats, #out))
+            }
+            Op::RunningVar {
+                momentum,
+                per_channel,
+            } => {
+                let (m, stats) = (float_lit(momentum.get()), &a[0]);
+                let n = self.count(&[Dim::Batch, Dim::Fixed(per_channel)]);
+                quote!(#k::running_var(#m, #n, #stats, #out))
+            }
             Op::SumAxis { axis, scale } | Op::Expand { axis, scale, .. } => {
                 // Both walk the full shape, which is the argument's for a sum and the
                 // result's for its broadcast back.
@@ -455,7 +516,9 @@ impl Ctx<'_> {
                 a,
                 Some(out),
             ),
-            Op::Input(_) | Op::Target(_) | Op::Param(_) | Op::OutputGrad(_) => quote!(),
+            Op::Input(_) | Op::Target(_) | Op::Param(_) | Op::OutputGrad(_) | Op::State(_) => {
+                quote!()
+            }
         }
     }
 
@@ -622,6 +685,43 @@ impl Ctx<'_> {
                     t(transpose_b)
                 )
             }
+            Op::BatchNormStats { eps } => format!(
+                "{me} = per channel of {}: mean, 1/√(var + {eps}), var; the batch's in training (biased variance), {} and {} in inference",
+                arg(0),
+                arg(1),
+                arg(2)
+            ),
+            Op::BatchNorm => format!(
+                "{me} = {}·({} − mean)/√(var + eps) + {}, per channel with the statistics {}    {shape}",
+                arg(2),
+                arg(0),
+                arg(3),
+                arg(1)
+            ),
+            Op::BatchNormGrad => format!(
+                "{me} = {}·(g − mean(g) − x̂·mean(g·x̂))/√(var + eps) with g = {}, x̂ the normalised {}: through the batch statistics too",
+                arg(3),
+                arg(0),
+                arg(1)
+            ),
+            Op::BatchNormScaleGrad => format!(
+                "{me} = Σ {} · x̂ per channel, x̂ the normalised {}",
+                arg(0),
+                arg(1)
+            ),
+            Op::ChannelSum => format!("{me} = Σ {} per channel", arg(0)),
+            Op::RunningMean { momentum } => format!(
+                "{} ← (1 − {momentum})·{} + {momentum}·batch mean, from {}",
+                arg(1),
+                arg(1),
+                arg(0)
+            ),
+            Op::RunningVar { momentum, .. } => format!(
+                "{} ← (1 − {momentum})·{} + {momentum}·batch variance·n/(n − 1), from {}",
+                arg(1),
+                arg(1),
+                arg(0)
+            ),
             Op::Embedding => format!("{me} = rows of {} picked by the ids {}    {shape}", arg(1), arg(0)),
             Op::EmbeddingGrad => format!(
                 "{me} = rows of {} added up by id {}, zero for ids not seen",

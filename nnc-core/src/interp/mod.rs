@@ -13,6 +13,7 @@
 //! rank. Every mismatch between a value and what its op expects is an `Err`, never a panic.
 
 mod loss;
+mod norm;
 mod ops;
 #[cfg(test)]
 mod tests;
@@ -120,6 +121,8 @@ pub struct Env<'a> {
     pub params: Vec<Tensor>,
     /// The seeds of the pullback, one per output; only the pullback reads them.
     pub output_grads: Vec<Tensor>,
+    /// The model's state before the run, one tensor per state (in `Program::states` order).
+    pub state: Vec<Tensor>,
     /// Draws the dropout masks of a training run: called once per `dropout_mask` node, in
     /// schedule order. Inference never calls it (every mask is all ones); a training run of a
     /// model with dropout fails without it.
@@ -135,6 +138,7 @@ impl<'a> Env<'a> {
             targets: Vec::new(),
             params: Vec::new(),
             output_grads: Vec::new(),
+            state: Vec::new(),
             dropout: None,
         }
     }
@@ -181,6 +185,25 @@ impl Values {
             [x] => Ok(*x),
             other => Err(format!("the loss has {} values, not 1", other.len())),
         }
+    }
+
+    /// The model's state after the run: the values its `Commit` nodes wrote, and `before` for
+    /// state the run did not write (every state in inference).
+    pub fn state(&self, p: &Program, before: &[Tensor]) -> Result<Vec<Tensor>, String> {
+        let mut state = before.to_vec();
+        for id in p
+            .graph
+            .ids()
+            .filter(|id| p.graph.node(*id).op.writes_state())
+        {
+            if let (Some(i), Some(v)) = (p.state_of(id), self.get(id)) {
+                *state
+                    .get_mut(i)
+                    .ok_or_else(|| format!("{id} writes a state that was not given"))? =
+                    v.float()?.clone();
+            }
+        }
+        Ok(state)
     }
 
     /// The final gradients of the schedule that was run.
@@ -236,7 +259,10 @@ pub fn run(p: &Program, env: &mut Env<'_>, schedule: Schedule) -> Result<Values,
                     })?;
                 args.push(v);
             }
-            Some(ops::eval(node.op, &args, &shape).map_err(|e| format!("{}: {e}", what()))?)
+            Some(
+                ops::eval(node.op, &args, &shape, schedule.mode, env.batch)
+                    .map_err(|e| format!("{}: {e}", what()))?,
+            )
         };
         if let Some(v) = &value {
             check_type(v, node.ty.dtype, &shape).map_err(|e| format!("{}: {e}", what()))?;
@@ -277,6 +303,7 @@ fn leaf(
             given(env.params.get(i), "the parameter")
         }
         Op::OutputGrad(i) => given(env.output_grads.get(i), "the output gradient"),
+        Op::State(i) => given(env.state.get(i), "the state"),
         Op::Target(i) => Ok(env.targets.get(i).cloned()),
         Op::DropoutMask(rate) => {
             let rate = rate.get();

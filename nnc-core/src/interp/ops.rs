@@ -1,13 +1,20 @@
 //! The ops, one function per family, dispatched by the single `match` in [`eval`]: adding an op
 //! to the IR means adding one arm there (and a function here or in `loss.rs`).
 
-use super::{loss, matrix_view, Tensor, Value};
-use crate::ir::{Act, Op};
+use super::{loss, matrix_view, norm, Tensor, Value};
+use crate::ir::{Act, Mode, Op};
 
 /// The value of a non-leaf op applied to `args`. `out` is the result's shape from the node's
 /// type; only the ops whose result shape is not determined by their arguments read it (a
-/// product's view of its result, and what a batch reduction keeps).
-pub fn eval(op: Op, args: &[&Value], out: &[usize]) -> Result<Value, String> {
+/// product's view of its result, and what a batch reduction keeps). `mode` and `batch` are the
+/// run's, for the ops that depend on them (batch norm's statistics and running variance).
+pub fn eval(
+    op: Op,
+    args: &[&Value],
+    out: &[usize],
+    mode: Mode,
+    batch: usize,
+) -> Result<Value, String> {
     let x = |i: usize| -> Result<&Tensor, String> {
         args.get(i)
             .ok_or_else(|| format!("argument {i} is missing"))?
@@ -15,9 +22,22 @@ pub fn eval(op: Op, args: &[&Value], out: &[usize]) -> Result<Value, String> {
     };
     op.check_arity(args.len())?;
     let t = match op {
-        Op::Input(_) | Op::Target(_) | Op::Param(_) | Op::OutputGrad(_) | Op::DropoutMask(_) => {
-            return Err(format!("{op} is a leaf"))
-        }
+        Op::Input(_)
+        | Op::Target(_)
+        | Op::Param(_)
+        | Op::OutputGrad(_)
+        | Op::DropoutMask(_)
+        | Op::State(_) => return Err(format!("{op} is a leaf")),
+        Op::BatchNormStats { eps } => norm::stats(mode, eps.get(), x(0)?, x(1)?, x(2)?)?,
+        Op::BatchNorm => norm::normalize(x(0)?, x(1)?, x(2)?, x(3)?)?,
+        Op::BatchNormGrad => norm::normalize_grad(x(0)?, x(1)?, x(2)?, x(3)?)?,
+        Op::BatchNormScaleGrad => norm::channel_sums(x(0)?, Some((x(1)?, x(2)?)))?,
+        Op::ChannelSum => norm::channel_sums(x(0)?, None)?,
+        Op::RunningMean { momentum } => norm::running(momentum.get(), x(0)?, args[1], None)?,
+        Op::RunningVar {
+            momentum,
+            per_channel,
+        } => norm::running(momentum.get(), x(0)?, args[1], Some(batch * per_channel))?,
         Op::MatMul {
             transpose_a,
             transpose_b,

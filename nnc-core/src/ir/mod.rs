@@ -373,6 +373,31 @@ impl Param {
     }
 }
 
+/// A tensor the model keeps across calls, outside the parameters: written by the `Commit`
+/// phase of training entry points, read by the forward pass, saved in checkpoints under its
+/// stable name and reset by `reset_state`. Batch norm's running statistics are the first.
+#[derive(Clone, Debug, PartialEq)]
+pub struct State {
+    /// The stable name, such as `bn.running_mean`: the key in checkpoints.
+    pub name: String,
+    pub shape: Vec<usize>,
+    /// The value every element starts from, and returns to on reset.
+    pub init: f64,
+    /// The node that reads this state.
+    pub value: ValueId,
+    pub span: Span,
+}
+
+impl State {
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// The update rules nnc knows; the hyperparameters live in [`Optimizer::hyper`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OptimizerKind {
@@ -497,6 +522,9 @@ pub enum Storage {
     InputGrad(usize),
     /// A local scalar (the loss).
     Scalar,
+    /// The model's state buffer, at the range of state `i` (state reads and the writes of the
+    /// `Commit` phase).
+    State(usize),
     /// The batched region of the arena: `offset * capacity`, `per_sample * batch` elements.
     Batched { offset: usize, per_sample: usize },
     /// The fixed region of the arena.
@@ -520,6 +548,8 @@ pub struct Program {
     pub span: Span,
     pub graph: Graph,
     pub params: Vec<Param>,
+    /// Tensors kept across calls, in the order of the model's state buffer.
+    pub states: Vec<State>,
     pub inputs: Vec<Binding>,
     /// Per input: whether the caller asked for its gradient.
     pub requires_grad: Vec<bool>,
@@ -577,6 +607,28 @@ impl Program {
             id = self.graph.node(id).args[0];
         }
         id
+    }
+
+    /// Offset of each state tensor in the model's state buffer.
+    pub fn state_offsets(&self) -> Vec<usize> {
+        self.states
+            .iter()
+            .scan(0, |offset, s| {
+                let start = *offset;
+                *offset += s.len();
+                Some(start)
+            })
+            .collect()
+    }
+
+    /// The state a `State` node reads or a `Commit` node writes, if `id` is one.
+    pub fn state_of(&self, id: ValueId) -> Option<usize> {
+        let node = self.graph.node(id);
+        match node.op {
+            Op::State(i) => Some(i),
+            op if op.writes_state() => self.state_of(*node.args.get(1)?),
+            _ => None,
+        }
     }
 
     /// The parameter a `Param` node reads, if `id` is one.

@@ -356,6 +356,30 @@ pub enum Op {
     SigmoidLossGrad(LossSpec),
     /// Fused: `act(x · wᵀ + b)`. Args: x, w, b (b only when `bias`).
     Dense { act: Act, bias: bool },
+    /// The state tensor with this index, kept by the model across calls (no arguments).
+    State(usize),
+    /// Batch norm's statistics per channel (per-sample axis 0 of `x`, reduced over the batch
+    /// and every later axis), `[3, C]`: the mean, `1/√(var + eps)` and the variance. Training
+    /// uses the batch's mean and biased variance, inference the running ones. Autodiff does
+    /// not differentiate it: [`Op::BatchNorm`]'s rule accounts for it. Args: x, running mean,
+    /// running variance.
+    BatchNormStats { eps: Const },
+    /// `γ·(x − mean)·inv_std + β` per channel. Args: x, stats, γ, β.
+    BatchNorm,
+    /// d loss / d x of batch norm in training, through the batch statistics too:
+    /// `γ·inv_std·(g − mean(g) − x̂·mean(g ⊙ x̂))` per channel. Args: g, x, stats, γ.
+    BatchNormGrad,
+    /// `Σ g ⊙ x̂` per channel, `[C]` (d loss / d γ). Args: g, x, stats.
+    BatchNormScaleGrad,
+    /// `Σ g` per channel, `[C]` (d loss / d β). Args: g.
+    ChannelSum,
+    /// The next running mean, `(1 − momentum)·running + momentum·mean`, written into the
+    /// state it reads. Args: stats, running mean.
+    RunningMean { momentum: Const },
+    /// The next running variance, `(1 − momentum)·running + momentum·var·n/(n − 1)` with
+    /// `n = B·per_channel` values per channel (PyTorch keeps the unbiased variance), written
+    /// into the state it reads. Args: stats, running variance.
+    RunningVar { momentum: Const, per_channel: usize },
 }
 
 impl Op {
@@ -366,8 +390,12 @@ impl Op {
             | Op::Target(_)
             | Op::Param(_)
             | Op::OutputGrad(_)
+            | Op::State(_)
             | Op::DropoutMask(_) => 0,
-            Op::Activation(_)
+            Op::BatchNormStats { .. } | Op::BatchNormScaleGrad => 3,
+            Op::BatchNorm | Op::BatchNormGrad => 4,
+            Op::ChannelSum
+            | Op::Activation(_)
             | Op::Softmax
             | Op::LogSoftmax
             | Op::SumRows
@@ -398,17 +426,23 @@ impl Op {
         self.arity() == Some(0)
     }
 
-    /// Values the model does not compute: they come from the caller or the parameters.
     /// Whether the op computes something different in training and in inference.
     pub fn mode_dependent(self) -> bool {
-        matches!(self, Op::DropoutMask(_))
+        matches!(self, Op::DropoutMask(_) | Op::BatchNormStats { .. })
     }
 
+    /// Values the model does not compute: they come from the caller, the parameters or the
+    /// model's state.
     pub fn is_interface(self) -> bool {
         matches!(
             self,
-            Op::Input(_) | Op::Target(_) | Op::Param(_) | Op::OutputGrad(_)
+            Op::Input(_) | Op::Target(_) | Op::Param(_) | Op::OutputGrad(_) | Op::State(_)
         )
+    }
+
+    /// Ops that write the model's state (the `Commit` phase) rather than define a new value.
+    pub fn writes_state(self) -> bool {
+        matches!(self, Op::RunningMean { .. } | Op::RunningVar { .. })
     }
 
     /// The result type given the argument types, or why the arguments do not fit. Leaf ops
@@ -434,6 +468,7 @@ impl Op {
             | Op::Target(_)
             | Op::Param(_)
             | Op::OutputGrad(_)
+            | Op::State(_)
             | Op::DropoutMask(_) => Err(format!("{self} is a leaf")),
             Op::MatMul {
                 transpose_a,
@@ -640,6 +675,53 @@ impl Op {
                 check_loss_operands(spec.kind, args[0], args[1])?;
                 Ok(args[0].clone())
             }
+            Op::BatchNormStats { .. } => {
+                let c = channels(self, args[0])?;
+                let stat = Type::float(Shape::fixed(&[c]));
+                if args[1] != &stat || args[2] != &stat {
+                    return Err(format!(
+                        "{self} of {} needs running statistics {stat}, found {} and {}",
+                        args[0], args[1], args[2]
+                    ));
+                }
+                Ok(Type::float(Shape::fixed(&[3, c])))
+            }
+            Op::BatchNorm | Op::BatchNormGrad | Op::BatchNormScaleGrad => {
+                // Batch norm reads (x, stats, γ, β); its gradients (g, x, stats, γ) and
+                // (g, x, stats).
+                let (x, rest) = match self {
+                    Op::BatchNorm => (args[0], &args[1..]),
+                    _ => {
+                        same(args[0], args[1])?;
+                        (args[1], &args[2..])
+                    }
+                };
+                let c = channels(self, x)?;
+                let fits = rest[0] == &Type::float(Shape::fixed(&[3, c]))
+                    && rest[1..]
+                        .iter()
+                        .all(|t| *t == &Type::float(Shape::fixed(&[c])));
+                if !fits {
+                    return Err(format!(
+                        "{self} of {x} needs [3, {c}] statistics and [{c}] parameters"
+                    ));
+                }
+                Ok(match self {
+                    Op::BatchNormScaleGrad => Type::float(Shape::fixed(&[c])),
+                    _ => x.clone(),
+                })
+            }
+            Op::ChannelSum => Ok(Type::float(Shape::fixed(&[channels(self, args[0])?]))),
+            Op::RunningMean { .. } | Op::RunningVar { .. } => {
+                float(args[1])?;
+                match (args[0].shape.0.as_slice(), args[1].shape.0.as_slice()) {
+                    ([Dim::Fixed(3), c], [d]) if c == d => Ok(args[1].clone()),
+                    _ => Err(format!(
+                        "{self} needs [3, C] statistics and a [C] state, found {} and {}",
+                        args[0], args[1]
+                    )),
+                }
+            }
             Op::Dense { bias, .. } => {
                 let z = Op::MatMul {
                     transpose_a: false,
@@ -662,6 +744,14 @@ impl Op {
             Op::ActivationGrad(_) => Some(1),
             _ => None,
         }
+    }
+}
+
+/// The channel count of a batch-normalised value `[B, C, …]`: its first per-sample axis.
+fn channels(op: Op, x: &Type) -> Result<usize, String> {
+    match x.shape.0.as_slice() {
+        [Dim::Batch, Dim::Fixed(c), ..] if x.dtype == DType::Float => Ok(*c),
+        _ => Err(format!("{op} expects float [B, C, …] values, found {x}")),
     }
 }
 
@@ -771,6 +861,17 @@ impl fmt::Display for Op {
             Op::Dense { act, bias } => {
                 write!(f, "dense{}.{act}", if *bias { "+bias" } else { "" })
             }
+            Op::State(i) => write!(f, "state #{i}"),
+            Op::BatchNormStats { eps } => write!(f, "batch_norm_stats(eps {eps})"),
+            Op::BatchNorm => f.write_str("batch_norm"),
+            Op::BatchNormGrad => f.write_str("batch_norm_grad"),
+            Op::BatchNormScaleGrad => f.write_str("batch_norm_scale_grad"),
+            Op::ChannelSum => f.write_str("channel_sum"),
+            Op::RunningMean { momentum } => write!(f, "running_mean(momentum {momentum})"),
+            Op::RunningVar {
+                momentum,
+                per_channel,
+            } => write!(f, "running_var(momentum {momentum}, n = B·{per_channel})"),
         }
     }
 }

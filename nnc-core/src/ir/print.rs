@@ -38,10 +38,24 @@ impl fmt::Display for Program {
                 if p.frozen { " frozen" } else { "" }
             )?;
         }
+        for (s, offset) in self.states.iter().zip(self.state_offsets()) {
+            let dims: Vec<String> = s.shape.iter().map(|d| d.to_string()).collect();
+            writeln!(
+                f,
+                "  state {}: [{}] = {} init {} at {offset}",
+                s.name,
+                dims.join(", "),
+                s.value,
+                s.init
+            )?;
+        }
         writeln!(f, "  optimizer {}", optimizer(&self.optimizer))?;
         for id in self.graph.ids() {
             let node = self.graph.node(id);
-            if matches!(node.op, Op::Input(_) | Op::Target(_) | Op::Param(_)) {
+            if matches!(
+                node.op,
+                Op::Input(_) | Op::Target(_) | Op::Param(_) | Op::State(_)
+            ) {
                 continue;
             }
             let mut line = format!("  {id}: {} = {}", node.ty, node.op);
@@ -61,6 +75,7 @@ impl fmt::Display for Program {
                     Storage::Grads => line.push_str(" @ grads"),
                     Storage::InputGrad(i) => write!(line, " @ input_grad #{i}")?,
                     Storage::Scalar => line.push_str(" @ scalar"),
+                    Storage::State(i) => write!(line, " @ state #{i}")?,
                     Storage::Caller | Storage::Params => {}
                 }
             }

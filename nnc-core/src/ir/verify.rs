@@ -5,7 +5,8 @@
 //! - the span table is parallel to the nodes;
 //! - arguments precede their users (the node order is a valid schedule);
 //! - every op has its arity, and its stored type equals the type its rule infers;
-//! - leaf ops refer to existing inputs, targets and parameters, and parameters to their nodes;
+//! - leaf ops refer to existing inputs, targets, parameters and state, and parameters and state
+//!   to their nodes; the `Commit` phase holds exactly the state writes, each writing a state;
 //! - a parameter's gradient has the parameter's shape;
 //! - every computed node belongs to a phase some schedule (entry point) runs; in each schedule
 //!   its nodes come in phase order and read only values of their own phase or of a phase the
@@ -15,7 +16,8 @@
 //! - final gradients have the type of their parameter or input, fill one slot each, and are read
 //!   by no node;
 //! - a reshape keeps the batch axis and the number of elements per sample;
-//! - after planning, no two arena values that can be live at the same time overlap, except a
+//! - after planning, every arena slot starts at a multiple of `SLOT_ALIGN` elements, and no
+//!   two arena values that can be live at the same time overlap, except a
 //!   value computed in place over an operand it reads for the last time, and a reshape, which
 //!   is a view of its operand's storage.
 
@@ -59,6 +61,11 @@ pub fn verify(p: &Program) -> Result<(), Vec<String>> {
                 }
                 _ => errors.push(format!("{id}: param #{i} is not bound to this node")),
             },
+            Op::State(i) => match p.states.get(i) {
+                Some(state)
+                    if state.value == id && node.ty == Type::float(Shape::fixed(&state.shape)) => {}
+                _ => errors.push(format!("{id}: state #{i} is not bound to this node")),
+            },
             Op::Input(_) | Op::Target(_) | Op::DropoutMask(_) => {}
             Op::Reshape => {
                 let (from, to) = (&g.ty(node.args[0]).shape, &node.ty.shape);
@@ -79,6 +86,15 @@ pub fn verify(p: &Program) -> Result<(), Vec<String>> {
                     "{id}: output gradient #{i} does not fit its output"
                 )),
             },
+            op if op.writes_state() != (node.phase == super::Phase::Commit) => {
+                errors.push(format!(
+                    "{id}: {op} in {:?}: state writes, and only they, are the Commit phase",
+                    node.phase
+                ))
+            }
+            op if op.writes_state() && !matches!(g.node(node.args[1]).op, Op::State(_)) => {
+                errors.push(format!("{id}: {op} writes something other than a state"))
+            }
             op => {
                 let arg_types: Vec<&Type> = node.args.iter().map(|a| g.ty(*a)).collect();
                 match op.infer(&arg_types) {
@@ -212,10 +228,20 @@ fn verify_plan(p: &Program, plan: &super::MemoryPlan, errors: &mut Vec<String>) 
         Storage::Fixed { offset, len } => Some((1, offset, offset + len)),
         _ => None,
     };
+    use crate::passes::memory_plan::SLOT_ALIGN;
+    if !plan.per_sample.is_multiple_of(SLOT_ALIGN) {
+        errors.push(format!(
+            "{} arena elements per sample is not aligned",
+            plan.per_sample
+        ));
+    }
     for a in g.ids() {
         let Some((ra, sa, ea)) = interval(plan.storage[a.index()]) else {
             continue;
         };
+        if !sa.is_multiple_of(SLOT_ALIGN) {
+            errors.push(format!("{a}: slot offset {sa} is not aligned"));
+        }
         if ea > if ra == 0 { plan.per_sample } else { plan.fixed } {
             errors.push(format!("{a}: slot ends past the arena"));
         }

@@ -4,7 +4,7 @@
 //! applies the same parameters again.
 
 use super::args::{self, Bound, Kind, Param};
-use super::layers::{Layer, ACTIVATIONS};
+use super::layers::{Layer, LayerKind, ACTIVATIONS};
 use super::Lowerer;
 use crate::diag::{Diagnostic, Span};
 use crate::ir::{Init, Op, Phase, Shape, Type, ValueId};
@@ -139,7 +139,7 @@ impl Lowerer<'_> {
         let act = act.and_then(|a| ACTIVATIONS.iter().copied().find(|k| *k == a));
         let info = Layer {
             span: layer.span,
-            embedding: false,
+            kind: LayerKind::Dense,
             weight: w,
             bias: bias_value,
             inputs,
@@ -161,8 +161,16 @@ impl Lowerer<'_> {
         let_name: Option<&str>,
     ) -> Option<(ValueId, String)> {
         let name = &stage.kind.name;
-        if layer.embedding && stage.name.is_none() && stage.args.is_none() {
+        if layer.kind == LayerKind::Embedding && stage.name.is_none() && stage.args.is_none() {
             return self.apply_embedding(x, producer, stage.span, name, &layer, let_name);
+        }
+        if layer.kind == LayerKind::BatchNorm {
+            self.error(
+                Diagnostic::error("E0203", stage.span, format!("batch norm `{name}` cannot be applied a second time"))
+                    .with_label(layer.span, "defined here")
+                    .with_help(format!("its running statistics describe the values at one place in the model; define another, such as `batch_norm {name}2`")),
+            );
+            return None;
         }
         if stage.name.is_some() || stage.args.is_some() {
             self.error(

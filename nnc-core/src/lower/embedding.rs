@@ -5,7 +5,7 @@
 
 use super::args;
 use super::args::{Bound, Kind, Param};
-use super::layers::Layer;
+use super::layers::{Layer, LayerKind};
 use super::Lowerer;
 use crate::diag::{Diagnostic, Span};
 use crate::ir::{DType, Init, Op, Phase, ValueId};
@@ -77,7 +77,7 @@ impl Lowerer<'_> {
         );
         let info = Layer {
             span: layer.span,
-            embedding: true,
+            kind: LayerKind::Embedding,
             weight,
             bias: None,
             inputs: vocab,

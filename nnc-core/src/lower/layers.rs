@@ -1,6 +1,7 @@
 //! Lowering of chain stages: the table of stage kinds, activations and dropout, and what
 //! every layer with parameters shares (unique names, the parameter budget, parameter nodes).
-//! Each layer kind with parameters has a file of its own: `dense.rs`, `embedding.rs`.
+//! Each layer kind with parameters has a file of its own: `dense.rs`, `embedding.rs`,
+//! `batch_norm.rs`.
 
 use super::args::{self, Bound, Kind, Param};
 use super::{suggest, Lowerer};
@@ -12,6 +13,7 @@ use crate::syntax::ast;
 const STAGE_KINDS: &[&str] = &[
     "dense",
     "embedding",
+    "batch_norm",
     "flatten",
     "reshape",
     "dropout",
@@ -94,12 +96,21 @@ const DROPOUT_SIG: &[Param] = &[Param {
     hint: "the rate is the fraction of values dropped, in [0, 1), as in `dropout(0.2)`",
 }];
 
+/// The kinds of layer with parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum LayerKind {
+    Dense,
+    Embedding,
+    BatchNorm,
+}
+
 /// What a layer's name refers to, so that a later `-> name` can apply it again: a dense
-/// layer, or an embedding table (`inputs` is then its vocabulary and `units` its width).
+/// layer, an embedding table (`inputs` is then its vocabulary and `units` its width), or a
+/// batch norm layer (which cannot be applied again; `inputs` and `units` are its channels).
 #[derive(Clone, Debug)]
 pub(super) struct Layer {
     pub span: Span,
-    pub embedding: bool,
+    pub kind: LayerKind,
     pub weight: ValueId,
     pub bias: Option<ValueId>,
     pub inputs: usize,
@@ -141,12 +152,19 @@ impl Lowerer<'_> {
             return self.embedding(x, producer, stage, let_name);
         }
         // Every stage but an embedding (new, or applied again by name) takes float values.
-        if !self.layers.get(kind).is_some_and(|l| l.embedding) {
+        if !self
+            .layers
+            .get(kind)
+            .is_some_and(|l| l.kind == LayerKind::Embedding)
+        {
             let what = format!("`{kind}`");
             self.expect_float(x, &what, producer, stage.span)?;
         }
         if kind == "dense" {
             return self.dense(x, producer, stage, next, let_name);
+        }
+        if kind == "batch_norm" {
+            return self.batch_norm(x, producer, stage, let_name);
         }
         if kind == "flatten" || kind == "reshape" {
             self.unnamed(stage)?;

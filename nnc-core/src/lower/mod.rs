@@ -6,6 +6,7 @@
 //! forward graph and the loss only; gradients come from the autodiff pass.
 
 mod args;
+mod batch_norm;
 mod dense;
 mod embedding;
 mod expr;
@@ -119,6 +120,9 @@ struct Lowerer<'a> {
     diags: &'a mut Diagnostics,
     graph: Graph,
     params: Vec<crate::ir::Param>,
+    states: Vec<crate::ir::State>,
+    /// Running-statistics updates waiting for the end of the forward pass.
+    commits: Vec<batch_norm::PendingCommit>,
     inputs: Vec<Binding>,
     targets: Vec<Binding>,
     target_kinds: Vec<ast::TargetKind>,
@@ -139,6 +143,8 @@ impl<'a> Lowerer<'a> {
             diags,
             graph: Graph::default(),
             params: Vec::new(),
+            states: Vec::new(),
+            commits: Vec::new(),
             inputs: Vec::new(),
             targets: Vec::new(),
             target_kinds: Vec::new(),
@@ -200,6 +206,7 @@ impl<'a> Lowerer<'a> {
                 }
             }
         }
+        self.commit_states();
         let declared_inputs = self
             .model
             .items
@@ -267,6 +274,7 @@ impl<'a> Lowerer<'a> {
             span: self.model.span,
             graph: self.graph,
             params: self.params,
+            states: self.states,
             requires_grad: self.requires_grad,
             inputs: self.inputs,
             targets: self.targets,

@@ -1,7 +1,7 @@
 //! Dead-code elimination: drops nodes that no root needs and renumbers the rest, keeping their
 //! order. Roots are the loss and its terms, the outputs, the metric's operands and every final
-//! gradient; leaves (inputs, targets, parameters, output gradients) are always kept, since they
-//! define the model's interface.
+//! gradient; leaves (inputs, targets, parameters, state, output gradients) are always kept,
+//! since they define the model's interface, and so are state writes.
 
 use crate::ir::{Graph, Program, ValueId};
 
@@ -18,11 +18,11 @@ pub fn eliminate(p: &mut Program) {
     for (_, grads) in p.gradient_passes() {
         stack.extend(grads.finals());
     }
-    stack.extend(
-        p.graph
-            .ids()
-            .filter(|id| p.graph.node(*id).op.is_interface()),
-    );
+    // Interface leaves define the model's interface; state writes are effects.
+    stack.extend(p.graph.ids().filter(|id| {
+        let op = p.graph.node(*id).op;
+        op.is_interface() || op.writes_state()
+    }));
     while let Some(v) = stack.pop() {
         if !std::mem::replace(&mut live[v.index()], true) {
             stack.extend(p.graph.node(v).args.iter().copied());
@@ -57,6 +57,9 @@ pub fn eliminate(p: &mut Program) {
         .chain(&mut p.outputs)
     {
         b.value = map(b.value);
+    }
+    for state in &mut p.states {
+        state.value = map(state.value);
     }
     for param in &mut p.params {
         param.value = map(param.value);

@@ -16,18 +16,31 @@
 //! views do; no elements move.
 //!
 //! Inputs, targets and output gradients stay in the caller's slices, parameters and their
-//! final gradients in the model's own buffers, final input gradients in the workspace's
+//! final gradients in the model's own buffers, state and its updates in the model's state
+//! buffer, final input gradients in the workspace's
 //! buffers, and scalars (loss terms) in locals: none of those take arena space. The pass does
 //! not reorder nodes to reduce the peak.
 
 use crate::ir::{MemoryPlan, Op, Phase, Program, Storage, ValueId};
 use std::collections::HashMap;
 
+/// Every slot starts at a multiple of this many elements (64 bytes of `f32`), and the batched
+/// region's per-sample size is one too, so that with the runtime's 64-byte aligned arena every
+/// slot has the same alignment in every workspace, whatever its capacity: the AVX-512 kernels
+/// group elements into lanes by address, so this keeps results bit-identical across
+/// workspaces (see `nnc-runtime/src/aligned.rs`).
+pub const SLOT_ALIGN: usize = 16;
+
 pub fn run(p: &mut Program) {
     let g = &p.graph;
     let schedules = p.schedules();
     let lives: Vec<Vec<usize>> = schedules.iter().map(|s| p.live_until(s)).collect();
     let mut storage = vec![Storage::Scalar; g.nodes.len()];
+    for id in g.ids() {
+        if let Some(i) = p.state_of(id) {
+            storage[id.index()] = Storage::State(i);
+        }
+    }
     for (_, grads) in p.gradient_passes() {
         for v in grads.params.iter().flatten() {
             storage[v.index()] = Storage::Grads;
@@ -82,7 +95,7 @@ pub fn run(p: &mut Program) {
     }
     p.plan = Some(MemoryPlan {
         storage,
-        per_sample: sizes.0,
+        per_sample: sizes.0.next_multiple_of(SLOT_ALIGN),
         fixed: sizes.1,
     });
 }
@@ -110,7 +123,11 @@ fn place(
         // A reshape is a view: the same elements in the same place. `live_until` keeps the
         // value it views alive for as long as the view is read.
         Op::Reshape => storage[node.args[0].index()],
-        _ if matches!(storage[id.index()], Storage::Grads | Storage::InputGrad(_)) => {
+        _ if matches!(
+            storage[id.index()],
+            Storage::Grads | Storage::InputGrad(_) | Storage::State(_)
+        ) =>
+        {
             storage[id.index()]
         }
         _ if shape.rank() == 0 => Storage::Scalar,
@@ -175,8 +192,8 @@ impl FirstFit {
         }
     }
 
-    /// Places a value defined at `def` and last read at `last` at the lowest offset where it
-    /// overlaps no value that is still needed at `def`.
+    /// Places a value defined at `def` and last read at `last` at the lowest offset, a
+    /// multiple of [`SLOT_ALIGN`], where it overlaps no value that is still needed at `def`.
     fn place(&mut self, def: usize, last: usize, len: usize) -> usize {
         // A value whose last reader is `def` itself is still being read while `def` writes.
         self.live.retain(|&(_, _, _, free_after)| free_after >= def);
@@ -186,7 +203,7 @@ impl FirstFit {
             if offset + len <= start {
                 break;
             }
-            offset = offset.max(end);
+            offset = offset.max(end.next_multiple_of(SLOT_ALIGN));
         }
         self.live.push((offset, offset + len, def, last));
         self.size = self.size.max(offset + len);

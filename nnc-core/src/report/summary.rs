@@ -111,6 +111,14 @@ pub fn summary_with(program: &Program, options: &SummaryOptions) -> String {
             ),
         ),
     ];
+    if !program.states.is_empty() {
+        let values: u128 = program.states.iter().map(|s| s.len() as u128).sum();
+        let names: Vec<&str> = program.states.iter().map(|s| s.name.as_str()).collect();
+        facts.push((
+            "Model state".into(),
+            format!("{} ({})", count_and_bytes(values, elem), names.join(", ")),
+        ));
+    }
     match &program.plan {
         Some(plan) => {
             let elements = plan.per_sample as u128 * options.batch as u128 + plan.fixed as u128;
@@ -169,8 +177,13 @@ fn rows(program: &Program, elem: u128) -> Vec<Row> {
     let mut rows = Vec::new();
     for id in graph.ids() {
         let node = graph.node(id);
+        // Values without a batch axis (batch norm's statistics) are not per sample.
         if node.phase != Phase::Forward
-            || matches!(node.op, Op::Input(_) | Op::Target(_) | Op::Param(_))
+            || !node.ty.shape.is_batched()
+            || matches!(
+                node.op,
+                Op::Input(_) | Op::Target(_) | Op::Param(_) | Op::State(_)
+            )
         {
             continue;
         }

@@ -1,5 +1,5 @@
 //! Numeric kernels: matrix products, dense layers, activations, softmax, element-wise and layout
-//! operations, embedding lookups, dropout masks, losses, accuracy counts and optimizer updates. This module and its
+//! operations, embedding lookups, batch normalisation, dropout masks, losses, accuracy counts and optimizer updates. This module and its
 //! children hold all of the crate's `unsafe` code.
 //!
 //! Kernels never allocate and are written as simple loops over `chunks_exact` and zipped
@@ -20,6 +20,7 @@ mod layout;
 mod loss;
 mod matmul;
 mod metrics;
+mod norm;
 mod simd;
 pub(crate) mod softmax;
 mod update;
@@ -45,6 +46,10 @@ pub use loss::{
 };
 pub use matmul::{gemm, gemm_reference};
 pub use metrics::{argmax_correct, argmax_match, threshold_correct};
+pub use norm::{
+    batch_norm, batch_norm_backward, batch_norm_scale_grad, batch_norm_stats, channel_sum,
+    running_mean, running_var,
+};
 pub use softmax::{log_softmax, log_softmax_backward, softmax, softmax_backward};
 
 pub(crate) use matmul::Gemm;

@@ -67,6 +67,10 @@ pub fn run(p: &mut Program) {
         needs[id.index()] = match node.op {
             Op::Param(i) => !p.params[i].frozen,
             Op::Input(i) => p.requires_grad[i],
+            // Batch norm's rule differentiates through its statistics; the running statistics
+            // written in the `Commit` phase are not part of the loss.
+            Op::BatchNormStats { .. } => false,
+            op if op.writes_state() => false,
             _ => node.args.iter().any(|a| needs[a.index()]),
         };
     }

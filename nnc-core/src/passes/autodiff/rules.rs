@@ -110,6 +110,20 @@ pub fn gradient(
         // y[…, :] = table[ids[…], :]:  d table[v] = Σ of dy's rows whose id is v. Ids are
         // integers and never get a gradient.
         Op::Embedding => b.emit(Op::EmbeddingGrad, &[node.args[0], upstream()], name),
+        // y = γ·x̂ + β with x̂ = (x − μ)·σ⁻¹ per channel, μ and σ² the batch's statistics (n
+        // values per channel):  dx = γ·σ⁻¹·(dy − mean(dy) − x̂·mean(dy ⊙ x̂)), which includes
+        // the paths through μ and σ (so `batch_norm_stats` is not differentiated),
+        // dγ = Σ dy ⊙ x̂,  dβ = Σ dy. The statistics (position 1) never need a gradient.
+        Op::BatchNorm => {
+            let [x, stats, gamma, _] = node.args[..] else {
+                unreachable!("batch_norm has four arguments (checked by the verifier)")
+            };
+            match position {
+                0 => b.emit(Op::BatchNormGrad, &[upstream(), x, stats, gamma], name),
+                2 => b.emit(Op::BatchNormScaleGrad, &[upstream(), x, stats], name),
+                _ => b.emit(Op::ChannelSum, &[upstream()], name),
+            }
+        }
         // A loss term is a root: d term / d prediction; targets never need a gradient.
         Op::Loss(spec) => b.emit(Op::LossGrad(spec), &[node.args[0], node.args[1]], name),
         Op::Input(_)
@@ -117,6 +131,13 @@ pub fn gradient(
         | Op::Param(_)
         | Op::OutputGrad(_)
         | Op::DropoutMask(_)
+        | Op::State(_)
+        | Op::BatchNormStats { .. }
+        | Op::BatchNormGrad
+        | Op::BatchNormScaleGrad
+        | Op::ChannelSum
+        | Op::RunningMean { .. }
+        | Op::RunningVar { .. }
         | Op::Pad { .. }
         | Op::EmbeddingGrad
         | Op::SumRows
@@ -128,8 +149,9 @@ pub fn gradient(
         | Op::SigmoidLossGrad(_)
         | Op::Dense { .. } => {
             // Autodiff runs once, on the lowered forward graph, before fusion: these ops are
-            // leaves, or only ever created by autodiff and fusion, so reaching one here is a
-            // pipeline-order bug.
+            // leaves, only ever created by autodiff and fusion, or never given a gradient
+            // (batch norm's statistics and state writes: see `run`), so reaching one here is
+            // a bug in the pass.
             panic!(
                 "no gradient rule for {} (autodiff must run before fusion)",
                 node.op

@@ -1,0 +1,222 @@
+//! Batch normalisation over channels. A value is `[batch, channels, spread]` in row-major order
+//! (`spread` = 1 for `[B, C]` features; the product of the axes after the channel axis
+//! otherwise), and each channel is normalised over its `batch · spread` values, as PyTorch's
+//! `BatchNorm1d`/`BatchNorm2d` do. The statistics travel as one `[3, channels]` block: the mean,
+//! `1/√(var + eps)` and the variance.
+//!
+//! The forward kernels sweep the value sample by sample, so that for `[B, C]` features every
+//! inner loop runs over a contiguous row. The backward kernel needs two sums per channel before
+//! it can write a gradient, and has no scratch space, so it walks one channel at a time.
+
+use crate::float::Float;
+use crate::model::Mode;
+
+/// The statistics of each channel of `x` into `stats` (`[3, channels]`). In training they are
+/// the batch's: its mean and biased variance (divided by n = `batch · spread`), computed in two
+/// passes for accuracy. In inference they are `running_mean` and `running_var`. The middle row
+/// is `1/√(var + eps)` either way.
+#[allow(clippy::too_many_arguments)]
+pub fn batch_norm_stats<T: Float>(
+    mode: Mode,
+    batch: usize,
+    channels: usize,
+    spread: usize,
+    eps: f64,
+    x: &[T],
+    running_mean: &[T],
+    running_var: &[T],
+    stats: &mut [T],
+) {
+    assert_eq!(x.len(), batch * channels * spread, "batch_norm_stats: x");
+    assert_eq!(stats.len(), 3 * channels, "batch_norm_stats: stats");
+    assert_eq!(
+        running_mean.len(),
+        channels,
+        "batch_norm_stats: running_mean"
+    );
+    assert_eq!(running_var.len(), channels, "batch_norm_stats: running_var");
+    let (mean, rest) = stats.split_at_mut(channels);
+    let (inv_std, var) = rest.split_at_mut(channels);
+    match mode {
+        Mode::Infer => {
+            mean.copy_from_slice(running_mean);
+            var.copy_from_slice(running_var);
+        }
+        Mode::Train => {
+            assert!(batch * spread > 0, "batch_norm_stats: no values");
+            let n = T::from_usize(batch * spread);
+            mean.fill(T::ZERO);
+            for sample in x.chunks_exact(channels * spread) {
+                for (m, row) in mean.iter_mut().zip(sample.chunks_exact(spread)) {
+                    *m += row.iter().fold(T::ZERO, |acc, &v| acc + v);
+                }
+            }
+            mean.iter_mut().for_each(|m| *m /= n);
+            var.fill(T::ZERO);
+            for sample in x.chunks_exact(channels * spread) {
+                for ((v, &m), row) in var
+                    .iter_mut()
+                    .zip(mean.iter())
+                    .zip(sample.chunks_exact(spread))
+                {
+                    *v += row.iter().fold(T::ZERO, |acc, &e| acc + (e - m) * (e - m));
+                }
+            }
+            var.iter_mut().for_each(|v| *v /= n);
+        }
+    }
+    let eps = T::from_f64(eps);
+    for (s, &v) in inv_std.iter_mut().zip(var.iter()) {
+        *s = T::ONE / (v + eps).sqrt();
+    }
+}
+
+/// `y = γ·(x − mean)·inv_std + β` per channel.
+pub fn batch_norm<T: Float>(
+    channels: usize,
+    spread: usize,
+    x: &[T],
+    stats: &[T],
+    gamma: &[T],
+    beta: &[T],
+    y: &mut [T],
+) {
+    assert_eq!(x.len(), y.len(), "batch_norm: x and y");
+    assert_eq!(stats.len(), 3 * channels, "batch_norm: stats");
+    assert_eq!(gamma.len(), channels, "batch_norm: gamma");
+    assert_eq!(beta.len(), channels, "batch_norm: beta");
+    assert_eq!(x.len() % (channels * spread).max(1), 0, "batch_norm: x");
+    let (mean, inv_std) = (&stats[..channels], &stats[channels..2 * channels]);
+    for (xs, ys) in x
+        .chunks_exact(channels * spread)
+        .zip(y.chunks_exact_mut(channels * spread))
+    {
+        for (c, (xr, yr)) in xs
+            .chunks_exact(spread)
+            .zip(ys.chunks_exact_mut(spread))
+            .enumerate()
+        {
+            // y = x·a + b with a = γ·inv_std and b = β − mean·a, one multiply-add per value.
+            let a = gamma[c] * inv_std[c];
+            let b = beta[c] - mean[c] * a;
+            for (yv, &xv) in yr.iter_mut().zip(xr) {
+                *yv = xv.mul_add(a, b);
+            }
+        }
+    }
+}
+
+/// The gradient with respect to `x` of batch norm in training, through the batch statistics:
+/// `dx = γ·inv_std·(g − mean(g) − x̂·mean(g ⊙ x̂))` per channel, with `x̂ = (x − mean)·inv_std`
+/// and the means over the channel's n = `batch · spread` values.
+#[allow(clippy::too_many_arguments)]
+pub fn batch_norm_backward<T: Float>(
+    batch: usize,
+    channels: usize,
+    spread: usize,
+    g: &[T],
+    x: &[T],
+    stats: &[T],
+    gamma: &[T],
+    dx: &mut [T],
+) {
+    let len = batch * channels * spread;
+    assert!(
+        g.len() == len && x.len() == len && dx.len() == len,
+        "batch_norm_backward: lengths"
+    );
+    assert_eq!(stats.len(), 3 * channels, "batch_norm_backward: stats");
+    assert_eq!(gamma.len(), channels, "batch_norm_backward: gamma");
+    let n = T::from_usize(batch * spread);
+    let stride = channels * spread;
+    for c in 0..channels {
+        let (mean, inv_std) = (stats[c], stats[channels + c]);
+        let rows = (0..batch).map(|b| b * stride + c * spread..b * stride + (c + 1) * spread);
+        let (mut sum_g, mut sum_gx) = (T::ZERO, T::ZERO);
+        for r in rows.clone() {
+            for (&gv, &xv) in g[r.clone()].iter().zip(&x[r]) {
+                sum_g += gv;
+                sum_gx += gv * (xv - mean) * inv_std;
+            }
+        }
+        let (mean_g, mean_gx) = (sum_g / n, sum_gx / n);
+        let scale = gamma[c] * inv_std;
+        for r in rows {
+            for ((d, &gv), &xv) in dx[r.clone()].iter_mut().zip(&g[r.clone()]).zip(&x[r]) {
+                let xhat = (xv - mean) * inv_std;
+                *d = scale * (gv - mean_g - xhat * mean_gx);
+            }
+        }
+    }
+}
+
+/// `dγ = Σ g ⊙ x̂` per channel.
+pub fn batch_norm_scale_grad<T: Float>(
+    channels: usize,
+    spread: usize,
+    g: &[T],
+    x: &[T],
+    stats: &[T],
+    dgamma: &mut [T],
+) {
+    assert_eq!(g.len(), x.len(), "batch_norm_scale_grad: g and x");
+    assert_eq!(stats.len(), 3 * channels, "batch_norm_scale_grad: stats");
+    assert_eq!(dgamma.len(), channels, "batch_norm_scale_grad: dgamma");
+    let (mean, inv_std) = (&stats[..channels], &stats[channels..2 * channels]);
+    dgamma.fill(T::ZERO);
+    for (gs, xs) in g
+        .chunks_exact(channels * spread)
+        .zip(x.chunks_exact(channels * spread))
+    {
+        for (c, (gr, xr)) in gs
+            .chunks_exact(spread)
+            .zip(xs.chunks_exact(spread))
+            .enumerate()
+        {
+            let s = gr
+                .iter()
+                .zip(xr)
+                .fold(T::ZERO, |acc, (&gv, &xv)| acc + gv * (xv - mean[c]));
+            dgamma[c] += s * inv_std[c];
+        }
+    }
+}
+
+/// `Σ g` per channel (`dβ`).
+pub fn channel_sum<T: Float>(channels: usize, spread: usize, g: &[T], out: &mut [T]) {
+    assert_eq!(out.len(), channels, "channel_sum: out");
+    assert_eq!(g.len() % (channels * spread).max(1), 0, "channel_sum: g");
+    out.fill(T::ZERO);
+    for gs in g.chunks_exact(channels * spread) {
+        for (o, row) in out.iter_mut().zip(gs.chunks_exact(spread)) {
+            *o += row.iter().fold(T::ZERO, |acc, &v| acc + v);
+        }
+    }
+}
+
+/// `running = (1 − momentum)·running + momentum·mean`, from the first row of `stats`.
+pub fn running_mean<T: Float>(momentum: f64, stats: &[T], running: &mut [T]) {
+    let c = running.len();
+    assert_eq!(stats.len(), 3 * c, "running_mean: stats");
+    let (m, keep) = (T::from_f64(momentum), T::from_f64(1.0 - momentum));
+    for (r, &mean) in running.iter_mut().zip(&stats[..c]) {
+        *r = keep * *r + m * mean;
+    }
+}
+
+/// `running = (1 − momentum)·running + momentum·var·n/(n − 1)`, from the biased variance in the
+/// last row of `stats` over `n` values per channel: PyTorch keeps the unbiased variance.
+/// `n` must be at least 2 (generated code checks the batch before training).
+pub fn running_var<T: Float>(momentum: f64, n: usize, stats: &[T], running: &mut [T]) {
+    let c = running.len();
+    assert_eq!(stats.len(), 3 * c, "running_var: stats");
+    assert!(
+        n >= 2,
+        "running_var: {n} values per channel give no unbiased variance"
+    );
+    let correction = T::from_f64(n as f64 / (n as f64 - 1.0));
+    let (m, keep) = (T::from_f64(momentum), T::from_f64(1.0 - momentum));
+    for (r, &var) in running.iter_mut().zip(&stats[2 * c..]) {
+        *r = keep * *r + m * var * correction;
+    }
+}
