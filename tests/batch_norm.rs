@@ -1,12 +1,14 @@
-//! Batch norm against PyTorch's documented `BatchNorm1d` semantics, with numbers worked out by
-//! hand: training normalises with the batch's mean and biased variance and moves the running
+//! Batch norm against PyTorch's `BatchNorm1d`: numbers printed by PyTorch 2.15 in float64
+//! (`torch.nn.BatchNorm1d`, script in the comments below), and its documented semantics with
+//! numbers worked out by hand: training normalises with the batch's mean and biased variance and moves the running
 //! statistics by momentum 0.1 towards the batch mean and the *unbiased* variance; inference
 //! normalises with the running statistics; eps is 1e-5; γ starts at 1 and β at 0. Also: the
 //! state in checkpoints (identical predictions after a reload), `reset_state`, and the error
 //! for a training batch too small to have a variance.
 //!
-//! Tolerance: the model is compiled to f64 and every expected value is a closed form, so values
-//! agree to 1e-12 (a few ulps of the sums and the square root).
+//! Tolerance: the model is compiled to f64, and every expected value is a closed form or
+//! PyTorch's float64 result, which sums in another order; values agree to 1e-12 relative (a few
+//! thousand ulps at most, far below any mistake in a formula, which shows at 1e-3 or more).
 
 use nnc::runtime::{Error, Model};
 use nnc::train::checkpoint::{self, SaveOptions};
@@ -14,7 +16,7 @@ use nnc::train::checkpoint::{self, SaveOptions};
 mod fixture {
     nnc::include_model!("tests/fixtures/ok/batch_norm.nnc", elem = f64);
 }
-use fixture::Norm;
+use fixture::{Channels, Norm};
 
 const EPS: f64 = 1e-5;
 
@@ -84,6 +86,137 @@ fn the_gradient_sums_to_zero_per_feature() {
     close(
         &grads[2..4],
         &[dy[0] + dy[2] + dy[4], dy[1] + dy[3] + dy[5]],
+    );
+}
+
+/// PyTorch, float64:
+/// ```python
+/// bn = torch.nn.BatchNorm1d(2); bn.train()
+/// x = torch.tensor([[1., 2.], [3., 6.], [5., 10.]], requires_grad=True)
+/// t = torch.tensor([[0.5, -1.0], [2.0, 0.0], [1.0, 3.0]])
+/// loss = torch.nn.functional.mse_loss(bn(x), t); loss.backward()
+/// ```
+#[test]
+fn gradients_match_pytorch() {
+    let x = [1.0, 2.0, 3.0, 6.0, 5.0, 10.0];
+    let t = [0.5, -1.0, 2.0, 0.0, 1.0, 3.0];
+    let mut model = Norm::new(0);
+    let mut ws = model.workspace(3);
+    let loss = model.forward_backward(&mut ws, &x, &t).unwrap();
+    close(&[loss], &[1.704548164033456]);
+    // [bn.weight, bn.bias]
+    close(
+        model.grads(),
+        &[
+            0.7958724875138268,
+            -0.6329933338895667,
+            -1.1666666666666667,
+            -0.6666666666666669,
+        ],
+    );
+    // The input gradient is checked through `Channels`, which asks for it.
+}
+
+/// PyTorch, float64, over `[N, C, L] = [2, 2, 4]`:
+/// ```python
+/// bn = torch.nn.BatchNorm1d(2, momentum=0.2, eps=1e-3); bn.train()
+/// bn.weight.data = torch.tensor([1.5, -0.5]); bn.bias.data = torch.tensor([0.25, 1.0])
+/// x = (torch.sin(torch.arange(16.).reshape(2, 2, 4) * 0.7) * 2 + 0.5).requires_grad_()
+/// w = torch.cos(torch.arange(16.) * 0.3).reshape(2, 2, 4)
+/// y = bn(x); (y * w).sum().backward()      # then bn.eval(); bn(x)
+/// ```
+#[test]
+fn channels_match_pytorch() {
+    let x: Vec<f64> = (0..16)
+        .map(|i| (i as f64 * 0.7).sin() * 2.0 + 0.5)
+        .collect();
+    let w: Vec<f64> = (0..16).map(|i| (i as f64 * 0.3).cos()).collect();
+    let mut model = Channels::new(0);
+    model.params_mut().copy_from_slice(&[1.5, -0.5, 0.25, 1.0]);
+    let mut ws = model.workspace(2);
+    let y = model.forward_train(&mut ws, &x).unwrap().to_vec();
+    close(
+        &y,
+        &[
+            -0.9591922649751984,
+            0.8094255434521025,
+            1.7462347611604718,
+            1.4106393750138508,
+            0.5454170344659751,
+            1.0849688719381743,
+            1.494718510849082,
+            1.581954293504179,
+            -2.6922546128816487,
+            -0.9130318375065664,
+            0.8444809675534427,
+            1.7536980681835483,
+            0.1365972028574762,
+            0.5579188163790724,
+            1.097318107853111,
+            1.5011071621529302,
+        ],
+    );
+    close(
+        model.state(),
+        &[
+            0.2761789439541421,
+            0.0028849459321200924,
+            1.0727080136679448,
+            1.169016154423164,
+        ],
+    );
+    model.backward(&mut ws, &x, &w).unwrap();
+    close(
+        model.grads(),
+        &[
+            1.6195132249059772,
+            -0.7538651089919425,
+            -0.2166560517616678,
+            -2.6227005844543347,
+        ],
+    );
+    close(
+        ws.grad_x(),
+        &[
+            1.6338728966247231,
+            1.244915085622593,
+            0.8929141872182229,
+            0.6754341396136342,
+            -0.30521941933299623,
+            -0.1504958513464907,
+            -0.002910193403875274,
+            0.11278004558889268,
+            -0.4299620368187843,
+            -0.9883727161028512,
+            -1.4319059588250573,
+            -1.5968955973324812,
+            0.15979462804942843,
+            0.12383040153144312,
+            0.071111002433289,
+            -0.008890613519691112,
+        ],
+    );
+    let y = model.predict(&mut ws, &x).unwrap();
+    close(
+        y,
+        &[
+            0.5740030528917979,
+            2.439140328887312,
+            3.427074400408281,
+            3.0731644367227036,
+            0.46051555496578084,
+            1.0945070412517544,
+            1.5759765953085554,
+            1.6784815626939644,
+            -1.253638380606464,
+            0.6226826113229048,
+            2.4761088462830414,
+            3.434945005388402,
+            -0.01986144435823411,
+            0.475205567575952,
+            1.1090178072031542,
+            1.5834834746372692,
+        ],
     );
 }
 

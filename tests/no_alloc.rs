@@ -47,6 +47,9 @@ mod char_mlp {
 mod attention {
     nnc::include_model!("tests/fixtures/ok/attention.nnc");
 }
+mod positions {
+    nnc::include_model!("tests/fixtures/ok/positions.nnc");
+}
 mod batch_norm {
     nnc::include_model!("tests/fixtures/ok/batch_norm.nnc");
 }
@@ -87,6 +90,9 @@ fn training_and_inference_allocate_nothing() {
     let mut normed = batch_norm::BatchNormMlp::new(0);
     let mut normed_ws = normed.workspace(batch);
     let labels3: Vec<u32> = (0..batch as u32).map(|i| i % 3).collect();
+    // A learned position table broadcast over the batch.
+    let mut positioned = positions::Positions::new(0);
+    let mut positioned_ws = positioned.workspace(batch);
     let before = ALLOCATIONS.load(Ordering::SeqCst);
     for step in 0..50 {
         // Odd steps use a partial batch: the batch size varies at run time within the capacity.
@@ -123,6 +129,9 @@ fn training_and_inference_allocate_nothing() {
             .train_step(&mut normed_ws, &x[..n * 6], &labels3[..n])
             .unwrap();
         normed.predict(&mut normed_ws, &x[..n * 6]).unwrap();
+        positioned
+            .train_step(&mut positioned_ws, &tokens[..n * 6], &tokens[..n * 6])
+            .unwrap();
     }
     let after = ALLOCATIONS.load(Ordering::SeqCst);
     assert_eq!(

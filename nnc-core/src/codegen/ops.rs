@@ -97,6 +97,17 @@ impl Ctx<'_> {
         )
     }
 
+    /// `v` as rows of its last `keep` axes: the number of rows (every other axis, the batch
+    /// included) and the values in one.
+    fn leading_rows(&self, v: ValueId, keep: usize) -> (TokenStream, Literal) {
+        let dims = &self.p.graph.ty(v).shape.0;
+        let lead = dims.len().saturating_sub(keep);
+        (
+            self.count(&dims[..lead]),
+            usize_lit(fixed_size(&dims[lead..])),
+        )
+    }
+
     /// The width of `v`'s rows: its last axis.
     fn width(&self, v: ValueId) -> Literal {
         usize_lit(self.p.graph.ty(v).shape.row_width())
@@ -308,7 +319,10 @@ impl Ctx<'_> {
                 quote!(#k::gemm(#m, #kd, #n, 1.0, #x, #rsa, #csa, #y, #rsb, #csb, 0.0, #out, #rsc, 1))
             }
             Op::BiasAdd => {
-                let (rows, n, x, b) = (self.rows(arg(0)), self.width(arg(0)), &a[0], &a[1]);
+                // The bias covers the last axes of x: each row of that many values gets it.
+                let keep = g.ty(arg(1)).shape.rank();
+                let (rows, n) = self.leading_rows(arg(0), keep);
+                let (x, b) = (&a[0], &a[1]);
                 quote!(#k::bias_add(#rows, #n, #x, #b, #out))
             }
             Op::Activation(act) => {
@@ -474,8 +488,9 @@ impl Ctx<'_> {
                 };
                 quote!(#k::dropout_mask(mode, #rng, #rate, #out))
             }
-            Op::SumRows => {
-                let (rows, n, x) = (self.rows(arg(0)), self.width(arg(0)), &a[0]);
+            Op::SumRows { keep } => {
+                let (rows, n) = self.leading_rows(arg(0), keep);
+                let x = &a[0];
                 quote!(#k::bias_backward(#rows, #n, #x, #out))
             }
             Op::ActivationGrad(act) => {
@@ -602,7 +617,7 @@ impl Ctx<'_> {
                     t(transpose_b)
                 )
             }
-            Op::SumRows => format!("{me} = Σ over the rows of {}", arg(0)),
+            Op::SumRows { .. } => format!("{me} = Σ over the rows of {}", arg(0)),
             Op::ActivationGrad(act) => {
                 let place = if self.storage[id.index()] == self.storage[node.args[1].index()] {
                     format!(", in place of {}", arg(1))

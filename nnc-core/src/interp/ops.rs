@@ -48,7 +48,7 @@ pub fn eval(
             map(&z, |v| activation(act, v))
         }
         Op::BiasAdd => bias_add(x(0)?, x(1)?)?,
-        Op::SumRows => reduce_leading(x(0)?, out)?,
+        Op::SumRows { .. } => reduce_leading(x(0)?, out)?,
         Op::Activation(act) => map(x(0)?, |v| activation(act, v)),
         Op::ActivationGrad(act) => {
             let d = derivative(act)?;
@@ -145,10 +145,10 @@ fn matmul(a: &Tensor, b: &Tensor, ta: bool, tb: bool, out: &[usize]) -> Result<T
 
 /// `x + b`, with the vector `b` added to every row of `x`'s last axis.
 fn bias_add(x: &Tensor, b: &Tensor) -> Result<Tensor, String> {
-    let (_, n) = x.rows_cols()?;
-    if b.shape != [n] {
+    if b.shape.is_empty() || b.shape.len() >= x.shape.len() || !x.shape.ends_with(&b.shape) {
         return Err(format!("bias {:?} does not fit {:?}", b.shape, x.shape));
     }
+    let n = b.len();
     let mut y = x.clone();
     for (i, v) in y.data.iter_mut().enumerate() {
         *v += b.data[i % n];

@@ -72,12 +72,15 @@ fn bias_and_reduction_cover_every_leading_axis() {
     let b = t(&[2], &[10.0, 20.0]);
     let y = data(eval(Op::BiasAdd, &[&x, &b], &[2, 2, 2]).unwrap());
     assert_eq!(y, [11.0, 22.0, 13.0, 24.0, 15.0, 26.0, 17.0, 28.0]);
-    assert_eq!(data(eval(Op::SumRows, &[&x], &[2]).unwrap()), [16.0, 20.0]);
     assert_eq!(
-        data(eval(Op::SumRows, &[&x], &[2, 2]).unwrap()),
+        data(eval(Op::SumRows { keep: 1 }, &[&x], &[2]).unwrap()),
+        [16.0, 20.0]
+    );
+    assert_eq!(
+        data(eval(Op::SumRows { keep: 2 }, &[&x], &[2, 2]).unwrap()),
         [6.0, 8.0, 10.0, 12.0]
     );
-    assert!(eval(Op::SumRows, &[&x], &[3]).is_err());
+    assert!(eval(Op::SumRows { keep: 1 }, &[&x], &[3]).is_err());
     assert!(eval(Op::BiasAdd, &[&x, &t(&[3], &[0.0; 3])], &[2, 2, 2]).is_err());
 }
 

@@ -274,7 +274,8 @@ pub enum Op {
         transpose_a: bool,
         transpose_b: bool,
     },
-    /// `x + b`, with `b` broadcast over every axis but the last. Args: x, b.
+    /// `x + b`, with `b` (a fixed value shaped like the last axes of `x`, usually one)
+    /// broadcast over every leading axis, the batch included. Args: x, b.
     BiasAdd,
     /// Element-wise activation. Args: x.
     Activation(Act),
@@ -316,8 +317,9 @@ pub enum Op {
     /// The table gradient of an embedding: every row of `g` added into the row of its id,
     /// every other row zero, `[V, D]`. Args: ids, g.
     EmbeddingGrad,
-    /// Sum over every axis but the last: `[…, n] → [n]` (a bias gradient). Args: x.
-    SumRows,
+    /// Sum over every axis but the last `keep`: `[…, n] → [n]` for `keep` 1 (a bias gradient),
+    /// `[B, t, n] → [t, n]` for 2. Args: x.
+    SumRows { keep: usize },
     /// The sum over `axis`, times `scale` (1, or 1/n for a mean), which drops the axis.
     /// Args: x.
     SumAxis { axis: usize, scale: Const },
@@ -398,7 +400,7 @@ impl Op {
             | Op::Activation(_)
             | Op::Softmax
             | Op::LogSoftmax
-            | Op::SumRows
+            | Op::SumRows { .. }
             | Op::Scale(_)
             | Op::Slice { .. }
             | Op::Pad { .. }
@@ -492,10 +494,10 @@ impl Op {
             Op::BiasAdd => {
                 float(args[0])?;
                 float(args[1])?;
-                if args[0].shape.rank() < 2 {
-                    return Err(format!("bias {} does not fit {}", args[1], args[0]));
-                }
-                if args[1].shape.rank() != 1 || args[0].shape.last() != args[1].shape.last() {
+                let (x, b) = (&args[0].shape, &args[1].shape);
+                let fits =
+                    !b.is_batched() && b.rank() >= 1 && x.rank() > b.rank() && x.0.ends_with(&b.0);
+                if !fits {
                     return Err(format!("bias {} does not fit {}", args[1], args[0]));
                 }
                 Ok(args[0].clone())
@@ -571,11 +573,13 @@ impl Op {
                 }
                 Ok(Type::float(Shape(dims)))
             }
-            Op::SumRows => {
+            Op::SumRows { keep } => {
                 float(args[0])?;
-                match args[0].shape.last() {
-                    Some(Dim::Fixed(n)) if args[0].shape.rank() >= 2 => {
-                        Ok(Type::float(Shape(vec![Dim::Fixed(n)])))
+                let dims = &args[0].shape.0;
+                let kept = dims.len().checked_sub(keep).map(|lead| &dims[lead..]);
+                match kept {
+                    Some(kept) if keep >= 1 && keep < dims.len() && !kept.contains(&Dim::Batch) => {
+                        Ok(Type::float(Shape(kept.to_vec())))
                     }
                     _ => Err(format!("{self} expects rows of a value, found {}", args[0])),
                 }
@@ -837,7 +841,8 @@ impl fmt::Display for Op {
             Op::Reshape => f.write_str("reshape"),
             Op::Embedding => f.write_str("embedding"),
             Op::EmbeddingGrad => f.write_str("embedding_grad"),
-            Op::SumRows => f.write_str("sum_rows"),
+            Op::SumRows { keep: 1 } => f.write_str("sum_rows"),
+            Op::SumRows { keep } => write!(f, "sum_rows(keep {keep})"),
             Op::SumAxis { axis, scale } if scale.get() == 1.0 => write!(f, "sum(axis {axis})"),
             Op::SumAxis { axis, scale } => write!(f, "sum(axis {axis}, scale {scale})"),
             Op::Expand { axis, size, scale } => {

@@ -164,6 +164,9 @@ impl Lowerer<'_> {
         if layer.kind == LayerKind::Embedding && stage.name.is_none() && stage.args.is_none() {
             return self.apply_embedding(x, producer, stage.span, name, &layer, let_name);
         }
+        if layer.kind == LayerKind::Bias && stage.name.is_none() && stage.args.is_none() {
+            return self.apply_bias(x, producer, stage.span, name, &layer, let_name);
+        }
         if layer.kind == LayerKind::BatchNorm {
             self.error(
                 Diagnostic::error("E0203", stage.span, format!("batch norm `{name}` cannot be applied a second time"))

@@ -1,7 +1,7 @@
 //! Lowering of chain stages: the table of stage kinds, activations and dropout, and what
 //! every layer with parameters shares (unique names, the parameter budget, parameter nodes).
 //! Each layer kind with parameters has a file of its own: `dense.rs`, `embedding.rs`,
-//! `batch_norm.rs`.
+//! `batch_norm.rs`, `bias.rs`.
 
 use super::args::{self, Bound, Kind, Param};
 use super::{suggest, Lowerer};
@@ -14,6 +14,7 @@ const STAGE_KINDS: &[&str] = &[
     "dense",
     "embedding",
     "batch_norm",
+    "bias",
     "flatten",
     "reshape",
     "dropout",
@@ -102,6 +103,7 @@ pub(super) enum LayerKind {
     Dense,
     Embedding,
     BatchNorm,
+    Bias,
 }
 
 /// What a layer's name refers to, so that a later `-> name` can apply it again: a dense
@@ -165,6 +167,9 @@ impl Lowerer<'_> {
         }
         if kind == "batch_norm" {
             return self.batch_norm(x, producer, stage, let_name);
+        }
+        if kind == "bias" {
+            return self.bias(x, producer, stage, let_name);
         }
         if kind == "flatten" || kind == "reshape" {
             self.unnamed(stage)?;
@@ -278,9 +283,7 @@ impl Lowerer<'_> {
         }
         let name = match let_name {
             Some(n) => n.to_string(),
-            None if matches!(self.graph.node(x).op, Op::BiasAdd | Op::MatMul { .. })
-                && !self.graph.node(x).name.contains('.') =>
-            {
+            None if self.is_dense_output(x) && !self.graph.node(x).name.contains('.') => {
                 // The activation's output is what people call the layer's output: it takes the
                 // layer's name, and the value before it becomes `layer.pre`.
                 let layer = self.graph.node(x).name.clone();
@@ -297,6 +300,17 @@ impl Lowerer<'_> {
             }
         };
         Some(self.push(op, vec![x], ty, name, Phase::Forward, span))
+    }
+
+    /// Whether `x` is what a dense layer computes before its activation: a product, or a bias
+    /// added to one (not a `bias` layer over some other value).
+    fn is_dense_output(&self, x: ValueId) -> bool {
+        let node = self.graph.node(x);
+        match node.op {
+            Op::MatMul { .. } => true,
+            Op::BiasAdd => matches!(self.graph.node(node.args[0]).op, Op::MatMul { .. }),
+            _ => false,
+        }
     }
 
     /// `x ⊙ mask`, where the mask is redrawn every training step and all ones in inference.

@@ -7,6 +7,7 @@
 
 mod args;
 mod batch_norm;
+mod bias;
 mod dense;
 mod embedding;
 mod expr;

@@ -89,6 +89,8 @@ fn fuse_dense(p: &mut Program) {
     }
     let single = |v: ValueId| uses[v.index()] == 1;
     let op_of = |v: ValueId| p.graph.node(v).op;
+    // A dense layer's bias is one vector; a bias over several axes stays a node of its own.
+    let vector_bias = |v: ValueId| p.graph.ty(p.graph.node(v).args[1]).shape.rank() == 1;
     // A forward dense product: x · wᵀ with w a parameter.
     let is_dense_matmul = |v: ValueId| {
         op_of(v)
@@ -103,7 +105,7 @@ fn fuse_dense(p: &mut Program) {
         single(v)
             && user[v.index()].is_some_and(|u| match op_of(u) {
                 Op::Activation(_) => true,
-                Op::BiasAdd => p.graph.node(u).args[0] == v,
+                Op::BiasAdd => p.graph.node(u).args[0] == v && vector_bias(u),
                 _ => false,
             })
     };
@@ -116,7 +118,7 @@ fn fuse_dense(p: &mut Program) {
             _ => continue,
         };
         let mut bias = None;
-        if op_of(top) == Op::BiasAdd {
+        if op_of(top) == Op::BiasAdd && vector_bias(top) {
             let args = &p.graph.node(top).args;
             if !single(args[0]) {
                 continue;

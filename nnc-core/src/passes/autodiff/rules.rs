@@ -55,9 +55,12 @@ pub fn gradient(
         Op::Expand { axis, scale, .. } => b.emit(Op::SumAxis { axis, scale }, &[upstream()], name),
         // y = x with its axes reordered:  dx = dy with the order undone.
         Op::Permute(perm) => b.emit(Op::Permute(perm.inverse()), &[upstream()], name),
-        // y = x + b, b broadcast over every row:  dx = dy,  db = Σ_rows dy.
+        // y = x + b, b broadcast over every leading axis:  dx = dy,  db = Σ_leading dy.
         Op::BiasAdd if position == 0 => upstream(),
-        Op::BiasAdd => b.emit(Op::SumRows, &[upstream()], name),
+        Op::BiasAdd => {
+            let keep = b.program.graph.ty(arg).shape.rank();
+            b.emit(Op::SumRows { keep }, &[upstream()], name)
+        }
         // y = x (identity), or a step whose gradient the user asked to pass straight through.
         Op::Activation(Act::Identity)
         | Op::Activation(Act::Step {
@@ -140,7 +143,7 @@ pub fn gradient(
         | Op::RunningVar { .. }
         | Op::Pad { .. }
         | Op::EmbeddingGrad
-        | Op::SumRows
+        | Op::SumRows { .. }
         | Op::ActivationGrad(_)
         | Op::SoftmaxGrad
         | Op::LogSoftmaxGrad
