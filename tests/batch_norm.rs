@@ -305,3 +305,25 @@ fn the_running_statistics_travel_in_checkpoints() {
     assert_eq!((fresh.params().to_vec(), fresh.state().to_vec()), before);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn fit_explains_a_last_batch_of_one() {
+    use nnc::train::{fit, Column, Dataset, FitOptions, Verbosity};
+    // Five samples in batches of four leave one for the last batch of every epoch.
+    let x: Vec<f64> = (0..10).map(|i| (i as f64 * 0.9).sin()).collect();
+    let data = Dataset::supervised(x.clone(), &[2], Column::float(x, &[2])).unwrap();
+    let options = FitOptions {
+        epochs: 1,
+        batch_size: 4,
+        verbosity: Verbosity::Quiet,
+        ..FitOptions::default()
+    };
+    let mut model = Norm::new(0);
+    let err = fit(&mut model, &data, &options).unwrap_err().to_string();
+    assert!(err.contains("drop_last"), "{err}");
+    let options = FitOptions {
+        drop_last: true,
+        ..options
+    };
+    fit(&mut model, &data, &options).unwrap();
+}

@@ -3,21 +3,25 @@
 //! of its models is run side by side with the interpreter on the model's program straight after
 //! autodiff (`Stage::Grad`), before fusion. Whatever fusion, memory planning, code generation and
 //! the runtime's kernels do must leave the numbers of the unfused semantics unchanged:
-//! - `predict` (dropout off): every output;
+//! - `predict` (dropout off): every output, and the model's state (untouched);
+//! - `evaluate` (inference, the loss without its backward pass): the loss;
 //! - `forward_backward` (dropout on, the masks drawn from the same seed as the model's): the
 //!   loss, every trainable parameter's gradient and every `requires_grad` input's gradient;
 //! - `forward_train` + `backward` from random output gradients: the training-mode outputs and the
-//!   same gradients.
+//!   same gradients;
+//! - after every call, the model's state (batch norm's running statistics), which the training
+//!   calls move and the inference calls leave alone.
 //!
-//! Each is checked at batch sizes 3 and 1, with parameters moved off their initial values. The
+//! Each is checked at batch sizes 3 and 1 (3 and 2 for models with state: batch norm cannot
+//! train on one sample), with parameters moved off their initial values. The
 //! interpreter also runs the fused program (`Stage::Fused`) and must agree with itself, which
 //! checks the fused ops' definitions in the interpreter and the fusion rewrites at once. A
 //! parameter gradient the schedule never reaches is zeroed by generated code, so it is compared
 //! with zero; frozen parameters have none.
 //!
 //! Tolerance: both sides compute in f64 from the same definitions and differ only by the order
-//! of summation (the runtime's products block and vectorise their sums, and on AVX-512 even
-//! start them at an alignment boundary, so the order depends on where the arena sits), by fused
+//! of summation (the runtime's products block and vectorise their sums, and on AVX-512 start
+//! them at an alignment boundary), by fused
 //! kernels that compute the same quantity another way (cross-entropy from logits rather than
 //! from probabilities, `p − t` rather than the chain through `−t/p`) and by library functions
 //! (`erf`, `exp`) that agree to an ulp or two. Each costs a few ulps of the magnitudes summed;
@@ -266,7 +270,7 @@ impl Seen {
             .schedule
             .runs(Phase::Loss)
             .then(|| values.loss(p).unwrap());
-        if values.schedule == Schedule::PREDICT {
+        if !values.schedule.runs(Phase::Backward) && !values.schedule.runs(Phase::Pullback) {
             return Seen {
                 outputs,
                 loss,
@@ -406,7 +410,7 @@ fn check<M: Model<Elem = f64>>(source: &str) -> (Worst, Worst) {
         *x += rng.normal(0.0, 0.1);
     }
     let (mut generated, mut fusion) = (Worst::default(), Worst::default());
-    // Batch norm needs two samples to train on (an error below that, tested in train.rs).
+    // Batch norm needs two samples to train on (an error below that, tested in batch_norm.rs).
     let sizes = if M::STATE.is_empty() { [3, 1] } else { [3, 2] };
     for size in sizes {
         let batch = Batch::new::<M>(size, &mut rng);
@@ -426,8 +430,14 @@ fn check<M: Model<Elem = f64>>(source: &str) -> (Worst, Worst) {
         compare("predict", &a, &b);
 
         if M::HAS_LOSS {
-            model.reseed(SEED);
             let targets = batch.target_slices();
+            let before = model.state().to_vec();
+            let metrics = model.evaluate_dyn(&mut ws, &inputs, &targets).unwrap();
+            let a = Seen::generated(&p, &model, &ws, Vec::new(), Some(metrics.loss), false);
+            let b = interpret(programs, &batch, &model, &before, &[], Schedule::EVALUATE);
+            compare("evaluate", &a, &b);
+
+            model.reseed(SEED);
             let before = model.state().to_vec();
             let loss = model.forward_backward_dyn(&mut ws, &inputs, &targets);
             // `forward_backward` returns no outputs: they are compared through `predict`.

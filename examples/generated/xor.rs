@@ -278,7 +278,7 @@ pub mod xor {
             let loss = total_loss(arena, batch, y);
             Ok(rt::Metrics::new(loss, batch, correct, scored))
         }
-        /// The forward pass in training mode (dropout active, batch norm with the batch's statistics, updating its running ones), kept in the workspace for a following `backward`. Returns the outputs.
+        /// The forward pass in training mode (dropout active), kept in the workspace for a following `backward`. Returns the outputs.
         pub fn forward_train<'w>(
             &mut self,
             ws: &'w mut XorWorkspace,

@@ -18,6 +18,12 @@ pub const LOCALS: &[&str] = &[
     "correct",
     "scored",
     "pred",
+    "state",
+    "mode",
+    // Functions of the generated module, which a local of that name would shadow.
+    "forward",
+    "commit",
+    "total_loss",
 ];
 
 /// Constants every generated module defines; slot constants are renamed around them.
@@ -26,6 +32,7 @@ pub const MODULE_CONSTS: &[&str] = &[
     "TRAINABLE_COUNT",
     "ARENA_PER_SAMPLE",
     "ARENA_FIXED",
+    "STATE_COUNT",
 ];
 
 /// Rust's keywords, strict and reserved, and the generated module's alias of the runtime.

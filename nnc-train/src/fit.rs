@@ -207,7 +207,19 @@ pub fn fit_with<M: Model>(
             let (mut x, mut t) = empty_arguments();
             batcher.batch(train, rows, &mut x, &mut t);
             let (ni, nt) = (train.inputs.len(), train.targets.len());
-            model.train_step_dyn(&mut ws, &x[..ni], &t[..nt])?;
+            match model.train_step_dyn(&mut ws, &x[..ni], &t[..nt]) {
+                // Only the epoch's last, partial batch can be this small: say how to avoid it.
+                Err(nnc_runtime::Error::BatchTooSmall { layer, .. }) => {
+                    return Err(Error::Data(format!(
+                        "the last batch of each epoch holds {} of the {} training samples, too few \
+                         for batch norm `{layer}` to estimate a variance; set `drop_last: true` \
+                         or choose a batch size that leaves at least 2 samples over",
+                        rows.len(),
+                        train.len()
+                    )))
+                }
+                result => result?,
+            };
             seen.merge(&M::metrics(&ws));
             progress.step(seen.loss.to_f64(), seen.accuracy());
         }

@@ -9,7 +9,7 @@ macro_rules! ok_fixtures {
             activations => "tests/fixtures/ok/activations.nnc": [Activations],
             attention => "tests/fixtures/ok/attention.nnc": [Attention, Heads],
             autoencoder => "tests/fixtures/ok/autoencoder.nnc": [AutoEncoder],
-            batch_norm => "tests/fixtures/ok/batch_norm.nnc": [BatchNormMlp, Norm, Channels],
+            batch_norm => "tests/fixtures/ok/batch_norm.nnc": [BatchNormMlp, Norm, Channels, Named],
             bce_unfused => "tests/fixtures/ok/bce_unfused.nnc": [BceUnfused],
             char_mlp => "tests/fixtures/ok/char_mlp.nnc": [CharMlp],
             concat_axes => "tests/fixtures/ok/concat_axes.nnc": [ConcatAxes],

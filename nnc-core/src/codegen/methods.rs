@@ -6,7 +6,7 @@ use super::info;
 use super::names::Names;
 use super::ops::{float_lit, ident, usize_lit, Ctx};
 use super::state;
-use crate::ir::{Binding, DType, Gradients, MetricKind, Program, Storage};
+use crate::ir::{Binding, DType, Gradients, MetricKind, Program, Schedule, Storage};
 use crate::reserved::input_grad as input_grad_field;
 use proc_macro2::{Ident, TokenStream};
 use quote::quote;
@@ -45,11 +45,15 @@ impl Methods<'_> {
         let target_checks = info::target_checks(p);
         let (output_ty, output_read) = self.outputs();
         let dropout = p.has_dropout();
-        let inference = forward_mode(p, crate::ir::Mode::Infer);
-        let training = forward_mode(p, crate::ir::Mode::Train);
+        // Each entry point passes its schedule's mode, and runs the state writes if its
+        // schedule does.
+        let predict_mode = forward_mode(p, Schedule::PREDICT.mode);
+        let evaluate_mode = forward_mode(p, Schedule::EVALUATE.mode);
+        let train_mode = forward_mode(p, Schedule::FORWARD_BACKWARD.mode);
+        let pullback_mode = forward_mode(p, Schedule::PULLBACK.mode);
         let state_arg = state::forward_arg(p);
-        let commit_arena = state::commit_call(p, quote!(arena));
-        let commit_ws = state::commit_call(p, quote!(&ws.arena));
+        let commit_arena = state::commit_call(p, &Schedule::FORWARD_BACKWARD, quote!(arena));
+        let commit_ws = state::commit_call(p, &Schedule::PULLBACK, quote!(&ws.arena));
         let train_checks = state::training_checks(p);
 
         let mut free = TokenStream::new();
@@ -59,7 +63,7 @@ impl Methods<'_> {
                 #checks
                 ws.ready = None;
                 ws.batch = batch;
-                forward(&self.params, #state_arg &mut ws.arena, batch, #inference #(#input_names),*);
+                forward(&self.params, #state_arg &mut ws.arena, batch, #predict_mode #(#input_names),*);
                 #output_read
             }
         };
@@ -79,7 +83,7 @@ impl Methods<'_> {
                 }
             });
             let metric = self.metric();
-            let backward_body = self.section(backward, crate::ir::Phase::Backward);
+            let backward_body = self.gradient_pass(backward, crate::ir::Phase::Backward);
             let comment = self
                 .ctx
                 .comments
@@ -97,7 +101,7 @@ impl Methods<'_> {
                     let grads = &mut self.grads[..];
                     let arena = &mut ws.arena;
                     #grad_bindings
-                    forward(params, #state_arg arena, batch, #training #(#input_names),*);
+                    forward(params, #state_arg arena, batch, #train_mode #(#input_names),*);
                     #commit_arena
                     let (correct, scored) = #metric;
                     let loss = total_loss(arena, batch, #(#target_names),*);
@@ -121,7 +125,7 @@ impl Methods<'_> {
                     ws.ready = None;
                     ws.batch = batch;
                     let arena = &mut ws.arena;
-                    forward(&self.params, #state_arg arena, batch, #inference #(#input_names),*);
+                    forward(&self.params, #state_arg arena, batch, #evaluate_mode #(#input_names),*);
                     let (correct, scored) = #metric;
                     let loss = total_loss(arena, batch, #(#target_names),*);
                     Ok(rt::Metrics::new(loss, batch, correct, scored))
@@ -140,17 +144,22 @@ impl Methods<'_> {
             .collect();
         let d_args = info::slice_args(p, &d_outputs, elem);
         let d_checks = info::same_batch_checks(p, &d_outputs);
-        let pullback_body = self.section(&p.pullback, crate::ir::Phase::Pullback);
+        let pullback_body = self.gradient_pass(&p.pullback, crate::ir::Phase::Pullback);
         // The inputs must hold the batch that `forward_train` saw.
         let input_checks = info::same_batch_checks(p, &p.inputs);
         let grad_bindings = self.grad_bindings();
         let model_name = &p.name;
+        let forward_train_doc = if p.states.is_empty() {
+            " The forward pass in training mode (dropout active), kept in the workspace for a following `backward`. Returns the outputs."
+        } else {
+            " The forward pass in training mode (dropout active, batch norm with the batch's statistics, then its running statistics updated), kept in the workspace for a following `backward`. Returns the outputs."
+        };
         methods.extend(quote! {
-            /// The forward pass in training mode (dropout active, batch norm with the batch's statistics, updating its running ones), kept in the workspace for a following `backward`. Returns the outputs.
+            #[doc = #forward_train_doc]
             pub fn forward_train<'w>(&mut self, ws: &'w mut #workspace, #(#input_args),*) -> Result<#output_ty, rt::Error> {
                 #checks
                 #train_checks
-                forward(&self.params, #state_arg &mut ws.arena, batch, #training #(#input_names),*);
+                forward(&self.params, #state_arg &mut ws.arena, batch, #pullback_mode #(#input_names),*);
                 #commit_ws
                 ws.ready = Some(batch);
                 ws.batch = batch;
@@ -268,9 +277,9 @@ impl Methods<'_> {
             .collect()
     }
 
-    /// The nodes of one backward section, after zeroing the gradients it does not reach (a
+    /// The nodes of one backward pass, after zeroing the gradients it does not reach (a
     /// parameter that only feeds another output, say), so that no stale value survives.
-    fn section(&self, grads: &Gradients, phase: crate::ir::Phase) -> TokenStream {
+    fn gradient_pass(&self, grads: &Gradients, phase: crate::ir::Phase) -> TokenStream {
         let p = self.p;
         let zero = p
             .params

@@ -89,12 +89,9 @@ impl Ctx<'_> {
     /// The channels of a batch-normalised value `[B, C, …]` and the values per channel in
     /// one sample (the product of the axes after C).
     fn channels(&self, v: ValueId) -> (Literal, Literal) {
-        let dims = &self.p.graph.ty(v).shape.0;
-        let c = fixed_size(dims.get(1..2).unwrap_or(&[]));
-        (
-            usize_lit(c),
-            usize_lit(fixed_size(dims.get(2..).unwrap_or(&[]))),
-        )
+        // The type rules only let batch norm's ops read `[B, C, …]` values.
+        let (c, spread) = self.p.graph.ty(v).shape.channels().unwrap_or((0, 0));
+        (usize_lit(c), usize_lit(spread))
     }
 
     /// `v` as rows of its last `keep` axes: the number of rows (every other axis, the batch

@@ -9,7 +9,7 @@
 
 use super::names::Names;
 use super::ops::{float_lit, ident, usize_lit, Ctx};
-use crate::ir::{Op, Phase, Program};
+use crate::ir::{Op, Phase, Program, Schedule};
 use proc_macro2::{Ident, TokenStream};
 use quote::quote;
 
@@ -53,10 +53,11 @@ pub fn field(p: &Program, elem: &Ident) -> Option<TokenStream> {
     (!p.states.is_empty()).then(|| quote!(state: Vec<#elem>,))
 }
 
-/// The statement a training entry point runs after `forward`: the state writes, reading the
-/// forward pass's values from `arena`.
-pub fn commit_call(p: &Program, arena: TokenStream) -> Option<TokenStream> {
-    has_commit(p).then(|| quote!(commit(&mut self.state, #arena, batch);))
+/// The statement an entry point of `schedule` runs after `forward` when the schedule writes
+/// state: the state writes, reading the forward pass's values from `arena`.
+pub fn commit_call(p: &Program, schedule: &Schedule, arena: TokenStream) -> Option<TokenStream> {
+    (has_commit(p) && schedule.runs(Phase::Commit))
+        .then(|| quote!(commit(&mut self.state, #arena, batch);))
 }
 
 fn has_commit(p: &Program) -> bool {
@@ -82,25 +83,22 @@ pub fn commit_fn(p: &Program, ctx: &Ctx<'_>, elem: &Ident) -> TokenStream {
 }
 
 /// The check at the top of a training entry point that every batch norm layer sees at least
-/// two values per channel (an unbiased variance needs two), reported as an error.
-pub fn training_checks(p: &Program) -> TokenStream {
-    p.graph
-        .nodes
-        .iter()
-        .filter_map(|n| match n.op {
-            // A sample with two or more values per channel gives a variance on its own.
-            Op::RunningVar { per_channel, .. } if per_channel < 2 => Some((n, per_channel)),
-            _ => None,
-        })
-        .map(|(n, _)| {
-            let layer = n.name.split('.').next().unwrap_or(&n.name);
-            quote! {
-                if batch < 2 {
-                    return Err(rt::Error::BatchTooSmall { layer: #layer, found: batch, min_batch: 2 });
-                }
-            }
-        })
-        .collect()
+/// two values per channel (an unbiased variance needs two), reported as an error. Only layers
+/// over features (one value per channel per sample) can see fewer, and the first of them is
+/// the one named: one check covers them all.
+pub fn training_checks(p: &Program) -> Option<TokenStream> {
+    let id = p.graph.ids().find(
+        |id| matches!(p.graph.node(*id).op, Op::RunningVar { per_channel, .. } if per_channel < 2),
+    )?;
+    let state = &p.states[p.state_of(id)?].name;
+    let layer = state
+        .rsplit_once('.')
+        .map_or(state.as_str(), |(layer, _)| layer);
+    Some(quote! {
+        if batch < 2 {
+            return Err(rt::Error::BatchTooSmall { layer: #layer, found: batch, min_batch: 2 });
+        }
+    })
 }
 
 /// The statements that set every state tensor to its initial value.

@@ -96,6 +96,9 @@ fn stub_items(file: &File, rt: &TokenStream, elem: proc_macro2::Ident) -> TokenS
                     pub fn param(&self, name: &str) -> Option<&[#elem]> { None }
                     pub fn learning_rate(&self) -> #elem { 0.0 }
                     pub fn set_learning_rate(&mut self, lr: #elem) {}
+                    pub fn state(&self) -> &[#elem] { &[] }
+                    pub fn state_mut(&mut self) -> &mut [#elem] { &mut [] }
+                    pub fn reset_state(&mut self) {}
                 }
             }
             #[allow(unused_imports)]

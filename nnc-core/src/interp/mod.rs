@@ -116,7 +116,7 @@ pub type MaskSource<'a> = &'a mut dyn FnMut(f64, usize) -> Vec<f64>;
 pub struct Env<'a> {
     pub batch: usize,
     pub inputs: Vec<Value>,
-    /// Targets may be left out when the section run does not read them (inference).
+    /// Targets may be left out when the schedule run does not read them (`predict`).
     pub targets: Vec<Value>,
     pub params: Vec<Tensor>,
     /// The seeds of the pullback, one per output; only the pullback reads them.

@@ -71,6 +71,18 @@ pub fn stats(
     Tensor::new(vec![3, c], [m, inv, v].concat())
 }
 
+/// Whether `stats` is `[3, c]` and every parameter `[c]`, or why not.
+fn fits(c: usize, stats: &Tensor, params: &[&Tensor]) -> Result<(), String> {
+    if stats.shape != [3, c] || params.iter().any(|p| p.shape != [c]) {
+        return Err(format!(
+            "statistics {:?} and parameters {:?} do not fit {c} channels",
+            stats.shape,
+            params.iter().map(|p| &p.shape).collect::<Vec<_>>()
+        ));
+    }
+    Ok(())
+}
+
 /// The per-channel scalars of `stats`: (mean, inv_std).
 fn moments(stats: &Tensor, c: usize) -> (f64, f64) {
     let channels = stats.len() / 3;
@@ -85,6 +97,7 @@ pub fn normalize(
     beta: &Tensor,
 ) -> Result<Tensor, String> {
     let (_, c, _) = layout(x)?;
+    fits(c, stats, &[gamma, beta])?;
     let mut y = x.clone();
     for ch in 0..c {
         let (mean, inv) = moments(stats, ch);
@@ -107,6 +120,10 @@ pub fn normalize_grad(
     gamma: &Tensor,
 ) -> Result<Tensor, String> {
     let (_, c, _) = layout(x)?;
+    fits(c, stats, &[gamma])?;
+    if g.shape != x.shape {
+        return Err(format!("gradient {:?} for values {:?}", g.shape, x.shape));
+    }
     let mut dx = x.clone();
     for ch in 0..c {
         let (mu, inv) = moments(stats, ch);
@@ -138,6 +155,10 @@ pub fn channel_sums(g: &Tensor, x: Option<(&Tensor, &Tensor)>) -> Result<Tensor,
         *o = match x {
             None => gs.iter().sum(),
             Some((x, stats)) => {
+                fits(c, stats, &[])?;
+                if x.shape != g.shape {
+                    return Err(format!("gradient {:?} for values {:?}", g.shape, x.shape));
+                }
                 let (mean, inv) = moments(stats, ch);
                 gs.iter()
                     .zip(channel(x, ch)?)
@@ -159,6 +180,7 @@ pub fn running(
 ) -> Result<Tensor, String> {
     let state = state.float()?;
     let c = state.len();
+    fits(c, stats, &[])?;
     let row = if var_over.is_some() { 2 } else { 0 };
     let correction = match var_over {
         Some(n) if n < 2 => {

@@ -143,7 +143,7 @@ fn matmul(a: &Tensor, b: &Tensor, ta: bool, tb: bool, out: &[usize]) -> Result<T
     Tensor::new(out.to_vec(), data)
 }
 
-/// `x + b`, with the vector `b` added to every row of `x`'s last axis.
+/// `x + b`, with `b` (shaped like the last axes of `x`) added at every index of the others.
 fn bias_add(x: &Tensor, b: &Tensor) -> Result<Tensor, String> {
     if b.shape.is_empty() || b.shape.len() >= x.shape.len() || !x.shape.ends_with(&b.shape) {
         return Err(format!("bias {:?} does not fit {:?}", b.shape, x.shape));

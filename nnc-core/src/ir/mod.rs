@@ -96,6 +96,17 @@ impl Shape {
         self.0.last().copied()
     }
 
+    /// The channels of a batch-normalised value `[B, C, …]` (its first per-sample axis) and
+    /// the values per channel in one sample (the product of the axes after it).
+    pub fn channels(&self) -> Option<(usize, usize)> {
+        match self.0.as_slice() {
+            [Dim::Batch, Dim::Fixed(c), rest @ ..] if !rest.contains(&Dim::Batch) => {
+                Some((*c, fixed_size(rest)))
+            }
+            _ => None,
+        }
+    }
+
     /// The size of the last axis, the width of a row (1 for a scalar).
     pub fn row_width(&self) -> usize {
         match self.0.last() {
@@ -471,8 +482,8 @@ pub struct Binding {
     pub span: Span,
 }
 
-/// The final gradients one backward section computes: per parameter (none for frozen ones and
-/// those the section does not reach) and per input (only inputs with `requires_grad`).
+/// The final gradients one backward pass (`Phase::Backward` or `Phase::Pullback`) computes: per
+/// parameter (none for frozen ones and those the pass does not reach) and per input (only inputs with `requires_grad`).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Gradients {
     pub params: Vec<Option<ValueId>>,

@@ -753,8 +753,8 @@ impl Op {
 
 /// The channel count of a batch-normalised value `[B, C, …]`: its first per-sample axis.
 fn channels(op: Op, x: &Type) -> Result<usize, String> {
-    match x.shape.0.as_slice() {
-        [Dim::Batch, Dim::Fixed(c), ..] if x.dtype == DType::Float => Ok(*c),
+    match x.shape.channels() {
+        Some((c, _)) if x.dtype == DType::Float => Ok(c),
         _ => Err(format!("{op} expects float [B, C, …] values, found {x}")),
     }
 }

@@ -228,6 +228,14 @@ fn verify_plan(p: &Program, plan: &super::MemoryPlan, errors: &mut Vec<String>) 
         Storage::Fixed { offset, len } => Some((1, offset, offset + len)),
         _ => None,
     };
+    for id in g
+        .ids()
+        .filter(|id| g.node(*id).phase == super::Phase::Commit)
+    {
+        if !matches!(plan.storage[id.index()], Storage::State(i) if Some(i) == p.state_of(id)) {
+            errors.push(format!("{id}: a state write stored outside its state"));
+        }
+    }
     use crate::passes::memory_plan::SLOT_ALIGN;
     if !plan.per_sample.is_multiple_of(SLOT_ALIGN) {
         errors.push(format!(

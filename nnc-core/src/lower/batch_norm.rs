@@ -14,7 +14,7 @@ use super::args::{self, Bound, Kind, Param};
 use super::layers::{Layer, LayerKind};
 use super::Lowerer;
 use crate::diag::Diagnostic;
-use crate::ir::{Const, Dim, Init, Op, Phase, Shape, Type, ValueId};
+use crate::ir::{Const, Init, Op, Phase, Shape, Type, ValueId};
 use crate::syntax::ast;
 
 const BATCH_NORM_SIG: &[Param] = &[
@@ -82,17 +82,9 @@ impl Lowerer<'_> {
         }
         let (momentum, eps) = (b.real(0)?, b.real(1)?);
         let ty = self.graph.ty(x).clone();
-        let (channels, per_channel) = match ty.shape.0.as_slice() {
-            [Dim::Batch, Dim::Fixed(c), rest @ ..] => (
-                *c,
-                rest.iter()
-                    .map(|d| match d {
-                        Dim::Fixed(n) => *n,
-                        Dim::Batch => 1,
-                    })
-                    .product::<usize>(),
-            ),
-            _ => {
+        let (channels, per_channel) = match ty.shape.channels() {
+            Some(layout) => layout,
+            None => {
                 self.error(
                     Diagnostic::error(
                         "E0205",

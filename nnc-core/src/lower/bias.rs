@@ -24,6 +24,7 @@ const BIAS_SIG: &[Param] = &[
             names: &["zeros", "ones", "normal"],
             or_number: true,
         },
+        // An empty name stands for "not given", which means zeros.
         default: Some(Bound::Name(String::new())),
         hint: "the bias starts at `zeros` (the default), `ones`, a number, or `normal` (N(0, std²))",
     },
@@ -85,11 +86,12 @@ impl Lowerer<'_> {
             );
             return None;
         }
+        // Only the first axis is the batch, so the trailing ones are all fixed.
         let shape: Vec<usize> = dims[dims.len() - axes..]
             .iter()
-            .map(|d| match d {
-                Dim::Fixed(n) => *n,
-                Dim::Batch => 1,
+            .filter_map(|d| match d {
+                Dim::Fixed(n) => Some(*n),
+                Dim::Batch => None,
             })
             .collect();
         let len = shape.iter().product::<usize>();

@@ -179,7 +179,7 @@ impl Lowerer<'_> {
             self.error(
                 Diagnostic::error("E0203", stage.span, format!("layer `{name}` is already defined, so it is applied again as it is"))
                     .with_label(layer.span, "defined here")
-                    .with_help(format!("write `-> {name}` to share its parameters, or define a new layer such as `dense {name}2(...)`")),
+                    .with_help(format!("write `-> {name}` to share its parameters, or define a new layer with another name, such as `{name}2`")),
             );
             return None;
         }

@@ -175,7 +175,7 @@ struct FirstFit {
 }
 
 impl FirstFit {
-    /// Recomputes when each placed value becomes free, for one continuation of the schedule.
+    /// Recomputes when each placed value becomes free, for the schedules of one branch.
     fn reset_frees(&mut self, last: &[usize]) {
         for entry in &mut self.live {
             entry.3 = last[entry.2];

@@ -1,6 +1,6 @@
 //! Reverse-mode automatic differentiation as an IR pass.
 //!
-//! Appends up to two backward sections to the forward graph, each one walk over the forward
+//! Appends up to two backward passes to the forward graph (phases `Backward` and `Pullback`), each one walk over the forward
 //! nodes in reverse order that asks the rule table (`rules.rs`) for each argument's gradient
 //! contribution and sums contributions with `add` nodes:
 //! - the loss's backward pass (when the model has a loss): every loss term is a root with
@@ -154,7 +154,7 @@ fn walk(
 }
 
 /// Final gradients are written into the model's gradient buffer or the workspace's
-/// input-gradient buffers, so each must be a node of its own: computed in this section, final
+/// input-gradient buffers, so each must be a node of its own: computed in this pass, final
 /// for nothing else, and read by no other node. Where a rule passed a gradient straight
 /// through (`a + b` gives both sides the same gradient), a copy makes it so.
 fn own_final_gradients(p: &mut Program, phase: Phase, grads: &mut Gradients) {
