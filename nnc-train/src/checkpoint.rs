@@ -104,37 +104,25 @@ pub fn save<M: Model>(
         ))
     };
 
-    let params = model.params();
     let mut tensors: Vec<(String, Tensor<'_, M::Elem>)> = Vec::new();
-    for info in M::PARAMS {
-        let values = params
-            .get(info.offset..info.offset + info.len)
-            .ok_or_else(|| {
-                cannot_save(format!(
-                    "parameter `{}` spans {}..{} but the model has {} parameter values",
-                    info.name,
-                    info.offset,
-                    info.offset + info.len,
-                    params.len()
-                ))
-            })?;
-        tensors.push((info.name.to_string(), Tensor::new(values, info, elem)));
-    }
-
-    let state = model.state();
-    for info in M::STATE {
-        let values = state
-            .get(info.offset..info.offset + info.len)
-            .ok_or_else(|| {
-                cannot_save(format!(
-                    "state `{}` spans {}..{} but the model has {} state values",
-                    info.name,
-                    info.offset,
-                    info.offset + info.len,
-                    state.len()
-                ))
-            })?;
-        tensors.push((info.name.to_string(), Tensor::new(values, info, elem)));
+    for (kind, infos, values) in [
+        ("parameter", M::PARAMS, model.params()),
+        ("state", M::STATE, model.state()),
+    ] {
+        for info in infos {
+            let slice = values
+                .get(info.offset..info.offset + info.len)
+                .ok_or_else(|| {
+                    cannot_save(format!(
+                        "{kind} `{}` spans {}..{} but the model has {} {kind} values",
+                        info.name,
+                        info.offset,
+                        info.offset + info.len,
+                        values.len()
+                    ))
+                })?;
+            tensors.push((info.name.to_string(), Tensor::new(slice, info, elem)));
+        }
     }
 
     let mut metadata = HashMap::from([
@@ -414,52 +402,36 @@ fn plan<'a, M: Model>(
         ));
     }
 
-    // The parameters: every one must be present with its shape and a dtype the model accepts.
+    // The parameters and the model's state: every tensor must be present with its shape and a
+    // dtype the model accepts.
     let mut expected: HashSet<String> = HashSet::new();
-    let mut params = Vec::new();
-    let have = model.params().len();
-    for info in M::PARAMS {
-        expected.insert(info.name.to_string());
-        if info.offset + info.len > have {
-            problems.push(format!(
-                "the model's parameter `{}` spans {}..{} but the model has {have} values",
-                info.name,
-                info.offset,
-                info.offset + info.len
-            ));
-        }
-        let what = format!("parameter `{}`", info.name);
-        if let Some(copy) = check(&tensors, info.name, &what, info, elem, data, &mut problems) {
-            params.push(Transfer {
-                buffer: "",
-                start: info.offset,
-                ..copy
-            });
-        }
-    }
-
-    // The model's state: like the parameters, every tensor must be present.
-    let mut model_state = Vec::new();
-    let have = model.state().len();
-    for info in M::STATE {
-        expected.insert(info.name.to_string());
-        if info.offset + info.len > have {
-            problems.push(format!(
-                "the model's state `{}` spans {}..{} but the model has {have} state values",
-                info.name,
-                info.offset,
-                info.offset + info.len
-            ));
-        }
-        let what = format!("state `{}`", info.name);
-        if let Some(copy) = check(&tensors, info.name, &what, info, elem, data, &mut problems) {
-            model_state.push(Transfer {
-                buffer: "",
-                start: info.offset,
-                ..copy
-            });
+    let mut copies = [Vec::new(), Vec::new()];
+    let kinds = [
+        ("parameter", M::PARAMS, model.params().len()),
+        ("state", M::STATE, model.state().len()),
+    ];
+    for ((kind, infos, have), copies) in kinds.into_iter().zip(&mut copies) {
+        for info in infos {
+            expected.insert(info.name.to_string());
+            if info.offset + info.len > have {
+                problems.push(format!(
+                    "the model's {kind} `{}` spans {}..{} but the model has {have} {kind} values",
+                    info.name,
+                    info.offset,
+                    info.offset + info.len
+                ));
+            }
+            let what = format!("{kind} `{}`", info.name);
+            if let Some(copy) = check(&tensors, info.name, &what, info, elem, data, &mut problems) {
+                copies.push(Transfer {
+                    buffer: "",
+                    start: info.offset,
+                    ..copy
+                });
+            }
         }
     }
+    let [params, model_state] = copies;
 
     // The optimizer state is present when any of its tensors or its step count is.
     let has_state = tensors

@@ -10,7 +10,7 @@
 //! the `Commit` phase of the training entry points, after the forward pass. This file does not
 //! differentiate anything: `passes/autodiff/rules.rs` has batch norm's gradient.
 
-use super::args::{self, Bound, Kind, Param};
+use super::args::{Bound, Kind, Param};
 use super::layers::{Layer, LayerKind};
 use super::Lowerer;
 use crate::diag::Diagnostic;
@@ -59,27 +59,13 @@ impl Lowerer<'_> {
         stage: &ast::Stage,
         let_name: Option<&str>,
     ) -> Option<(ValueId, String)> {
-        let Some(layer) = &stage.name else {
-            self.error(
-                Diagnostic::error("E0202", stage.kind.span, "a batch norm layer needs a name")
-                    .with_span_label("unnamed layer")
-                    .with_help("write `batch_norm bn`: the name gives its parameters and running statistics stable names such as `bn.running_mean`"),
-            );
-            return None;
-        };
-        let what = format!("batch norm `{}`", layer.name);
-        let errors = self.diags.len();
-        let b = args::bind(
-            &what,
-            stage.span,
-            stage.args.as_ref(),
+        let (layer, what, b) = self.named_layer(
+            stage,
+            "batch norm",
             BATCH_NORM_SIG,
-            self.diags,
-        );
-        self.check_unique(layer, "rename one; a batch norm layer is applied once, since its running statistics describe one place in the model");
-        if self.diags.len() > errors {
-            return None;
-        }
+            "write `batch_norm bn`: the name gives its parameters and running statistics stable names such as `bn.running_mean`",
+            "rename one; a batch norm layer is applied once, since its running statistics describe one place in the model",
+        )?;
         let (momentum, eps) = (b.real(0)?, b.real(1)?);
         let ty = self.graph.ty(x).clone();
         let (channels, per_channel) = match ty.shape.channels() {

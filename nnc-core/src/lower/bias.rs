@@ -4,7 +4,7 @@
 //! to each sample's token embeddings); `axes = 1` is a bias per feature. The parameter is
 //! `name.bias`. Its gradient sums over every leading axis (`sum_rows`).
 
-use super::args::{self, Bound, Kind, Param};
+use super::args::{Bound, Kind, Param};
 use super::layers::{Layer, LayerKind};
 use super::Lowerer;
 use crate::diag::Diagnostic;
@@ -51,24 +51,13 @@ impl Lowerer<'_> {
         stage: &ast::Stage,
         let_name: Option<&str>,
     ) -> Option<(ValueId, String)> {
-        let Some(layer) = &stage.name else {
-            self.error(
-                Diagnostic::error("E0202", stage.kind.span, "a bias layer needs a name")
-                    .with_span_label("unnamed layer")
-                    .with_help("write `bias pos(axes = 2)`: the name gives the parameter its stable name `pos.bias`"),
-            );
-            return None;
-        };
-        let what = format!("bias `{}`", layer.name);
-        let errors = self.diags.len();
-        let b = args::bind(&what, stage.span, stage.args.as_ref(), BIAS_SIG, self.diags);
-        self.check_unique(
-            layer,
+        let (layer, what, b) = self.named_layer(
+            stage,
+            "bias",
+            BIAS_SIG,
+            "write `bias pos(axes = 2)`: the name gives the parameter its stable name `pos.bias`",
             "rename one, or write `-> {}` to add the same bias again",
-        );
-        if self.diags.len() > errors {
-            return None;
-        }
+        )?;
         let axes = b.int(0)?;
         let dims = &self.graph.ty(x).shape.0;
         let per_sample = dims.len() - 1;

@@ -84,27 +84,13 @@ impl Lowerer<'_> {
         next: Option<&str>,
         let_name: Option<&str>,
     ) -> Option<(ValueId, String)> {
-        let Some(layer) = &stage.name else {
-            self.error(
-                Diagnostic::error("E0202", stage.kind.span, "a dense layer needs a name")
-                    .with_span_label("unnamed layer")
-                    .with_help("write `dense hidden(128)`: the name gives the parameters their stable names `hidden.weight` and `hidden.bias`"),
-            );
-            return None;
-        };
-        let what = format!("dense layer `{}`", layer.name);
-        let errors = self.diags.len();
-        let b = args::bind(
-            &what,
-            stage.span,
-            stage.args.as_ref(),
+        let (layer, what, b) = self.named_layer(
+            stage,
+            "dense layer",
             DENSE_SIG,
-            self.diags,
-        );
-        self.check_unique(layer, "rename one of the layers, or write `-> {}` to apply the first layer again with the same parameters");
-        if self.diags.len() > errors {
-            return None;
-        }
+            "write `dense hidden(128)`: the name gives the parameters their stable names `hidden.weight` and `hidden.bias`",
+            "rename one of the layers, or write `-> {}` to apply the first layer again with the same parameters",
+        )?;
         let units = b.int(0)?;
         let act = b.choice(1).filter(|a| !a.is_empty());
         let (bias, frozen) = (b.bool(2)?, b.bool(5)?);

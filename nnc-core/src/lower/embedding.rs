@@ -3,7 +3,6 @@
 //! `name.weight`, laid out and initialised like PyTorch's `nn.Embedding` (`N(0, 1)`), so that
 //! weights move between the two.
 
-use super::args;
 use super::args::{Bound, Kind, Param};
 use super::layers::{Layer, LayerKind};
 use super::Lowerer;
@@ -41,30 +40,13 @@ impl Lowerer<'_> {
         stage: &ast::Stage,
         let_name: Option<&str>,
     ) -> Option<(ValueId, String)> {
-        let Some(layer) = &stage.name else {
-            self.error(
-                Diagnostic::error("E0202", stage.kind.span, "an embedding needs a name")
-                    .with_span_label("unnamed layer")
-                    .with_help("write `embedding tok(65, 32)`: the name gives the table its stable name `tok.weight`"),
-            );
-            return None;
-        };
-        let what = format!("embedding `{}`", layer.name);
-        let errors = self.diags.len();
-        let b = args::bind(
-            &what,
-            stage.span,
-            stage.args.as_ref(),
+        let (layer, what, b) = self.named_layer(
+            stage,
+            "embedding",
             EMBEDDING_SIG,
-            self.diags,
-        );
-        self.check_unique(
-            layer,
+            "write `embedding tok(65, 32)`: the name gives the table its stable name `tok.weight`",
             "rename one, or write `-> {}` to look up ids in the same table",
-        );
-        if self.diags.len() > errors {
-            return None;
-        }
+        )?;
         let (vocab, dim, frozen) = (b.int(0)?, b.int(1)?, b.bool(2)?);
         self.within_budget(vocab.checked_mul(dim), stage.span, &what)?;
         let weight = self.param(

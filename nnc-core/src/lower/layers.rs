@@ -329,6 +329,38 @@ impl Lowerer<'_> {
         self.push(Op::Mul, vec![x, mask], ty, name, Phase::Forward, span)
     }
 
+    /// What every layer with parameters starts with: its name, which is required (E0202, with
+    /// `example` as the fix), its arguments bound to `sig`, and the check that no other layer
+    /// has the name (`reuse` as in [`Lowerer::check_unique`]). `None` when any of that failed;
+    /// otherwise the name, the phrase naming the layer in messages (`kind` and the name), and
+    /// the arguments.
+    pub(super) fn named_layer<'s>(
+        &mut self,
+        stage: &'s ast::Stage,
+        kind: &str,
+        sig: &[args::Param],
+        example: &str,
+        reuse: &str,
+    ) -> Option<(&'s ast::Ident, String, args::BoundArgs)> {
+        let Some(layer) = &stage.name else {
+            self.error(
+                Diagnostic::error(
+                    "E0202",
+                    stage.kind.span,
+                    format!("{} {kind} needs a name", article(kind)),
+                )
+                .with_span_label("unnamed layer")
+                .with_help(example.to_string()),
+            );
+            return None;
+        };
+        let what = format!("{kind} `{}`", layer.name);
+        let errors = self.diags.len();
+        let b = args::bind(&what, stage.span, stage.args.as_ref(), sig, self.diags);
+        self.check_unique(layer, reuse);
+        (self.diags.len() == errors).then_some((layer, what, b))
+    }
+
     /// Reports a layer name already taken by another layer (E0105); `reuse` says how to apply
     /// the first one again, with `{}` for the name.
     pub(super) fn check_unique(&mut self, layer: &ast::Ident, reuse: &str) {
@@ -403,6 +435,15 @@ impl Lowerer<'_> {
             span,
         });
         value
+    }
+}
+
+/// "a" or "an" before `word`, by its first letter.
+fn article(word: &str) -> &'static str {
+    if word.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
     }
 }
 
