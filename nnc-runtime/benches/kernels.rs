@@ -222,6 +222,30 @@ fn bench_elementwise(c: &mut Criterion) {
             black_box(&y);
         })
     });
+    // The transcendental activations, over char_mlp's hidden layer (batch 128, 64 units) and
+    // a softmax over its 65 classes.
+    for (name, act) in [
+        ("sigmoid", Act::Sigmoid),
+        ("tanh", Act::Tanh),
+        ("gelu_tanh", Act::GeluTanh),
+    ] {
+        let x = random(128 * 64, 9);
+        let mut y = vec![0.0f32; 128 * 64];
+        c.bench_function(&format!("act_forward_{name}_128x64"), |b| {
+            b.iter(|| {
+                act_forward(act, black_box(&x), &mut y);
+                black_box(&y);
+            })
+        });
+    }
+    let wide = random(128 * 65, 10);
+    let mut q = vec![0.0f32; 128 * 65];
+    c.bench_function("softmax_128x65", |b| {
+        b.iter(|| {
+            softmax(128, 65, black_box(&wide), &mut q);
+            black_box(&q);
+        })
+    });
     let logits = random(32 * 10, 8);
     let mut p = vec![0.0f32; 32 * 10];
     c.bench_function("softmax_32x10", |b| {

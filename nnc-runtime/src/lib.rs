@@ -22,6 +22,7 @@ pub mod model;
 pub mod optim;
 pub mod rng;
 pub mod schedule;
+pub mod vecmath;
 
 pub use aligned::Aligned;
 pub use arena::{Arena, Slot};

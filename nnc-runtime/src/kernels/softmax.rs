@@ -3,6 +3,7 @@
 
 use std::slice::{ChunksExact, ChunksExactMut};
 
+use super::vectorized;
 use crate::float::Float;
 
 /// Asserts that every operand of a row-wise kernel holds `batch × n` values.
@@ -53,11 +54,15 @@ pub(crate) fn logsumexp<T: Float>(row: &[T]) -> T {
 #[inline]
 pub(crate) fn softmax_row<T: Float>(x: &[T], y: &mut [T]) {
     let max = row_max(x);
-    let mut sum = T::ZERO;
+    // The exponentials first, in a loop of their own that vectorises (`f32`'s `exp` is
+    // straight-line arithmetic), then their sum, in the same order as before: with the running
+    // sum in the same loop it stays scalar. 128 rows of 65 (`cargo bench -p nnc-runtime --bench
+    // kernels -- softmax_128x65`): 28.3 µs with the library's `expf`, 39.6 µs with the new `exp`
+    // in one loop, 8.9 µs split and dispatched to AVX2.
     for (y, &x) in y.iter_mut().zip(x) {
         *y = (x - max).exp();
-        sum += *y;
     }
+    let sum = y.iter().fold(T::ZERO, |s, &v| s + v);
     let inv = T::ONE / sum;
     y.iter_mut().for_each(|y| *y *= inv);
 }
@@ -66,6 +71,11 @@ pub(crate) fn softmax_row<T: Float>(x: &[T], y: &mut [T]) {
 /// `exp` cannot overflow.
 pub fn softmax<T: Float>(batch: usize, n: usize, x: &[T], y: &mut [T]) {
     assert_rows("softmax", batch, n, &[x.len(), y.len()]);
+    vectorized!(softmax_body(n: usize, x: &[T], y: &mut [T]));
+}
+
+#[inline(always)]
+fn softmax_body<T: Float>(n: usize, x: &[T], y: &mut [T]) {
     for (x, y) in rows(n, x).zip(rows_mut(n, y)) {
         softmax_row(x, y);
     }
