@@ -228,6 +228,8 @@ fn bench_elementwise(c: &mut Criterion) {
         ("sigmoid", Act::Sigmoid),
         ("tanh", Act::Tanh),
         ("gelu_tanh", Act::GeluTanh),
+        ("elu", Act::Elu(1.0)),
+        ("softplus", Act::Softplus),
     ] {
         let x = random(128 * 64, 9);
         let mut y = vec![0.0f32; 128 * 64];

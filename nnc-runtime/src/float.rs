@@ -82,7 +82,7 @@ pub trait Float:
 }
 
 macro_rules! impl_float {
-    ($t:ident, $erf:path, $exp:path, $tanh:path) => {
+    ($t:ident, $erf:path, $exp:path, $tanh:path, $ln:path, $ln_1p:path, $exp_m1:path) => {
         impl Float for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -105,15 +105,15 @@ macro_rules! impl_float {
             }
             #[inline(always)]
             fn ln(self) -> Self {
-                $t::ln(self)
+                $ln(self)
             }
             #[inline(always)]
             fn ln_1p(self) -> Self {
-                $t::ln_1p(self)
+                $ln_1p(self)
             }
             #[inline(always)]
             fn exp_m1(self) -> Self {
-                $t::exp_m1(self)
+                $exp_m1(self)
             }
             #[inline(always)]
             fn erf(self) -> Self {
@@ -151,12 +151,23 @@ macro_rules! impl_float {
     };
 }
 
-// `f32` takes the straight-line `exp` and `tanh` of `vecmath`, which vectorise (within 1 and 2
-// ulp); `f64`, the precision of the gradient checks, keeps the standard library's.
+// `f32` takes the straight-line functions of `vecmath`, which vectorise (within 1 or 2 ulp);
+// `f64`, the precision of the gradient checks, keeps the standard library's.
 impl_float!(
     f32,
     libm::erff,
     crate::vecmath::exp_f32,
-    crate::vecmath::tanh_f32
+    crate::vecmath::tanh_f32,
+    crate::vecmath::ln_f32,
+    crate::vecmath::ln_1p_f32,
+    crate::vecmath::exp_m1_f32
 );
-impl_float!(f64, libm::erf, f64::exp, f64::tanh);
+impl_float!(
+    f64,
+    libm::erf,
+    f64::exp,
+    f64::tanh,
+    f64::ln,
+    f64::ln_1p,
+    f64::exp_m1
+);
