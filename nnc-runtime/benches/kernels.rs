@@ -7,7 +7,7 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, Criterion};
 use nnc_runtime::kernels::{
     act_forward, dense_backward_input, dense_backward_weight, dense_forward, embedding,
-    embedding_backward, gemm, softmax,
+    embedding_backward, gemm, log_softmax, softmax,
 };
 use nnc_runtime::{Act, Adam, Optimizer, Rng};
 
@@ -245,6 +245,12 @@ fn bench_elementwise(c: &mut Criterion) {
     c.bench_function("softmax_128x65", |b| {
         b.iter(|| {
             softmax(128, 65, black_box(&wide), &mut q);
+            black_box(&q);
+        })
+    });
+    c.bench_function("log_softmax_128x65", |b| {
+        b.iter(|| {
+            log_softmax(128, 65, black_box(&wide), &mut q);
             black_box(&q);
         })
     });

@@ -36,10 +36,25 @@ pub(crate) fn row_max<T: Float>(row: &[T]) -> T {
 
 /// The maximum of a non-empty row and `ln Σ e^(x − max)`. Subtracting the maximum first keeps
 /// `exp` from overflowing.
-#[inline]
+#[inline(always)]
 fn max_and_log_sum<T: Float>(row: &[T]) -> (T, T) {
     let max = row_max(row);
-    let sum: T = row.iter().map(|&v| (v - max).exp()).sum();
+    // Eight running sums, one per lane, added together in a fixed order at the end: one
+    // running sum would keep the exponentials scalar. `log_softmax` over 128 rows of 65
+    // (`cargo bench -p nnc-runtime --bench kernels -- log_softmax`): 39.7 µs with one sum,
+    // 14.4 µs with eight, 9.3 µs with eight under the AVX2 dispatch.
+    let mut lanes = [T::ZERO; 8];
+    let mut chunks = row.chunks_exact(8);
+    for chunk in &mut chunks {
+        for (sum, &v) in lanes.iter_mut().zip(chunk) {
+            *sum += (v - max).exp();
+        }
+    }
+    let tail = chunks
+        .remainder()
+        .iter()
+        .fold(T::ZERO, |s, &v| s + (v - max).exp());
+    let sum = lanes.iter().fold(T::ZERO, |s, &v| s + v) + tail;
     (max, sum.ln())
 }
 
@@ -101,6 +116,11 @@ pub fn softmax_backward<T: Float>(batch: usize, n: usize, y: &[T], gy: &[T], gx:
 /// (rather than after) keeps the row's largest entry exact.
 pub fn log_softmax<T: Float>(batch: usize, n: usize, x: &[T], y: &mut [T]) {
     assert_rows("log_softmax", batch, n, &[x.len(), y.len()]);
+    vectorized!(log_softmax_body(n: usize, x: &[T], y: &mut [T]));
+}
+
+#[inline(always)]
+fn log_softmax_body<T: Float>(n: usize, x: &[T], y: &mut [T]) {
     for (x, y) in rows(n, x).zip(rows_mut(n, y)) {
         let (max, log_sum) = max_and_log_sum(x);
         for (y, &x) in y.iter_mut().zip(x) {
