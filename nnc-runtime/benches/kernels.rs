@@ -227,6 +227,7 @@ fn bench_elementwise(c: &mut Criterion) {
     for (name, act) in [
         ("sigmoid", Act::Sigmoid),
         ("tanh", Act::Tanh),
+        ("gelu", Act::Gelu),
         ("gelu_tanh", Act::GeluTanh),
         ("elu", Act::Elu(1.0)),
         ("softplus", Act::Softplus),

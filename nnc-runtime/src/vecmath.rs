@@ -1,21 +1,22 @@
-//! `f32` `exp`, `exp_m1`, `ln`, `ln_1p` and `tanh` written as straight-line arithmetic, so
+//! `f32` `exp`, `exp_m1`, `ln`, `ln_1p`, `tanh` and `erf` written as straight-line arithmetic, so
 //! that a loop over a slice compiles to vector instructions (8 lanes under the AVX2 dispatch of
 //! `kernels::vectorized`, 4 with the portable SSE2 build) instead of one library call per
 //! element. `Float` uses them for `f32`, and with them every sigmoid, tanh, ELU, softplus,
-//! tanh-GELU and softmax kernel; `f64` keeps the standard library's functions, so gradient
-//! checks run on the scalar reference. (The exact GELU's `erf` is still `libm`'s.)
+//! GELU (both forms), softmax and log-sum-exp kernel; `f64` keeps the standard library's (and
+//! `libm`'s `erf`), so gradient checks run on the scalar reference.
 //!
 //! The method is Cephes's (`expf`, `logf`, `tanhf`): range reduction by powers of two and
 //! minimax polynomials; `ln_1p` uses Goldberg's correction. The coefficients are public facts;
 //! the code is this crate's. Maximum error, measured against the `f64` functions rounded to
 //! `f32` over every 61st bit pattern of the whole float range (`tests` below): 1 ulp for `exp`,
-//! `ln` and `tanh`, 2 ulp for `exp_m1` and `ln_1p` (the tanh test allows 2, since samples miss
-//! most inputs). Subnormals, infinities, zeros and NaN are handled as the standard library
+//! `ln` and `tanh`, 2 ulp for `exp_m1` and `ln_1p`, 3 ulp for `erf` (the tanh test allows 2,
+//! since samples miss most inputs). `erf`'s polynomials were fitted for this crate. Subnormals, infinities, zeros and NaN are handled as the standard library
 //! handles them. Nothing here branches on the value: both sides of a choice are computed and
 //! one is selected, which vectorises.
 //!
 //! Measured on one core (`cargo bench -p nnc-runtime --bench kernels -- act_forward`, 128 × 64
-//! values, AVX2): sigmoid 14.6 → 4.9 µs, tanh 64.7 → 7.1 µs, tanh-GELU 78.0 → 9.8 µs, ELU 20.1
+//! values, AVX2): sigmoid 14.6 → 4.9 µs, tanh 64.7 → 7.1 µs, GELU 22.3 → 9.0 µs, tanh-GELU
+//! 78.0 → 9.8 µs, ELU 20.1
 //! → 5.9 µs, softplus 131 → 22.6 µs; over 128 rows of 65, softmax 28.3 → 8.9 µs and
 //! log-softmax (whose log-sum-exp now keeps eight partial sums) 39.7 → 9.3 µs.
 
@@ -164,6 +165,74 @@ pub fn tanh_f32(x: f32) -> f32 {
     if a < 0.625 { small } else { large }.copysign(x)
 }
 
+/// `Σ c[i]·t^(k−1−i)`, the coefficients highest power first (Horner's rule; a constant slice
+/// unrolls).
+#[inline(always)]
+fn horner(t: f32, c: &[f32]) -> f32 {
+    c.iter().fold(0.0, |acc, &k| acc * t + k)
+}
+
+/// `erf x / x` as a polynomial in `x²`, on `|x| < 0.75`.
+const ERF_SMALL: [f32; 7] = [
+    8.578_745e-5,
+    -8.192_115e-4,
+    5.205_426e-3,
+    -2.686_120_8e-2,
+    1.128_372_9e-1,
+    -3.761_263_5e-1,
+    // The fitted constant term is 2/√π, the slope of erf at 0, to f32 precision.
+    std::f32::consts::FRAC_2_SQRT_PI,
+];
+/// `erf x` as a polynomial in `x − 1.475`, on `0.75 ≤ x < 2.2`.
+const ERF_MID: [f32; 10] = [
+    1.354_568_2e-3,
+    -2.705_268_6e-3,
+    -4.043_041e-3,
+    2.008_239e-2,
+    -1.786_813_3e-2,
+    -4.255_03e-2,
+    1.431_168_6e-1,
+    -1.889_671_1e-1,
+    1.281_128_7e-1,
+    9.630_182_4e-1,
+];
+/// `erf x` as a polynomial in `x − 3.06`, on `2.2 ≤ x < 3.92`; above, `erf x` rounds to 1.
+const ERF_FAR: [f32; 9] = [
+    -1.020_556_5e-4,
+    3.471_45e-4,
+    -6.034_240_4e-4,
+    7.711_944_6e-4,
+    -7.720_421e-4,
+    5.732_719e-4,
+    -2.966_379e-4,
+    9.674_548e-5,
+    9.999_849e-1,
+];
+
+/// `erf x` to within 3 ulp (near 0.47, where `x·P(x²)` rounds twice): three polynomials, fitted by least squares in `f64` for this crate
+/// (by `numpy.polyfit` at Chebyshev nodes) and chosen for their measured `f32` error, then 1.
+#[inline(always)]
+pub fn erf_f32(x: f32) -> f32 {
+    let a = x.abs();
+    let small = x * horner(x * x, &ERF_SMALL);
+    let mid = horner(a - 1.475, &ERF_MID);
+    let far = horner(a - 3.06, &ERF_FAR);
+    let big = if a < 2.2 {
+        mid
+    } else if a < 3.92 {
+        far
+    } else {
+        1.0
+    };
+    if a < 0.75 {
+        small
+    } else if x.is_nan() {
+        x
+    } else {
+        big.copysign(x)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,6 +324,33 @@ mod tests {
             if x > 0.0 {
                 assert!(ulps(ln_f32(x), (x as f64).ln() as f32) <= 1, "ln({x})");
             }
+        }
+    }
+
+    #[test]
+    fn erf_is_within_three_ulp_everywhere() {
+        let (error, at) = worst(erf_f32, libm::erf, 61);
+        println!("erf: at most {error} ulp (at {at:e})");
+        assert!(error <= 3, "erf: {error} ulp at {at:e}");
+        assert_eq!(erf_f32(f32::INFINITY), 1.0);
+        assert_eq!(erf_f32(f32::NEG_INFINITY), -1.0);
+        assert_eq!(erf_f32(-0.0).to_bits(), (-0.0f32).to_bits());
+        assert!(erf_f32(f32::NAN).is_nan());
+        // The joins between the pieces, both sides.
+        for x in [
+            0.749_999_94,
+            0.75,
+            2.199_999_8,
+            2.2,
+            3.919_999_8,
+            3.92,
+            -1e-30,
+            1e-45,
+        ] {
+            assert!(
+                ulps(erf_f32(x), libm::erf(x as f64) as f32) <= 3,
+                "erf({x})"
+            );
         }
     }
 
