@@ -34,7 +34,7 @@
 //! ≥ 1e-6) and the largest absolute error are printed per model; run with `--nocapture`.
 
 use nnc::runtime::kernels::dropout_mask;
-use nnc::runtime::{ElemKind, Model, Rng, TensorInfo};
+use nnc::runtime::{ElemKind, Model, ParamInfo, Rng, TensorInfo};
 use nnc_core::interp::{self, Env, Tensor, Value, Values};
 use nnc_core::ir::Program;
 use nnc_core::ir::{Mode, Phase, Schedule};
@@ -52,7 +52,11 @@ macro_rules! interpret_all {
         })*
         const COVERED: &[&str] = &[$($file),*];
         fn check_every_model() {
-            $($(check::<$module::$model>($module::SOURCE);)+)*
+            $({
+                // Each fixture is compiled once to both stages, for all of its models.
+                let programs = Programs::of($module::SOURCE);
+                $(check::<$module::$model>(&programs);)+
+            })*
         }
     };
 }
@@ -151,22 +155,13 @@ impl Batch {
             .params
             .iter()
             .zip(p.param_offsets())
-            .map(|(q, offset)| {
-                let info = M::PARAMS.iter().find(|i| i.name == q.name).unwrap();
-                assert_eq!((info.shape, info.offset), (q.shape.as_slice(), offset));
-                let data = model.params()[offset..offset + info.len].to_vec();
-                Tensor::new(q.shape.clone(), data).unwrap()
-            })
+            .map(|(q, offset)| tensor_at(M::PARAMS, &q.name, &q.shape, offset, model.params()))
             .collect();
         env.state = p
             .states
             .iter()
             .zip(p.state_offsets())
-            .map(|(s, offset)| {
-                let info = M::STATE.iter().find(|i| i.name == s.name).unwrap();
-                assert_eq!((info.shape, info.offset), (s.shape.as_slice(), offset));
-                Tensor::new(s.shape.clone(), state[offset..offset + s.len()].to_vec()).unwrap()
-            })
+            .map(|(s, offset)| tensor_at(M::STATE, &s.name, &s.shape, offset, state))
             .collect();
         env.output_grads = p
             .outputs
@@ -176,6 +171,20 @@ impl Batch {
             .collect();
         env
     }
+}
+
+/// The tensor `name` of the program, checked against the generated model's description of it
+/// (`infos`), from the flat buffer those describe.
+fn tensor_at(
+    infos: &[ParamInfo],
+    name: &str,
+    shape: &[usize],
+    offset: usize,
+    flat: &[f64],
+) -> Tensor {
+    let info = infos.iter().find(|i| i.name == name).unwrap();
+    assert_eq!((info.shape, info.offset), (shape, offset));
+    Tensor::new(shape.to_vec(), flat[offset..offset + info.len].to_vec()).unwrap()
 }
 
 /// The model's outputs from the last forward pass on `ws`. Read them before `backward`, which
@@ -388,12 +397,25 @@ fn interpret<M: Model<Elem = f64>>(
 
 /// Checks one model against the interpreter; returns the worst errors of the generated code
 /// and of the interpreted fused program, each against the interpreted unfused program.
-fn check<M: Model<Elem = f64>>(source: &str) -> (Worst, Worst) {
-    let find = |stage: Stage| {
-        let programs = nnc_core::report::programs_at(source, stage).unwrap();
-        programs.into_iter().find(|p| p.name == M::NAME).unwrap()
-    };
-    let (p, fused) = (find(Stage::Grad), find(Stage::Fused));
+/// A fixture's programs straight after autodiff and after fusion.
+struct Programs {
+    grad: Vec<Program>,
+    fused: Vec<Program>,
+}
+
+impl Programs {
+    fn of(source: &str) -> Programs {
+        let at = |stage| nnc_core::report::programs_at(source, stage).unwrap();
+        Programs {
+            grad: at(Stage::Grad),
+            fused: at(Stage::Fused),
+        }
+    }
+}
+
+fn check<M: Model<Elem = f64>>(programs: &Programs) -> (Worst, Worst) {
+    let find = |list: &[Program]| list.iter().find(|p| p.name == M::NAME).unwrap().clone();
+    let (p, fused) = (find(&programs.grad), find(&programs.fused));
     let names = |b: &[nnc_core::ir::Binding]| b.iter().map(|b| b.name.clone()).collect::<Vec<_>>();
     assert_eq!(
         names(&p.inputs),

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use nnc_runtime::kernels::{
-    act_forward, dense_backward_input, dense_backward_weight, dense_forward, embedding,
-    embedding_backward, gemm, log_softmax, softmax,
+    act_forward, batch_matmul, dense_backward_input, dense_backward_weight, dense_forward,
+    embedding, embedding_backward, gemm, log_softmax, softmax,
 };
 use nnc_runtime::{Act, Adam, Optimizer, Rng};
 
@@ -282,6 +282,38 @@ fn bench_adam(c: &mut Criterion) {
 /// The embedding of `examples/char_mlp.nnc` at batch 128: 1,024 ids into a 65 × 24 table, and
 /// its table gradient (clearing the whole table, then adding the used rows), next to the
 /// hidden layer's forward product that follows it in the same step.
+/// Attention's products for 32 samples of 4 heads over 64 positions of 32 features: the
+/// scores `q · kᵀ` and the weighted values `p · v`.
+fn bench_batch_matmul(c: &mut Criterion) {
+    let (count, t, d) = (32 * 4, 64, 32);
+    let q = random(count * t * d, 11);
+    let k = random(count * t * d, 12);
+    let mut scores = vec![0.0f32; count * t * t];
+    c.bench_function("batch_matmul_scores_128x64x32", |b| {
+        b.iter(|| {
+            batch_matmul(count, t, d, t, false, true, black_box(&q), &k, &mut scores);
+            black_box(&scores);
+        })
+    });
+    let mut out = vec![0.0f32; count * t * d];
+    c.bench_function("batch_matmul_values_128x64x64", |b| {
+        b.iter(|| {
+            batch_matmul(
+                count,
+                t,
+                t,
+                d,
+                false,
+                false,
+                black_box(&scores),
+                &q,
+                &mut out,
+            );
+            black_box(&out);
+        })
+    });
+}
+
 fn bench_embedding(c: &mut Criterion) {
     let (vocab, dim, ids) = (65, 24, 128 * 8);
     let mut rng = Rng::new(11);
@@ -336,6 +368,6 @@ criterion_group! {
     name = benches;
     config = config();
     targets = bench_gemm, bench_dense, bench_dense_vs_gemm, bench_elementwise, bench_adam,
-        bench_embedding
+        bench_embedding, bench_batch_matmul
 }
 criterion_main!(benches);

@@ -63,10 +63,17 @@ pub fn target(
     Ok(())
 }
 
+/// The position of the first value not below `range`. Widening u32 to usize is lossless on
+/// every platform Rust supports with 32-bit or wider pointers; a u64 comparison avoids relying
+/// on that.
+fn first_out_of_range(values: &[u32], range: usize) -> Option<usize> {
+    values.iter().position(|&v| u64::from(v) >= range as u64)
+}
+
 /// The ids of an integer input (its length is checked with the batch): each smaller than
 /// `range`. Reports the first bad id with its position.
 pub fn ids(input: &'static str, ids: &[u32], range: usize, per_sample: usize) -> Result<(), Error> {
-    match ids.iter().position(|&id| u64::from(id) >= range as u64) {
+    match first_out_of_range(ids, range) {
         Some(index) => Err(Error::IdOutOfRange {
             input,
             index,
@@ -95,12 +102,7 @@ pub fn labels(
             batch,
         });
     }
-    // Widening u32 to usize is lossless on every platform Rust supports with 32-bit or wider
-    // pointers; a u64 comparison avoids relying on that.
-    match labels
-        .iter()
-        .position(|&label| u64::from(label) >= classes as u64)
-    {
+    match first_out_of_range(labels, classes) {
         Some(index) => Err(Error::LabelOutOfRange {
             target,
             index,

@@ -156,6 +156,12 @@ pub enum Mode {
     Infer,
 }
 
+/// The tensor called `name` among `infos`, in the flat buffer `values` they describe.
+fn named<'a, T>(infos: &[ParamInfo], values: &'a [T], name: &str) -> Option<&'a [T]> {
+    let info = infos.iter().find(|p| p.name == name)?;
+    values.get(info.offset..info.offset + info.len)
+}
+
 /// The interface of every generated model, so that training and evaluation helpers can be
 /// generic over models. Inputs and targets are passed in declaration order.
 pub trait Model: Sized {
@@ -256,8 +262,7 @@ pub trait Model: Sized {
 
     /// The state tensor called `name`, if there is one.
     fn state_tensor(&self, name: &str) -> Option<&[Self::Elem]> {
-        let info = Self::STATE.iter().find(|p| p.name == name)?;
-        self.state().get(info.offset..info.offset + info.len)
+        named(Self::STATE, self.state(), name)
     }
 
     /// Restarts the random state that draws dropout masks; models without dropout have none.
@@ -290,8 +295,7 @@ pub trait Model: Sized {
 
     /// The parameter tensor called `name`, if there is one.
     fn param(&self, name: &str) -> Option<&[Self::Elem]> {
-        let info = Self::PARAMS.iter().find(|p| p.name == name)?;
-        self.params().get(info.offset..info.offset + info.len)
+        named(Self::PARAMS, self.params(), name)
     }
 
     /// The parameter tensor called `name`, writable, if there is one.

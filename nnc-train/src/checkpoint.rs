@@ -191,18 +191,8 @@ pub fn load<M: Model>(model: &mut M, path: impl AsRef<Path>) -> Result<Loaded, E
     })?;
 
     // Every check passed: from here on nothing can fail.
-    let params = model.params_mut();
-    for copy in &plan.params {
-        if let Some(target) = params.get_mut(copy.start..copy.start + copy.len) {
-            decode(copy.bytes, copy.dtype, target);
-        }
-    }
-    let model_state = model.state_mut();
-    for copy in &plan.model_state {
-        if let Some(target) = model_state.get_mut(copy.start..copy.start + copy.len) {
-            decode(copy.bytes, copy.dtype, target);
-        }
-    }
+    apply(&plan.params, model.params_mut());
+    apply(&plan.model_state, model.state_mut());
     let Some(steps) = plan.steps else {
         return Ok(Loaded {
             optimizer: false,
@@ -322,6 +312,15 @@ impl<T: Float> View for Tensor<'_, T> {
 
     fn data_len(&self) -> usize {
         self.values.len() * self.elem.size()
+    }
+}
+
+/// Writes checked copies into the flat buffer they were planned for.
+fn apply<T: Float>(copies: &[Transfer<'_>], buffer: &mut [T]) {
+    for copy in copies {
+        if let Some(target) = buffer.get_mut(copy.start..copy.start + copy.len) {
+            decode(copy.bytes, copy.dtype, target);
+        }
     }
 }
 

@@ -180,6 +180,11 @@ impl Ctx<'_> {
         let args: Vec<TokenStream> = node.args.iter().map(|a| self.read(*a)).collect();
         let note = self.comments.marker(self.describe(id, node));
         let local = ident(self.names.local(id));
+        // Read-only views of the arena values a kernel writing outside the arena reads.
+        let read_bind = || {
+            (!reads.is_empty())
+                .then(|| quote!(let [#(#read_locals),*] = arena.read(batch, [#(#read_slots),*]);))
+        };
         match self.storage[id.index()] {
             Storage::Batched { .. } | Storage::Fixed { .. } => {
                 let slot = ident(self.names.slot(id));
@@ -197,26 +202,32 @@ impl Ctx<'_> {
                 };
                 quote! { #note { #bind #call; } }
             }
-            Storage::Grads => {
-                let param = self
-                    .p
-                    .gradient_passes()
-                    .iter()
-                    .find_map(|(_, g)| g.params.iter().position(|v| *v == Some(id)))
-                    .unwrap_or(0);
-                let range = ident(&self.names.param[param]);
-                let call = self.call(node, &args, quote!(&mut grads[#range]));
-                let bind = (!reads.is_empty()).then(
-                    || quote!(let [#(#read_locals),*] = arena.read(batch, [#(#read_slots),*]);),
-                );
-                quote! { #note { #bind #call; } }
-            }
-            Storage::InputGrad(i) => {
-                let buffer = ident(&crate::reserved::input_grad(&self.p.inputs[i].name));
-                let call = self.call(node, &args, quote!(&mut #buffer[..]));
-                let bind = (!reads.is_empty()).then(
-                    || quote!(let [#(#read_locals),*] = arena.read(batch, [#(#read_slots),*]);),
-                );
+            Storage::Grads | Storage::InputGrad(_) | Storage::State(_) if !node.op.is_leaf() => {
+                // Outside the arena: a final gradient, or a state write updating the model's
+                // state buffer in place. Only the destination differs.
+                let out = match self.storage[id.index()] {
+                    Storage::Grads => {
+                        let param = self
+                            .p
+                            .gradient_passes()
+                            .iter()
+                            .find_map(|(_, g)| g.params.iter().position(|v| *v == Some(id)))
+                            .unwrap_or(0);
+                        let range = ident(&self.names.param[param]);
+                        quote!(&mut grads[#range])
+                    }
+                    Storage::InputGrad(i) => {
+                        let buffer = ident(&crate::reserved::input_grad(&self.p.inputs[i].name));
+                        quote!(&mut #buffer[..])
+                    }
+                    Storage::State(i) => {
+                        let range = ident(&self.names.state[i]);
+                        quote!(&mut state[#range])
+                    }
+                    _ => unreachable!("matched above"),
+                };
+                let call = self.call(node, &args, out);
+                let bind = read_bind();
                 quote! { #note { #bind #call; } }
             }
             Storage::Scalar => {
@@ -225,9 +236,7 @@ impl Ctx<'_> {
                     quote!(#a + #b)
                 } else {
                     let call = self.call(node, &args, quote!());
-                    let bind = (!reads.is_empty()).then(
-                        || quote!(let [#(#read_locals),*] = arena.read(batch, [#(#read_slots),*]);),
-                    );
+                    let bind = read_bind();
                     quote!({ #bind #call })
                 };
                 if tail {
@@ -236,16 +245,11 @@ impl Ctx<'_> {
                     quote! { #note let #local = #value; }
                 }
             }
-            Storage::State(i) if !node.op.is_leaf() => {
-                // A state write updates the model's state buffer in place.
-                let range = ident(&self.names.state[i]);
-                let call = self.call(node, &args, quote!(&mut state[#range]));
-                let bind = (!reads.is_empty()).then(
-                    || quote!(let [#(#read_locals),*] = arena.read(batch, [#(#read_slots),*]);),
-                );
-                quote! { #note { #bind #call; } }
-            }
-            Storage::Caller | Storage::Params | Storage::State(_) => quote!(),
+            Storage::Caller
+            | Storage::Params
+            | Storage::Grads
+            | Storage::InputGrad(_)
+            | Storage::State(_) => quote!(),
         }
     }
 

@@ -56,17 +56,14 @@ pub fn field(p: &Program, elem: &Ident) -> Option<TokenStream> {
 /// The statement an entry point of `schedule` runs after `forward` when the schedule writes
 /// state: the state writes, reading the forward pass's values from `arena`.
 pub fn commit_call(p: &Program, schedule: &Schedule, arena: TokenStream) -> Option<TokenStream> {
-    (has_commit(p) && schedule.runs(Phase::Commit))
+    (!p.states.is_empty() && schedule.runs(Phase::Commit))
         .then(|| quote!(commit(&mut self.state, #arena, batch);))
-}
-
-fn has_commit(p: &Program) -> bool {
-    p.graph.nodes.iter().any(|n| n.phase == Phase::Commit)
 }
 
 /// `fn commit`: the `Commit` phase, which writes the state from the forward pass's values.
 pub fn commit_fn(p: &Program, ctx: &Ctx<'_>, elem: &Ident) -> TokenStream {
-    if !has_commit(p) {
+    // Every state is written in the Commit phase (lowering adds the writes with the state).
+    if p.states.is_empty() {
         return quote!();
     }
     let body = p

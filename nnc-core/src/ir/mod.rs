@@ -96,6 +96,17 @@ impl Shape {
         self.0.last().copied()
     }
 
+    /// The shape of one sample: every axis but the batch (the whole shape when unbatched).
+    pub fn per_sample(&self) -> Shape {
+        Shape(
+            self.0
+                .iter()
+                .copied()
+                .filter(|d| *d != Dim::Batch)
+                .collect(),
+        )
+    }
+
     /// The channels of a batch-normalised value `[B, C, …]` (its first per-sample axis) and
     /// the values per channel in one sample (the product of the axes after it).
     pub fn channels(&self) -> Option<(usize, usize)> {

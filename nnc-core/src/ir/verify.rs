@@ -243,6 +243,8 @@ fn verify_plan(p: &Program, plan: &super::MemoryPlan, errors: &mut Vec<String>) 
             plan.per_sample
         ));
     }
+    // Computed once: the pair loop below is quadratic.
+    let roots: Vec<ValueId> = g.ids().map(|v| p.storage_root(v)).collect();
     for a in g.ids() {
         let Some((ra, sa, ea)) = interval(plan.storage[a.index()]) else {
             continue;
@@ -268,7 +270,7 @@ fn verify_plan(p: &Program, plan: &super::MemoryPlan, errors: &mut Vec<String>) 
                 continue;
             }
             // A reshape shares the storage of the value it views, by design.
-            if p.storage_root(a) == p.storage_root(b) {
+            if roots[a.index()] == roots[b.index()] {
                 continue;
             }
             // `b` is defined after `a`; they conflict if `a` is still needed when `b` is written

@@ -136,11 +136,6 @@ impl Lowerer<'_> {
             Layer {
                 span: layer.span,
                 kind: LayerKind::BatchNorm,
-                weight: gamma,
-                bias: Some(beta),
-                inputs: channels,
-                units: channels,
-                act: None,
             },
         );
         Some((v, format!("{what} ({channels} channels)")))
@@ -148,16 +143,7 @@ impl Lowerer<'_> {
 
     /// Declares a state tensor of `len` elements starting at `init`, and its reading node.
     fn state(&mut self, name: String, len: usize, init: f64, span: crate::diag::Span) -> ValueId {
-        let index = self.states.len();
-        let ty = Type::float(Shape::fixed(&[len]));
-        let value = self.push(
-            Op::State(index),
-            vec![],
-            ty,
-            name.clone(),
-            Phase::Forward,
-            span,
-        );
+        let value = self.fixed_leaf(Op::State(self.states.len()), &[len], &name, span);
         self.states.push(crate::ir::State {
             name,
             shape: vec![len],

@@ -8,7 +8,7 @@ use super::args::{Bound, Kind, Param};
 use super::layers::{Layer, LayerKind};
 use super::Lowerer;
 use crate::diag::Diagnostic;
-use crate::ir::{Dim, Init, Op, Phase, ValueId};
+use crate::ir::{Init, Op, Phase, ValueId};
 use crate::syntax::ast;
 
 const BIAS_SIG: &[Param] = &[
@@ -75,14 +75,8 @@ impl Lowerer<'_> {
             );
             return None;
         }
-        // Only the first axis is the batch, so the trailing ones are all fixed.
-        let shape: Vec<usize> = dims[dims.len() - axes..]
-            .iter()
-            .filter_map(|d| match d {
-                Dim::Fixed(n) => Some(*n),
-                Dim::Batch => None,
-            })
-            .collect();
+        let sample = self.graph.ty(x).shape.sample_dims();
+        let shape = sample[per_sample - axes..].to_vec();
         let len = shape.iter().product::<usize>();
         self.within_budget(Some(len), stage.span, &what)?;
         let init = match (b.real(1), b.choice(1).unwrap_or("")) {
@@ -101,29 +95,35 @@ impl Lowerer<'_> {
         );
         let info = Layer {
             span: layer.span,
-            kind: LayerKind::Bias,
-            weight: param,
-            bias: None,
-            inputs: axes,
-            units: len,
-            act: None,
+            kind: LayerKind::Bias { value: param },
         };
-        self.layers.insert(layer.name.clone(), info.clone());
-        self.apply_bias(x, producer, stage.span, &layer.name, &info, let_name)
+        self.layers.insert(layer.name.clone(), info);
+        self.apply_bias(
+            x,
+            producer,
+            stage.span,
+            &layer.name,
+            layer.span,
+            param,
+            let_name,
+        )
     }
 
-    /// Adds the bias tensor of `layer` to `x`, broadcast over its leading axes.
+    /// Adds the bias tensor `value` of layer `name` (defined at `defined`) to `x`, broadcast
+    /// over its leading axes.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn apply_bias(
         &mut self,
         x: ValueId,
         producer: &str,
         span: crate::diag::Span,
         name: &str,
-        layer: &Layer,
+        defined: crate::diag::Span,
+        value: ValueId,
         let_name: Option<&str>,
     ) -> Option<(ValueId, String)> {
         let ty = self.graph.ty(x).clone();
-        let bias_ty = self.graph.ty(layer.weight).clone();
+        let bias_ty = self.graph.ty(value).clone();
         if Op::BiasAdd.infer(&[&ty, &bias_ty]).is_err() {
             self.error(
                 Diagnostic::error(
@@ -134,20 +134,13 @@ impl Lowerer<'_> {
                         bias_ty.shape, ty.shape
                     ),
                 )
-                .with_label(layer.span, format!("a bias of shape {}", bias_ty.shape))
+                .with_label(defined, format!("a bias of shape {}", bias_ty.shape))
                 .with_help("a bias must match the last axes of every value it is added to"),
             );
             return None;
         }
         let out = let_name.unwrap_or(name).to_string();
-        let v = self.push(
-            Op::BiasAdd,
-            vec![x, layer.weight],
-            ty,
-            out,
-            Phase::Forward,
-            span,
-        );
+        let v = self.push(Op::BiasAdd, vec![x, value], ty, out, Phase::Forward, span);
         Some((v, format!("bias `{name}`")))
     }
 }

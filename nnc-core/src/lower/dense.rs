@@ -4,7 +4,7 @@
 //! applies the same parameters again.
 
 use super::args::{self, Bound, Kind, Param};
-use super::layers::{Layer, LayerKind, ACTIVATIONS};
+use super::layers::{DenseLayer, Layer, LayerKind, ACTIVATIONS};
 use super::Lowerer;
 use crate::diag::{Diagnostic, Span};
 use crate::ir::{Init, Op, Phase, Shape, Type, ValueId};
@@ -123,63 +123,49 @@ impl Lowerer<'_> {
             )
         });
         let act = act.and_then(|a| ACTIVATIONS.iter().copied().find(|k| *k == a));
-        let info = Layer {
-            span: layer.span,
-            kind: LayerKind::Dense,
+        let info = DenseLayer {
             weight: w,
             bias: bias_value,
             inputs,
             units,
             act,
         };
-        self.layers.insert(layer.name.clone(), info.clone());
+        let kind = LayerKind::Dense(info);
+        let defined = layer.span;
+        self.layers.insert(
+            layer.name.clone(),
+            Layer {
+                span: defined,
+                kind,
+            },
+        );
         let v = self.apply_dense(x, &layer.name, &info, stage.span, let_name)?;
         Some((v, format!("dense layer `{}` ({units} outputs)", layer.name)))
     }
 
-    /// `-> name` for a dense layer defined earlier: the same parameters, applied again.
-    pub(super) fn reuse(
+    /// Applies dense layer `layer`, defined earlier, again to `x` (`-> name`), with the same
+    /// parameters.
+    pub(super) fn reuse_dense(
         &mut self,
         x: ValueId,
         producer: &str,
         stage: &ast::Stage,
-        layer: Layer,
+        defined: Span,
+        layer: &DenseLayer,
         let_name: Option<&str>,
     ) -> Option<(ValueId, String)> {
         let name = &stage.kind.name;
-        if layer.kind == LayerKind::Embedding && stage.name.is_none() && stage.args.is_none() {
-            return self.apply_embedding(x, producer, stage.span, name, &layer, let_name);
-        }
-        if layer.kind == LayerKind::Bias && stage.name.is_none() && stage.args.is_none() {
-            return self.apply_bias(x, producer, stage.span, name, &layer, let_name);
-        }
-        if layer.kind == LayerKind::BatchNorm {
-            self.error(
-                Diagnostic::error("E0203", stage.span, format!("batch norm `{name}` cannot be applied a second time"))
-                    .with_label(layer.span, "defined here")
-                    .with_help(format!("its running statistics describe the values at one place in the model; define another, such as `batch_norm {name}2`")),
-            );
-            return None;
-        }
-        if stage.name.is_some() || stage.args.is_some() {
-            self.error(
-                Diagnostic::error("E0203", stage.span, format!("layer `{name}` is already defined, so it is applied again as it is"))
-                    .with_label(layer.span, "defined here")
-                    .with_help(format!("write `-> {name}` to share its parameters, or define a new layer with another name, such as `{name}2`")),
-            );
-            return None;
-        }
         let what = format!("dense layer `{name}`");
         let inputs = self.vector_width(x, producer, stage.span, &what)?;
         if inputs != layer.inputs {
             self.error(
                 Diagnostic::error("E0205", stage.span, format!("dense layer `{name}` takes {} values per sample but {producer} has {inputs}", layer.inputs))
-                    .with_label(layer.span, format!("defined with {} inputs here", layer.inputs))
+                    .with_label(defined, format!("defined with {} inputs here", layer.inputs))
                     .with_help("a shared layer must be applied to values of the width it was first applied to"),
             );
             return None;
         }
-        let v = self.apply_dense(x, name, &layer, stage.span, let_name)?;
+        let v = self.apply_dense(x, name, layer, stage.span, let_name)?;
         Some((v, format!("dense layer `{name}` ({} outputs)", layer.units)))
     }
 
@@ -215,7 +201,7 @@ impl Lowerer<'_> {
         &mut self,
         x: ValueId,
         layer: &str,
-        info: &Layer,
+        info: &DenseLayer,
         span: Span,
         let_name: Option<&str>,
     ) -> Option<ValueId> {

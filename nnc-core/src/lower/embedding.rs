@@ -7,7 +7,7 @@ use super::args::{Bound, Kind, Param};
 use super::layers::{Layer, LayerKind};
 use super::Lowerer;
 use crate::diag::{Diagnostic, Span};
-use crate::ir::{DType, Init, Op, Phase, ValueId};
+use crate::ir::{DType, Dim, Init, Op, Phase, ValueId};
 use crate::syntax::ast;
 
 const EMBEDDING_SIG: &[Param] = &[
@@ -59,36 +59,44 @@ impl Lowerer<'_> {
         );
         let info = Layer {
             span: layer.span,
-            kind: LayerKind::Embedding,
-            weight,
-            bias: None,
-            inputs: vocab,
-            units: dim,
-            act: None,
+            kind: LayerKind::Embedding { table: weight },
         };
-        self.layers.insert(layer.name.clone(), info.clone());
-        self.apply_embedding(x, producer, stage.span, &layer.name, &info, let_name)
+        self.layers.insert(layer.name.clone(), info);
+        self.apply_embedding(
+            x,
+            producer,
+            stage.span,
+            &layer.name,
+            layer.span,
+            weight,
+            let_name,
+        )
     }
 
-    /// Looks the ids `x` up in an embedding's table.
+    /// Looks the ids `x` up in `table`, the table of embedding `name` (defined at `defined`).
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn apply_embedding(
         &mut self,
         x: ValueId,
         producer: &str,
         span: Span,
         name: &str,
-        layer: &Layer,
+        defined: Span,
+        table: ValueId,
         let_name: Option<&str>,
     ) -> Option<(ValueId, String)> {
         let ty = self.graph.ty(x).clone();
-        let vocab = layer.inputs;
+        let (vocab, dim) = match self.graph.ty(table).shape.0.as_slice() {
+            [Dim::Fixed(vocab), Dim::Fixed(dim)] => (*vocab, *dim),
+            _ => return None,
+        };
         match ty.dtype {
             DType::Ids(range) if range == vocab => {}
             DType::Ids(range) => {
                 self.error(
                     Diagnostic::error("E0205", span, format!("embedding `{name}` has {vocab} rows but {producer} holds ids in 0..{range}"))
-                        .with_label(layer.span, format!("a table of {vocab} rows"))
-                        .with_help(format!("give the table one row per id: `embedding {name}({range}, {})`", layer.units)),
+                        .with_label(defined, format!("a table of {vocab} rows"))
+                        .with_help(format!("give the table one row per id: `embedding {name}({range}, {dim})`")),
                 );
                 return None;
             }
@@ -101,16 +109,9 @@ impl Lowerer<'_> {
             }
         }
         let op = Op::Embedding;
-        let out = op.infer(&[&ty, self.graph.ty(layer.weight)]).ok()?;
+        let out = op.infer(&[&ty, self.graph.ty(table)]).ok()?;
         let node_name = let_name.unwrap_or(name).to_string();
-        let v = self.push(
-            op,
-            vec![x, layer.weight],
-            out,
-            node_name,
-            Phase::Forward,
-            span,
-        );
-        Some((v, format!("embedding `{name}` ({} per id)", layer.units)))
+        let v = self.push(op, vec![x, table], out, node_name, Phase::Forward, span);
+        Some((v, format!("embedding `{name}` ({dim} per id)")))
     }
 }

@@ -5,7 +5,7 @@
 use super::layers::base;
 use super::{Def, Lowerer};
 use crate::diag::{Diagnostic, Span};
-use crate::ir::{Act, Binding, DType, Dim, Op, Phase, Shape, ValueId};
+use crate::ir::{Act, Binding, DType, Op, Phase, ValueId};
 use crate::syntax::ast::{self, BinOp, Expr};
 
 impl Lowerer<'_> {
@@ -264,16 +264,4 @@ impl Lowerer<'_> {
             );
         }
     }
-}
-
-/// A shape as the user wrote it: the dimensions of one sample, without the batch.
-pub(super) fn per_sample(shape: &Shape) -> Shape {
-    Shape(
-        shape
-            .0
-            .iter()
-            .copied()
-            .filter(|d| *d != Dim::Batch)
-            .collect(),
-    )
 }

@@ -4,7 +4,6 @@
 //! axes count the dimensions of one sample, the batch being implicit.
 
 use super::args::{self, Bound, BoundArgs, Kind, Param};
-use super::expr::per_sample;
 use super::{suggest, Lowerer};
 use crate::diag::{Diagnostic, Span};
 use crate::ir::{Const, Dim, Op, Perm, Phase, Type, ValueId};
@@ -228,7 +227,7 @@ impl Lowerer<'_> {
         });
         if let Some(bad) = bad {
             let name = |i: usize| self.graph.node(values[i].0).name.clone();
-            let shape = |i: usize| per_sample(&crate::ir::Shape(shapes[i].clone()));
+            let shape = |i: usize| crate::ir::Shape(shapes[i].clone()).per_sample();
             let mut d = Diagnostic::error(
                 "E0207",
                 call.span,
@@ -269,7 +268,7 @@ impl Lowerer<'_> {
         if start + len > size {
             self.error(
                 Diagnostic::error("E0207", call.span, format!("`slice` takes elements {start}..{} along axis {} but `{}` has only {size} there", start + len, axis - 1, self.graph.node(x).name))
-                    .with_label(span, format!("shape {}", per_sample(&self.graph.ty(x).shape)))
+                    .with_label(span, format!("shape {}", self.graph.ty(x).shape.per_sample()))
                     .with_help(format!("choose `start + len` at most {size}")),
             );
             return None;
@@ -296,7 +295,7 @@ impl Lowerer<'_> {
         let shape = self.graph.ty(x).shape.clone();
         if shape.rank() < 3 {
             self.error(
-                Diagnostic::error("E0205", span, format!("{what} would leave `{}` of shape {} with nothing per sample", self.graph.node(x).name, per_sample(&shape)))
+                Diagnostic::error("E0205", span, format!("{what} would leave `{}` of shape {} with nothing per sample", self.graph.node(x).name, shape.per_sample()))
                     .with_help("reduce a value with at least two axes per sample, or reshape it first, as in `-> reshape(n, 1)`"),
             );
             return None;
@@ -364,7 +363,7 @@ impl Lowerer<'_> {
                             "{what} needs each of the {} axes of `{}` ({}) exactly once",
                             rank - 1,
                             self.graph.node(x).name,
-                            per_sample(&self.graph.ty(x).shape)
+                            self.graph.ty(x).shape.per_sample()
                         ),
                     )
                     .with_help(format!(
@@ -420,9 +419,9 @@ impl Lowerer<'_> {
                 self.graph.node(y).name.clone(),
             );
             self.error(
-                Diagnostic::error("E0207", call.span, format!("`matmul` multiplies the matrices of the last two axes, which needs equal axes before them and inner sizes that agree, but `{nx}` is {} ({}) and `{ny}` is {} ({})", per_sample(&sx), matrix(&sx, ta), per_sample(&sy), matrix(&sy, tb)))
-                    .with_label(xs, format!("shape {}", per_sample(&sx)))
-                    .with_label(ys, format!("shape {}", per_sample(&sy)))
+                Diagnostic::error("E0207", call.span, format!("`matmul` multiplies the matrices of the last two axes, which needs equal axes before them and inner sizes that agree, but `{nx}` is {} ({}) and `{ny}` is {} ({})", sx.per_sample(), matrix(&sx, ta), sy.per_sample(), matrix(&sy, tb)))
+                    .with_label(xs, format!("shape {}", sx.per_sample()))
+                    .with_label(ys, format!("shape {}", sy.per_sample()))
                     .with_help("transpose an operand with `transpose_b = true` (or `transpose_a`), or reshape it so that the inner sizes agree"),
             );
             return None;
@@ -455,7 +454,7 @@ impl Lowerer<'_> {
                     "{what} has no axis {axis}: `{}` has {rank} ax{} per sample, {}",
                     self.graph.node(x).name,
                     if rank == 1 { "is" } else { "es" },
-                    per_sample(&shape)
+                    shape.per_sample()
                 ),
             )
             .with_help(format!("choose an axis from {} to {}", -rank, rank - 1))

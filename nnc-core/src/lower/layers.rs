@@ -97,27 +97,39 @@ const DROPOUT_SIG: &[Param] = &[Param {
     hint: "the rate is the fraction of values dropped, in [0, 1), as in `dropout(0.2)`",
 }];
 
-/// The kinds of layer with parameters.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum LayerKind {
-    Dense,
-    Embedding,
-    BatchNorm,
-    Bias,
-}
-
-/// What a layer's name refers to, so that a later `-> name` can apply it again: a dense
-/// layer, an embedding table (`inputs` is then its vocabulary and `units` its width), or a
-/// batch norm layer (which cannot be applied again; `inputs` and `units` are its channels).
-#[derive(Clone, Debug)]
-pub(super) struct Layer {
-    pub span: Span,
-    pub kind: LayerKind,
+/// A dense layer's parameters and the activation it ends with.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct DenseLayer {
     pub weight: ValueId,
     pub bias: Option<ValueId>,
     pub inputs: usize,
     pub units: usize,
     pub act: Option<&'static str>,
+}
+
+/// The kinds of layer with parameters, with what applying one again needs; everything else
+/// (an embedding's vocabulary, a bias's shape) is the type of its parameter's node.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum LayerKind {
+    Dense(DenseLayer),
+    /// A `[vocab, dim]` table.
+    Embedding {
+        table: ValueId,
+    },
+    /// A tensor added over the leading axes.
+    Bias {
+        value: ValueId,
+    },
+    /// Never applied again: its running statistics describe one place in the model.
+    BatchNorm,
+}
+
+/// What a layer's name refers to, so that a later `-> name` can apply it again.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Layer {
+    /// Where the layer was defined.
+    pub span: Span,
+    pub kind: LayerKind,
 }
 
 impl Lowerer<'_> {
@@ -157,7 +169,7 @@ impl Lowerer<'_> {
         if !self
             .layers
             .get(kind)
-            .is_some_and(|l| l.kind == LayerKind::Embedding)
+            .is_some_and(|l| matches!(l.kind, LayerKind::Embedding { .. }))
         {
             let what = format!("`{kind}`");
             self.expect_float(x, &what, producer, stage.span)?;
@@ -238,6 +250,47 @@ impl Lowerer<'_> {
         };
         let v = self.activation(x, op, producer, stage.span, let_name)?;
         Some((v, format!("`{kind}`")))
+    }
+
+    /// `-> name` for a layer defined earlier: the same layer applied again, sharing its
+    /// parameters. A batch norm layer cannot be, and no layer takes a name or arguments then.
+    fn reuse(
+        &mut self,
+        x: ValueId,
+        producer: &str,
+        stage: &ast::Stage,
+        layer: Layer,
+        let_name: Option<&str>,
+    ) -> Option<(ValueId, String)> {
+        let name = &stage.kind.name;
+        let bare = stage.name.is_none() && stage.args.is_none();
+        match layer.kind {
+            LayerKind::Embedding { table } if bare => {
+                self.apply_embedding(x, producer, stage.span, name, layer.span, table, let_name)
+            }
+            LayerKind::Bias { value } if bare => {
+                self.apply_bias(x, producer, stage.span, name, layer.span, value, let_name)
+            }
+            LayerKind::Dense(dense) if bare => {
+                self.reuse_dense(x, producer, stage, layer.span, &dense, let_name)
+            }
+            LayerKind::BatchNorm => {
+                self.error(
+                    Diagnostic::error("E0203", stage.span, format!("batch norm `{name}` cannot be applied a second time"))
+                        .with_label(layer.span, "defined here")
+                        .with_help(format!("its running statistics describe the values at one place in the model; define another, such as `batch_norm {name}2`")),
+                );
+                None
+            }
+            _ => {
+                self.error(
+                    Diagnostic::error("E0203", stage.span, format!("layer `{name}` is already defined, so it is applied again as it is"))
+                        .with_label(layer.span, "defined here")
+                        .with_help(format!("write `-> {name}` to share its parameters, or define a new layer with another name, such as `{name}2`")),
+                );
+                None
+            }
+        }
     }
 
     /// Reports a name given to a stage that has no parameters.
@@ -406,6 +459,18 @@ impl Lowerer<'_> {
         None
     }
 
+    /// The node reading a parameter or a state tensor: a float leaf of a fixed shape.
+    pub(super) fn fixed_leaf(
+        &mut self,
+        op: Op,
+        shape: &[usize],
+        name: &str,
+        span: Span,
+    ) -> ValueId {
+        let ty = Type::float(Shape::fixed(shape));
+        self.push(op, vec![], ty, name.to_string(), Phase::Forward, span)
+    }
+
     pub(super) fn param(
         &mut self,
         name: String,
@@ -415,16 +480,7 @@ impl Lowerer<'_> {
         frozen: bool,
         span: Span,
     ) -> ValueId {
-        let index = self.params.len();
-        let ty = Type::float(Shape::fixed(&shape));
-        let value = self.push(
-            Op::Param(index),
-            vec![],
-            ty,
-            name.clone(),
-            Phase::Forward,
-            span,
-        );
+        let value = self.fixed_leaf(Op::Param(self.params.len()), &shape, &name, span);
         self.params.push(crate::ir::Param {
             name,
             shape,

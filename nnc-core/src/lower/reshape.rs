@@ -33,7 +33,6 @@ impl Lowerer<'_> {
         } else {
             self.reshape_dims(stage)?
         };
-        let per_sample = |s: &Shape| super::expr::per_sample(s);
         let to: usize = dims.iter().product();
         if to != elems {
             let product = dims
@@ -42,7 +41,7 @@ impl Lowerer<'_> {
                 .collect::<Vec<_>>()
                 .join(" × ");
             self.error(
-                Diagnostic::error("E0205", stage.span, format!("`reshape` to {} needs {product} = {to} values per sample but {producer} has shape {} = {elems}", Shape::fixed(&dims), per_sample(&from)))
+                Diagnostic::error("E0205", stage.span, format!("`reshape` to {} needs {product} = {to} values per sample but {producer} has shape {} = {elems}", Shape::fixed(&dims), from.per_sample()))
                     .with_span_label(format!("{to} values"))
                     .with_label(self.graph.span(x), format!("{elems} values per sample"))
                     .with_help("keep the number of values per sample; the batch dimension is implicit"),

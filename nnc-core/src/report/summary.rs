@@ -6,7 +6,7 @@
 //! one row of kind `dense+relu`. A row that reads parameters is named by their layer
 //! (`hidden` for `hidden.weight`), any other by its value's name.
 
-use crate::ir::{Act, DType, Op, Optimizer, Phase, Program, Shape, Type};
+use crate::ir::{Act, DType, Op, Optimizer, Phase, Program, Type};
 use crate::Elem;
 use std::fmt::Write as _;
 
@@ -226,11 +226,7 @@ fn kind(op: Op) -> String {
 
 /// A type without its batch dimension: `float[B, 128]` → `[128]`, `label[B]` → `label[]`.
 fn per_sample(ty: &Type) -> String {
-    let shape = if ty.shape.is_batched() {
-        Shape::fixed(&ty.shape.sample_dims())
-    } else {
-        ty.shape.clone()
-    };
+    let shape = ty.shape.per_sample();
     match ty.dtype {
         DType::Float => shape.to_string(),
         DType::Ids(range) => format!("ids({range}){shape}"),

@@ -82,11 +82,10 @@ pub fn batch_norm<T: Float>(
     y: &mut [T],
 ) {
     assert_eq!(x.len(), y.len(), "batch_norm: x and y");
-    assert_eq!(stats.len(), 3 * channels, "batch_norm: stats");
     assert_eq!(gamma.len(), channels, "batch_norm: gamma");
     assert_eq!(beta.len(), channels, "batch_norm: beta");
     assert_eq!(x.len() % (channels * spread).max(1), 0, "batch_norm: x");
-    let (mean, inv_std) = (&stats[..channels], &stats[channels..2 * channels]);
+    let (mean, inv_std) = moments("batch_norm", stats, channels);
     for (xs, ys) in x
         .chunks_exact(channels * spread)
         .zip(y.chunks_exact_mut(channels * spread))
@@ -160,9 +159,8 @@ pub fn batch_norm_scale_grad<T: Float>(
     dgamma: &mut [T],
 ) {
     assert_eq!(g.len(), x.len(), "batch_norm_scale_grad: g and x");
-    assert_eq!(stats.len(), 3 * channels, "batch_norm_scale_grad: stats");
     assert_eq!(dgamma.len(), channels, "batch_norm_scale_grad: dgamma");
-    let (mean, inv_std) = (&stats[..channels], &stats[channels..2 * channels]);
+    let (mean, inv_std) = moments("batch_norm_scale_grad", stats, channels);
     dgamma.fill(T::ZERO);
     for (gs, xs) in g
         .chunks_exact(channels * spread)
@@ -194,14 +192,17 @@ pub fn channel_sum<T: Float>(channels: usize, spread: usize, g: &[T], out: &mut 
     }
 }
 
+/// The mean and `1/√(var + eps)` rows of a `[3, channels]` statistics block, checked.
+fn moments<'a, T>(what: &str, stats: &'a [T], channels: usize) -> (&'a [T], &'a [T]) {
+    assert_eq!(stats.len(), 3 * channels, "{what}: stats");
+    (&stats[..channels], &stats[channels..2 * channels])
+}
+
 /// `running = (1 − momentum)·running + momentum·mean`, from the first row of `stats`.
 pub fn running_mean<T: Float>(momentum: f64, stats: &[T], running: &mut [T]) {
     let c = running.len();
     assert_eq!(stats.len(), 3 * c, "running_mean: stats");
-    let (m, keep) = (T::from_f64(momentum), T::from_f64(1.0 - momentum));
-    for (r, &mean) in running.iter_mut().zip(&stats[..c]) {
-        *r = keep * *r + m * mean;
-    }
+    moving_average(momentum, T::ONE, &stats[..c], running);
 }
 
 /// `running = (1 − momentum)·running + momentum·var·n/(n − 1)`, from the biased variance in the
@@ -215,8 +216,13 @@ pub fn running_var<T: Float>(momentum: f64, n: usize, stats: &[T], running: &mut
         "running_var: {n} values per channel give no unbiased variance"
     );
     let correction = T::from_f64(n as f64 / (n as f64 - 1.0));
+    moving_average(momentum, correction, &stats[2 * c..], running);
+}
+
+/// `running = (1 − momentum)·running + momentum·batch·factor`, element by element.
+fn moving_average<T: Float>(momentum: f64, factor: T, batch: &[T], running: &mut [T]) {
     let (m, keep) = (T::from_f64(momentum), T::from_f64(1.0 - momentum));
-    for (r, &var) in running.iter_mut().zip(&stats[2 * c..]) {
-        *r = keep * *r + m * var * correction;
+    for (r, &b) in running.iter_mut().zip(batch) {
+        *r = keep * *r + m * b * factor;
     }
 }

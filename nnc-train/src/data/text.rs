@@ -214,8 +214,17 @@ pub fn next_char_dataset(ids: &[u32], context: usize, vocab: usize) -> Result<Da
     for window in ids.windows(context).take(samples) {
         x.extend_from_slice(window);
     }
-    let inputs = Column::ids(x, &[context], vocab)?;
-    let targets = Column::labels(ids[context..].to_vec(), vocab)?;
+    // Every id was checked against `vocab` above; the windows need no second scan.
+    let inputs = Column::Ids {
+        ids: x,
+        shape: vec![context],
+        range: vocab,
+    };
+    let targets = Column::Ids {
+        ids: ids[context..].to_vec(),
+        shape: Vec::new(),
+        range: vocab,
+    };
     Dataset::new(vec![inputs], vec![targets])
 }
 
