@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Runs nnc and PyTorch interleaved on the standard tasks, pinned to 1 core then 2 cores:
-# nnc, pytorch, nnc again for each. JSON lines go to stdout (and to $OUT if set); progress and
+# Runs nnc, PyTorch, JAX and ONNX Runtime interleaved on the standard tasks, pinned to 1 core
+# with 1 thread, then 2 cores with 2 threads: nnc, pytorch, nnc, jax, onnxruntime, nnc again for
+# each (JAX and ONNX Runtime only where they are installed, ONNX Runtime for inference only). JSON lines go to stdout (and to $OUT if set); progress and
 # a per-run note of how busy the rest of the machine was go to stderr.
 #
 #   bench/run_interleaved.sh                       # eager PyTorch only
 #   MODE=both bench/run_interleaved.sh             # eager and torch.compile
 #   PYTHON=/tmp/torchvenv/bin/python TASK=mlp_train OUT=/tmp/bench.jsonl bench/run_interleaved.sh
 #   ADAM=fused bench/run_interleaved.sh            # PyTorch with Adam(fused=True)
-#   FEATURES=threading bench/run_interleaved.sh    # nnc built with matrixmultiply's threads
+#   PEERS=pytorch bench/run_interleaved.sh         # PyTorch only, not JAX or ONNX Runtime
 #   NNC_BIN=/tmp/bench_tasks bench/run_interleaved.sh  # an nnc binary built earlier; no build
 #   WAIT_QUIET=1 bench/run_interleaved.sh          # wait for other processes to go idle before each run
 #   BASELINE_BIN=/tmp/bench_old bench/run_interleaved.sh  # also an earlier nnc build, labelled
@@ -20,7 +21,7 @@ TASK=${TASK:-all}
 MODE=${MODE:-eager}
 OUT=${OUT:-/dev/null}
 ADAM=${ADAM:-default}
-FEATURES=${FEATURES:-}
+PEERS=${PEERS:-pytorch jax onnxruntime}
 
 # Run from a copy, so that a concurrent rebuild of target/ cannot swap the binary mid-run.
 # NNC_BIN=path skips the build and runs that binary instead.
@@ -29,7 +30,7 @@ trap 'rm -f "$NNC"' EXIT
 if [[ -n ${NNC_BIN:-} ]]; then
     cp "$NNC_BIN" "$NNC"
 else
-    cargo build --release --example bench_tasks ${FEATURES:+--features "$FEATURES"} >&2
+    cargo build --release --example bench_tasks >&2
     cp target/release/examples/bench_tasks "$NNC"
 fi
 chmod +x "$NNC"
@@ -95,10 +96,28 @@ nnc_run() {
     run "nnc, $1" taskset -c "$3" "$NNC" --task "$TASK" --threads "$2"
 }
 
+# has MODULE: whether $PYTHON can import MODULE and the peer is in $PEERS.
+has() {
+    [[ " $PEERS " == *" $1 "* ]] && "$PYTHON" -c "import $2" 2>/dev/null
+}
+
 for spec in "1 0" "2 0,1"; do
     read -r threads cpus <<<"$spec"
     nnc_run "$threads thread(s)" "$threads" "$cpus"
-    run "pytorch ($MODE), $threads thread(s)" taskset -c "$cpus" "$PYTHON" bench/pytorch_tasks.py \
-        --task "$TASK" --threads "$threads" --mode "$MODE" --adam "$ADAM"
-    nnc_run "$threads thread(s), again" "$threads" "$cpus"
+    if has pytorch torch; then
+        run "pytorch ($MODE), $threads thread(s)" taskset -c "$cpus" "$PYTHON" bench/pytorch_tasks.py \
+            --task "$TASK" --threads "$threads" --mode "$MODE" --adam "$ADAM"
+        nnc_run "$threads thread(s), again" "$threads" "$cpus"
+    fi
+    if has jax jax; then
+        run "jax (jit), $threads thread(s)" taskset -c "$cpus" "$PYTHON" bench/jax_tasks.py \
+            --task "$TASK" --threads "$threads"
+    fi
+    if has onnxruntime onnxruntime && [[ $TASK == all || $TASK == mlp_infer ]]; then
+        run "onnxruntime, $threads thread(s)" taskset -c "$cpus" "$PYTHON" bench/onnx_tasks.py \
+            --threads "$threads"
+    fi
+    if has jax jax || has onnxruntime onnxruntime; then
+        nnc_run "$threads thread(s), last" "$threads" "$cpus"
+    fi
 done

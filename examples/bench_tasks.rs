@@ -15,8 +15,9 @@
 //! 500 synchronous calls, each timed on its own.
 //!
 //! One JSON object per measurement is printed per line on stdout; progress goes to stderr.
-//! `--threads` only labels the output: nnc's kernels run on the calling thread, so the number
-//! of cores is chosen by the caller (`taskset`).
+//! `--threads N` gives every workspace N threads (the caller's and N - 1 workers, see
+//! `rt::Exec`); pin the process to N cores with `taskset` so that the figures say what N cores
+//! do.
 
 use std::hint::black_box;
 use std::process::ExitCode;
@@ -172,7 +173,7 @@ fn mlp_train(threads: usize) {
     for batch in [1, 32, 128, 1024] {
         let data = Data::new(batch, 784, 10);
         let mut model = mlp::BenchMlp::new(0);
-        let mut ws = model.workspace(batch);
+        let mut ws = model.workspace_with_threads(batch, threads);
         let result = throughput(batch, |i| {
             let k = i % BATCHES;
             let loss = model.train_step(&mut ws, &data.x[k], &data.y[k]).unwrap();
@@ -185,7 +186,7 @@ fn mlp_train(threads: usize) {
 fn mlp_infer(threads: usize) {
     let data = Data::new(1, 784, 10);
     let model = mlp::BenchMlp::new(0);
-    let mut ws = model.workspace(1);
+    let mut ws = model.workspace_with_threads(1, threads);
     let lat = latency(|i| {
         let probs = model.predict(&mut ws, &data.x[i % BATCHES]).unwrap();
         black_box(probs);
@@ -209,7 +210,7 @@ fn mlp_infer(threads: usize) {
 
     let batch = 64;
     let data = Data::new(batch, 784, 10);
-    let mut ws = model.workspace(batch);
+    let mut ws = model.workspace_with_threads(batch, threads);
     let result = throughput(batch, |i| {
         let probs = model.predict(&mut ws, &data.x[i % BATCHES]).unwrap();
         black_box(probs);
@@ -221,7 +222,7 @@ fn iris_train(threads: usize) {
     let batch = 32;
     let data = Data::new(batch, 4, 3);
     let mut model = iris::BenchIris::new(0);
-    let mut ws = model.workspace(batch);
+    let mut ws = model.workspace_with_threads(batch, threads);
     let result = throughput(batch, |i| {
         let k = i % BATCHES;
         let loss = model.train_step(&mut ws, &data.x[k], &data.y[k]).unwrap();

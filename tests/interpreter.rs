@@ -34,6 +34,7 @@
 //! ≥ 1e-6) and the largest absolute error are printed per model; run with `--nocapture`.
 
 use nnc::runtime::kernels::dropout_mask;
+use nnc::runtime::Exec;
 use nnc::runtime::{ElemKind, Model, ParamInfo, Rng, TensorInfo};
 use nnc_core::interp::{self, Env, Tensor, Value, Values};
 use nnc_core::ir::Program;
@@ -205,7 +206,13 @@ fn masks(seed: u64) -> impl FnMut(f64, usize) -> Vec<f64> {
     let mut rng = Rng::new(seed);
     move |rate, len| {
         let mut mask = vec![0.0; len];
-        dropout_mask(nnc::runtime::Mode::Train, Some(&mut rng), rate, &mut mask);
+        dropout_mask(
+            Exec::serial(),
+            nnc::runtime::Mode::Train,
+            Some(&mut rng),
+            rate,
+            &mut mask,
+        );
         mask
     }
 }

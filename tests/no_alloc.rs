@@ -1,6 +1,8 @@
-//! After construction, a training step and a prediction allocate nothing: a counting global
-//! allocator watches a few hundred steps of the MNIST-sized model and of models with integer
-//! inputs, embeddings, a label per position, and batch norm's running statistics.
+//! After construction, a training step and a prediction allocate nothing, on one thread or
+//! several: a counting global allocator watches a few hundred steps of the MNIST-sized model and
+//! of models with integer inputs, embeddings, a label per position, and batch norm's running
+//! statistics, with workspaces of 1, 2 and 3 threads (the MNIST model's products are large
+//! enough to be split over the workers).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -58,41 +60,50 @@ mod batch_norm {
 /// other's allocations.
 #[test]
 fn training_and_inference_allocate_nothing() {
+    for threads in [1, 2, 3] {
+        allocation_free_steps(threads);
+    }
+}
+
+fn allocation_free_steps(threads: usize) {
     let batch = 32;
     let mut model = MnistMlp::new(0);
-    let mut ws = model.workspace(batch);
+    let mut ws = model.workspace_with_threads(batch, threads);
     let x: Vec<f32> = (0..batch * 784).map(|i| (i % 17) as f32 / 17.0).collect();
     let y: Vec<u32> = (0..batch as u32).map(|i| i % 10).collect();
-    let mut single = model.workspace(1);
+    let mut single = model.workspace_with_threads(1, threads);
     // Dropout, Adam and metrics.
     let mut keras = keras::KerasMnist::new(0);
-    let mut keras_ws = keras.workspace(batch);
+    let mut keras_ws = keras.workspace_with_threads(batch, threads);
     // Two loss terms, label smoothing, AdamW with gradient clipping.
     let mut heads = heads::TwoHeads::new(0);
-    let mut heads_ws = heads.workspace(batch);
+    let mut heads_ws = heads.workspace_with_threads(batch, threads);
     let boxes: Vec<f32> = (0..batch * 2).map(|i| i as f32 / 64.0).collect();
     let labels4: Vec<u32> = (0..batch as u32).map(|i| i % 4).collect();
     // Two models trained together: input gradients and backward from given gradients.
     let (mut generator, mut discriminator) = (gan::Generator::new(0), gan::Discriminator::new(1));
-    let (mut g_ws, mut d_ws) = (generator.workspace(batch), discriminator.workspace(batch));
+    let (mut g_ws, mut d_ws) = (
+        generator.workspace_with_threads(batch, threads),
+        discriminator.workspace_with_threads(batch, threads),
+    );
     let ones = vec![1.0f32; batch];
     // Integer inputs: embeddings, reshapes, cuts along both axes, a label per position.
     let mut lm = sequence::TinyLm::new(0);
-    let mut lm_ws = lm.workspace(batch);
+    let mut lm_ws = lm.workspace_with_threads(batch, threads);
     let tokens: Vec<u32> = (0..batch as u32 * 6).map(|i| i * 7 % 11).collect();
     let mut chars = char_mlp::CharMlp::new(0);
-    let mut chars_ws = chars.workspace(batch);
+    let mut chars_ws = chars.workspace_with_threads(batch, threads);
     let context: Vec<u32> = (0..batch as u32 * 8).map(|i| i * 5 % 65).collect();
     // Batched products, permutations, and sums over an axis.
     let mut attend = attention::Heads::new(0);
-    let mut attend_ws = attend.workspace(batch);
+    let mut attend_ws = attend.workspace_with_threads(batch, threads);
     // State kept across calls: batch norm's running statistics, updated in training.
     let mut normed = batch_norm::BatchNormMlp::new(0);
-    let mut normed_ws = normed.workspace(batch);
+    let mut normed_ws = normed.workspace_with_threads(batch, threads);
     let labels3: Vec<u32> = (0..batch as u32).map(|i| i % 3).collect();
     // A learned position table broadcast over the batch.
     let mut positioned = positions::Positions::new(0);
-    let mut positioned_ws = positioned.workspace(batch);
+    let mut positioned_ws = positioned.workspace_with_threads(batch, threads);
     let before = ALLOCATIONS.load(Ordering::SeqCst);
     for step in 0..50 {
         // Odd steps use a partial batch: the batch size varies at run time within the capacity.
@@ -115,7 +126,7 @@ fn training_and_inference_allocate_nothing() {
             .unwrap();
         let d_fake = d_ws.grad_sample();
         generator.backward(&mut g_ws, &x[..n * 4], d_fake).unwrap();
-        generator.update();
+        generator.update_with(&g_ws);
         let (t, p) = (&tokens[..n * 6], &tokens[batch * 6 - n * 6..]);
         lm.train_step(&mut lm_ws, t, p, p).unwrap();
         lm.predict(&mut lm_ws, t, p).unwrap();
@@ -137,7 +148,7 @@ fn training_and_inference_allocate_nothing() {
     assert_eq!(
         after - before,
         0,
-        "{} allocations during training",
+        "{} allocations during training on {threads} threads",
         after - before
     );
 }

@@ -9,6 +9,7 @@ use nnc_runtime::kernels::{
     act_forward, batch_matmul, dense_backward_input, dense_backward_weight, dense_forward,
     embedding, embedding_backward, gemm, log_softmax, softmax,
 };
+use nnc_runtime::Exec;
 use nnc_runtime::{Act, Adam, Optimizer, Rng};
 
 fn random(len: usize, seed: u64) -> Vec<f32> {
@@ -27,6 +28,7 @@ fn bench_gemm(c: &mut Criterion) {
             b.iter(|| {
                 // x[m, k] · w[n, k]ᵀ, the product inside a dense layer.
                 gemm(
+                    Exec::serial(),
                     m,
                     k,
                     n,
@@ -58,6 +60,7 @@ fn bench_dense(c: &mut Criterion) {
         c.bench_function(&format!("dense_forward_relu_b{batch}_784x128"), |b| {
             b.iter(|| {
                 dense_forward(
+                    Exec::serial(),
                     batch,
                     inputs,
                     outputs,
@@ -75,13 +78,29 @@ fn bench_dense(c: &mut Criterion) {
         let mut gw = vec![0.0f32; outputs * inputs];
         c.bench_function(&format!("dense_backward_input_b{batch}_784x128"), |b| {
             b.iter(|| {
-                dense_backward_input(batch, inputs, outputs, black_box(&gz), &w, &mut gx);
+                dense_backward_input(
+                    Exec::serial(),
+                    batch,
+                    inputs,
+                    outputs,
+                    black_box(&gz),
+                    &w,
+                    &mut gx,
+                );
                 black_box(&gx);
             })
         });
         c.bench_function(&format!("dense_backward_weight_b{batch}_784x128"), |b| {
             b.iter(|| {
-                dense_backward_weight(batch, inputs, outputs, black_box(&gz), &x, &mut gw);
+                dense_backward_weight(
+                    Exec::serial(),
+                    batch,
+                    inputs,
+                    outputs,
+                    black_box(&gz),
+                    &x,
+                    &mut gw,
+                );
                 black_box(&gw);
             })
         });
@@ -111,6 +130,7 @@ fn bench_dense_vs_gemm(c: &mut Criterion) {
             group.bench_function(id("forward", "blocked"), |b| {
                 b.iter(|| {
                     dense_forward(
+                        Exec::serial(),
                         batch,
                         inputs,
                         outputs,
@@ -126,6 +146,7 @@ fn bench_dense_vs_gemm(c: &mut Criterion) {
             group.bench_function(id("forward", "gemm"), |b| {
                 b.iter(|| {
                     gemm(
+                        Exec::serial(),
                         batch,
                         inputs,
                         outputs,
@@ -147,13 +168,22 @@ fn bench_dense_vs_gemm(c: &mut Criterion) {
             });
             group.bench_function(id("backward_input", "blocked"), |b| {
                 b.iter(|| {
-                    dense_backward_input(batch, inputs, outputs, black_box(&gz), &w, &mut gx);
+                    dense_backward_input(
+                        Exec::serial(),
+                        batch,
+                        inputs,
+                        outputs,
+                        black_box(&gz),
+                        &w,
+                        &mut gx,
+                    );
                     black_box(&gx);
                 })
             });
             group.bench_function(id("backward_input", "gemm"), |b| {
                 b.iter(|| {
                     gemm(
+                        Exec::serial(),
                         batch,
                         outputs,
                         inputs,
@@ -174,13 +204,22 @@ fn bench_dense_vs_gemm(c: &mut Criterion) {
             });
             group.bench_function(id("backward_weight", "blocked"), |b| {
                 b.iter(|| {
-                    dense_backward_weight(batch, inputs, outputs, black_box(&gz), &x, &mut gw);
+                    dense_backward_weight(
+                        Exec::serial(),
+                        batch,
+                        inputs,
+                        outputs,
+                        black_box(&gz),
+                        &x,
+                        &mut gw,
+                    );
                     black_box(&gw);
                 })
             });
             group.bench_function(id("backward_weight", "gemm"), |b| {
                 b.iter(|| {
                     gemm(
+                        Exec::serial(),
                         outputs,
                         batch,
                         inputs,
@@ -218,7 +257,7 @@ fn bench_elementwise(c: &mut Criterion) {
     let mut y = vec![0.0f32; 32 * 128];
     c.bench_function("act_forward_relu_32x128", |b| {
         b.iter(|| {
-            act_forward(Act::Relu, black_box(&x), &mut y);
+            act_forward(Exec::serial(), Act::Relu, black_box(&x), &mut y);
             black_box(&y);
         })
     });
@@ -236,7 +275,7 @@ fn bench_elementwise(c: &mut Criterion) {
         let mut y = vec![0.0f32; 128 * 64];
         c.bench_function(&format!("act_forward_{name}_128x64"), |b| {
             b.iter(|| {
-                act_forward(act, black_box(&x), &mut y);
+                act_forward(Exec::serial(), act, black_box(&x), &mut y);
                 black_box(&y);
             })
         });
@@ -245,13 +284,13 @@ fn bench_elementwise(c: &mut Criterion) {
     let mut q = vec![0.0f32; 128 * 65];
     c.bench_function("softmax_128x65", |b| {
         b.iter(|| {
-            softmax(128, 65, black_box(&wide), &mut q);
+            softmax(Exec::serial(), 128, 65, black_box(&wide), &mut q);
             black_box(&q);
         })
     });
     c.bench_function("log_softmax_128x65", |b| {
         b.iter(|| {
-            log_softmax(128, 65, black_box(&wide), &mut q);
+            log_softmax(Exec::serial(), 128, 65, black_box(&wide), &mut q);
             black_box(&q);
         })
     });
@@ -259,7 +298,7 @@ fn bench_elementwise(c: &mut Criterion) {
     let mut p = vec![0.0f32; 32 * 10];
     c.bench_function("softmax_32x10", |b| {
         b.iter(|| {
-            softmax(32, 10, black_box(&logits), &mut p);
+            softmax(Exec::serial(), 32, 10, black_box(&logits), &mut p);
             black_box(&p);
         })
     });
@@ -273,7 +312,7 @@ fn bench_adam(c: &mut Criterion) {
     let mut adam = Adam::with_defaults(len, 1e-3);
     c.bench_function("adam_step_101770", |b| {
         b.iter(|| {
-            adam.step(&mut params, black_box(&grads));
+            adam.step(Exec::serial(), &mut params, black_box(&grads));
             black_box(&params);
         })
     });
@@ -291,7 +330,18 @@ fn bench_batch_matmul(c: &mut Criterion) {
     let mut scores = vec![0.0f32; count * t * t];
     c.bench_function("batch_matmul_scores_128x64x32", |b| {
         b.iter(|| {
-            batch_matmul(count, t, d, t, false, true, black_box(&q), &k, &mut scores);
+            batch_matmul(
+                Exec::serial(),
+                count,
+                t,
+                d,
+                t,
+                false,
+                true,
+                black_box(&q),
+                &k,
+                &mut scores,
+            );
             black_box(&scores);
         })
     });
@@ -299,6 +349,7 @@ fn bench_batch_matmul(c: &mut Criterion) {
     c.bench_function("batch_matmul_values_128x64x64", |b| {
         b.iter(|| {
             batch_matmul(
+                Exec::serial(),
                 count,
                 t,
                 t,
@@ -322,7 +373,7 @@ fn bench_embedding(c: &mut Criterion) {
     let mut rows = vec![0.0f32; ids.len() * dim];
     c.bench_function("embedding_b128x8_65x24", |b| {
         b.iter(|| {
-            embedding(dim, black_box(&ids), &table, &mut rows);
+            embedding(Exec::serial(), dim, black_box(&ids), &table, &mut rows);
             black_box(&rows);
         })
     });
@@ -330,7 +381,7 @@ fn bench_embedding(c: &mut Criterion) {
     let mut g_table = vec![0.0f32; vocab * dim];
     c.bench_function("embedding_backward_b128x8_65x24", |b| {
         b.iter(|| {
-            embedding_backward(dim, black_box(&ids), &g, &mut g_table);
+            embedding_backward(Exec::serial(), dim, black_box(&ids), &g, &mut g_table);
             black_box(&g_table);
         })
     });
@@ -343,6 +394,7 @@ fn bench_embedding(c: &mut Criterion) {
     c.bench_function("dense_forward_tanh_b128_192x256", |b| {
         b.iter(|| {
             dense_forward(
+                Exec::serial(),
                 128,
                 192,
                 256,

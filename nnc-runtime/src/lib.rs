@@ -28,7 +28,7 @@ pub use aligned::Aligned;
 pub use arena::{Arena, Slot};
 pub use error::Error;
 pub use float::Float;
-pub use kernels::Act;
+pub use kernels::{Act, Exec};
 pub use metrics::Metrics;
 pub use model::{ElemKind, Mode, Model, ParamInfo, TensorInfo, Values};
 pub use optim::{

@@ -184,8 +184,14 @@ pub trait Model: Sized {
 
     /// A freshly initialised model; the same seed gives the same parameters.
     fn new(seed: u64) -> Self;
-    /// A workspace for batches of up to `capacity` samples.
+    /// A workspace for batches of up to `capacity` samples, whose kernels run on
+    /// [`Exec::default_threads`](crate::Exec::default_threads) threads (`NNC_NUM_THREADS`, or
+    /// as many as the machine has).
     fn workspace(&self, capacity: usize) -> Self::Workspace;
+    /// A workspace for batches of up to `capacity` samples whose kernels run on `threads`
+    /// threads: the caller's and `threads - 1` workers, started here and joined when the
+    /// workspace is dropped. For a given thread count, results are the same bits run to run.
+    fn workspace_with_threads(&self, capacity: usize, threads: usize) -> Self::Workspace;
     /// All parameters, flat: the trainable ones first.
     fn params(&self) -> &[Self::Elem];
     /// All parameters, flat and writable.
@@ -209,8 +215,10 @@ pub trait Model: Sized {
     ) -> Result<Metrics<Self::Elem>, Error>;
     /// Loss and accuracy of the last `forward_backward_dyn` on this workspace.
     fn metrics(ws: &Self::Workspace) -> Metrics<Self::Elem>;
-    /// One optimizer update from the current `grads()`.
+    /// One optimizer update from the current `grads()`, on the calling thread.
     fn update(&mut self);
+    /// One optimizer update from the current `grads()`, on the workspace's threads.
+    fn update_with(&mut self, ws: &Self::Workspace);
     /// The model's first output for a batch, borrowed from the workspace.
     fn predict_dyn<'w>(
         &self,
@@ -280,8 +288,8 @@ pub trait Model: Sized {
         self.optimizer_mut().set_learning_rate(lr)
     }
 
-    /// One training step: `forward_backward_dyn`, then `update`. Returns the loss before the
-    /// update.
+    /// One training step: `forward_backward_dyn`, then `update_with`. Returns the loss before
+    /// the update.
     fn train_step_dyn(
         &mut self,
         ws: &mut Self::Workspace,
@@ -289,7 +297,7 @@ pub trait Model: Sized {
         targets: &[Values<'_, Self::Elem>],
     ) -> Result<Self::Elem, Error> {
         let loss = self.forward_backward_dyn(ws, inputs, targets)?;
-        self.update();
+        self.update_with(ws);
         Ok(loss)
     }
 

@@ -10,6 +10,7 @@ use nnc_runtime::kernels::{
     log_softmax, log_softmax_backward, mul, mul_inplace, scale, slice_cols, softmax,
     softmax_backward, sub,
 };
+use nnc_runtime::Exec;
 use nnc_runtime::{Act, Mode, Rng};
 
 const BATCH: usize = 3;
@@ -42,17 +43,17 @@ fn activation_gradients() {
         // L = Σ r·act(x), so dL/dact = r and dL/dx = r·act'(x).
         let loss = |x: &[f64]| {
             let mut y = vec![0.0; x.len()];
-            act_forward(act, x, &mut y);
+            act_forward(Exec::serial(), act, x, &mut y);
             dot(&y, &r)
         };
         let mut y = vec![0.0; 12];
-        act_forward(act, &x, &mut y);
+        act_forward(Exec::serial(), act, &x, &mut y);
         let v = if act.derivative_from_input() { &x } else { &y };
         let mut gx = vec![0.0; 12];
-        act_backward(act, v, &r, &mut gx);
+        act_backward(Exec::serial(), act, v, &r, &mut gx);
         assert_gradient(&format!("act_backward {act:?}"), &gx, &numeric(&x, loss));
         let mut g = r.clone();
-        act_backward_inplace(act, v, &mut g);
+        act_backward_inplace(Exec::serial(), act, v, &mut g);
         assert_eq!(
             g, gx,
             "act_backward_inplace {act:?} differs from act_backward"
@@ -69,7 +70,7 @@ fn activation_gradients_in_the_tails() {
     let x = [-25.0, -6.0, 6.0, 15.0, 19.0, 21.0, 25.0];
     let act_at = |act: Act, x: f64| {
         let mut y = [0.0];
-        act_forward(act, &[x], &mut y);
+        act_forward(Exec::serial(), act, &[x], &mut y);
         y[0]
     };
     for act in ACTS {
@@ -77,7 +78,7 @@ fn activation_gradients_in_the_tails() {
             let y = act_at(act, x);
             let v = if act.derivative_from_input() { x } else { y };
             let mut g = [0.0];
-            act_backward(act, &[v], &[1.0], &mut g);
+            act_backward(Exec::serial(), act, &[v], &[1.0], &mut g);
             let numeric = (act_at(act, x + H) - act_at(act, x - H)) / (2.0 * H);
             assert!(
                 (g[0] - numeric).abs() <= TOL * g[0].abs().max(numeric.abs()) + 1e-8,
@@ -103,12 +104,12 @@ fn derivative_from_input_is_only_for_the_gelus() {
 fn softplus_keeps_precision_in_its_tails() {
     // ln(1 + e^-40) ≈ e^-40 ≈ 4.25e-18, which ln(1 + e^x) computed naively rounds to 0.
     let mut y = [0.0f64; 2];
-    act_forward(Act::Softplus, &[-40.0, 19.0], &mut y);
+    act_forward(Exec::serial(), Act::Softplus, &[-40.0, 19.0], &mut y);
     assert!((y[0] / (-40f64).exp() - 1.0).abs() < 1e-12, "{}", y[0]);
     assert!((y[1] - (19.0 + (-19f64).exp().ln_1p())).abs() < 1e-12);
     // Its derivative through the output, 1 - e^-y, is sigmoid(x) to full relative precision.
     let mut g = [1.0f64];
-    act_backward(Act::Softplus, &y[..1], &[1.0], &mut g);
+    act_backward(Exec::serial(), Act::Softplus, &y[..1], &[1.0], &mut g);
     assert!((g[0] / (-40f64).exp() - 1.0).abs() < 1e-12, "{}", g[0]);
 }
 
@@ -119,16 +120,16 @@ fn softmax_gradient() {
     let r = uniform(&mut rng, BATCH * N, -1.0, 1.0);
     let loss = |x: &[f64]| {
         let mut y = vec![0.0; x.len()];
-        softmax(BATCH, N, x, &mut y);
+        softmax(Exec::serial(), BATCH, N, x, &mut y);
         dot(&y, &r)
     };
     let mut y = vec![0.0; BATCH * N];
-    softmax(BATCH, N, &x, &mut y);
+    softmax(Exec::serial(), BATCH, N, &x, &mut y);
     for row in y.chunks(N) {
         assert!((row.iter().sum::<f64>() - 1.0).abs() < 1e-12);
     }
     let mut gx = vec![0.0; BATCH * N];
-    softmax_backward(BATCH, N, &y, &r, &mut gx);
+    softmax_backward(Exec::serial(), BATCH, N, &y, &r, &mut gx);
     assert_gradient("softmax_backward", &gx, &numeric(&x, loss));
 }
 
@@ -139,27 +140,27 @@ fn log_softmax_gradient() {
     let r = uniform(&mut rng, BATCH * N, -1.0, 1.0);
     let loss = |x: &[f64]| {
         let mut y = vec![0.0; x.len()];
-        log_softmax(BATCH, N, x, &mut y);
+        log_softmax(Exec::serial(), BATCH, N, x, &mut y);
         dot(&y, &r)
     };
     let mut y = vec![0.0; BATCH * N];
-    log_softmax(BATCH, N, &x, &mut y);
+    log_softmax(Exec::serial(), BATCH, N, &x, &mut y);
     // log_softmax is the log of softmax.
     let mut p = vec![0.0; BATCH * N];
-    softmax(BATCH, N, &x, &mut p);
+    softmax(Exec::serial(), BATCH, N, &x, &mut p);
     let logs: Vec<f64> = p.iter().map(|p| p.ln()).collect();
     assert_all_close("log_softmax", &y, &logs, 1e-14);
     let mut gx = vec![0.0; BATCH * N];
-    log_softmax_backward(BATCH, N, &y, &r, &mut gx);
+    log_softmax_backward(Exec::serial(), BATCH, N, &y, &r, &mut gx);
     assert_gradient("log_softmax_backward", &gx, &numeric(&x, loss));
 }
 
 #[test]
 fn softmax_and_log_softmax_are_stable_for_large_logits() {
     let mut y = [0.0f32; 3];
-    softmax(1, 3, &[1000.0, 1000.0, -1000.0], &mut y);
+    softmax(Exec::serial(), 1, 3, &[1000.0, 1000.0, -1000.0], &mut y);
     assert_eq!(y, [0.5, 0.5, 0.0]);
-    log_softmax(1, 3, &[1000.0, 1000.0, -1000.0], &mut y);
+    log_softmax(Exec::serial(), 1, 3, &[1000.0, 1000.0, -1000.0], &mut y);
     assert_eq!(
         y,
         [
@@ -184,37 +185,37 @@ fn elementwise_gradients() {
 
     // sub: d/da = r, d/db = -r (scale by -1).
     let mut gb = vec![0.0; len];
-    scale(&r, -1.0, &mut gb);
+    scale(Exec::serial(), &r, -1.0, &mut gb);
     let f = |b: &[f64]| {
         let mut o = vec![0.0; len];
-        sub(&a, b, &mut o);
+        sub(Exec::serial(), &a, b, &mut o);
         dot(&o, &r)
     };
     assert_gradient("sub wrt b", &gb, &numeric(&b, f));
     let f = |a: &[f64]| {
         let mut o = vec![0.0; len];
-        sub(a, &b, &mut o);
+        sub(Exec::serial(), a, &b, &mut o);
         dot(&o, &r)
     };
     assert_gradient("sub wrt a", &r, &numeric(&a, f));
 
     // mul: d/da = r ⊙ b, computed both out of place and in place.
-    mul(&r, &b, &mut out);
+    mul(Exec::serial(), &r, &b, &mut out);
     let mut inplace = r.clone();
-    mul_inplace(&b, &mut inplace);
+    mul_inplace(Exec::serial(), &b, &mut inplace);
     assert_eq!(inplace, out);
     let f = |a: &[f64]| {
         let mut o = vec![0.0; len];
-        mul(a, &b, &mut o);
+        mul(Exec::serial(), a, &b, &mut o);
         dot(&o, &r)
     };
     assert_gradient("mul wrt a", &out, &numeric(&a, f));
 
     // scale: d/dx = c·r.
-    scale(&r, c, &mut out);
+    scale(Exec::serial(), &r, c, &mut out);
     let f = |x: &[f64]| {
         let mut o = vec![0.0; len];
-        scale(x, c, &mut o);
+        scale(Exec::serial(), x, c, &mut o);
         dot(&o, &r)
     };
     assert_gradient("scale", &out, &numeric(&a, f));
@@ -222,7 +223,7 @@ fn elementwise_gradients() {
     // accumulate: out += x, so d/dx = r.
     let f = |x: &[f64]| {
         let mut o = b.clone();
-        accumulate(x, &mut o);
+        accumulate(Exec::serial(), x, &mut o);
         dot(&o, &r)
     };
     assert_gradient("accumulate", &r, &numeric(&a, f));
@@ -239,8 +240,8 @@ fn concatenation_gradients() {
     let r = uniform(&mut rng, BATCH * width, -1.0, 1.0);
     let concat = |x1: &[f64], x2: &[f64]| {
         let mut y = vec![f64::NAN; BATCH * width];
-        copy_cols(BATCH, x1, w1, &mut y, width, 0);
-        copy_cols(BATCH, x2, w2, &mut y, width, w1);
+        copy_cols(Exec::serial(), BATCH, x1, w1, &mut y, width, 0);
+        copy_cols(Exec::serial(), BATCH, x2, w2, &mut y, width, w1);
         y
     };
     let y = concat(&x1, &x2);
@@ -249,14 +250,14 @@ fn concatenation_gradients() {
         assert_eq!(y[b * width + w1..(b + 1) * width], x2[b * w2..(b + 1) * w2]);
     }
     let mut g1 = vec![0.0; BATCH * w1];
-    slice_cols(BATCH, &r, width, 0, &mut g1, w1);
+    slice_cols(Exec::serial(), BATCH, &r, width, 0, &mut g1, w1);
     assert_gradient(
         "slice_cols (first part)",
         &g1,
         &numeric(&x1, |x1| dot(&concat(x1, &x2), &r)),
     );
     let mut g2 = vec![0.0; BATCH * w2];
-    slice_cols(BATCH, &r, width, w1, &mut g2, w2);
+    slice_cols(Exec::serial(), BATCH, &r, width, w1, &mut g2, w2);
     assert_gradient(
         "slice_cols (second part)",
         &g2,
@@ -265,12 +266,12 @@ fn concatenation_gradients() {
     // And slice_cols' own gradient is copy_cols into zeros.
     let slice = |x: &[f64]| {
         let mut part = vec![0.0; BATCH * w2];
-        slice_cols(BATCH, x, width, w1, &mut part, w2);
+        slice_cols(Exec::serial(), BATCH, x, width, w1, &mut part, w2);
         part
     };
     let rp = uniform(&mut rng, BATCH * w2, -1.0, 1.0);
     let mut g = vec![0.0; BATCH * width];
-    copy_cols(BATCH, &rp, w2, &mut g, width, w1);
+    copy_cols(Exec::serial(), BATCH, &rp, w2, &mut g, width, w1);
     assert_gradient(
         "copy_cols as slice_cols' gradient",
         &g,
@@ -286,12 +287,12 @@ fn dropout_gradient() {
     let x = uniform(&mut rng, 20, -1.0, 1.0);
     let r = uniform(&mut rng, 20, -1.0, 1.0);
     let mut mask = vec![0.0; 20];
-    dropout_mask(Mode::Train, Some(&mut rng), 0.4, &mut mask);
+    dropout_mask(Exec::serial(), Mode::Train, Some(&mut rng), 0.4, &mut mask);
     let mut g = r.clone();
-    mul_inplace(&mask, &mut g);
+    mul_inplace(Exec::serial(), &mask, &mut g);
     let f = |x: &[f64]| {
         let mut y = vec![0.0; x.len()];
-        mul(&mask, x, &mut y);
+        mul(Exec::serial(), &mask, x, &mut y);
         dot(&y, &r)
     };
     assert_gradient("dropout", &g, &numeric(&x, f));

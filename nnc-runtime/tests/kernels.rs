@@ -6,6 +6,7 @@ use nnc_runtime::kernels::{
     bias_add, bias_backward, dense_backward_input, dense_backward_weight, dense_forward, gemm,
     gemm_reference,
 };
+use nnc_runtime::Exec;
 use nnc_runtime::{Act, Float, Rng};
 
 const SIZES: [usize; 6] = [1, 3, 7, 17, 33, 65];
@@ -85,7 +86,21 @@ fn check_gemm<T: Float>(
     let mut fast = c0.clone();
     let mut slow = c0.clone();
     gemm(
-        m, k, n, alpha, &a, rsa, csa, &b, rsb, csb, beta, &mut fast, rsc, csc,
+        Exec::serial(),
+        m,
+        k,
+        n,
+        alpha,
+        &a,
+        rsa,
+        csa,
+        &b,
+        rsb,
+        csb,
+        beta,
+        &mut fast,
+        rsc,
+        csc,
     );
     gemm_reference(
         m, k, n, alpha, &a, rsa, csa, &b, rsb, csb, beta, &mut slow, rsc, csc,
@@ -170,13 +185,61 @@ fn gemm_beta_zero_ignores_nan_and_k_zero_scales() {
     let a = [1.0f32, 2.0];
     let b = [3.0f32, 4.0];
     let mut c = [f32::NAN];
-    gemm(1, 2, 1, 1.0, &a, 2, 1, &b, 1, 1, 0.0, &mut c, 1, 1);
+    gemm(
+        Exec::serial(),
+        1,
+        2,
+        1,
+        1.0,
+        &a,
+        2,
+        1,
+        &b,
+        1,
+        1,
+        0.0,
+        &mut c,
+        1,
+        1,
+    );
     assert_eq!(c, [11.0]);
     let mut c = [f32::NAN; 4];
-    gemm(2, 0, 2, 1.0, &[], 0, 1, &[], 2, 1, 0.0, &mut c, 2, 1);
+    gemm(
+        Exec::serial(),
+        2,
+        0,
+        2,
+        1.0,
+        &[],
+        0,
+        1,
+        &[],
+        2,
+        1,
+        0.0,
+        &mut c,
+        2,
+        1,
+    );
     assert_eq!(c, [0.0; 4]);
     let mut c = [2.0f64; 4];
-    gemm(2, 0, 2, 1.0, &[], 0, 1, &[], 2, 1, 0.5, &mut c, 2, 1);
+    gemm(
+        Exec::serial(),
+        2,
+        0,
+        2,
+        1.0,
+        &[],
+        0,
+        1,
+        &[],
+        2,
+        1,
+        0.5,
+        &mut c,
+        2,
+        1,
+    );
     assert_eq!(c, [1.0; 4]);
 }
 
@@ -185,14 +248,42 @@ fn gemm_rejects_short_and_overlapping_slices() {
     let short = std::panic::catch_unwind(|| {
         let mut c = [0.0f32; 4];
         gemm(
-            2, 3, 2, 1.0, &[0.0; 5], 3, 1, &[0.0; 6], 2, 1, 0.0, &mut c, 2, 1,
+            Exec::serial(),
+            2,
+            3,
+            2,
+            1.0,
+            &[0.0; 5],
+            3,
+            1,
+            &[0.0; 6],
+            2,
+            1,
+            0.0,
+            &mut c,
+            2,
+            1,
         );
     });
     assert!(short.is_err(), "a too-short A must be rejected");
     let overlapping = std::panic::catch_unwind(|| {
         let mut c = [0.0f32; 4];
         gemm(
-            2, 3, 2, 1.0, &[0.0; 6], 3, 1, &[0.0; 6], 2, 1, 0.0, &mut c, 1, 1,
+            Exec::serial(),
+            2,
+            3,
+            2,
+            1.0,
+            &[0.0; 6],
+            3,
+            1,
+            &[0.0; 6],
+            2,
+            1,
+            0.0,
+            &mut c,
+            1,
+            1,
         );
     });
     assert!(
@@ -202,7 +293,21 @@ fn gemm_rejects_short_and_overlapping_slices() {
     let negative = std::panic::catch_unwind(|| {
         let mut c = [0.0f32; 4];
         gemm(
-            2, 3, 2, 1.0, &[0.0; 6], -3, 1, &[0.0; 6], 2, 1, 0.0, &mut c, 2, 1,
+            Exec::serial(),
+            2,
+            3,
+            2,
+            1.0,
+            &[0.0; 6],
+            -3,
+            1,
+            &[0.0; 6],
+            2,
+            1,
+            0.0,
+            &mut c,
+            2,
+            1,
         );
     });
     assert!(
@@ -303,7 +408,17 @@ fn dense_cases_over<T: Float>(
                     }
                     let mut y = vec![T::from_f64(f64::NAN); batch * outputs];
                     let bias = use_bias.then_some(&bias[..]);
-                    dense_forward(batch, inputs, outputs, &x, &w, bias, act, &mut y);
+                    dense_forward(
+                        Exec::serial(),
+                        batch,
+                        inputs,
+                        outputs,
+                        &x,
+                        &w,
+                        bias,
+                        act,
+                        &mut y,
+                    );
                     let what =
                         format!("dense_forward {batch}x{inputs}->{outputs} {act:?} {use_bias}");
                     assert_close(&what, &y, &want, tol * inputs as f64);
@@ -319,7 +434,7 @@ fn dense_cases_over<T: Float>(
                 }
             }
             let mut gx = vec![T::from_f64(f64::NAN); batch * inputs];
-            dense_backward_input(batch, inputs, outputs, &gz, &w, &mut gx);
+            dense_backward_input(Exec::serial(), batch, inputs, outputs, &gz, &w, &mut gx);
             let what = format!("dense_backward_input {batch}x{inputs}->{outputs}");
             assert_close(&what, &gx, &want, tol * outputs as f64);
 
@@ -332,7 +447,7 @@ fn dense_cases_over<T: Float>(
                 }
             }
             let mut gw = vec![T::from_f64(f64::NAN); outputs * inputs];
-            dense_backward_weight(batch, inputs, outputs, &gz, &x, &mut gw);
+            dense_backward_weight(Exec::serial(), batch, inputs, outputs, &gz, &x, &mut gw);
             let what = format!("dense_backward_weight {batch}x{inputs}->{outputs}");
             assert_close(&what, &gw, &want, tol * batch as f64);
 
@@ -340,7 +455,7 @@ fn dense_cases_over<T: Float>(
                 .map(|o| (0..batch).map(|b| f(&gz, b * outputs + o)).sum())
                 .collect();
             let mut gb = vec![T::from_f64(f64::NAN); outputs];
-            bias_backward(batch, outputs, &gz, &mut gb);
+            bias_backward(Exec::serial(), batch, outputs, &gz, &mut gb);
             assert_close("bias_backward", &gb, &want, tol * batch as f64);
         }
     }
@@ -404,14 +519,14 @@ fn dense_kernels_match_naive_at_large_batches() {
 fn bias_add_adds_the_bias_to_every_row() {
     let x = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0];
     let mut y = [f32::NAN; 6];
-    bias_add(2, 3, &x, &[10.0, 20.0, 30.0], &mut y);
+    bias_add(Exec::serial(), 2, 3, &x, &[10.0, 20.0, 30.0], &mut y);
     assert_eq!(y, [11.0, 22.0, 33.0, 14.0, 25.0, 36.0]);
     let mut rng = Rng::new(3);
     for (batch, n) in [(0, 5), (5, 0), (1, 1), (9, 17), (4, 33)] {
         let x: Vec<f64> = random(&mut rng, batch * n);
         let b: Vec<f64> = random(&mut rng, n);
         let mut y = vec![f64::NAN; batch * n];
-        bias_add(batch, n, &x, &b, &mut y);
+        bias_add(Exec::serial(), batch, n, &x, &b, &mut y);
         for (i, &v) in y.iter().enumerate() {
             assert_eq!(v, x[i] + b[i % n], "bias_add {batch}x{n}: element {i}");
         }
@@ -422,13 +537,23 @@ fn bias_add_adds_the_bias_to_every_row() {
 #[should_panic(expected = "bias_add")]
 fn bias_add_rejects_a_short_bias() {
     let mut y = [0.0f32; 4];
-    bias_add(2, 2, &[0.0; 4], &[0.0], &mut y);
+    bias_add(Exec::serial(), 2, 2, &[0.0; 4], &[0.0], &mut y);
 }
 
 #[test]
 fn dense_forward_without_inputs_is_bias_then_activation() {
     let mut y = [f64::NAN; 4];
-    dense_forward(2, 0, 2, &[], &[], Some(&[-1.0, 2.0]), Act::Relu, &mut y);
+    dense_forward(
+        Exec::serial(),
+        2,
+        0,
+        2,
+        &[],
+        &[],
+        Some(&[-1.0, 2.0]),
+        Act::Relu,
+        &mut y,
+    );
     assert_eq!(y, [0.0, 2.0, 0.0, 2.0]);
 }
 
@@ -436,13 +561,13 @@ fn dense_forward_without_inputs_is_bias_then_activation() {
 fn dense_backward_with_empty_dimensions_writes_zeros() {
     // No outputs: every input gradient is an empty sum.
     let mut gx = [f32::NAN; 6];
-    dense_backward_input(2, 3, 0, &[], &[], &mut gx);
+    dense_backward_input(Exec::serial(), 2, 3, 0, &[], &[], &mut gx);
     assert_eq!(gx, [0.0; 6]);
     // No samples: every weight and bias gradient is an empty sum.
     let mut gw = [f32::NAN; 6];
-    dense_backward_weight(0, 3, 2, &[], &[], &mut gw);
+    dense_backward_weight(Exec::serial(), 0, 3, 2, &[], &[], &mut gw);
     assert_eq!(gw, [0.0; 6]);
     let mut gb = [f32::NAN; 2];
-    bias_backward(0, 2, &[], &mut gb);
+    bias_backward(Exec::serial(), 0, 2, &[], &mut gb);
     assert_eq!(gb, [0.0; 2]);
 }

@@ -3,6 +3,7 @@
 //! sums over an axis against their broadcast back.
 
 use nnc_runtime::kernels::{batch_matmul, expand_axis, gemm_reference, permute, sum_axis};
+use nnc_runtime::Exec;
 use nnc_runtime::Rng;
 
 fn random(rng: &mut Rng, len: usize) -> Vec<f64> {
@@ -21,7 +22,7 @@ fn batch_matmul_matches_the_reference_product_per_matrix() {
                 random(&mut rng, count * k * n),
             );
             let mut out = vec![f64::NAN; count * m * n];
-            batch_matmul(count, m, k, n, ta, tb, &a, &b, &mut out);
+            batch_matmul(Exec::serial(), count, m, k, n, ta, tb, &a, &b, &mut out);
             for c in 0..count {
                 // Row-major strides of each stored matrix, swapped when it is read transposed.
                 let (rsa, csa) = if ta { (1, m as isize) } else { (k as isize, 1) };
@@ -48,7 +49,7 @@ fn permute_moves_every_element_to_its_new_index() {
     let x: Vec<f64> = (0..120).map(f64::from).collect();
     let perm = [0, 3, 1, 2];
     let mut out = vec![0.0; 120];
-    permute(&dims, &perm, &x, &mut out);
+    permute(Exec::serial(), &dims, &perm, &x, &mut out);
     // out[b, l, i, j] = x[b, i, j, l].
     for b in 0..2 {
         for l in 0..5 {
@@ -62,7 +63,13 @@ fn permute_moves_every_element_to_its_new_index() {
     }
     // The inverse permutation restores the original.
     let mut back = vec![0.0; 120];
-    permute(&[2, 5, 3, 4], &[0, 2, 3, 1], &out, &mut back);
+    permute(
+        Exec::serial(),
+        &[2, 5, 3, 4],
+        &[0, 2, 3, 1],
+        &out,
+        &mut back,
+    );
     assert_eq!(back, x);
 }
 
@@ -73,10 +80,10 @@ fn sum_over_an_axis_and_its_broadcast_back() {
         1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0,
     ];
     let mut s = [0.0; 4];
-    sum_axis(2, 3, 2, 0.5, &x, &mut s);
+    sum_axis(Exec::serial(), 2, 3, 2, 0.5, &x, &mut s);
     assert_eq!(s, [4.5, 6.0, 13.5, 15.0]);
     let mut e = [0.0; 12];
-    expand_axis(2, 3, 2, 2.0, &s, &mut e);
+    expand_axis(Exec::serial(), 2, 3, 2, 2.0, &s, &mut e);
     assert_eq!(
         e,
         [9.0, 12.0, 9.0, 12.0, 9.0, 12.0, 27.0, 30.0, 27.0, 30.0, 27.0, 30.0]

@@ -1,7 +1,7 @@
 //! Every loss in f64: its value against a direct evaluation of its defining formula, and its
 //! gradient against finite differences (step and tolerance in `common`), at a mean-like scale
 //! (`1/count`) and a sum (scale 1), with and without label smoothing. The fused gradients given
-//! `p = softmax(z)` or `p = sigmoid(z)` must equal the from-logits gradients, and the unfused
+//! `p = softmax(Exec::serial(), z)` or `p = sigmoid(z)` must equal the from-logits gradients, and the unfused
 //! gradient chained through the softmax or sigmoid backward pass.
 
 mod common;
@@ -18,6 +18,7 @@ use nnc_runtime::kernels::{
     sparse_cross_entropy, sparse_cross_entropy_backward, sparse_cross_entropy_with_logits,
     sparse_cross_entropy_with_logits_backward,
 };
+use nnc_runtime::Exec;
 use nnc_runtime::{Act, Rng};
 
 const BATCH: usize = 3;
@@ -50,21 +51,31 @@ fn regression_losses() {
     let p: Vec<f64> = t.iter().zip(&d).map(|(t, d)| t + d).collect();
     for (name, s) in scales(8) {
         let want: f64 = d.iter().map(|d| d * d).sum::<f64>() * s;
-        assert_close(&format!("mse {name}"), mse(&p, &t, s), want, EXACT);
-        let g = grad(8, |g| mse_backward(&p, &t, s, g));
+        assert_close(
+            &format!("mse {name}"),
+            mse(Exec::serial(), &p, &t, s),
+            want,
+            EXACT,
+        );
+        let g = grad(8, |g| mse_backward(Exec::serial(), &p, &t, s, g));
         assert_gradient(
             &format!("mse_backward {name}"),
             &g,
-            &numeric(&p, |p| mse(p, &t, s)),
+            &numeric(&p, |p| mse(Exec::serial(), p, &t, s)),
         );
 
         let want: f64 = d.iter().map(|d| d.abs()).sum::<f64>() * s;
-        assert_close(&format!("mae {name}"), mae(&p, &t, s), want, EXACT);
-        let g = grad(8, |g| mae_backward(&p, &t, s, g));
+        assert_close(
+            &format!("mae {name}"),
+            mae(Exec::serial(), &p, &t, s),
+            want,
+            EXACT,
+        );
+        let g = grad(8, |g| mae_backward(Exec::serial(), &p, &t, s, g));
         assert_gradient(
             &format!("mae_backward {name}"),
             &g,
-            &numeric(&p, |p| mae(p, &t, s)),
+            &numeric(&p, |p| mae(Exec::serial(), p, &t, s)),
         );
 
         for delta in [1.0, 0.5] {
@@ -81,14 +92,16 @@ fn regression_losses() {
                 .sum::<f64>()
                 * s;
             let what = format!("huber {name} delta {delta}");
-            assert_close(&what, huber(&p, &t, delta, s), want, EXACT);
-            let g = grad(8, |g| huber_backward(&p, &t, delta, s, g));
-            let f = |p: &[f64]| huber(p, &t, delta, s);
+            assert_close(&what, huber(Exec::serial(), &p, &t, delta, s), want, EXACT);
+            let g = grad(8, |g| huber_backward(Exec::serial(), &p, &t, delta, s, g));
+            let f = |p: &[f64]| huber(Exec::serial(), p, &t, delta, s);
             assert_gradient(&what, &g, &numeric(&p, f));
         }
     }
     // The absolute error's gradient is 0 where prediction and target agree (PyTorch's sign(0)).
-    let g = grad(2, |g| mae_backward(&[1.0, 2.0], &[1.0, 1.0], 0.5, g));
+    let g = grad(2, |g| {
+        mae_backward(Exec::serial(), &[1.0, 2.0], &[1.0, 1.0], 0.5, g)
+    });
     assert_eq!(g, [0.0, 0.5]);
 }
 
@@ -97,7 +110,7 @@ fn binary_cross_entropy_losses() {
     let mut rng = Rng::new(4);
     let z = uniform(&mut rng, 8, -3.0, 3.0);
     let mut p = vec![0.0; 8];
-    act_forward(Act::Sigmoid, &z, &mut p);
+    act_forward(Exec::serial(), Act::Sigmoid, &z, &mut p);
     // Soft targets exercise both terms of the loss at once; include the hard 0 and 1.
     let mut t = uniform(&mut rng, 8, 0.0, 1.0);
     t[0] = 0.0;
@@ -115,27 +128,29 @@ fn binary_cross_entropy_losses() {
                 })
                 .sum::<f64>()
                 * s;
-            let bce = binary_cross_entropy(&p, &t, eps, s);
+            let bce = binary_cross_entropy(Exec::serial(), &p, &t, eps, s);
             assert_close(&what("binary_cross_entropy"), bce, want, EXACT);
-            let g = grad(8, |g| binary_cross_entropy_backward(&p, &t, eps, s, g));
-            let f = |p: &[f64]| binary_cross_entropy(p, &t, eps, s);
+            let g = grad(8, |g| {
+                binary_cross_entropy_backward(Exec::serial(), &p, &t, eps, s, g)
+            });
+            let f = |p: &[f64]| binary_cross_entropy(Exec::serial(), p, &t, eps, s);
             assert_gradient(&what("binary_cross_entropy_backward"), &g, &numeric(&p, f));
 
             // From logits: the same value, and a gradient checked against finite differences,
             // the fused form, and the chained unfused gradients.
-            let from_logits = binary_cross_entropy_with_logits(&z, &t, eps, s);
+            let from_logits = binary_cross_entropy_with_logits(Exec::serial(), &z, &t, eps, s);
             assert_close(&what("with_logits"), from_logits, want, EXACT);
             let gz = grad(8, |g| {
-                binary_cross_entropy_with_logits_backward(&z, &t, eps, s, g)
+                binary_cross_entropy_with_logits_backward(Exec::serial(), &z, &t, eps, s, g)
             });
-            let f = |z: &[f64]| binary_cross_entropy_with_logits(z, &t, eps, s);
+            let f = |z: &[f64]| binary_cross_entropy_with_logits(Exec::serial(), z, &t, eps, s);
             assert_gradient(&what("with_logits_backward"), &gz, &numeric(&z, f));
             let fused = grad(8, |g| {
-                sigmoid_binary_cross_entropy_backward(&p, &t, eps, s, g)
+                sigmoid_binary_cross_entropy_backward(Exec::serial(), &p, &t, eps, s, g)
             });
             assert_all_close(&what("sigmoid fused"), &fused, &gz, EXACT);
             let mut chained = g.clone();
-            act_backward_inplace(Act::Sigmoid, &p, &mut chained);
+            act_backward_inplace(Exec::serial(), Act::Sigmoid, &p, &mut chained);
             assert_gradient(&what("sigmoid + bce chained"), &fused, &chained);
         }
     }
@@ -145,19 +160,22 @@ fn binary_cross_entropy_losses() {
 fn binary_cross_entropy_clamps_like_pytorch() {
     // ln(0) is clamped to -100, so a confident wrong prediction costs 100, not infinity.
     assert_eq!(
-        binary_cross_entropy(&[0.0f64, 1.0], &[1.0, 0.0], 0.0, 0.5),
+        binary_cross_entropy(Exec::serial(), &[0.0f64, 1.0], &[1.0, 0.0], 0.0, 0.5),
         100.0
     );
-    assert_eq!(binary_cross_entropy(&[1.0f64], &[1.0], 0.0, 1.0), 0.0);
+    assert_eq!(
+        binary_cross_entropy(Exec::serial(), &[1.0f64], &[1.0], 0.0, 1.0),
+        0.0
+    );
     let g = grad(1, |g| {
-        binary_cross_entropy_backward(&[0.0], &[1.0], 0.0, 1.0, g)
+        binary_cross_entropy_backward(Exec::serial(), &[0.0], &[1.0], 0.0, 1.0, g)
     });
     assert_eq!(g, [-1e12]);
     // The logit form stays finite far into the saturated region.
-    let loss = binary_cross_entropy_with_logits(&[-800.0f64], &[1.0], 0.0, 1.0);
+    let loss = binary_cross_entropy_with_logits(Exec::serial(), &[-800.0f64], &[1.0], 0.0, 1.0);
     assert!((loss - 800.0).abs() < 1e-9);
     // With smoothing 0.2 the target 1 becomes 0.9: the loss of z = -800 is 0.9·800.
-    let loss = binary_cross_entropy_with_logits(&[-800.0f64], &[1.0], 0.2, 1.0);
+    let loss = binary_cross_entropy_with_logits(Exec::serial(), &[-800.0f64], &[1.0], 0.2, 1.0);
     assert!((loss - 720.0).abs() < 1e-9, "{loss}");
 }
 
@@ -182,7 +200,7 @@ fn categorical_cross_entropy_losses() {
     let mut rng = Rng::new(5);
     let z = uniform(&mut rng, BATCH * N, -3.0, 3.0);
     let mut p = vec![0.0; BATCH * N];
-    softmax(BATCH, N, &z, &mut p);
+    softmax(Exec::serial(), BATCH, N, &z, &mut p);
     let len = BATCH * N;
     for (kind, t) in ["one-hot", "soft", "unnormalised"]
         .iter()
@@ -200,31 +218,55 @@ fn categorical_cross_entropy_losses() {
                     .map(|(p, t)| t * p.ln())
                     .sum::<f64>()
                     * s;
-                let cce = categorical_cross_entropy(BATCH, N, &p, &t, eps, s);
+                let cce = categorical_cross_entropy(Exec::serial(), BATCH, N, &p, &t, eps, s);
                 assert_close(&what("categorical_cross_entropy"), cce, want, EXACT);
                 let g = grad(len, |g| {
-                    categorical_cross_entropy_backward(BATCH, N, &p, &t, eps, s, g)
+                    categorical_cross_entropy_backward(Exec::serial(), BATCH, N, &p, &t, eps, s, g)
                 });
-                let f = |p: &[f64]| categorical_cross_entropy(BATCH, N, p, &t, eps, s);
+                let f =
+                    |p: &[f64]| categorical_cross_entropy(Exec::serial(), BATCH, N, p, &t, eps, s);
                 assert_gradient(
                     &what("categorical_cross_entropy_backward"),
                     &g,
                     &numeric(&p, f),
                 );
 
-                // From logits: Σ t'·(logsumexp(z) - z) equals -Σ t'·ln softmax(z) for any t.
-                let from_logits = categorical_cross_entropy_with_logits(BATCH, N, &z, &t, eps, s);
+                // From logits: Σ t'·(logsumexp(z) - z) equals -Σ t'·ln softmax(Exec::serial(), z) for any t.
+                let from_logits =
+                    categorical_cross_entropy_with_logits(Exec::serial(), BATCH, N, &z, &t, eps, s);
                 assert_close(&what("with_logits"), from_logits, want, EXACT);
                 let gz = grad(len, |g| {
-                    categorical_cross_entropy_with_logits_backward(BATCH, N, &z, &t, eps, s, g)
+                    categorical_cross_entropy_with_logits_backward(
+                        Exec::serial(),
+                        BATCH,
+                        N,
+                        &z,
+                        &t,
+                        eps,
+                        s,
+                        g,
+                    )
                 });
-                let f = |z: &[f64]| categorical_cross_entropy_with_logits(BATCH, N, z, &t, eps, s);
+                let f = |z: &[f64]| {
+                    categorical_cross_entropy_with_logits(Exec::serial(), BATCH, N, z, &t, eps, s)
+                };
                 assert_gradient(&what("with_logits_backward"), &gz, &numeric(&z, f));
                 let fused = grad(len, |g| {
-                    softmax_categorical_cross_entropy_backward(BATCH, N, &p, &t, eps, s, g)
+                    softmax_categorical_cross_entropy_backward(
+                        Exec::serial(),
+                        BATCH,
+                        N,
+                        &p,
+                        &t,
+                        eps,
+                        s,
+                        g,
+                    )
                 });
                 assert_all_close(&what("softmax fused"), &fused, &gz, EXACT);
-                let chained = grad(len, |gx| softmax_backward(BATCH, N, &p, &g, gx));
+                let chained = grad(len, |gx| {
+                    softmax_backward(Exec::serial(), BATCH, N, &p, &g, gx)
+                });
                 assert_gradient(&what("softmax + categorical chained"), &fused, &chained);
             }
         }
@@ -236,38 +278,70 @@ fn sparse_cross_entropy_losses() {
     let mut rng = Rng::new(6);
     let z = uniform(&mut rng, BATCH * N, -3.0, 3.0);
     let mut p = vec![0.0; BATCH * N];
-    softmax(BATCH, N, &z, &mut p);
+    softmax(Exec::serial(), BATCH, N, &z, &mut p);
     let [one_hot, ..] = categorical_targets(&mut rng);
     let len = BATCH * N;
     for (name, s) in scales(BATCH) {
         for eps in SMOOTHINGS {
             let what = |k: &str| format!("{k} {name} smoothing {eps}");
             // A label is its one-hot target, smoothed the same way.
-            let want = categorical_cross_entropy(BATCH, N, &p, &one_hot, eps, s);
-            let sparse = sparse_cross_entropy(BATCH, N, &p, &LABELS, eps, s);
+            let want = categorical_cross_entropy(Exec::serial(), BATCH, N, &p, &one_hot, eps, s);
+            let sparse = sparse_cross_entropy(Exec::serial(), BATCH, N, &p, &LABELS, eps, s);
             assert_close(&what("sparse_cross_entropy"), sparse, want, EXACT);
             let g = grad(len, |g| {
-                sparse_cross_entropy_backward(BATCH, N, &p, &LABELS, eps, s, g)
+                sparse_cross_entropy_backward(Exec::serial(), BATCH, N, &p, &LABELS, eps, s, g)
             });
-            let f = |p: &[f64]| sparse_cross_entropy(BATCH, N, p, &LABELS, eps, s);
+            let f = |p: &[f64]| sparse_cross_entropy(Exec::serial(), BATCH, N, p, &LABELS, eps, s);
             assert_gradient(&what("sparse_cross_entropy_backward"), &g, &numeric(&p, f));
             let dense = grad(len, |g| {
-                categorical_cross_entropy_backward(BATCH, N, &p, &one_hot, eps, s, g)
+                categorical_cross_entropy_backward(
+                    Exec::serial(),
+                    BATCH,
+                    N,
+                    &p,
+                    &one_hot,
+                    eps,
+                    s,
+                    g,
+                )
             });
             assert_all_close(&what("sparse vs one-hot gradient"), &g, &dense, EXACT);
 
-            let from_logits = sparse_cross_entropy_with_logits(BATCH, N, &z, &LABELS, eps, s);
+            let from_logits =
+                sparse_cross_entropy_with_logits(Exec::serial(), BATCH, N, &z, &LABELS, eps, s);
             assert_close(&what("with_logits"), from_logits, want, EXACT);
             let gz = grad(len, |g| {
-                sparse_cross_entropy_with_logits_backward(BATCH, N, &z, &LABELS, eps, s, g)
+                sparse_cross_entropy_with_logits_backward(
+                    Exec::serial(),
+                    BATCH,
+                    N,
+                    &z,
+                    &LABELS,
+                    eps,
+                    s,
+                    g,
+                )
             });
-            let f = |z: &[f64]| sparse_cross_entropy_with_logits(BATCH, N, z, &LABELS, eps, s);
+            let f = |z: &[f64]| {
+                sparse_cross_entropy_with_logits(Exec::serial(), BATCH, N, z, &LABELS, eps, s)
+            };
             assert_gradient(&what("with_logits_backward"), &gz, &numeric(&z, f));
             let fused = grad(len, |g| {
-                softmax_sparse_cross_entropy_backward(BATCH, N, &p, &LABELS, eps, s, g)
+                softmax_sparse_cross_entropy_backward(
+                    Exec::serial(),
+                    BATCH,
+                    N,
+                    &p,
+                    &LABELS,
+                    eps,
+                    s,
+                    g,
+                )
             });
             assert_all_close(&what("softmax fused"), &fused, &gz, EXACT);
-            let chained = grad(len, |gx| softmax_backward(BATCH, N, &p, &g, gx));
+            let chained = grad(len, |gx| {
+                softmax_backward(Exec::serial(), BATCH, N, &p, &g, gx)
+            });
             assert_gradient(&what("softmax + sparse chained"), &fused, &chained);
         }
     }
@@ -278,7 +352,7 @@ fn nll_loss() {
     let mut rng = Rng::new(7);
     let z = uniform(&mut rng, BATCH * N, -3.0, 3.0);
     let mut logp = vec![0.0; BATCH * N];
-    log_softmax(BATCH, N, &z, &mut logp);
+    log_softmax(Exec::serial(), BATCH, N, &z, &mut logp);
     for (name, s) in scales(BATCH) {
         let want: f64 = -LABELS
             .iter()
@@ -286,13 +360,15 @@ fn nll_loss() {
             .map(|(b, &l)| logp[b * N + l as usize])
             .sum::<f64>()
             * s;
-        let loss = nll(BATCH, N, &logp, &LABELS, s);
+        let loss = nll(Exec::serial(), BATCH, N, &logp, &LABELS, s);
         assert_close(&format!("nll {name}"), loss, want, EXACT);
         // NLL of log-softmax is cross-entropy from logits.
-        let ce = sparse_cross_entropy_with_logits(BATCH, N, &z, &LABELS, 0.0, s);
+        let ce = sparse_cross_entropy_with_logits(Exec::serial(), BATCH, N, &z, &LABELS, 0.0, s);
         assert_close(&format!("nll vs cross-entropy {name}"), loss, ce, EXACT);
-        let g = grad(BATCH * N, |g| nll_backward(BATCH, N, &logp, &LABELS, s, g));
-        let f = |l: &[f64]| nll(BATCH, N, l, &LABELS, s);
+        let g = grad(BATCH * N, |g| {
+            nll_backward(Exec::serial(), BATCH, N, &logp, &LABELS, s, g)
+        });
+        let f = |l: &[f64]| nll(Exec::serial(), BATCH, N, l, &LABELS, s);
         assert_gradient(&format!("nll_backward {name}"), &g, &numeric(&logp, f));
     }
 }
@@ -302,22 +378,34 @@ fn class_losses_clamp_and_stay_stable() {
     // A probability of 0 at the label costs 100 (the clamped log), not infinity, and its
     // gradient stays finite.
     let p = [0.0f64, 1.0];
-    assert_eq!(sparse_cross_entropy(1, 2, &p, &[0], 0.0, 1.0), 100.0);
     assert_eq!(
-        categorical_cross_entropy(1, 2, &p, &[1.0, 0.0], 0.0, 1.0),
+        sparse_cross_entropy(Exec::serial(), 1, 2, &p, &[0], 0.0, 1.0),
+        100.0
+    );
+    assert_eq!(
+        categorical_cross_entropy(Exec::serial(), 1, 2, &p, &[1.0, 0.0], 0.0, 1.0),
         100.0
     );
     let g = grad(2, |g| {
-        sparse_cross_entropy_backward(1, 2, &p, &[0], 0.0, 1.0, g)
+        sparse_cross_entropy_backward(Exec::serial(), 1, 2, &p, &[0], 0.0, 1.0, g)
     });
     assert!(g[0].is_finite() && g[0] < 0.0 && g[1] == 0.0, "{g:?}");
     // With smoothing 0.2 over 2 classes the targets are (0.9, 0.1): 0.9·100 + 0.1·0.
-    let loss = sparse_cross_entropy(1, 2, &p, &[0], 0.2, 1.0);
+    let loss = sparse_cross_entropy(Exec::serial(), 1, 2, &p, &[0], 0.2, 1.0);
     assert!((loss - 90.0).abs() < 1e-12, "{loss}");
     // Logits far apart neither overflow nor lose the result, in f32.
-    let loss = sparse_cross_entropy_with_logits(1, 3, &[1000.0f32, 0.0, -1000.0], &[1], 0.0, 1.0);
+    let loss = sparse_cross_entropy_with_logits(
+        Exec::serial(),
+        1,
+        3,
+        &[1000.0f32, 0.0, -1000.0],
+        &[1],
+        0.0,
+        1.0,
+    );
     assert_eq!(loss, 1000.0);
     let loss = categorical_cross_entropy_with_logits(
+        Exec::serial(),
         1,
         3,
         &[1000.0f32, 0.0, -1000.0],
@@ -331,22 +419,22 @@ fn class_losses_clamp_and_stay_stable() {
 #[test]
 fn losses_take_the_reduction_from_the_scale() {
     // Every kernel returns scale·Σ terms: a sum over an empty batch is 0 and the scale multiplies.
-    assert_eq!(mse::<f64>(&[], &[], 1.0), 0.0);
+    assert_eq!(mse::<f64>(Exec::serial(), &[], &[], 1.0), 0.0);
     assert_eq!(
-        sparse_cross_entropy_with_logits::<f32>(0, 4, &[], &[], 0.1, 1.0),
+        sparse_cross_entropy_with_logits::<f32>(Exec::serial(), 0, 4, &[], &[], 0.1, 1.0),
         0.0
     );
-    assert_eq!(mse(&[1.0f64, 3.0], &[0.0, 0.0], 0.5), 5.0);
-    assert_eq!(mse(&[1.0f64, 3.0], &[0.0, 0.0], 2.0), 20.0);
+    assert_eq!(mse(Exec::serial(), &[1.0f64, 3.0], &[0.0, 0.0], 0.5), 5.0);
+    assert_eq!(mse(Exec::serial(), &[1.0f64, 3.0], &[0.0, 0.0], 2.0), 20.0);
     // f32 losses are summed in f64: 10⁶ terms of 0.1 keep seven digits.
     let p = vec![0.1f32; 1_000_000];
     let t = vec![0.0f32; 1_000_000];
-    let loss = mae(&p, &t, 1e-6);
+    let loss = mae(Exec::serial(), &p, &t, 1e-6);
     assert!((loss - 0.1).abs() < 1e-7, "{loss}");
 }
 
 #[test]
 #[should_panic(expected = "label smoothing")]
 fn smoothing_of_one_is_rejected() {
-    binary_cross_entropy(&[0.5f64], &[1.0], 1.0, 1.0);
+    binary_cross_entropy(Exec::serial(), &[0.5f64], &[1.0], 1.0, 1.0);
 }

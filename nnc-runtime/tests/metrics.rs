@@ -2,18 +2,22 @@
 //! epoch's figure.
 
 use nnc_runtime::kernels::{argmax_correct, argmax_match, threshold_correct};
+use nnc_runtime::Exec;
 use nnc_runtime::Metrics;
 
 #[test]
 fn argmax_against_labels() {
     // Row 0's maximum is class 1; row 1 ties classes 0 and 1, and the first maximum wins.
     let p = [0.1f32, 0.7, 0.2, 0.5, 0.5, 0.0];
-    assert_eq!(argmax_correct(2, 3, &p, &[1, 1]), 1);
-    assert_eq!(argmax_correct(2, 3, &p, &[1, 0]), 2);
-    assert_eq!(argmax_correct(2, 3, &p, &[0, 2]), 0);
+    assert_eq!(argmax_correct(Exec::serial(), 2, 3, &p, &[1, 1]), 1);
+    assert_eq!(argmax_correct(Exec::serial(), 2, 3, &p, &[1, 0]), 2);
+    assert_eq!(argmax_correct(Exec::serial(), 2, 3, &p, &[0, 2]), 0);
     // Logits work the same way, negative ones included.
-    assert_eq!(argmax_correct(1, 3, &[-3.0f64, -1.0, -2.0], &[1]), 1);
-    assert_eq!(argmax_correct::<f64>(0, 3, &[], &[]), 0);
+    assert_eq!(
+        argmax_correct(Exec::serial(), 1, 3, &[-3.0f64, -1.0, -2.0], &[1]),
+        1
+    );
+    assert_eq!(argmax_correct::<f64>(Exec::serial(), 0, 3, &[], &[]), 0);
 }
 
 #[test]
@@ -21,21 +25,33 @@ fn argmax_against_float_targets() {
     let p = [0.1f64, 0.7, 0.2, 0.5, 0.3, 0.2, 0.2, 0.2, 0.6];
     // One-hot targets for classes 1, 0 and 0; then soft targets peaking at 1, 2 and 2.
     let one_hot = [0.0, 1.0, 0.0, 1.0, 0.0, 0.0, 1.0, 0.0, 0.0];
-    assert_eq!(argmax_match(3, 3, &p, &one_hot), 2);
+    assert_eq!(argmax_match(Exec::serial(), 3, 3, &p, &one_hot), 2);
     let soft = [0.2, 0.5, 0.3, 0.3, 0.3, 0.4, 0.1, 0.1, 0.8];
-    assert_eq!(argmax_match(3, 3, &p, &soft), 2);
+    assert_eq!(argmax_match(Exec::serial(), 3, 3, &p, &soft), 2);
 }
 
 #[test]
 fn binary_accuracy() {
     let t = [0.0f32, 1.0, 1.0, 0.0];
     // Probabilities against 0.5: right, right, wrong (0.5 is not above 0.5), wrong.
-    assert_eq!(threshold_correct(&[0.2, 0.6, 0.5, 0.9], &t, 0.5), 2);
+    assert_eq!(
+        threshold_correct(Exec::serial(), &[0.2, 0.6, 0.5, 0.9], &t, 0.5),
+        2
+    );
     // Logits against 0.
-    assert_eq!(threshold_correct(&[-1.0, 2.0, 0.0, 3.0], &t, 0.0), 2);
-    assert_eq!(threshold_correct(&[-1.0, 2.0, 0.1, -3.0], &t, 0.0), 4);
+    assert_eq!(
+        threshold_correct(Exec::serial(), &[-1.0, 2.0, 0.0, 3.0], &t, 0.0),
+        2
+    );
+    assert_eq!(
+        threshold_correct(Exec::serial(), &[-1.0, 2.0, 0.1, -3.0], &t, 0.0),
+        4
+    );
     // Soft targets count as 1 above 0.5.
-    assert_eq!(threshold_correct(&[0.9f64, 0.1], &[0.7, 0.3], 0.5), 2);
+    assert_eq!(
+        threshold_correct(Exec::serial(), &[0.9f64, 0.1], &[0.7, 0.3], 0.5),
+        2
+    );
 }
 
 #[test]

@@ -9,6 +9,7 @@
 //! around 1e-16; the tolerance of 1e-12 allows for that while any wrong term, factor or step count
 //! changes the result by far more.
 
+use nnc_runtime::Exec;
 use nnc_runtime::{
     clip_grad_norm, Adagrad, AdagradConfig, Adam, AdamConfig, AdamW, Optimizer, Rmsprop,
     RmspropConfig, Sgd, SgdConfig,
@@ -36,7 +37,7 @@ fn assert_near(what: &str, got: &[f64], want: &[f64]) {
 fn three_steps(what: &str, opt: &mut impl Optimizer<f64>, want: [[f64; 3]; 3]) {
     let mut p = P0;
     for (step, (g, want)) in G.iter().zip(want).enumerate() {
-        opt.step(&mut p, g);
+        opt.step(Exec::serial(), &mut p, g);
         assert_near(&format!("{what}, step {}", step + 1), &p, &want);
     }
     assert_eq!(opt.steps(), 3, "{what}: step count");
@@ -401,7 +402,7 @@ fn adamw_three_steps() {
     let mut amsgrad = AdamW::new(3, adam_config(0.1, true));
     let mut p = P0;
     for g in &G {
-        amsgrad.step(&mut p, g);
+        amsgrad.step(Exec::serial(), &mut p, g);
     }
     assert_near(
         "adamw amsgrad, step 3",
@@ -427,7 +428,7 @@ fn adam_with_constant_gradient_and_weight_decay() {
         [0.970_001_607_359_831_3, -1.970_000_563_866_305_6],
     ];
     for (step, want) in want.iter().enumerate() {
-        adam.step(&mut p, &[0.5, -1.5]);
+        adam.step(Exec::serial(), &mut p, &[0.5, -1.5]);
         assert_near(&format!("adam wd step {}", step + 1), &p, want);
     }
     let (m, v) = adam.moments();
@@ -498,7 +499,7 @@ fn adam_in_f32() {
         }
     );
     let mut p = [1.0f32, -2.0];
-    adam.step(&mut p, &[0.5, -1.5]);
+    adam.step(Exec::serial(), &mut p, &[0.5, -1.5]);
     // The first Adam step moves every parameter by lr against the sign of its gradient.
     assert!(
         (p[0] - 0.999).abs() < 1e-6 && (p[1] + 1.999).abs() < 1e-6,
@@ -515,19 +516,19 @@ fn checkpoint_round_trip() {
     let mut straight = Adam::new(3, config);
     let mut p_straight = P0;
     for g in &G {
-        straight.step(&mut p_straight, g);
+        straight.step(Exec::serial(), &mut p_straight, g);
     }
     let mut first = Adam::new(3, config);
     let mut p = P0;
-    first.step(&mut p, &G[0]);
-    first.step(&mut p, &G[1]);
+    first.step(Exec::serial(), &mut p, &G[0]);
+    first.step(Exec::serial(), &mut p, &G[1]);
     let mut resumed = Adam::new(3, config);
     for ((name, to), (from_name, from)) in resumed.state_mut().into_iter().zip(first.state()) {
         assert_eq!(name, from_name);
         to.copy_from_slice(from);
     }
     resumed.set_steps(first.steps());
-    resumed.step(&mut p, &G[2]);
+    resumed.step(Exec::serial(), &mut p, &G[2]);
     assert_eq!(p, p_straight);
 
     // SGD takes a restored buffer as initialised once steps > 0.
@@ -540,7 +541,7 @@ fn checkpoint_round_trip() {
     sgd.state_mut()[0].1[0] = 1.0;
     sgd.set_steps(5);
     let mut p = [0.0f64];
-    sgd.step(&mut p, &[1.0]);
+    sgd.step(Exec::serial(), &mut p, &[1.0]);
     // b = 0.9·1 + 1 = 1.9, p = -0.19.
     assert!((p[0] + 0.19).abs() < TOL, "{p:?}");
 }

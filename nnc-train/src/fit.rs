@@ -74,6 +74,9 @@ pub struct FitOptions<'a, T> {
     pub early_stopping: Option<EarlyStopping>,
     /// What to print.
     pub verbosity: Verbosity,
+    /// Threads the kernels run on; `None` takes `NNC_NUM_THREADS`, or as many as the machine
+    /// has. For a given count, a seeded fit gives the same bits run to run.
+    pub threads: Option<usize>,
 }
 
 impl<T> Default for FitOptions<'_, T> {
@@ -88,6 +91,7 @@ impl<T> Default for FitOptions<'_, T> {
             schedule: None,
             early_stopping: None,
             verbosity: Verbosity::Auto,
+            threads: None,
         }
     }
 }
@@ -176,7 +180,10 @@ pub fn fit_with<M: Model>(
     if train.is_empty() {
         return Err(Error::Data("the training data has no samples".into()));
     }
-    let mut ws = model.workspace(options.batch_size);
+    let threads = options
+        .threads
+        .unwrap_or_else(nnc_runtime::Exec::default_threads);
+    let mut ws = model.workspace_with_threads(options.batch_size, threads);
     let mut batcher = Batcher::new(train, options.batch_size);
     let mut order: Vec<usize> = (0..train.len()).collect();
     let mut rng = Rng::new(options.seed);

@@ -158,6 +158,10 @@ impl<T: Float, S: Spec> Model for Linear<T, S> {
         Vec::with_capacity(capacity * OUT)
     }
 
+    fn workspace_with_threads(&self, capacity: usize, _threads: usize) -> Vec<T> {
+        self.workspace(capacity)
+    }
+
     fn params(&self) -> &[T] {
         &self.params
     }
@@ -212,7 +216,12 @@ impl<T: Float, S: Spec> Model for Linear<T, S> {
 
     fn update(&mut self) {
         let (params, grads) = (&mut self.params[..TRAINABLE], &self.grads[..TRAINABLE]);
-        self.optimizer.step(params, grads);
+        self.optimizer
+            .step(nnc_runtime::Exec::serial(), params, grads);
+    }
+
+    fn update_with(&mut self, _ws: &Vec<T>) {
+        self.update();
     }
 
     fn predict_dyn<'w>(

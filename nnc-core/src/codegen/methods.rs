@@ -63,7 +63,7 @@ impl Methods<'_> {
                 #checks
                 ws.ready = None;
                 ws.batch = batch;
-                forward(&self.params, #state_arg &mut ws.arena, batch, #predict_mode #(#input_names),*);
+                forward(&ws.exec, &self.params, #state_arg &mut ws.arena, batch, #predict_mode #(#input_names),*);
                 #output_read
             }
         };
@@ -77,7 +77,7 @@ impl Methods<'_> {
             let total = self.ctx.tail(total);
             free.extend(quote! {
                 /// The total loss of the batch whose forward pass is in the arena.
-                fn total_loss(arena: &rt::Arena<#elem>, batch: usize, #(#target_args),*) -> #elem {
+                fn total_loss(exec: &rt::Exec, arena: &rt::Arena<#elem>, batch: usize, #(#target_args),*) -> #elem {
                     #(#loss_body)*
                     #total
                 }
@@ -99,12 +99,13 @@ impl Methods<'_> {
                     ws.batch = batch;
                     let params = &self.params[..];
                     let grads = &mut self.grads[..];
+                    let exec = &ws.exec;
                     let arena = &mut ws.arena;
                     #grad_bindings
-                    forward(params, #state_arg arena, batch, #train_mode #(#input_names),*);
+                    forward(exec, params, #state_arg arena, batch, #train_mode #(#input_names),*);
                     #commit_arena
                     let (correct, scored) = #metric;
-                    let loss = total_loss(arena, batch, #(#target_names),*);
+                    let loss = total_loss(exec, arena, batch, #(#target_names),*);
                     #comment
                     #backward_body
                     ws.metrics = rt::Metrics::new(loss, batch, correct, scored);
@@ -114,7 +115,7 @@ impl Methods<'_> {
                 /// One training step: forward, backward and optimizer update. Returns the loss before the update.
                 pub fn train_step(&mut self, ws: &mut #workspace, #(#input_args,)* #(#target_args),*) -> Result<#elem, rt::Error> {
                     let loss = self.forward_backward(ws, #(#input_names,)* #(#target_names),*)?;
-                    self.update();
+                    self.update_with(ws);
                     Ok(loss)
                 }
 
@@ -124,10 +125,11 @@ impl Methods<'_> {
                     #target_checks
                     ws.ready = None;
                     ws.batch = batch;
+                    let exec = &ws.exec;
                     let arena = &mut ws.arena;
-                    forward(&self.params, #state_arg arena, batch, #evaluate_mode #(#input_names),*);
+                    forward(exec, &self.params, #state_arg arena, batch, #evaluate_mode #(#input_names),*);
                     let (correct, scored) = #metric;
-                    let loss = total_loss(arena, batch, #(#target_names),*);
+                    let loss = total_loss(exec, arena, batch, #(#target_names),*);
                     Ok(rt::Metrics::new(loss, batch, correct, scored))
                 }
             });
@@ -159,7 +161,7 @@ impl Methods<'_> {
             pub fn forward_train<'w>(&mut self, ws: &'w mut #workspace, #(#input_args),*) -> Result<#output_ty, rt::Error> {
                 #checks
                 #train_checks
-                forward(&self.params, #state_arg &mut ws.arena, batch, #pullback_mode #(#input_names),*);
+                forward(&ws.exec, &self.params, #state_arg &mut ws.arena, batch, #pullback_mode #(#input_names),*);
                 #commit_ws
                 ws.ready = Some(batch);
                 ws.batch = batch;
@@ -176,6 +178,7 @@ impl Methods<'_> {
                 ws.batch = batch;
                 let params = &self.params[..];
                 let grads = &mut self.grads[..];
+                let exec = &ws.exec;
                 let arena = &mut ws.arena;
                 #grad_bindings
                 #pullback_body
@@ -190,7 +193,7 @@ impl Methods<'_> {
                 }
             });
         }
-        methods.extend(self.accessors());
+        methods.extend(self.accessors(workspace));
         methods.extend(state::methods(p, self.names, elem));
         (free, methods)
     }
@@ -243,9 +246,11 @@ impl Methods<'_> {
         let k = quote!(rt::kernels);
         let call = match m.kind {
             MetricKind::ArgmaxLabel => {
-                quote!((#k::argmax_correct(#rows, #n, pred, #target), #rows))
+                quote!((#k::argmax_correct(exec, #rows, #n, pred, #target), #rows))
             }
-            MetricKind::ArgmaxMatch => quote!((#k::argmax_match(#rows, #n, pred, #target), #rows)),
+            MetricKind::ArgmaxMatch => {
+                quote!((#k::argmax_match(exec, #rows, #n, pred, #target), #rows))
+            }
             MetricKind::Threshold(t) => {
                 let t = float_lit(t);
                 let scored = if per == 1 {
@@ -253,7 +258,7 @@ impl Methods<'_> {
                 } else {
                     quote!(batch * #n)
                 };
-                quote!((#k::threshold_correct(pred, #target, #t), #scored))
+                quote!((#k::threshold_correct(exec, pred, #target, #t), #scored))
             }
         };
         quote!({
@@ -311,7 +316,7 @@ impl Methods<'_> {
     }
 
     /// Optimizer update and plain accessors.
-    fn accessors(&self) -> TokenStream {
+    fn accessors(&self, workspace: &Ident) -> TokenStream {
         let elem = self.elem;
         let clip = self.p.optimizer.clip_grad_norm.map(|c| {
             let c = float_lit(c);
@@ -323,11 +328,21 @@ impl Methods<'_> {
             quote!(#[doc = #doc])
         });
         quote! {
-            /// Applies one optimizer update from the current gradients to the trainable parameters.
+            /// Applies one optimizer update from the current gradients to the trainable parameters, on the calling thread.
             #clip_doc
             pub fn update(&mut self) {
+                self.step_optimizer(rt::Exec::serial());
+            }
+
+            /// Applies one optimizer update from the current gradients to the trainable parameters, on the workspace's threads (as `train_step` does).
+            #clip_doc
+            pub fn update_with(&mut self, ws: &#workspace) {
+                self.step_optimizer(&ws.exec);
+            }
+
+            fn step_optimizer(&mut self, exec: &rt::Exec) {
                 #clip
-                rt::Optimizer::step(&mut self.optimizer, &mut self.params[..TRAINABLE_COUNT], &self.grads[..TRAINABLE_COUNT]);
+                rt::Optimizer::step(&mut self.optimizer, exec, &mut self.params[..TRAINABLE_COUNT], &self.grads[..TRAINABLE_COUNT]);
             }
 
             /// All parameters: trainable ones first, then frozen ones (see `PARAMS` of `rt::Model`).
@@ -475,6 +490,9 @@ pub fn trait_impl(
             fn workspace(&self, capacity: usize) -> #workspace {
                 #model::workspace(self, capacity)
             }
+            fn workspace_with_threads(&self, capacity: usize, threads: usize) -> #workspace {
+                #model::workspace_with_threads(self, capacity, threads)
+            }
             fn params(&self) -> &[#elem] {
                 &self.params
             }
@@ -490,6 +508,9 @@ pub fn trait_impl(
             }
             fn update(&mut self) {
                 #model::update(self)
+            }
+            fn update_with(&mut self, ws: &#workspace) {
+                #model::update_with(self, ws)
             }
             fn predict_dyn<'w>(&self, ws: &'w mut #workspace, inputs: &[rt::Values<'_, #elem>]) -> Result<&'w [#elem], rt::Error> {
                 rt::model::expect_inputs(#model_name, inputs, #n_inputs)?;

@@ -224,8 +224,9 @@ fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) 
         #(#doc)*
         // Every method binds the same buffers, and some models do not read them all (a
         // single-layer model's backward pass never reads an activation, and a model without
-        // random initialisers never draws from `rng` in `new`).
-        #[allow(dead_code, unused_variables, unused_mut)]
+        // random initialisers never draws from `rng` in `new`). `forward` takes the execution
+        // context, the buffers, the mode and every input, which can be many arguments.
+        #[allow(dead_code, unused_variables, unused_mut, clippy::too_many_arguments)]
         pub mod #module {
             use #rt as rt;
 
@@ -242,7 +243,7 @@ fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) 
             #(#slot_consts)*
 
             #[doc = #forward_doc]
-            fn forward(params: &[#elem], #state_param arena: &mut rt::Arena<#elem>, batch: usize, #mode_param #rng_param #(#input_args),*) {
+            fn forward(exec: &rt::Exec, params: &[#elem], #state_param arena: &mut rt::Arena<#elem>, batch: usize, #mode_param #rng_param #(#input_args),*) {
                 #(#forward_body)*
             }
 
@@ -262,6 +263,8 @@ fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) 
             #[doc = #ws_doc]
             pub struct #workspace {
                 arena: rt::Arena<#elem>,
+                /// The threads the kernels run on, joined when the workspace is dropped.
+                exec: rt::Exec,
                 /// The batch of the last call.
                 batch: usize,
                 /// The batch of the last `forward_train`, while `backward` may follow it.
@@ -274,6 +277,11 @@ fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) 
                 /// The largest batch this workspace holds.
                 pub fn capacity(&self) -> usize {
                     self.arena.capacity()
+                }
+
+                /// The number of threads the kernels run on, the caller's included.
+                pub fn threads(&self) -> usize {
+                    self.exec.threads()
                 }
 
                 /// Loss and accuracy of the last `forward_backward`, computed from its forward pass.
@@ -293,10 +301,16 @@ fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) 
                     #construct
                 }
 
-                /// Allocates the scratch memory for batches of up to `capacity` samples.
+                /// Allocates the scratch memory for batches of up to `capacity` samples, with `NNC_NUM_THREADS` threads (or as many as the machine has).
                 pub fn workspace(&self, capacity: usize) -> #workspace {
+                    self.workspace_with_threads(capacity, rt::Exec::default_threads())
+                }
+
+                /// Allocates the scratch memory for batches of up to `capacity` samples and starts `threads - 1` worker threads for the kernels (none for 1), which the workspace joins when dropped.
+                pub fn workspace_with_threads(&self, capacity: usize, threads: usize) -> #workspace {
                     #workspace {
                         arena: rt::Arena::new(ARENA_PER_SAMPLE, ARENA_FIXED, capacity),
+                        exec: rt::Exec::new(threads),
                         batch: 0,
                         ready: None,
                         metrics: rt::Metrics::default(),

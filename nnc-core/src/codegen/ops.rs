@@ -191,7 +191,7 @@ impl Ctx<'_> {
                 let call = match (in_place, node.op) {
                     (Some(_), Op::ActivationGrad(act)) => {
                         let (act, y) = (act_tokens(act), &args[0]);
-                        quote!(rt::kernels::act_backward_inplace(#act, #y, #local))
+                        quote!(rt::kernels::act_backward_inplace(exec, #act, #y, #local))
                     }
                     _ => self.call(node, &args, quote!(#local)),
                 };
@@ -269,7 +269,7 @@ impl Ctx<'_> {
                     quote!(None)
                 };
                 let act = act_tokens(act);
-                quote!(#k::dense_forward(#rows, #inputs, #outputs, #x, #wt, #b, #act, #out))
+                quote!(#k::dense_forward(exec, #rows, #inputs, #outputs, #x, #wt, #b, #act, #out))
             }
             // The two products of a dense layer's backward pass have kernels of their own,
             // which need no packing buffers (so a training step allocates nothing).
@@ -280,7 +280,7 @@ impl Ctx<'_> {
                 let w = &g.ty(arg(1)).shape.0;
                 let (outputs, inputs) = (self.count(&w[..1]), self.count(&w[1..]));
                 let (rows, gz, wt) = (self.rows(arg(0)), &a[0], &a[1]);
-                quote!(#k::dense_backward_input(#rows, #inputs, #outputs, #gz, #wt, #out))
+                quote!(#k::dense_backward_input(exec, #rows, #inputs, #outputs, #gz, #wt, #out))
             }
             Op::MatMul {
                 transpose_a: true,
@@ -289,7 +289,7 @@ impl Ctx<'_> {
                 let c = &node.ty.shape.0;
                 let (outputs, inputs) = (self.count(&c[..1]), self.count(&c[1..]));
                 let (rows, gz, x) = (self.rows(arg(0)), &a[0], &a[1]);
-                quote!(#k::dense_backward_weight(#rows, #inputs, #outputs, #gz, #x, #out))
+                quote!(#k::dense_backward_weight(exec, #rows, #inputs, #outputs, #gz, #x, #out))
             }
             Op::MatMul {
                 transpose_a,
@@ -317,18 +317,18 @@ impl Ctx<'_> {
                 };
                 let rsc = self.stride(&cols);
                 let (x, y) = (&a[0], &a[1]);
-                quote!(#k::gemm(#m, #kd, #n, 1.0, #x, #rsa, #csa, #y, #rsb, #csb, 0.0, #out, #rsc, 1))
+                quote!(#k::gemm(exec, #m, #kd, #n, 1.0, #x, #rsa, #csa, #y, #rsb, #csb, 0.0, #out, #rsc, 1))
             }
             Op::BiasAdd => {
                 // The bias covers the last axes of x: each row of that many values gets it.
                 let keep = g.ty(arg(1)).shape.rank();
                 let (rows, n) = self.leading_rows(arg(0), keep);
                 let (x, b) = (&a[0], &a[1]);
-                quote!(#k::bias_add(#rows, #n, #x, #b, #out))
+                quote!(#k::bias_add(exec, #rows, #n, #x, #b, #out))
             }
             Op::Activation(act) => {
                 let (act, x) = (act_tokens(act), &a[0]);
-                quote!(#k::act_forward(#act, #x, #out))
+                quote!(#k::act_forward(exec, #act, #x, #out))
             }
             Op::Softmax | Op::LogSoftmax => {
                 let f = ident(if node.op == Op::Softmax {
@@ -337,7 +337,7 @@ impl Ctx<'_> {
                     "log_softmax"
                 });
                 let (rows, n, x) = (self.rows(arg(0)), self.width(arg(0)), &a[0]);
-                quote!(#k::#f(#rows, #n, #x, #out))
+                quote!(#k::#f(exec, #rows, #n, #x, #out))
             }
             Op::Add | Op::Sub | Op::Mul => {
                 let f = ident(match node.op {
@@ -346,11 +346,11 @@ impl Ctx<'_> {
                     _ => "mul",
                 });
                 let (x, y) = (&a[0], &a[1]);
-                quote!(#k::#f(#x, #y, #out))
+                quote!(#k::#f(exec, #x, #y, #out))
             }
             Op::Scale(c) => {
                 let (x, c) = (&a[0], float_lit(c.get()));
-                quote!(#k::scale(#x, #c, #out))
+                quote!(#k::scale(exec, #x, #c, #out))
             }
             // A join along an axis copies blocks: everything from the axis on is one
             // contiguous block per index of the axes before it.
@@ -362,7 +362,7 @@ impl Ctx<'_> {
                     let (_, width) = self.blocks(&g.ty(*v).shape, axis);
                     let (w, o) = (usize_lit(width), usize_lit(offset));
                     offset += width;
-                    quote!(#k::copy_cols(#blocks, #x, #w, #out, #total, #o);)
+                    quote!(#k::copy_cols(exec, #blocks, #x, #w, #out, #total, #o);)
                 });
                 let parts: Vec<TokenStream> = parts.collect();
                 quote!({ #(#parts)* })
@@ -375,7 +375,7 @@ impl Ctx<'_> {
                 let step = shape.split_at_axis(axis + 1).1;
                 let (n, x) = (usize_lit(width), &a[0]);
                 let (start, len) = (usize_lit(start * step), usize_lit(len * step));
-                quote!(#k::slice_cols(#blocks, #x, #n, #start, #out, #len))
+                quote!(#k::slice_cols(exec, #blocks, #x, #n, #start, #out, #len))
             }
             Op::Pad { axis, start, .. } => {
                 let shape = &g.ty(arg(0)).shape;
@@ -386,45 +386,45 @@ impl Ctx<'_> {
                 let start = usize_lit(start * step);
                 quote!({
                     #out.fill(0.0);
-                    #k::copy_cols(#blocks, #x, #w, #out, #n, #start);
+                    #k::copy_cols(exec, #blocks, #x, #w, #out, #n, #start);
                 })
             }
             Op::Embedding => {
                 let (dim, ids, table) = (usize_lit(node.ty.shape.row_width()), &a[0], &a[1]);
-                quote!(#k::embedding(#dim, #ids, #table, #out))
+                quote!(#k::embedding(exec, #dim, #ids, #table, #out))
             }
             Op::EmbeddingGrad => {
                 let (dim, ids, gy) = (self.width(arg(1)), &a[0], &a[1]);
-                quote!(#k::embedding_backward(#dim, #ids, #gy, #out))
+                quote!(#k::embedding_backward(exec, #dim, #ids, #gy, #out))
             }
             Op::BatchNormStats { eps } => {
                 let (c, s) = self.channels(arg(0));
                 let (eps, x, mean, var) = (float_lit(eps.get()), &a[0], &a[1], &a[2]);
-                quote!(#k::batch_norm_stats(mode, batch, #c, #s, #eps, #x, #mean, #var, #out))
+                quote!(#k::batch_norm_stats(exec, mode, batch, #c, #s, #eps, #x, #mean, #var, #out))
             }
             Op::BatchNorm => {
                 let (c, s) = self.channels(arg(0));
                 let (x, stats, gamma, beta) = (&a[0], &a[1], &a[2], &a[3]);
-                quote!(#k::batch_norm(#c, #s, #x, #stats, #gamma, #beta, #out))
+                quote!(#k::batch_norm(exec, #c, #s, #x, #stats, #gamma, #beta, #out))
             }
             Op::BatchNormGrad => {
                 let (c, s) = self.channels(arg(1));
                 let (g, x, stats, gamma) = (&a[0], &a[1], &a[2], &a[3]);
-                quote!(#k::batch_norm_backward(batch, #c, #s, #g, #x, #stats, #gamma, #out))
+                quote!(#k::batch_norm_backward(exec, batch, #c, #s, #g, #x, #stats, #gamma, #out))
             }
             Op::BatchNormScaleGrad => {
                 let (c, s) = self.channels(arg(1));
                 let (g, x, stats) = (&a[0], &a[1], &a[2]);
-                quote!(#k::batch_norm_scale_grad(#c, #s, #g, #x, #stats, #out))
+                quote!(#k::batch_norm_scale_grad(exec, #c, #s, #g, #x, #stats, #out))
             }
             Op::ChannelSum => {
                 let (c, s) = self.channels(arg(0));
                 let g = &a[0];
-                quote!(#k::channel_sum(#c, #s, #g, #out))
+                quote!(#k::channel_sum(exec, #c, #s, #g, #out))
             }
             Op::RunningMean { momentum } => {
                 let (m, stats) = (float_lit(momentum.get()), &a[0]);
-                quote!(#k::running_mean(#m, #stats, #out))
+                quote!(#k::running_mean(exec, #m, #stats, #out))
             }
             Op::RunningVar {
                 momentum,
@@ -432,7 +432,7 @@ impl Ctx<'_> {
             } => {
                 let (m, stats) = (float_lit(momentum.get()), &a[0]);
                 let n = self.count(&[Dim::Batch, Dim::Fixed(per_channel)]);
-                quote!(#k::running_var(#m, #n, #stats, #out))
+                quote!(#k::running_var(exec, #m, #n, #stats, #out))
             }
             Op::SumAxis { axis, scale } | Op::Expand { axis, scale, .. } => {
                 // Both walk the full shape, which is the argument's for a sum and the
@@ -450,13 +450,13 @@ impl Ctx<'_> {
                     "expand_axis"
                 });
                 let (scale, x) = (float_lit(scale.get()), &a[0]);
-                quote!(#k::#f(#outer, #size, #inner, #scale, #x, #out))
+                quote!(#k::#f(exec, #outer, #size, #inner, #scale, #x, #out))
             }
             Op::Permute(perm) => {
                 let dims = g.ty(arg(0)).shape.0.iter().map(|d| self.count(&[*d]));
                 let perm = perm.axes().into_iter().map(usize_lit);
                 let x = &a[0];
-                quote!(#k::permute(&[#(#dims),*], &[#(#perm),*], #x, #out))
+                quote!(#k::permute(exec, &[#(#dims),*], &[#(#perm),*], #x, #out))
             }
             Op::BatchMatMul {
                 transpose_a,
@@ -476,7 +476,7 @@ impl Ctx<'_> {
                     &ad[r - 1..]
                 });
                 let (x, y) = (&a[0], &a[1]);
-                quote!(#k::batch_matmul(#count, #m, #kd, #n, #transpose_a, #transpose_b, #x, #y, #out))
+                quote!(#k::batch_matmul(exec, #count, #m, #kd, #n, #transpose_a, #transpose_b, #x, #y, #out))
             }
             Op::Reshape => quote!(),
             Op::DropoutMask(rate) => {
@@ -487,16 +487,16 @@ impl Ctx<'_> {
                 } else {
                     quote!(rng)
                 };
-                quote!(#k::dropout_mask(mode, #rng, #rate, #out))
+                quote!(#k::dropout_mask(exec, mode, #rng, #rate, #out))
             }
             Op::SumRows { keep } => {
                 let (rows, n) = self.leading_rows(arg(0), keep);
                 let x = &a[0];
-                quote!(#k::bias_backward(#rows, #n, #x, #out))
+                quote!(#k::bias_backward(exec, #rows, #n, #x, #out))
             }
             Op::ActivationGrad(act) => {
                 let (act, v, gy) = (act_tokens(act), &a[0], &a[1]);
-                quote!(#k::act_backward(#act, #v, #gy, #out))
+                quote!(#k::act_backward(exec, #act, #v, #gy, #out))
             }
             Op::SoftmaxGrad | Op::LogSoftmaxGrad => {
                 let f = ident(if node.op == Op::SoftmaxGrad {
@@ -505,7 +505,7 @@ impl Ctx<'_> {
                     "log_softmax_backward"
                 });
                 let (rows, n, y, gy) = (self.rows(arg(0)), self.width(arg(0)), &a[0], &a[1]);
-                quote!(#k::#f(#rows, #n, #y, #gy, #out))
+                quote!(#k::#f(exec, #rows, #n, #y, #gy, #out))
             }
             Op::Loss(spec) | Op::LossGrad(spec) => {
                 let backward = matches!(node.op, Op::LossGrad(_));
@@ -583,7 +583,7 @@ impl Ctx<'_> {
             }
         };
         let out = out.map(|o| quote!(, #o));
-        quote!(#f(#rows #p, #t, #option #scale #out))
+        quote!(#f(exec, #rows #p, #t, #option #scale #out))
     }
 
     /// A formula for the comment above a node, in the model's own names.

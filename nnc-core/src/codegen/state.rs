@@ -57,7 +57,7 @@ pub fn field(p: &Program, elem: &Ident) -> Option<TokenStream> {
 /// state: the state writes, reading the forward pass's values from `arena`.
 pub fn commit_call(p: &Program, schedule: &Schedule, arena: TokenStream) -> Option<TokenStream> {
     (!p.states.is_empty() && schedule.runs(Phase::Commit))
-        .then(|| quote!(commit(&mut self.state, #arena, batch);))
+        .then(|| quote!(commit(&ws.exec, &mut self.state, #arena, batch);))
 }
 
 /// `fn commit`: the `Commit` phase, which writes the state from the forward pass's values.
@@ -73,7 +73,7 @@ pub fn commit_fn(p: &Program, ctx: &Ctx<'_>, elem: &Ident) -> TokenStream {
         .map(|id| ctx.node(id));
     quote! {
         /// The state writes of a training step, after its forward pass: each batch norm layer's running statistics move towards the batch's.
-        fn commit(state: &mut [#elem], arena: &rt::Arena<#elem>, batch: usize) {
+        fn commit(exec: &rt::Exec, state: &mut [#elem], arena: &rt::Arena<#elem>, batch: usize) {
             #(#body)*
         }
     }

@@ -81,15 +81,20 @@ fn stub_items(file: &File, rt: &TokenStream, elem: proc_macro2::Ident) -> TokenS
                 use #rt as rt;
                 pub struct #model;
                 pub struct #workspace;
+                impl #workspace {
+                    pub fn threads(&self) -> usize { 1 }
+                }
                 impl #model {
                     pub fn new(seed: u64) -> Self { #model }
                     pub fn workspace(&self, capacity: usize) -> #workspace { #workspace }
+                    pub fn workspace_with_threads(&self, capacity: usize, threads: usize) -> #workspace { #workspace }
                     pub fn predict<'w>(&self, ws: &'w mut #workspace, #(#input_args),*) -> Result<&'w [#elem], rt::Error> { Ok(&[]) }
                     pub fn forward_backward(&mut self, ws: &mut #workspace, #(#input_args,)* #(#target_args),*) -> Result<#elem, rt::Error> { Ok(0.0) }
                     pub fn train_step(&mut self, ws: &mut #workspace, #(#input_args,)* #(#target_args),*) -> Result<#elem, rt::Error> { Ok(0.0) }
                     pub fn evaluate(&self, ws: &mut #workspace, #(#input_args,)* #(#target_args),*) -> Result<rt::Metrics<#elem>, rt::Error> { Ok(rt::Metrics::default()) }
                     pub fn forward_train<'w>(&mut self, ws: &'w mut #workspace, #(#input_args),*) -> Result<&'w [#elem], rt::Error> { Ok(&[]) }
                     pub fn update(&mut self) {}
+                    pub fn update_with(&mut self, ws: &#workspace) {}
                     pub fn params(&self) -> &[#elem] { &[] }
                     pub fn params_mut(&mut self) -> &mut [#elem] { &mut [] }
                     pub fn grads(&self) -> &[#elem] { &[] }

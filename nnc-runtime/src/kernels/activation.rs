@@ -1,6 +1,8 @@
 //! Element-wise activations and their gradients, expressed through the activation's output
 //! where that is possible and through its input otherwise (see [`Act::derivative_from_input`]).
 
+use super::exec::{RowsMut, RowsRef};
+use super::Exec;
 use std::f64::consts::{FRAC_1_SQRT_2, FRAC_2_SQRT_PI, SQRT_2};
 
 use super::vectorized;
@@ -44,6 +46,17 @@ impl Act {
     /// `y > 0 ? 1 : y + alpha`, softplus `1 - e^-y` (which is `sigmoid(x)`).
     pub fn derivative_from_input(self) -> bool {
         matches!(self, Act::Gelu | Act::GeluTanh)
+    }
+
+    /// What one element costs, in cheap element-wise operations, for the threading threshold:
+    /// the vectorised transcendental functions take about 8 times as long per element as a
+    /// comparison or an add (`cargo bench -p nnc-runtime --bench kernels`: sigmoid, tanh and
+    /// the GELUs over 4096 values take 5-10 µs, relu under 1).
+    pub(crate) fn cost(self) -> usize {
+        match self {
+            Act::Identity | Act::Relu | Act::Step | Act::LeakyRelu(_) => 1,
+            _ => 8,
+        }
     }
 }
 
@@ -277,9 +290,16 @@ macro_rules! with_derivative {
 }
 
 /// `y = act(x)`, element-wise.
-pub fn act_forward<T: Float>(act: Act, x: &[T], y: &mut [T]) {
+pub fn act_forward<T: Float>(exec: &Exec, act: Act, x: &[T], y: &mut [T]) {
     assert_eq!(x.len(), y.len(), "act_forward: x and y lengths differ");
-    vectorized!(act_forward_body(act: Act, x: &[T], y: &mut [T]));
+    let len = y.len();
+    let operands = (RowsRef(x, 1), RowsMut::new(y, 1));
+    exec.split_elems(
+        len,
+        act.cost(),
+        operands,
+        |(x, y)| vectorized!(act_forward_body(act: Act, x: &[T], y: &mut [T])),
+    );
 }
 
 /// The loop shared by both variants; the `match` sits outside so each loop body is branch-free.
@@ -298,7 +318,7 @@ fn act_forward_body<T: Float>(act: Act, x: &[T], y: &mut [T]) {
 
 /// `gx = gy ⊙ act'(.)`. `v` is the activation's output `y`, or its input `x` when
 /// [`Act::derivative_from_input`] is true (the GELUs).
-pub fn act_backward<T: Float>(act: Act, v: &[T], gy: &[T], gx: &mut [T]) {
+pub fn act_backward<T: Float>(exec: &Exec, act: Act, v: &[T], gy: &[T], gx: &mut [T]) {
     assert!(
         v.len() == gx.len() && gy.len() == gx.len(),
         "act_backward: lengths of v ({}), gy ({}) and gx ({}) differ",
@@ -306,7 +326,14 @@ pub fn act_backward<T: Float>(act: Act, v: &[T], gy: &[T], gx: &mut [T]) {
         gy.len(),
         gx.len()
     );
-    vectorized!(act_backward_body(act: Act, v: &[T], gy: &[T], gx: &mut [T]));
+    let len = gx.len();
+    let operands = (RowsRef(v, 1), RowsRef(gy, 1), RowsMut::new(gx, 1));
+    exec.split_elems(
+        len,
+        act.cost(),
+        operands,
+        |(v, gy, gx)| vectorized!(act_backward_body(act: Act, v: &[T], gy: &[T], gx: &mut [T])),
+    );
 }
 
 #[inline(always)]
@@ -324,13 +351,20 @@ fn act_backward_body<T: Float>(act: Act, v: &[T], gy: &[T], gx: &mut [T]) {
 
 /// In-place variant for a reused gradient buffer: `g ⊙= act'(.)`, with `v` as in
 /// [`act_backward`].
-pub fn act_backward_inplace<T: Float>(act: Act, v: &[T], g: &mut [T]) {
+pub fn act_backward_inplace<T: Float>(exec: &Exec, act: Act, v: &[T], g: &mut [T]) {
     assert_eq!(
         v.len(),
         g.len(),
         "act_backward_inplace: v and g lengths differ"
     );
-    vectorized!(act_backward_inplace_body(act: Act, v: &[T], g: &mut [T]));
+    let len = g.len();
+    let operands = (RowsRef(v, 1), RowsMut::new(g, 1));
+    exec.split_elems(
+        len,
+        act.cost(),
+        operands,
+        |(v, g)| vectorized!(act_backward_inplace_body(act: Act, v: &[T], g: &mut [T])),
+    );
 }
 
 #[inline(always)]
@@ -368,7 +402,7 @@ mod tests {
         let x: Vec<f32> = (0..45).map(|i| (i as f32 - 22.0) * 1.1).collect();
         for act in ALL {
             let (mut fast, mut slow) = (vec![0.0; 45], vec![0.0; 45]);
-            act_forward(act, &x, &mut fast);
+            act_forward(Exec::serial(), act, &x, &mut fast);
             act_forward_body(act, &x, &mut slow);
             assert_eq!(fast, slow, "{act:?}");
             let v = if act.derivative_from_input() {
@@ -377,11 +411,11 @@ mod tests {
                 &fast
             };
             let (mut gf, mut gs) = (vec![0.0; 45], vec![0.0; 45]);
-            act_backward(act, v, &x, &mut gf);
+            act_backward(Exec::serial(), act, v, &x, &mut gf);
             act_backward_body(act, v, &x, &mut gs);
             assert_eq!(gf, gs, "{act:?}");
             let (mut gf, mut gs) = (x.clone(), x.clone());
-            act_backward_inplace(act, v, &mut gf);
+            act_backward_inplace(Exec::serial(), act, v, &mut gf);
             act_backward_inplace_body(act, v, &mut gs);
             assert_eq!(gf, gs, "{act:?}");
         }
@@ -391,11 +425,11 @@ mod tests {
     fn nan_propagates() {
         for act in ALL {
             let mut y = [0.0f32; 1];
-            act_forward(act, &[f32::NAN], &mut y);
+            act_forward(Exec::serial(), act, &[f32::NAN], &mut y);
             assert!(y[0].is_nan(), "{act:?} maps NaN to {}", y[0]);
         }
         let mut y = [0.0f32; 3];
-        act_forward(Act::Relu, &[f32::NAN, -1.0, 2.0], &mut y);
+        act_forward(Exec::serial(), Act::Relu, &[f32::NAN, -1.0, 2.0], &mut y);
         assert!(y[1] == 0.0 && y[2] == 2.0, "{y:?}");
     }
 
@@ -403,23 +437,23 @@ mod tests {
     fn known_values() {
         let x = [-2.0f64, 0.0, 0.5, 25.0];
         let mut y = [0.0; 4];
-        act_forward(Act::Step, &x, &mut y);
+        act_forward(Exec::serial(), Act::Step, &x, &mut y);
         assert_eq!(y, [0.0, 0.0, 1.0, 1.0]);
-        act_forward(Act::LeakyRelu(0.01), &x, &mut y);
+        act_forward(Exec::serial(), Act::LeakyRelu(0.01), &x, &mut y);
         assert_eq!(y, [-0.02, 0.0, 0.5, 25.0]);
-        act_forward(Act::Elu(2.0), &x, &mut y);
+        act_forward(Exec::serial(), Act::Elu(2.0), &x, &mut y);
         assert_eq!(y[1..], [0.0, 0.5, 25.0]);
         assert!((y[0] - 2.0 * ((-2.0f64).exp() - 1.0)).abs() < 1e-15);
         // Softplus is linear above its threshold, and ln 2 at 0.
-        act_forward(Act::Softplus, &x, &mut y);
+        act_forward(Exec::serial(), Act::Softplus, &x, &mut y);
         assert_eq!(y[3], 25.0);
         assert!((y[1] - std::f64::consts::LN_2).abs() < 1e-15);
         // The defining formulas evaluated with Python's math.erf and math.tanh in f64:
         // 0.5·0.5·(1 + erf(0.5/√2)) = 0.34573123063700656 and the tanh form 0.34571400982514394.
-        act_forward(Act::Gelu, &x, &mut y);
+        act_forward(Exec::serial(), Act::Gelu, &x, &mut y);
         assert!((y[2] - 0.345_731_230_637_006_56).abs() < 1e-15, "{}", y[2]);
         assert_eq!(y[3], 25.0);
-        act_forward(Act::GeluTanh, &x, &mut y);
+        act_forward(Exec::serial(), Act::GeluTanh, &x, &mut y);
         assert!((y[2] - 0.345_714_009_825_143_94).abs() < 1e-15, "{}", y[2]);
     }
 }

@@ -6,14 +6,26 @@
 //! packing and nothing is allocated, which keeps a training step allocation-free.
 
 use super::activation::with_act;
+use super::exec::{RowsMut, RowsRef, MIN_TASK_ELEMS};
 use super::vectorized;
 use super::Act;
+use super::Exec;
 use crate::float::Float;
+
+/// The fewest multiply-adds of a product worth a task of its own. Measured on this VM (2 cores,
+/// AVX-512) with `cargo bench -p nnc-runtime --bench threads`: see ARCHITECTURE.md, "Threads".
+pub(crate) const MIN_TASK_MACS: usize = 1 << 17;
+
+/// Row ranges of the products start at multiples of this many rows, a multiple of every
+/// register block's height in `blocked.rs` (4 and 8), so that every row falls in the same block,
+/// and so gets the same arithmetic, whatever the number of tasks.
+pub(crate) const ROW_GRAIN: usize = 8;
 
 /// Dense layer forward with a fused epilogue: `y[b, o] = act(x[b, :] · w[o, :] + bias[o])`.
 /// `bias: None` means no bias.
 #[allow(clippy::too_many_arguments)] // One argument per operand and dimension, as in BLAS.
 pub fn dense_forward<T: Float>(
+    exec: &Exec,
     batch: usize,
     inputs: usize,
     outputs: usize,
@@ -54,19 +66,31 @@ pub fn dense_forward<T: Float>(
         epilogue(outputs, bias, act, y);
         return;
     }
-    // y = x · wᵀ, then bias and activation in one pass over y.
-    T::gemm_nt(batch, outputs, inputs, x, w, y);
-    epilogue(outputs, bias, act, y);
+    // y = x · wᵀ, then bias and activation in one pass over y, each task on its own rows.
+    let tasks = exec.tasks_for(batch, batch * inputs * outputs, MIN_TASK_MACS);
+    let operands = (RowsRef(x, inputs), RowsMut::new(y, outputs));
+    exec.split_rows(batch, ROW_GRAIN, tasks, operands, |rows, (x, y)| {
+        T::gemm_nt(rows.len(), outputs, inputs, x, w, y);
+        epilogue(outputs, bias, act, y);
+    });
 }
 
 /// Unfused bias: `y[r, j] = x[r, j] + b[j]` for a batch of `batch` rows of `n` elements.
-pub fn bias_add<T: Float>(batch: usize, n: usize, x: &[T], b: &[T], y: &mut [T]) {
+pub fn bias_add<T: Float>(exec: &Exec, batch: usize, n: usize, x: &[T], b: &[T], y: &mut [T]) {
     assert_eq!(x.len(), batch * n, "bias_add: x is not batch x n");
     assert_eq!(b.len(), n, "bias_add: b length is not n");
     assert_eq!(y.len(), batch * n, "bias_add: y is not batch x n");
     if n == 0 {
         return;
     }
+    let tasks = exec.tasks_for(batch, batch * n, MIN_TASK_ELEMS);
+    let operands = (RowsRef(x, n), RowsMut::new(y, n));
+    exec.split_rows(batch, 1, tasks, operands, |_, (x, y)| {
+        bias_add_rows(n, x, b, y)
+    });
+}
+
+fn bias_add_rows<T: Float>(n: usize, x: &[T], b: &[T], y: &mut [T]) {
     vectorized!(bias_add_body(n: usize, x: &[T], b: &[T], y: &mut [T]));
 }
 
@@ -126,6 +150,7 @@ mod tests {
         rng.fill_uniform(-1.0, 1.0, &mut x);
         let mut dispatched = vec![0.0; batch * outputs];
         dense_forward(
+            Exec::serial(),
             batch,
             inputs,
             outputs,
@@ -137,6 +162,7 @@ mod tests {
         );
         let mut portable = vec![0.0; batch * outputs];
         gemm(
+            Exec::serial(),
             batch,
             inputs,
             outputs,

@@ -4,11 +4,21 @@
 //! Both products are linear combinations of contiguous rows (of `w` for the input gradient, of
 //! `x` for the weight gradient), computed at every batch size by the register-blocked,
 //! packing-free `Simd::gemm_nn` in `blocked.rs`, which allocates nothing.
+//!
+//! On several threads every kernel here splits an output dimension, never the sum: the input
+//! gradient its rows (samples), the weight gradient its rows (output features), the bias
+//! gradient its columns. Each output element is then one task's sum, in the same order as on one
+//! thread, so the results are the same bits for every thread count and no partial sums need
+//! reducing.
 
+use super::dense::{MIN_TASK_MACS, ROW_GRAIN};
+use super::exec::{RowsMut, RowsRef, MIN_TASK_ELEMS};
+use super::Exec;
 use crate::float::Float;
 
 /// `gx[b, i] = gz[b, :] · w[:, i]`, overwriting `gx`.
 pub fn dense_backward_input<T: Float>(
+    exec: &Exec,
     batch: usize,
     inputs: usize,
     outputs: usize,
@@ -35,11 +45,16 @@ pub fn dense_backward_input<T: Float>(
         return;
     }
     // gx[b, :] = Σ_o gz[b, o] · w[o, :]; no outputs leaves the empty sum, zero.
-    T::gemm_nn(batch, inputs, outputs, gz, outputs, 1, w, gx);
+    let tasks = exec.tasks_for(batch, batch * inputs * outputs, MIN_TASK_MACS);
+    let operands = (RowsRef(gz, outputs), RowsMut::new(gx, inputs));
+    exec.split_rows(batch, ROW_GRAIN, tasks, operands, |rows, (gz, gx)| {
+        T::gemm_nn(rows.len(), inputs, outputs, gz, outputs, 1, w, gx)
+    });
 }
 
 /// `gw[o, i] = Σ_b gz[b, o] · x[b, i]`, overwriting `gw`.
 pub fn dense_backward_weight<T: Float>(
+    exec: &Exec,
     batch: usize,
     inputs: usize,
     outputs: usize,
@@ -66,12 +81,31 @@ pub fn dense_backward_weight<T: Float>(
         return;
     }
     // gw[o, :] = Σ_b gz[b, o] · x[b, :], reading gzᵀ through swapped strides; an empty batch
-    // leaves the empty sum, zero.
-    T::gemm_nn(outputs, inputs, batch, gz, 1, outputs, x, gw);
+    // leaves the empty sum, zero. Each task takes the rows of gw of a range of output features,
+    // reading the same columns of gz.
+    let tasks = exec.tasks_for(outputs, batch * inputs * outputs, MIN_TASK_MACS);
+    exec.split_rows(
+        outputs,
+        1,
+        tasks,
+        (RowsMut::new(gw, inputs),),
+        |rows, (gw,)| {
+            T::gemm_nn(
+                rows.len(),
+                inputs,
+                batch,
+                &gz[rows.start..],
+                1,
+                outputs,
+                x,
+                gw,
+            )
+        },
+    );
 }
 
 /// `gb[o] = Σ_b gz[b, o]`, overwriting `gb`.
-pub fn bias_backward<T: Float>(batch: usize, outputs: usize, gz: &[T], gb: &mut [T]) {
+pub fn bias_backward<T: Float>(exec: &Exec, batch: usize, outputs: usize, gz: &[T], gb: &mut [T]) {
     assert_eq!(
         gz.len(),
         batch * outputs,
@@ -82,9 +116,13 @@ pub fn bias_backward<T: Float>(batch: usize, outputs: usize, gz: &[T], gb: &mut 
     if outputs == 0 {
         return;
     }
-    for row in gz.chunks_exact(outputs) {
-        for (g, &v) in gb.iter_mut().zip(row) {
-            *g += v;
+    // Each task sums a range of columns over every row.
+    let tasks = exec.tasks_for(outputs, batch * outputs, MIN_TASK_ELEMS);
+    exec.split_rows(outputs, 16, tasks, (RowsMut::new(gb, 1),), |cols, (gb,)| {
+        for row in gz.chunks_exact(outputs) {
+            for (g, &v) in gb.iter_mut().zip(&row[cols.clone()]) {
+                *g += v;
+            }
         }
-    }
+    });
 }

@@ -2,6 +2,7 @@
 //! and into their gradient in the backward pass, and inference needs no rescaling.
 
 use crate::float::Float;
+use crate::kernels::Exec;
 use crate::model::Mode;
 use crate::rng::Rng;
 
@@ -12,7 +13,13 @@ use crate::rng::Rng;
 /// a rate of 0, the mask is all ones and nothing is drawn. One 64-bit draw per element: the
 /// element is dropped when the draw is below `rate · 2^64`, so the result is determined by the
 /// generator's state. Training needs `rng`; inference ignores it.
-pub fn dropout_mask<T: Float>(mode: Mode, rng: Option<&mut Rng>, rate: f64, mask: &mut [T]) {
+pub fn dropout_mask<T: Float>(
+    _: &Exec,
+    mode: Mode,
+    rng: Option<&mut Rng>,
+    rate: f64,
+    mask: &mut [T],
+) {
     assert!(
         (0.0..1.0).contains(&rate),
         "dropout_mask: rate {rate} is outside [0, 1)"

@@ -4,6 +4,8 @@
 //! These loops are memory-bound, so the baseline vector width that LLVM already uses for them is
 //! enough and they are not dispatched to AVX2.
 
+use super::exec::{RowsMut, RowsRef};
+use super::Exec;
 use crate::float::Float;
 
 /// Asserts that the operands of an element-wise kernel have one length.
@@ -15,66 +17,95 @@ fn assert_same_len(what: &str, lens: &[usize]) {
 }
 
 /// `out = a + b`, element-wise.
-pub fn add<T: Float>(a: &[T], b: &[T], out: &mut [T]) {
+pub fn add<T: Float>(exec: &Exec, a: &[T], b: &[T], out: &mut [T]) {
     assert_same_len("add", &[a.len(), b.len(), out.len()]);
-    for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
-        *o = x + y;
-    }
+    let len = out.len();
+    let operands = (RowsRef(a, 1), RowsRef(b, 1), RowsMut::new(out, 1));
+    exec.split_elems(len, 1, operands, |(a, b, out)| {
+        for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+            *o = x + y;
+        }
+    });
 }
 
 /// `out += a`, element-wise (the same as [`accumulate`] with the arguments swapped).
-pub fn add_assign<T: Float>(out: &mut [T], a: &[T]) {
+pub fn add_assign<T: Float>(exec: &Exec, out: &mut [T], a: &[T]) {
     assert_same_len("add_assign", &[out.len(), a.len()]);
-    for (o, &x) in out.iter_mut().zip(a) {
-        *o += x;
-    }
+    let len = out.len();
+    let operands = (RowsRef(a, 1), RowsMut::new(out, 1));
+    exec.split_elems(len, 1, operands, |(a, out)| {
+        for (o, &x) in out.iter_mut().zip(a) {
+            *o += x;
+        }
+    });
 }
 
 /// `out += x`, element-wise: adds a gradient contribution into an accumulator.
-pub fn accumulate<T: Float>(x: &[T], out: &mut [T]) {
+pub fn accumulate<T: Float>(exec: &Exec, x: &[T], out: &mut [T]) {
     assert_same_len("accumulate", &[x.len(), out.len()]);
-    for (o, &x) in out.iter_mut().zip(x) {
-        *o += x;
-    }
+    let len = out.len();
+    let operands = (RowsRef(x, 1), RowsMut::new(out, 1));
+    exec.split_elems(len, 1, operands, |(x, out)| {
+        for (o, &x) in out.iter_mut().zip(x) {
+            *o += x;
+        }
+    });
 }
 
 /// `out = a − b`, element-wise.
-pub fn sub<T: Float>(a: &[T], b: &[T], out: &mut [T]) {
+pub fn sub<T: Float>(exec: &Exec, a: &[T], b: &[T], out: &mut [T]) {
     assert_same_len("sub", &[a.len(), b.len(), out.len()]);
-    for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
-        *o = x - y;
-    }
+    let len = out.len();
+    let operands = (RowsRef(a, 1), RowsRef(b, 1), RowsMut::new(out, 1));
+    exec.split_elems(len, 1, operands, |(a, b, out)| {
+        for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+            *o = x - y;
+        }
+    });
 }
 
 /// `out = a ⊙ b`, element-wise.
-pub fn mul<T: Float>(a: &[T], b: &[T], out: &mut [T]) {
+pub fn mul<T: Float>(exec: &Exec, a: &[T], b: &[T], out: &mut [T]) {
     assert_same_len("mul", &[a.len(), b.len(), out.len()]);
-    for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
-        *o = x * y;
-    }
+    let len = out.len();
+    let operands = (RowsRef(a, 1), RowsRef(b, 1), RowsMut::new(out, 1));
+    exec.split_elems(len, 1, operands, |(a, b, out)| {
+        for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+            *o = x * y;
+        }
+    });
 }
 
 /// `g ⊙= a`, element-wise; for example the backward pass of dropout applied in place, with `a`
 /// its mask.
-pub fn mul_inplace<T: Float>(a: &[T], g: &mut [T]) {
+pub fn mul_inplace<T: Float>(exec: &Exec, a: &[T], g: &mut [T]) {
     assert_same_len("mul_inplace", &[a.len(), g.len()]);
-    for (g, &a) in g.iter_mut().zip(a) {
-        *g *= a;
-    }
+    let len = g.len();
+    let operands = (RowsRef(a, 1), RowsMut::new(g, 1));
+    exec.split_elems(len, 1, operands, |(a, g)| {
+        for (g, &a) in g.iter_mut().zip(a) {
+            *g *= a;
+        }
+    });
 }
 
 /// `out = c·x`, element-wise.
-pub fn scale<T: Float>(x: &[T], c: T, out: &mut [T]) {
+pub fn scale<T: Float>(exec: &Exec, x: &[T], c: T, out: &mut [T]) {
     assert_same_len("scale", &[x.len(), out.len()]);
-    for (o, &x) in out.iter_mut().zip(x) {
-        *o = c * x;
-    }
+    let len = out.len();
+    let operands = (RowsRef(x, 1), RowsMut::new(out, 1));
+    exec.split_elems(len, 1, operands, |(x, out)| {
+        for (o, &x) in out.iter_mut().zip(x) {
+            *o = c * x;
+        }
+    });
 }
 
 /// Copies each row of `src` (`batch × src_width`) into columns
 /// `dst_offset..dst_offset + src_width` of `dst` (`batch × dst_width`), leaving the other columns
 /// alone: one call per part concatenates tensors along their last dimension.
 pub fn copy_cols<T: Float>(
+    _: &Exec,
     batch: usize,
     src: &[T],
     src_width: usize,
@@ -112,6 +143,7 @@ pub fn copy_cols<T: Float>(
 /// `dst[b, j] = src[b, src_offset + j]` for `j < dst_width`: reads one part back out of a
 /// concatenation, which is the gradient of [`copy_cols`].
 pub fn slice_cols<T: Float>(
+    _: &Exec,
     batch: usize,
     src: &[T],
     src_width: usize,

@@ -4,9 +4,10 @@
 //! here cannot fail on caller input; a bad id would be a generator bug and panics.
 
 use crate::float::Float;
+use crate::kernels::Exec;
 
 /// `out[i, :] = table[ids[i], :]` for every id: `ids.len() × dim` values.
-pub fn embedding<T: Float>(dim: usize, ids: &[u32], table: &[T], out: &mut [T]) {
+pub fn embedding<T: Float>(_: &Exec, dim: usize, ids: &[u32], table: &[T], out: &mut [T]) {
     assert_eq!(
         out.len(),
         ids.len() * dim,
@@ -33,7 +34,7 @@ pub fn embedding<T: Float>(dim: usize, ids: &[u32], table: &[T], out: &mut [T]) 
 /// for `examples/char_mlp.nnc` at batch 128 (1,024 ids, a 65 × 24 table) the whole backward
 /// kernel, clear included, takes 5.0 µs, against 1.07 ms for the forward product of the
 /// hidden layer it feeds (`cargo bench -p nnc-runtime --bench kernels -- embedding`).
-pub fn embedding_backward<T: Float>(dim: usize, ids: &[u32], g: &[T], g_table: &mut [T]) {
+pub fn embedding_backward<T: Float>(_: &Exec, dim: usize, ids: &[u32], g: &[T], g_table: &mut [T]) {
     assert_eq!(
         g.len(),
         ids.len() * dim,

@@ -2,6 +2,7 @@
 //! the naive triple loop the tests use as an oracle.
 
 use crate::float::Float;
+use crate::kernels::Exec;
 
 /// Routes a product to `sgemm` or `dgemm`. Sealed in practice: the trait lives in a private module
 /// and is only re-exported inside the crate, so `Float` can require it without exposing it.
@@ -120,6 +121,7 @@ fn assert_no_self_overlap(rows: usize, cols: usize, rs: isize, cs: isize) {
 /// With `beta == 0`, `C` is overwritten without being read, so it may hold NaNs.
 #[allow(clippy::too_many_arguments)] // The signature mirrors BLAS and matrixmultiply on purpose.
 pub fn gemm<T: Float>(
+    _: &Exec,
     m: usize,
     k: usize,
     n: usize,

@@ -2,6 +2,7 @@
 //! targets, and binary targets.
 
 use crate::float::Float;
+use crate::kernels::Exec;
 
 /// The index of the first largest value of a non-empty row. NaN entries never win a comparison,
 /// so they are skipped unless the row starts with one.
@@ -18,7 +19,13 @@ fn argmax<T: Float>(row: &[T]) -> usize {
 
 /// The number of rows of `p` (`batch × n`) whose argmax equals the row's label; ties go to the
 /// first maximum, as in PyTorch's `argmax`.
-pub fn argmax_correct<T: Float>(batch: usize, n: usize, p: &[T], labels: &[u32]) -> usize {
+pub fn argmax_correct<T: Float>(
+    _: &Exec,
+    batch: usize,
+    n: usize,
+    p: &[T],
+    labels: &[u32],
+) -> usize {
     assert_eq!(
         p.len(),
         batch * n,
@@ -40,7 +47,7 @@ pub fn argmax_correct<T: Float>(batch: usize, n: usize, p: &[T], labels: &[u32])
 
 /// The number of rows whose argmax of `p` equals the argmax of `t` (both `batch × n`), for one-hot
 /// or soft targets; ties go to the first maximum in both.
-pub fn argmax_match<T: Float>(batch: usize, n: usize, p: &[T], t: &[T]) -> usize {
+pub fn argmax_match<T: Float>(_: &Exec, batch: usize, n: usize, p: &[T], t: &[T]) -> usize {
     assert!(
         p.len() == batch * n && t.len() == batch * n,
         "argmax_match: expected {batch}x{n} values, got p {} and t {}",
@@ -58,7 +65,7 @@ pub fn argmax_match<T: Float>(batch: usize, n: usize, p: &[T], t: &[T]) -> usize
 
 /// The number of elements where `(p > threshold) == (t > 0.5)`: binary accuracy. Pass 0.5 for
 /// probabilities and 0 for logits.
-pub fn threshold_correct<T: Float>(p: &[T], t: &[T], threshold: T) -> usize {
+pub fn threshold_correct<T: Float>(_: &Exec, p: &[T], t: &[T], threshold: T) -> usize {
     assert_eq!(
         p.len(),
         t.len(),

@@ -9,6 +9,9 @@
 //! The dense products also have AVX-512F instantiations (see `simd.rs`); `isa()` makes the
 //! choice for every dispatched kernel.
 
+// Kernels take the execution context, then one argument per operand and dimension, as in BLAS.
+#![allow(clippy::too_many_arguments)]
+
 pub(crate) mod activation;
 mod blocked;
 mod dense;
@@ -16,6 +19,7 @@ mod dense_backward;
 mod dropout;
 mod elementwise;
 mod embedding;
+pub(crate) mod exec;
 mod layout;
 mod loss;
 mod matmul;
@@ -33,6 +37,7 @@ pub use elementwise::{
     accumulate, add, add_assign, copy_cols, mul, mul_inplace, scale, slice_cols, sub,
 };
 pub use embedding::{embedding, embedding_backward};
+pub use exec::{Exec, THREADS_ENV};
 pub use layout::{batch_matmul, expand_axis, permute, sum_axis, MAX_AXES};
 pub use loss::{
     binary_cross_entropy, binary_cross_entropy_backward, binary_cross_entropy_with_logits,

@@ -9,6 +9,7 @@
 //! it can write a gradient, and has no scratch space, so it walks one channel at a time.
 
 use crate::float::Float;
+use crate::kernels::Exec;
 use crate::model::Mode;
 
 /// The statistics of each channel of `x` into `stats` (`[3, channels]`). In training they are
@@ -17,6 +18,7 @@ use crate::model::Mode;
 /// is `1/√(var + eps)` either way.
 #[allow(clippy::too_many_arguments)]
 pub fn batch_norm_stats<T: Float>(
+    _: &Exec,
     mode: Mode,
     batch: usize,
     channels: usize,
@@ -73,6 +75,7 @@ pub fn batch_norm_stats<T: Float>(
 
 /// `y = γ·(x − mean)·inv_std + β` per channel.
 pub fn batch_norm<T: Float>(
+    _: &Exec,
     channels: usize,
     spread: usize,
     x: &[T],
@@ -110,6 +113,7 @@ pub fn batch_norm<T: Float>(
 /// and the means over the channel's n = `batch · spread` values.
 #[allow(clippy::too_many_arguments)]
 pub fn batch_norm_backward<T: Float>(
+    _: &Exec,
     batch: usize,
     channels: usize,
     spread: usize,
@@ -151,6 +155,7 @@ pub fn batch_norm_backward<T: Float>(
 
 /// `dγ = Σ g ⊙ x̂` per channel.
 pub fn batch_norm_scale_grad<T: Float>(
+    _: &Exec,
     channels: usize,
     spread: usize,
     g: &[T],
@@ -181,7 +186,7 @@ pub fn batch_norm_scale_grad<T: Float>(
 }
 
 /// `Σ g` per channel (`dβ`).
-pub fn channel_sum<T: Float>(channels: usize, spread: usize, g: &[T], out: &mut [T]) {
+pub fn channel_sum<T: Float>(_: &Exec, channels: usize, spread: usize, g: &[T], out: &mut [T]) {
     assert_eq!(out.len(), channels, "channel_sum: out");
     assert_eq!(g.len() % (channels * spread).max(1), 0, "channel_sum: g");
     out.fill(T::ZERO);
@@ -199,7 +204,7 @@ fn moments<'a, T>(what: &str, stats: &'a [T], channels: usize) -> (&'a [T], &'a 
 }
 
 /// `running = (1 − momentum)·running + momentum·mean`, from the first row of `stats`.
-pub fn running_mean<T: Float>(momentum: f64, stats: &[T], running: &mut [T]) {
+pub fn running_mean<T: Float>(_: &Exec, momentum: f64, stats: &[T], running: &mut [T]) {
     let c = running.len();
     assert_eq!(stats.len(), 3 * c, "running_mean: stats");
     moving_average(momentum, T::ONE, &stats[..c], running);
@@ -208,7 +213,7 @@ pub fn running_mean<T: Float>(momentum: f64, stats: &[T], running: &mut [T]) {
 /// `running = (1 − momentum)·running + momentum·var·n/(n − 1)`, from the biased variance in the
 /// last row of `stats` over `n` values per channel: PyTorch keeps the unbiased variance.
 /// `n` must be at least 2 (generated code checks the batch before training).
-pub fn running_var<T: Float>(momentum: f64, n: usize, stats: &[T], running: &mut [T]) {
+pub fn running_var<T: Float>(_: &Exec, momentum: f64, n: usize, stats: &[T], running: &mut [T]) {
     let c = running.len();
     assert_eq!(stats.len(), 3 * c, "running_var: stats");
     assert!(

@@ -1,6 +1,8 @@
 //! Row-wise softmax and log-softmax with their gradients, and the row helpers the class losses
 //! share with them.
 
+use super::exec::{RowsMut, RowsRef, Split, MIN_TASK_ELEMS};
+use super::Exec;
 use std::slice::{ChunksExact, ChunksExactMut};
 
 use super::vectorized;
@@ -84,9 +86,23 @@ pub(crate) fn softmax_row<T: Float>(x: &[T], y: &mut [T]) {
 
 /// Row-wise softmax over `batch` rows of `n` values, subtracting each row's maximum first so that
 /// `exp` cannot overflow.
-pub fn softmax<T: Float>(batch: usize, n: usize, x: &[T], y: &mut [T]) {
+pub fn softmax<T: Float>(exec: &Exec, batch: usize, n: usize, x: &[T], y: &mut [T]) {
     assert_rows("softmax", batch, n, &[x.len(), y.len()]);
-    vectorized!(softmax_body(n: usize, x: &[T], y: &mut [T]));
+    let operands = (RowsRef(x, n), RowsMut::new(y, n));
+    split(
+        exec,
+        batch,
+        n,
+        operands,
+        |(x, y)| vectorized!(softmax_body(n: usize, x: &[T], y: &mut [T])),
+    );
+}
+
+/// Splits the rows of a row-wise kernel over the threads, each row costing about as much as
+/// eight cheap operations per element (an exponential and the sums).
+fn split<S: Split>(exec: &Exec, batch: usize, n: usize, operands: S, f: impl Fn(S::Part) + Sync) {
+    let tasks = exec.tasks_for(batch, batch * n * 8, MIN_TASK_ELEMS);
+    exec.split_rows(batch, 1, tasks, operands, |_, parts| f(parts));
 }
 
 #[inline(always)]
@@ -97,26 +113,43 @@ fn softmax_body<T: Float>(n: usize, x: &[T], y: &mut [T]) {
 }
 
 /// Softmax gradient: `gx = y ⊙ (gy − Σ_j gy_j y_j)` per row.
-pub fn softmax_backward<T: Float>(batch: usize, n: usize, y: &[T], gy: &[T], gx: &mut [T]) {
+pub fn softmax_backward<T: Float>(
+    exec: &Exec,
+    batch: usize,
+    n: usize,
+    y: &[T],
+    gy: &[T],
+    gx: &mut [T],
+) {
     assert_rows("softmax_backward", batch, n, &[y.len(), gy.len(), gx.len()]);
     // `rows` would give no rows for n = 0 anyway, but returning here tells LLVM that every row is
     // non-empty, which makes this loop measurably faster (about 10% on 64 rows of 10).
     if n == 0 {
         return;
     }
-    for ((y, gy), gx) in rows(n, y).zip(rows(n, gy)).zip(rows_mut(n, gx)) {
-        let dot: T = y.iter().zip(gy).map(|(&y, &g)| y * g).sum();
-        for ((gx, &y), &gy) in gx.iter_mut().zip(y).zip(gy) {
-            *gx = y * (gy - dot);
+    let operands = (RowsRef(y, n), RowsRef(gy, n), RowsMut::new(gx, n));
+    split(exec, batch, n, operands, |(y, gy, gx)| {
+        for ((y, gy), gx) in rows(n, y).zip(rows(n, gy)).zip(rows_mut(n, gx)) {
+            let dot: T = y.iter().zip(gy).map(|(&y, &g)| y * g).sum();
+            for ((gx, &y), &gy) in gx.iter_mut().zip(y).zip(gy) {
+                *gx = y * (gy - dot);
+            }
         }
-    }
+    });
 }
 
 /// Row-wise log-softmax: `y = x − max − ln Σ e^(x − max)`. Subtracting `max` before the log-sum
 /// (rather than after) keeps the row's largest entry exact.
-pub fn log_softmax<T: Float>(batch: usize, n: usize, x: &[T], y: &mut [T]) {
+pub fn log_softmax<T: Float>(exec: &Exec, batch: usize, n: usize, x: &[T], y: &mut [T]) {
     assert_rows("log_softmax", batch, n, &[x.len(), y.len()]);
-    vectorized!(log_softmax_body(n: usize, x: &[T], y: &mut [T]));
+    let operands = (RowsRef(x, n), RowsMut::new(y, n));
+    split(
+        exec,
+        batch,
+        n,
+        operands,
+        |(x, y)| vectorized!(log_softmax_body(n: usize, x: &[T], y: &mut [T])),
+    );
 }
 
 #[inline(always)]
@@ -130,17 +163,30 @@ fn log_softmax_body<T: Float>(n: usize, x: &[T], y: &mut [T]) {
 }
 
 /// Log-softmax gradient through its output `y`: `gx = gy − e^y · Σ_row gy`.
-pub fn log_softmax_backward<T: Float>(batch: usize, n: usize, y: &[T], gy: &[T], gx: &mut [T]) {
+pub fn log_softmax_backward<T: Float>(
+    exec: &Exec,
+    batch: usize,
+    n: usize,
+    y: &[T],
+    gy: &[T],
+    gx: &mut [T],
+) {
     assert_rows(
         "log_softmax_backward",
         batch,
         n,
         &[y.len(), gy.len(), gx.len()],
     );
-    for ((y, gy), gx) in rows(n, y).zip(rows(n, gy)).zip(rows_mut(n, gx)) {
-        let sum: T = gy.iter().copied().sum();
-        for ((gx, &y), &gy) in gx.iter_mut().zip(y).zip(gy) {
-            *gx = gy - y.exp() * sum;
-        }
+    if n == 0 {
+        return;
     }
+    let operands = (RowsRef(y, n), RowsRef(gy, n), RowsMut::new(gx, n));
+    split(exec, batch, n, operands, |(y, gy, gx)| {
+        for ((y, gy), gx) in rows(n, y).zip(rows(n, gy)).zip(rows_mut(n, gx)) {
+            let sum: T = gy.iter().copied().sum();
+            for ((gx, &y), &gy) in gx.iter_mut().zip(y).zip(gy) {
+                *gx = gy - y.exp() * sum;
+            }
+        }
+    });
 }

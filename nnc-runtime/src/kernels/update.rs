@@ -1,7 +1,8 @@
 //! The fused per-element pass of the Adam and AdamW optimizers, with and without AMSGrad,
 //! vectorized like the other hot kernels.
 
-use super::vectorized;
+use super::exec::{RowsMut, RowsRef};
+use super::{vectorized, Exec};
 use crate::float::Float;
 
 /// Per-step scalars of an Adam update, computed once per step by `optim::Adam` and
@@ -22,10 +23,15 @@ pub(crate) struct AdamCoefficients<T> {
     pub decay: T,
 }
 
+/// What one parameter's Adam update costs, in cheap element-wise operations, for the threading
+/// threshold: a square root, a division and four streams of memory.
+const ADAM_COST: usize = 4;
+
 /// One Adam update over all parameters in a single pass:
 /// `g += wd·p; m = β1 m + (1-β1) g; v = β2 v + (1-β2) g²;`
 /// `p = decay·p - step_size · m / (sqrt(v)/sqrt(bc2) + eps)`.
 pub(crate) fn adam_update<T: Float>(
+    exec: &Exec,
     params: &mut [T],
     grads: &[T],
     m: &mut [T],
@@ -41,12 +47,21 @@ pub(crate) fn adam_update<T: Float>(
         m.len(),
         v.len()
     );
-    vectorized!(adam_body(params: &mut [T], grads: &[T], m: &mut [T], v: &mut [T], c: AdamCoefficients<T>));
+    let operands = (
+        RowsMut::new(params, 1),
+        RowsRef(grads, 1),
+        RowsMut::new(m, 1),
+        RowsMut::new(v, 1),
+    );
+    exec.split_elems(n, ADAM_COST, operands, |(params, grads, m, v)| {
+        vectorized!(adam_body(params: &mut [T], grads: &[T], m: &mut [T], v: &mut [T], c: AdamCoefficients<T>))
+    });
 }
 
 /// [`adam_update`] with AMSGrad: the denominator uses the running maximum `v_max` of the second
 /// moments instead of the current one, `v_max = max(v_max, v)`.
 pub(crate) fn adam_amsgrad_update<T: Float>(
+    exec: &Exec,
     params: &mut [T],
     grads: &[T],
     m: &mut [T],
@@ -64,7 +79,16 @@ pub(crate) fn adam_amsgrad_update<T: Float>(
         v.len(),
         v_max.len()
     );
-    vectorized!(adam_amsgrad_body(params: &mut [T], grads: &[T], m: &mut [T], v: &mut [T], v_max: &mut [T], c: AdamCoefficients<T>));
+    let operands = (
+        RowsMut::new(params, 1),
+        RowsRef(grads, 1),
+        RowsMut::new(m, 1),
+        RowsMut::new(v, 1),
+        RowsMut::new(v_max, 1),
+    );
+    exec.split_elems(n, ADAM_COST, operands, |(params, grads, m, v, v_max)| {
+        vectorized!(adam_amsgrad_body(params: &mut [T], grads: &[T], m: &mut [T], v: &mut [T], v_max: &mut [T], c: AdamCoefficients<T>))
+    });
 }
 
 /// Zero for subnormal values (and zero), the value itself otherwise. Written as a select so
@@ -152,12 +176,20 @@ mod tests {
         let mut p1: Vec<f32> = (0..45).map(|i| (i as f32 * 0.3).cos()).collect();
         let (mut m1, mut v1) = (vec![0.1f32; 45], vec![0.2f32; 45]);
         let (mut p2, mut m2, mut v2) = (p1.clone(), m1.clone(), v1.clone());
-        adam_update(&mut p1, &grads, &mut m1, &mut v1, c);
+        adam_update(Exec::serial(), &mut p1, &grads, &mut m1, &mut v1, c);
         adam_body(&mut p2, &grads, &mut m2, &mut v2, c);
         assert_eq!((&p1, &m1, &v1), (&p2, &m2, &v2));
         let mut w1 = vec![0.15f32; 45];
         let mut w2 = w1.clone();
-        adam_amsgrad_update(&mut p1, &grads, &mut m1, &mut v1, &mut w1, c);
+        adam_amsgrad_update(
+            Exec::serial(),
+            &mut p1,
+            &grads,
+            &mut m1,
+            &mut v1,
+            &mut w1,
+            c,
+        );
         adam_amsgrad_body(&mut p2, &grads, &mut m2, &mut v2, &mut w2, c);
         assert_eq!((p1, m1, v1, w1), (p2, m2, v2, w2));
     }

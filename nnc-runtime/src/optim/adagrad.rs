@@ -1,8 +1,10 @@
 //! Adagrad: per-parameter learning rates scaled by the accumulated squared gradients,
 //! `torch.optim.Adagrad`.
 
-use super::{check_lengths, require_non_negative, Optimizer};
+use super::{check_lengths, require_non_negative, Optimizer, UPDATE_COST};
 use crate::float::Float;
+use crate::kernels::exec::{RowsMut, RowsRef};
+use crate::kernels::Exec;
 
 /// Hyperparameters of [`Adagrad`], with PyTorch's names and defaults.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -74,18 +76,26 @@ impl<T: Float> Adagrad<T> {
 }
 
 impl<T: Float> Optimizer<T> for Adagrad<T> {
-    fn step(&mut self, params: &mut [T], grads: &[T]) {
+    fn step(&mut self, exec: &Exec, params: &mut [T], grads: &[T]) {
         check_lengths("Adagrad", self.sum.len(), params.len(), grads.len());
         self.steps += 1;
         let c = self.config;
         // The decayed rate is computed once per step in f64, as PyTorch does in Python floats.
         let clr = T::from_f64(c.lr / (1.0 + (self.steps - 1) as f64 * c.lr_decay));
         let (wd, eps) = (T::from_f64(c.weight_decay), T::from_f64(c.eps));
-        for ((p, &g), s) in params.iter_mut().zip(grads).zip(&mut self.sum) {
-            let g = g + wd * *p;
-            *s += g * g;
-            *p -= clr * (g / (s.sqrt() + eps));
-        }
+        let n = params.len();
+        let operands = (
+            RowsMut::new(params, 1),
+            RowsRef(grads, 1),
+            RowsMut::new(&mut self.sum, 1),
+        );
+        exec.split_elems(n, UPDATE_COST, operands, |(params, grads, sum)| {
+            for ((p, &g), s) in params.iter_mut().zip(grads).zip(sum) {
+                let g = g + wd * *p;
+                *s += g * g;
+                *p -= clr * (g / (s.sqrt() + eps));
+            }
+        });
     }
 
     learning_rate_and_steps!(steps);

@@ -3,7 +3,7 @@
 
 use super::{check_lengths, require, require_non_negative, Optimizer};
 use crate::float::Float;
-use crate::kernels::{adam_amsgrad_update, adam_update, AdamCoefficients};
+use crate::kernels::{adam_amsgrad_update, adam_update, AdamCoefficients, Exec};
 
 /// Hyperparameters of [`Adam`] and [`AdamW`], with PyTorch's names and Adam's defaults.
 ///
@@ -90,7 +90,14 @@ impl<T: Float> Moments<T> {
     }
 
     /// One step; `decoupled` selects AdamW's decay of the parameter over Adam's L2 penalty.
-    fn step(&mut self, c: &AdamConfig, decoupled: bool, params: &mut [T], grads: &[T]) {
+    fn step(
+        &mut self,
+        exec: &Exec,
+        c: &AdamConfig,
+        decoupled: bool,
+        params: &mut [T],
+        grads: &[T],
+    ) {
         let name = if decoupled { "AdamW" } else { "Adam" };
         check_lengths(name, self.exp_avg.len(), params.len(), grads.len());
         self.t += 1;
@@ -116,9 +123,9 @@ impl<T: Float> Moments<T> {
         let (m, v) = (&mut self.exp_avg, &mut self.exp_avg_sq);
         if c.amsgrad {
             let v_max = &mut self.max_exp_avg_sq;
-            adam_amsgrad_update(params, grads, m, v, v_max, coefficients);
+            adam_amsgrad_update(exec, params, grads, m, v, v_max, coefficients);
         } else {
-            adam_update(params, grads, m, v, coefficients);
+            adam_update(exec, params, grads, m, v, coefficients);
         }
     }
 }
@@ -199,8 +206,9 @@ impl<T: Float> AdamW<T> {
 macro_rules! impl_optimizer {
     ($ty:ident, $decoupled:expr) => {
         impl<T: Float> Optimizer<T> for $ty<T> {
-            fn step(&mut self, params: &mut [T], grads: &[T]) {
-                self.moments.step(&self.config, $decoupled, params, grads);
+            fn step(&mut self, exec: &Exec, params: &mut [T], grads: &[T]) {
+                self.moments
+                    .step(exec, &self.config, $decoupled, params, grads);
             }
 
             learning_rate_and_steps!(moments.t);

@@ -71,11 +71,18 @@ pub use rmsprop::{Rmsprop, RmspropConfig};
 pub use sgd::{Sgd, SgdConfig};
 
 use crate::float::Float;
+use crate::kernels::Exec;
+
+/// What updating one parameter costs, in cheap element-wise operations, for the threading
+/// threshold: a square root and a division besides a few multiply-adds.
+const UPDATE_COST: usize = 4;
 
 /// An update rule applied to a model's flat parameter vector.
 pub trait Optimizer<T: Float> {
-    /// Updates `params` in place from `grads` (same length) and counts the step.
-    fn step(&mut self, params: &mut [T], grads: &[T]);
+    /// Updates `params` in place from `grads` (same length) and counts the step, splitting the
+    /// parameters over `exec`'s threads (each element's update is the same arithmetic whatever
+    /// the split).
+    fn step(&mut self, exec: &Exec, params: &mut [T], grads: &[T]);
     /// The current learning rate.
     fn learning_rate(&self) -> T;
     /// Sets the learning rate used by later steps, for example from a

@@ -1,8 +1,10 @@
 //! RMSprop: gradients divided by a running root mean square, optionally centred and with
 //! momentum, `torch.optim.RMSprop`.
 
-use super::{check_lengths, require_non_negative, Optimizer};
+use super::{check_lengths, require_non_negative, Optimizer, UPDATE_COST};
 use crate::float::Float;
+use crate::kernels::exec::{RowsMut, RowsRef};
+use crate::kernels::Exec;
 
 /// Hyperparameters of [`Rmsprop`], with PyTorch's names and defaults.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -84,7 +86,7 @@ impl<T: Float> Rmsprop<T> {
 }
 
 impl<T: Float> Optimizer<T> for Rmsprop<T> {
-    fn step(&mut self, params: &mut [T], grads: &[T]) {
+    fn step(&mut self, exec: &Exec, params: &mut [T], grads: &[T]) {
         let n = self.square_avg.len();
         check_lengths("RMSprop", n, params.len(), grads.len());
         let c = self.config;
@@ -97,27 +99,43 @@ impl<T: Float> Optimizer<T> for Rmsprop<T> {
         let momentum = T::from_f64(c.momentum);
         let (centered, with_momentum) = (c.centered, c.momentum > 0.0);
         // Indexing the optional buffers, which are empty when unused, keeps one loop for all four
-        // variants; the flags are loop-invariant and only the used buffers are touched.
-        for i in 0..n {
-            let p = params[i];
-            let g = grads[i] + wd * p;
-            let v = alpha * self.square_avg[i] + one_minus_alpha * g * g;
-            self.square_avg[i] = v;
-            let d = if centered {
-                let a = &mut self.grad_avg[i];
-                *a += one_minus_alpha * (g - *a);
-                (v - *a * *a).sqrt() + eps
-            } else {
-                v.sqrt() + eps
-            };
-            params[i] = if with_momentum {
-                let b = &mut self.momentum_buffer[i];
-                *b = momentum * *b + g / d;
-                p - lr * *b
-            } else {
-                p - lr * (g / d)
-            };
-        }
+        // variants; the flags are loop-invariant and only the used buffers are touched. An
+        // unused buffer is split as rows of no elements, so every task gets an empty piece.
+        let width = |used: bool| usize::from(used);
+        let operands = (
+            RowsMut::new(params, 1),
+            RowsRef(grads, 1),
+            RowsMut::new(&mut self.square_avg, 1),
+            RowsMut::new(&mut self.grad_avg, width(centered)),
+            RowsMut::new(&mut self.momentum_buffer, width(with_momentum)),
+        );
+        exec.split_elems(
+            n,
+            UPDATE_COST,
+            operands,
+            |(params, grads, square_avg, grad_avg, momentum_buffer)| {
+                for i in 0..params.len() {
+                    let p = params[i];
+                    let g = grads[i] + wd * p;
+                    let v = alpha * square_avg[i] + one_minus_alpha * g * g;
+                    square_avg[i] = v;
+                    let d = if centered {
+                        let a = &mut grad_avg[i];
+                        *a += one_minus_alpha * (g - *a);
+                        (v - *a * *a).sqrt() + eps
+                    } else {
+                        v.sqrt() + eps
+                    };
+                    params[i] = if with_momentum {
+                        let b = &mut momentum_buffer[i];
+                        *b = momentum * *b + g / d;
+                        p - lr * *b
+                    } else {
+                        p - lr * (g / d)
+                    };
+                }
+            },
+        );
         self.steps += 1;
     }
 

@@ -3,6 +3,8 @@
 
 use super::{check_lengths, require_non_negative, Optimizer};
 use crate::float::Float;
+use crate::kernels::exec::{RowsMut, RowsRef};
+use crate::kernels::Exec;
 
 /// Hyperparameters of [`Sgd`], with PyTorch's names and defaults.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -78,30 +80,42 @@ impl<T: Float> Sgd<T> {
 }
 
 impl<T: Float> Optimizer<T> for Sgd<T> {
-    fn step(&mut self, params: &mut [T], grads: &[T]) {
+    fn step(&mut self, exec: &Exec, params: &mut [T], grads: &[T]) {
         check_lengths("SGD", self.len, params.len(), grads.len());
         let c = self.config;
         let (lr, wd) = (T::from_f64(c.lr), T::from_f64(c.weight_decay));
+        let n = params.len();
         if c.momentum == 0.0 {
-            for (p, &g) in params.iter_mut().zip(grads) {
-                *p -= lr * (g + wd * *p);
-            }
+            let operands = (RowsMut::new(params, 1), RowsRef(grads, 1));
+            exec.split_elems(n, 2, operands, |(params, grads)| {
+                for (p, &g) in params.iter_mut().zip(grads) {
+                    *p -= lr * (g + wd * *p);
+                }
+            });
         } else {
             let momentum = T::from_f64(c.momentum);
             let one_minus_dampening = T::from_f64(1.0 - c.dampening);
             // PyTorch creates the buffer on the first step as a copy of the gradient, without
             // dampening; the flag is loop-invariant, so the compiler hoists the test.
             let first = self.steps == 0;
-            for ((p, &g), b) in params.iter_mut().zip(grads).zip(&mut self.momentum_buffer) {
-                let d = g + wd * *p;
-                *b = if first {
-                    d
-                } else {
-                    momentum * *b + one_minus_dampening * d
-                };
-                let d = if c.nesterov { d + momentum * *b } else { *b };
-                *p -= lr * d;
-            }
+            let buffer = &mut self.momentum_buffer;
+            let operands = (
+                RowsMut::new(params, 1),
+                RowsRef(grads, 1),
+                RowsMut::new(buffer, 1),
+            );
+            exec.split_elems(n, 2, operands, |(params, grads, buffer)| {
+                for ((p, &g), b) in params.iter_mut().zip(grads).zip(buffer) {
+                    let d = g + wd * *p;
+                    *b = if first {
+                        d
+                    } else {
+                        momentum * *b + one_minus_dampening * d
+                    };
+                    let d = if c.nesterov { d + momentum * *b } else { *b };
+                    *p -= lr * d;
+                }
+            });
         }
         self.steps += 1;
     }

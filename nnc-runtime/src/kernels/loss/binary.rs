@@ -4,6 +4,7 @@
 use super::{assert_same_len, clamp_log, scaled_sum, Smoothing};
 use crate::float::Float;
 use crate::kernels::activation::sigmoid;
+use crate::kernels::Exec;
 
 /// Binary targets are smoothed toward 1/2: two "classes".
 fn smoothing<T: Float>(what: &str, smoothing: T) -> Smoothing<T> {
@@ -12,7 +13,7 @@ fn smoothing<T: Float>(what: &str, smoothing: T) -> Smoothing<T> {
 
 /// PyTorch's `BCELoss` on probabilities `p`:
 /// `scale · Σ −(t'·max(ln p, −100) + (1 − t')·max(ln(1 − p), −100))`.
-pub fn binary_cross_entropy<T: Float>(p: &[T], t: &[T], smoothing: T, scale: T) -> T {
+pub fn binary_cross_entropy<T: Float>(_: &Exec, p: &[T], t: &[T], smoothing: T, scale: T) -> T {
     let what = "binary_cross_entropy";
     assert_same_len(what, &[p.len(), t.len()]);
     let sm = self::smoothing(what, smoothing);
@@ -31,6 +32,7 @@ pub fn binary_cross_entropy<T: Float>(p: &[T], t: &[T], smoothing: T, scale: T) 
 
 /// PyTorch's gradient of [`binary_cross_entropy`]: `g = scale · (p − t') / max(p(1 − p), 1e-12)`.
 pub fn binary_cross_entropy_backward<T: Float>(
+    _: &Exec,
     p: &[T],
     t: &[T],
     smoothing: T,
@@ -48,7 +50,13 @@ pub fn binary_cross_entropy_backward<T: Float>(
 
 /// Binary cross-entropy from logits `z` (PyTorch's `BCEWithLogitsLoss`), computed stably as
 /// `scale · Σ (max(z, 0) − z·t' + ln(1 + e^−|z|))`.
-pub fn binary_cross_entropy_with_logits<T: Float>(z: &[T], t: &[T], smoothing: T, scale: T) -> T {
+pub fn binary_cross_entropy_with_logits<T: Float>(
+    _: &Exec,
+    z: &[T],
+    t: &[T],
+    smoothing: T,
+    scale: T,
+) -> T {
     let what = "binary_cross_entropy_with_logits";
     assert_same_len(what, &[z.len(), t.len()]);
     let sm = self::smoothing(what, smoothing);
@@ -63,6 +71,7 @@ pub fn binary_cross_entropy_with_logits<T: Float>(z: &[T], t: &[T], smoothing: T
 /// Gradient of [`binary_cross_entropy_with_logits`] with respect to the logits:
 /// `g = scale · (sigmoid(z) − t')`.
 pub fn binary_cross_entropy_with_logits_backward<T: Float>(
+    _: &Exec,
     z: &[T],
     t: &[T],
     smoothing: T,
@@ -78,6 +87,7 @@ pub fn binary_cross_entropy_with_logits_backward<T: Float>(
 /// The same gradient fused with a sigmoid the model has already applied: given
 /// `p = sigmoid(z)`, `g = scale · (p − t')` with respect to `z`.
 pub fn sigmoid_binary_cross_entropy_backward<T: Float>(
+    _: &Exec,
     p: &[T],
     t: &[T],
     smoothing: T,

@@ -6,10 +6,12 @@ use super::{
 };
 use crate::float::Float;
 use crate::kernels::softmax::logsumexp;
+use crate::kernels::Exec;
 
 /// `scale · Σ_b Σ_c −t'_c · max(ln p_c, −100)` for probabilities `p` and targets `t`, both
 /// `batch × n`.
 pub fn categorical_cross_entropy<T: Float>(
+    _: &Exec,
     batch: usize,
     n: usize,
     p: &[T],
@@ -32,6 +34,7 @@ pub fn categorical_cross_entropy<T: Float>(
 /// `g = −scale · t'_c / max(p_c, tiny)`, where `tiny`, the smallest positive normal value, keeps
 /// the result finite when a probability underflows to 0.
 pub fn categorical_cross_entropy_backward<T: Float>(
+    _: &Exec,
     batch: usize,
     n: usize,
     p: &[T],
@@ -50,6 +53,7 @@ pub fn categorical_cross_entropy_backward<T: Float>(
 /// Cross-entropy from logits `z` against targets `t` (PyTorch's `CrossEntropyLoss` with
 /// probability targets): `scale · Σ_b Σ_c t'_c · (logsumexp(z_b) − z_bc)`, computed stably.
 pub fn categorical_cross_entropy_with_logits<T: Float>(
+    _: &Exec,
     batch: usize,
     n: usize,
     z: &[T],
@@ -75,9 +79,10 @@ pub fn categorical_cross_entropy_with_logits<T: Float>(
 }
 
 /// Gradient of [`categorical_cross_entropy_with_logits`] with respect to the logits:
-/// `g = scale · (softmax(z)·Σ_c t'_c − t')`. The softmax is written into `g` first, so nothing is
+/// `g = scale · (softmax(Exec::serial(), z)·Σ_c t'_c − t')`. The softmax is written into `g` first, so nothing is
 /// allocated.
 pub fn categorical_cross_entropy_with_logits_backward<T: Float>(
+    _: &Exec,
     batch: usize,
     n: usize,
     z: &[T],
@@ -93,10 +98,11 @@ pub fn categorical_cross_entropy_with_logits_backward<T: Float>(
 }
 
 /// The fused softmax + categorical cross-entropy gradient with respect to the logits, given
-/// `p = softmax(z)`: `g = scale · (p·Σ_c t'_c − t')`. It equals
+/// `p = softmax(Exec::serial(), z)`: `g = scale · (p·Σ_c t'_c − t')`. It equals
 /// [`categorical_cross_entropy_with_logits_backward`] without recomputing the softmax. A target
 /// row need not sum to 1, hence the factor `Σ_c t'_c`.
 pub fn softmax_categorical_cross_entropy_backward<T: Float>(
+    _: &Exec,
     batch: usize,
     n: usize,
     p: &[T],

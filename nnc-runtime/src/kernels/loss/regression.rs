@@ -2,9 +2,10 @@
 
 use super::{assert_same_len, scaled_sum};
 use crate::float::Float;
+use crate::kernels::Exec;
 
 /// `scale · Σ (p − t)²`.
-pub fn mse<T: Float>(p: &[T], t: &[T], scale: T) -> T {
+pub fn mse<T: Float>(_: &Exec, p: &[T], t: &[T], scale: T) -> T {
     assert_same_len("mse", &[p.len(), t.len()]);
     scaled_sum(
         scale,
@@ -13,7 +14,7 @@ pub fn mse<T: Float>(p: &[T], t: &[T], scale: T) -> T {
 }
 
 /// Gradient of [`mse`]: `g = 2·scale·(p − t)`.
-pub fn mse_backward<T: Float>(p: &[T], t: &[T], scale: T, g: &mut [T]) {
+pub fn mse_backward<T: Float>(_: &Exec, p: &[T], t: &[T], scale: T, g: &mut [T]) {
     assert_same_len("mse_backward", &[p.len(), t.len(), g.len()]);
     let c = scale + scale;
     for ((g, &p), &t) in g.iter_mut().zip(p).zip(t) {
@@ -22,7 +23,7 @@ pub fn mse_backward<T: Float>(p: &[T], t: &[T], scale: T, g: &mut [T]) {
 }
 
 /// `scale · Σ |p − t|` (PyTorch's `L1Loss`).
-pub fn mae<T: Float>(p: &[T], t: &[T], scale: T) -> T {
+pub fn mae<T: Float>(_: &Exec, p: &[T], t: &[T], scale: T) -> T {
     assert_same_len("mae", &[p.len(), t.len()]);
     scaled_sum(
         scale,
@@ -31,7 +32,7 @@ pub fn mae<T: Float>(p: &[T], t: &[T], scale: T) -> T {
 }
 
 /// Gradient of [`mae`]: `g = scale · sign(p − t)`, 0 where `p = t` as in PyTorch.
-pub fn mae_backward<T: Float>(p: &[T], t: &[T], scale: T, g: &mut [T]) {
+pub fn mae_backward<T: Float>(_: &Exec, p: &[T], t: &[T], scale: T, g: &mut [T]) {
     assert_same_len("mae_backward", &[p.len(), t.len(), g.len()]);
     for ((g, &p), &t) in g.iter_mut().zip(p).zip(t) {
         let d = p - t;
@@ -48,7 +49,7 @@ pub fn mae_backward<T: Float>(p: &[T], t: &[T], scale: T, g: &mut [T]) {
 
 /// PyTorch's `HuberLoss`: `scale · Σ h(p − t)` with `h(d) = 0.5·d²` for `|d| < delta` and
 /// `delta·(|d| − 0.5·delta)` otherwise.
-pub fn huber<T: Float>(p: &[T], t: &[T], delta: T, scale: T) -> T {
+pub fn huber<T: Float>(_: &Exec, p: &[T], t: &[T], delta: T, scale: T) -> T {
     assert_same_len("huber", &[p.len(), t.len()]);
     let delta = delta.to_f64();
     scaled_sum(
@@ -65,7 +66,7 @@ pub fn huber<T: Float>(p: &[T], t: &[T], delta: T, scale: T) -> T {
 }
 
 /// Gradient of [`huber`]: `g = scale · clamp(p − t, −delta, delta)`.
-pub fn huber_backward<T: Float>(p: &[T], t: &[T], delta: T, scale: T, g: &mut [T]) {
+pub fn huber_backward<T: Float>(_: &Exec, p: &[T], t: &[T], delta: T, scale: T, g: &mut [T]) {
     assert_same_len("huber_backward", &[p.len(), t.len(), g.len()]);
     for ((g, &p), &t) in g.iter_mut().zip(p).zip(t) {
         let d = p - t;

@@ -11,10 +11,12 @@ use super::{
 };
 use crate::float::Float;
 use crate::kernels::softmax::logsumexp;
+use crate::kernels::Exec;
 
 /// `scale · Σ_b Σ_c −t'_c · max(ln p_bc, −100)` for probabilities `p` (`batch × n`); without
 /// smoothing, `scale · Σ_b −max(ln p[b, label_b], −100)`.
 pub fn sparse_cross_entropy<T: Float>(
+    _: &Exec,
     batch: usize,
     n: usize,
     p: &[T],
@@ -45,6 +47,7 @@ pub fn sparse_cross_entropy<T: Float>(
 /// Gradient of [`sparse_cross_entropy`] with respect to `p`: `g = −scale · t'_c / max(p_c, tiny)`
 /// (`tiny` the smallest positive normal value); without smoothing that is 0 except at each label.
 pub fn sparse_cross_entropy_backward<T: Float>(
+    _: &Exec,
     batch: usize,
     n: usize,
     p: &[T],
@@ -78,6 +81,7 @@ pub fn sparse_cross_entropy_backward<T: Float>(
 /// indices): `scale · Σ_b Σ_c t'_c·(logsumexp(z_b) − z_bc)`, which, since `Σ_c t'_c = 1`, is
 /// `scale · Σ_b (logsumexp(z_b) − (1 − ε)·z[b, label_b] − (ε/n)·Σ_c z_bc)`.
 pub fn sparse_cross_entropy_with_logits<T: Float>(
+    _: &Exec,
     batch: usize,
     n: usize,
     z: &[T],
@@ -107,9 +111,10 @@ pub fn sparse_cross_entropy_with_logits<T: Float>(
 }
 
 /// Gradient of [`sparse_cross_entropy_with_logits`] with respect to the logits:
-/// `g = scale · (softmax(z) − t')`. The softmax is written into `g` first, so nothing is
+/// `g = scale · (softmax(Exec::serial(), z) − t')`. The softmax is written into `g` first, so nothing is
 /// allocated.
 pub fn sparse_cross_entropy_with_logits_backward<T: Float>(
+    _: &Exec,
     batch: usize,
     n: usize,
     z: &[T],
@@ -125,9 +130,10 @@ pub fn sparse_cross_entropy_with_logits_backward<T: Float>(
 }
 
 /// The fused softmax + sparse cross-entropy gradient with respect to the logits, given
-/// `p = softmax(z)`: `g = scale · (p − t')`. It equals
+/// `p = softmax(Exec::serial(), z)`: `g = scale · (p − t')`. It equals
 /// [`sparse_cross_entropy_with_logits_backward`] without recomputing the softmax.
 pub fn softmax_sparse_cross_entropy_backward<T: Float>(
+    _: &Exec,
     batch: usize,
     n: usize,
     p: &[T],
@@ -145,7 +151,7 @@ pub fn softmax_sparse_cross_entropy_backward<T: Float>(
 
 /// Negative log-likelihood of log-probabilities `logp` (`batch × n`), PyTorch's `NLLLoss`:
 /// `scale · Σ_b −logp[b, label_b]`.
-pub fn nll<T: Float>(batch: usize, n: usize, logp: &[T], labels: &[u32], scale: T) -> T {
+pub fn nll<T: Float>(_: &Exec, batch: usize, n: usize, logp: &[T], labels: &[u32], scale: T) -> T {
     assert_labels("nll", batch, n, &[logp.len()], labels);
     scaled_sum(
         scale,
@@ -158,6 +164,7 @@ pub fn nll<T: Float>(batch: usize, n: usize, logp: &[T], labels: &[u32], scale: 
 
 /// Gradient of [`nll`] with respect to `logp`: `−scale` at each label, 0 elsewhere.
 pub fn nll_backward<T: Float>(
+    _: &Exec,
     batch: usize,
     n: usize,
     logp: &[T],

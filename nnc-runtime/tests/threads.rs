@@ -1,0 +1,217 @@
+//! Every threaded kernel gives the same bits on 2, 3 and 7 threads as on one, over odd sizes
+//! large enough to pass the kernels' thresholds (so the work really is split, unevenly, with
+//! ranges that end mid-block): each kernel splits an output dimension rather than a sum, and on
+//! block boundaries, so no element's arithmetic depends on the split. (`tests/threads.rs` at the
+//! top of the workspace checks whole models, and that dropping a workspace joins its workers.)
+
+use nnc_runtime::kernels::{
+    accumulate, act_backward, act_backward_inplace, act_forward, add, add_assign, batch_matmul,
+    bias_add, bias_backward, dense_backward_input, dense_backward_weight, dense_forward,
+    log_softmax, log_softmax_backward, mul, mul_inplace, scale, softmax, softmax_backward, sub,
+};
+use nnc_runtime::{
+    Act, Adagrad, AdagradConfig, Adam, AdamConfig, AdamW, Exec, Float, Optimizer, Rmsprop,
+    RmspropConfig, Rng, Sgd, SgdConfig,
+};
+
+const THREADS: [usize; 3] = [2, 3, 7];
+
+fn random<T: Float>(len: usize, seed: u64) -> Vec<T> {
+    let mut v = vec![T::ZERO; len];
+    Rng::new(seed).fill_uniform(-T::ONE, T::ONE, &mut v);
+    v
+}
+
+/// Runs `kernel` into a NaN-filled output of `len` elements on one thread and on each thread
+/// count of [`THREADS`], and asserts that every result has the same bits.
+fn same_bits<T: Float>(what: &str, len: usize, kernel: impl Fn(&Exec, &mut [T])) {
+    let run = |exec: &Exec| {
+        let mut out = vec![T::from_f64(f64::NAN); len];
+        kernel(exec, &mut out);
+        out
+    };
+    let one = run(Exec::serial());
+    assert!(
+        one.iter().all(|v| !v.to_f64().is_nan()),
+        "{what}: the kernel left part of its output unwritten"
+    );
+    for threads in THREADS {
+        let many = run(&Exec::new(threads));
+        let differ = one
+            .iter()
+            .zip(&many)
+            .position(|(a, b)| a.to_f64().to_bits() != b.to_f64().to_bits());
+        assert!(
+            differ.is_none(),
+            "{what} on {threads} threads: element {} is {} but {} on one thread",
+            differ.unwrap_or(0),
+            many[differ.unwrap_or(0)],
+            one[differ.unwrap_or(0)]
+        );
+    }
+}
+
+fn dense_kernels<T: Float>() {
+    // Batches on both sides of the 8-row split grain; widths that leave partial vectors.
+    for (batch, inputs, outputs) in [(67, 301, 37), (9, 777, 130), (203, 65, 19), (40, 129, 1)] {
+        let x = random::<T>(batch * inputs, 1);
+        let w = random::<T>(outputs * inputs, 2);
+        let b = random::<T>(outputs, 3);
+        let gz = random::<T>(batch * outputs, 4);
+        let what = format!("{batch}x{inputs}x{outputs}");
+        for act in [Act::Identity, Act::Relu, Act::Tanh, Act::Gelu] {
+            same_bits(
+                &format!("dense_forward {act:?} {what}"),
+                batch * outputs,
+                |e, y| dense_forward(e, batch, inputs, outputs, &x, &w, Some(&b), act, y),
+            );
+        }
+        same_bits(
+            &format!("dense_backward_input {what}"),
+            batch * inputs,
+            |e, gx| dense_backward_input(e, batch, inputs, outputs, &gz, &w, gx),
+        );
+        same_bits(
+            &format!("dense_backward_weight {what}"),
+            outputs * inputs,
+            |e, gw| dense_backward_weight(e, batch, inputs, outputs, &gz, &x, gw),
+        );
+        same_bits(&format!("bias_backward {what}"), inputs, |e, gb| {
+            bias_backward(e, batch, inputs, &x, gb)
+        });
+        same_bits(&format!("bias_add {what}"), batch * inputs, |e, y| {
+            bias_add(e, batch, inputs, &x, &random::<T>(inputs, 5), y)
+        });
+    }
+    // A bias gradient wide enough to split its columns.
+    let (batch, n) = (300, 1001);
+    let gz = random::<T>(batch * n, 6);
+    same_bits("bias_backward 300x1001", n, |e, gb| {
+        bias_backward(e, batch, n, &gz, gb)
+    });
+    // Batched products (attention's shapes), each layout.
+    let (count, m, k, n) = (37, 21, 33, 45);
+    let a = random::<T>(count * m * k, 7);
+    let bm = random::<T>(count * k * n, 8);
+    for (ta, tb) in [(false, true), (false, false), (true, false), (true, true)] {
+        same_bits(&format!("batch_matmul {ta} {tb}"), count * m * n, |e, c| {
+            batch_matmul(e, count, m, k, n, ta, tb, &a, &bm, c)
+        });
+    }
+}
+
+#[test]
+fn dense_kernels_give_the_same_bits_on_every_thread_count() {
+    dense_kernels::<f32>();
+    dense_kernels::<f64>();
+}
+
+fn element_wise<T: Float>() {
+    // Above the element-wise threshold (32768 cheap operations per task) with a ragged end.
+    let len = 200_003;
+    let (a, b) = (random::<T>(len, 9), random::<T>(len, 10));
+    let positive: Vec<T> = a.iter().map(|v| v.abs()).collect();
+    same_bits("add", len, |e, o| add(e, &a, &b, o));
+    same_bits("sub", len, |e, o| sub(e, &a, &b, o));
+    same_bits("mul", len, |e, o| mul(e, &a, &b, o));
+    same_bits("scale", len, |e, o| scale(e, &a, T::from_f64(0.3), o));
+    same_bits("accumulate", len, |e, o| {
+        o.copy_from_slice(&b);
+        accumulate(e, &a, o)
+    });
+    same_bits("add_assign", len, |e, o| {
+        o.copy_from_slice(&b);
+        add_assign(e, o, &a)
+    });
+    same_bits("mul_inplace", len, |e, o| {
+        o.copy_from_slice(&b);
+        mul_inplace(e, &a, o)
+    });
+    for act in [
+        Act::Relu,
+        Act::Sigmoid,
+        Act::Tanh,
+        Act::LeakyRelu(0.1),
+        Act::Elu(0.7),
+        Act::Gelu,
+        Act::GeluTanh,
+        Act::Softplus,
+    ] {
+        same_bits(&format!("act_forward {act:?}"), len, |e, y| {
+            act_forward(e, act, &a, y)
+        });
+        same_bits(&format!("act_backward {act:?}"), len, |e, g| {
+            act_backward(e, act, &positive, &b, g)
+        });
+        same_bits(&format!("act_backward_inplace {act:?}"), len, |e, g| {
+            g.copy_from_slice(&b);
+            act_backward_inplace(e, act, &positive, g)
+        });
+    }
+    // Row-wise kernels: 1111 rows of 65 classes.
+    let (rows, n) = (1111, 65);
+    let x = random::<T>(rows * n, 11);
+    let gy = random::<T>(rows * n, 12);
+    same_bits("softmax", rows * n, |e, y| softmax(e, rows, n, &x, y));
+    same_bits("log_softmax", rows * n, |e, y| {
+        log_softmax(e, rows, n, &x, y)
+    });
+    let mut y = vec![T::ZERO; rows * n];
+    softmax(Exec::serial(), rows, n, &x, &mut y);
+    same_bits("softmax_backward", rows * n, |e, g| {
+        softmax_backward(e, rows, n, &y, &gy, g)
+    });
+    log_softmax(Exec::serial(), rows, n, &x, &mut y);
+    same_bits("log_softmax_backward", rows * n, |e, g| {
+        log_softmax_backward(e, rows, n, &y, &gy, g)
+    });
+}
+
+#[test]
+fn element_wise_and_row_kernels_give_the_same_bits_on_every_thread_count() {
+    element_wise::<f32>();
+    element_wise::<f64>();
+}
+
+/// Three steps of an optimizer over 100,003 parameters, from the same start.
+fn optimizer_steps<O: Optimizer<f32>>(what: &str, make: impl Fn() -> O) {
+    let len = 100_003;
+    let grads: Vec<Vec<f32>> = (0..3).map(|s| random(len, 20 + s)).collect();
+    same_bits(what, len, |exec, params| {
+        params.copy_from_slice(&random::<f32>(len, 13));
+        let mut opt = make();
+        for g in &grads {
+            opt.step(exec, params, g);
+        }
+    });
+}
+
+#[test]
+fn optimizers_give_the_same_bits_on_every_thread_count() {
+    let len = 100_003;
+    optimizer_steps("adam", || Adam::new(len, AdamConfig::default()));
+    let amsgrad = AdamConfig {
+        amsgrad: true,
+        weight_decay: 0.01,
+        ..AdamConfig::default()
+    };
+    optimizer_steps("adam (amsgrad)", || Adam::new(len, amsgrad));
+    optimizer_steps("adamw", || AdamW::new(len, AdamConfig::default()));
+    optimizer_steps("sgd", || Sgd::new(len, SgdConfig::default()));
+    let momentum = SgdConfig {
+        momentum: 0.9,
+        nesterov: true,
+        ..SgdConfig::default()
+    };
+    optimizer_steps("sgd (nesterov)", || Sgd::new(len, momentum));
+    let centered = RmspropConfig {
+        centered: true,
+        momentum: 0.5,
+        ..RmspropConfig::default()
+    };
+    optimizer_steps("rmsprop", || Rmsprop::new(len, RmspropConfig::default()));
+    optimizer_steps("rmsprop (centered, momentum)", || {
+        Rmsprop::new(len, centered)
+    });
+    optimizer_steps("adagrad", || Adagrad::new(len, AdagradConfig::default()));
+}
