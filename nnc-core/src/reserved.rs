@@ -20,6 +20,8 @@ pub const LOCALS: &[&str] = &[
     "pred",
     "state",
     "mode",
+    // The execution context every generated function passes to its kernels.
+    "exec",
     // Functions of the generated module, which a local of that name would shadow.
     "forward",
     "commit",

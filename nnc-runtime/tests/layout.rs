@@ -15,7 +15,13 @@ fn random(rng: &mut Rng, len: usize) -> Vec<f64> {
 #[test]
 fn batch_matmul_matches_the_reference_product_per_matrix() {
     let mut rng = Rng::new(1);
-    for (count, m, k, n) in [(1, 1, 1, 1), (3, 2, 5, 7), (2, 7, 3, 4), (4, 6, 6, 1)] {
+    for (count, m, k, n) in [
+        (1, 1, 1, 1),
+        (3, 2, 5, 7),
+        (2, 7, 3, 4),
+        (4, 6, 6, 1),
+        (3, 2, 0, 5),
+    ] {
         for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
             let (a, b) = (
                 random(&mut rng, count * m * k),

@@ -1,7 +1,7 @@
 //! Element-wise activations and their gradients, expressed through the activation's output
 //! where that is possible and through its input otherwise (see [`Act::derivative_from_input`]).
 
-use super::exec::{RowsMut, RowsRef};
+use super::split::{RowsMut, RowsRef};
 use super::Exec;
 use std::f64::consts::{FRAC_1_SQRT_2, FRAC_2_SQRT_PI, SQRT_2};
 

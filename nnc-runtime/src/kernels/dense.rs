@@ -6,7 +6,7 @@
 //! packing and nothing is allocated, which keeps a training step allocation-free.
 
 use super::activation::with_act;
-use super::exec::{RowsMut, RowsRef, MIN_TASK_ELEMS};
+use super::split::{RowsMut, RowsRef, MIN_TASK_ELEMS};
 use super::vectorized;
 use super::Act;
 use super::Exec;
@@ -16,9 +16,11 @@ use crate::float::Float;
 /// AVX-512) with `cargo bench -p nnc-runtime --bench threads`: see ARCHITECTURE.md, "Threads".
 pub(crate) const MIN_TASK_MACS: usize = 1 << 17;
 
-/// Row ranges of the products start at multiples of this many rows, a multiple of every
-/// register block's height in `blocked.rs` (4 and 8), so that every row falls in the same block,
-/// and so gets the same arithmetic, whatever the number of tasks.
+/// Row ranges of the products start at multiples of this many rows. In `gemm_nt` (the forward
+/// product) a row's arithmetic depends on its register block, 4 or 8 rows tall, so a multiple of
+/// both keeps every row in the same block whatever the number of tasks. `gemm_nn` (both backward
+/// products) gives every row the same arithmetic in any block, so it needs no grain; it uses this
+/// one for whole cache lines of its output.
 pub(crate) const ROW_GRAIN: usize = 8;
 
 /// Dense layer forward with a fused epilogue: `y[b, o] = act(x[b, :] · w[o, :] + bias[o])`.

@@ -12,7 +12,7 @@
 //! reducing.
 
 use super::dense::{MIN_TASK_MACS, ROW_GRAIN};
-use super::exec::{RowsMut, RowsRef, MIN_TASK_ELEMS};
+use super::split::{RowsMut, RowsRef, MIN_TASK_ELEMS};
 use super::Exec;
 use crate::float::Float;
 
@@ -116,7 +116,8 @@ pub fn bias_backward<T: Float>(exec: &Exec, batch: usize, outputs: usize, gz: &[
     if outputs == 0 {
         return;
     }
-    // Each task sums a range of columns over every row.
+    // Each task sums a range of columns over every row, so each column's sum keeps the order of
+    // one thread's; 16 columns are a whole cache line of f32 sums.
     let tasks = exec.tasks_for(outputs, batch * outputs, MIN_TASK_ELEMS);
     exec.split_rows(outputs, 16, tasks, (RowsMut::new(gb, 1),), |cols, (gb,)| {
         for row in gz.chunks_exact(outputs) {

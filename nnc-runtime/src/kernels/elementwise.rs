@@ -4,7 +4,7 @@
 //! These loops are memory-bound, so the baseline vector width that LLVM already uses for them is
 //! enough and they are not dispatched to AVX2.
 
-use super::exec::{RowsMut, RowsRef};
+use super::split::{RowsMut, RowsRef};
 use super::Exec;
 use crate::float::Float;
 

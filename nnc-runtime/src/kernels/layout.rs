@@ -9,7 +9,7 @@
 //! 0.15 ms.
 
 use super::dense::MIN_TASK_MACS;
-use super::exec::{RowsMut, RowsRef};
+use super::split::{RowsMut, RowsRef};
 use super::Exec;
 use crate::float::Float;
 
@@ -168,6 +168,11 @@ pub fn batch_matmul<T: Float>(
         "batch_matmul: out is not {count}x{m}x{n}"
     );
     if m * n == 0 {
+        return;
+    }
+    if k == 0 {
+        // Every entry is an empty sum.
+        out.fill(T::ZERO);
         return;
     }
     // Each task takes whole products, so every product is computed as on one thread.

@@ -19,7 +19,7 @@ mod dense_backward;
 mod dropout;
 mod elementwise;
 mod embedding;
-pub(crate) mod exec;
+mod exec;
 mod layout;
 mod loss;
 mod matmul;
@@ -27,6 +27,7 @@ mod metrics;
 mod norm;
 mod simd;
 pub(crate) mod softmax;
+pub(crate) mod split;
 mod update;
 
 pub use activation::{act_backward, act_backward_inplace, act_forward, Act};

@@ -1,7 +1,7 @@
 //! Row-wise softmax and log-softmax with their gradients, and the row helpers the class losses
 //! share with them.
 
-use super::exec::{RowsMut, RowsRef, Split, MIN_TASK_ELEMS};
+use super::split::{RowsMut, RowsRef, Split, MIN_TASK_ELEMS};
 use super::Exec;
 use std::slice::{ChunksExact, ChunksExactMut};
 

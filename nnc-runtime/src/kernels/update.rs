@@ -1,7 +1,7 @@
 //! The fused per-element pass of the Adam and AdamW optimizers, with and without AMSGrad,
 //! vectorized like the other hot kernels.
 
-use super::exec::{RowsMut, RowsRef};
+use super::split::{RowsMut, RowsRef};
 use super::{vectorized, Exec};
 use crate::float::Float;
 

@@ -3,7 +3,7 @@
 
 use super::{check_lengths, require_non_negative, Optimizer, UPDATE_COST};
 use crate::float::Float;
-use crate::kernels::exec::{RowsMut, RowsRef};
+use crate::kernels::split::{RowsMut, RowsRef};
 use crate::kernels::Exec;
 
 /// Hyperparameters of [`Rmsprop`], with PyTorch's names and defaults.

@@ -1,0 +1,226 @@
+//! How threaded kernels share out their work: an operand list that [`Exec::split_rows`] cuts
+//! into one piece per task ([`RowsMut`], [`RowsRef`] and tuples of them), the ranges it cuts
+//! at, and the thresholds below which a kernel stays on the calling thread.
+//!
+//! The ranges depend only on the sizes and the task count, and start at multiples of a grain
+//! the kernel chooses, so that each output element is computed by the same operations whatever
+//! the split. This module does not start threads or hand out jobs; `exec.rs` does.
+
+use std::marker::PhantomData;
+use std::ops::Range;
+
+use super::Exec;
+
+/// The fewest elements of a cheap element-wise pass (an add, a relu, a bias) worth a task of
+/// its own; kernels whose elements cost more (a transcendental activation, an optimizer update)
+/// count each element several times. Measured with `cargo bench -p nnc-runtime --bench
+/// threads`: see ARCHITECTURE.md, "Threads".
+pub(crate) const MIN_TASK_ELEMS: usize = 1 << 15;
+
+/// Element-wise passes split at multiples of this many elements: whole cache lines, and whole
+/// vectors at every width, so each element meets the same vector code whatever the split.
+pub(crate) const ELEM_GRAIN: usize = 64;
+
+impl Exec {
+    /// How many of up to `units` tasks a kernel should split `work` into, giving each task at
+    /// least `min_work` (the kernel's measured threshold) and at most one task per thread.
+    pub(crate) fn tasks_for(&self, units: usize, work: usize, min_work: usize) -> usize {
+        if self.threads() == 1 {
+            return 1;
+        }
+        (work / min_work.max(1))
+            .clamp(1, self.threads())
+            .min(units.max(1))
+    }
+
+    /// Splits `rows` rows into `tasks` consecutive ranges and runs `f(range, parts)` for each,
+    /// where `parts` are the operands' pieces for those rows. Range boundaries are multiples of
+    /// `grain` (except the last end), so a kernel whose blocks are `grain` rows tall sees the same
+    /// blocks whatever the task count.
+    pub(crate) fn split_rows<S: Split>(
+        &self,
+        rows: usize,
+        grain: usize,
+        tasks: usize,
+        operands: S,
+        f: impl Fn(Range<usize>, S::Part) + Sync,
+    ) {
+        let grain = grain.max(1);
+        let blocks = rows.div_ceil(grain);
+        let tasks = tasks.min(self.threads()).clamp(1, blocks.max(1));
+        operands.check(rows);
+        let range = |t: usize| {
+            let start = (blocks * t / tasks * grain).min(rows);
+            let end = (blocks * (t + 1) / tasks * grain).min(rows);
+            start..end
+        };
+        if tasks == 1 {
+            // SAFETY: one task takes every row, once.
+            return f(0..rows, unsafe { operands.part(0..rows) });
+        }
+        self.run(tasks, &|t| {
+            let rows = range(t);
+            // SAFETY: the ranges of distinct tasks are disjoint (consecutive, increasing
+            // boundaries), `check` verified that every operand holds `rows` rows, and `run`
+            // calls each task index exactly once.
+            f(rows.clone(), unsafe { operands.part(rows) })
+        });
+    }
+
+    /// [`Exec::split_rows`] over the elements of flat operands, for an element-wise pass whose
+    /// elements each cost `cost` cheap operations.
+    pub(crate) fn split_elems<S: Split>(
+        &self,
+        len: usize,
+        cost: usize,
+        operands: S,
+        f: impl Fn(S::Part) + Sync,
+    ) {
+        let tasks = self.tasks_for(len.div_ceil(ELEM_GRAIN), len * cost, MIN_TASK_ELEMS);
+        self.split_rows(len, ELEM_GRAIN, tasks, operands, |_, parts| f(parts));
+    }
+}
+
+/// Operands that [`Exec::split_rows`] cuts into one piece per task: [`RowsMut`], [`RowsRef`]
+/// and tuples of them.
+pub(crate) trait Split: Sync {
+    /// The pieces a task receives, borrowed for as long as the operands' own borrows.
+    type Part;
+    /// Panics unless every operand holds exactly `rows` rows.
+    fn check(&self, rows: usize);
+    /// The pieces for `rows`.
+    ///
+    /// # Safety
+    ///
+    /// `rows` lies within the checked row count, and no two calls on one value get overlapping
+    /// ranges (a writable piece must not alias another).
+    unsafe fn part(&self, rows: Range<usize>) -> Self::Part;
+}
+
+/// A writable operand of `width` elements per row, each task getting its own rows.
+pub(crate) struct RowsMut<'a, T> {
+    ptr: *mut T,
+    len: usize,
+    width: usize,
+    life: PhantomData<&'a mut [T]>,
+}
+
+impl<'a, T> RowsMut<'a, T> {
+    pub(crate) fn new(slice: &'a mut [T], width: usize) -> Self {
+        RowsMut {
+            ptr: slice.as_mut_ptr(),
+            len: slice.len(),
+            width,
+            life: PhantomData,
+        }
+    }
+}
+
+// SAFETY: a `RowsMut` is a `&mut [T]` handed out in disjoint pieces, which may move to other
+// threads exactly when `T` may.
+unsafe impl<T: Send> Sync for RowsMut<'_, T> {}
+
+impl<'a, T: Send> Split for RowsMut<'a, T> {
+    type Part = &'a mut [T];
+    fn check(&self, rows: usize) {
+        assert_eq!(
+            Some(self.len),
+            rows.checked_mul(self.width),
+            "split_rows: an operand of {} elements is not {rows} rows of {}",
+            self.len,
+            self.width
+        );
+    }
+    unsafe fn part(&self, rows: Range<usize>) -> &'a mut [T] {
+        // SAFETY: by `part`'s contract the rows are inside the checked length and no other live
+        // piece overlaps them, and the pointer came from a `&mut [T]` borrowed for `'a`.
+        unsafe {
+            std::slice::from_raw_parts_mut(
+                self.ptr.add(rows.start * self.width),
+                rows.len() * self.width,
+            )
+        }
+    }
+}
+
+/// A read-only operand of `width` elements per row, each task getting its rows.
+pub(crate) struct RowsRef<'a, T>(pub(crate) &'a [T], pub(crate) usize);
+
+impl<'a, T: Sync> Split for RowsRef<'a, T> {
+    type Part = &'a [T];
+    fn check(&self, rows: usize) {
+        assert_eq!(
+            Some(self.0.len()),
+            rows.checked_mul(self.1),
+            "split_rows: an operand of {} elements is not {rows} rows of {}",
+            self.0.len(),
+            self.1
+        );
+    }
+    unsafe fn part(&self, rows: Range<usize>) -> &'a [T] {
+        &self.0[rows.start * self.1..rows.end * self.1]
+    }
+}
+
+macro_rules! split_tuple {
+    ($($name:ident $index:tt),+) => {
+        impl<$($name: Split),+> Split for ($($name,)+) {
+            type Part = ($($name::Part,)+);
+            fn check(&self, rows: usize) {
+                $(self.$index.check(rows);)+
+            }
+            unsafe fn part(&self, rows: Range<usize>) -> Self::Part {
+                // SAFETY: forwarded from this function's contract to each operand.
+                unsafe { ($(self.$index.part(rows.clone()),)+) }
+            }
+        }
+    };
+}
+
+split_tuple!(A 0);
+split_tuple!(A 0, B 1);
+split_tuple!(A 0, B 1, C 2);
+split_tuple!(A 0, B 1, C 2, D 3);
+split_tuple!(A 0, B 1, C 2, D 3, E 4);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_rows_covers_every_row_once_on_grain_boundaries() {
+        let exec = Exec::new(3);
+        for rows in [0, 1, 7, 8, 9, 31, 100] {
+            for grain in [1, 4, 8] {
+                for tasks in 1..=4 {
+                    let mut out = vec![0u32; rows * 2];
+                    exec.split_rows(
+                        rows,
+                        grain,
+                        tasks,
+                        (RowsMut::new(&mut out, 2),),
+                        |r, (o,)| {
+                            assert!(r.start % grain == 0, "{r:?}");
+                            assert_eq!(o.len(), r.len() * 2);
+                            for (i, v) in o.iter_mut().enumerate() {
+                                *v += (r.start * 2 + i) as u32 + 1;
+                            }
+                        },
+                    );
+                    let want: Vec<u32> = (1..=rows as u32 * 2).collect();
+                    assert_eq!(out, want, "{rows} rows, grain {grain}, {tasks} tasks");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn thresholds_give_each_task_its_minimum_work() {
+        let exec = Exec::new(4);
+        assert_eq!(exec.tasks_for(100, 10, 100), 1);
+        assert_eq!(exec.tasks_for(100, 250, 100), 2);
+        assert_eq!(exec.tasks_for(100, 10_000, 100), 4);
+        assert_eq!(exec.tasks_for(3, 10_000, 100), 3);
+        assert_eq!(Exec::serial().tasks_for(100, 10_000, 1), 1);
+    }
+}
