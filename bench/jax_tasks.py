@@ -14,7 +14,6 @@ timed on its own; each timed call waits for its result (`block_until_ready`).
 
 import argparse
 import os
-import sys
 
 
 def set_threads(threads):
@@ -38,7 +37,7 @@ def main():
     import jax.numpy as jnp
     import numpy as np
 
-    from timing import BATCHES, emit, latency, report_throughput, throughput
+    from timing import BATCHES, latency, report_latency, report_throughput, throughput
 
     jax.config.update("jax_platforms", "cpu")
     framework = "jax_jit"
@@ -113,10 +112,7 @@ def main():
                 forward(params, xs[i % BATCHES]).block_until_ready()
 
             if batch == 1:
-                first_us, median, p10, p90, calls = latency(call)
-                print(f"{framework} mlp_infer batch 1: median {median:.2f} µs", file=sys.stderr)
-                emit(framework, "mlp_infer", 1, args.threads, median_us=median, p10_us=p10,
-                     p90_us=p90, first_call_us=first_us, calls=calls)
+                report_latency(framework, "mlp_infer", args.threads, latency(call))
             else:
                 report_throughput(framework, "mlp_infer", batch, args.threads,
                                   throughput(batch, call))

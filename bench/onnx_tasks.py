@@ -13,14 +13,13 @@ intra-op threads and one inter-op thread.
 """
 
 import argparse
-import sys
 
 import numpy as np
 import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
-from timing import BATCHES, emit, latency, report_throughput, throughput
+from timing import BATCHES, latency, report_latency, report_throughput, throughput
 
 
 def mlp_graph():
@@ -71,10 +70,7 @@ def main():
             sink[0] = session.run(None, {"x": xs[i % BATCHES]})[0]
 
         if batch == 1:
-            first_us, median, p10, p90, calls = latency(call)
-            print(f"{framework} mlp_infer batch 1: median {median:.2f} µs", file=sys.stderr)
-            emit(framework, "mlp_infer", 1, args.threads, median_us=median, p10_us=p10,
-                 p90_us=p90, first_call_us=first_us, calls=calls)
+            report_latency(framework, "mlp_infer", args.threads, latency(call))
         else:
             report_throughput(framework, "mlp_infer", batch, args.threads,
                               throughput(batch, call))

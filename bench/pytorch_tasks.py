@@ -17,13 +17,12 @@ least 500 synchronous calls, each timed on its own. JSON goes to stdout, progres
 """
 
 import argparse
-import sys
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from timing import BATCHES, emit, latency, report_throughput, throughput
+from timing import BATCHES, latency, report_latency, report_throughput, throughput
 
 
 def make_data(batch, features, classes):
@@ -112,11 +111,8 @@ def mlp_infer(framework, mode, threads):
         # inference_mode is entered once, outside the timed calls (nnc has no autograd to skip).
         if batch == 1:
             with torch.inference_mode():
-                first_us, median, p10, p90, calls = latency(call)
-            print(f"{framework} mlp_infer batch 1: median {median:.2f} µs, p10 {p10:.2f}, "
-                  f"p90 {p90:.2f} over {calls} calls", file=sys.stderr)
-            emit(framework, "mlp_infer", 1, threads, median_us=median, p10_us=p10,
-                 p90_us=p90, first_call_us=first_us, calls=calls)
+                result = latency(call)
+            report_latency(framework, "mlp_infer", threads, result)
         else:
             with torch.inference_mode():
                 result = throughput(batch, call)

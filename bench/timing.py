@@ -80,3 +80,12 @@ def report_throughput(framework, task, batch, threads, result):
     print(f"{framework} {task} batch {batch}: {rate:.0f} samples/s "
           f"(first call {first_us:.1f} µs)", file=sys.stderr)
     emit(framework, task, batch, threads, samples_per_s=rate, first_call_us=first_us)
+
+
+def report_latency(framework, task, threads, result):
+    """Prints and emits the batch-1 latency figures that `latency` returns."""
+    first_us, median, p10, p90, calls = result
+    print(f"{framework} {task} batch 1: median {median:.2f} µs, p10 {p10:.2f}, "
+          f"p90 {p90:.2f} over {calls} calls", file=sys.stderr)
+    emit(framework, task, 1, threads, median_us=median, p10_us=p10, p90_us=p90,
+         first_call_us=first_us, calls=calls)
