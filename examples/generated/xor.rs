@@ -532,9 +532,6 @@ pub mod xor {
         fn new(seed: u64) -> Self {
             Xor::new(seed)
         }
-        fn workspace(&self, capacity: usize) -> XorWorkspace {
-            Xor::workspace(self, capacity)
-        }
         fn workspace_with_threads(
             &self,
             capacity: usize,

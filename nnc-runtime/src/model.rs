@@ -187,7 +187,9 @@ pub trait Model: Sized {
     /// A workspace for batches of up to `capacity` samples, whose kernels run on
     /// [`Exec::default_threads`](crate::Exec::default_threads) threads (`NNC_NUM_THREADS`, or
     /// as many as the machine has).
-    fn workspace(&self, capacity: usize) -> Self::Workspace;
+    fn workspace(&self, capacity: usize) -> Self::Workspace {
+        self.workspace_with_threads(capacity, crate::Exec::default_threads())
+    }
     /// A workspace for batches of up to `capacity` samples whose kernels run on `threads`
     /// threads: the caller's and `threads - 1` workers, started here and joined when the
     /// workspace is dropped. For a given thread count, results are the same bits run to run.

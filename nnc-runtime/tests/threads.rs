@@ -4,6 +4,9 @@
 //! block boundaries, so no element's arithmetic depends on the split. (`tests/threads.rs` at the
 //! top of the workspace checks whole models, and that dropping a workspace joins its workers.)
 
+mod common;
+
+use common::ACTS_BUT_STEP;
 use nnc_runtime::kernels::{
     accumulate, act_backward, act_backward_inplace, act_forward, add, add_assign, batch_matmul,
     bias_add, bias_backward, dense_backward_input, dense_backward_weight, dense_forward,
@@ -127,16 +130,7 @@ fn element_wise<T: Float>() {
         o.copy_from_slice(&b);
         mul_inplace(e, &a, o)
     });
-    for act in [
-        Act::Relu,
-        Act::Sigmoid,
-        Act::Tanh,
-        Act::LeakyRelu(0.1),
-        Act::Elu(0.7),
-        Act::Gelu,
-        Act::GeluTanh,
-        Act::Softplus,
-    ] {
+    for act in ACTS_BUT_STEP {
         same_bits(&format!("act_forward {act:?}"), len, |e, y| {
             act_forward(e, act, &a, y)
         });

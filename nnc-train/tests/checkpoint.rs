@@ -154,12 +154,8 @@ impl<T: Float, S: Spec> Model for Linear<T, S> {
         }
     }
 
-    fn workspace(&self, capacity: usize) -> Vec<T> {
-        Vec::with_capacity(capacity * OUT)
-    }
-
     fn workspace_with_threads(&self, capacity: usize, _threads: usize) -> Vec<T> {
-        self.workspace(capacity)
+        Vec::with_capacity(capacity * OUT)
     }
 
     fn params(&self) -> &[T] {

@@ -487,9 +487,6 @@ pub fn trait_impl(
             fn new(seed: u64) -> Self {
                 #model::new(seed)
             }
-            fn workspace(&self, capacity: usize) -> #workspace {
-                #model::workspace(self, capacity)
-            }
             fn workspace_with_threads(&self, capacity: usize, threads: usize) -> #workspace {
                 #model::workspace_with_threads(self, capacity, threads)
             }

@@ -48,10 +48,11 @@ impl Act {
         matches!(self, Act::Gelu | Act::GeluTanh)
     }
 
-    /// What one element costs, in cheap element-wise operations, for the threading threshold:
-    /// the vectorised transcendental functions take about 8 times as long per element as a
-    /// comparison or an add (`cargo bench -p nnc-runtime --bench kernels`: sigmoid, tanh and
-    /// the GELUs over 4096 values take 5-10 µs, relu under 1).
+    /// What one element costs, in cheap element-wise operations, for the threading threshold.
+    /// The vectorised transcendental functions take about 10 times as long per element as an
+    /// add (`cargo bench -p nnc-runtime --bench threads`, one core: tanh over 65,536 values
+    /// 108 µs, an add 10 µs); 8 leans towards splitting, which already pays off for tanh over
+    /// 16,384 values (48 µs on one thread, 19 µs on two).
     pub(crate) fn cost(self) -> usize {
         match self {
             Act::Identity | Act::Relu | Act::Step | Act::LeakyRelu(_) => 1,
@@ -292,10 +293,8 @@ macro_rules! with_derivative {
 /// `y = act(x)`, element-wise.
 pub fn act_forward<T: Float>(exec: &Exec, act: Act, x: &[T], y: &mut [T]) {
     assert_eq!(x.len(), y.len(), "act_forward: x and y lengths differ");
-    let len = y.len();
     let operands = (RowsRef(x, 1), RowsMut::new(y, 1));
     exec.split_elems(
-        len,
         act.cost(),
         operands,
         |(x, y)| vectorized!(act_forward_body(act: Act, x: &[T], y: &mut [T])),
@@ -326,10 +325,8 @@ pub fn act_backward<T: Float>(exec: &Exec, act: Act, v: &[T], gy: &[T], gx: &mut
         gy.len(),
         gx.len()
     );
-    let len = gx.len();
     let operands = (RowsRef(v, 1), RowsRef(gy, 1), RowsMut::new(gx, 1));
     exec.split_elems(
-        len,
         act.cost(),
         operands,
         |(v, gy, gx)| vectorized!(act_backward_body(act: Act, v: &[T], gy: &[T], gx: &mut [T])),
@@ -357,10 +354,8 @@ pub fn act_backward_inplace<T: Float>(exec: &Exec, act: Act, v: &[T], g: &mut [T
         g.len(),
         "act_backward_inplace: v and g lengths differ"
     );
-    let len = g.len();
     let operands = (RowsRef(v, 1), RowsMut::new(g, 1));
     exec.split_elems(
-        len,
         act.cost(),
         operands,
         |(v, g)| vectorized!(act_backward_inplace_body(act: Act, v: &[T], g: &mut [T])),

@@ -6,7 +6,7 @@
 //! packing and nothing is allocated, which keeps a training step allocation-free.
 
 use super::activation::with_act;
-use super::split::{RowsMut, RowsRef, MIN_TASK_ELEMS};
+use super::split::{RowsMut, RowsRef};
 use super::vectorized;
 use super::Act;
 use super::Exec;
@@ -85,11 +85,8 @@ pub fn bias_add<T: Float>(exec: &Exec, batch: usize, n: usize, x: &[T], b: &[T],
     if n == 0 {
         return;
     }
-    let tasks = exec.tasks_for(batch, batch * n, MIN_TASK_ELEMS);
     let operands = (RowsRef(x, n), RowsMut::new(y, n));
-    exec.split_rows(batch, 1, tasks, operands, |_, (x, y)| {
-        bias_add_rows(n, x, b, y)
-    });
+    exec.split_row_pass(batch, n, 1, operands, |(x, y)| bias_add_rows(n, x, b, y));
 }
 
 fn bias_add_rows<T: Float>(n: usize, x: &[T], b: &[T], y: &mut [T]) {

@@ -19,9 +19,8 @@ fn assert_same_len(what: &str, lens: &[usize]) {
 /// `out = a + b`, element-wise.
 pub fn add<T: Float>(exec: &Exec, a: &[T], b: &[T], out: &mut [T]) {
     assert_same_len("add", &[a.len(), b.len(), out.len()]);
-    let len = out.len();
     let operands = (RowsRef(a, 1), RowsRef(b, 1), RowsMut::new(out, 1));
-    exec.split_elems(len, 1, operands, |(a, b, out)| {
+    exec.split_elems(1, operands, |(a, b, out)| {
         for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
             *o = x + y;
         }
@@ -31,9 +30,8 @@ pub fn add<T: Float>(exec: &Exec, a: &[T], b: &[T], out: &mut [T]) {
 /// `out += a`, element-wise (the same as [`accumulate`] with the arguments swapped).
 pub fn add_assign<T: Float>(exec: &Exec, out: &mut [T], a: &[T]) {
     assert_same_len("add_assign", &[out.len(), a.len()]);
-    let len = out.len();
     let operands = (RowsRef(a, 1), RowsMut::new(out, 1));
-    exec.split_elems(len, 1, operands, |(a, out)| {
+    exec.split_elems(1, operands, |(a, out)| {
         for (o, &x) in out.iter_mut().zip(a) {
             *o += x;
         }
@@ -43,9 +41,8 @@ pub fn add_assign<T: Float>(exec: &Exec, out: &mut [T], a: &[T]) {
 /// `out += x`, element-wise: adds a gradient contribution into an accumulator.
 pub fn accumulate<T: Float>(exec: &Exec, x: &[T], out: &mut [T]) {
     assert_same_len("accumulate", &[x.len(), out.len()]);
-    let len = out.len();
     let operands = (RowsRef(x, 1), RowsMut::new(out, 1));
-    exec.split_elems(len, 1, operands, |(x, out)| {
+    exec.split_elems(1, operands, |(x, out)| {
         for (o, &x) in out.iter_mut().zip(x) {
             *o += x;
         }
@@ -55,9 +52,8 @@ pub fn accumulate<T: Float>(exec: &Exec, x: &[T], out: &mut [T]) {
 /// `out = a − b`, element-wise.
 pub fn sub<T: Float>(exec: &Exec, a: &[T], b: &[T], out: &mut [T]) {
     assert_same_len("sub", &[a.len(), b.len(), out.len()]);
-    let len = out.len();
     let operands = (RowsRef(a, 1), RowsRef(b, 1), RowsMut::new(out, 1));
-    exec.split_elems(len, 1, operands, |(a, b, out)| {
+    exec.split_elems(1, operands, |(a, b, out)| {
         for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
             *o = x - y;
         }
@@ -67,9 +63,8 @@ pub fn sub<T: Float>(exec: &Exec, a: &[T], b: &[T], out: &mut [T]) {
 /// `out = a ⊙ b`, element-wise.
 pub fn mul<T: Float>(exec: &Exec, a: &[T], b: &[T], out: &mut [T]) {
     assert_same_len("mul", &[a.len(), b.len(), out.len()]);
-    let len = out.len();
     let operands = (RowsRef(a, 1), RowsRef(b, 1), RowsMut::new(out, 1));
-    exec.split_elems(len, 1, operands, |(a, b, out)| {
+    exec.split_elems(1, operands, |(a, b, out)| {
         for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
             *o = x * y;
         }
@@ -80,9 +75,8 @@ pub fn mul<T: Float>(exec: &Exec, a: &[T], b: &[T], out: &mut [T]) {
 /// its mask.
 pub fn mul_inplace<T: Float>(exec: &Exec, a: &[T], g: &mut [T]) {
     assert_same_len("mul_inplace", &[a.len(), g.len()]);
-    let len = g.len();
     let operands = (RowsRef(a, 1), RowsMut::new(g, 1));
-    exec.split_elems(len, 1, operands, |(a, g)| {
+    exec.split_elems(1, operands, |(a, g)| {
         for (g, &a) in g.iter_mut().zip(a) {
             *g *= a;
         }
@@ -92,9 +86,8 @@ pub fn mul_inplace<T: Float>(exec: &Exec, a: &[T], g: &mut [T]) {
 /// `out = c·x`, element-wise.
 pub fn scale<T: Float>(exec: &Exec, x: &[T], c: T, out: &mut [T]) {
     assert_same_len("scale", &[x.len(), out.len()]);
-    let len = out.len();
     let operands = (RowsRef(x, 1), RowsMut::new(out, 1));
-    exec.split_elems(len, 1, operands, |(x, out)| {
+    exec.split_elems(1, operands, |(x, out)| {
         for (o, &x) in out.iter_mut().zip(x) {
             *o = c * x;
         }

@@ -22,7 +22,7 @@ use std::cell::UnsafeCell;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::{self, JoinHandle, Thread};
+use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 /// The environment variable that sets the default thread count of a workspace.
@@ -130,7 +130,7 @@ const TASK_BITS: u32 = 16;
 /// The workers of an [`Exec`] and what they share with the caller.
 struct Pool {
     shared: Arc<Shared>,
-    workers: Vec<(Thread, Option<JoinHandle<()>>)>,
+    workers: Vec<JoinHandle<()>>,
 }
 
 /// A borrowed task closure with its lifetime erased.
@@ -190,7 +190,7 @@ impl Pool {
                 .name(format!("nnc-worker-{index}"))
                 .spawn(move || work(&shared, index));
             match spawned {
-                Ok(handle) => pool.workers.push((handle.thread().clone(), Some(handle))),
+                Ok(handle) => pool.workers.push(handle),
                 Err(e) => {
                     // Dropping the pool stops and joins the workers already started.
                     drop(pool);
@@ -222,8 +222,8 @@ impl Pool {
         shared
             .word
             .store((epoch << TASK_BITS) | tasks as u64, Ordering::Release);
-        for (worker, _) in &self.workers[..tasks - 1] {
-            worker.unpark();
+        for worker in &self.workers[..tasks - 1] {
+            worker.thread().unpark();
         }
         let mine = catch_unwind(AssertUnwindSafe(|| f(0)));
         wait_until_zero(&shared.pending);
@@ -241,12 +241,10 @@ impl Drop for Pool {
         shared.stop.store(true, Ordering::Relaxed);
         let epoch = (shared.word.load(Ordering::Relaxed) >> TASK_BITS) + 1;
         shared.word.store(epoch << TASK_BITS, Ordering::Release);
-        for (worker, handle) in &mut self.workers {
-            worker.unpark();
-            if let Some(handle) = handle.take() {
-                // A worker catches every task's panic, so it can only end by returning.
-                let _ = handle.join();
-            }
+        for worker in self.workers.drain(..) {
+            worker.thread().unpark();
+            // A worker catches every task's panic, so it can only end by returning.
+            let _ = worker.join();
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Row-wise softmax and log-softmax with their gradients, and the row helpers the class losses
 //! share with them.
 
-use super::split::{RowsMut, RowsRef, Split, MIN_TASK_ELEMS};
+use super::split::{RowsMut, RowsRef};
 use super::Exec;
 use std::slice::{ChunksExact, ChunksExactMut};
 
@@ -84,25 +84,22 @@ pub(crate) fn softmax_row<T: Float>(x: &[T], y: &mut [T]) {
     y.iter_mut().for_each(|y| *y *= inv);
 }
 
+/// What one element of a row-wise pass costs, in cheap element-wise operations, for the
+/// threading threshold: an exponential and its share of the row's sums.
+const ROW_COST: usize = 8;
+
 /// Row-wise softmax over `batch` rows of `n` values, subtracting each row's maximum first so that
 /// `exp` cannot overflow.
 pub fn softmax<T: Float>(exec: &Exec, batch: usize, n: usize, x: &[T], y: &mut [T]) {
     assert_rows("softmax", batch, n, &[x.len(), y.len()]);
     let operands = (RowsRef(x, n), RowsMut::new(y, n));
-    split(
-        exec,
+    exec.split_row_pass(
         batch,
         n,
+        ROW_COST,
         operands,
         |(x, y)| vectorized!(softmax_body(n: usize, x: &[T], y: &mut [T])),
     );
-}
-
-/// Splits the rows of a row-wise kernel over the threads, each row costing about as much as
-/// eight cheap operations per element (an exponential and the sums).
-fn split<S: Split>(exec: &Exec, batch: usize, n: usize, operands: S, f: impl Fn(S::Part) + Sync) {
-    let tasks = exec.tasks_for(batch, batch * n * 8, MIN_TASK_ELEMS);
-    exec.split_rows(batch, 1, tasks, operands, |_, parts| f(parts));
 }
 
 #[inline(always)]
@@ -128,7 +125,7 @@ pub fn softmax_backward<T: Float>(
         return;
     }
     let operands = (RowsRef(y, n), RowsRef(gy, n), RowsMut::new(gx, n));
-    split(exec, batch, n, operands, |(y, gy, gx)| {
+    exec.split_row_pass(batch, n, ROW_COST, operands, |(y, gy, gx)| {
         for ((y, gy), gx) in rows(n, y).zip(rows(n, gy)).zip(rows_mut(n, gx)) {
             let dot: T = y.iter().zip(gy).map(|(&y, &g)| y * g).sum();
             for ((gx, &y), &gy) in gx.iter_mut().zip(y).zip(gy) {
@@ -143,10 +140,10 @@ pub fn softmax_backward<T: Float>(
 pub fn log_softmax<T: Float>(exec: &Exec, batch: usize, n: usize, x: &[T], y: &mut [T]) {
     assert_rows("log_softmax", batch, n, &[x.len(), y.len()]);
     let operands = (RowsRef(x, n), RowsMut::new(y, n));
-    split(
-        exec,
+    exec.split_row_pass(
         batch,
         n,
+        ROW_COST,
         operands,
         |(x, y)| vectorized!(log_softmax_body(n: usize, x: &[T], y: &mut [T])),
     );
@@ -181,7 +178,7 @@ pub fn log_softmax_backward<T: Float>(
         return;
     }
     let operands = (RowsRef(y, n), RowsRef(gy, n), RowsMut::new(gx, n));
-    split(exec, batch, n, operands, |(y, gy, gx)| {
+    exec.split_row_pass(batch, n, ROW_COST, operands, |(y, gy, gx)| {
         for ((y, gy), gx) in rows(n, y).zip(rows(n, gy)).zip(rows_mut(n, gx)) {
             let sum: T = gy.iter().copied().sum();
             for ((gx, &y), &gy) in gx.iter_mut().zip(y).zip(gy) {

@@ -1,7 +1,7 @@
 //! The fused per-element pass of the Adam and AdamW optimizers, with and without AMSGrad,
 //! vectorized like the other hot kernels.
 
-use super::split::{RowsMut, RowsRef};
+use super::split::{RowsMut, RowsRef, UPDATE_COST};
 use super::{vectorized, Exec};
 use crate::float::Float;
 
@@ -22,10 +22,6 @@ pub(crate) struct AdamCoefficients<T> {
     /// update (1 for Adam, which leaves the parameter exactly as it is).
     pub decay: T,
 }
-
-/// What one parameter's Adam update costs, in cheap element-wise operations, for the threading
-/// threshold: a square root, a division and four streams of memory.
-const ADAM_COST: usize = 4;
 
 /// One Adam update over all parameters in a single pass:
 /// `g += wd·p; m = β1 m + (1-β1) g; v = β2 v + (1-β2) g²;`
@@ -53,7 +49,7 @@ pub(crate) fn adam_update<T: Float>(
         RowsMut::new(m, 1),
         RowsMut::new(v, 1),
     );
-    exec.split_elems(n, ADAM_COST, operands, |(params, grads, m, v)| {
+    exec.split_elems(UPDATE_COST, operands, |(params, grads, m, v)| {
         vectorized!(adam_body(params: &mut [T], grads: &[T], m: &mut [T], v: &mut [T], c: AdamCoefficients<T>))
     });
 }
@@ -86,7 +82,7 @@ pub(crate) fn adam_amsgrad_update<T: Float>(
         RowsMut::new(v, 1),
         RowsMut::new(v_max, 1),
     );
-    exec.split_elems(n, ADAM_COST, operands, |(params, grads, m, v, v_max)| {
+    exec.split_elems(UPDATE_COST, operands, |(params, grads, m, v, v_max)| {
         vectorized!(adam_amsgrad_body(params: &mut [T], grads: &[T], m: &mut [T], v: &mut [T], v_max: &mut [T], c: AdamCoefficients<T>))
     });
 }

@@ -1,9 +1,9 @@
 //! Adagrad: per-parameter learning rates scaled by the accumulated squared gradients,
 //! `torch.optim.Adagrad`.
 
-use super::{check_lengths, require_non_negative, Optimizer, UPDATE_COST};
+use super::{check_lengths, require_non_negative, Optimizer};
 use crate::float::Float;
-use crate::kernels::split::{RowsMut, RowsRef};
+use crate::kernels::split::{RowsMut, RowsRef, UPDATE_COST};
 use crate::kernels::Exec;
 
 /// Hyperparameters of [`Adagrad`], with PyTorch's names and defaults.
@@ -83,13 +83,12 @@ impl<T: Float> Optimizer<T> for Adagrad<T> {
         // The decayed rate is computed once per step in f64, as PyTorch does in Python floats.
         let clr = T::from_f64(c.lr / (1.0 + (self.steps - 1) as f64 * c.lr_decay));
         let (wd, eps) = (T::from_f64(c.weight_decay), T::from_f64(c.eps));
-        let n = params.len();
         let operands = (
             RowsMut::new(params, 1),
             RowsRef(grads, 1),
             RowsMut::new(&mut self.sum, 1),
         );
-        exec.split_elems(n, UPDATE_COST, operands, |(params, grads, sum)| {
+        exec.split_elems(UPDATE_COST, operands, |(params, grads, sum)| {
             for ((p, &g), s) in params.iter_mut().zip(grads).zip(sum) {
                 let g = g + wd * *p;
                 *s += g * g;

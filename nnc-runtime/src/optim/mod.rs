@@ -73,10 +73,6 @@ pub use sgd::{Sgd, SgdConfig};
 use crate::float::Float;
 use crate::kernels::Exec;
 
-/// What updating one parameter costs, in cheap element-wise operations, for the threading
-/// threshold: a square root and a division besides a few multiply-adds.
-const UPDATE_COST: usize = 4;
-
 /// An update rule applied to a model's flat parameter vector.
 pub trait Optimizer<T: Float> {
     /// Updates `params` in place from `grads` (same length) and counts the step, splitting the

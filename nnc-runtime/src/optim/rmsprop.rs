@@ -1,9 +1,9 @@
 //! RMSprop: gradients divided by a running root mean square, optionally centred and with
 //! momentum, `torch.optim.RMSprop`.
 
-use super::{check_lengths, require_non_negative, Optimizer, UPDATE_COST};
+use super::{check_lengths, require_non_negative, Optimizer};
 use crate::float::Float;
-use crate::kernels::split::{RowsMut, RowsRef};
+use crate::kernels::split::{RowsMut, RowsRef, UPDATE_COST};
 use crate::kernels::Exec;
 
 /// Hyperparameters of [`Rmsprop`], with PyTorch's names and defaults.
@@ -110,7 +110,6 @@ impl<T: Float> Optimizer<T> for Rmsprop<T> {
             RowsMut::new(&mut self.momentum_buffer, width(with_momentum)),
         );
         exec.split_elems(
-            n,
             UPDATE_COST,
             operands,
             |(params, grads, square_avg, grad_avg, momentum_buffer)| {

@@ -84,10 +84,9 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
         check_lengths("SGD", self.len, params.len(), grads.len());
         let c = self.config;
         let (lr, wd) = (T::from_f64(c.lr), T::from_f64(c.weight_decay));
-        let n = params.len();
         if c.momentum == 0.0 {
             let operands = (RowsMut::new(params, 1), RowsRef(grads, 1));
-            exec.split_elems(n, 2, operands, |(params, grads)| {
+            exec.split_elems(2, operands, |(params, grads)| {
                 for (p, &g) in params.iter_mut().zip(grads) {
                     *p -= lr * (g + wd * *p);
                 }
@@ -104,7 +103,7 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
                 RowsRef(grads, 1),
                 RowsMut::new(buffer, 1),
             );
-            exec.split_elems(n, 2, operands, |(params, grads, buffer)| {
+            exec.split_elems(2, operands, |(params, grads, buffer)| {
                 for ((p, &g), b) in params.iter_mut().zip(grads).zip(buffer) {
                     let d = g + wd * *p;
                     *b = if first {

@@ -1,4 +1,5 @@
-//! Helpers shared by the finite-difference gradient checks.
+//! Helpers shared by the runtime's tests: activation lists and the finite-difference gradient
+//! checks.
 //!
 //! Central differences `(f(x+h) - f(x-h)) / 2h` have a truncation error of order `h²·f'''` and a
 //! rounding error of order `eps·|f| / h`. With `h = 1e-6` and f64's `eps ≈ 2.2e-16`, both are
@@ -7,7 +8,21 @@
 
 #![allow(dead_code)] // Each test file uses its own subset.
 
-use nnc_runtime::Rng;
+use nnc_runtime::{Act, Rng};
+
+/// Every activation but the step, whose jump at 0 would make the comparison depend on the
+/// rounding of sums that land next to 0 (its epilogue is the same generated loop as the others).
+pub const ACTS_BUT_STEP: [Act; 9] = [
+    Act::Identity,
+    Act::Relu,
+    Act::Sigmoid,
+    Act::Tanh,
+    Act::LeakyRelu(0.1),
+    Act::Elu(0.7),
+    Act::Gelu,
+    Act::GeluTanh,
+    Act::Softplus,
+];
 
 pub const H: f64 = 1e-6;
 pub const TOL: f64 = 1e-6;
