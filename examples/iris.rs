@@ -67,7 +67,7 @@ fn cross_validate<M: Model<Elem = f32>>(data: &Dataset<f32>) -> Result<f64, nnc:
     let mut correct = 0;
     for k in 0..FOLDS {
         let (fit, held): (Vec<usize>, Vec<usize>) = (0..data.len()).partition(|r| r % FOLDS != k);
-        let (mut fit, mut held) = (data.subset(&fit), data.subset(&held));
+        let (mut fit, mut held) = (data.subset(&fit)?, data.subset(&held)?);
         standardize(&mut fit, &mut held)?;
         let model = train::<M>(&fit, 7 + k as u64, false)?;
         correct += evaluate(&model, &held, BATCH)?.correct;
@@ -126,7 +126,7 @@ pub fn run() -> Result<Report, Box<dyn Error>> {
     // The fixed, stratified 80/20 split: every fifth row is a test sample.
     let (train_rows, test_rows): (Vec<usize>, Vec<usize>) =
         (0..all.len()).partition(|r| r % 5 != 4);
-    let (train_set, test) = (all.subset(&train_rows), all.subset(&test_rows));
+    let (train_set, test) = (all.subset(&train_rows)?, all.subset(&test_rows)?);
     println!(
         "iris: {} training and {} test samples; choosing a model by {FOLDS}-fold cross-validation",
         train_set.len(),

@@ -71,6 +71,29 @@ fn fit_is_deterministic_and_converges() {
 }
 
 #[test]
+fn a_batch_size_beyond_the_data_sizes_the_workspace_from_the_data() {
+    // A workspace for 2^40 samples would need terabytes; the data has 20 samples.
+    let data = blobs(20);
+    let mut model = keras::KerasIris::new(5);
+    let history = fit(&mut model, &data, &quiet(2, 1 << 40)).unwrap();
+    assert_eq!(history.len(), 2);
+    assert!(evaluate(&model, &data, 1 << 40).is_ok());
+}
+
+#[test]
+fn an_impossible_workspace_is_an_error() {
+    let model = keras::KerasIris::new(5);
+    for capacity in [usize::MAX, 1 << 50] {
+        let e = model.try_workspace_with_threads(capacity, 1).err().unwrap();
+        assert!(
+            e.to_string().starts_with("cannot allocate the arena"),
+            "{e}"
+        );
+    }
+    assert!(model.try_workspace_with_threads(8, 1).is_ok());
+}
+
+#[test]
 fn the_last_partial_batch_is_trained_unless_dropped() {
     // 50 samples in batches of 16: three full batches and one of 2.
     let data = blobs(50);

@@ -164,7 +164,12 @@ fn params_by_name() {
     assert!(model.param("fc3.weight").is_none());
     model.param_mut("out.bias").unwrap()[0] = 1.5;
     assert_eq!(model.params()[32], 1.5);
-    model.set_learning_rate(0.25);
+    model.set_learning_rate(0.25).unwrap();
+    assert_eq!(model.learning_rate(), 0.25);
+    for bad in [f32::NAN, -0.1, f32::INFINITY] {
+        let e = model.set_learning_rate(bad).unwrap_err();
+        assert!(e.to_string().contains("learning rate"), "{e}");
+    }
     assert_eq!(model.learning_rate(), 0.25);
     assert_eq!(from_macro::Xor::INPUTS[0].per_sample(), 2);
     assert_eq!(from_macro::Xor::OUTPUTS[0].per_sample(), 1);

@@ -158,19 +158,28 @@ pub mod xor {
         pub fn workspace(&self, capacity: usize) -> XorWorkspace {
             self.workspace_with_threads(capacity, rt::Exec::default_threads())
         }
-        /// Allocates the scratch memory for batches of up to `capacity` samples and starts `threads - 1` worker threads for the kernels (none for 1), which the workspace joins when dropped.
+        /// Allocates the scratch memory for batches of up to `capacity` samples and starts `threads - 1` worker threads for the kernels (none for 1), which the workspace joins when dropped. Panics if the memory cannot be allocated; `try_workspace_with_threads` returns the error instead.
         pub fn workspace_with_threads(
             &self,
             capacity: usize,
             threads: usize,
         ) -> XorWorkspace {
-            XorWorkspace {
-                arena: rt::Arena::new(ARENA_PER_SAMPLE, ARENA_FIXED, capacity),
+            self.try_workspace_with_threads(capacity, threads)
+                .unwrap_or_else(|e| panic!("{e}"))
+        }
+        /// `workspace_with_threads`, or `Error::Allocation` where the capacity asks for more memory than there is.
+        pub fn try_workspace_with_threads(
+            &self,
+            capacity: usize,
+            threads: usize,
+        ) -> Result<XorWorkspace, rt::Error> {
+            Ok(XorWorkspace {
+                arena: rt::Arena::try_new(ARENA_PER_SAMPLE, ARENA_FIXED, capacity)?,
                 exec: rt::Exec::new(threads),
                 batch: 0,
                 ready: None,
                 metrics: rt::Metrics::default(),
-            }
+            })
         }
         /// Inference: runs the forward pass on a batch and returns the output (`batch × per-sample` values), with dropout off.
         pub fn predict<'w>(
@@ -469,8 +478,11 @@ pub mod xor {
         pub fn learning_rate(&self) -> f32 {
             rt::Optimizer::learning_rate(&self.optimizer)
         }
-        pub fn set_learning_rate(&mut self, lr: f32) {
-            rt::Optimizer::set_learning_rate(&mut self.optimizer, lr)
+        /// Sets the optimizer's learning rate, or returns `Error::LearningRate` and leaves it unchanged where `lr` is negative, infinite or NaN.
+        pub fn set_learning_rate(&mut self, lr: f32) -> Result<(), rt::Error> {
+            rt::check::learning_rate(lr)?;
+            rt::Optimizer::set_learning_rate(&mut self.optimizer, lr);
+            Ok(())
         }
     }
     impl rt::Model for Xor {
@@ -532,12 +544,12 @@ pub mod xor {
         fn new(seed: u64) -> Self {
             Xor::new(seed)
         }
-        fn workspace_with_threads(
+        fn try_workspace_with_threads(
             &self,
             capacity: usize,
             threads: usize,
-        ) -> XorWorkspace {
-            Xor::workspace_with_threads(self, capacity, threads)
+        ) -> Result<XorWorkspace, rt::Error> {
+            Xor::try_workspace_with_threads(self, capacity, threads)
         }
         fn params(&self) -> &[f32] {
             &self.params

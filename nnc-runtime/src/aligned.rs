@@ -12,6 +12,7 @@
 use std::fmt;
 use std::ops::{Deref, DerefMut};
 
+use crate::error::Error;
 use crate::float::Float;
 
 /// The alignment of the first element, in bytes: one cache line, and one AVX-512 vector.
@@ -27,15 +28,29 @@ pub struct Aligned<T> {
 
 impl<T: Float> Aligned<T> {
     /// `len` zeros. The allocation has room for up to one alignment's worth of extra elements,
-    /// and the buffer starts at the first element on the boundary.
+    /// and the buffer starts at the first element on the boundary. Panics, like `vec!`, where
+    /// the memory cannot be had; [`Aligned::try_zeros`] returns an error instead.
     pub fn zeros(len: usize) -> Aligned<T> {
+        Aligned::try_zeros(len, "buffer").unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// `len` zeros, or [`Error::Allocation`] naming the buffer as `what` where the size
+    /// overflows or the allocator refuses it.
+    pub fn try_zeros(len: usize, what: &str) -> Result<Aligned<T>, Error> {
         let slack = ALIGN_BYTES / std::mem::size_of::<T>();
-        let total = len.checked_add(slack).expect("buffer size overflows usize");
-        let buf = vec![T::ZERO; total];
+        let error = || Error::Allocation {
+            what: what.to_string(),
+            elements: len,
+            bytes: len.checked_mul(std::mem::size_of::<T>()),
+        };
+        let total = len.checked_add(slack).ok_or_else(error)?;
+        let mut buf = Vec::new();
+        buf.try_reserve_exact(total).map_err(|_| error())?;
+        buf.resize(total, T::ZERO);
         // `align_offset` counts elements; for a pointer into a live allocation of `T` (whose
         // size divides 64) it is below `slack`.
         let start = buf.as_ptr().align_offset(ALIGN_BYTES).min(slack);
-        Aligned { buf, start, len }
+        Ok(Aligned { buf, start, len })
     }
 
     /// A buffer holding a copy of `values`.

@@ -9,6 +9,7 @@
 use std::ops::Range;
 
 use crate::aligned::Aligned;
+use crate::error::Error;
 use crate::float::Float;
 
 /// Where a value lives in an [`Arena`].
@@ -64,20 +65,33 @@ impl<T: Float> Clone for Arena<T> {
 
 impl<T: Float> Arena<T> {
     /// Allocates `per_sample * capacity + fixed` zeros. A capacity of 0 is allowed; every batch
-    /// is then rejected by `check::batch`.
+    /// is then rejected by `check::batch`. Panics where the memory cannot be had;
+    /// [`Arena::try_new`] returns an error instead.
     pub fn new(per_sample: usize, fixed: usize, capacity: usize) -> Arena<T> {
+        Arena::try_new(per_sample, fixed, capacity).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Arena::new`], or [`Error::Allocation`] where the size overflows or the allocator
+    /// refuses it.
+    pub fn try_new(per_sample: usize, fixed: usize, capacity: usize) -> Result<Arena<T>, Error> {
+        let what = || format!("arena of a workspace for {capacity} samples");
         let len = per_sample
             .checked_mul(capacity)
             .and_then(|batched| batched.checked_add(fixed))
-            .expect("arena size overflows usize");
-        Arena {
-            buf: Aligned::zeros(len),
+            .ok_or_else(|| Error::Allocation {
+                what: what(),
+                elements: usize::MAX,
+                bytes: None,
+            })?;
+        Ok(Arena {
+            buf: Aligned::try_zeros(len, &what())?,
             capacity,
             per_sample,
             fixed,
-        }
+        })
     }
 
+    /// The largest batch the arena holds.
     /// The largest batch the arena holds.
     pub fn capacity(&self) -> usize {
         self.capacity

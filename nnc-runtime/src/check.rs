@@ -130,6 +130,40 @@ fn samples(input: &'static str, len: usize, per_sample: usize) -> Result<usize, 
     Ok(len / per_sample)
 }
 
+/// A zeroed buffer of `per_sample` values for each of `capacity` samples (a workspace's
+/// input-gradient buffer), or [`Error::Allocation`] naming it after `input` where the size
+/// overflows or the allocator refuses it.
+pub fn sample_buffer<T: crate::float::Float>(
+    input: &'static str,
+    per_sample: usize,
+    capacity: usize,
+) -> Result<Vec<T>, Error> {
+    let error = |elements| Error::Allocation {
+        what: format!("gradient buffer of input `{input}` for {capacity} samples"),
+        elements,
+        bytes: per_sample
+            .checked_mul(capacity)
+            .and_then(|n| n.checked_mul(std::mem::size_of::<T>())),
+    };
+    let len = per_sample
+        .checked_mul(capacity)
+        .ok_or_else(|| error(usize::MAX))?;
+    let mut buf = Vec::new();
+    buf.try_reserve_exact(len).map_err(|_| error(len))?;
+    buf.resize(len, T::ZERO);
+    Ok(buf)
+}
+
+/// A learning rate must be finite and at least 0 (0 freezes training, which is allowed).
+pub fn learning_rate<T: crate::float::Float>(lr: T) -> Result<(), Error> {
+    let lr = lr.to_f64();
+    if lr.is_finite() && lr >= 0.0 {
+        Ok(())
+    } else {
+        Err(Error::LearningRate { lr })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

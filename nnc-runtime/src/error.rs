@@ -8,7 +8,7 @@ use thiserror::Error as ThisError;
 
 /// An invalid argument to a generated model's method. Each message says what was expected, what
 /// was found, and how to fix it.
-#[derive(Debug, Clone, PartialEq, ThisError)]
+#[derive(Clone, PartialEq, ThisError)]
 #[non_exhaustive]
 pub enum Error {
     /// An input holds no values at all.
@@ -178,6 +178,30 @@ pub enum Error {
         /// What was passed, for example "float values".
         found: &'static str,
     },
+
+    /// A learning rate that is negative, infinite or NaN.
+    #[error(
+        "the learning rate must be a finite number of at least 0, found {lr}; pass a small \
+         positive rate such as 1e-3"
+    )]
+    LearningRate {
+        /// The rejected rate.
+        lr: f64,
+    },
+
+    /// A buffer of a workspace (or another preallocated buffer) could not be allocated.
+    #[error(
+        "cannot allocate the {what}: {elements} elements{}; ask for a smaller capacity",
+        match bytes { Some(b) => format!(" ({:.1} GiB)", *b as f64 / (1u64 << 30) as f64), None => " (more than the address space)".to_string() }
+    )]
+    Allocation {
+        /// The buffer, for example "arena of a workspace for 1099511627776 samples".
+        what: String,
+        /// Its length in elements, saturated at `usize::MAX` where the size overflows.
+        elements: usize,
+        /// Its size in bytes, or `None` where that overflows `usize`.
+        bytes: Option<usize>,
+    },
 }
 
 /// Values per sample for the `TargetLength` message; a zero batch cannot reach it through
@@ -191,5 +215,13 @@ fn label_range(classes: usize) -> String {
     match classes {
         0 => "no label is valid".to_string(),
         n => format!("labels 0..={}", n - 1),
+    }
+}
+
+/// The same text as `Display`, so that an error returned from `main` through `?` prints its
+/// message (Rust prints a `main` error with `Debug`) rather than the variant's fields.
+impl std::fmt::Debug for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
     }
 }

@@ -193,7 +193,18 @@ pub trait Model: Sized {
     /// A workspace for batches of up to `capacity` samples whose kernels run on `threads`
     /// threads: the caller's and `threads - 1` workers, started here and joined when the
     /// workspace is dropped. For a given thread count, results are the same bits run to run.
-    fn workspace_with_threads(&self, capacity: usize, threads: usize) -> Self::Workspace;
+    /// Panics, like `vec!`, where the memory cannot be allocated.
+    fn workspace_with_threads(&self, capacity: usize, threads: usize) -> Self::Workspace {
+        self.try_workspace_with_threads(capacity, threads)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+    /// [`Model::workspace_with_threads`], or [`Error::Allocation`](crate::Error::Allocation)
+    /// where `capacity` asks for more memory than the allocator gives.
+    fn try_workspace_with_threads(
+        &self,
+        capacity: usize,
+        threads: usize,
+    ) -> Result<Self::Workspace, crate::Error>;
     /// All parameters, flat: the trainable ones first.
     fn params(&self) -> &[Self::Elem];
     /// All parameters, flat and writable.
@@ -285,9 +296,12 @@ pub trait Model: Sized {
         self.optimizer().learning_rate()
     }
 
-    /// Sets the optimizer's learning rate.
-    fn set_learning_rate(&mut self, lr: Self::Elem) {
-        self.optimizer_mut().set_learning_rate(lr)
+    /// Sets the optimizer's learning rate, or returns [`Error::LearningRate`](crate::Error)
+    /// and leaves it unchanged where `lr` is negative, infinite or NaN.
+    fn set_learning_rate(&mut self, lr: Self::Elem) -> Result<(), crate::Error> {
+        crate::check::learning_rate(lr)?;
+        self.optimizer_mut().set_learning_rate(lr);
+        Ok(())
     }
 
     /// One training step: `forward_backward_dyn`, then `update_with`. Returns the loss before

@@ -7,15 +7,16 @@
 //! use nnc_runtime::schedule::{Cosine, Schedule, Warmup};
 //! use nnc_runtime::Model;
 //!
-//! fn train<M: Model<Elem = f32>>(model: &mut M, epochs: u64) {
+//! fn train<M: Model<Elem = f32>>(model: &mut M, epochs: u64) -> Result<(), nnc_runtime::Error> {
 //!     let sched = Warmup {
 //!         steps: 5,
 //!         inner: Cosine { base: 1e-3, min: 1e-5, period: epochs - 5 },
 //!     };
 //!     for epoch in 0..epochs {
-//!         model.set_learning_rate(sched.lr(epoch) as f32);
+//!         model.set_learning_rate(sched.lr(epoch) as f32)?;
 //!         // ... one epoch of `model.train_step_dyn(...)` ...
 //!     }
+//!     Ok(())
 //! }
 //! ```
 

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use thiserror::Error as ThisError;
 
-#[derive(Debug, ThisError)]
+#[derive(ThisError)]
 #[non_exhaustive]
 pub enum Error {
     /// A file could not be read or written.
@@ -72,5 +72,13 @@ impl Error {
             path: path.into(),
             source,
         }
+    }
+}
+
+/// The same text as `Display`, so that an error returned from `main` through `?` prints its
+/// message (Rust prints a `main` error with `Debug`) rather than the variant's fields.
+impl std::fmt::Debug for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
     }
 }

@@ -183,8 +183,12 @@ pub fn fit_with<M: Model>(
     let threads = options
         .threads
         .unwrap_or_else(nnc_runtime::Exec::default_threads);
-    let mut ws = model.workspace_with_threads(options.batch_size, threads);
-    let mut batcher = Batcher::new(train, options.batch_size);
+    // No batch is larger than the data it comes from, so a batch size beyond the largest set
+    // would only reserve memory that no step uses.
+    let largest = train.len().max(validation.map_or(0, |v| v.len()));
+    let capacity = options.batch_size.min(largest);
+    let mut ws = model.try_workspace_with_threads(capacity, threads)?;
+    let mut batcher = Batcher::new(train, capacity);
     let mut order: Vec<usize> = (0..train.len()).collect();
     let mut rng = Rng::new(options.seed);
     let steps = if options.drop_last {
@@ -198,7 +202,7 @@ pub fn fit_with<M: Model>(
     for epoch in 1..=options.epochs {
         if let Some(schedule) = options.schedule {
             let lr = schedule.lr((epoch - 1) as u64);
-            model.set_learning_rate(M::Elem::from_f64(lr));
+            model.set_learning_rate(M::Elem::from_f64(lr))?;
         }
         let learning_rate = model.learning_rate().to_f64();
         if options.shuffle {
@@ -295,8 +299,18 @@ pub fn evaluate<M: Model>(
     batch_size: usize,
 ) -> Result<Metrics<M::Elem>, Error> {
     check_fits::<M>(data, "evaluation")?;
-    let mut ws = model.workspace(batch_size.max(1));
+    let mut ws = workspace_for(model, data, batch_size)?;
     evaluate_with(model, &mut ws, data, batch_size.max(1))
+}
+
+/// A workspace for passes over `data` in batches of `batch_size`, no larger than the data.
+fn workspace_for<M: Model>(
+    model: &M,
+    data: &Dataset<M::Elem>,
+    batch_size: usize,
+) -> Result<M::Workspace, Error> {
+    let capacity = batch_size.min(data.len()).max(1);
+    Ok(model.try_workspace_with_threads(capacity, nnc_runtime::Exec::default_threads())?)
 }
 
 fn evaluate_with<M: Model>(
@@ -320,8 +334,8 @@ pub fn predict<M: Model>(
     batch_size: usize,
 ) -> Result<Vec<M::Elem>, Error> {
     check_inputs::<M>(data, "prediction")?;
+    let mut ws = workspace_for(model, data, batch_size)?;
     let batch_size = batch_size.max(1);
-    let mut ws = model.workspace(batch_size);
     let per_sample = M::OUTPUTS.first().map_or(0, |o| o.per_sample());
     let mut out = Vec::with_capacity(data.len() * per_sample);
     in_order(data, batch_size, |x, _| {

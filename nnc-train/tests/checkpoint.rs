@@ -154,8 +154,12 @@ impl<T: Float, S: Spec> Model for Linear<T, S> {
         }
     }
 
-    fn workspace_with_threads(&self, capacity: usize, _threads: usize) -> Vec<T> {
-        Vec::with_capacity(capacity * OUT)
+    fn try_workspace_with_threads(
+        &self,
+        capacity: usize,
+        _threads: usize,
+    ) -> Result<Vec<T>, nnc_runtime::Error> {
+        Ok(Vec::with_capacity(capacity * OUT))
     }
 
     fn params(&self) -> &[T] {

@@ -288,6 +288,14 @@ fn csv_bad_labels() {
 }
 
 #[test]
+fn csv_with_an_unclosed_quote_says_so() {
+    let dir = TempDir::new("csv_quote");
+    let path = dir.file("quote.csv", "x,y,label\n1,\"2,0\n3,4,1\n5,6,0\n");
+    let err = csv(&path, &CsvOptions::default()).unwrap_err();
+    assert_format(&err, "CSV", &["line 2, field 2", "closing `\"`"]);
+}
+
+#[test]
 fn csv_without_data_rows_is_an_error() {
     let dir = TempDir::new("csv_empty");
     let path = dir.file("empty.csv", "");

@@ -1,27 +1,29 @@
 //! The static description of a model in generated code: argument checks at the top of each
 //! method, the `rt::Model` constants (inputs, targets, outputs, parameters) and the module doc.
 
+use super::names::Names;
 use super::ops::{ident, usize_lit};
 use crate::ir::{Binding, DType, MemoryPlan, Program, ValueId};
 use proc_macro2::TokenStream;
 use quote::quote;
 
 /// The batch size from the first input, and the same batch required of the others.
-pub fn batch_checks(p: &Program) -> TokenStream {
+pub fn batch_checks(p: &Program, names: &Names) -> TokenStream {
     let Some((first, rest)) = p.inputs.split_first() else {
         return TokenStream::new();
     };
-    let (n, name) = (ident(&first.name), &first.name);
+    let (n, name) = (ident(names.local(first.value)), &first.name);
     let per = usize_lit(p.graph.ty(first.value).shape.elems_per_sample());
     let mut out =
         quote!(let batch = rt::check::batch(#name, #n.len(), #per, ws.arena.capacity())?;);
-    out.extend(same_batch_checks(p, rest));
+    let rest: Vec<_> = rest.iter().map(|b| (names.local(b.value), b)).collect();
+    out.extend(same_batch_checks(p, &rest));
     // Every id of an integer input indexes a table row, so each is checked before any kernel
     // runs.
     for b in &p.inputs {
         let ty = p.graph.ty(b.value);
         if let DType::Ids(range) = ty.dtype {
-            let (n, name) = (ident(&b.name), &b.name);
+            let (n, name) = (ident(names.local(b.value)), &b.name);
             let (range, per) = (usize_lit(range), usize_lit(ty.shape.elems_per_sample()));
             out.extend(quote!(rt::check::ids(#name, #n, #range, #per)?;));
         }
@@ -29,28 +31,30 @@ pub fn batch_checks(p: &Program) -> TokenStream {
     out
 }
 
-/// Each of `bindings` (inputs, or output gradients) must hold exactly `batch` samples.
-pub fn same_batch_checks(p: &Program, bindings: &[Binding]) -> TokenStream {
+/// Each of `bindings` (inputs, or output gradients), each with its Rust name, must hold exactly
+/// `batch` samples.
+pub fn same_batch_checks(p: &Program, bindings: &[(&str, &Binding)]) -> TokenStream {
     bindings
         .iter()
-        .map(|b| {
-            let (n, name) = (ident(&b.name), &b.name);
+        .map(|&(n, b)| {
+            let (n, name) = (ident(n), &b.name);
             let per = usize_lit(p.graph.ty(b.value).shape.elems_per_sample());
             quote!(rt::check::same_batch(#name, #n.len(), #per, batch)?;)
         })
         .collect()
 }
 
-/// Method parameters for inputs or targets: one slice each, of floats or of `u32` ids.
+/// Method parameters for inputs, targets or output gradients, each with its Rust name: one
+/// slice each, of floats or of `u32` ids.
 pub fn slice_args(
     p: &Program,
-    bindings: &[Binding],
+    bindings: &[(&str, &Binding)],
     elem: &proc_macro2::Ident,
 ) -> Vec<TokenStream> {
     bindings
         .iter()
-        .map(|b| {
-            let n = ident(&b.name);
+        .map(|&(n, b)| {
+            let n = ident(n);
             match p.graph.ty(b.value).dtype {
                 DType::Ids(_) => quote!(#n: &[u32]),
                 DType::Float => quote!(#n: &[#elem]),
@@ -60,11 +64,11 @@ pub fn slice_args(
 }
 
 /// Length and range checks of the targets, for a batch already known.
-pub fn target_checks(p: &Program) -> TokenStream {
+pub fn target_checks(p: &Program, names: &Names) -> TokenStream {
     p.targets
         .iter()
         .map(|b| {
-            let (n, name) = (ident(&b.name), &b.name);
+            let (n, name) = (ident(names.local(b.value)), &b.name);
             let ty = p.graph.ty(b.value);
             match ty.dtype {
                 DType::Ids(classes) => {

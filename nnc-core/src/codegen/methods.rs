@@ -7,7 +7,6 @@ use super::names::Names;
 use super::ops::{float_lit, ident, usize_lit, Ctx};
 use super::state;
 use crate::ir::{Binding, DType, Gradients, MetricKind, Program, Schedule, Storage};
-use crate::reserved::input_grad as input_grad_field;
 use proc_macro2::{Ident, TokenStream};
 use quote::quote;
 
@@ -37,12 +36,17 @@ impl Methods<'_> {
     pub fn tokens(&self, workspace: &Ident) -> (TokenStream, TokenStream) {
         let p = self.p;
         let elem = self.elem;
-        let input_args = info::slice_args(p, &p.inputs, elem);
+        let names = self.names;
+        let input_args = info::slice_args(p, &names.bound(&p.inputs), elem);
         let input_names = self.input_names();
-        let target_args = info::slice_args(p, &p.targets, elem);
-        let target_names: Vec<Ident> = p.targets.iter().map(|b| ident(&b.name)).collect();
-        let checks = info::batch_checks(p);
-        let target_checks = info::target_checks(p);
+        let target_args = info::slice_args(p, &names.bound(&p.targets), elem);
+        let target_names: Vec<Ident> = p
+            .targets
+            .iter()
+            .map(|b| ident(names.local(b.value)))
+            .collect();
+        let checks = info::batch_checks(p, names);
+        let target_checks = info::target_checks(p, names);
         let (output_ty, output_read) = self.outputs();
         let dropout = p.has_dropout();
         // Each entry point passes its schedule's mode, and runs the state writes if its
@@ -136,7 +140,7 @@ impl Methods<'_> {
         }
 
         // The caller's gradient of each output, `d_<output>`, has the output's type.
-        let d_outputs: Vec<Binding> = p
+        let d_bindings: Vec<Binding> = p
             .outputs
             .iter()
             .map(|b| Binding {
@@ -144,11 +148,17 @@ impl Methods<'_> {
                 ..b.clone()
             })
             .collect();
+        let d_outputs: Vec<(&str, &Binding)> = names
+            .output_grad
+            .iter()
+            .map(String::as_str)
+            .zip(&d_bindings)
+            .collect();
         let d_args = info::slice_args(p, &d_outputs, elem);
         let d_checks = info::same_batch_checks(p, &d_outputs);
         let pullback_body = self.gradient_pass(&p.pullback, crate::ir::Phase::Pullback);
         // The inputs must hold the batch that `forward_train` saw.
-        let input_checks = info::same_batch_checks(p, &p.inputs);
+        let input_checks = info::same_batch_checks(p, &names.bound(&p.inputs));
         let grad_bindings = self.grad_bindings();
         let model_name = &p.name;
         let forward_train_doc = if p.states.is_empty() {
@@ -199,7 +209,11 @@ impl Methods<'_> {
     }
 
     fn input_names(&self) -> Vec<Ident> {
-        self.p.inputs.iter().map(|b| ident(&b.name)).collect()
+        self.p
+            .inputs
+            .iter()
+            .map(|b| ident(self.names.local(b.value)))
+            .collect()
     }
 
     /// The return type of `predict` and `forward_train`, and the statement returning it: one
@@ -273,9 +287,10 @@ impl Methods<'_> {
             .inputs
             .iter()
             .zip(&self.p.requires_grad)
-            .filter(|(_, r)| **r)
-            .map(|(b, _)| {
-                let f = ident(&input_grad_field(&b.name));
+            .enumerate()
+            .filter(|(_, (_, r))| **r)
+            .map(|(i, (b, _))| {
+                let f = ident(self.names.input_grad(i));
                 let n = usize_lit(self.p.graph.ty(b.value).shape.elems_per_sample());
                 quote!(let #f = &mut ws.#f[..batch * #n];)
             })
@@ -301,9 +316,10 @@ impl Methods<'_> {
             .iter()
             .zip(&p.requires_grad)
             .zip(&grads.inputs)
-            .filter(|((_, r), g)| **r && g.is_none())
-            .map(|((b, _), _)| {
-                let f = ident(&input_grad_field(&b.name));
+            .enumerate()
+            .filter(|(_, ((_, r), g))| **r && g.is_none())
+            .map(|(i, _)| {
+                let f = ident(self.names.input_grad(i));
                 quote!(#f.fill(0.0);)
             });
         let body = p
@@ -374,8 +390,11 @@ impl Methods<'_> {
                 rt::Optimizer::learning_rate(&self.optimizer)
             }
 
-            pub fn set_learning_rate(&mut self, lr: #elem) {
-                rt::Optimizer::set_learning_rate(&mut self.optimizer, lr)
+            /// Sets the optimizer's learning rate, or returns `Error::LearningRate` and leaves it unchanged where `lr` is negative, infinite or NaN.
+            pub fn set_learning_rate(&mut self, lr: #elem) -> Result<(), rt::Error> {
+                rt::check::learning_rate(lr)?;
+                rt::Optimizer::set_learning_rate(&mut self.optimizer, lr);
+                Ok(())
             }
         }
     }
@@ -424,8 +443,8 @@ pub fn trait_impl(
         .iter()
         .enumerate()
         .filter(|(i, _)| p.requires_grad[*i])
-        .map(|(i, b)| {
-            let (i, f) = (usize_lit(i), ident(&input_grad_field(&b.name)));
+        .map(|(i, _)| {
+            let (f, i) = (ident(names.input_grad(i)), usize_lit(i));
             quote!(#i => Some(ws.#f()),)
         });
     let grad_arms: Vec<TokenStream> = grad_arms.collect();
@@ -487,8 +506,8 @@ pub fn trait_impl(
             fn new(seed: u64) -> Self {
                 #model::new(seed)
             }
-            fn workspace_with_threads(&self, capacity: usize, threads: usize) -> #workspace {
-                #model::workspace_with_threads(self, capacity, threads)
+            fn try_workspace_with_threads(&self, capacity: usize, threads: usize) -> Result<#workspace, rt::Error> {
+                #model::try_workspace_with_threads(self, capacity, threads)
             }
             fn params(&self) -> &[#elem] {
                 &self.params

@@ -37,21 +37,6 @@ pub fn generate(programs: &[Program], options: &Options) -> String {
     format::format(quote!(#(#items)*), &comments.into_inner())
 }
 
-fn snake_case(name: &str) -> String {
-    let mut out = String::new();
-    for (i, c) in name.chars().enumerate() {
-        if c.is_ascii_uppercase() {
-            if i > 0 {
-                out.push('_');
-            }
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) -> TokenStream {
     let plan = p.plan.as_ref().expect("codegen runs after memory planning");
     let names = Names::new(p);
@@ -65,7 +50,7 @@ fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) 
     };
     let model = ident(&p.name);
     let workspace = ident(&crate::reserved::workspace(&p.name));
-    let module = ident(&snake_case(&p.name));
+    let module = ident(&crate::reserved::module(&p.name));
     let offsets = p.param_offsets();
     let param_count = usize_lit(p.param_count());
     let trainable_count = usize_lit(p.trainable_count());
@@ -138,7 +123,7 @@ fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) 
     let (optimizer_ty, optimizer_new) = optimizer(p, &elem);
 
     // Method parameters: inputs, then targets, each a slice.
-    let input_args = info::slice_args(p, &p.inputs, &elem);
+    let input_args = info::slice_args(p, &names.bound(&p.inputs), &elem);
     let dropout = p.has_dropout();
     let forward_body = p
         .graph
@@ -182,8 +167,11 @@ fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) 
     let mut grad_fields = Vec::new();
     let mut grad_inits = Vec::new();
     let mut grad_accessors = Vec::new();
-    for (b, _) in p.inputs.iter().zip(&p.requires_grad).filter(|(_, r)| **r) {
-        let f = ident(&crate::reserved::input_grad(&b.name));
+    for (i, b) in p.inputs.iter().enumerate() {
+        let Some(f) = &names.input_grad[i] else {
+            continue;
+        };
+        let f = ident(f);
         let per_sample = p.graph.ty(b.value).shape.elems_per_sample();
         let n = usize_lit(per_sample);
         let doc = format!(
@@ -191,7 +179,8 @@ fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) 
             b.name
         );
         grad_fields.push(quote!(#f: Vec<#elem>));
-        grad_inits.push(quote!(#f: vec![0.0; #n * capacity]));
+        let name = &b.name;
+        grad_inits.push(quote!(#f: rt::check::sample_buffer(#name, #n, capacity)?));
         grad_accessors.push(quote! {
             #[doc = #doc]
             pub fn #f(&self) -> &[#elem] {
@@ -306,16 +295,22 @@ fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) 
                     self.workspace_with_threads(capacity, rt::Exec::default_threads())
                 }
 
-                /// Allocates the scratch memory for batches of up to `capacity` samples and starts `threads - 1` worker threads for the kernels (none for 1), which the workspace joins when dropped.
+                /// Allocates the scratch memory for batches of up to `capacity` samples and starts `threads - 1` worker threads for the kernels (none for 1), which the workspace joins when dropped. Panics if the memory cannot be allocated; `try_workspace_with_threads` returns the error instead.
                 pub fn workspace_with_threads(&self, capacity: usize, threads: usize) -> #workspace {
-                    #workspace {
-                        arena: rt::Arena::new(ARENA_PER_SAMPLE, ARENA_FIXED, capacity),
+                    self.try_workspace_with_threads(capacity, threads)
+                        .unwrap_or_else(|e| panic!("{e}"))
+                }
+
+                /// `workspace_with_threads`, or `Error::Allocation` where the capacity asks for more memory than there is.
+                pub fn try_workspace_with_threads(&self, capacity: usize, threads: usize) -> Result<#workspace, rt::Error> {
+                    Ok(#workspace {
+                        arena: rt::Arena::try_new(ARENA_PER_SAMPLE, ARENA_FIXED, capacity)?,
                         exec: rt::Exec::new(threads),
                         batch: 0,
                         ready: None,
                         metrics: rt::Metrics::default(),
                         #(#grad_inits,)*
-                    }
+                    })
                 }
 
                 #methods

@@ -1,14 +1,16 @@
-//! Rust identifiers for the values and parameters of a program: readable (taken from the
-//! model's own names), unique within the generated module, and never a Rust keyword or one of
-//! the generator's own locals.
+//! Rust identifiers for the values and parameters of a program, by the mapping of
+//! `reserved.rs`: readable (taken from the model's own names), unique within the generated
+//! module, never a Rust keyword or one of the generator's own items, and in the case rustc's
+//! lints expect. Allocation is linear in the number of names.
 
-use crate::ir::{Op, Program, ValueId};
-use crate::reserved::{is_reserved, LOCALS, MODULE_CONSTS};
-use std::collections::HashSet;
+use crate::ir::{Binding, Op, Program, ValueId};
+use crate::reserved::{is_reserved, snake, upper, LOCALS, MODULE_CONSTS};
+use std::collections::{HashMap, HashSet};
 
 /// The names chosen for one program.
 pub struct Names {
-    /// Local variable name per value (snake case).
+    /// Local variable name per value (snake case); for inputs, targets and output gradients
+    /// also the generated methods' parameter name.
     pub local: Vec<String>,
     /// Arena slot constant per value (upper case), for values that live in the arena.
     pub slot: Vec<String>,
@@ -16,58 +18,72 @@ pub struct Names {
     pub param: Vec<String>,
     /// Range constant per state tensor (upper case).
     pub state: Vec<String>,
+    /// Per input, the workspace field, accessor and local of its gradient buffer
+    /// (`grad_<input>`), for inputs that have one.
+    pub input_grad: Vec<Option<String>>,
+    /// Per output, the parameter of `backward` holding the caller's gradient of it.
+    pub output_grad: Vec<String>,
 }
 
 impl Names {
     pub fn new(p: &Program) -> Names {
-        let mut locals: HashSet<String> = LOCALS.iter().map(|s| s.to_string()).collect();
-        let mut consts: HashSet<String> = MODULE_CONSTS.iter().map(|s| s.to_string()).collect();
-        let param: Vec<String> = p
+        let mut locals = Taken::new(LOCALS);
+        let mut consts = Taken::new(MODULE_CONSTS);
+        let param = p
             .params
             .iter()
-            .map(|q| unique(&mut consts, &q.name.to_uppercase()))
+            .map(|q| consts.claim(upper(&q.name)))
             .collect();
-        let state: Vec<String> = p
+        let state = p
             .states
             .iter()
-            .map(|s| unique(&mut consts, &s.name.to_uppercase()))
+            .map(|s| consts.claim(upper(&s.name)))
             .collect();
-        // Inputs, targets and output gradients are the methods' own parameters and keep the
-        // user's names (lowering has checked that they are not reserved); they are claimed
-        // first, so that no computed value takes one of them.
-        let caller = |id: ValueId| {
-            matches!(
-                p.graph.node(id).op,
-                Op::Input(_) | Op::Target(_) | Op::OutputGrad(_)
-            )
-        };
-        for id in p.graph.ids().filter(|id| caller(*id)) {
-            locals.insert(p.graph.node(id).name.clone());
+        let n = p.graph.nodes.len();
+        let mut local = vec![String::new(); n];
+        // Inputs, targets and output gradients are the methods' own parameters, and the
+        // input-gradient buffers are workspace fields bound to locals of the same name: they are
+        // named first, so that they keep the model's names and no computed value takes one.
+        let mut output_grad = vec![String::new(); p.outputs.len()];
+        for id in p.graph.ids() {
+            let node = p.graph.node(id);
+            if let Op::Input(_) | Op::Target(_) | Op::OutputGrad(_) = node.op {
+                local[id.index()] = locals.claim(snake(&node.name));
+            }
+            if let Op::OutputGrad(i) = node.op {
+                output_grad[i] = local[id.index()].clone();
+            }
         }
-        let mut local: Vec<String> = Vec::new();
-        let mut slot: Vec<String> = Vec::new();
+        let input_grad = p
+            .inputs
+            .iter()
+            .zip(&p.requires_grad)
+            .map(|(b, grad)| {
+                grad.then(|| locals.claim(crate::reserved::input_grad(&local[b.value.index()])))
+            })
+            .collect();
+        let mut slot = vec![String::new(); n];
         for id in p.graph.ids() {
             let node = p.graph.node(id);
             // A reshape is a view of its root's storage and goes by the root's names.
             let root = p.storage_root(id);
             if root != id {
-                local.push(local[root.index()].clone());
-                slot.push(slot[root.index()].clone());
+                local[id.index()] = local[root.index()].clone();
+                slot[id.index()] = slot[root.index()].clone();
                 continue;
             }
-            let base = if caller(id) {
-                node.name.clone()
-            } else {
-                unique(&mut locals, &node.name)
-            };
-            local.push(base);
-            slot.push(unique(&mut consts, &node.name.to_uppercase()));
+            if local[id.index()].is_empty() {
+                local[id.index()] = locals.claim(snake(&node.name));
+            }
+            slot[id.index()] = consts.claim(upper(&node.name));
         }
         Names {
             local,
             slot,
             param,
             state,
+            input_grad,
+            output_grad,
         }
     }
 
@@ -78,33 +94,52 @@ impl Names {
     pub fn slot(&self, v: ValueId) -> &str {
         &self.slot[v.index()]
     }
+
+    /// Each of `bindings` (inputs or targets) with its Rust name.
+    pub fn bound<'b>(&self, bindings: &'b [Binding]) -> Vec<(&str, &'b Binding)> {
+        bindings.iter().map(|b| (self.local(b.value), b)).collect()
+    }
+
+    /// The gradient buffer of input `i`; only inputs that have one are asked.
+    pub fn input_grad(&self, i: usize) -> &str {
+        self.input_grad[i]
+            .as_deref()
+            .expect("only inputs that require a gradient have a gradient buffer")
+    }
 }
 
-fn sanitize(name: &str) -> String {
-    let mut s: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' {
-                c
-            } else {
-                '_'
+/// The identifiers of one namespace handed out so far, and for each base name the next suffix
+/// to try, so that a thousand values called `h` cost a thousand steps rather than half a
+/// million.
+struct Taken {
+    names: HashSet<String>,
+    next: HashMap<String, usize>,
+}
+
+impl Taken {
+    fn new(generated: &[&str]) -> Taken {
+        Taken {
+            names: generated.iter().map(|s| s.to_string()).collect(),
+            next: HashMap::new(),
+        }
+    }
+
+    /// `base` itself if it is free, else the first free `base_N` for N = 2, 3, ….
+    fn claim(&mut self, base: String) -> String {
+        let free = |names: &HashSet<String>, c: &str| !is_reserved(c) && !names.contains(c);
+        let name = if free(&self.names, &base) {
+            base
+        } else {
+            let n = self.next.entry(base.clone()).or_insert(2);
+            loop {
+                let candidate = format!("{base}_{n}");
+                *n += 1;
+                if free(&self.names, &candidate) {
+                    break candidate;
+                }
             }
-        })
-        .collect();
-    if s.is_empty() || s.starts_with(|c: char| c.is_ascii_digit()) {
-        s.insert(0, 'v');
+        };
+        self.names.insert(name.clone());
+        name
     }
-    s
-}
-
-fn unique(taken: &mut HashSet<String>, name: &str) -> String {
-    let base = sanitize(name);
-    let mut candidate = base.clone();
-    let mut n = 2;
-    while is_reserved(&candidate) || taken.contains(&candidate) {
-        candidate = format!("{base}_{n}");
-        n += 1;
-    }
-    taken.insert(candidate.clone());
-    candidate
 }

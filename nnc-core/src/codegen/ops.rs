@@ -217,7 +217,7 @@ impl Ctx<'_> {
                         quote!(&mut grads[#range])
                     }
                     Storage::InputGrad(i) => {
-                        let buffer = ident(&crate::reserved::input_grad(&self.p.inputs[i].name));
+                        let buffer = ident(self.names.input_grad(i));
                         quote!(&mut #buffer[..])
                     }
                     Storage::State(i) => {

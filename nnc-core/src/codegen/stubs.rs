@@ -7,7 +7,6 @@
 //! bodies never run: a crate with a `compile_error!` does not build.
 
 use super::ops::ident;
-use super::snake_case;
 use crate::syntax::ast::{File, Item, TargetKind};
 use crate::Options;
 use proc_macro2::TokenStream;
@@ -74,7 +73,7 @@ fn stub_items(file: &File, rt: &TokenStream, elem: proc_macro2::Ident) -> TokenS
             .collect();
         let model = ident(name);
         let workspace = ident(&crate::reserved::workspace(name));
-        let module = ident(&snake_case(name));
+        let module = ident(&crate::reserved::module(name));
         out.extend(quote! {
             #[allow(dead_code, unused_variables, clippy::all)]
             pub mod #module {
@@ -88,6 +87,7 @@ fn stub_items(file: &File, rt: &TokenStream, elem: proc_macro2::Ident) -> TokenS
                     pub fn new(seed: u64) -> Self { #model }
                     pub fn workspace(&self, capacity: usize) -> #workspace { #workspace }
                     pub fn workspace_with_threads(&self, capacity: usize, threads: usize) -> #workspace { #workspace }
+                    pub fn try_workspace_with_threads(&self, capacity: usize, threads: usize) -> Result<#workspace, rt::Error> { Ok(#workspace) }
                     pub fn predict<'w>(&self, ws: &'w mut #workspace, #(#input_args),*) -> Result<&'w [#elem], rt::Error> { Ok(&[]) }
                     pub fn forward_backward(&mut self, ws: &mut #workspace, #(#input_args,)* #(#target_args),*) -> Result<#elem, rt::Error> { Ok(0.0) }
                     pub fn train_step(&mut self, ws: &mut #workspace, #(#input_args,)* #(#target_args),*) -> Result<#elem, rt::Error> { Ok(0.0) }
@@ -100,7 +100,7 @@ fn stub_items(file: &File, rt: &TokenStream, elem: proc_macro2::Ident) -> TokenS
                     pub fn grads(&self) -> &[#elem] { &[] }
                     pub fn param(&self, name: &str) -> Option<&[#elem]> { None }
                     pub fn learning_rate(&self) -> #elem { 0.0 }
-                    pub fn set_learning_rate(&mut self, lr: #elem) {}
+                    pub fn set_learning_rate(&mut self, lr: #elem) -> Result<(), rt::Error> { Ok(()) }
                     pub fn state(&self) -> &[#elem] { &[] }
                     pub fn state_mut(&mut self) -> &mut [#elem] { &mut [] }
                     pub fn reset_state(&mut self) {}

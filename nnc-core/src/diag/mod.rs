@@ -6,7 +6,7 @@
 
 mod render;
 
-pub use render::render;
+pub use render::{render, SHOWN};
 
 use std::fmt;
 

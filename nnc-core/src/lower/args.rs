@@ -233,13 +233,13 @@ fn check_value(what: &str, p: &Param, arg: &Arg, diags: &mut Diagnostics) -> Opt
     let result = match (&p.kind, &arg.value) {
         (Kind::Width, Value::Number { text, .. }) => match text.parse::<u64>() {
             Ok(0) => Err(mismatch("at least 1", "0")),
-            Ok(n) if n > 1 << 31 => Err(mismatch("at most 2147483648", text)),
+            Ok(n) if n > 1 << 31 => Err(mismatch("at most 2147483648", &quote_literal(text))),
             Ok(n) => Ok(Bound::Int(n as usize)),
-            Err(_) => Err(mismatch("a positive integer", &format!("`{text}`"))),
+            Err(_) => Err(mismatch("a positive integer", &quote_literal(text))),
         },
         (Kind::Integer { min, words }, Value::Number { text, .. }) => match text.parse::<i64>() {
             Ok(n) if n >= *min && n.unsigned_abs() <= 1 << 31 => Ok(Bound::Signed(n)),
-            _ => Err(mismatch(words, text)),
+            _ => Err(mismatch(words, &quote_literal(text))),
         },
         (
             Kind::Real {
@@ -251,17 +251,17 @@ fn check_value(what: &str, p: &Param, arg: &Arg, diags: &mut Diagnostics) -> Opt
             },
             Value::Number { text, .. },
         ) => match text.parse::<f64>() {
-            Ok(v) if !v.is_finite() => Err(mismatch(words, "a number too large to represent")),
+            Ok(v) if !fits_f32(v) => Err(mismatch(words, TOO_LARGE)),
             Ok(v) => {
                 let above = if *min_inclusive { v >= *min } else { v > *min };
                 let below = if *max_inclusive { v <= *max } else { v < *max };
                 if above && below {
                     Ok(Bound::Real(v))
                 } else {
-                    Err(mismatch(words, text))
+                    Err(mismatch(words, &quote_literal(text)))
                 }
             }
-            Err(_) => Err(mismatch(words, &format!("`{text}`"))),
+            Err(_) => Err(mismatch(words, &quote_literal(text))),
         },
         (Kind::Bool, Value::Ident(id)) if id.name == "true" || id.name == "false" => {
             Ok(Bound::Bool(id.name == "true"))
@@ -290,8 +290,9 @@ fn check_value(what: &str, p: &Param, arg: &Arg, diags: &mut Diagnostics) -> Opt
             },
             Value::Number { text, .. },
         ) => match text.parse::<f64>() {
-            Ok(v) if v.is_finite() => Ok(Bound::Real(v)),
-            _ => Err(mismatch("a finite number", &format!("`{text}`"))),
+            Ok(v) if fits_f32(v) => Ok(Bound::Real(v)),
+            Ok(_) => Err(mismatch("a finite number", TOO_LARGE)),
+            Err(_) => Err(mismatch("a finite number", &quote_literal(text))),
         },
         (Kind::Choice { names, .. }, v) => {
             Err(mismatch(&format!("one of {}", quoted(names)), &describe(v)))
@@ -303,9 +304,28 @@ fn check_value(what: &str, p: &Param, arg: &Arg, diags: &mut Diagnostics) -> Opt
     result.map_err(|d| diags.push(d)).ok()
 }
 
+/// A number as the source wrote it, in backticks, cut to its first 24 characters when longer
+/// so that a message never echoes a whole pasted blob.
+pub fn quote_literal(text: &str) -> String {
+    match text.char_indices().nth(24) {
+        Some((cut, _)) => format!("`{}…` ({} characters)", &text[..cut], text.chars().count()),
+        None => format!("`{text}`"),
+    }
+}
+
+/// How a number outside [`fits_f32`] is described in messages.
+pub const TOO_LARGE: &str = "a number beyond the range of f32 (±3.4e38)";
+
+/// Whether a literal of the language can become a number of the generated code: every number
+/// must be finite in `f32`, the narrowest element type, because rustc rejects an `f32` literal
+/// that overflows to infinity.
+pub fn fits_f32(v: f64) -> bool {
+    v.is_finite() && v.abs() <= f64::from(f32::MAX)
+}
+
 fn describe(v: &Value) -> String {
     match v {
-        Value::Number { text, .. } => format!("the number `{text}`"),
+        Value::Number { text, .. } => format!("the number {}", quote_literal(text)),
         Value::Ident(id) => format!("`{}`", id.name),
     }
 }

@@ -63,14 +63,17 @@ pub fn lower(file: &ast::File) -> Result<Vec<Program>, Diagnostics> {
                 .with_help("rename one of the models"),
             );
         }
-        if !crate::reserved::is_model_name(&m.name.name) {
+        if let Some(help) = crate::reserved::model_name_problem(&m.name.name) {
             diags.push(
-                Diagnostic::error("E0502", m.name.span, format!("model name `{}` is not a usable Rust type name", m.name.name))
-                    .with_help(if m.name.name.starts_with(|c: char| c.is_ascii_uppercase()) && !m.name.name.contains("__") {
-                        "this name belongs to a standard Rust item that the generated code uses; choose another, like `MnistNet`"
-                    } else {
-                        "start it with an uppercase letter, like `Mnist`; it becomes the generated struct's name"
-                    }),
+                Diagnostic::error(
+                    "E0502",
+                    m.name.span,
+                    format!(
+                        "model name `{}` is not a usable Rust type name",
+                        m.name.name
+                    ),
+                )
+                .with_help(help),
             );
         }
         if let Some(p) = Lowerer::new(m, &mut diags).run() {
@@ -130,6 +133,9 @@ struct Lowerer<'a> {
     scope: HashMap<String, Def>,
     /// Each `let` and input with the number of times it is used, in definition order.
     uses: Vec<(String, Span, usize, &'static str)>,
+    /// The index in `uses` of each name's latest definition, so that counting a use is one
+    /// lookup rather than a scan.
+    use_index: HashMap<String, usize>,
     /// Dense layers by name, for duplicate detection and reuse (`-> name`).
     layers: HashMap<String, layers::Layer>,
     requires_grad: Vec<bool>,
@@ -151,6 +157,7 @@ impl<'a> Lowerer<'a> {
             target_kinds: Vec::new(),
             scope: HashMap::new(),
             uses: Vec::new(),
+            use_index: HashMap::new(),
             layers: HashMap::new(),
             requires_grad: Vec::new(),
             errors_before,
@@ -338,13 +345,14 @@ impl<'a> Lowerer<'a> {
                     .with_help(format!("rename it, for example to `{}_data`", name.name)),
             );
         }
+        self.use_index.insert(name.name.clone(), self.uses.len());
         self.uses.push((name.name.clone(), name.span, 0, kind));
         self.scope.insert(name.name.clone(), def);
     }
 
     fn mark_used(&mut self, name: &str) {
-        if let Some(u) = self.uses.iter_mut().rev().find(|u| u.0 == name) {
-            u.2 += 1;
+        if let Some(&i) = self.use_index.get(name) {
+            self.uses[i].2 += 1;
         }
     }
 
@@ -561,7 +569,13 @@ impl<'a> Lowerer<'a> {
                 None
             }
             None => {
-                let candidates: Vec<&str> = self.scope.keys().map(String::as_str).collect();
+                // A suggestion compares the name with every name in scope; past the
+                // diagnostics that are shown, that would only make a flood of errors quadratic.
+                let candidates: Vec<&str> = if self.diags.len() < crate::diag::SHOWN {
+                    self.scope.keys().map(String::as_str).collect()
+                } else {
+                    Vec::new()
+                };
                 let mut d = Diagnostic::error(
                     "E0103",
                     name.span,

@@ -183,10 +183,14 @@ impl Lowerer<'_> {
         let weight = match &term.weight {
             None => 1.0,
             Some((text, span)) => match text.parse::<f64>() {
-                Ok(w) if w.is_finite() && w > 0.0 => w,
-                _ => {
+                Ok(w) if args::fits_f32(w) && w > 0.0 => w,
+                parsed => {
+                    let found = match parsed {
+                        Ok(w) if w > 0.0 => args::TOO_LARGE.to_string(),
+                        _ => args::quote_literal(text),
+                    };
                     self.error(
-                        Diagnostic::error("E0403", *span, format!("the weight of a loss term must be a positive number, found `{text}`"))
+                        Diagnostic::error("E0403", *span, format!("the weight of a loss term must be a positive number, found {found}"))
                             .with_help("write a factor such as `0.5 * mse(p, y)`, or drop the term"),
                     );
                     return None;
@@ -506,7 +510,11 @@ impl Lowerer<'_> {
                     call.span,
                     "nesterov momentum needs `momentum` above 0 and `dampening = 0`",
                 )
-                .with_help("add a momentum such as `momentum = 0.9`, as PyTorch requires"),
+                .with_help(if optimizer.real("momentum") == 0.0 {
+                    "add a momentum such as `momentum = 0.9`, as PyTorch requires"
+                } else {
+                    "remove `dampening`, or set `dampening = 0`, as PyTorch requires"
+                }),
             );
             return None;
         }

@@ -42,8 +42,15 @@ fn fuse_losses(p: &mut Program) {
         let fused = match node.op {
             Op::Loss(spec) => {
                 let pred = producer(node.args[0]);
+                // The with-logits loss reads its logits from the arena in `total_loss`, which
+                // an input (a method parameter of the forward pass only) never reaches; a
+                // softmax straight over an input keeps the loss over probabilities.
+                let logits_in_arena = pred
+                    .args
+                    .first()
+                    .is_some_and(|&l| !matches!(p.graph.node(l).op, Op::Input(_)));
                 match spec.kind.with_logits() {
-                    Some(kind) if absorbs(spec, pred.op) => Some((
+                    Some(kind) if absorbs(spec, pred.op) && logits_in_arena => Some((
                         Op::Loss(LossSpec { kind, ..spec }),
                         vec![pred.args[0], node.args[1]],
                     )),

@@ -6,7 +6,7 @@
 
 use super::ast::*;
 use crate::diag::{Diagnostic, Diagnostics, Span};
-use pest::iterators::Pair;
+use pest::iterators::{Pair, Pairs};
 use pest::Parser as _;
 
 // Shared with the formatter in `fmt`, which walks the same parse tree (`Rule` is generated
@@ -21,10 +21,16 @@ type P<'a> = Pair<'a, Rule>;
 /// expressions, so without a limit a deep enough file would overflow the stack.
 const MAX_NESTING: usize = 128;
 
+/// How many `+`, `-` and `*` one `let` may hold. Its operators fold into a left-nested tree
+/// that lowering, formatting and dropping all walk recursively, so its depth must be bounded
+/// like the nesting of parentheses; 256 operands is more than any model writes by hand.
+const MAX_OPERATORS: usize = 256;
+
 /// Parses a whole file.
 pub fn parse(source: &str) -> Result<File, Diagnostics> {
     check_nesting(source)?;
     let mut pairs = Grammar::parse(Rule::file, source).map_err(|e| syntax_error(source, e))?;
+    check_operators(pairs.clone())?;
     let file = pairs.next().map(|p| p.into_inner()).into_iter().flatten();
     let models = file
         .filter(|p| p.as_rule() == Rule::model)
@@ -34,12 +40,35 @@ pub fn parse(source: &str) -> Result<File, Diagnostics> {
 }
 
 /// Rejects text whose parentheses nest more than `MAX_NESTING` deep, before pest recurses
-/// into them.
+/// into them, and a block comment that never ends, which pest would report as a stray `/` far
+/// from its cause. Parentheses inside comments do not count.
 fn check_nesting(source: &str) -> Result<(), Diagnostics> {
+    let bytes = source.as_bytes();
     let mut depth = 0usize;
-    for (i, c) in source.char_indices() {
-        match c {
-            '(' => {
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'/' if bytes.get(i + 1) == Some(&b'/') => {
+                i = source[i..].find('\n').map_or(bytes.len(), |n| i + n);
+                continue;
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => match source[i + 2..].find("*/") {
+                Some(n) => {
+                    i += n + 4;
+                    continue;
+                }
+                None => {
+                    let d = Diagnostic::error(
+                        "E0001",
+                        Span::new(i, i + 2),
+                        "this block comment is never closed",
+                    )
+                    .with_span_label("opened here")
+                    .with_help("end it with `*/`; block comments do not nest");
+                    return Err(d.into());
+                }
+            },
+            b'(' => {
                 depth += 1;
                 if depth > MAX_NESTING {
                     let d = Diagnostic::error(
@@ -52,11 +81,41 @@ fn check_nesting(source: &str) -> Result<(), Diagnostics> {
                     return Err(d.into());
                 }
             }
-            ')' => depth = depth.saturating_sub(1),
+            b')' => depth = depth.saturating_sub(1),
             _ => {}
         }
+        i += 1;
     }
     Ok(())
+}
+
+/// Rejects a `let` with more than `MAX_OPERATORS` operators, before its tree is built. pest's
+/// flattened view walks the parse without recursion.
+fn check_operators(pairs: Pairs<'_, Rule>) -> Result<(), Diagnostics> {
+    let mut diags = Diagnostics::new();
+    for stmt in pairs.flatten().filter(|p| p.as_rule() == Rule::let_stmt) {
+        let mut ops = stmt
+            .clone()
+            .into_inner()
+            .flatten()
+            .filter(|p| matches!(p.as_rule(), Rule::plus | Rule::minus | Rule::star));
+        if let Some(op) = ops.nth(MAX_OPERATORS) {
+            diags.push(
+                Diagnostic::error(
+                    "E0001",
+                    span(&op),
+                    format!("this `let` has more than {MAX_OPERATORS} `+`, `-` and `*`"),
+                )
+                .with_span_label("one too many")
+                .with_help("split the sum into several `let`s, each adding a part"),
+            );
+        }
+    }
+    if diags.is_empty() {
+        Ok(())
+    } else {
+        Err(diags)
+    }
 }
 
 fn span(p: &P<'_>) -> Span {
@@ -541,5 +600,31 @@ mod tests {
             d.message,
             "expected `;`, `ids(N)` or `requires_grad`, found `}`"
         );
+    }
+}
+
+#[cfg(test)]
+mod lexical_tests {
+    use super::parse;
+
+    const MODEL: &str =
+        "model M { input x: [2]; let p = x -> dense d(1); output p; optimizer = sgd(); }";
+
+    #[test]
+    fn a_byte_order_mark_is_allowed() {
+        assert!(parse(&format!("\u{feff}{MODEL}")).is_ok());
+    }
+
+    #[test]
+    fn parentheses_in_comments_do_not_count_towards_nesting() {
+        let open = "(".repeat(200);
+        assert!(parse(&format!("// {open}\n/* {open} */\n{MODEL}")).is_ok());
+    }
+
+    #[test]
+    fn an_unclosed_block_comment_is_named() {
+        let err = parse(&format!("{MODEL}\n/* note")).unwrap_err();
+        let d = err.iter().next().unwrap();
+        assert_eq!(d.message, "this block comment is never closed");
     }
 }

@@ -385,6 +385,18 @@ fn read_rows(
         let line = record
             .position()
             .map_or(0, |p| usize::try_from(p.line()).unwrap_or(usize::MAX));
+        // A quote that is never closed makes the csv crate read the rest of the file as one
+        // cell; no cell of numeric data holds a line break, so one that does is that mistake.
+        if let Some(cell) = record.iter().position(|c| c.contains(&b'\n')) {
+            return Err(Error::Format {
+                file: path.to_path_buf(),
+                format: "CSV",
+                message: format!(
+                    "line {line}, field {}: a quoted cell runs over a line break; a closing `\"` is probably missing",
+                    cell + 1
+                ),
+            });
+        }
         let Some((first_line, width)) = first else {
             first = Some((line, record.len()));
             let is_header = match header {

@@ -206,8 +206,19 @@ impl<T: Float> Dataset<T> {
         self.len() == 0
     }
 
-    /// The samples at `rows`, in that order.
-    pub fn subset(&self, rows: &[usize]) -> Dataset<T> {
+    /// The samples at `rows`, in that order, or an error naming the first row past the end.
+    pub fn subset(&self, rows: &[usize]) -> Result<Dataset<T>, Error> {
+        match rows.iter().find(|&&r| r >= self.len()) {
+            Some(r) => Err(Error::Data(format!(
+                "row {r} is past the end of a dataset of {} samples; rows count from 0",
+                self.len()
+            ))),
+            None => Ok(self.rows(rows)),
+        }
+    }
+
+    /// The samples at `rows`, all in range.
+    fn rows(&self, rows: &[usize]) -> Dataset<T> {
         Dataset {
             inputs: self.inputs.iter().map(|c| c.subset(rows)).collect(),
             targets: self.targets.iter().map(|c| c.subset(rows)).collect(),
@@ -217,7 +228,7 @@ impl<T: Float> Dataset<T> {
     /// The first `n` samples (all of them if there are fewer).
     pub fn take(&self, n: usize) -> Dataset<T> {
         let rows: Vec<usize> = (0..n.min(self.len())).collect();
-        self.subset(&rows)
+        self.rows(&rows)
     }
 
     /// Splits off the last `fraction` of the samples after shuffling them with `seed`:
@@ -228,7 +239,7 @@ impl<T: Float> Dataset<T> {
         Rng::new(seed).shuffle(&mut rows);
         let held = ((self.len() as f64) * fraction.clamp(0.0, 1.0)).round() as usize;
         let cut = self.len() - held;
-        (self.subset(&rows[..cut]), self.subset(&rows[cut..]))
+        (self.rows(&rows[..cut]), self.rows(&rows[cut..]))
     }
 
     /// Multiplies every float input by `factor` (for example 1/255 for pixels).
@@ -260,7 +271,12 @@ impl<T: Float> Standardizer<T> {
             )));
         };
         let n = data.inputs[index].per_sample();
-        let rows = (values.len() / n).max(1) as f64;
+        if n == 0 || values.is_empty() {
+            return Err(Error::Data(format!(
+                "input {index} has no values to fit a standardizer on; fit it on training data with at least one sample"
+            )));
+        }
+        let rows = (values.len() / n) as f64;
         let mut mean = vec![0.0f64; n];
         for row in values.chunks_exact(n) {
             for (m, v) in mean.iter_mut().zip(row) {
@@ -289,8 +305,17 @@ impl<T: Float> Standardizer<T> {
 
     /// Standardises input `index` of `data` in place.
     pub fn apply(&self, data: &mut Dataset<T>, index: usize) -> Result<(), Error> {
+        let features = self.mean.len();
+        if features == 0 || self.std.len() != features {
+            return Err(Error::Data(format!(
+                "the standardizer has {features} means and {} standard deviations; it needs one of each per feature, as `Standardizer::fit` makes",
+                self.std.len()
+            )));
+        }
         match data.inputs.get_mut(index) {
-            Some(Column::Float { values, .. }) if values.len() % self.mean.len().max(1) == 0 => {
+            Some(Column::Float { values, shape })
+                if shape.iter().product::<usize>() == features =>
+            {
                 for row in values.chunks_exact_mut(self.mean.len()) {
                     for ((v, m), s) in row.iter_mut().zip(&self.mean).zip(&self.std) {
                         *v = (*v - *m) / *s;
