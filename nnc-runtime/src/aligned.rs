@@ -44,9 +44,7 @@ impl<T: Float> Aligned<T> {
             bytes: len.checked_mul(std::mem::size_of::<T>()),
         };
         let total = len.checked_add(slack).ok_or_else(error)?;
-        let mut buf = Vec::new();
-        buf.try_reserve_exact(total).map_err(|_| error())?;
-        buf.resize(total, T::ZERO);
+        let buf: Vec<T> = crate::kernels::zeroed::try_zeroed(total).ok_or_else(error)?;
         // `align_offset` counts elements; for a pointer into a live allocation of `T` (whose
         // size divides 64) it is below `slack`.
         let start = buf.as_ptr().align_offset(ALIGN_BYTES).min(slack);

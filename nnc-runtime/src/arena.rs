@@ -92,7 +92,6 @@ impl<T: Float> Arena<T> {
     }
 
     /// The largest batch the arena holds.
-    /// The largest batch the arena holds.
     pub fn capacity(&self) -> usize {
         self.capacity
     }

@@ -148,10 +148,7 @@ pub fn sample_buffer<T: crate::float::Float>(
     let len = per_sample
         .checked_mul(capacity)
         .ok_or_else(|| error(usize::MAX))?;
-    let mut buf = Vec::new();
-    buf.try_reserve_exact(len).map_err(|_| error(len))?;
-    buf.resize(len, T::ZERO);
-    Ok(buf)
+    crate::kernels::zeroed::try_zeroed(len).ok_or_else(|| error(len))
 }
 
 /// A learning rate must be finite and at least 0 (0 freezes training, which is allowed).

@@ -31,7 +31,7 @@ macro_rules! ok_fixtures {
             no_bias => "tests/fixtures/ok/no_bias.nnc": [NoBias],
             positions => "tests/fixtures/ok/positions.nnc": [Positions],
             residual => "tests/fixtures/ok/residual.nnc": [Residual],
-            rust_unfriendly_names => "tests/fixtures/ok/rust_unfriendly_names.nnc": [Type, Try],
+            rust_unfriendly_names => "tests/fixtures/ok/rust_unfriendly_names.nnc": [Type, Try, Flat],
             sequence => "tests/fixtures/ok/sequence.nnc": [TinyLm],
             shared_input_gradient => "tests/fixtures/ok/shared_input_gradient.nnc": [SharedGrad],
             sine_regression => "tests/fixtures/ok/sine_regression.nnc": [Sine],

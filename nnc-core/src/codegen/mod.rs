@@ -215,7 +215,9 @@ fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) 
         // single-layer model's backward pass never reads an activation, and a model without
         // random initialisers never draws from `rng` in `new`). `forward` takes the execution
         // context, the buffers, the mode and every input, which can be many arguments.
-        #[allow(dead_code, unused_variables, unused_mut, clippy::too_many_arguments)]
+        // The model's own names may be acronyms (`MLP`) or placeholders (`foo`), which clippy
+        // flags by default; they are the user's choice, not the generator's.
+        #[allow(dead_code, unused_variables, unused_mut, clippy::too_many_arguments, clippy::upper_case_acronyms, clippy::disallowed_names)]
         pub mod #module {
             use #rt as rt;
 

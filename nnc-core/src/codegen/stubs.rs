@@ -30,8 +30,9 @@ fn stub_items(file: &File, rt: &TokenStream, elem: proc_macro2::Ident) -> TokenS
     let mut out = TokenStream::new();
     for m in &file.models {
         let name = &m.name.name;
-        let usable = name.starts_with(|c: char| c.is_ascii_uppercase())
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        // A name that lowering refuses gets no stand-in: it could clash with another's module
+        // or with a standard item, adding errors instead of removing them.
+        let usable = crate::reserved::model_name_problem(name).is_none();
         if !usable || !seen.insert(name.clone()) {
             continue;
         }

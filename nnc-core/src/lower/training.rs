@@ -323,14 +323,24 @@ impl Lowerer<'_> {
             span: pred_span,
         })?;
         self.expect_float(pred, &format!("`{func}`"), pred_name, pred_span)?;
-        if matches!(self.graph.node(pred).op, Op::Input(_)) {
+        // A reshape is a view of its operand, so `x -> flatten` is still the input.
+        let mut root = pred;
+        while self.graph.node(root).op == Op::Reshape {
+            root = self.graph.node(root).args[0];
+        }
+        if matches!(self.graph.node(root).op, Op::Input(_)) {
             self.error(
                 Diagnostic::error(
                     "E0305",
                     pred_span,
-                    format!(
-                        "`{pred_name}` is an input, so the loss would not depend on any parameter"
-                    ),
+                    if root == pred {
+                        format!("`{pred_name}` is an input, so the loss would not depend on any parameter")
+                    } else {
+                        format!(
+                            "`{pred_name}` only reshapes input `{}`, so the loss would not depend on any parameter",
+                            self.graph.node(root).name
+                        )
+                    },
                 )
                 .with_help("pass a value computed by layers, such as the result of a `let`"),
             );

@@ -43,12 +43,13 @@ fn fuse_losses(p: &mut Program) {
             Op::Loss(spec) => {
                 let pred = producer(node.args[0]);
                 // The with-logits loss reads its logits from the arena in `total_loss`, which
-                // an input (a method parameter of the forward pass only) never reaches; a
-                // softmax straight over an input keeps the loss over probabilities.
+                // an input (a method parameter of the forward pass only), or a reshape viewing
+                // one, never reaches; a softmax over an input keeps the loss over
+                // probabilities.
                 let logits_in_arena = pred
                     .args
                     .first()
-                    .is_some_and(|&l| !matches!(p.graph.node(l).op, Op::Input(_)));
+                    .is_some_and(|&l| !matches!(p.graph.node(p.storage_root(l)).op, Op::Input(_)));
                 match spec.kind.with_logits() {
                     Some(kind) if absorbs(spec, pred.op) && logits_in_arena => Some((
                         Op::Loss(LossSpec { kind, ..spec }),

@@ -217,6 +217,9 @@ impl FirstFit {
     /// Places a value defined at `def` and last read at `last` at the lowest offset, a
     /// multiple of [`SLOT_ALIGN`], where it overlaps no value that is still needed at `def`.
     fn place(&mut self, def: usize, last: usize, len: usize) -> usize {
+        // Shapes have no zero dimensions; an empty interval would share its key with the
+        // interval after it.
+        debug_assert!(len > 0, "an arena slot of no elements");
         // A value whose last reader is `def` itself is still being read while `def` writes.
         while let Some(&Reverse((free_after, start))) = self.expiry.peek() {
             if free_after >= def {

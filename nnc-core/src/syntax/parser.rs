@@ -94,16 +94,22 @@ fn check_nesting(source: &str) -> Result<(), Diagnostics> {
 fn check_operators(pairs: Pairs<'_, Rule>) -> Result<(), Diagnostics> {
     let mut diags = Diagnostics::new();
     for stmt in pairs.flatten().filter(|p| p.as_rule() == Rule::let_stmt) {
-        let mut ops = stmt
+        // The operators of a sum or product are its direct children; a `-` inside a negative
+        // argument (`alpha = -0.1`) is not one.
+        let mut ops: Vec<P<'_>> = stmt
             .clone()
             .into_inner()
             .flatten()
-            .filter(|p| matches!(p.as_rule(), Rule::plus | Rule::minus | Rule::star));
-        if let Some(op) = ops.nth(MAX_OPERATORS) {
+            .filter(|p| matches!(p.as_rule(), Rule::expr | Rule::product))
+            .flat_map(|p| p.into_inner())
+            .filter(|p| matches!(p.as_rule(), Rule::plus | Rule::minus | Rule::star))
+            .collect();
+        ops.sort_by_key(|op| op.as_span().start());
+        if let Some(op) = ops.get(MAX_OPERATORS) {
             diags.push(
                 Diagnostic::error(
                     "E0001",
-                    span(&op),
+                    span(op),
                     format!("this `let` has more than {MAX_OPERATORS} `+`, `-` and `*`"),
                 )
                 .with_span_label("one too many")

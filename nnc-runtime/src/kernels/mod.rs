@@ -1,6 +1,7 @@
 //! Numeric kernels: matrix products, dense layers, activations, softmax, element-wise and layout
-//! operations, embedding lookups, batch normalisation, dropout masks, losses, accuracy counts and optimizer updates. This module and its
-//! children hold all of the crate's `unsafe` code.
+//! operations, embedding lookups, batch normalisation, dropout masks, losses, accuracy counts and optimizer updates, plus the
+//! fallible zeroed allocation of workspace buffers. This module and its children hold all of the
+//! crate's `unsafe` code.
 //!
 //! Kernels never allocate and are written as simple loops over `chunks_exact` and zipped
 //! iterators so that LLVM vectorizes them. The hottest ones are compiled twice on x86_64: once
@@ -29,6 +30,7 @@ mod simd;
 pub(crate) mod softmax;
 pub(crate) mod split;
 mod update;
+pub(crate) mod zeroed;
 
 pub use activation::{act_backward, act_backward_inplace, act_forward, Act};
 pub use dense::{bias_add, dense_forward};
