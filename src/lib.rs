@@ -37,3 +37,9 @@ pub use nnc_runtime as runtime;
 pub use nnc_runtime::{Error, Model};
 /// The training workflow: datasets and loaders, `fit`/`evaluate` with progress, checkpoints.
 pub use nnc_train as train;
+
+/// The README's Rust blocks, compiled (and, unless marked `no_run`, run) as doctests so that
+/// the examples a newcomer copies first stay true.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

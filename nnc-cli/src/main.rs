@@ -244,7 +244,7 @@ fn run(command: Command, color: bool) -> Result<ExitCode, Failure> {
 }
 
 fn read(file: &Path) -> Result<String, Failure> {
-    std::fs::read_to_string(file)
+    nnc_core::source::read(file)
         .map_err(|e| Failure(format!("cannot read `{}`: {e}", file.display())))
 }
 
@@ -262,9 +262,24 @@ fn report(diags: &Diagnostics, file: &Path, source: &str, color: bool) {
     print_err(&nnc_core::render(diags, &name, source, color));
 }
 
-/// One diagnostic as a JSON object, for editors and scripts.
+/// One diagnostic as a JSON object, for editors and scripts: the primary span and every
+/// secondary label, each with byte offsets and 1-based line and column at both ends.
 fn json(d: &Diagnostic, file: &Path, source: &str) -> serde_json::Value {
-    let (line, column) = line_column(source, d.span.start as usize);
+    let place = |span: nnc_core::Span, message: &str| {
+        let (line, column) = line_column(source, span.start as usize);
+        let (end_line, end_column) = line_column(source, span.end as usize);
+        serde_json::json!({
+            "start": span.start,
+            "end": span.end,
+            "line": line,
+            "column": column,
+            "end_line": end_line,
+            "end_column": end_column,
+            "message": message,
+        })
+    };
+    let primary = place(d.span, &d.span_label);
+    let labels: Vec<_> = d.labels.iter().map(|l| place(l.span, &l.message)).collect();
     serde_json::json!({
         "severity": match d.severity {
             Severity::Error => "error",
@@ -275,8 +290,12 @@ fn json(d: &Diagnostic, file: &Path, source: &str) -> serde_json::Value {
         "file": file.display().to_string(),
         "start": d.span.start,
         "end": d.span.end,
-        "line": line,
-        "column": column,
+        "line": primary["line"],
+        "column": primary["column"],
+        "end_line": primary["end_line"],
+        "end_column": primary["end_column"],
+        "label": d.span_label,
+        "labels": labels,
         "notes": d.notes,
         "help": d.help,
     })

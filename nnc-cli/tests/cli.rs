@@ -132,6 +132,46 @@ fn check_json_prints_one_object_per_diagnostic() {
 }
 
 #[test]
+fn check_json_gives_end_positions_and_secondary_labels() {
+    let tmp = Temp::new("check-json-labels");
+    let src = "model M {\n    input x: [2];\n    target y: [1];\n    let h = x -> relu;\n    let h = x -> tanh;\n    let p = h -> dense out(1);\n    loss = mse(p, y);\n    optimizer = sgd(lr = 0.1);\n}\n";
+    let file = tmp.file("twice.nnc", src);
+    let out = nnc(&[
+        "check".as_ref(),
+        "--message-format=json".as_ref(),
+        file.as_ref(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    let v: serde_json::Value = serde_json::from_str(stdout.lines().next().unwrap()).unwrap();
+    assert_eq!(v["code"], "E0102", "{v}");
+    // The second `h`, on line 5, columns 9 to 10, and the first definition as a label.
+    assert_eq!(
+        (v["line"].as_u64(), v["column"].as_u64()),
+        (Some(5), Some(9)),
+        "{v}"
+    );
+    assert_eq!(
+        (v["end_line"].as_u64(), v["end_column"].as_u64()),
+        (Some(5), Some(10)),
+        "{v}"
+    );
+    let labels = v["labels"].as_array().expect("labels");
+    assert!(
+        labels
+            .iter()
+            .any(|l| l["line"] == 4 && l["column"] == 9 && l["end_column"] == 10),
+        "{v}"
+    );
+    assert!(
+        labels
+            .iter()
+            .all(|l| !l["message"].as_str().unwrap().is_empty()),
+        "{v}"
+    );
+}
+
+#[test]
 fn compile_writes_what_the_library_generates() {
     let tmp = Temp::new("compile");
     let file = tmp.file("xor.nnc", XOR);

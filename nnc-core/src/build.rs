@@ -109,7 +109,7 @@ impl Config {
         let stem = file
             .file_stem()
             .ok_or_else(|| error(ErrorKind::NoFileStem))?;
-        let source = std::fs::read_to_string(file).map_err(|e| error(ErrorKind::Read(e)))?;
+        let source = crate::source::read(file).map_err(|e| error(ErrorKind::Read(e)))?;
         let rust = crate::compile(&source, &self.options).map_err(|diags| {
             let name = file.display().to_string();
             error(ErrorKind::Compile(crate::render(

@@ -35,6 +35,7 @@ pub mod lower;
 pub mod passes;
 pub mod report;
 pub mod reserved;
+pub mod source;
 pub mod syntax;
 
 pub use diag::{render, Diagnostic, Diagnostics, Severity, Span};

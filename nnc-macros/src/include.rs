@@ -34,7 +34,7 @@ pub fn expand(input: TokenStream) -> syn::Result<TokenStream> {
     let relative = literal.value();
     let root = crate_root();
     let full = root.join(&relative);
-    let source = std::fs::read_to_string(&full).map_err(|e| {
+    let source = nnc_core::source::read(&full).map_err(|e| {
         let message = format!(
             "cannot read `{relative}`: {e}\n  = help: the path is relative to the crate root {}",
             root.display()

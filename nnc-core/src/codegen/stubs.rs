@@ -4,6 +4,7 @@
 //! and workspace with the model's name and the same method signatures as the real ones. Code
 //! that uses the model then type-checks, so the user sees the model's own errors and not a
 //! cascade of "cannot find type `Xor`" after them (the approach of thiserror and cxx). The
+//! struct also implements `Model`, so generic code such as `nnc::train::fit` accepts it. The
 //! bodies never run: a crate with a `compile_error!` does not build.
 
 use super::ops::ident;
@@ -105,6 +106,35 @@ fn stub_items(file: &File, rt: &TokenStream, elem: proc_macro2::Ident) -> TokenS
                     pub fn state(&self) -> &[#elem] { &[] }
                     pub fn state_mut(&mut self) -> &mut [#elem] { &mut [] }
                     pub fn reset_state(&mut self) {}
+                }
+                // So that generic code (`nnc::train::fit`, `evaluate`) accepts the stand-in
+                // too and adds no "trait bound not satisfied" errors to the model's own.
+                impl rt::Model for #model {
+                    type Elem = #elem;
+                    type Workspace = #workspace;
+                    const NAME: &'static str = #name;
+                    const INPUTS: &'static [rt::TensorInfo] = &[];
+                    const TARGETS: &'static [rt::TensorInfo] = &[];
+                    const OUTPUTS: &'static [rt::TensorInfo] = &[];
+                    const PARAMS: &'static [rt::ParamInfo] = &[];
+                    const HAS_LOSS: bool = true;
+                    fn new(seed: u64) -> Self { #model }
+                    fn try_workspace_with_threads(&self, capacity: usize, threads: usize) -> Result<#workspace, rt::Error> { Ok(#workspace) }
+                    fn params(&self) -> &[#elem] { &[] }
+                    fn params_mut(&mut self) -> &mut [#elem] { &mut [] }
+                    fn grads(&self) -> &[#elem] { &[] }
+                    fn forward_backward_dyn(&mut self, ws: &mut #workspace, inputs: &[rt::Values<'_, #elem>], targets: &[rt::Values<'_, #elem>]) -> Result<#elem, rt::Error> { Ok(0.0) }
+                    fn evaluate_dyn(&self, ws: &mut #workspace, inputs: &[rt::Values<'_, #elem>], targets: &[rt::Values<'_, #elem>]) -> Result<rt::Metrics<#elem>, rt::Error> { Ok(rt::Metrics::default()) }
+                    fn metrics(ws: &#workspace) -> rt::Metrics<#elem> { rt::Metrics::default() }
+                    fn update(&mut self) {}
+                    fn update_with(&mut self, ws: &#workspace) {}
+                    fn predict_dyn<'w>(&self, ws: &'w mut #workspace, inputs: &[rt::Values<'_, #elem>]) -> Result<&'w [#elem], rt::Error> { Ok(&[]) }
+                    fn forward_train_dyn(&mut self, ws: &mut #workspace, inputs: &[rt::Values<'_, #elem>]) -> Result<(), rt::Error> { Ok(()) }
+                    fn backward_dyn(&mut self, ws: &mut #workspace, inputs: &[rt::Values<'_, #elem>], d_outputs: &[&[#elem]]) -> Result<(), rt::Error> { Ok(()) }
+                    fn output(ws: &#workspace, index: usize) -> Option<&[#elem]> { None }
+                    fn input_grad(ws: &#workspace, index: usize) -> Option<&[#elem]> { None }
+                    fn optimizer(&self) -> &dyn rt::Optimizer<#elem> { unreachable!("a stand-in for a model with errors") }
+                    fn optimizer_mut(&mut self) -> &mut dyn rt::Optimizer<#elem> { unreachable!("a stand-in for a model with errors") }
                 }
             }
             #[allow(unused_imports)]

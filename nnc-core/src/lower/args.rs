@@ -136,10 +136,9 @@ pub fn bind(
 ) -> BoundArgs {
     let mut values: Vec<Option<(Bound, Span)>> = vec![None; sig.len()];
     let mut seen: Vec<Option<Span>> = vec![None; sig.len()];
-    let empty = Vec::new();
-    let list = args.map_or(&empty, |a| &a.args);
+    let list = expand_tuples(what, args.map_or(&[][..], |a| &a.args), sig, diags);
     let mut positional = 0;
-    for arg in list {
+    for arg in &list {
         let slot = match &arg.key {
             Some(key) => match sig.iter().position(|p| p.name == key.name) {
                 Some(i) => i,
@@ -217,6 +216,60 @@ pub fn bind(
         }
     }
     BoundArgs { values }
+}
+
+/// Options that PyTorch takes as one tuple and nnc as separate parameters: `betas = (a, b)`
+/// binds `beta1 = a, beta2 = b` wherever a signature has both.
+const TUPLES: &[(&str, &[&str])] = &[("betas", &["beta1", "beta2"])];
+
+/// The arguments with every tuple option of [`TUPLES`] replaced by its parameters, each
+/// spanning its number; a tuple option of the wrong form is reported and dropped.
+fn expand_tuples(what: &str, args: &[Arg], sig: &[Param], diags: &mut Diagnostics) -> Vec<Arg> {
+    let mut out = Vec::with_capacity(args.len());
+    for arg in args {
+        let tuple = arg.key.as_ref().and_then(|key| {
+            TUPLES
+                .iter()
+                .find(|(name, parts)| {
+                    *name == key.name && parts.iter().all(|p| sig.iter().any(|s| s.name == *p))
+                })
+                .map(|(name, parts)| (key, *name, *parts))
+        });
+        let Some((key, name, parts)) = tuple else {
+            out.push(arg.clone());
+            continue;
+        };
+        let example = format!(
+            "write `{name} = (0.9, 0.999)`, or {} separately",
+            quoted(parts)
+        );
+        match &arg.value {
+            Value::Tuple { items, .. } if items.len() == parts.len() => {
+                out.extend(parts.iter().zip(items).map(|(part, item)| Arg {
+                    key: Some(crate::syntax::ast::Ident {
+                        name: part.to_string(),
+                        span: key.span,
+                    }),
+                    value: item.clone(),
+                    span: item.span(),
+                }));
+            }
+            v => diags.push(
+                Diagnostic::error(
+                    "E0403",
+                    v.span(),
+                    format!(
+                        "`{name}` of {what} must be {} numbers in parentheses, found {}",
+                        parts.len(),
+                        describe(v)
+                    ),
+                )
+                .with_span_label(format!("expected {} numbers", parts.len()))
+                .with_help(example),
+            ),
+        }
+    }
+    out
 }
 
 fn check_value(what: &str, p: &Param, arg: &Arg, diags: &mut Diagnostics) -> Option<Bound> {
@@ -327,6 +380,11 @@ fn describe(v: &Value) -> String {
     match v {
         Value::Number { text, .. } => format!("the number {}", quote_literal(text)),
         Value::Ident(id) => format!("`{}`", id.name),
+        Value::Tuple { items, .. } => format!(
+            "{} number{} in parentheses",
+            items.len(),
+            plural(items.len())
+        ),
     }
 }
 

@@ -145,11 +145,56 @@ impl Lowerer<'_> {
             let last = i + 1 == stages.len();
             let next = stages.get(i + 1).map(|s| s.kind.name.as_str());
             let name = if last { let_name } else { None };
-            let (v, label) = self.stage(value, &producer, stage, next, name)?;
+            let Some((v, label)) = self.stage(value, &producer, stage, next, name) else {
+                self.unknown_stages_after(&stages[..=i], &stages[i + 1..]);
+                return None;
+            };
             value = v;
             producer = label;
         }
         Some(value)
+    }
+
+    /// Reports every unknown stage in `rest`, the part of a chain after a stage that failed,
+    /// so that one run names all of a chain's misspellings. Nothing else about `rest` can be
+    /// checked without the failed stage's output. A layer named in `done` (the chain up to the
+    /// failure) may not have been registered, so it is not called unknown.
+    fn unknown_stages_after(&mut self, done: &[ast::Stage], rest: &[ast::Stage]) {
+        let named = |kind: &str, stages: &[ast::Stage]| {
+            stages
+                .iter()
+                .any(|s| s.name.as_ref().is_some_and(|n| n.name == kind))
+        };
+        for (j, stage) in rest.iter().enumerate() {
+            let kind = stage.kind.name.as_str();
+            if !STAGE_KINDS.contains(&kind)
+                && !self.layers.contains_key(kind)
+                && !named(kind, done)
+                && !named(kind, &rest[..j])
+            {
+                self.unknown_stage(stage);
+            }
+        }
+    }
+
+    fn unknown_stage(&mut self, stage: &ast::Stage) {
+        let kind = stage.kind.name.as_str();
+        let mut d = Diagnostic::error(
+            "E0201",
+            stage.kind.span,
+            format!("unknown layer or activation `{kind}`"),
+        )
+        .with_span_label("not a known layer");
+        let layer_names: Vec<&str> = self.layers.keys().map(String::as_str).collect();
+        let candidates = STAGE_KINDS.iter().copied().chain(layer_names);
+        d = match suggest(kind, candidates) {
+            Some(s) => d.with_help(format!("did you mean `{s}`?")),
+            None => d.with_help(format!(
+                "the known stages are {}, or the name of a dense layer defined earlier",
+                args::quoted(STAGE_KINDS)
+            )),
+        };
+        self.error(d);
     }
 
     /// Lowers one stage; returns the value and a phrase naming its producer for messages.
@@ -207,22 +252,7 @@ impl Lowerer<'_> {
             if let Some(layer) = self.layers.get(kind).cloned() {
                 return self.reuse(x, producer, stage, layer, let_name);
             }
-            let mut d = Diagnostic::error(
-                "E0201",
-                stage.kind.span,
-                format!("unknown layer or activation `{kind}`"),
-            )
-            .with_span_label("not a known layer");
-            let layer_names: Vec<&str> = self.layers.keys().map(String::as_str).collect();
-            let candidates = STAGE_KINDS.iter().copied().chain(layer_names);
-            d = match suggest(kind, candidates) {
-                Some(s) => d.with_help(format!("did you mean `{s}`?")),
-                None => d.with_help(format!(
-                    "the known stages are {}, or the name of a dense layer defined earlier",
-                    args::quoted(STAGE_KINDS)
-                )),
-            };
-            self.error(d);
+            self.unknown_stage(stage);
             return None;
         };
         self.unnamed(stage)?;

@@ -195,12 +195,17 @@ pub enum Value {
         span: Span,
     },
     Ident(Ident),
+    /// Numbers in parentheses, `(0.9, 0.999)`; only options listed in `args::TUPLES` take one.
+    Tuple {
+        items: Vec<Value>,
+        span: Span,
+    },
 }
 
 impl Value {
     pub fn span(&self) -> Span {
         match self {
-            Value::Number { span, .. } => *span,
+            Value::Number { span, .. } | Value::Tuple { span, .. } => *span,
             Value::Ident(id) => id.span,
         }
     }

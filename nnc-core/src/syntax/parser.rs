@@ -29,7 +29,7 @@ const MAX_OPERATORS: usize = 256;
 /// Parses a whole file.
 pub fn parse(source: &str) -> Result<File, Diagnostics> {
     check_nesting(source)?;
-    let mut pairs = Grammar::parse(Rule::file, source).map_err(|e| syntax_error(source, e))?;
+    let mut pairs = Grammar::parse(Rule::file, source).map_err(|e| recover(source, e))?;
     check_operators(pairs.clone())?;
     let file = pairs.next().map(|p| p.into_inner()).into_iter().flatten();
     let models = file
@@ -37,6 +37,131 @@ pub fn parse(source: &str) -> Result<File, Diagnostics> {
         .map(model)
         .collect();
     Ok(File { models })
+}
+
+/// How many syntax errors one run reports. Each costs a parse of the whole file, so the
+/// limit bounds the time a broken file takes; past it, later errors are rarely independent.
+const MAX_SYNTAX_ERRORS: usize = 20;
+
+/// Reports the syntax error `first` and the independent ones after it. pest stops at the
+/// first error, so each later one is found by blanking the text that failed (with spaces, so
+/// every offset stays put) and parsing again: the failing statement when the error is inside
+/// a model, up to its `;` or the brace that ends the model; or everything up to the next
+/// `model` when it is between models. The search stops when blanking would change nothing or
+/// the next error is not further on, so one mistake is not reported twice.
+fn recover(source: &str, first: pest::error::Error<Rule>) -> Diagnostics {
+    let mut diags = syntax_error(source, &first);
+    let mut text = source.to_string();
+    let mut pos = error_pos(&first);
+    while diags.len() < MAX_SYNTAX_ERRORS {
+        let Some(range) = resync(&text, pos) else {
+            break;
+        };
+        let blank: String = text[range.clone()]
+            .chars()
+            .map(|c| match c {
+                '\n' => "\n".to_string(),
+                _ => " ".repeat(c.len_utf8()),
+            })
+            .collect();
+        text.replace_range(range, &blank);
+        let Err(e) = Grammar::parse(Rule::file, &text) else {
+            break;
+        };
+        let next = error_pos(&e);
+        if next <= pos {
+            break;
+        }
+        diags.extend(syntax_error(&text, &e));
+        pos = next;
+    }
+    diags
+}
+
+fn error_pos(e: &pest::error::Error<Rule>) -> usize {
+    match e.location {
+        pest::error::InputLocation::Pos(p) => p,
+        pest::error::InputLocation::Span((s, _)) => s,
+    }
+}
+
+/// The text to blank so that parsing can go on past an error at `pos` (see [`recover`]), or
+/// `None` where it holds only white space, so that blanking it would not help.
+fn resync(text: &str, pos: usize) -> Option<std::ops::Range<usize>> {
+    let tokens = significant_bytes(text);
+    let mut depth = 0usize;
+    let mut start = 0;
+    for &(i, b) in tokens.iter().take_while(|(i, _)| *i < pos) {
+        match b {
+            b'{' => depth += 1,
+            b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        if matches!(b, b'{' | b'}' | b';') {
+            start = i + 1;
+        }
+    }
+    let after = tokens.iter().skip_while(|(i, _)| *i < pos);
+    let range = if depth == 0 {
+        // Between models or in a model's header: from the end of the last model to the next
+        // `model` that starts a word at the top level.
+        let word_at = |i: usize| {
+            text[i..].starts_with("model")
+                && (i == 0 || !is_ident_byte(text.as_bytes()[i - 1]))
+                && !text
+                    .as_bytes()
+                    .get(i + 5)
+                    .is_some_and(|b| is_ident_byte(*b))
+        };
+        let mut level = 0usize;
+        let mut end = text.len();
+        for &(i, b) in after {
+            match b {
+                b'{' => level += 1,
+                b'}' => level = level.saturating_sub(1),
+                b'm' if level == 0 && i > pos && word_at(i) => {
+                    end = i;
+                    break;
+                }
+                _ => {}
+            }
+        }
+        start..end
+    } else {
+        // Inside a model: the statement, through its `;`, or up to a brace.
+        let end = after
+            .clone()
+            .find(|(_, b)| matches!(b, b';' | b'{' | b'}'))
+            .map_or(text.len(), |&(i, b)| if b == b';' { i + 1 } else { i });
+        start..end.max(pos)
+    };
+    text[range.clone()]
+        .chars()
+        .any(|c| !c.is_whitespace())
+        .then_some(range)
+}
+
+fn is_ident_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+
+/// The bytes of `text` outside comments, with their offsets; a block comment that never
+/// ends runs to the end of the text.
+fn significant_bytes(text: &str) -> Vec<(usize, u8)> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'/' && bytes.get(i + 1) == Some(&b'/') {
+            i = text[i..].find('\n').map_or(bytes.len(), |n| i + n);
+        } else if bytes[i] == b'/' && bytes.get(i + 1) == Some(&b'*') {
+            i = text[i + 2..].find("*/").map_or(bytes.len(), |n| i + n + 4);
+        } else {
+            out.push((i, bytes[i]));
+            i += 1;
+        }
+    }
+    out
 }
 
 /// Rejects text whose parentheses nest more than `MAX_NESTING` deep, before pest recurses
@@ -386,6 +511,17 @@ fn arg_list(p: P<'_>) -> ArgList {
     }
 }
 
+/// A number or a negative number as written.
+fn number(p: P<'_>) -> Option<Value> {
+    let sp = span(&p);
+    let text = if p.as_rule() == Rule::neg_number {
+        format!("-{}", parts(p).next()?.as_str())
+    } else {
+        p.as_str().to_string()
+    };
+    Some(Value::Number { text, span: sp })
+}
+
 fn arg(p: P<'_>) -> Option<Arg> {
     let sp = span(&p);
     let children: Vec<P<'_>> = parts(p).collect();
@@ -396,18 +532,11 @@ fn arg(p: P<'_>) -> Option<Arg> {
     };
     let value = match value.as_rule() {
         Rule::ident => Value::Ident(ident(value)),
-        Rule::neg_number => {
-            let vsp = span(&value);
-            let digits = parts(value).next()?.as_str().to_string();
-            Value::Number {
-                text: format!("-{digits}"),
-                span: vsp,
-            }
-        }
-        _ => Value::Number {
-            text: value.as_str().to_string(),
+        Rule::tuple => Value::Tuple {
             span: span(&value),
+            items: parts(value).filter_map(number).collect(),
         },
+        _ => number(value)?,
     };
     Some(Arg {
         key,
@@ -418,12 +547,9 @@ fn arg(p: P<'_>) -> Option<Arg> {
 
 /// Turns pest's error into a diagnostic that names the expected tokens in words and quotes
 /// what was found instead.
-fn syntax_error(source: &str, e: pest::error::Error<Rule>) -> Diagnostics {
-    use pest::error::{ErrorVariant, InputLocation};
-    let pos = match e.location {
-        InputLocation::Pos(p) => p,
-        InputLocation::Span((s, _)) => s,
-    };
+fn syntax_error(source: &str, e: &pest::error::Error<Rule>) -> Diagnostics {
+    use pest::error::ErrorVariant;
+    let pos = error_pos(e);
     let found = token_at(source, pos);
     let found_text = if found.is_empty() {
         "end of input".to_string()
@@ -500,6 +626,7 @@ fn describe(rule: Rule) -> &'static str {
         Rule::call => "a function call such as `mse(p, y)`",
         Rule::arg_list => "`(`",
         Rule::arg => "an argument",
+        Rule::tuple => "numbers in parentheses",
         Rule::number | Rule::neg_number => "a number",
         Rule::integer => "an integer",
         Rule::ident => "an identifier",

@@ -164,14 +164,65 @@ fn find(dir: &Path, name: &str) -> Result<PathBuf, Error> {
     ))
 }
 
-/// Reads `path` whole, decompressed when it starts with the gzip magic bytes.
+/// The most bytes the CSV and text loaders decompress from one gzip file, unless the
+/// environment variable `NNC_MAX_DECOMPRESSED` says otherwise (a number of bytes, with an
+/// optional `K`, `M` or `G` for powers of 1024). A gzip stream can expand a thousandfold, so a
+/// small damaged or hostile file could otherwise fill memory; 1 GiB is ten times the largest
+/// text or table the examples read. IDX files need no limit: their header says how many
+/// bytes to keep, and nothing beyond that is decompressed.
+pub const DEFAULT_MAX_DECOMPRESSED: u64 = 1 << 30;
+
+/// The decompression limit in force: `NNC_MAX_DECOMPRESSED`, else the default.
+fn max_decompressed() -> Result<u64, Error> {
+    match std::env::var("NNC_MAX_DECOMPRESSED") {
+        Ok(text) => parse_size(&text).ok_or_else(|| {
+            Error::Data(format!(
+                "NNC_MAX_DECOMPRESSED is `{text}`, expected a number of bytes such as \
+                 `2000000000` or `4G`"
+            ))
+        }),
+        Err(_) => Ok(DEFAULT_MAX_DECOMPRESSED),
+    }
+}
+
+/// `123`, `64K`, `512M` or `4G` (powers of 1024) as bytes.
+fn parse_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let (digits, shift) = match text.char_indices().last()? {
+        (i, 'k' | 'K') => (&text[..i], 10),
+        (i, 'm' | 'M') => (&text[..i], 20),
+        (i, 'g' | 'G') => (&text[..i], 30),
+        _ => (text, 0),
+    };
+    digits.trim().parse::<u64>().ok()?.checked_mul(1 << shift)
+}
+
+/// Reads `path` whole, decompressed when it starts with the gzip magic bytes, up to the
+/// limit of [`DEFAULT_MAX_DECOMPRESSED`].
 pub(super) fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>, Error> {
+    read_maybe_gzip_within(path, max_decompressed()?)
+}
+
+fn read_maybe_gzip_within(path: &Path, limit: u64) -> Result<Vec<u8>, Error> {
     let raw = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     if !raw.starts_with(&GZIP_MAGIC) {
         return Ok(raw);
     }
     let mut out = Vec::new();
-    match MultiGzDecoder::new(&raw[..]).read_to_end(&mut out) {
+    // One byte past the limit tells a file that reaches it from one that exceeds it.
+    let mut decoder = MultiGzDecoder::new(&raw[..]).take(limit.saturating_add(1));
+    match decoder.read_to_end(&mut out) {
+        Ok(_) if out.len() as u64 > limit => Err(Error::Format {
+            file: path.to_path_buf(),
+            format: "gzip",
+            message: format!(
+                "the {} of compressed data decompress to more than {}, the limit; if the \
+                 file is what you meant to load, set NNC_MAX_DECOMPRESSED to a larger size \
+                 (such as `8G`), or decompress it with `gunzip` first",
+                bytes(raw.len()),
+                bytes(limit as usize)
+            ),
+        }),
         Ok(_) => Ok(out),
         Err(e) => Err(corrupt_gzip(path, out.len(), &e)),
     }
@@ -363,4 +414,43 @@ pub(super) fn hex(bytes: &[u8]) -> String {
         .map(|b| format!("{b:02x}"))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+#[cfg(test)]
+mod limit_tests {
+    use super::*;
+    use flate2::write::GzEncoder;
+    use flate2::Compression;
+    use std::io::Write;
+
+    #[test]
+    fn sizes_parse_with_binary_suffixes() {
+        assert_eq!(parse_size("123"), Some(123));
+        assert_eq!(parse_size(" 64K "), Some(64 << 10));
+        assert_eq!(parse_size("512m"), Some(512 << 20));
+        assert_eq!(parse_size("4G"), Some(4 << 30));
+        for bad in ["", "G", "-1", "1.5G", "4T", "99999999999999999999G"] {
+            assert_eq!(parse_size(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_gzip_bomb_stops_at_the_limit() {
+        let dir = std::env::temp_dir().join(format!("nnc-bomb-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("bomb.csv.gz");
+        let mut gz = GzEncoder::new(Vec::new(), Compression::best());
+        gz.write_all(&vec![b'0'; 1 << 20]).unwrap();
+        let compressed = gz.finish().unwrap();
+        std::fs::write(&path, &compressed).unwrap();
+
+        let at_limit = read_maybe_gzip_within(&path, 1 << 20).unwrap();
+        assert_eq!(at_limit.len(), 1 << 20);
+        let e = read_maybe_gzip_within(&path, 64 << 10)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("decompress to more than 65536 bytes"), "{e}");
+        assert!(e.contains("NNC_MAX_DECOMPRESSED"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -10,7 +10,7 @@ mod idx;
 mod text;
 
 pub use self::csv::{csv, csv_regression, CsvOptions, Header, MAX_INFERRED_CLASSES};
-pub use self::idx::{idx, mnist, Idx, Split};
+pub use self::idx::{idx, mnist, Idx, Split, DEFAULT_MAX_DECOMPRESSED};
 pub use self::text::{next_char_dataset, text_file, Vocab};
 
 use crate::Error;

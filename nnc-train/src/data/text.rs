@@ -9,7 +9,8 @@ use crate::Error;
 use std::path::Path;
 
 /// Reads a UTF-8 text file whole, decompressing it first if it starts with the gzip magic
-/// bytes. A leading byte-order mark is dropped, since it is an encoding marker rather than a
+/// bytes (to at most 1 GiB unless `NNC_MAX_DECOMPRESSED` allows more; see
+/// [`DEFAULT_MAX_DECOMPRESSED`](super::DEFAULT_MAX_DECOMPRESSED)). A leading byte-order mark is dropped, since it is an encoding marker rather than a
 /// character of the text; nothing else is changed (line endings stay as they are).
 ///
 /// Bytes that are not valid UTF-8 are an [`Error::Format`] giving their byte offset, line and
