@@ -7,8 +7,10 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-/// How many mutants to build, and from which seed. Two hundred mutants add about N s to a
-/// debug build on CI's two cores; the seed is fixed so every build checks the same code.
+/// How many mutants to build, and from which seed; the seed is fixed so every build checks the
+/// same code. Two hundred mutants are about 200,000 lines of generated Rust: on this 2-core VM
+/// they took the crate's debug build from 36 s to about 90 s, and its clippy run from 14 s to
+/// 46 s.
 const MUTANTS: usize = 200;
 const MUTANT_SEED: u64 = 13;
 
