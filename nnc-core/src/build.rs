@@ -130,31 +130,40 @@ pub fn compile(files: &[impl AsRef<Path>]) -> Result<(), BuildError> {
 }
 
 /// Writes `contents` to `path` so that readers see the old file or the new one, never a
-/// half-written one: a temporary file in the same directory (so the rename stays on one
-/// file system), flushed to disk, then renamed over `path`.
+/// half-written one: through a `tempfile` in the same directory (so the rename stays on one
+/// file system), flushed to disk, then persisted over `path`. A file that is replaced keeps
+/// its permissions; a new one gets the usual ones (`0o666` less the umask), not the
+/// temporary file's private `0o600`. On failure the temporary file is removed.
 pub fn write_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
-    let name = path.file_name().ok_or_else(|| {
-        std::io::Error::new(std::io::ErrorKind::InvalidInput, "the path names no file")
-    })?;
-    let mut temp_name = std::ffi::OsString::from(".");
-    temp_name.push(name);
-    temp_name.push(format!(".{}.tmp", std::process::id()));
-    let temp = dir.join(temp_name);
-    let result = (|| {
-        let mut file = std::fs::File::create(&temp)?;
-        file.write_all(contents.as_bytes())?;
-        file.sync_all()?;
-        std::fs::rename(&temp, path)
-    })();
-    if result.is_err() {
-        // Best effort: a leftover temporary file is harmless but untidy.
-        let _ = std::fs::remove_file(&temp);
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".nnc-");
+    let permissions = match std::fs::metadata(path) {
+        Ok(m) => Some(m.permissions()),
+        Err(_) => default_permissions(),
+    };
+    if let Some(p) = permissions {
+        builder.permissions(p);
     }
-    result
+    let mut file = builder.tempfile_in(dir)?;
+    file.write_all(contents.as_bytes())?;
+    file.as_file().sync_all()?;
+    file.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+#[cfg(unix)]
+fn default_permissions() -> Option<std::fs::Permissions> {
+    use std::os::unix::fs::PermissionsExt;
+    Some(std::fs::Permissions::from_mode(0o666))
+}
+
+#[cfg(not(unix))]
+fn default_permissions() -> Option<std::fs::Permissions> {
+    None
 }
 
 /// Why compiling a model in a build script failed, and for which file.
@@ -296,6 +305,26 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "second");
         let entries: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
         assert_eq!(entries.len(), 1);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn write_atomic_keeps_permissions_and_does_not_make_files_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = temp_dir("modes");
+        let path = dir.join("out.rs");
+        write_atomic(&path, "new").unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_ne!(
+            mode & 0o044,
+            0,
+            "a new file is readable by others as usual: {mode:o}"
+        );
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        write_atomic(&path, "replaced").unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o640);
         let _ = std::fs::remove_dir_all(&dir);
     }
 
