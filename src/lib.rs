@@ -26,8 +26,8 @@
 //! assert!(p[1] > 0.5 && p[0] < 0.5);
 //! ```
 //!
-//! For real data, [`train`] loads CSV, MNIST and text files and trains any model with
-//! `fit(&mut model, &data, &FitOptions { epochs: 5, ..Default::default() })`.
+//! For real data, `nnc::train` (the default feature `train`) loads CSV, MNIST and text files
+//! and trains any model with `fit(&mut model, &data, &FitOptions { epochs: 5, ..Default::default() })`.
 //!
 //! The language is documented in `grammar/README.md`; the pipeline in `ARCHITECTURE.md`.
 
@@ -36,10 +36,12 @@ pub use nnc_macros::{include_model, model};
 pub use nnc_runtime as runtime;
 pub use nnc_runtime::{Error, Model};
 /// The training workflow: datasets and loaders, `fit`/`evaluate` with progress, checkpoints.
+/// It is the `train` feature, on by default.
+#[cfg(feature = "train")]
 pub use nnc_train as train;
 
 /// The README's Rust blocks, compiled (and, unless marked `no_run`, run) as doctests so that
 /// the examples a newcomer copies first stay true.
 #[doc = include_str!("../README.md")]
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "train"))]
 pub struct ReadmeDoctests;
