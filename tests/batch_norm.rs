@@ -295,7 +295,7 @@ fn the_running_statistics_travel_in_checkpoints() {
         .collect();
     let (_, metadata) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
     let partial = dir.join("partial.safetensors");
-    safetensors::serialize_to_file(kept, metadata.metadata(), &partial).unwrap();
+    safetensors::serialize_to_file(kept, metadata.metadata().clone(), &partial).unwrap();
     let mut fresh = fixture::BatchNormMlp::new(5);
     let before = (fresh.params().to_vec(), fresh.state().to_vec());
     let err = checkpoint::load(&mut fresh, &partial)

@@ -109,7 +109,7 @@ pub fn run(
     const CHUNK: u64 = 512;
     let mut summary = Summary::default();
     let mut start = 0;
-    while start < count && !deadline.is_some_and(|d| Instant::now() >= d) {
+    while start < count && deadline.is_none_or(|d| Instant::now() < d) {
         let end = count.min(start.saturating_add(CHUNK));
         let part = std::thread::scope(|s| {
             s.spawn(|| run_chunk(corpus, seed, start..end, deadline))

@@ -154,7 +154,7 @@ pub fn save<M: Model>(
         return Err(cannot_save(format!("two tensors would be named `{name}`")));
     }
 
-    let bytes = safetensors::serialize(tensors, &Some(metadata))
+    let bytes = safetensors::serialize(tensors, Some(metadata))
         .map_err(|e| cannot_save(format!("safetensors could not serialise it: {e}")))?;
     write_atomic(path, &bytes)
 }
@@ -598,8 +598,8 @@ fn explain(error: &SafeTensorError, bytes: &[u8]) -> String {
              truncated?)",
             size.saturating_sub(HEADER_LENGTH_BYTES)
         ),
-        E::InvalidHeader => "the header is not UTF-8 text".to_string(),
-        E::InvalidHeaderDeserialization | E::JsonError(_) => {
+        E::InvalidHeader(_) => "the header is not UTF-8 text".to_string(),
+        E::InvalidHeaderDeserialization(_) | E::JsonError(_) => {
             "the header is not the JSON object of tensor descriptions safetensors expects".into()
         }
         E::InvalidOffset(_) => {

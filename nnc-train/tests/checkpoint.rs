@@ -383,7 +383,7 @@ fn rewrite(
             (name.clone(), view)
         })
         .collect();
-    let out = safetensors::serialize(views, metadata.metadata()).expect("serialize");
+    let out = safetensors::serialize(views, metadata.metadata().clone()).expect("serialize");
     std::fs::write(to, out).expect("write the rewritten checkpoint");
 }
 
@@ -940,7 +940,7 @@ fn a_safetensors_file_without_nnc_metadata_is_refused() {
     let bytes = std::fs::read(&good).expect("read");
     let file = SafeTensors::deserialize(&bytes).expect("parse");
     let views: HashMap<String, TensorView<'_>> = file.tensors().into_iter().collect();
-    let out = safetensors::serialize(views, &None).expect("serialize");
+    let out = safetensors::serialize(views, None).expect("serialize");
     std::fs::write(&foreign, out).expect("write");
 
     let mut model = Linear::<f32, WithAdam>::new(2);
