@@ -6,7 +6,7 @@
 //! `$NNC_DATA/mnist`) holds them, and otherwise on 60,000 synthetic images of the same size,
 //! which costs the same arithmetic; the benchmark says which it used.
 //!
-//! Run with `cargo bench --bench mnist`.
+//! Run with `cargo bench -p nnc-tests --bench mnist`.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use nnc::runtime::Rng;
@@ -22,7 +22,10 @@ fn training_data() -> Dataset<f32> {
     let dir = std::env::var_os("NNC_DATA")
         .map(|d| PathBuf::from(d).join("mnist"))
         .unwrap_or_else(|| {
-            PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/mnist"))
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../shared/data/mnist"
+            ))
         });
     match mnist(&dir, Split::Train) {
         Ok(data) => {

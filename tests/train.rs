@@ -249,7 +249,9 @@ fn the_gan_trains_and_writes_images() {
 
 #[test]
 fn keras_mnist_trains_on_mnist() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist");
+    // This file is built by `nnc-tests`, one folder below the repository, which sits beside
+    // `shared/`.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/mnist");
     let (train, test) = match (
         nnc::train::data::mnist(&dir, nnc::train::data::Split::Train),
         nnc::train::data::mnist(&dir, nnc::train::data::Split::Test),

@@ -2,7 +2,7 @@
 //! one mistake and a `.stderr` showing rustc underlining the model's own tokens, and a model
 //! included from a file.
 //!
-//! Regenerate the expected output with `TRYBUILD=overwrite cargo test --test ui`.
+//! Regenerate the expected output with `TRYBUILD=overwrite cargo test -p nnc-tests --test ui`.
 
 #[test]
 fn ui() {
