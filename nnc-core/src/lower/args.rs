@@ -354,7 +354,17 @@ fn check_value(what: &str, p: &Param, arg: &Arg, diags: &mut Diagnostics) -> Opt
             Err(mismatch("a number", &describe(v)))
         }
     };
-    result.map_err(|d| diags.push(d)).ok()
+    result
+        .map_err(|d| {
+            diags.push(match arg.value {
+                Value::Expr(_) => d.with_help(
+                    "only functions of values such as `concat` take expressions; name this \
+                     one with a `let` and pass its name",
+                ),
+                _ => d,
+            })
+        })
+        .ok()
 }
 
 /// A number as the source wrote it, in backticks, cut to its first 24 characters when longer
@@ -380,6 +390,7 @@ fn describe(v: &Value) -> String {
     match v {
         Value::Number { text, .. } => format!("the number {}", quote_literal(text)),
         Value::Ident(id) => format!("`{}`", id.name),
+        Value::Expr(_) => "an expression".to_string(),
         Value::Tuple { items, .. } => format!(
             "{} number{} in parentheses",
             items.len(),

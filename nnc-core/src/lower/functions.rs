@@ -131,27 +131,34 @@ impl Lowerer<'_> {
             .args
             .args
             .iter()
-            .position(|a| a.key.is_some() || !matches!(a.value, ast::Value::Ident(_)))
+            .position(|a| {
+                a.key.is_some() || !matches!(a.value, ast::Value::Ident(_) | ast::Value::Expr(_))
+            })
             .unwrap_or(call.args.args.len());
-        let (names, rest) = call.args.args.split_at(split);
+        let (operands, rest) = call.args.args.split_at(split);
         let mut values = Vec::new();
         let mut ok = true;
-        for arg in names {
-            if let ast::Value::Ident(id) = &arg.value {
-                match self.resolve(id) {
-                    Some(v) => values.push((v, id.span)),
-                    None => ok = false,
-                }
+        for arg in operands {
+            let value = match &arg.value {
+                ast::Value::Ident(id) => self.resolve(id).map(|v| (v, format!("`{}`", id.name))),
+                ast::Value::Expr(e) => self
+                    .expr(e, None)
+                    .map(|v| (v, "the expression".to_string())),
+                _ => None,
+            };
+            match value {
+                Some((v, label)) => values.push((v, arg.value.span(), label)),
+                None => ok = false,
             }
         }
         if !ok {
             return None;
         }
         let what = format!("`{func}`");
-        for (v, span) in &values {
-            let label = format!("`{}`", self.graph.node(*v).name);
-            self.expect_float(*v, &what, &label, *span)?;
+        for (v, span, label) in &values {
+            self.expect_float(*v, &what, label, *span)?;
         }
+        let values = values.into_iter().map(|(v, span, _)| (v, span)).collect();
         Some(Operands {
             values,
             options: ast::ArgList {

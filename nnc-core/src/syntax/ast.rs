@@ -200,6 +200,9 @@ pub enum Value {
         items: Vec<Value>,
         span: Span,
     },
+    /// An expression other than a bare name (`a - b`, `x -> relu`), which only the value
+    /// arguments of functions such as `concat` accept.
+    Expr(Box<Expr>),
 }
 
 impl Value {
@@ -207,6 +210,7 @@ impl Value {
         match self {
             Value::Number { span, .. } | Value::Tuple { span, .. } => *span,
             Value::Ident(id) => id.span,
+            Value::Expr(e) => e.span(),
         }
     }
 }

@@ -21,7 +21,7 @@ type P<'a> = Pair<'a, Rule>;
 /// expressions, so without a limit a deep enough file would overflow the stack.
 const MAX_NESTING: usize = 128;
 
-/// How many `+`, `-` and `*` one `let` may hold. Its operators fold into a left-nested tree
+/// How many `+`, `-` and `*` one statement may hold. Its operators fold into a left-nested tree
 /// that lowering, formatting and dropping all walk recursively, so its depth must be bounded
 /// like the nesting of parentheses; 256 operands is more than any model writes by hand.
 const MAX_OPERATORS: usize = 256;
@@ -218,7 +218,15 @@ fn check_nesting(source: &str) -> Result<(), Diagnostics> {
 /// flattened view walks the parse without recursion.
 fn check_operators(pairs: Pairs<'_, Rule>) -> Result<(), Diagnostics> {
     let mut diags = Diagnostics::new();
-    for stmt in pairs.flatten().filter(|p| p.as_rule() == Rule::let_stmt) {
+    // Every statement that can hold an expression: a `let`, and, since call arguments may be
+    // expressions, the loss and the optimizer.
+    let statements = pairs.flatten().filter(|p| {
+        matches!(
+            p.as_rule(),
+            Rule::let_stmt | Rule::loss_stmt | Rule::optimizer_stmt
+        )
+    });
+    for stmt in statements {
         // The operators of a sum or product are its direct children; a `-` inside a negative
         // argument (`alpha = -0.1`) is not one.
         let mut ops: Vec<P<'_>> = stmt
@@ -235,7 +243,7 @@ fn check_operators(pairs: Pairs<'_, Rule>) -> Result<(), Diagnostics> {
                 Diagnostic::error(
                     "E0001",
                     span(op),
-                    format!("this `let` has more than {MAX_OPERATORS} `+`, `-` and `*`"),
+                    format!("this statement has more than {MAX_OPERATORS} `+`, `-` and `*`"),
                 )
                 .with_span_label("one too many")
                 .with_help("split the sum into several `let`s, each adding a part"),
@@ -531,7 +539,12 @@ fn arg(p: P<'_>) -> Option<Arg> {
         _ => return None,
     };
     let value = match value.as_rule() {
-        Rule::ident => Value::Ident(ident(value)),
+        // A bare name stays a name: it may be an option's choice (`relu`, `true`) as well as
+        // a value of the model.
+        Rule::expr => match expr(value)? {
+            Expr::Name(id) => Value::Ident(id),
+            e => Value::Expr(Box::new(e)),
+        },
         Rule::tuple => Value::Tuple {
             span: span(&value),
             items: parts(value).filter_map(number).collect(),
