@@ -202,6 +202,20 @@ pub enum Error {
         /// Its size in bytes, or `None` where that overflows `usize`.
         bytes: Option<usize>,
     },
+
+    /// The operating system refused to start a worker thread of a workspace.
+    #[error(
+        "cannot start worker thread {index} of {workers} ({reason}); ask for fewer threads, \
+         or set NNC_NUM_THREADS"
+    )]
+    Thread {
+        /// The 1-based number of the worker that failed to start.
+        index: usize,
+        /// How many workers were asked for (the thread count less the caller's).
+        workers: usize,
+        /// The operating system's reason.
+        reason: String,
+    },
 }
 
 /// Values per sample for the `TargetLength` message; a zero batch cannot reach it through

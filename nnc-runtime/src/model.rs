@@ -193,13 +193,14 @@ pub trait Model: Sized {
     /// A workspace for batches of up to `capacity` samples whose kernels run on `threads`
     /// threads: the caller's and `threads - 1` workers, started here and joined when the
     /// workspace is dropped. For a given thread count, results are the same bits run to run.
-    /// Panics, like `vec!`, where the memory cannot be allocated.
+    /// Panics, like `vec!`, where the memory or the threads cannot be had.
     fn workspace_with_threads(&self, capacity: usize, threads: usize) -> Self::Workspace {
         self.try_workspace_with_threads(capacity, threads)
             .unwrap_or_else(|e| panic!("{e}"))
     }
     /// [`Model::workspace_with_threads`], or [`Error::Allocation`](crate::Error::Allocation)
-    /// where `capacity` asks for more memory than the allocator gives.
+    /// where `capacity` asks for more memory than the allocator gives, or
+    /// [`Error::Thread`](crate::Error::Thread) where the system refuses a worker thread.
     fn try_workspace_with_threads(
         &self,
         capacity: usize,

@@ -297,17 +297,17 @@ fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) 
                     self.workspace_with_threads(capacity, rt::Exec::default_threads())
                 }
 
-                /// Allocates the scratch memory for batches of up to `capacity` samples and starts `threads - 1` worker threads for the kernels (none for 1), which the workspace joins when dropped. Panics if the memory cannot be allocated; `try_workspace_with_threads` returns the error instead.
+                /// Allocates the scratch memory for batches of up to `capacity` samples and starts `threads - 1` worker threads for the kernels (none for 1), which the workspace joins when dropped. Panics if the memory or the threads cannot be had; `try_workspace_with_threads` returns the error instead.
                 pub fn workspace_with_threads(&self, capacity: usize, threads: usize) -> #workspace {
                     self.try_workspace_with_threads(capacity, threads)
                         .unwrap_or_else(|e| panic!("{e}"))
                 }
 
-                /// `workspace_with_threads`, or `Error::Allocation` where the capacity asks for more memory than there is.
+                /// `workspace_with_threads`, or `Error::Allocation` where the capacity asks for more memory than there is, or `Error::Thread` where the system refuses a worker thread.
                 pub fn try_workspace_with_threads(&self, capacity: usize, threads: usize) -> Result<#workspace, rt::Error> {
                     Ok(#workspace {
                         arena: rt::Arena::try_new(ARENA_PER_SAMPLE, ARENA_FIXED, capacity)?,
-                        exec: rt::Exec::new(threads),
+                        exec: rt::Exec::try_new(threads)?,
                         batch: 0,
                         ready: None,
                         metrics: rt::Metrics::default(),

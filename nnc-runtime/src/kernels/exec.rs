@@ -61,10 +61,22 @@ impl Exec {
     /// An execution context of `threads` threads: the caller's and `threads - 1` workers (0 is
     /// taken as 1, and more than 65,535 as that many). Allocates the workers' stacks and waits until each has started, so that
     /// nothing a worker does at startup lands in a later measured step.
+    /// Panics, naming the worker, if the operating system refuses a thread; see
+    /// [`Exec::try_new`].
     pub fn new(threads: usize) -> Exec {
+        Exec::try_new(threads).unwrap_or_else(|e| panic!("nnc: {e}"))
+    }
+
+    /// [`Exec::new`], or [`Error::Thread`](crate::Error::Thread) if the operating system
+    /// refuses to start a worker (a thread limit, or no memory for its stack); the workers
+    /// already started are stopped and joined first.
+    pub fn try_new(threads: usize) -> Result<Exec, crate::Error> {
         let threads = threads.clamp(1, MAX_THREADS);
-        let pool = (threads > 1).then(|| Pool::start(threads - 1));
-        Exec { threads, pool }
+        let pool = match threads {
+            1 => None,
+            n => Some(Pool::start(n - 1)?),
+        };
+        Ok(Exec { threads, pool })
     }
 
     /// The context on the calling thread alone.
@@ -168,7 +180,7 @@ fn tasks_of(word: u64) -> usize {
 }
 
 impl Pool {
-    fn start(workers: usize) -> Pool {
+    fn start(workers: usize) -> Result<Pool, crate::Error> {
         let noop: &(dyn Fn(usize) + Sync) = &|_| {};
         let shared = Arc::new(Shared {
             word: AtomicU64::new(0),
@@ -194,13 +206,17 @@ impl Pool {
                 Err(e) => {
                     // Dropping the pool stops and joins the workers already started.
                     drop(pool);
-                    panic!("nnc: could not start worker thread {index} of {workers}: {e}");
+                    return Err(crate::Error::Thread {
+                        index,
+                        workers,
+                        reason: e.to_string(),
+                    });
                 }
             }
         }
         // Each worker counts itself in once it is ready to take jobs.
         wait_until_zero(&pool.shared.pending);
-        pool
+        Ok(pool)
     }
 
     /// Takes the pool for one job; false if another caller holds it.
@@ -338,6 +354,25 @@ fn wait_until_zero(pending: &AtomicUsize) {
 mod tests {
     use super::*;
     use std::sync::atomic::AtomicU64;
+
+    #[test]
+    fn try_new_starts_the_threads_or_says_which_failed() {
+        for threads in [0, 1, 2, 5] {
+            let exec = Exec::try_new(threads).expect("this machine starts a few threads");
+            assert_eq!(exec.threads(), threads.max(1));
+        }
+        // The refusal itself cannot be provoked portably; its message is what a user reads.
+        let e = crate::Error::Thread {
+            index: 3,
+            workers: 7,
+            reason: "Resource temporarily unavailable (os error 11)".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "cannot start worker thread 3 of 7 (Resource temporarily unavailable (os error 11)); \
+             ask for fewer threads, or set NNC_NUM_THREADS"
+        );
+    }
 
     #[test]
     fn every_task_runs_once_on_its_own_thread() {
