@@ -97,17 +97,22 @@ fn check_colours_when_asked() {
     assert!(text(&out.stderr).contains('\x1b'));
 }
 
-#[test]
-fn check_json_prints_one_object_per_diagnostic() {
-    let tmp = Temp::new("check-json");
-    let file = tmp.file("bad.nnc", BROKEN);
+/// The stdout of `nnc check --message-format=json` on a file with errors.
+fn check_json(file: &std::path::Path) -> String {
     let out = nnc(&[
         "check".as_ref(),
         "--message-format=json".as_ref(),
         file.as_ref(),
     ]);
     assert_eq!(out.status.code(), Some(1));
-    let stdout = text(&out.stdout);
+    text(&out.stdout)
+}
+
+#[test]
+fn check_json_prints_one_object_per_diagnostic() {
+    let tmp = Temp::new("check-json");
+    let file = tmp.file("bad.nnc", BROKEN);
+    let stdout = check_json(&file);
     let lines: Vec<&str> = stdout.lines().collect();
     assert!(!lines.is_empty());
     for line in lines {
@@ -136,13 +141,7 @@ fn check_json_gives_end_positions_and_secondary_labels() {
     let tmp = Temp::new("check-json-labels");
     let src = "model M {\n    input x: [2];\n    target y: [1];\n    let h = x -> relu;\n    let h = x -> tanh;\n    let p = h -> dense out(1);\n    loss = mse(p, y);\n    optimizer = sgd(lr = 0.1);\n}\n";
     let file = tmp.file("twice.nnc", src);
-    let out = nnc(&[
-        "check".as_ref(),
-        "--message-format=json".as_ref(),
-        file.as_ref(),
-    ]);
-    assert_eq!(out.status.code(), Some(1));
-    let stdout = text(&out.stdout);
+    let stdout = check_json(&file);
     let v: serde_json::Value = serde_json::from_str(stdout.lines().next().unwrap()).unwrap();
     assert_eq!(v["code"], "E0102", "{v}");
     // The second `h`, on line 5, columns 9 to 10, and the first definition as a label.
