@@ -131,9 +131,9 @@ pub fn compile(files: &[impl AsRef<Path>]) -> Result<(), BuildError> {
 
 /// Writes `contents` to `path` so that readers see the old file or the new one, never a
 /// half-written one: through a `tempfile` in the same directory (so the rename stays on one
-/// file system), flushed to disk, then persisted over `path`. A file that is replaced keeps
-/// its permissions; a new one gets the usual ones (`0o666` less the umask), not the
-/// temporary file's private `0o600`. On failure the temporary file is removed.
+/// file system), flushed to disk, persisted over `path`, and the directory flushed. A file
+/// that is replaced keeps its permissions; a new one gets the usual ones (`0o666` less the
+/// umask), not the temporary file's private `0o600`. On failure the temporary file is removed.
 pub fn write_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
@@ -141,17 +141,23 @@ pub fn write_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
     };
     let mut builder = tempfile::Builder::new();
     builder.prefix(".nnc-");
-    let permissions = match std::fs::metadata(path) {
-        Ok(m) => Some(m.permissions()),
-        Err(_) => default_permissions(),
-    };
-    if let Some(p) = permissions {
+    // A new file is created with the usual mode, which the umask then narrows as for any
+    // file; a replaced file's mode is set afterwards, past the umask, so it is kept exactly.
+    if let Some(p) = default_permissions() {
         builder.permissions(p);
     }
     let mut file = builder.tempfile_in(dir)?;
+    if let Ok(existing) = std::fs::metadata(path) {
+        file.as_file().set_permissions(existing.permissions())?;
+    }
     file.write_all(contents.as_bytes())?;
     file.as_file().sync_all()?;
     file.persist(path).map_err(|e| e.error)?;
+    // Flushing the directory makes the rename itself durable; not every platform allows it,
+    // and the file is complete either way, so a failure here is ignored.
+    if let Ok(dir) = std::fs::File::open(dir) {
+        let _ = dir.sync_all();
+    }
     Ok(())
 }
 
@@ -315,16 +321,16 @@ mod tests {
         let dir = temp_dir("modes");
         let path = dir.join("out.rs");
         write_atomic(&path, "new").unwrap();
-        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
-        assert_ne!(
-            mode & 0o044,
-            0,
-            "a new file is readable by others as usual: {mode:o}"
-        );
+        // A new file gets what `File::create` would give under the same umask.
+        let plain = dir.join("plain.rs");
+        std::fs::File::create(&plain).unwrap();
+        let mode_of = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode_of(&path), mode_of(&plain));
+        std::fs::remove_file(&plain).unwrap();
+        // A replaced file keeps its mode exactly, whatever the umask.
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
         write_atomic(&path, "replaced").unwrap();
-        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o640);
+        assert_eq!(mode_of(&path), 0o640);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

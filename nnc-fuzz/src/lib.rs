@@ -142,7 +142,14 @@ fn run_chunk(
         }
         let m = mutant(corpus, seed, index);
         let start = Instant::now();
-        let result = oracle::examine(&m.text);
+        // The oracle guards each stage; this catches a panic in its own checks (the `syn`
+        // parse, formatting comparisons), so that the finding still names the mutant.
+        let result = std::panic::catch_unwind(|| oracle::examine(&m.text)).unwrap_or_else(|_| {
+            Err(Finding::Panic {
+                stage: "oracle",
+                message: "a panic outside the compiler's entry points".to_string(),
+            })
+        });
         let took = start.elapsed();
         if summary.slowest.is_none_or(|(t, _)| took > t) {
             summary.slowest = Some((took, index));

@@ -24,8 +24,8 @@ struct Args {
     #[arg(long)]
     count: Option<u64>,
     /// Parallel jobs; by default one per core.
-    #[arg(long)]
-    jobs: Option<usize>,
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    jobs: Option<u64>,
     /// Where findings are written.
     #[arg(long, default_value = "target/fuzz-findings")]
     out: PathBuf,
@@ -71,13 +71,13 @@ fn main() -> ExitCode {
         .map(|s| Instant::now() + Duration::from_secs(s));
     let jobs = args
         .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u64));
     let started = Instant::now();
     let summaries: Vec<Summary> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..jobs as u64)
+        let handles: Vec<_> = (0..jobs)
             .map(|k| {
                 let corpus = &corpus;
-                s.spawn(move || run(corpus, args.seed + k, count, deadline))
+                s.spawn(move || run(corpus, args.seed.wrapping_add(k), count, deadline))
             })
             .collect();
         handles
@@ -92,13 +92,13 @@ fn main() -> ExitCode {
         "{inputs} inputs ({accepted} accepted) in {:.0} s on {jobs} jobs, seeds {}..={}",
         started.elapsed().as_secs_f64(),
         args.seed,
-        args.seed + jobs as u64 - 1
+        args.seed.wrapping_add(jobs - 1)
     );
     for (k, s) in summaries.iter().enumerate() {
         if let Some((t, i)) = s.slowest {
             println!(
                 "seed {}: slowest input {i}, {:.1} ms",
-                args.seed + k as u64,
+                args.seed.wrapping_add(k as u64),
                 t.as_secs_f64() * 1e3
             );
         }

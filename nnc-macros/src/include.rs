@@ -35,10 +35,14 @@ pub fn expand(input: TokenStream) -> syn::Result<TokenStream> {
     let root = crate_root();
     let full = root.join(&relative);
     let source = nnc_core::source::read(&full).map_err(|e| {
-        let message = format!(
-            "cannot read `{relative}`: {e}\n  = help: the path is relative to the crate root {}",
-            root.display()
-        );
+        // A file that was found but is not UTF-8 needs no hint about where paths start.
+        let message = match e.kind() {
+            std::io::ErrorKind::InvalidData => format!("cannot read `{relative}`: {e}"),
+            _ => format!(
+                "cannot read `{relative}`: {e}\n  = help: the path is relative to the crate root {}",
+                root.display()
+            ),
+        };
         syn::Error::new(literal.span(), message)
     })?;
 

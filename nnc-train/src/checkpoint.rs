@@ -639,20 +639,18 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     };
     let mut builder = tempfile::Builder::new();
     builder.prefix(".nnc-");
-    match fs::metadata(path) {
-        Ok(m) => {
-            builder.permissions(m.permissions());
-        }
-        #[cfg(unix)]
-        Err(_) => {
-            use std::os::unix::fs::PermissionsExt;
-            builder.permissions(fs::Permissions::from_mode(0o666));
-        }
-        #[cfg(not(unix))]
-        Err(_) => {}
+    // A new file is created with the usual mode, which the umask then narrows as for any
+    // file; a replaced file's mode is set afterwards, past the umask, so it is kept exactly.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(fs::Permissions::from_mode(0o666));
     }
     let result = (|| {
         let mut file = builder.tempfile_in(dir)?;
+        if let Ok(existing) = fs::metadata(path) {
+            file.as_file().set_permissions(existing.permissions())?;
+        }
         file.write_all(bytes)?;
         file.as_file().sync_all()?;
         file.persist(path).map_err(|e| e.error)

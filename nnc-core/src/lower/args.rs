@@ -356,8 +356,8 @@ fn check_value(what: &str, p: &Param, arg: &Arg, diags: &mut Diagnostics) -> Opt
     };
     result
         .map_err(|d| {
-            diags.push(match arg.value {
-                Value::Expr(_) => d.with_help(
+            diags.push(match (&arg.value, &p.kind) {
+                (Value::Expr(_), Kind::Name) => d.with_help(
                     "only functions of values such as `concat` take expressions; name this \
                      one with a `let` and pass its name",
                 ),

@@ -351,7 +351,7 @@ impl Lowerer<'_> {
                 .iter()
                 .map(|a| match (&a.key, &a.value) {
                     (None, ast::Value::Number { text, .. }) => {
-                        text.parse::<usize>().ok().map(|n| n + 1)
+                        text.parse::<usize>().ok().and_then(|n| n.checked_add(1))
                     }
                     _ => None,
                 })

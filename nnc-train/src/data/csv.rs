@@ -46,10 +46,9 @@ pub const MAX_INFERRED_CLASSES: usize = 65_536;
 ///
 /// Cells are numbers with optional surrounding spaces; labels are whole numbers from 0 (`3`
 /// and `3.0` both read as class 3). A file starting with the gzip magic bytes is decompressed
-/// first, whatever its name, to at most 1 GiB unless `NNC_MAX_DECOMPRESSED` allows more (see
-/// [`DEFAULT_MAX_DECOMPRESSED`](super::DEFAULT_MAX_DECOMPRESSED)), and a leading UTF-8
-/// byte-order mark is ignored. Empty lines are
-/// skipped. Every problem is an error naming the file, the 1-based line and column, what was
+/// first, whatever its name, to at most 1 GiB unless `NNC_MAX_DECOMPRESSED` sets another
+/// limit (see [`DEFAULT_MAX_DECOMPRESSED`](super::DEFAULT_MAX_DECOMPRESSED)), and a leading
+/// UTF-8 byte-order mark is ignored. Empty lines are skipped. Every problem is an error naming the file, the 1-based line and column, what was
 /// found and what was expected: a cell that is not a finite number, a row whose number of
 /// fields differs from the first row's, a label that is negative, fractional or not below the
 /// number of classes, or a file without data rows.

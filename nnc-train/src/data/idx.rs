@@ -71,9 +71,10 @@ pub fn idx(path: impl AsRef<Path>) -> Result<Idx, Error> {
     let path = path.as_ref();
     let raw = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     if raw.starts_with(&GZIP_MAGIC) {
-        parse_idx(path, MultiGzDecoder::new(&raw[..]), true)
+        let limit = max_decompressed()?;
+        parse_idx(path, MultiGzDecoder::new(&raw[..]), Some(limit))
     } else {
-        parse_idx(path, &raw[..], false)
+        parse_idx(path, &raw[..], None)
     }
 }
 
@@ -168,8 +169,8 @@ fn find(dir: &Path, name: &str) -> Result<PathBuf, Error> {
 /// environment variable `NNC_MAX_DECOMPRESSED` says otherwise (a number of bytes, with an
 /// optional `K`, `M` or `G` for powers of 1024). A gzip stream can expand a thousandfold, so a
 /// small damaged or hostile file could otherwise fill memory; 1 GiB is ten times the largest
-/// text or table the examples read. IDX files need no limit: their header says how many
-/// bytes to keep, and nothing beyond that is decompressed.
+/// text or table the examples read. A gzipped IDX file is held to it too: its header may not
+/// announce more, and trailing data is counted only up to it.
 pub const DEFAULT_MAX_DECOMPRESSED: u64 = 1 << 30;
 
 /// The decompression limit in force: `NNC_MAX_DECOMPRESSED`, else the default.
@@ -200,14 +201,20 @@ fn parse_size(text: &str) -> Option<u64> {
 /// Reads `path` whole, decompressed when it starts with the gzip magic bytes, up to the
 /// limit of [`DEFAULT_MAX_DECOMPRESSED`].
 pub(super) fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>, Error> {
-    read_maybe_gzip_within(path, max_decompressed()?)
+    read_maybe_gzip_within(path, None)
 }
 
-fn read_maybe_gzip_within(path: &Path, limit: u64) -> Result<Vec<u8>, Error> {
+/// [`read_maybe_gzip`] with a given limit, or the one in force when `None`. The environment
+/// is read only for a gzip file, so a bad `NNC_MAX_DECOMPRESSED` cannot break a plain one.
+fn read_maybe_gzip_within(path: &Path, limit: Option<u64>) -> Result<Vec<u8>, Error> {
     let raw = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     if !raw.starts_with(&GZIP_MAGIC) {
         return Ok(raw);
     }
+    let limit = match limit {
+        Some(limit) => limit,
+        None => max_decompressed()?,
+    };
     let mut out = Vec::new();
     // One byte past the limit tells a file that reaches it from one that exceeds it.
     let mut decoder = MultiGzDecoder::new(&raw[..]).take(limit.saturating_add(1));
@@ -269,7 +276,9 @@ fn fill(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 }
 
 /// Parses an IDX stream from `r`, the decompressed contents of `file` when `gzipped`.
-fn parse_idx(file: &Path, mut r: impl Read, gzipped: bool) -> Result<Idx, Error> {
+/// `limit` is the decompression limit for a gzipped file, `None` for a plain one.
+fn parse_idx(file: &Path, mut r: impl Read, limit: Option<u64>) -> Result<Idx, Error> {
+    let gzipped = limit.is_some();
     let bad = |message: String| Error::Format {
         file: file.to_path_buf(),
         format: "IDX",
@@ -365,6 +374,15 @@ fn parse_idx(file: &Path, mut r: impl Read, gzipped: bool) -> Result<Idx, Error>
             ))
         })?;
 
+    if let Some(limit) = limit.filter(|&l| len as u64 > l) {
+        return Err(bad(format!(
+            "the header announces {} of data, more than the decompression limit of {}; if \
+             the file is what you meant to load, set NNC_MAX_DECOMPRESSED to a larger size \
+             (such as `8G`)",
+            bytes(len),
+            bytes(limit as usize)
+        )));
+    }
     // Taking one byte more than announced tells a complete body from one with trailing bytes
     // without decompressing an arbitrarily long stream into memory; the buffer grows only as
     // data arrives, so a header announcing more than the file holds allocates nothing extra.
@@ -383,9 +401,13 @@ fn parse_idx(file: &Path, mut r: impl Read, gzipped: bool) -> Result<Idx, Error>
         )));
     }
     if data.len() > len {
-        // Count the rest without keeping it, to say how much there is.
-        let rest = io::copy(&mut r, &mut io::sink())
-            .map_err(|e| read_error(header_len + data.len(), e))?;
+        // Count the rest without keeping it, to say how much there is; a gzip stream is
+        // counted only up to the limit, since a bomb would otherwise take unbounded time.
+        let rest = io::copy(
+            &mut (&mut r).take(limit.unwrap_or(u64::MAX)),
+            &mut io::sink(),
+        )
+        .map_err(|e| read_error(header_len + data.len(), e))?;
         let extra = rest.saturating_add(1);
         return Err(bad(format!(
             "expected exactly {} of data after the {header_len}-byte header for dimensions \
@@ -435,6 +457,24 @@ mod limit_tests {
     }
 
     #[test]
+    fn a_gzipped_idx_may_not_announce_more_than_the_limit() {
+        let dir = std::env::temp_dir().join(format!("nnc-idx-bomb-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("huge-idx1-ubyte.gz");
+        let mut gz = GzEncoder::new(Vec::new(), Compression::best());
+        // One dimension of 2^31 - 1 bytes, then a little data: 2 GiB announced, 1 GiB allowed.
+        gz.write_all(&[0, 0, 8, 1, 0x7F, 0xFF, 0xFF, 0xFF, 1, 2, 3])
+            .unwrap();
+        std::fs::write(&path, gz.finish().unwrap()).unwrap();
+        let file = std::fs::read(&path).unwrap();
+        let e = parse_idx(&path, MultiGzDecoder::new(&file[..]), Some(1 << 30))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("more than the decompression limit"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn a_gzip_bomb_stops_at_the_limit() {
         let dir = std::env::temp_dir().join(format!("nnc-bomb-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -444,9 +484,9 @@ mod limit_tests {
         let compressed = gz.finish().unwrap();
         std::fs::write(&path, &compressed).unwrap();
 
-        let at_limit = read_maybe_gzip_within(&path, 1 << 20).unwrap();
+        let at_limit = read_maybe_gzip_within(&path, Some(1 << 20)).unwrap();
         assert_eq!(at_limit.len(), 1 << 20);
-        let e = read_maybe_gzip_within(&path, 64 << 10)
+        let e = read_maybe_gzip_within(&path, Some(64 << 10))
             .unwrap_err()
             .to_string();
         assert!(e.contains("decompress to more than 65536 bytes"), "{e}");

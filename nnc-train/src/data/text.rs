@@ -9,9 +9,10 @@ use crate::Error;
 use std::path::Path;
 
 /// Reads a UTF-8 text file whole, decompressing it first if it starts with the gzip magic
-/// bytes (to at most 1 GiB unless `NNC_MAX_DECOMPRESSED` allows more; see
-/// [`DEFAULT_MAX_DECOMPRESSED`](super::DEFAULT_MAX_DECOMPRESSED)). A leading byte-order mark is dropped, since it is an encoding marker rather than a
-/// character of the text; nothing else is changed (line endings stay as they are).
+/// bytes (to at most 1 GiB unless `NNC_MAX_DECOMPRESSED` sets another limit; see
+/// [`DEFAULT_MAX_DECOMPRESSED`](super::DEFAULT_MAX_DECOMPRESSED)). A leading byte-order mark
+/// is dropped, since it is an encoding marker rather than a character of the text; nothing
+/// else is changed (line endings stay as they are).
 ///
 /// Bytes that are not valid UTF-8 are an [`Error::Format`] giving their byte offset, line and
 /// column, and how to re-encode the file.
