@@ -156,10 +156,10 @@ fn run(command: Command, color: bool) -> Result<ExitCode, Failure> {
             message_format,
         } => {
             let source = read(&file)?;
-            let diags = match nnc_core::analyze(&source) {
-                Ok(compilation) => {
+            let diags = match nnc_core::programs(&source) {
+                Ok(programs) => {
                     if let MessageFormat::Human = message_format {
-                        let n = compilation.programs.len();
+                        let n = programs.len();
                         print_out(&format!("ok: {n} model{}\n", if n == 1 { "" } else { "s" }))?;
                     }
                     return Ok(ExitCode::SUCCESS);
