@@ -54,17 +54,20 @@ fn recover(source: &str, first: pest::error::Error<Rule>) -> Diagnostics {
     let mut text = source.to_string();
     let mut pos = error_pos(&first);
     while diags.len() < MAX_SYNTAX_ERRORS {
-        let Some(range) = resync(&text, pos) else {
-            break;
-        };
-        let blank: String = text[range.clone()]
-            .chars()
-            .map(|c| match c {
-                '\n' => "\n".to_string(),
-                _ => " ".repeat(c.len_utf8()),
-            })
-            .collect();
-        text.replace_range(range, &blank);
+        match resync(&text, pos) {
+            Some(Edit::Blank(range)) => {
+                let blank: String = text[range.clone()]
+                    .chars()
+                    .map(|c| match c {
+                        '\n' => "\n".to_string(),
+                        _ => " ".repeat(c.len_utf8()),
+                    })
+                    .collect();
+                text.replace_range(range, &blank);
+            }
+            Some(Edit::Close(at)) => text.replace_range(at..at + 1, "}"),
+            None => break,
+        }
         let Err(e) = Grammar::parse(Rule::file, &text) else {
             break;
         };
@@ -85,9 +88,18 @@ fn error_pos(e: &pest::error::Error<Rule>) -> usize {
     }
 }
 
-/// The text to blank so that parsing can go on past an error at `pos` (see [`recover`]), or
-/// `None` where it holds only white space, so that blanking it would not help.
-fn resync(text: &str, pos: usize) -> Option<std::ops::Range<usize>> {
+/// How [`recover`] changes the text to parse on past an error; both keep every offset.
+enum Edit {
+    /// Replace a range with spaces.
+    Blank(std::ops::Range<usize>),
+    /// Replace the white-space byte at this offset with `}`: the model before it lacks its
+    /// closing brace, and the next model starts right after.
+    Close(usize),
+}
+
+/// The edit that lets parsing go on past an error at `pos` (see [`recover`]), or `None`
+/// where no edit would help.
+fn resync(text: &str, pos: usize) -> Option<Edit> {
     let tokens = significant_bytes(text);
     let mut depth = 0usize;
     let mut start = 0;
@@ -102,17 +114,21 @@ fn resync(text: &str, pos: usize) -> Option<std::ops::Range<usize>> {
         }
     }
     let after = tokens.iter().skip_while(|(i, _)| *i < pos);
+    let word_at = |i: usize| {
+        text[i..].starts_with("model")
+            && (i == 0 || !is_ident_byte(text.as_bytes()[i - 1]))
+            && !text
+                .as_bytes()
+                .get(i + 5)
+                .is_some_and(|b| is_ident_byte(*b))
+    };
+    // A `model` where a statement should be: the model before it was not closed.
+    if depth > 0 && word_at(pos) && pos > 0 && text.as_bytes()[pos - 1].is_ascii_whitespace() {
+        return Some(Edit::Close(pos - 1));
+    }
     let range = if depth == 0 {
         // Between models or in a model's header: from the end of the last model to the next
         // `model` that starts a word at the top level.
-        let word_at = |i: usize| {
-            text[i..].starts_with("model")
-                && (i == 0 || !is_ident_byte(text.as_bytes()[i - 1]))
-                && !text
-                    .as_bytes()
-                    .get(i + 5)
-                    .is_some_and(|b| is_ident_byte(*b))
-        };
         let mut level = 0usize;
         let mut end = text.len();
         for &(i, b) in after {
@@ -138,7 +154,7 @@ fn resync(text: &str, pos: usize) -> Option<std::ops::Range<usize>> {
     text[range.clone()]
         .chars()
         .any(|c| !c.is_whitespace())
-        .then_some(range)
+        .then_some(Edit::Blank(range))
 }
 
 fn is_ident_byte(b: u8) -> bool {
@@ -587,6 +603,9 @@ fn syntax_error(source: &str, e: &pest::error::Error<Rule>) -> Diagnostics {
     let mut d = Diagnostic::error("E0001", span, message).with_span_label("unexpected token");
     if expected.contains(&"`;`") {
         d = d.with_help("every statement ends with `;`");
+    }
+    if expected.contains(&"`}`") && found == "model" {
+        d = d.with_help("the model above is not closed: end it with `}` before the next begins");
     }
     if expected.contains(&"`model`") && found == "{" {
         d = d.with_help("a model starts with `model Name {`");
