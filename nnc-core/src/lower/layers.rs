@@ -146,6 +146,9 @@ impl Lowerer<'_> {
             let next = stages.get(i + 1).map(|s| s.kind.name.as_str());
             let name = if last { let_name } else { None };
             let Some((v, label)) = self.stage(value, &producer, stage, next, name) else {
+                if let Some(layer) = &stage.name {
+                    self.failed_layers.insert(layer.name.clone());
+                }
                 self.unknown_stages_after(&stages[..=i], &stages[i + 1..]);
                 return None;
             };
@@ -169,6 +172,7 @@ impl Lowerer<'_> {
             let kind = stage.kind.name.as_str();
             if !STAGE_KINDS.contains(&kind)
                 && !self.layers.contains_key(kind)
+                && !self.failed_layers.contains(kind)
                 && !named(kind, done)
                 && !named(kind, &rest[..j])
             {
@@ -252,7 +256,9 @@ impl Lowerer<'_> {
             if let Some(layer) = self.layers.get(kind).cloned() {
                 return self.reuse(x, producer, stage, layer, let_name);
             }
-            self.unknown_stage(stage);
+            if !self.failed_layers.contains(kind) {
+                self.unknown_stage(stage);
+            }
             return None;
         };
         self.unnamed(stage)?;

@@ -19,7 +19,7 @@ mod training;
 use crate::diag::{Diagnostic, Diagnostics, Span};
 use crate::ir::{Binding, Graph, Node, Op, Phase, Program, Shape, Type, ValueId};
 use crate::syntax::ast;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// Lowers every model of a file; fails with all diagnostics if any model has an error.
 pub fn lower(file: &ast::File) -> Result<Vec<Program>, Diagnostics> {
@@ -138,6 +138,9 @@ struct Lowerer<'a> {
     use_index: HashMap<String, usize>,
     /// Dense layers by name, for duplicate detection and reuse (`-> name`).
     layers: HashMap<String, layers::Layer>,
+    /// Names of layers whose defining stage failed: applying one again is not reported as
+    /// an unknown layer, since its definition already has an error.
+    failed_layers: HashSet<String>,
     requires_grad: Vec<bool>,
     errors_before: usize,
 }
@@ -159,6 +162,7 @@ impl<'a> Lowerer<'a> {
             uses: Vec::new(),
             use_index: HashMap::new(),
             layers: HashMap::new(),
+            failed_layers: HashSet::new(),
             requires_grad: Vec::new(),
             errors_before,
         }
