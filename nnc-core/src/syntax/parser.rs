@@ -100,7 +100,7 @@ enum Edit {
 /// The edit that lets parsing go on past an error at `pos` (see [`recover`]), or `None`
 /// where no edit would help.
 fn resync(text: &str, pos: usize) -> Option<Edit> {
-    let tokens = significant_bytes(text);
+    let tokens: Vec<(usize, u8)> = Code::new(text).collect();
     let mut depth = 0usize;
     let mut start = 0;
     for &(i, b) in tokens.iter().take_while(|(i, _)| *i < pos) {
@@ -161,54 +161,60 @@ fn is_ident_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_'
 }
 
-/// The bytes of `text` outside comments, with their offsets; a block comment that never
-/// ends runs to the end of the text.
-fn significant_bytes(text: &str) -> Vec<(usize, u8)> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'/' && bytes.get(i + 1) == Some(&b'/') {
-            i = text[i..].find('\n').map_or(bytes.len(), |n| i + n);
-        } else if bytes[i] == b'/' && bytes.get(i + 1) == Some(&b'*') {
-            i = text[i + 2..].find("*/").map_or(bytes.len(), |n| i + n + 4);
-        } else {
-            out.push((i, bytes[i]));
-            i += 1;
+/// The bytes of a text outside its comments, with their offsets, in order. It stops at a
+/// block comment that never ends and records where that comment opened, so that the one
+/// scanner serves both the nesting check and syntax recovery.
+#[derive(Clone)]
+struct Code<'a> {
+    text: &'a str,
+    at: usize,
+    unclosed: Option<usize>,
+}
+
+impl<'a> Code<'a> {
+    fn new(text: &'a str) -> Code<'a> {
+        Code {
+            text,
+            at: 0,
+            unclosed: None,
         }
     }
-    out
+}
+
+impl Iterator for Code<'_> {
+    type Item = (usize, u8);
+
+    fn next(&mut self) -> Option<(usize, u8)> {
+        let bytes = self.text.as_bytes();
+        while self.at < bytes.len() {
+            let i = self.at;
+            if bytes[i] == b'/' && bytes.get(i + 1) == Some(&b'/') {
+                self.at = self.text[i..].find('\n').map_or(bytes.len(), |n| i + n);
+            } else if bytes[i] == b'/' && bytes.get(i + 1) == Some(&b'*') {
+                match self.text[i + 2..].find("*/") {
+                    Some(n) => self.at = i + n + 4,
+                    None => {
+                        self.unclosed = Some(i);
+                        self.at = bytes.len();
+                    }
+                }
+            } else {
+                self.at = i + 1;
+                return Some((i, bytes[i]));
+            }
+        }
+        None
+    }
 }
 
 /// Rejects text whose parentheses nest more than `MAX_NESTING` deep, before pest recurses
 /// into them, and a block comment that never ends, which pest would report as a stray `/` far
 /// from its cause. Parentheses inside comments do not count.
 fn check_nesting(source: &str) -> Result<(), Diagnostics> {
-    let bytes = source.as_bytes();
     let mut depth = 0usize;
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'/' if bytes.get(i + 1) == Some(&b'/') => {
-                i = source[i..].find('\n').map_or(bytes.len(), |n| i + n);
-                continue;
-            }
-            b'/' if bytes.get(i + 1) == Some(&b'*') => match source[i + 2..].find("*/") {
-                Some(n) => {
-                    i += n + 4;
-                    continue;
-                }
-                None => {
-                    let d = Diagnostic::error(
-                        "E0001",
-                        Span::new(i, i + 2),
-                        "this block comment is never closed",
-                    )
-                    .with_span_label("opened here")
-                    .with_help("end it with `*/`; block comments do not nest");
-                    return Err(d.into());
-                }
-            },
+    let mut code = Code::new(source);
+    for (i, b) in code.by_ref() {
+        match b {
             b'(' => {
                 depth += 1;
                 if depth > MAX_NESTING {
@@ -225,7 +231,16 @@ fn check_nesting(source: &str) -> Result<(), Diagnostics> {
             b')' => depth = depth.saturating_sub(1),
             _ => {}
         }
-        i += 1;
+    }
+    if let Some(i) = code.unclosed {
+        let d = Diagnostic::error(
+            "E0001",
+            Span::new(i, i + 2),
+            "this block comment is never closed",
+        )
+        .with_span_label("opened here")
+        .with_help("end it with `*/`; block comments do not nest");
+        return Err(d.into());
     }
     Ok(())
 }
