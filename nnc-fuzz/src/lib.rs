@@ -24,8 +24,15 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// The fixture files a run mutates, as (file name, text), sorted by name so that a seed means
-/// the same inputs wherever the repository is checked out.
-pub fn corpus(repo: &Path) -> std::io::Result<Vec<(String, String)>> {
+/// the same inputs wherever the repository is checked out; and which of them are ok fixtures,
+/// the sources of gentle mutants.
+pub struct Corpus {
+    pub files: Vec<(String, String)>,
+    ok: Vec<usize>,
+}
+
+/// Reads the corpus from `tests/fixtures/{ok,err}` under `repo`.
+pub fn corpus(repo: &Path) -> std::io::Result<Corpus> {
     let mut files = Vec::new();
     for folder in ["ok", "err"] {
         for entry in std::fs::read_dir(repo.join("tests/fixtures").join(folder))? {
@@ -37,7 +44,10 @@ pub fn corpus(repo: &Path) -> std::io::Result<Vec<(String, String)>> {
         }
     }
     files.sort();
-    Ok(files)
+    let ok = (0..files.len())
+        .filter(|&i| files[i].0.starts_with("ok/"))
+        .collect();
+    Ok(Corpus { files, ok })
 }
 
 /// The repository root, for tools and tests inside the workspace.
@@ -54,27 +64,24 @@ pub struct Mutant {
 }
 
 /// The `index`-th mutant of the run with `seed`: a pure function of both.
-pub fn mutant(corpus: &[(String, String)], seed: u64, index: u64) -> Mutant {
+pub fn mutant(corpus: &Corpus, seed: u64, index: u64) -> Mutant {
     let mut rng = Rng::new(seed ^ index.wrapping_mul(0xA24B_AED4_963E_E407));
-    let (name, src) = rng.pick(corpus);
-    let (_, other) = rng.pick(corpus);
-    // One in four mutants only renames and renumbers, so that enough of them are accepted
-    // for code generation to be fuzzed as hard as the front end.
+    let mut from = rng.below(corpus.files.len());
+    let other = &corpus.files[rng.below(corpus.files.len())].1;
+    // One in four mutants only renames and renumbers an ok fixture, so that enough of them
+    // are accepted for code generation to be fuzzed as hard as the front end.
     let text = if rng.below(4) == 0 {
-        let ok: Vec<&String> = corpus
-            .iter()
-            .filter(|(n, _)| n.starts_with("ok/"))
-            .map(|(_, t)| t)
-            .collect();
-        let src = if ok.is_empty() { src } else { rng.pick(&ok) };
-        mutate::mutate_gently(&mut rng, src)
+        if !corpus.ok.is_empty() {
+            from = *rng.pick(&corpus.ok);
+        }
+        mutate::mutate_gently(&mut rng, &corpus.files[from].1)
     } else {
-        mutate::mutate(&mut rng, src, other)
+        mutate::mutate(&mut rng, &corpus.files[from].1, other)
     };
     Mutant {
         seed,
         index,
-        from: name.clone(),
+        from: corpus.files[from].0.clone(),
         text,
     }
 }
@@ -96,12 +103,7 @@ pub struct Summary {
 }
 
 /// Examines mutants `0..count` of `seed`, stopping early at `deadline`.
-pub fn run(
-    corpus: &[(String, String)],
-    seed: u64,
-    count: u64,
-    deadline: Option<Instant>,
-) -> Summary {
+pub fn run(corpus: &Corpus, seed: u64, count: u64, deadline: Option<Instant>) -> Summary {
     // proc-macro2, outside a proc macro and with the `span-locations` feature nnc-core needs,
     // keeps the text of every token stream parsed from a string in a thread-local source map
     // for as long as the thread lives (about 30 KB per accepted input here, 1.4 GB in a
@@ -130,7 +132,7 @@ pub fn run(
 }
 
 fn run_chunk(
-    corpus: &[(String, String)],
+    corpus: &Corpus,
     seed: u64,
     indices: std::ops::Range<u64>,
     deadline: Option<Instant>,
@@ -168,22 +170,17 @@ fn run_chunk(
 /// only (see [`mutate::mutate_gently`]), which keep most files valid while giving their names
 /// and numbers values that the generated Rust must survive. Deterministic in `seed`; it tries
 /// at most fifty times `count` mutants, so it may return fewer.
-pub fn accepted_mutants(corpus: &[(String, String)], seed: u64, count: usize) -> Vec<String> {
-    let ok: Vec<&String> = corpus
-        .iter()
-        .filter(|(name, _)| name.starts_with("ok/"))
-        .map(|(_, text)| text)
-        .collect();
+pub fn accepted_mutants(corpus: &Corpus, seed: u64, count: usize) -> Vec<String> {
     let mut seen = std::collections::HashSet::new();
     let mut out = Vec::new();
     let mut rng = Rng::new(seed);
     for _ in 0..count * 50 {
-        if out.len() == count || ok.is_empty() {
+        if out.len() == count || corpus.ok.is_empty() {
             break;
         }
-        let src = rng.pick(&ok);
+        let src = &corpus.files[*rng.pick(&corpus.ok)].1;
         let text = mutate::mutate_gently(&mut rng, src);
-        if &&text != src && !nnc_core::check(&text).has_errors() && seen.insert(text.clone()) {
+        if &text != src && !nnc_core::check(&text).has_errors() && seen.insert(text.clone()) {
             out.push(text);
         }
     }

@@ -37,7 +37,7 @@ struct Args {
 fn main() -> ExitCode {
     let args = Args::parse();
     let corpus = match corpus(repo_root()) {
-        Ok(c) if !c.is_empty() => c,
+        Ok(c) if !c.files.is_empty() => c,
         Ok(_) => {
             eprintln!("error: no fixtures found under {}", repo_root().display());
             return ExitCode::FAILURE;

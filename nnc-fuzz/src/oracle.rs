@@ -5,7 +5,7 @@
 //! does that for a sample of accepted mutants.
 
 use nnc_core::report::{dot_all, summary_with, DotOptions, SummaryOptions};
-use nnc_core::{Options, Stage};
+use nnc_core::Options;
 use std::cell::{Cell, RefCell};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Once;
@@ -22,8 +22,6 @@ pub enum Finding {
     FormatNotIdempotent,
     /// The formatted text is accepted where the original was rejected, or the reverse.
     FormatChangedVerdict { accepted_before: bool },
-    /// `check` accepted the input and `compile` then failed.
-    CompileRejected(String),
     /// The generated Rust (or the stand-in items of a rejected input) does not parse.
     InvalidRust { stage: &'static str, error: String },
 }
@@ -37,7 +35,6 @@ impl std::fmt::Display for Finding {
                 f,
                 "formatting changed the verdict (accepted before: {accepted_before})"
             ),
-            Finding::CompileRejected(e) => write!(f, "check accepted, compile rejected: {e}"),
             Finding::InvalidRust { stage, error } => {
                 write!(f, "{stage} produced Rust that does not parse: {error}")
             }
@@ -94,13 +91,15 @@ pub enum Verdict {
     Rejected,
 }
 
-/// Puts one input through every user-facing entry point and checks the promises above.
+/// Puts one input through every user-facing entry point and checks the promises above. The
+/// source is analysed once, as `check` and `compile` both do, and code generation and the
+/// reports then work from those programs.
 pub fn examine(src: &str) -> Result<Verdict, Finding> {
-    let diags = guarded("check", || nnc_core::check(src))?;
-    let accepted = !diags.has_errors();
-    guarded("render", || {
-        nnc_core::render(&diags, "fuzz.nnc", src, false)
-    })?;
+    let analysis = guarded("check", || nnc_core::programs(src))?;
+    let accepted = analysis.is_ok();
+    if let Err(diags) = &analysis {
+        guarded("render", || nnc_core::render(diags, "fuzz.nnc", src, false))?;
+    }
 
     if let Ok(once) = guarded("fmt", || nnc_core::syntax::fmt::format(src))? {
         let twice = guarded("fmt", || nnc_core::syntax::fmt::format(&once))?;
@@ -115,19 +114,22 @@ pub fn examine(src: &str) -> Result<Verdict, Finding> {
         }
     }
 
-    if !accepted {
-        let stubs = guarded("stubs", || nnc_core::stubs(src, &Options::default()))?;
-        return match syn::parse2::<syn::File>(stubs) {
-            Ok(_) => Ok(Verdict::Rejected),
-            Err(e) => Err(Finding::InvalidRust {
-                stage: "stubs",
-                error: e.to_string(),
-            }),
-        };
-    }
-
-    let rust = guarded("compile", || nnc_core::compile(src, &Options::default()))?
-        .map_err(|d| Finding::CompileRejected(nnc_core::render(&d, "fuzz.nnc", src, false)))?;
+    let programs = match analysis {
+        Ok(programs) => programs,
+        Err(_) => {
+            let stubs = guarded("stubs", || nnc_core::stubs(src, &Options::default()))?;
+            return match syn::parse2::<syn::File>(stubs) {
+                Ok(_) => Ok(Verdict::Rejected),
+                Err(e) => Err(Finding::InvalidRust {
+                    stage: "stubs",
+                    error: e.to_string(),
+                }),
+            };
+        }
+    };
+    let rust = guarded("compile", || {
+        nnc_core::codegen::generate(&programs, &Options::default())
+    })?;
     if let Err(e) = syn::parse_file(&rust) {
         return Err(Finding::InvalidRust {
             stage: "compile",
@@ -135,12 +137,10 @@ pub fn examine(src: &str) -> Result<Verdict, Finding> {
         });
     }
     guarded("report", || {
-        if let Ok(programs) = nnc_core::report::programs_at(src, Stage::Planned) {
-            for p in &programs {
-                summary_with(p, &SummaryOptions::default());
-            }
-            dot_all(&programs, &DotOptions { backward: true });
+        for p in &programs {
+            summary_with(p, &SummaryOptions::default());
         }
+        dot_all(&programs, &DotOptions { backward: true });
     })?;
     Ok(Verdict::Accepted)
 }

@@ -36,7 +36,7 @@ fn mutants_of_the_fixtures_break_no_promise() {
 #[test]
 fn the_fixtures_themselves_break_no_promise() {
     let corpus = corpus(repo_root()).expect("the fixtures");
-    for (name, text) in &corpus {
+    for (name, text) in &corpus.files {
         let verdict = oracle::examine(text).unwrap_or_else(|f| panic!("{name}: {f}"));
         assert_eq!(
             verdict == oracle::Verdict::Accepted,

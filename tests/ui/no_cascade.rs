@@ -1,5 +1,6 @@
-//! A broken model used by the rest of the program: only the model's own error is reported,
-//! because stand-in items keep `Xor::new`, `workspace` and `train_step` type-checking.
+//! A broken model used by the rest of the program, directly and through the `Model` trait
+//! (`fit`, `evaluate`): only the model's own error is reported, because the stand-in items
+//! keep `Xor::new`, `workspace` and `train_step` type-checking and implement `Model`.
 
 nnc::model! {
     model Xor {
@@ -11,9 +12,19 @@ nnc::model! {
     }
 }
 
-fn main() {
+fn main() -> Result<(), nnc::train::Error> {
     let mut model = Xor::new(7);
     let mut ws = model.workspace(4);
     let loss: f32 = model.train_step(&mut ws, &[0.0; 8], &[0.0; 4]).unwrap();
     println!("{loss} {:?}", model.predict(&mut ws, &[0.0; 2]).unwrap());
+
+    use nnc::train::Column;
+    let data = nnc::train::Dataset::new(
+        vec![Column::float(vec![0.0f32; 8], &[2])],
+        vec![Column::float(vec![0.0f32; 4], &[1])],
+    )?;
+    nnc::train::fit(&mut model, &data, &nnc::train::FitOptions::default())?;
+    let metrics = nnc::train::evaluate(&model, &data, 4)?;
+    println!("{}", metrics.loss);
+    Ok(())
 }

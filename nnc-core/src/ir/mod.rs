@@ -304,6 +304,15 @@ pub struct Graph {
 }
 
 impl Graph {
+    /// The value whose storage `id` shares: itself, or for a reshape (a view of the same
+    /// row-major elements), the value it reshapes, followed to the end of the chain.
+    pub fn storage_root(&self, mut id: ValueId) -> ValueId {
+        while self.node(id).op == Op::Reshape {
+            id = self.node(id).args[0];
+        }
+        id
+    }
+
     pub fn push(&mut self, node: Node, span: Span) -> ValueId {
         let id = ValueId(self.nodes.len() as u32);
         self.nodes.push(node);
@@ -622,13 +631,9 @@ impl Program {
             .sum()
     }
 
-    /// The value whose storage `id` shares: itself, or for a reshape (a view of the same
-    /// row-major elements), the value it reshapes, followed to the end of the chain.
-    pub fn storage_root(&self, mut id: ValueId) -> ValueId {
-        while self.graph.node(id).op == Op::Reshape {
-            id = self.graph.node(id).args[0];
-        }
-        id
+    /// The value whose storage `id` shares; see [`Graph::storage_root`].
+    pub fn storage_root(&self, id: ValueId) -> ValueId {
+        self.graph.storage_root(id)
     }
 
     /// Offset of each state tensor in the model's state buffer.

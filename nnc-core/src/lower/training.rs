@@ -324,10 +324,7 @@ impl Lowerer<'_> {
         })?;
         self.expect_float(pred, &format!("`{func}`"), pred_name, pred_span)?;
         // A reshape is a view of its operand, so `x -> flatten` is still the input.
-        let mut root = pred;
-        while self.graph.node(root).op == Op::Reshape {
-            root = self.graph.node(root).args[0];
-        }
+        let root = self.graph.storage_root(pred);
         if matches!(self.graph.node(root).op, Op::Input(_)) {
             self.error(
                 Diagnostic::error(
