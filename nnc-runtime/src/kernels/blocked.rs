@@ -20,8 +20,9 @@
 //! first row of `A` cache-line aligned (a 64-byte load that straddles two lines costs nearly
 //! two). Remainder rows and columns get their own smaller register blocks (the block shapes are
 //! const generics); the last fewer-than-`LANES` elements of each dot product in `gemm_nt` are one
-//! partial (zero-padded) vector step, and only the last fewer-than-`LANES` columns of `gemm_nn`
-//! fall back to scalar code.
+//! partial (zero-padded) vector step, and the last fewer-than-`LANES` columns of `gemm_nn` one
+//! masked vector per row. No path is scalar: a scalar column tail once made a 64x784x8 product
+//! take 825 µs instead of 12 µs.
 
 use std::array;
 use std::mem::size_of;
@@ -316,7 +317,7 @@ unsafe fn nt_partial<V: Lanes, const MR: usize, const NR: usize>(
 }
 
 /// `c[r, j] = Σ_s a[r·rsa + s·csa] · b[s, j]` with `b` `k`x`n` and `c` `m`x`n`, row-major and
-/// contiguous; `c` is overwritten (with zeros when `k == 0`).
+/// contiguous; `c` is overwritten (with zeros when `k == 0`), or added to with `accumulate`.
 ///
 /// # Safety
 ///
@@ -332,7 +333,11 @@ pub(super) unsafe fn gemm_nn<V: Lanes>(
     csa: usize,
     b: &[V::Elem],
     c: &mut [V::Elem],
+    accumulate: bool,
 ) {
+    if accumulate && k == 0 {
+        return;
+    }
     if is_empty_product(m, n, k, c) {
         return;
     }
@@ -343,7 +348,7 @@ pub(super) unsafe fn gemm_nn<V: Lanes>(
         // Taken afresh each pass, since the scalar tail below writes through `c` itself.
         let cp = c.as_mut_ptr();
         let kc = (NN_PANEL_BYTES / (4 * w * size_of::<V::Elem>())).min(k - k0);
-        let first = k0 == 0;
+        let first = k0 == 0 && !accumulate;
         // Columns `j..j + width` of rows `k0..k0 + kc` of `b`, and of all rows of `c`.
         let panel = Panel {
             m,
@@ -392,14 +397,16 @@ pub(super) unsafe fn gemm_nn<V: Lanes>(
                 j += w;
             }
         }
-        // The last fewer-than-`w` columns, one scalar dot product each.
-        for r in 0..m {
-            for jj in j..n {
-                let mut s = if first { V::Elem::ZERO } else { c[r * n + jj] };
-                for t in k0..k0 + kc {
-                    s = V::madd(a[r * rsa + t * csa], b[t * n + jj], s);
+        // The last fewer-than-`w` columns: one masked vector per row.
+        if j < n {
+            // SAFETY: columns `j..n` of rows `k0..k0 + kc` of `b` and of every row of `c` are
+            // inside the checked lengths; the CPU supports `V`.
+            unsafe {
+                if V::REGISTERS >= 32 {
+                    panel.run_tail::<V, NN_MR_WIDE>(j, n - j)
+                } else {
+                    panel.run_tail::<V, 6>(j, n - j)
                 }
-                c[r * n + jj] = s;
             }
         }
         k0 += kc;
@@ -468,6 +475,81 @@ impl<T: Float> Panel<T> {
                 }
                 r += rows;
             }
+        }
+    }
+}
+
+impl<T: Float> Panel<T> {
+    /// Columns `j..j + cols` (`cols < LANES`) of every row of `C`, one masked vector per row, in
+    /// blocks of `MR` rows and then one block of the remaining rows.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Panel::run`], with the columns `j..j + cols`.
+    #[inline(always)]
+    unsafe fn run_tail<V: Lanes<Elem = T>, const MR: usize>(&self, j: usize, cols: usize) {
+        let (kc, rsa, csa, n, first) = (self.kc, self.rsa, self.csa, self.n, self.first);
+        let mut r = 0;
+        while r < self.m {
+            let rows = (self.m - r).min(MR);
+            // SAFETY: rows `r..r + rows <= m` of `A` and `C` exist, and the block covers the
+            // columns this function's contract makes accessible, which is `nn_tail`'s contract.
+            unsafe {
+                let (a, b, c) = (self.a.add(r * rsa), self.b.add(j), self.c.add(r * n + j));
+                if rows == MR {
+                    nn_tail::<V, MR>(kc, a, rsa, csa, b, n, c, n, first, cols);
+                } else {
+                    for i in 0..rows {
+                        let (a, c) = (a.add(i * rsa), c.add(i * n));
+                        nn_tail::<V, 1>(kc, a, rsa, csa, b, n, c, n, first, cols);
+                    }
+                }
+            }
+            r += rows;
+        }
+    }
+}
+
+/// [`nn_block`] with one vector of which only the first `cols < LANES` lanes exist: `B` is read
+/// and `C` written through masks, so neither is touched past column `cols`. Each element's sum
+/// runs over `s` in the same order as in the full blocks, so results do not depend on which
+/// block computed a column.
+///
+/// # Safety
+///
+/// As for [`nn_block`] with `NV = 1`, with columns `0..cols` in place of `0..LANES`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)] // One argument per operand, dimension and stride.
+unsafe fn nn_tail<V: Lanes, const MR: usize>(
+    kc: usize,
+    a: *const V::Elem,
+    rsa: usize,
+    csa: usize,
+    b: *const V::Elem,
+    ldb: usize,
+    c: *mut V::Elem,
+    ldc: usize,
+    first: bool,
+    cols: usize,
+) {
+    // SAFETY: every pointer below addresses an index this function's contract makes valid, the
+    // masked accesses touching only columns `0..cols`; the CPU supports `V` by the contract.
+    unsafe {
+        let mut acc = [V::zero(); MR];
+        for s in 0..kc {
+            let bv = V::load_partial(b.add(s * ldb), cols);
+            for (r, acc) in acc.iter_mut().enumerate() {
+                *acc = V::fmadd(V::splat(*a.add(r * rsa + s * csa)), bv, *acc);
+            }
+        }
+        for (r, &acc) in acc.iter().enumerate() {
+            let p = c.add(r * ldc);
+            let out = if first {
+                acc
+            } else {
+                V::add(V::load_partial(p, cols), acc)
+            };
+            out.store_partial(p, cols);
         }
     }
 }

@@ -48,7 +48,7 @@ pub fn dense_backward_input<T: Float>(
     let tasks = exec.tasks_for(batch, batch * inputs * outputs, MIN_TASK_MACS);
     let operands = (RowsRef(gz, outputs), RowsMut::new(gx, inputs));
     exec.split_rows(batch, ROW_GRAIN, tasks, operands, |rows, (gz, gx)| {
-        T::gemm_nn(rows.len(), inputs, outputs, gz, outputs, 1, w, gx)
+        T::gemm_nn(rows.len(), inputs, outputs, gz, outputs, 1, w, gx, false)
     });
 }
 
@@ -99,6 +99,7 @@ pub fn dense_backward_weight<T: Float>(
                 outputs,
                 x,
                 gw,
+                false,
             )
         },
     );

@@ -208,8 +208,8 @@ fn product<T: Float>(
     match (transpose_a, transpose_b) {
         // The dense layers' packing-free products; a transposed `a` is read through strides.
         (false, true) => T::gemm_nt(m, n, k, a, b, c),
-        (false, false) => T::gemm_nn(m, n, k, a, k, 1, b, c),
-        (true, false) => T::gemm_nn(m, n, k, a, 1, m, b, c),
+        (false, false) => T::gemm_nn(m, n, k, a, k, 1, b, c, false),
+        (true, false) => T::gemm_nn(m, n, k, a, 1, m, b, c, false),
         // Both transposed, which attention does not use: row j of `b` is column j of op(b),
         // so each entry is a dot product with a strided `a`.
         (true, true) => {

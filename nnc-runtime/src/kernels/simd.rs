@@ -23,8 +23,9 @@ pub trait Simd: Sized {
     fn gemm_nt(m: usize, n: usize, k: usize, a: &[Self], b: &[Self], c: &mut [Self]);
 
     /// `c[r, j] = Σ_s a[r·rsa + s·csa] · b[s, j]` for row-major `b` (`k`x`n`) and `c` (`m`x`n`),
-    /// overwriting `c` (with zeros when `k == 0`). Panics unless `b` and `c` have exactly that
-    /// many elements and `a` covers every index the product reads.
+    /// overwriting `c` (with zeros when `k == 0`), or adding to it with `accumulate`. Panics
+    /// unless `b` and `c` have exactly that many elements and `a` covers every index the product
+    /// reads.
     #[doc(hidden)]
     #[allow(clippy::too_many_arguments)] // One argument per operand, dimension and stride.
     fn gemm_nn(
@@ -36,6 +37,7 @@ pub trait Simd: Sized {
         csa: usize,
         b: &[Self],
         c: &mut [Self],
+        accumulate: bool,
     );
 }
 
@@ -74,6 +76,7 @@ macro_rules! impl_simd {
                 csa: usize,
                 b: &[$t],
                 c: &mut [$t],
+                accumulate: bool,
             ) {
                 blocked::check_nn(m, n, k, a, rsa, csa, b, c);
                 match super::isa() {
@@ -81,18 +84,18 @@ macro_rules! impl_simd {
                     Isa::Avx512 => {
                         // SAFETY: `isa` found AVX-512F, AVX2 and FMA on this CPU, and the slice
                         // lengths and strides were checked by `check_nn`.
-                        unsafe { x86::$nn_avx512(m, n, k, a, rsa, csa, b, c) }
+                        unsafe { x86::$nn_avx512(m, n, k, a, rsa, csa, b, c, accumulate) }
                     }
                     #[cfg(target_arch = "x86_64")]
                     Isa::Avx2 => {
                         // SAFETY: `isa` found AVX2 and FMA on this CPU, and the slice lengths
                         // and strides were checked by `check_nn`.
-                        unsafe { x86::$nn_avx2(m, n, k, a, rsa, csa, b, c) }
+                        unsafe { x86::$nn_avx2(m, n, k, a, rsa, csa, b, c, accumulate) }
                     }
                     // SAFETY: portable lanes need no CPU feature, and the slice lengths and
                     // strides were checked by `check_nn`.
                     Isa::Portable => unsafe {
-                        blocked::gemm_nn::<Portable<$t>>(m, n, k, a, rsa, csa, b, c)
+                        blocked::gemm_nn::<Portable<$t>>(m, n, k, a, rsa, csa, b, c, accumulate)
                     },
                 }
             }
@@ -141,14 +144,15 @@ pub(super) trait Lanes: Copy {
     unsafe fn load_partial(p: *const Self::Elem, n: usize) -> Self;
     /// Unaligned store of `LANES` elements.
     unsafe fn store(self, p: *mut Self::Elem);
+    /// Unaligned store of the first `n <= LANES` lanes at `p`, which need only be valid for
+    /// writes of `n` elements; memory past them is not touched.
+    unsafe fn store_partial(self, p: *mut Self::Elem, n: usize);
     /// `a * b + c`, fused where the instruction set has FMA.
     unsafe fn fmadd(a: Self, b: Self, c: Self) -> Self;
     /// `a + b`.
     unsafe fn add(a: Self, b: Self) -> Self;
     /// Sum of the lanes.
     unsafe fn hsum(self) -> Self::Elem;
-    /// Scalar `a * b + c`, fused exactly when `fmadd` is (for the tails of the vector loops).
-    fn madd(a: Self::Elem, b: Self::Elem, c: Self::Elem) -> Self::Elem;
 }
 
 /// Four lanes of plain arithmetic: the portable fallback. Fixed-size array operations like these
@@ -190,6 +194,11 @@ impl<T: Float> Lanes for Portable<T> {
         unsafe { p.cast::<[T; 4]>().write_unaligned(self.0) }
     }
     #[inline(always)]
+    unsafe fn store_partial(self, p: *mut T, n: usize) {
+        // SAFETY: the caller guarantees `p` is valid for writes of `n <= 4` elements.
+        unsafe { p.copy_from_nonoverlapping(self.0.as_ptr(), n) }
+    }
+    #[inline(always)]
     unsafe fn fmadd(a: Self, b: Self, c: Self) -> Self {
         // Not fused: `mul_add` may be a slow library call without FMA hardware.
         Portable([0, 1, 2, 3].map(|i| a.0[i] * b.0[i] + c.0[i]))
@@ -202,10 +211,6 @@ impl<T: Float> Lanes for Portable<T> {
     unsafe fn hsum(self) -> T {
         let v = self.0;
         (v[0] + v[2]) + (v[1] + v[3])
-    }
-    #[inline(always)]
-    fn madd(a: T, b: T, c: T) -> T {
-        a * b + c
     }
 }
 
@@ -230,7 +235,7 @@ mod x86 {
     // pointers are valid for 8 or 4 elements) is exactly what each intrinsic requires.
 
     /// The `Lanes` methods every x86 type shares, each a wrapper around the one intrinsic named
-    /// in the invocation. `load_partial` and `hsum` differ between instruction sets and are
+    /// in the invocation. `load_partial`, `store_partial` and `hsum` differ between instruction sets and are
     /// written out by each invocation. Every method is only instantiated inside a
     /// `#[target_feature]` function whose features include the type's instruction set, and the
     /// trait's contract (that instruction set is available; pointers are valid for `LANES`
@@ -279,13 +284,28 @@ mod x86 {
                     // SAFETY: the trait contract guarantees the instruction set.
                     $name(unsafe { $add(a.0, b.0) })
                 }
-                #[inline(always)]
-                fn madd(a: $elem, b: $elem, c: $elem) -> $elem {
-                    a.mul_add(b, c)
-                }
                 $($specific)*
             }
         };
+    }
+
+    /// The AVX2 mask that selects the first `n <= 8` of eight 32-bit lanes (sign bit set).
+    #[inline(always)]
+    unsafe fn lane_mask32(n: usize) -> __m256i {
+        // SAFETY: only called from `Lanes` methods, whose contract guarantees AVX2.
+        unsafe {
+            _mm256_cmpgt_epi32(
+                _mm256_set1_epi32(n as i32),
+                _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+            )
+        }
+    }
+
+    /// The AVX2 mask that selects the first `n <= 4` of four 64-bit lanes (sign bit set).
+    #[inline(always)]
+    unsafe fn lane_mask64(n: usize) -> __m256i {
+        // SAFETY: only called from `Lanes` methods, whose contract guarantees AVX2.
+        unsafe { _mm256_cmpgt_epi64(_mm256_set1_epi64x(n as i64), _mm256_setr_epi64x(0, 1, 2, 3)) }
     }
 
     lanes! {
@@ -294,13 +314,14 @@ mod x86 {
         storeu = _mm256_storeu_ps, fmadd = _mm256_fmadd_ps, add = _mm256_add_ps,
         #[inline(always)]
         unsafe fn load_partial(p: *const f32, n: usize) -> Self {
-            let mut v = [0.0; 8];
-            // SAFETY: the trait contract guarantees `n <= 8` readable elements at `p`, and
-            // `v` has room for 8; the load then reads `v` itself, with AVX support.
-            unsafe {
-                p.copy_to_nonoverlapping(v.as_mut_ptr(), n);
-                F32x8(_mm256_loadu_ps(v.as_ptr()))
-            }
+            // SAFETY: the trait contract guarantees AVX2 support and `n <= 8` readable
+            // elements at `p`; the masked load does not touch memory outside the mask.
+            F32x8(unsafe { _mm256_maskload_ps(p, lane_mask32(n)) })
+        }
+        #[inline(always)]
+        unsafe fn store_partial(self, p: *mut f32, n: usize) {
+            // SAFETY: as for `load_partial`, with `n` writable elements.
+            unsafe { _mm256_maskstore_ps(p, lane_mask32(n), self.0) }
         }
         #[inline(always)]
         unsafe fn hsum(self) -> f32 {
@@ -321,13 +342,14 @@ mod x86 {
         storeu = _mm256_storeu_pd, fmadd = _mm256_fmadd_pd, add = _mm256_add_pd,
         #[inline(always)]
         unsafe fn load_partial(p: *const f64, n: usize) -> Self {
-            let mut v = [0.0; 4];
-            // SAFETY: the trait contract guarantees `n <= 4` readable elements at `p`, and
-            // `v` has room for 4; the load then reads `v` itself, with AVX support.
-            unsafe {
-                p.copy_to_nonoverlapping(v.as_mut_ptr(), n);
-                F64x4(_mm256_loadu_pd(v.as_ptr()))
-            }
+            // SAFETY: the trait contract guarantees AVX2 support and `n <= 4` readable
+            // elements at `p`; the masked load does not touch memory outside the mask.
+            F64x4(unsafe { _mm256_maskload_pd(p, lane_mask64(n)) })
+        }
+        #[inline(always)]
+        unsafe fn store_partial(self, p: *mut f64, n: usize) {
+            // SAFETY: as for `load_partial`, with `n` writable elements.
+            unsafe { _mm256_maskstore_pd(p, lane_mask64(n), self.0) }
         }
         #[inline(always)]
         unsafe fn hsum(self) -> f64 {
@@ -363,6 +385,12 @@ mod x86 {
             F32x16(unsafe { _mm512_maskz_loadu_ps(mask, p) })
         }
         #[inline(always)]
+        unsafe fn store_partial(self, p: *mut f32, n: usize) {
+            let mask = ((1u32 << n) - 1) as u16;
+            // SAFETY: as for `load_partial`, with `n` writable elements.
+            unsafe { _mm512_mask_storeu_ps(p, mask, self.0) }
+        }
+        #[inline(always)]
         unsafe fn hsum(self) -> f32 {
             // SAFETY: the trait contract guarantees AVX-512F support.
             unsafe { _mm512_reduce_add_ps(self.0) }
@@ -379,6 +407,12 @@ mod x86 {
             // SAFETY: the trait contract guarantees AVX-512F support and `n` readable elements
             // at `p`; the masked load does not touch the lanes (and memory) outside the mask.
             F64x8(unsafe { _mm512_maskz_loadu_pd(mask, p) })
+        }
+        #[inline(always)]
+        unsafe fn store_partial(self, p: *mut f64, n: usize) {
+            let mask = ((1u32 << n) - 1) as u8;
+            // SAFETY: as for `load_partial`, with `n` writable elements.
+            unsafe { _mm512_mask_storeu_pd(p, mask, self.0) }
         }
         #[inline(always)]
         unsafe fn hsum(self) -> f64 {
@@ -426,10 +460,11 @@ mod x86 {
                 csa: usize,
                 b: &[$t],
                 c: &mut [$t],
+                accumulate: bool,
             ) {
                 // SAFETY: this function's contract is `gemm_nn`'s, with the instructions that
                 // `$lanes` needs as its required CPU features.
-                unsafe { blocked::gemm_nn::<$lanes>(m, n, k, a, rsa, csa, b, c) }
+                unsafe { blocked::gemm_nn::<$lanes>(m, n, k, a, rsa, csa, b, c, accumulate) }
             }
         };
     }
@@ -514,7 +549,7 @@ mod tests {
                     for (rsa, csa) in [(k, 1), (1, m)] {
                         let mut fast = vec![f64::NAN; m * n];
                         let mut slow = vec![f64::NAN; m * n];
-                        f64::gemm_nn(m, n, k, &a, rsa, csa, &b, &mut fast);
+                        f64::gemm_nn(m, n, k, &a, rsa, csa, &b, &mut fast, false);
                         // SAFETY: portable lanes need no CPU feature; `a` holds `m·k` elements,
                         // which both stride orders address exactly, and `b` and `c` are exact.
                         unsafe {
@@ -536,7 +571,7 @@ mod tests {
     }
 
     type NtFn<T> = unsafe fn(usize, usize, usize, &[T], &[T], &mut [T]);
-    type NnFn<T> = unsafe fn(usize, usize, usize, &[T], usize, usize, &[T], &mut [T]);
+    type NnFn<T> = unsafe fn(usize, usize, usize, &[T], usize, usize, &[T], &mut [T], bool);
 
     /// Every `Lanes` instantiation this CPU can run, by name: portable always, AVX2 and AVX-512
     /// when `isa` would pick them (AVX-512 implies that AVX2 runs too).
@@ -617,13 +652,20 @@ mod tests {
                                         .sum()
                                 })
                                 .collect();
-                            let mut c = vec![T::from_f64(f64::NAN); m * n];
+                            // Guard elements after `c` catch a masked store that writes
+                            // past the last column of the last row.
+                            let mut c = vec![T::from_f64(f64::NAN); m * n + 16];
+                            let (c, guard) = c.split_at_mut(m * n);
                             // SAFETY: as above; `a` holds `m·k` elements, which both stride
                             // orders address exactly.
-                            unsafe { nn(m, n, k, a, rsa, csa, b, &mut c) };
+                            unsafe { nn(m, n, k, a, rsa, csa, b, c, false) };
+                            assert!(
+                                guard.iter().all(|g| g.to_f64().is_nan()),
+                                "{name} gemm_nn wrote past c"
+                            );
                             check(
                                 &format!("gemm_nn {m}x{n}x{k}+{skip} ({rsa}, {csa})"),
-                                &c,
+                                c,
                                 &naive,
                                 k,
                             );
@@ -662,6 +704,6 @@ mod tests {
     #[should_panic(expected = "gemm_nn: a")]
     fn gemm_nn_rejects_strides_past_the_end() {
         let mut c = [0.0f32; 4];
-        f32::gemm_nn(2, 2, 2, &[0.0; 4], 2, 2, &[0.0; 4], &mut c);
+        f32::gemm_nn(2, 2, 2, &[0.0; 4], 2, 2, &[0.0; 4], &mut c, false);
     }
 }

@@ -55,6 +55,7 @@ impl Exec {
         let blocks = rows.div_ceil(grain);
         let tasks = tasks.min(self.threads()).clamp(1, blocks.max(1));
         operands.check(rows);
+        operands.check_tasks(tasks);
         let range = |t: usize| {
             let start = (blocks * t / tasks * grain).min(rows);
             let end = (blocks * (t + 1) / tasks * grain).min(rows);
@@ -62,14 +63,14 @@ impl Exec {
         };
         if tasks == 1 {
             // SAFETY: one task takes every row, once.
-            return f(0..rows, unsafe { operands.part(0..rows) });
+            return f(0..rows, unsafe { operands.part(0, 0..rows) });
         }
         self.run(tasks, &|t| {
             let rows = range(t);
             // SAFETY: the ranges of distinct tasks are disjoint (consecutive, increasing
             // boundaries), `check` verified that every operand holds `rows` rows, and `run`
             // calls each task index exactly once.
-            f(rows.clone(), unsafe { operands.part(rows) })
+            f(rows.clone(), unsafe { operands.part(t, rows) })
         });
     }
 
@@ -111,13 +112,16 @@ pub(crate) trait Split: Sync {
     fn len(&self) -> usize;
     /// Panics unless every operand holds exactly `rows` rows.
     fn check(&self, rows: usize);
-    /// The pieces for `rows`.
+    /// The pieces for `rows`, which task `task` of the split handles.
     ///
     /// # Safety
     ///
-    /// `rows` lies within the checked row count, and no two calls on one value get overlapping
-    /// ranges (a writable piece must not alias another).
-    unsafe fn part(&self, rows: Range<usize>) -> Self::Part;
+    /// `rows` lies within the checked row count, `task` is below the task count the split was
+    /// checked for, and no two calls on one value get overlapping ranges or the same task (a
+    /// writable piece must not alias another).
+    unsafe fn part(&self, task: usize, rows: Range<usize>) -> Self::Part;
+    /// Panics unless the operand serves `tasks` tasks; only per-task operands care.
+    fn check_tasks(&self, _tasks: usize) {}
 }
 
 /// A writable operand of `width` elements per row, each task getting its own rows.
@@ -157,7 +161,7 @@ impl<'a, T: Send> Split for RowsMut<'a, T> {
             self.width
         );
     }
-    unsafe fn part(&self, rows: Range<usize>) -> &'a mut [T] {
+    unsafe fn part(&self, _task: usize, rows: Range<usize>) -> &'a mut [T] {
         // SAFETY: by `part`'s contract the rows are inside the checked length and no other live
         // piece overlaps them, and the pointer came from a `&mut [T]` borrowed for `'a`.
         unsafe {
@@ -186,8 +190,60 @@ impl<'a, T: Sync> Split for RowsRef<'a, T> {
             self.1
         );
     }
-    unsafe fn part(&self, rows: Range<usize>) -> &'a [T] {
+    unsafe fn part(&self, _task: usize, rows: Range<usize>) -> &'a [T] {
         &self.0[rows.start * self.1..rows.end * self.1]
+    }
+}
+
+/// Scratch space of `len` elements for each task of a split: task `t` gets elements
+/// `t·len .. (t + 1)·len`, whatever rows it handles. A kernel that needs scratch sizes its task
+/// count by [`PerTask::tasks`] so that every task has its own.
+pub(crate) struct PerTask<'a, T> {
+    ptr: *mut T,
+    total: usize,
+    len: usize,
+    life: PhantomData<&'a mut [T]>,
+}
+
+impl<'a, T> PerTask<'a, T> {
+    pub(crate) fn new(slice: &'a mut [T], len: usize) -> Self {
+        PerTask {
+            ptr: slice.as_mut_ptr(),
+            total: slice.len(),
+            len,
+            life: PhantomData,
+        }
+    }
+
+    /// How many tasks the scratch serves: at least 1, since a task with no scratch to share is
+    /// a caller's error that `check_tasks` reports.
+    pub(crate) fn tasks(&self) -> usize {
+        (self.total.checked_div(self.len).unwrap_or(usize::MAX)).max(1)
+    }
+}
+
+// SAFETY: as for `RowsMut`: a `&mut [T]` handed out in disjoint pieces, one per task.
+unsafe impl<T: Send> Sync for PerTask<'_, T> {}
+
+impl<'a, T: Send> Split for PerTask<'a, T> {
+    type Part = &'a mut [T];
+    fn len(&self) -> usize {
+        self.total
+    }
+    fn check(&self, _rows: usize) {}
+    fn check_tasks(&self, tasks: usize) {
+        assert!(
+            tasks.checked_mul(self.len).is_some_and(|n| n <= self.total),
+            "split_rows: scratch of {} elements does not give {tasks} tasks {} each",
+            self.total,
+            self.len
+        );
+    }
+    unsafe fn part(&self, task: usize, _rows: Range<usize>) -> &'a mut [T] {
+        // SAFETY: `check_tasks` verified that every task's piece lies inside the slice, by
+        // `part`'s contract no other live piece belongs to the same task, and the pointer came
+        // from a `&mut [T]` borrowed for `'a`.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(task * self.len), self.len) }
     }
 }
 
@@ -201,9 +257,12 @@ macro_rules! split_tuple {
             fn check(&self, rows: usize) {
                 $(self.$index.check(rows);)+
             }
-            unsafe fn part(&self, rows: Range<usize>) -> Self::Part {
+            unsafe fn part(&self, task: usize, rows: Range<usize>) -> Self::Part {
                 // SAFETY: forwarded from this function's contract to each operand.
-                unsafe { ($(self.$index.part(rows.clone()),)+) }
+                unsafe { ($(self.$index.part(task, rows.clone()),)+) }
+            }
+            fn check_tasks(&self, tasks: usize) {
+                $(self.$index.check_tasks(tasks);)+
             }
         }
     };
