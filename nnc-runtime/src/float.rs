@@ -70,6 +70,8 @@ pub trait Float:
     fn tanh(self) -> Self;
     /// Absolute value.
     fn abs(self) -> Self;
+    /// Whether the value is NaN.
+    fn is_nan(self) -> bool;
     /// The larger of two values, ignoring a NaN operand like `f32::max`.
     fn max(self, o: Self) -> Self;
     /// The smaller of two values, ignoring a NaN operand like `f32::min`.
@@ -130,6 +132,10 @@ macro_rules! impl_float {
             #[inline(always)]
             fn abs(self) -> Self {
                 $t::abs(self)
+            }
+            #[inline(always)]
+            fn is_nan(self) -> bool {
+                $t::is_nan(self)
             }
             #[inline(always)]
             fn max(self, o: Self) -> Self {

@@ -15,6 +15,7 @@
 
 pub(crate) mod activation;
 mod blocked;
+mod conv;
 mod dense;
 mod dense_backward;
 mod dropout;
@@ -26,6 +27,7 @@ mod loss;
 mod matmul;
 mod metrics;
 mod norm;
+mod pool;
 mod simd;
 pub(crate) mod softmax;
 pub(crate) mod split;
@@ -33,6 +35,7 @@ mod update;
 pub(crate) mod zeroed;
 
 pub use activation::{act_backward, act_backward_inplace, act_forward, Act};
+pub use conv::{conv2d, conv2d_backward_input, conv2d_backward_weight, Conv2d};
 pub use dense::{bias_add, dense_forward};
 pub use dense_backward::{bias_backward, dense_backward_input, dense_backward_weight};
 pub use dropout::dropout_mask;
@@ -58,6 +61,7 @@ pub use norm::{
     batch_norm, batch_norm_backward, batch_norm_scale_grad, batch_norm_stats, channel_sum,
     running_mean, running_var,
 };
+pub use pool::{avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward, Pool2d};
 pub use softmax::{log_softmax, log_softmax_backward, softmax, softmax_backward};
 
 pub(crate) use matmul::Gemm;

@@ -200,17 +200,17 @@ impl<'a, T: Sync> Split for RowsRef<'a, T> {
 /// count by [`PerTask::tasks`] so that every task has its own.
 pub(crate) struct PerTask<'a, T> {
     ptr: *mut T,
-    total: usize,
     len: usize,
+    per_task: usize,
     life: PhantomData<&'a mut [T]>,
 }
 
 impl<'a, T> PerTask<'a, T> {
-    pub(crate) fn new(slice: &'a mut [T], len: usize) -> Self {
+    pub(crate) fn new(slice: &'a mut [T], per_task: usize) -> Self {
         PerTask {
             ptr: slice.as_mut_ptr(),
-            total: slice.len(),
-            len,
+            len: slice.len(),
+            per_task,
             life: PhantomData,
         }
     }
@@ -218,7 +218,7 @@ impl<'a, T> PerTask<'a, T> {
     /// How many tasks the scratch serves: at least 1, since a task with no scratch to share is
     /// a caller's error that `check_tasks` reports.
     pub(crate) fn tasks(&self) -> usize {
-        (self.total.checked_div(self.len).unwrap_or(usize::MAX)).max(1)
+        (self.len.checked_div(self.per_task).unwrap_or(usize::MAX)).max(1)
     }
 }
 
@@ -228,22 +228,24 @@ unsafe impl<T: Send> Sync for PerTask<'_, T> {}
 impl<'a, T: Send> Split for PerTask<'a, T> {
     type Part = &'a mut [T];
     fn len(&self) -> usize {
-        self.total
+        self.len
     }
     fn check(&self, _rows: usize) {}
     fn check_tasks(&self, tasks: usize) {
         assert!(
-            tasks.checked_mul(self.len).is_some_and(|n| n <= self.total),
+            tasks
+                .checked_mul(self.per_task)
+                .is_some_and(|n| n <= self.len),
             "split_rows: scratch of {} elements does not give {tasks} tasks {} each",
-            self.total,
-            self.len
+            self.len,
+            self.per_task
         );
     }
     unsafe fn part(&self, task: usize, _rows: Range<usize>) -> &'a mut [T] {
         // SAFETY: `check_tasks` verified that every task's piece lies inside the slice, by
         // `part`'s contract no other live piece belongs to the same task, and the pointer came
         // from a `&mut [T]` borrowed for `'a`.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(task * self.len), self.len) }
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(task * self.per_task), self.per_task) }
     }
 }
 

@@ -1,0 +1,360 @@
+//! Two-dimensional convolution over channels-first values `[B, C, H, W]`, with PyTorch's
+//! `Conv2d` semantics (cross-correlation; stride, zero padding on each side, dilation, groups)
+//! and weights `[O, C/groups, kh, kw]`. A one-dimensional convolution is the same with `H = 1`.
+//!
+//! Every pass goes through the patches of one sample and one group: a `[P, K]` matrix whose row
+//! `p` holds the `K = C/groups · kh · kw` input values (zero in the padding) that output
+//! position `p` of the `P = out_h · out_w` positions sees, in the weight's own order. With it the
+//! forward pass is one `gemm_nt` (`y = W · patchesᵀ`), the input gradient one `gemm_nn` into
+//! the patches' shape followed by a scatter-add back into the image, and the weight gradient one
+//! accumulating `gemm_nn` per sample. The patches live in scratch space that the caller sizes
+//! with [`Conv2d::scratch_len`] per thread (a workspace plans it beside its arena), so nothing
+//! is allocated. Patches are built row by row rather than by a packing-free implicit product:
+//! LeNet's layers have at most 150 values per patch, and a copied `[P, K]` tile stays in L1/L2
+//! cache while the product walks it.
+//!
+//! The forward pass and the input gradient split the batch over threads (each sample is
+//! independent); the weight gradient splits output channels, and each task sums over the batch
+//! in order, so results are the same on any number of threads. Bias and activation are fused
+//! into the forward pass's last write; their gradients are other kernels' (`channel_sum`,
+//! `act_backward`).
+
+use super::activation::{with_act, Act};
+use super::dense::MIN_TASK_MACS;
+use super::split::{PerTask, RowsMut, RowsRef};
+use super::{vectorized, Exec};
+use crate::float::Float;
+
+/// The shape of a convolution: its input, output channels, kernel, stride, padding
+/// (`[top, bottom, left, right]`), dilation and groups, each pair `[rows, columns]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conv2d {
+    /// Input channels `C`.
+    pub in_channels: usize,
+    /// Input rows `H` (1 for a one-dimensional convolution).
+    pub height: usize,
+    /// Input columns `W`.
+    pub width: usize,
+    /// Output channels `O`.
+    pub out_channels: usize,
+    /// Kernel rows and columns.
+    pub kernel: [usize; 2],
+    /// Steps between windows, down and across.
+    pub stride: [usize; 2],
+    /// Zeros added above, below, left and right of the input.
+    pub padding: [usize; 4],
+    /// Steps between a kernel's taps, down and across.
+    pub dilation: [usize; 2],
+    /// Groups of channels convolved separately: `C` and `O` are both multiples of it.
+    pub groups: usize,
+}
+
+impl Conv2d {
+    /// `⌊(H + top + bottom − dilation·(kh − 1) − 1) / stride⌋ + 1`, PyTorch's formula; the
+    /// compiler has checked that it is at least 1.
+    pub const fn out_height(&self) -> usize {
+        out_size(
+            self.height,
+            self.padding[0] + self.padding[1],
+            self.kernel[0],
+            self.stride[0],
+            self.dilation[0],
+        )
+    }
+
+    /// The same formula over the columns.
+    pub const fn out_width(&self) -> usize {
+        out_size(
+            self.width,
+            self.padding[2] + self.padding[3],
+            self.kernel[1],
+            self.stride[1],
+            self.dilation[1],
+        )
+    }
+
+    /// Values one output position sees: `C/groups · kh · kw`, a row of a weight.
+    pub const fn patch_len(&self) -> usize {
+        self.in_channels / self.groups * self.kernel[0] * self.kernel[1]
+    }
+
+    /// Output positions per channel, `out_h · out_w`.
+    pub const fn positions(&self) -> usize {
+        self.out_height() * self.out_width()
+    }
+
+    /// Scratch elements one thread needs: one sample's patches for one group, rounded up to a
+    /// whole number of 64-byte lines, so that every thread's patches start on a line and the
+    /// products see the same alignment (and give the same bits) on every thread.
+    pub const fn scratch_len(&self) -> usize {
+        (self.positions() * self.patch_len()).div_ceil(16) * 16
+    }
+
+    /// Elements of one input sample, one output sample and the weight.
+    fn lens(&self) -> (usize, usize, usize) {
+        (
+            self.in_channels * self.height * self.width,
+            self.out_channels * self.positions(),
+            self.out_channels * self.patch_len(),
+        )
+    }
+
+    /// Multiply-adds of one sample's product, the measure of work behind the thread split.
+    fn macs(&self) -> usize {
+        self.out_channels * self.patch_len() * self.positions()
+    }
+
+    fn check<T>(&self, what: &str, batch: usize, x: &[T], y: &[T], w: &[T]) {
+        let (x_len, y_len, w_len) = self.lens();
+        assert!(
+            self.groups > 0
+                && self.in_channels.is_multiple_of(self.groups)
+                && self.out_channels.is_multiple_of(self.groups)
+                && self.stride[0] > 0
+                && self.stride[1] > 0
+                && self.positions() > 0,
+            "{what}: impossible geometry {self:?}"
+        );
+        assert_eq!(
+            Some(x.len()),
+            batch.checked_mul(x_len),
+            "{what}: x is not batch x C x H x W"
+        );
+        assert_eq!(
+            Some(y.len()),
+            batch.checked_mul(y_len),
+            "{what}: y is not batch x O x out_h x out_w"
+        );
+        assert_eq!(w.len(), w_len, "{what}: w is not O x C/groups x kh x kw");
+    }
+
+    /// Writes the patches of channels `g·C/groups ..` of one sample `x` (`[C, H, W]`) into
+    /// `out` (`[P, K]`).
+    fn patches<T: Float>(&self, x: &[T], g: usize, out: &mut [T]) {
+        let cg = self.in_channels / self.groups;
+        let ([kh, kw], [sh, sw], [dh, dw]) = (self.kernel, self.stride, self.dilation);
+        let (h, w, ow) = (self.height, self.width, self.out_width());
+        let k = self.patch_len();
+        for (p, row) in out[..self.positions() * k].chunks_exact_mut(k).enumerate() {
+            let (oy, ox) = (p / ow, p % ow);
+            let mut r = 0;
+            for c in g * cg..(g + 1) * cg {
+                let plane = &x[c * h * w..(c + 1) * h * w];
+                for ky in 0..kh {
+                    let iy = (oy * sh + ky * dh).wrapping_sub(self.padding[0]);
+                    let dst = &mut row[r..r + kw];
+                    r += kw;
+                    if iy >= h {
+                        dst.fill(T::ZERO);
+                        continue;
+                    }
+                    let line = &plane[iy * w..(iy + 1) * w];
+                    for (kx, d) in dst.iter_mut().enumerate() {
+                        let ix = (ox * sw + kx * dw).wrapping_sub(self.padding[2]);
+                        *d = if ix < w { line[ix] } else { T::ZERO };
+                    }
+                }
+            }
+        }
+    }
+
+    /// Adds the patch gradients `d` (`[P, K]`) of group `g` into the image gradient `gx`
+    /// (`[C, H, W]`) at the places the patches were read from; padding gets nothing.
+    fn scatter<T: Float>(&self, d: &[T], g: usize, gx: &mut [T]) {
+        let cg = self.in_channels / self.groups;
+        let ([kh, kw], [sh, sw], [dh, dw]) = (self.kernel, self.stride, self.dilation);
+        let (h, w, ow) = (self.height, self.width, self.out_width());
+        let k = self.patch_len();
+        for (p, row) in d[..self.positions() * k].chunks_exact(k).enumerate() {
+            let (oy, ox) = (p / ow, p % ow);
+            let mut r = 0;
+            for c in g * cg..(g + 1) * cg {
+                for ky in 0..kh {
+                    let iy = (oy * sh + ky * dh).wrapping_sub(self.padding[0]);
+                    let src = &row[r..r + kw];
+                    r += kw;
+                    if iy >= h {
+                        continue;
+                    }
+                    let line = &mut gx[(c * h + iy) * w..(c * h + iy + 1) * w];
+                    for (kx, &v) in src.iter().enumerate() {
+                        let ix = (ox * sw + kx * dw).wrapping_sub(self.padding[2]);
+                        if ix < w {
+                            line[ix] += v;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+const fn out_size(size: usize, pad: usize, kernel: usize, stride: usize, dilation: usize) -> usize {
+    let span = dilation * (kernel - 1) + 1;
+    if stride == 0 || size + pad < span {
+        0
+    } else {
+        (size + pad - span) / stride + 1
+    }
+}
+
+/// How many tasks a pass over `units` independent pieces should use: as many as the work
+/// (`macs` multiply-adds) is worth, and no more than the scratch serves.
+fn tasks(exec: &Exec, units: usize, macs: usize, scratch: &PerTask<'_, impl Sized>) -> usize {
+    exec.tasks_for(units, macs, MIN_TASK_MACS)
+        .min(scratch.tasks())
+}
+
+/// `y = act(conv(x, w) + bias)` for a batch of `batch` samples: `x` `[B, C, H, W]`, `w`
+/// `[O, C/groups, kh, kw]`, `bias` `[O]`, `y` `[B, O, out_h, out_w]`. `scratch` holds
+/// [`Conv2d::scratch_len`] elements for each thread that may take part (fewer threads are used
+/// when it holds less).
+#[allow(clippy::too_many_arguments)] // The geometry, the operands and the fused epilogue.
+pub fn conv2d<T: Float>(
+    exec: &Exec,
+    batch: usize,
+    geom: &Conv2d,
+    x: &[T],
+    w: &[T],
+    bias: Option<&[T]>,
+    act: Act,
+    y: &mut [T],
+    scratch: &mut [T],
+) {
+    geom.check("conv2d", batch, x, y, w);
+    if let Some(b) = bias {
+        assert_eq!(b.len(), geom.out_channels, "conv2d: bias is not O long");
+    }
+    let (x_len, y_len, _) = geom.lens();
+    let (k, p) = (geom.patch_len(), geom.positions());
+    let og = geom.out_channels / geom.groups;
+    let scratch = PerTask::new(scratch, geom.scratch_len());
+    let tasks = tasks(exec, batch, batch * geom.macs(), &scratch);
+    let operands = (RowsRef(x, x_len), RowsMut::new(y, y_len), scratch);
+    exec.split_rows(batch, 1, tasks, operands, |_, (x, y, patches)| {
+        for (x, y) in x.chunks_exact(x_len).zip(y.chunks_exact_mut(y_len)) {
+            for g in 0..geom.groups {
+                geom.patches(x, g, patches);
+                let y = &mut y[g * og * p..(g + 1) * og * p];
+                T::gemm_nt(
+                    og,
+                    p,
+                    k,
+                    &w[g * og * k..(g + 1) * og * k],
+                    &patches[..p * k],
+                    y,
+                );
+            }
+            channel_epilogue(p, bias, act, y);
+        }
+    });
+}
+
+/// `y[o, :] = act(y[o, :] + bias[o])` over the channels of one sample.
+fn channel_epilogue<T: Float>(positions: usize, bias: Option<&[T]>, act: Act, y: &mut [T]) {
+    if bias.is_none() && act == Act::Identity {
+        return;
+    }
+    vectorized!(channel_epilogue_body(positions: usize, bias: Option<&[T]>, act: Act, y: &mut [T]));
+}
+
+#[inline(always)]
+fn channel_epilogue_body<T: Float>(positions: usize, bias: Option<&[T]>, act: Act, y: &mut [T]) {
+    with_act!(act, T, |f| {
+        for (o, row) in y.chunks_exact_mut(positions).enumerate() {
+            let b = bias.map_or(T::ZERO, |b| b[o]);
+            for v in row.iter_mut() {
+                *v = f(*v + b);
+            }
+        }
+    })
+}
+
+/// The input gradient: `gx = convᵀ(gy, w)`, overwriting `gx` (`[B, C, H, W]`) from `gy`
+/// (`[B, O, out_h, out_w]`).
+#[allow(clippy::too_many_arguments)] // The geometry and the operands.
+pub fn conv2d_backward_input<T: Float>(
+    exec: &Exec,
+    batch: usize,
+    geom: &Conv2d,
+    gy: &[T],
+    w: &[T],
+    gx: &mut [T],
+    scratch: &mut [T],
+) {
+    geom.check("conv2d_backward_input", batch, gx, gy, w);
+    let (x_len, y_len, _) = geom.lens();
+    let (k, p) = (geom.patch_len(), geom.positions());
+    let og = geom.out_channels / geom.groups;
+    let scratch = PerTask::new(scratch, geom.scratch_len());
+    let tasks = tasks(exec, batch, batch * geom.macs(), &scratch);
+    let operands = (RowsRef(gy, y_len), RowsMut::new(gx, x_len), scratch);
+    exec.split_rows(batch, 1, tasks, operands, |_, (gy, gx, d)| {
+        for (gy, gx) in gy.chunks_exact(y_len).zip(gx.chunks_exact_mut(x_len)) {
+            gx.fill(T::ZERO);
+            for g in 0..geom.groups {
+                // d[p, r] = Σ_o gy[o, p] · w[o, r], `gy` read transposed.
+                let gy = &gy[g * og * p..(g + 1) * og * p];
+                let w = &w[g * og * k..(g + 1) * og * k];
+                T::gemm_nn(p, k, og, gy, 1, p, w, &mut d[..p * k], false);
+                geom.scatter(d, g, gx);
+            }
+        }
+    });
+}
+
+/// The weight gradient: `gw[o, r] = Σ_b Σ_p gy[b, o, p] · patches_b[p, r]`, overwriting `gw`
+/// (`[O, C/groups, kh, kw]`). Output channels are split over threads, and every task sums the
+/// samples in order.
+#[allow(clippy::too_many_arguments)] // The geometry and the operands.
+pub fn conv2d_backward_weight<T: Float>(
+    exec: &Exec,
+    batch: usize,
+    geom: &Conv2d,
+    gy: &[T],
+    x: &[T],
+    gw: &mut [T],
+    scratch: &mut [T],
+) {
+    geom.check("conv2d_backward_weight", batch, x, gy, gw);
+    let (x_len, y_len, _) = geom.lens();
+    let (k, p) = (geom.patch_len(), geom.positions());
+    let og = geom.out_channels / geom.groups;
+    if batch == 0 {
+        gw.fill(T::ZERO);
+        return;
+    }
+    let scratch = PerTask::new(scratch, geom.scratch_len());
+    let tasks = tasks(exec, geom.out_channels, batch * geom.macs(), &scratch);
+    let operands = (RowsMut::new(gw, k), scratch);
+    exec.split_rows(
+        geom.out_channels,
+        1,
+        tasks,
+        operands,
+        |rows, (gw, patches)| {
+            for (b, (x, gy)) in x
+                .chunks_exact(x_len)
+                .zip(gy.chunks_exact(y_len))
+                .enumerate()
+            {
+                for g in rows.start / og..rows.end.div_ceil(og) {
+                    let (lo, hi) = (rows.start.max(g * og), rows.end.min((g + 1) * og));
+                    geom.patches(x, g, patches);
+                    let gw = &mut gw[(lo - rows.start) * k..(hi - rows.start) * k];
+                    T::gemm_nn(
+                        hi - lo,
+                        k,
+                        p,
+                        &gy[lo * p..hi * p],
+                        p,
+                        1,
+                        &patches[..p * k],
+                        gw,
+                        b > 0,
+                    );
+                }
+            }
+        },
+    );
+}
