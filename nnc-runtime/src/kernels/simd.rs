@@ -553,7 +553,9 @@ mod tests {
                         // SAFETY: portable lanes need no CPU feature; `a` holds `m·k` elements,
                         // which both stride orders address exactly, and `b` and `c` are exact.
                         unsafe {
-                            blocked::gemm_nn::<Portable<f64>>(m, n, k, &a, rsa, csa, &b, &mut slow)
+                            blocked::gemm_nn::<Portable<f64>>(
+                                m, n, k, &a, rsa, csa, &b, &mut slow, false,
+                            )
                         };
                         assert_close(&format!("gemm_nn {m}x{n}x{k}"), &fast, &slow, k);
                         let naive: Vec<f64> = (0..m * n)
@@ -668,6 +670,17 @@ mod tests {
                                 c,
                                 &naive,
                                 k,
+                            );
+                            // Accumulating adds the same product to what `c` holds.
+                            c.fill(T::ONE);
+                            // SAFETY: as above.
+                            unsafe { nn(m, n, k, a, rsa, csa, b, c, true) };
+                            let plus_one: Vec<f64> = naive.iter().map(|v| v + 1.0).collect();
+                            check(
+                                &format!("gemm_nn += {m}x{n}x{k}+{skip} ({rsa}, {csa})"),
+                                c,
+                                &plus_one,
+                                k + 1,
                             );
                         }
                     }
