@@ -48,6 +48,9 @@ pub struct Arena<T> {
     /// 64-byte aligned, so that with the memory plan's slot offsets (multiples of 16 elements)
     /// every slot starts at the same alignment in every workspace.
     buf: Aligned<T>,
+    /// Per-thread working space of kernels that need it (a convolution's patches), apart from
+    /// the slots so that a kernel can hold it beside its views of them; empty for most models.
+    scratch: Aligned<T>,
     capacity: usize,
     per_sample: usize,
     fixed: usize,
@@ -58,6 +61,7 @@ impl<T: Float> Clone for Arena<T> {
     fn clone(&self) -> Self {
         Arena {
             buf: self.buf.clone(),
+            scratch: self.scratch.clone(),
             ..*self
         }
     }
@@ -85,10 +89,49 @@ impl<T: Float> Arena<T> {
             })?;
         Ok(Arena {
             buf: Aligned::try_zeros(len, &what())?,
+            scratch: Aligned::try_zeros(0, &what())?,
             capacity,
             per_sample,
             fixed,
         })
+    }
+
+    /// The arena with `per_thread` elements of scratch space for each of `threads` threads
+    /// (64-byte aligned, like the slots), or [`Error::Allocation`] where that cannot be had.
+    pub fn try_with_scratch(mut self, per_thread: usize, threads: usize) -> Result<Self, Error> {
+        let what = format!("kernel scratch space for {threads} threads");
+        let len = per_thread
+            .checked_mul(threads)
+            .ok_or_else(|| Error::Allocation {
+                what: what.clone(),
+                elements: usize::MAX,
+                bytes: None,
+            })?;
+        self.scratch = Aligned::try_zeros(len, &what)?;
+        Ok(self)
+    }
+
+    /// [`Arena::split`], plus the scratch space.
+    pub fn split_scratch<const N: usize>(
+        &mut self,
+        batch: usize,
+        write: Slot,
+        reads: [Slot; N],
+    ) -> ([&[T]; N], &mut [T], &mut [T]) {
+        let (w, ranges) = self.checked_ranges(batch, write, reads);
+        let (views, written) = split_views(&mut self.buf, w, ranges);
+        (views, written, &mut self.scratch)
+    }
+
+    /// [`Arena::read`], plus the scratch space.
+    pub fn read_scratch<const N: usize>(
+        &mut self,
+        batch: usize,
+        reads: [Slot; N],
+    ) -> ([&[T]; N], &mut [T]) {
+        let ranges = reads.map(|slot| self.range(slot, batch));
+        let buf: &[T] = &self.buf;
+        (ranges.map(|r| &buf[r]), &mut self.scratch)
     }
 
     /// The largest batch the arena holds.
@@ -171,6 +214,17 @@ impl<T: Float> Arena<T> {
         write: Slot,
         reads: [Slot; N],
     ) -> ([&[T]; N], &mut [T]) {
+        let (w, ranges) = self.checked_ranges(batch, write, reads);
+        split_views(&mut self.buf, w, ranges)
+    }
+
+    /// The ranges of a written slot and of `N` read slots, checked not to overlap.
+    fn checked_ranges<const N: usize>(
+        &self,
+        batch: usize,
+        write: Slot,
+        reads: [Slot; N],
+    ) -> (Range<usize>, [Range<usize>; N]) {
         let w = self.range(write, batch);
         let ranges = reads.map(|slot| (slot, self.range(slot, batch)));
         for (slot, r) in &ranges {
@@ -180,25 +234,34 @@ impl<T: Float> Arena<T> {
                  (elements {w:?}); this is a bug in the nnc code generator"
             );
         }
-        if w.is_empty() {
-            // Nothing is written, so every read can borrow the whole buffer.
-            let buf: &[T] = &self.buf;
-            return (ranges.map(|(_, r)| &buf[r]), &mut []);
-        }
-        let (head, rest) = self.buf.split_at_mut(w.start);
-        let (written, tail) = rest.split_at_mut(w.end - w.start);
-        let (head, tail): (&[T], &[T]) = (head, tail);
-        let views = ranges.map(|(_, r)| {
-            if r.is_empty() {
-                &head[..0]
-            } else if r.end <= w.start {
-                &head[r]
-            } else {
-                &tail[r.start - w.end..r.end - w.end]
-            }
-        });
-        (views, written)
+        (w, ranges.map(|(_, r)| r))
     }
+}
+
+/// One writable view `w` of `buf` and read-only views of the `reads`, which do not overlap it.
+fn split_views<T, const N: usize>(
+    buf: &mut [T],
+    w: Range<usize>,
+    reads: [Range<usize>; N],
+) -> ([&[T]; N], &mut [T]) {
+    if w.is_empty() {
+        // Nothing is written, so every read can borrow the whole buffer.
+        let buf: &[T] = buf;
+        return (reads.map(|r| &buf[r]), &mut []);
+    }
+    let (head, rest) = buf.split_at_mut(w.start);
+    let (written, tail) = rest.split_at_mut(w.end - w.start);
+    let (head, tail): (&[T], &[T]) = (head, tail);
+    let views = reads.map(|r| {
+        if r.is_empty() {
+            &head[..0]
+        } else if r.end <= w.start {
+            &head[r]
+        } else {
+            &tail[r.start - w.end..r.end - w.end]
+        }
+    });
+    (views, written)
 }
 
 #[cfg(test)]

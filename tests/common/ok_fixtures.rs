@@ -13,6 +13,7 @@ macro_rules! ok_fixtures {
             bce_unfused => "tests/fixtures/ok/bce_unfused.nnc": [BceUnfused],
             char_mlp => "tests/fixtures/ok/char_mlp.nnc": [CharMlp],
             concat_axes => "tests/fixtures/ok/concat_axes.nnc": [ConcatAxes],
+            conv => "tests/fixtures/ok/conv.nnc": [SmallCnn, ConvOptions, Conv1d],
             cross_entropy_unfused => "tests/fixtures/ok/cross_entropy_unfused.nnc": [CeUnfused],
             deep_relu => "tests/fixtures/ok/deep_relu.nnc": [Deep],
             gan => "tests/fixtures/ok/gan.nnc": [Generator, Discriminator],
@@ -20,6 +21,7 @@ macro_rules! ok_fixtures {
             iris => "tests/fixtures/ok/iris.nnc": [Iris],
             keras_iris => "tests/fixtures/ok/keras_iris.nnc": [KerasIris],
             keras_mnist => "tests/fixtures/ok/keras_mnist.nnc": [KerasMnist],
+            lenet => "tests/fixtures/ok/lenet.nnc": [LeNet],
             linear_regression => "tests/fixtures/ok/linear_regression.nnc": [Linear],
             logistic => "tests/fixtures/ok/logistic.nnc": [Logistic],
             losses => "tests/fixtures/ok/losses.nnc": [

@@ -121,6 +121,34 @@ fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) 
         }
     });
     let (optimizer_ty, optimizer_new) = optimizer(p, &elem);
+    // Kernels that need working space (convolutions) get it per thread, beside the arena.
+    let scratch = p
+        .graph
+        .nodes
+        .iter()
+        .map(|n| n.op.scratch_len())
+        .max()
+        .unwrap_or(0);
+    let (scratch_const, start_exec, arena_new, exec_field) = if scratch > 0 {
+        let n = usize_lit(scratch);
+        (
+            quote! {
+                /// Scratch elements each thread's convolution kernels use (one sample's patches).
+                pub const SCRATCH_PER_THREAD: usize = #n;
+            },
+            quote!(let exec = rt::Exec::try_new(threads)?;),
+            quote!(rt::Arena::try_new(ARENA_PER_SAMPLE, ARENA_FIXED, capacity)?
+                .try_with_scratch(SCRATCH_PER_THREAD, exec.threads())?),
+            quote!(exec),
+        )
+    } else {
+        (
+            quote!(),
+            quote!(),
+            quote!(rt::Arena::try_new(ARENA_PER_SAMPLE, ARENA_FIXED, capacity)?),
+            quote!(exec: rt::Exec::try_new(threads)?),
+        )
+    };
 
     // Method parameters: inputs, then targets, each a slice.
     let input_args = info::slice_args(p, &names.bound(&p.inputs), &elem);
@@ -229,6 +257,7 @@ fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) 
             pub const ARENA_PER_SAMPLE: usize = #per_sample;
             /// Arena elements that do not depend on the batch size.
             pub const ARENA_FIXED: usize = #fixed;
+            #scratch_const
             #(#param_consts)*
             #state_consts
             #(#slot_consts)*
@@ -305,9 +334,10 @@ fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) 
 
                 /// `workspace_with_threads`, or `Error::Allocation` where the capacity asks for more memory than there is, or `Error::Thread` where the system refuses a worker thread.
                 pub fn try_workspace_with_threads(&self, capacity: usize, threads: usize) -> Result<#workspace, rt::Error> {
+                    #start_exec
                     Ok(#workspace {
-                        arena: rt::Arena::try_new(ARENA_PER_SAMPLE, ARENA_FIXED, capacity)?,
-                        exec: rt::Exec::try_new(threads)?,
+                        arena: #arena_new,
+                        #exec_field,
                         batch: 0,
                         ready: None,
                         metrics: rt::Metrics::default(),

@@ -3,7 +3,8 @@
 
 use super::names::Names;
 use crate::ir::{
-    fixed_size, Act, Dim, LossKind, LossSpec, Node, Op, Program, Reduction, Shape, Storage, ValueId,
+    fixed_size, Act, ConvGeom, Dim, LossKind, LossSpec, Node, Op, PoolGeom, Program, Reduction,
+    Shape, Storage, ValueId,
 };
 use proc_macro2::{Ident, Literal, Span, TokenStream};
 use quote::{format_ident, quote};
@@ -180,10 +181,19 @@ impl Ctx<'_> {
         let args: Vec<TokenStream> = node.args.iter().map(|a| self.read(*a)).collect();
         let note = self.comments.marker(self.describe(id, node));
         let local = ident(self.names.local(id));
-        // Read-only views of the arena values a kernel writing outside the arena reads.
+        // Read-only views of the arena values a kernel writing outside the arena reads, and
+        // the scratch space for a kernel that needs it.
+        let scratch = node.op.scratch_len() > 0;
         let read_bind = || {
-            (!reads.is_empty())
-                .then(|| quote!(let [#(#read_locals),*] = arena.read(batch, [#(#read_slots),*]);))
+            if scratch {
+                Some(
+                    quote!(let ([#(#read_locals),*], scratch) = arena.read_scratch(batch, [#(#read_slots),*]);),
+                )
+            } else {
+                (!reads.is_empty()).then(
+                    || quote!(let [#(#read_locals),*] = arena.read(batch, [#(#read_slots),*]);),
+                )
+            }
         };
         match self.storage[id.index()] {
             Storage::Batched { .. } | Storage::Fixed { .. } => {
@@ -195,7 +205,9 @@ impl Ctx<'_> {
                     }
                     _ => self.call(node, &args, quote!(#local)),
                 };
-                let bind = if reads.is_empty() {
+                let bind = if scratch {
+                    quote!(let ([#(#read_locals),*], #local, scratch) = arena.split_scratch(batch, #slot, [#(#read_slots),*]);)
+                } else if reads.is_empty() {
                     quote!(let #local = arena.get_mut(batch, #slot);)
                 } else {
                     quote!(let ([#(#read_locals),*], #local) = arena.split(batch, #slot, [#(#read_slots),*]);)
@@ -396,6 +408,38 @@ impl Ctx<'_> {
             Op::EmbeddingGrad => {
                 let (dim, ids, gy) = (self.width(arg(1)), &a[0], &a[1]);
                 quote!(#k::embedding_backward(exec, #dim, #ids, #gy, #out))
+            }
+            Op::Conv { geom, bias, act } => {
+                let (geom, x, w) = (conv_tokens(&geom), &a[0], &a[1]);
+                let b = if bias {
+                    let b = &a[2];
+                    quote!(Some(#b))
+                } else {
+                    quote!(None)
+                };
+                let act = act_tokens(act);
+                quote!(#k::conv2d(exec, batch, &#geom, #x, #w, #b, #act, #out, scratch))
+            }
+            Op::ConvInputGrad(geom) => {
+                let (geom, gy, w) = (conv_tokens(&geom), &a[0], &a[1]);
+                quote!(#k::conv2d_backward_input(exec, batch, &#geom, #gy, #w, #out, scratch))
+            }
+            Op::ConvWeightGrad(geom) => {
+                let (geom, gy, x) = (conv_tokens(&geom), &a[0], &a[1]);
+                quote!(#k::conv2d_backward_weight(exec, batch, &#geom, #gy, #x, #out, scratch))
+            }
+            Op::Pool { geom, max } => {
+                let f = ident(if max { "max_pool2d" } else { "avg_pool2d" });
+                let (geom, x) = (pool_tokens(&geom), &a[0]);
+                quote!(#k::#f(exec, batch, &#geom, #x, #out))
+            }
+            Op::PoolGrad { geom, max: true } => {
+                let (geom, x, gy) = (pool_tokens(&geom), &a[0], &a[1]);
+                quote!(#k::max_pool2d_backward(exec, batch, &#geom, #x, #gy, #out))
+            }
+            Op::PoolGrad { geom, max: false } => {
+                let (geom, gy) = (pool_tokens(&geom), &a[0]);
+                quote!(#k::avg_pool2d_backward(exec, batch, &#geom, #gy, #out))
             }
             Op::BatchNormStats { eps } => {
                 let (c, s) = self.channels(arg(0));
@@ -776,4 +820,43 @@ pub fn act_tokens(act: Act) -> TokenStream {
             quote!(rt::Act::#name(#a))
         }
     }
+}
+
+/// A convolution's geometry as the runtime's struct literal.
+fn conv_tokens(g: &ConvGeom) -> TokenStream {
+    let [c, h, w, o, groups] =
+        [g.in_channels, g.height, g.width, g.out_channels, g.groups].map(usize_lit);
+    let pair = |p: [usize; 2]| {
+        let [a, b] = p.map(usize_lit);
+        quote!([#a, #b])
+    };
+    let (kernel, stride, dilation) = (pair(g.kernel), pair(g.stride), pair(g.dilation));
+    let [t, bo, l, r] = g.padding.map(usize_lit);
+    quote!(rt::kernels::Conv2d {
+        in_channels: #c,
+        height: #h,
+        width: #w,
+        out_channels: #o,
+        kernel: #kernel,
+        stride: #stride,
+        padding: [#t, #bo, #l, #r],
+        dilation: #dilation,
+        groups: #groups,
+    })
+}
+
+/// A pooling's geometry as the runtime's struct literal.
+fn pool_tokens(g: &PoolGeom) -> TokenStream {
+    let [c, h, w] = [g.channels, g.height, g.width].map(usize_lit);
+    let [kh, kw] = g.kernel.map(usize_lit);
+    let [sh, sw] = g.stride.map(usize_lit);
+    let [ph, pw] = g.padding.map(usize_lit);
+    quote!(rt::kernels::Pool2d {
+        channels: #c,
+        height: #h,
+        width: #w,
+        kernel: [#kh, #kw],
+        stride: [#sh, #sw],
+        padding: [#ph, #pw],
+    })
 }

@@ -1,7 +1,7 @@
 //! The ops, one function per family, dispatched by the single `match` in [`eval`]: adding an op
 //! to the IR means adding one arm there (and a function here or in `loss.rs`).
 
-use super::{loss, matrix_view, norm, Tensor, Value};
+use super::{conv, loss, matrix_view, norm, Tensor, Value};
 use crate::ir::{Act, Mode, Op};
 
 /// The value of a non-leaf op applied to `args`. `out` is the result's shape from the node's
@@ -47,6 +47,17 @@ pub fn eval(
             let z = if bias { bias_add(&z, x(2)?)? } else { z };
             map(&z, |v| activation(act, v))
         }
+        Op::Conv { geom, bias, act } => {
+            let b = if bias { Some(x(2)?) } else { None };
+            map(&conv::conv(&geom, x(0)?, x(1)?, b, out), |v| {
+                activation(act, v)
+            })
+        }
+        Op::ConvInputGrad(geom) => conv::input_grad(&geom, x(0)?, x(1)?, out),
+        Op::ConvWeightGrad(geom) => conv::weight_grad(&geom, x(0)?, x(1)?, out),
+        Op::Pool { geom, max } => conv::pool(&geom, x(0)?, max, out),
+        Op::PoolGrad { geom, max: true } => conv::pool_grad(&geom, Some(x(0)?), x(1)?, out),
+        Op::PoolGrad { geom, max: false } => conv::pool_grad(&geom, None, x(0)?, out),
         Op::BiasAdd => bias_add(x(0)?, x(1)?)?,
         Op::SumRows { .. } => reduce_leading(x(0)?, out)?,
         Op::Activation(act) => map(x(0)?, |v| activation(act, v)),

@@ -7,10 +7,12 @@
 //! Shapes are N-dimensional; a dimension is either a constant or the batch size `B`, which is
 //! chosen at run time. Parameters have no batch dimension; activations have it first.
 
+mod conv;
 mod op;
 mod print;
 pub mod verify;
 
+pub use conv::{out_size, ConvGeom, PoolGeom};
 pub use op::{Act, Const, LossKind, LossSpec, Op, Perm, Reduction};
 
 use crate::diag::Span;

@@ -4,7 +4,7 @@
 //! rule in `passes/autodiff/rules.rs`, a kernel call in `codegen/ops.rs`, and a kernel in
 //! nnc-runtime. The verifier and the printer pick the new op up from this file.
 
-use super::{DType, Dim, Shape, Type};
+use super::{ConvGeom, DType, Dim, PoolGeom, Shape, Type};
 use std::fmt;
 
 /// A real constant carried by an op (a slope, a rate, a weight). Stored as bits so that ops
@@ -382,6 +382,23 @@ pub enum Op {
     /// `n = B·per_channel` values per channel (PyTorch keeps the unbiased variance), written
     /// into the state it reads. Args: stats, running variance.
     RunningVar { momentum: Const, per_channel: usize },
+    /// `act(conv(x, w) + b)`, PyTorch's `Conv1d`/`Conv2d` (cross-correlation) with a bias per
+    /// output channel when `bias`; lowering leaves `act` the identity and fusion may fold an
+    /// activation in. Args: x, w, b (b only when `bias`).
+    Conv {
+        geom: ConvGeom,
+        bias: bool,
+        act: Act,
+    },
+    /// d loss / d x of a convolution. Args: g, w.
+    ConvInputGrad(ConvGeom),
+    /// d loss / d w of a convolution. Args: g, x.
+    ConvWeightGrad(ConvGeom),
+    /// The maximum (or, without `max`, the mean) of each window. Args: x.
+    Pool { geom: PoolGeom, max: bool },
+    /// d loss / d x of a pooling: `g` routed to each window's maximum, or spread over the
+    /// window. Args: x, g for max pooling (the maximum is found again in x); g for average.
+    PoolGrad { geom: PoolGeom, max: bool },
 }
 
 impl Op {
@@ -408,7 +425,8 @@ impl Op {
             | Op::Expand { .. }
             | Op::Permute(_)
             | Op::Reshape => 1,
-            Op::Dense { bias: true, .. } => 3,
+            Op::Dense { bias: true, .. } | Op::Conv { bias: true, .. } => 3,
+            Op::Pool { .. } | Op::PoolGrad { max: false, .. } => 1,
             Op::Concat { .. } => return None,
             _ => 2,
         })
@@ -726,6 +744,43 @@ impl Op {
                     )),
                 }
             }
+            Op::Conv { geom, bias, .. } => {
+                expect(self, 0, args[0], &Type::float(geom.input()))?;
+                expect(self, 1, args[1], &Type::float(geom.weight()))?;
+                if bias {
+                    expect(
+                        self,
+                        2,
+                        args[2],
+                        &Type::float(Shape::fixed(&[geom.out_channels])),
+                    )?;
+                }
+                Ok(Type::float(geom.output()))
+            }
+            Op::ConvInputGrad(geom) | Op::ConvWeightGrad(geom) => {
+                expect(self, 0, args[0], &Type::float(geom.output()))?;
+                let (other, result) = if matches!(self, Op::ConvInputGrad(_)) {
+                    (geom.weight(), geom.input())
+                } else {
+                    (geom.input(), geom.weight())
+                };
+                expect(self, 1, args[1], &Type::float(other))?;
+                Ok(Type::float(result))
+            }
+            Op::Pool { geom, .. } => {
+                expect(self, 0, args[0], &Type::float(geom.input()))?;
+                Ok(Type::float(geom.output()))
+            }
+            Op::PoolGrad { geom, max } => {
+                let g = if max {
+                    expect(self, 0, args[0], &Type::float(geom.input()))?;
+                    args[1]
+                } else {
+                    args[0]
+                };
+                expect(self, args.len() - 1, g, &Type::float(geom.output()))?;
+                Ok(Type::float(geom.input()))
+            }
             Op::Dense { bias, .. } => {
                 let z = Op::MatMul {
                     transpose_a: false,
@@ -741,6 +796,17 @@ impl Op {
         }
     }
 
+    /// Elements of per-thread scratch space the op's kernel needs (a convolution's patches),
+    /// which the workspace allocates beside the arena for each thread.
+    pub fn scratch_len(self) -> usize {
+        match self {
+            Op::Conv { geom, .. } | Op::ConvInputGrad(geom) | Op::ConvWeightGrad(geom) => {
+                geom.scratch_len()
+            }
+            _ => 0,
+        }
+    }
+
     /// The argument whose storage the result may take over when this node is its last reader,
     /// because the kernel has an in-place form that reads each element before overwriting it.
     pub fn in_place_operand(self) -> Option<usize> {
@@ -748,6 +814,17 @@ impl Op {
             Op::ActivationGrad(_) => Some(1),
             _ => None,
         }
+    }
+}
+
+/// Checks that argument `i` of `op` has type `want`.
+fn expect(op: Op, i: usize, found: &Type, want: &Type) -> Result<(), String> {
+    if found == want {
+        Ok(())
+    } else {
+        Err(format!(
+            "{op} expects argument {i} of type {want}, found {found}"
+        ))
     }
 }
 
@@ -877,6 +954,29 @@ impl fmt::Display for Op {
                 momentum,
                 per_channel,
             } => write!(f, "running_var(momentum {momentum}, n = B·{per_channel})"),
+            Op::Conv { geom, bias, act } => {
+                let rank = if geom.one_d { 1 } else { 2 };
+                write!(f, "conv{rank}d")?;
+                if *bias {
+                    f.write_str("+bias")?;
+                }
+                if *act != Act::Identity {
+                    write!(f, ".{act}")?;
+                }
+                write!(f, "({geom})")
+            }
+            Op::ConvInputGrad(geom) => write!(f, "conv_input_grad({geom})"),
+            Op::ConvWeightGrad(geom) => write!(f, "conv_weight_grad({geom})"),
+            Op::Pool { geom, max } => {
+                write!(f, "{}_pool2d({geom})", if *max { "max" } else { "avg" })
+            }
+            Op::PoolGrad { geom, max } => {
+                write!(
+                    f,
+                    "{}_pool2d_grad({geom})",
+                    if *max { "max" } else { "avg" }
+                )
+            }
         }
     }
 }

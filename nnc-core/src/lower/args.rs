@@ -24,6 +24,15 @@ pub enum Kind {
     Bool,
     /// A reference to a named value of the model.
     Name,
+    /// A size per spatial axis (a kernel, a stride, a padding): one integer of at least `min`
+    /// for every axis, or one per entry of `tuple` in parentheses, or one of `names` (such as
+    /// `same`).
+    Sizes {
+        min: usize,
+        tuples: &'static [usize],
+        names: &'static [&'static str],
+        words: &'static str,
+    },
     /// One of a fixed set of names (an activation, an initializer), or a number if allowed.
     Choice {
         names: &'static [&'static str],
@@ -73,6 +82,8 @@ pub enum Bound {
     Real(f64),
     Bool(bool),
     Name(String),
+    /// Sizes as written: one, or a tuple of them.
+    Sizes(Vec<usize>),
 }
 
 /// The bound values, in signature order, with the span of each (the call's span for defaults).
@@ -115,6 +126,19 @@ impl BoundArgs {
             Some((Bound::Name(v), _)) => Some(v.as_str()),
             _ => None,
         }
+    }
+
+    /// Sizes bound to a [`Kind::Sizes`] parameter: one number or a tuple.
+    pub fn sizes(&self, i: usize) -> Option<&[usize]> {
+        match self.values.get(i)? {
+            Some((Bound::Sizes(v), _)) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// Where the argument bound to parameter `i` was written (the call, for a default).
+    pub fn span(&self, i: usize) -> Option<Span> {
+        self.values.get(i)?.as_ref().map(|(_, sp)| *sp)
     }
 
     pub fn name(&self, i: usize) -> Option<(&str, Span)> {
@@ -316,6 +340,35 @@ fn check_value(what: &str, p: &Param, arg: &Arg, diags: &mut Diagnostics) -> Opt
             }
             Err(_) => Err(mismatch(words, &quote_literal(text))),
         },
+        (Kind::Sizes { names, .. }, Value::Ident(id)) if names.contains(&id.name.as_str()) => {
+            Ok(Bound::Name(id.name.clone()))
+        }
+        (Kind::Sizes { min, words, .. }, Value::Number { text, .. }) => match text.parse::<u64>() {
+            Ok(n) if n >= *min as u64 && n <= 1 << 31 => Ok(Bound::Sizes(vec![n as usize])),
+            _ => Err(mismatch(words, &quote_literal(text))),
+        },
+        (
+            Kind::Sizes {
+                min, tuples, words, ..
+            },
+            Value::Tuple { items, .. },
+        ) if tuples.contains(&items.len()) => {
+            let sizes: Option<Vec<usize>> = items
+                .iter()
+                .map(|v| match v {
+                    Value::Number { text, .. } => text
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|n| *n >= *min as u64 && *n <= 1 << 31)
+                        .map(|n| n as usize),
+                    _ => None,
+                })
+                .collect();
+            sizes
+                .map(Bound::Sizes)
+                .ok_or_else(|| mismatch(words, &describe(&arg.value)))
+        }
+        (Kind::Sizes { words, .. }, v) => Err(mismatch(words, &describe(v))),
         (Kind::Bool, Value::Ident(id)) if id.name == "true" || id.name == "false" => {
             Ok(Bound::Bool(id.name == "true"))
         }

@@ -10,7 +10,7 @@ use crate::diag::{Diagnostic, Span};
 use crate::ir::{Init, Op, Phase, Shape, Type, ValueId};
 use crate::syntax::ast;
 
-const INITS: &[&str] = &[
+pub(super) const INITS: &[&str] = &[
     "he_normal",
     "he_uniform",
     "kaiming_normal",
@@ -23,7 +23,7 @@ const INITS: &[&str] = &[
     "ones",
 ];
 
-const INIT_HINT: &str = "an initializer is one of `he_normal`, `he_uniform`, `xavier_normal`, `xavier_uniform` (or their `kaiming_`/`glorot_` names), `zeros`, `ones`, or a number for a constant";
+pub(super) const INIT_HINT: &str = "an initializer is one of `he_normal`, `he_uniform`, `xavier_normal`, `xavier_uniform` (or their `kaiming_`/`glorot_` names), `zeros`, `ones`, or a number for a constant";
 
 /// An initializer option: a name from `INITS`, or a number for a constant.
 const fn initializer(name: &'static str) -> Param {
@@ -71,7 +71,7 @@ const DENSE_SIG: &[Param] = &[
 ];
 
 /// Whether a weight followed by this activation is best initialised for relu-like units.
-fn relu_like(kind: &str) -> bool {
+pub(super) fn relu_like(kind: &str) -> bool {
     matches!(kind, "relu" | "leaky_relu" | "elu" | "gelu")
 }
 
@@ -250,7 +250,7 @@ impl Lowerer<'_> {
 }
 
 /// The initializer bound to argument `i`, or `default` when it was left out.
-fn init_of(b: &args::BoundArgs, i: usize, default: Init) -> Init {
+pub(super) fn init_of(b: &args::BoundArgs, i: usize, default: Init) -> Init {
     if let Some(x) = b.real(i) {
         return if x == 0.0 {
             Init::Zeros

@@ -1,7 +1,7 @@
 //! Lowering of chain stages: the table of stage kinds, activations and dropout, and what
 //! every layer with parameters shares (unique names, the parameter budget, parameter nodes).
 //! Each layer kind with parameters has a file of its own: `dense.rs`, `embedding.rs`,
-//! `batch_norm.rs`, `bias.rs`.
+//! `batch_norm.rs`, `bias.rs`, `conv.rs`; the poolings are in `pool.rs`.
 
 use super::args::{self, Bound, Kind, Param};
 use super::{suggest, Lowerer};
@@ -15,6 +15,11 @@ const STAGE_KINDS: &[&str] = &[
     "embedding",
     "batch_norm",
     "bias",
+    "conv2d",
+    "conv1d",
+    "max_pool2d",
+    "avg_pool2d",
+    "global_avg_pool",
     "flatten",
     "reshape",
     "dropout",
@@ -122,6 +127,8 @@ pub(super) enum LayerKind {
     },
     /// Never applied again: its running statistics describe one place in the model.
     BatchNorm,
+    /// A convolution, applied again only to inputs of the shape it was defined for.
+    Conv(super::conv::ConvLayer),
 }
 
 /// What a layer's name refers to, so that a later `-> name` can apply it again.
@@ -229,6 +236,15 @@ impl Lowerer<'_> {
         if kind == "batch_norm" {
             return self.batch_norm(x, producer, stage, let_name);
         }
+        if kind == "conv2d" || kind == "conv1d" {
+            return self.conv(x, producer, stage, next, let_name);
+        }
+        if kind == "max_pool2d" || kind == "avg_pool2d" {
+            return self.pool(x, producer, stage, let_name);
+        }
+        if kind == "global_avg_pool" {
+            return self.global_avg_pool(x, producer, stage, let_name);
+        }
         if kind == "bias" {
             return self.bias(x, producer, stage, let_name);
         }
@@ -309,6 +325,9 @@ impl Lowerer<'_> {
             }
             LayerKind::Dense(dense) if bare => {
                 self.reuse_dense(x, producer, stage, layer.span, &dense, let_name)
+            }
+            LayerKind::Conv(conv) if bare => {
+                self.reuse_conv(x, producer, stage, layer.span, &conv, let_name)
             }
             LayerKind::BatchNorm => {
                 self.error(

@@ -8,11 +8,13 @@
 mod args;
 mod batch_norm;
 mod bias;
+mod conv;
 mod dense;
 mod embedding;
 mod expr;
 mod functions;
 mod layers;
+mod pool;
 mod reshape;
 mod training;
 

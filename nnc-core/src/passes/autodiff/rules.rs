@@ -127,6 +127,25 @@ pub fn gradient(
                 _ => b.emit(Op::ChannelSum, &[upstream()], name),
             }
         }
+        // y = conv(x, w) + b:  dx = convᵀ(dy, w) (the patches' gradients added back where they
+        // were read),  dw = Σ over samples and positions of dy ⊗ patches,  db = Σ dy per
+        // channel. Lowering never fuses an activation in, so `act` is the identity here.
+        Op::Conv { geom, .. } => {
+            let (x, w) = (node.args[0], node.args[1]);
+            match position {
+                0 => b.emit(Op::ConvInputGrad(geom), &[upstream(), w], name),
+                1 => b.emit(Op::ConvWeightGrad(geom), &[upstream(), x], name),
+                _ => b.emit(Op::ChannelSum, &[upstream()], name),
+            }
+        }
+        // y = max of each window:  dx = dy at each window's maximum (found again in x), zero
+        // elsewhere;  y = mean of each window:  dx = dy / window size over the window.
+        Op::Pool { geom, max: true } => {
+            b.emit(Op::PoolGrad { geom, max: true }, &[arg, upstream()], name)
+        }
+        Op::Pool { geom, max: false } => {
+            b.emit(Op::PoolGrad { geom, max: false }, &[upstream()], name)
+        }
         // A loss term is a root: d term / d prediction; targets never need a gradient.
         Op::Loss(spec) => b.emit(Op::LossGrad(spec), &[node.args[0], node.args[1]], name),
         Op::Input(_)
@@ -150,6 +169,9 @@ pub fn gradient(
         | Op::LossGrad(_)
         | Op::SoftmaxLossGrad(_)
         | Op::SigmoidLossGrad(_)
+        | Op::ConvInputGrad(_)
+        | Op::ConvWeightGrad(_)
+        | Op::PoolGrad { .. }
         | Op::Dense { .. } => {
             // Autodiff runs once, on the lowered forward graph, before fusion: these ops are
             // leaves, only ever created by autodiff and fusion, or never given a gradient

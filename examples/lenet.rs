@@ -1,0 +1,87 @@
+//! LeNet-5 on MNIST: two 5×5 convolutions with relu and 2×2 max pooling, then dense layers of
+//! 120, 84 and 10, trained with Adam for 10 epochs of batches of 64, the learning rate annealed
+//! by a cosine from 1e-3 to 1e-5 over the epochs. The model is the
+//! `lenet.nnc` fixture, so its IR and generated code are the snapshots the tests keep.
+//!
+//! MNIST is not kept in the repository. The example reads the four IDX files (gzipped or not)
+//! from the directory given as its first argument, else from `$NNC_DATA/mnist` or `$NNC_DATA`,
+//! else from `../shared/data/mnist`. It prints the loss, accuracy and images per second of
+//! every epoch (its validation figures are the test set's, for reporting only: nothing is chosen
+//! by them), the wall time, and last the test accuracy on a line of its own.
+//!
+//! Run with `cargo run --release --example lenet [DIR]`.
+
+use nnc::runtime::schedule::Cosine;
+use nnc::train::data::{mnist, Split};
+use nnc::train::{evaluate, fit, FitOptions, Validation};
+use std::error::Error;
+use std::path::PathBuf;
+use std::time::Instant;
+
+nnc::include_model!("tests/fixtures/ok/lenet.nnc");
+
+/// Where the MNIST files are: the argument, `$NNC_DATA`, or the shared data folder.
+fn data_dir(argument: Option<String>) -> PathBuf {
+    if let Some(dir) = argument {
+        return PathBuf::from(dir);
+    }
+    if let Some(data) = std::env::var_os("NNC_DATA") {
+        let data = PathBuf::from(data);
+        let nested = data.join("mnist");
+        return if nested.is_dir() { nested } else { data };
+    }
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/mnist"))
+}
+
+fn main() -> Result<(), Box<dyn Error>> {
+    let dir = data_dir(std::env::args().nth(1));
+    let (train, test) = match (mnist(&dir, Split::Train), mnist(&dir, Split::Test)) {
+        (Ok(train), Ok(test)) => (train, test),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("error: {e}");
+            eprintln!(
+                "help: pass the directory holding train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz, or set NNC_DATA"
+            );
+            std::process::exit(2);
+        }
+    };
+    println!(
+        "lenet: {} training and {} test images from {}, model `LeNet` with {} parameters",
+        train.len(),
+        test.len(),
+        dir.display(),
+        le_net::PARAM_COUNT
+    );
+    let start = Instant::now();
+    let mut model = LeNet::new(0);
+    let epochs = 10;
+    let schedule = Cosine {
+        base: 1e-3,
+        min: 1e-5,
+        period: epochs as u64,
+    };
+    let history = fit(
+        &mut model,
+        &train,
+        &FitOptions {
+            epochs,
+            batch_size: 64,
+            schedule: Some(&schedule),
+            validation: Validation::Data(&test),
+            ..FitOptions::default()
+        },
+    )?;
+    let wall = start.elapsed().as_secs_f64();
+    let result = evaluate(&model, &test, 1000)?;
+    let speed: f64 =
+        history.iter().map(|e| e.samples_per_second).sum::<f64>() / history.len() as f64;
+    println!(
+        "trained in {wall:.1} s at {speed:.0} images/s on average; test loss {:.4} ({} of {} right)",
+        result.loss, result.correct, result.scored
+    );
+    println!(
+        "test accuracy {:.2}%",
+        100.0 * result.accuracy().unwrap_or(0.0)
+    );
+    Ok(())
+}

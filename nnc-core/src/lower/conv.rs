@@ -1,0 +1,443 @@
+//! The `conv2d` and `conv1d` layers: PyTorch's `Conv2d` over `[C, H, W]` and `Conv1d` over
+//! `[C, L]` per sample (channels first), with parameters `name.weight` `[O, C/groups, kh, kw]`
+//! (or `[O, C/groups, k]`) and `name.bias` `[O]` as PyTorch lays them out. Every option is
+//! checked here, against the input's shape, with PyTorch's output-size formula shown with the
+//! numbers filled in where a configuration leaves no output. Applying a layer again by name
+//! (`-> c1`) shares its parameters, on inputs of the shape it was defined for.
+
+use super::args::{Bound, Kind, Param};
+use super::dense::{init_of, relu_like, INITS, INIT_HINT};
+use super::layers::{Layer, LayerKind};
+use super::Lowerer;
+use crate::diag::{Diagnostic, Span};
+use crate::ir::{Act, ConvGeom, Dim, Init, Op, Phase, Type, ValueId};
+use crate::syntax::ast;
+
+const fn sizes(
+    name: &'static str,
+    min: usize,
+    default: Option<usize>,
+    names: &'static [&'static str],
+    words: &'static str,
+    hint: &'static str,
+) -> Param {
+    Param {
+        name,
+        kind: Kind::Sizes {
+            min,
+            tuples: &[2],
+            names,
+            words,
+        },
+        default: match default {
+            Some(_) => Some(Bound::Int(0)),
+            None => None,
+        },
+        hint,
+    }
+}
+
+/// The signature shared by both layers; the 2-D forms of sizes are tuples of two, and the
+/// padding also takes four (top, bottom, left, right) or `same` / `valid`.
+const CONV_SIG: &[Param] = &[
+    Param {
+        name: "out_channels",
+        kind: Kind::Width,
+        default: None,
+        hint: "give the number of output channels, as in `conv2d c1(6, kernel = 5)`",
+    },
+    sizes(
+        "kernel",
+        1,
+        None,
+        &[],
+        "a positive size or a pair of them",
+        "write the kernel size, as in `conv2d c1(6, kernel = 5)` or `kernel = (3, 5)`",
+    ),
+    sizes(
+        "stride",
+        1,
+        Some(1),
+        &[],
+        "a positive size or a pair of them",
+        "the stride is at least 1, as in `stride = 2` or `stride = (2, 1)`",
+    ),
+    Param {
+        name: "padding",
+        kind: Kind::Sizes {
+            min: 0,
+            tuples: &[2, 4],
+            names: &["same", "valid"],
+            words: "a size, a pair (rows, columns), four sizes (top, bottom, left, right), `same` or `valid`",
+        },
+        default: Some(Bound::Int(0)),
+        hint: "write `padding = 2`, `padding = (1, 2)`, `padding = (0, 1, 0, 1)` or `padding = same`",
+    },
+    sizes(
+        "dilation",
+        1,
+        Some(1),
+        &[],
+        "a positive size or a pair of them",
+        "the dilation is at least 1, as in `dilation = 2`",
+    ),
+    Param {
+        name: "groups",
+        kind: Kind::Width,
+        default: Some(Bound::Int(1)),
+        hint: "groups divides both channel counts; `groups = C` is a depthwise convolution",
+    },
+    Param {
+        name: "bias",
+        kind: Kind::Bool,
+        default: Some(Bound::Bool(true)),
+        hint: "write `bias = false` to drop the bias",
+    },
+    Param {
+        name: "init",
+        kind: Kind::Choice {
+            names: INITS,
+            or_number: true,
+        },
+        default: Some(Bound::Name(String::new())),
+        hint: INIT_HINT,
+    },
+    Param {
+        name: "frozen",
+        kind: Kind::Bool,
+        default: Some(Bound::Bool(false)),
+        hint: "write `frozen = true` to keep the layer's parameters fixed during training",
+    },
+];
+
+/// A convolution layer's parameters and geometry, for applying it again by name.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct ConvLayer {
+    pub weight: ValueId,
+    pub bias: Option<ValueId>,
+    pub geom: ConvGeom,
+}
+
+impl Lowerer<'_> {
+    /// `-> conv2d name(out_channels, kernel, stride = 1, padding = 0, dilation = 1, groups = 1,
+    /// bias = true)`, or `conv1d` with the same options over `[C, L]`.
+    pub(super) fn conv(
+        &mut self,
+        x: ValueId,
+        producer: &str,
+        stage: &ast::Stage,
+        next: Option<&str>,
+        let_name: Option<&str>,
+    ) -> Option<(ValueId, String)> {
+        let one_d = stage.kind.name == "conv1d";
+        let kind = if one_d {
+            "conv1d layer"
+        } else {
+            "conv2d layer"
+        };
+        let (layer, what, b) = self.named_layer(
+            stage,
+            kind,
+            CONV_SIG,
+            "write `conv2d c1(6, kernel = 5)`: the name gives the parameters their stable names `c1.weight` and `c1.bias`",
+            "rename one of the layers, or write `-> {}` to apply the first layer again with the same parameters",
+        )?;
+        let shape = self.graph.ty(x).shape.clone();
+        let (c, h, w) = match shape.0.as_slice() {
+            [Dim::Batch, Dim::Fixed(c), Dim::Fixed(w)] if one_d => (*c, 1, *w),
+            [Dim::Batch, Dim::Fixed(c), Dim::Fixed(h), Dim::Fixed(w)] if !one_d => (*c, *h, *w),
+            _ => {
+                let (wants, example) = if one_d {
+                    ("[channels, length]", "`[1, 100]`")
+                } else {
+                    ("[channels, height, width]", "`[1, 28, 28]`")
+                };
+                self.error(
+                    Diagnostic::error(
+                        "E0205",
+                        stage.span,
+                        format!("{what} takes {wants} per sample but {producer} has shape {shape}"),
+                    )
+                    .with_span_label(format!("expects [B, {}]", &wants[1..wants.len() - 1]))
+                    .with_help(format!(
+                        "declare the input with a per-sample shape such as {example}, or reshape a vector first (`-> reshape({})`)",
+                        if one_d { "1, 100" } else { "1, 28, 28" }
+                    )),
+                );
+                return None;
+            }
+        };
+        let geom = self.conv_geom(&b, &what, stage.span, one_d, [c, h, w])?;
+        let (o, cg) = (geom.out_channels, c / geom.groups);
+        let taps = geom.kernel[0] * geom.kernel[1];
+        let weight_len = o.checked_mul(cg).and_then(|n| n.checked_mul(taps));
+        self.within_budget(weight_len.and_then(|n| n.checked_add(o)), stage.span, &what)?;
+        let (bias, frozen) = (b.bool(6)?, b.bool(8)?);
+        let (fan_in, fan_out) = (cg * taps, o / geom.groups * taps);
+        let default_init = if relu_like(next.unwrap_or("")) {
+            Init::HeNormal
+        } else {
+            Init::XavierUniform
+        };
+        let weight = self.param(
+            format!("{}.weight", layer.name),
+            geom.weight()
+                .0
+                .iter()
+                .map(|d| match d {
+                    Dim::Fixed(n) => *n,
+                    Dim::Batch => 0,
+                })
+                .collect(),
+            init_of(&b, 7, default_init),
+            (fan_in, fan_out),
+            frozen,
+            layer.span,
+        );
+        let bias = bias.then(|| {
+            self.param(
+                format!("{}.bias", layer.name),
+                vec![o],
+                Init::Zeros,
+                (fan_in, fan_out),
+                frozen,
+                layer.span,
+            )
+        });
+        let info = ConvLayer { weight, bias, geom };
+        self.layers.insert(
+            layer.name.clone(),
+            Layer {
+                span: layer.span,
+                kind: LayerKind::Conv(info),
+            },
+        );
+        let v = self.apply_conv(x, &layer.name, &info, stage.span, let_name);
+        Some((v, format!("{what} ({})", describe_output(&geom))))
+    }
+
+    /// `-> name` for a convolution defined earlier, on an input of the shape it was defined
+    /// for.
+    pub(super) fn reuse_conv(
+        &mut self,
+        x: ValueId,
+        producer: &str,
+        stage: &ast::Stage,
+        defined: Span,
+        layer: &ConvLayer,
+        let_name: Option<&str>,
+    ) -> Option<(ValueId, String)> {
+        let name = &stage.kind.name;
+        let what = format!("convolution `{name}`");
+        let (shape, want) = (&self.graph.ty(x).shape, layer.geom.input());
+        if *shape != want {
+            let d = Diagnostic::error(
+                "E0205",
+                stage.span,
+                format!("{what} takes {want} values but {producer} has shape {shape}"),
+            )
+            .with_label(defined, format!("defined for {want} here"))
+            .with_help(
+                "a shared layer must be applied to values of the shape it was first applied to",
+            );
+            self.error(d);
+            return None;
+        }
+        let v = self.apply_conv(x, name, layer, stage.span, let_name);
+        Some((v, format!("{what} ({})", describe_output(&layer.geom))))
+    }
+
+    fn apply_conv(
+        &mut self,
+        x: ValueId,
+        layer: &str,
+        info: &ConvLayer,
+        span: Span,
+        let_name: Option<&str>,
+    ) -> ValueId {
+        let mut args = vec![x, info.weight];
+        args.extend(info.bias);
+        let op = Op::Conv {
+            geom: info.geom,
+            bias: info.bias.is_some(),
+            act: Act::Identity,
+        };
+        let ty = Type::float(info.geom.output());
+        let name = let_name.unwrap_or(layer).to_string();
+        self.push(op, args, ty, name, Phase::Forward, span)
+    }
+
+    /// The geometry from the bound options and the input `[c, h, w]`, or diagnostics for every
+    /// option that cannot work with this input.
+    fn conv_geom(
+        &mut self,
+        b: &super::args::BoundArgs,
+        what: &str,
+        span: Span,
+        one_d: bool,
+        [c, h, w]: [usize; 3],
+    ) -> Option<ConvGeom> {
+        let out_channels = b.int(0)?;
+        let groups = b.int(5)?;
+        // A single size applies to every spatial axis; a 1-D layer has one axis, so its
+        // sizes are written as one number and its row sizes are 1.
+        let pair = |i: usize, default: usize| -> Result<[usize; 2], Span> {
+            let at = b.span(i).unwrap_or(span);
+            match b.sizes(i) {
+                None => Ok([default, default]),
+                Some([n]) if one_d => Ok([1, *n]),
+                Some([n]) => Ok([*n, *n]),
+                Some([a, b]) if !one_d => Ok([*a, *b]),
+                Some(_) => Err(at),
+            }
+        };
+        let mut errors = Vec::new();
+        let mut take = |r: Result<[usize; 2], Span>, name: &str| {
+            r.unwrap_or_else(|at| {
+                errors.push((at, name.to_string()));
+                [1, 1]
+            })
+        };
+        let kernel = take(pair(1, 1), "kernel");
+        let stride = take(pair(2, 1), "stride");
+        let dilation = take(pair(4, 1), "dilation");
+        let failed = !errors.is_empty();
+        for (at, name) in errors {
+            self.error(
+                Diagnostic::error(
+                    "E0403",
+                    at,
+                    format!(
+                        "`{name}` of {what} is one size per axis, and a 1-D layer has one axis"
+                    ),
+                )
+                .with_span_label("a tuple")
+                .with_help(format!("write `{name} = 3`")),
+            );
+        }
+        if failed {
+            return None;
+        }
+        let padding_span = b.span(3).unwrap_or(span);
+        let padding = match (b.choice(3), b.sizes(3)) {
+            (Some("same"), _) => {
+                if stride != [1, 1] {
+                    self.error(
+                        Diagnostic::error("E0403", padding_span, format!("`padding = same` of {what} needs stride 1"))
+                            .with_span_label("`same` padding")
+                            .with_help("as in PyTorch, a strided convolution gives its padding as sizes; for stride s and kernel k, `padding = (k - 1) / 2` keeps ⌈size / s⌉ outputs for odd k"),
+                    );
+                    return None;
+                }
+                // PyTorch's rule: the total `dilation·(kernel − 1)` split with the smaller
+                // half before, so an even kernel pads one more after.
+                let split = |k: usize, d: usize| {
+                    let total = d * (k - 1);
+                    (total / 2, total - total / 2)
+                };
+                let (top, bottom) = split(kernel[0], dilation[0]);
+                let (left, right) = split(kernel[1], dilation[1]);
+                [top, bottom, left, right]
+            }
+            (Some("valid"), _) | (_, None) => [0; 4],
+            (_, Some(&[n])) if one_d => [0, 0, n, n],
+            (_, Some(&[n])) => [n; 4],
+            (_, Some(&[a, b])) if !one_d => [a, a, b, b],
+            (_, Some(&[t, bo, l, r])) if !one_d => [t, bo, l, r],
+            (_, Some(_)) => {
+                self.error(
+                    Diagnostic::error(
+                        "E0403",
+                        padding_span,
+                        format!("`padding` of {what} is one size per side of its one axis"),
+                    )
+                    .with_span_label("a tuple")
+                    .with_help("write `padding = 2` for both ends of the sequence"),
+                );
+                return None;
+            }
+        };
+        let geom = ConvGeom {
+            in_channels: c,
+            height: h,
+            width: w,
+            out_channels,
+            kernel,
+            stride,
+            padding,
+            dilation,
+            groups,
+            one_d,
+        };
+        let mut ok = true;
+        for (count, side) in [(c, "input"), (out_channels, "output")] {
+            if count % groups != 0 {
+                ok = false;
+                let at = b.span(5).unwrap_or(span);
+                self.error(
+                    Diagnostic::error("E0212", at, format!("`groups = {groups}` of {what} does not divide its {count} {side} channels"))
+                        .with_span_label(format!("{groups} groups"))
+                        .with_help(format!("each group convolves C/groups input channels into O/groups output channels; here C = {c} and O = {out_channels}, so groups must divide both")),
+                );
+            }
+        }
+        ok &= self.check_out_size(&geom, what, span, 0);
+        ok &= self.check_out_size(&geom, what, span, 1);
+        ok.then_some(geom)
+    }
+
+    /// Reports an axis where PyTorch's formula leaves no output, with the numbers filled in.
+    fn check_out_size(&mut self, g: &ConvGeom, what: &str, span: Span, axis: usize) -> bool {
+        let (size, out) = if axis == 0 {
+            (g.height, g.out_height())
+        } else {
+            (g.width, g.out_width())
+        };
+        if out >= 1 || (axis == 0 && g.one_d) {
+            return true;
+        }
+        let (before, after) = (g.padding[2 * axis], g.padding[2 * axis + 1]);
+        let (k, s, d) = (g.kernel[axis], g.stride[axis], g.dilation[axis]);
+        let numerator = size as i64 + before as i64 + after as i64 - d as i64 * (k as i64 - 1) - 1;
+        let axis_name = match (axis, g.one_d) {
+            (_, true) => "positions",
+            (0, false) => "rows",
+            _ => "columns",
+        };
+        let size_name = match (axis, g.one_d) {
+            (_, true) => "L",
+            (0, false) => "H",
+            _ => "W",
+        };
+        let (b_name, a_name) = if axis == 0 {
+            ("top", "bottom")
+        } else {
+            ("left", "right")
+        };
+        let formula = format!(
+            "⌊({size_name} + {b_name} + {a_name} − dilation·(kernel − 1) − 1) / stride⌋ + 1 = ⌊({size} + {before} + {after} − {d}·({k} − 1) − 1) / {s}⌋ + 1 = {}",
+            numerator.div_euclid(s as i64) + 1
+        );
+        self.error(
+            Diagnostic::error("E0212", span, format!("{what} leaves no output {axis_name}: its kernel spans {} {axis_name} of an input padded to {}", d * (k - 1) + 1, size + before + after))
+                .with_span_label("no output")
+                .with_note(format!("PyTorch's output size: {formula}"))
+                .with_help("use a smaller kernel or dilation, or more padding, or apply the layer earlier, where the input is larger"),
+        );
+        false
+    }
+}
+
+/// `6x24x24` (or `6x96` for a 1-D layer): the layer's output per sample, for messages.
+pub(super) fn describe_output(g: &ConvGeom) -> String {
+    if g.one_d {
+        format!("{}x{} output", g.out_channels, g.out_width())
+    } else {
+        format!(
+            "{}x{}x{} output",
+            g.out_channels,
+            g.out_height(),
+            g.out_width()
+        )
+    }
+}
