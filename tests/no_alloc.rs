@@ -55,6 +55,12 @@ mod positions {
 mod batch_norm {
     nnc::include_model!("tests/fixtures/ok/batch_norm.nnc");
 }
+mod lenet {
+    nnc::include_model!("tests/fixtures/ok/lenet.nnc");
+}
+mod conv {
+    nnc::include_model!("tests/fixtures/ok/conv.nnc");
+}
 
 /// One test, because the counter is global: tests running in parallel would count each
 /// other's allocations.
@@ -104,6 +110,10 @@ fn allocation_free_steps(threads: usize) {
     // A learned position table broadcast over the batch.
     let mut positioned = positions::Positions::new(0);
     let mut positioned_ws = positioned.workspace_with_threads(batch, threads);
+    let mut lenet = lenet::LeNet::new(0);
+    let mut lenet_ws = lenet.workspace_with_threads(batch, threads);
+    let mut convs = conv::ConvOptions::new(0);
+    let mut convs_ws = convs.workspace_with_threads(batch, threads);
     let before = ALLOCATIONS.load(Ordering::SeqCst);
     for step in 0..50 {
         // Odd steps use a partial batch: the batch size varies at run time within the capacity.
@@ -142,6 +152,14 @@ fn allocation_free_steps(threads: usize) {
         normed.predict(&mut normed_ws, &x[..n * 6]).unwrap();
         positioned
             .train_step(&mut positioned_ws, &tokens[..n * 6], &tokens[..n * 6])
+            .unwrap();
+        // Convolutions run on per-thread scratch planned with the workspace.
+        lenet
+            .train_step(&mut lenet_ws, &x[..n * 784], &y[..n])
+            .unwrap();
+        lenet.predict(&mut lenet_ws, &x[..n * 784]).unwrap();
+        convs
+            .train_step(&mut convs_ws, &x[..n * 252], &x[..n * 3])
             .unwrap();
     }
     let after = ALLOCATIONS.load(Ordering::SeqCst);

@@ -13,6 +13,9 @@ mod keras {
 mod attention {
     nnc::include_model!("tests/fixtures/ok/attention.nnc");
 }
+mod lenet {
+    nnc::include_model!("tests/fixtures/ok/lenet.nnc");
+}
 
 /// Parameters and per-step losses after `steps` training steps of batch `batch` on `threads`
 /// threads, from seed 0, the batch size changing between steps.
@@ -87,6 +90,9 @@ fn threads_change_speed_not_results_and_leave_with_their_workspace() {
     same_bits_on_every_thread_count::<MnistMlp>(784, 10);
     // Dropout masks are drawn in order on the calling thread, whatever the thread count.
     same_bits_on_every_thread_count::<keras::KerasMnist>(784, 10);
+    // Convolutions split samples (and the weight gradient output channels), each thread with
+    // its own patches.
+    same_bits_on_every_thread_count::<lenet::LeNet>(784, 10);
 
     #[cfg(target_os = "linux")]
     {

@@ -383,7 +383,23 @@ impl Lowerer<'_> {
         }
         ok &= self.check_out_size(&geom, what, span, 0);
         ok &= self.check_out_size(&geom, what, span, 1);
-        ok.then_some(geom)
+        if !ok {
+            return None;
+        }
+        // Padding can make the output (and the patches a thread copies) larger than any input:
+        // both must stay within the per-sample bound of every value.
+        let positions = geom.out_height() as u128 * geom.out_width() as u128;
+        let taps = (c / groups * kernel[0] * kernel[1]) as u128;
+        let largest = (positions * out_channels as u128).max(positions * taps);
+        if largest > 1 << 31 {
+            self.error(
+                Diagnostic::error("E0002", span, format!("{what} makes a value too large"))
+                    .with_span_label(format!("{largest} values per sample"))
+                    .with_note("a value, and a convolution's patches, may have at most 2^31 elements per sample"),
+            );
+            return None;
+        }
+        Some(geom)
     }
 
     /// Reports an axis where PyTorch's formula leaves no output, with the numbers filled in.
