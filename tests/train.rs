@@ -15,6 +15,9 @@ use nnc::train::{
 #[path = "../examples/digits.rs"]
 mod digits_example;
 #[allow(dead_code)]
+#[path = "../examples/digits_cnn.rs"]
+mod digits_cnn_example;
+#[allow(dead_code)]
 #[path = "../examples/gan.rs"]
 mod gan_example;
 #[allow(dead_code)]
@@ -213,6 +216,13 @@ fn digits_reach_95_percent() {
     // The example trains 40 epochs; 25 already clear the bar, in well under a second.
     let accuracy = digits_example::run(25, true).unwrap();
     assert!(accuracy >= 0.95, "test accuracy {accuracy}");
+}
+
+#[test]
+fn digits_cnn_beats_the_mlp() {
+    // The example trains 30 epochs to about 99% on the test fifth; 15 clear the MLP's 97%.
+    let accuracy = digits_cnn_example::run(15, true).unwrap();
+    assert!(accuracy >= 0.975, "test accuracy {accuracy}");
 }
 
 #[test]
