@@ -8,7 +8,7 @@
 //! ```
 //!
 //! Tasks: `mlp_train` (batch 1, 32, 128, 1024), `mlp_infer` (batch-1 latency, batch-64
-//! throughput) and `iris_train` (batch 32). Method: random normal inputs and uniform labels
+//! throughput), `iris_train` (batch 32) and `cnn_train` (LeNet-like, batch 64). Method: random normal inputs and uniform labels
 //! from seed 0, 4 batches generated before timing and cycled; the first call timed on its own;
 //! at least 0.3 s of warm-up; then 5 blocks of about 0.15 s, reporting the median block's
 //! samples per second. Batch-1 latency is the median (and 10th / 90th percentiles) of at least
@@ -31,6 +31,10 @@ mod mlp {
 
 mod iris {
     nnc::include_model!("examples/models/bench_iris.nnc");
+}
+
+mod cnn {
+    nnc::include_model!("examples/models/bench_cnn.nnc");
 }
 
 /// How many distinct batches are generated before timing and cycled through.
@@ -231,7 +235,21 @@ fn iris_train(threads: usize) {
     report_throughput("iris_train", batch, threads, result);
 }
 
-const USAGE: &str = "usage: bench_tasks [--task mlp_train|mlp_infer|iris_train|all] [--threads N]";
+fn cnn_train(threads: usize) {
+    let batch = 64;
+    let data = Data::new(batch, 784, 10);
+    let mut model = cnn::BenchCnn::new(0);
+    let mut ws = model.workspace_with_threads(batch, threads);
+    let result = throughput(batch, |i| {
+        let k = i % BATCHES;
+        let loss = model.train_step(&mut ws, &data.x[k], &data.y[k]).unwrap();
+        black_box(loss);
+    });
+    report_throughput("cnn_train", batch, threads, result);
+}
+
+const USAGE: &str =
+    "usage: bench_tasks [--task mlp_train|mlp_infer|iris_train|cnn_train|all] [--threads N]";
 
 fn main() -> ExitCode {
     let mut task = String::from("all");
@@ -272,10 +290,12 @@ fn main() -> ExitCode {
         "mlp_train" => mlp_train(threads),
         "mlp_infer" => mlp_infer(threads),
         "iris_train" => iris_train(threads),
+        "cnn_train" => cnn_train(threads),
         "all" => {
             mlp_train(threads);
             mlp_infer(threads);
             iris_train(threads);
+            cnn_train(threads);
         }
         other => {
             eprintln!("unknown task `{other}`\n{USAGE}");

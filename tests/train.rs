@@ -12,11 +12,11 @@ use nnc::train::{
 };
 
 #[allow(dead_code)]
-#[path = "../examples/digits.rs"]
-mod digits_example;
-#[allow(dead_code)]
 #[path = "../examples/digits_cnn.rs"]
 mod digits_cnn_example;
+#[allow(dead_code)]
+#[path = "../examples/digits.rs"]
+mod digits_example;
 #[allow(dead_code)]
 #[path = "../examples/gan.rs"]
 mod gan_example;

@@ -347,7 +347,7 @@ fn pools_match_the_definition_and_finite_differences() {
             let mut gx = vec![f64::NAN; xl];
             if max {
                 max_pool2d(&exec, batch, p, &x, &mut y);
-                max_pool2d_backward(&exec, batch, p, &x, &r, &mut gx);
+                max_pool2d_backward(&exec, batch, p, &x, &y, &r, &mut gx);
             } else {
                 avg_pool2d(&exec, batch, p, &x, &mut y);
                 avg_pool2d_backward(&exec, batch, p, &r, &mut gx);
@@ -382,16 +382,16 @@ fn max_pool_follows_pytorch_on_ties_and_nan() {
     let exec = Exec::serial();
     // A tie: the gradient goes to the first maximum in row-major order.
     let x = [1.0f32, 3.0, 3.0, 2.0];
-    let mut gx = [f32::NAN; 4];
-    max_pool2d_backward(exec, 1, &p, &x, &[1.0], &mut gx);
+    let (mut y, mut gx) = ([0.0f32], [f32::NAN; 4]);
+    max_pool2d(exec, 1, &p, &x, &mut y);
+    max_pool2d_backward(exec, 1, &p, &x, &y, &[1.0], &mut gx);
     assert_eq!(gx, [0.0, 1.0, 0.0, 0.0]);
-    // A NaN is the maximum, and propagates.
-    let x = [1.0f32, f32::NAN, 3.0, 2.0];
-    let mut y = [0.0f32];
+    // A NaN is the maximum, and propagates; of two NaNs the last one gets the gradient.
+    let x = [1.0f32, f32::NAN, f32::NAN, 2.0];
     max_pool2d(exec, 1, &p, &x, &mut y);
     assert!(y[0].is_nan());
-    max_pool2d_backward(exec, 1, &p, &x, &[1.0], &mut gx);
-    assert_eq!(gx, [0.0, 1.0, 0.0, 0.0]);
+    max_pool2d_backward(exec, 1, &p, &x, &y, &[1.0], &mut gx);
+    assert_eq!(gx, [0.0, 0.0, 1.0, 0.0]);
 }
 
 #[test]
@@ -405,8 +405,10 @@ fn pool_kernels_give_the_same_bits_on_any_thread_count() {
         same_bits("max_pool2d", yl, 0, |e, y, _| {
             max_pool2d(e, batch, &p, &x, y)
         });
+        let mut y = vec![0.0f32; yl];
+        max_pool2d(Exec::serial(), batch, &p, &x, &mut y);
         same_bits("max_pool2d_backward", xl, 0, |e, gx, _| {
-            max_pool2d_backward(e, batch, &p, &x, &gy, gx)
+            max_pool2d_backward(e, batch, &p, &x, &y, &gy, gx)
         });
         same_bits("avg_pool2d", yl, 0, |e, y, _| {
             avg_pool2d(e, batch, &p, &x, y)

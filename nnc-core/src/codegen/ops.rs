@@ -434,8 +434,8 @@ impl Ctx<'_> {
                 quote!(#k::#f(exec, batch, &#geom, #x, #out))
             }
             Op::PoolGrad { geom, max: true } => {
-                let (geom, x, gy) = (pool_tokens(&geom), &a[0], &a[1]);
-                quote!(#k::max_pool2d_backward(exec, batch, &#geom, #x, #gy, #out))
+                let (geom, x, y, gy) = (pool_tokens(&geom), &a[0], &a[1], &a[2]);
+                quote!(#k::max_pool2d_backward(exec, batch, &#geom, #x, #y, #gy, #out))
             }
             Op::PoolGrad { geom, max: false } => {
                 let (geom, gy) = (pool_tokens(&geom), &a[0]);

@@ -148,7 +148,8 @@ pub fn pool(p: &PoolGeom, x: &Tensor, max: bool, out: &[usize]) -> Tensor {
     }
 }
 
-/// d loss / d x of a pooling; `x` is only read for max pooling.
+/// d loss / d x of a pooling; `x` is only read for max pooling, whose maxima are found again
+/// in it (the forward pass's output, which the kernel also reads, is not needed here).
 pub fn pool_grad(p: &PoolGeom, x: Option<&Tensor>, gy: &Tensor, out: &[usize]) -> Tensor {
     let mut gx = zeros(out.to_vec());
     let area = (p.kernel[0] * p.kernel[1]) as f64;

@@ -56,7 +56,7 @@ pub fn eval(
         Op::ConvInputGrad(geom) => conv::input_grad(&geom, x(0)?, x(1)?, out),
         Op::ConvWeightGrad(geom) => conv::weight_grad(&geom, x(0)?, x(1)?, out),
         Op::Pool { geom, max } => conv::pool(&geom, x(0)?, max, out),
-        Op::PoolGrad { geom, max: true } => conv::pool_grad(&geom, Some(x(0)?), x(1)?, out),
+        Op::PoolGrad { geom, max: true } => conv::pool_grad(&geom, Some(x(0)?), x(2)?, out),
         Op::PoolGrad { geom, max: false } => conv::pool_grad(&geom, None, x(0)?, out),
         Op::BiasAdd => bias_add(x(0)?, x(1)?)?,
         Op::SumRows { .. } => reduce_leading(x(0)?, out)?,

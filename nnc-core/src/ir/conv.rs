@@ -93,10 +93,12 @@ impl ConvGeom {
     }
 
     /// Scratch elements a thread needs for this convolution: the runtime's
-    /// `Conv2d::scratch_len`, one sample's patches for one group rounded up to 16 elements.
+    /// `Conv2d::scratch_len`, one sample's columns for one group and one sample's share of a
+    /// group's weight gradient, each rounded up to 16 elements.
     pub fn scratch_len(&self) -> usize {
         let patch = self.in_channels / self.groups.max(1) * self.kernel[0] * self.kernel[1];
-        (self.out_height() * self.out_width() * patch).div_ceil(16) * 16
+        let cols = (self.out_height() * self.out_width() * patch).div_ceil(16) * 16;
+        cols + (self.out_channels / self.groups.max(1) * patch).div_ceil(16) * 16
     }
 }
 

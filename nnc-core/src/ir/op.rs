@@ -397,7 +397,8 @@ pub enum Op {
     /// The maximum (or, without `max`, the mean) of each window. Args: x.
     Pool { geom: PoolGeom, max: bool },
     /// d loss / d x of a pooling: `g` routed to each window's maximum, or spread over the
-    /// window. Args: x, g for max pooling (the maximum is found again in x); g for average.
+    /// window. Args: x, y (the maxima, whose positions are found again in x), g for max
+    /// pooling; g for average.
     PoolGrad { geom: PoolGeom, max: bool },
 }
 
@@ -425,7 +426,9 @@ impl Op {
             | Op::Expand { .. }
             | Op::Permute(_)
             | Op::Reshape => 1,
-            Op::Dense { bias: true, .. } | Op::Conv { bias: true, .. } => 3,
+            Op::Dense { bias: true, .. }
+            | Op::Conv { bias: true, .. }
+            | Op::PoolGrad { max: true, .. } => 3,
             Op::Pool { .. } | Op::PoolGrad { max: false, .. } => 1,
             Op::Concat { .. } => return None,
             _ => 2,
@@ -772,13 +775,12 @@ impl Op {
                 Ok(Type::float(geom.output()))
             }
             Op::PoolGrad { geom, max } => {
-                let g = if max {
+                if max {
                     expect(self, 0, args[0], &Type::float(geom.input()))?;
-                    args[1]
-                } else {
-                    args[0]
-                };
-                expect(self, args.len() - 1, g, &Type::float(geom.output()))?;
+                    expect(self, 1, args[1], &Type::float(geom.output()))?;
+                }
+                let g = args.len() - 1;
+                expect(self, g, args[g], &Type::float(geom.output()))?;
                 Ok(Type::float(geom.input()))
             }
             Op::Dense { bias, .. } => {

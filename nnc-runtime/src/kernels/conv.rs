@@ -2,16 +2,17 @@
 //! `Conv2d` semantics (cross-correlation; stride, zero padding on each side, dilation, groups)
 //! and weights `[O, C/groups, kh, kw]`. A one-dimensional convolution is the same with `H = 1`.
 //!
-//! Every pass goes through the patches of one sample and one group: a `[P, K]` matrix whose row
-//! `p` holds the `K = C/groups · kh · kw` input values (zero in the padding) that output
-//! position `p` of the `P = out_h · out_w` positions sees, in the weight's own order. With it the
-//! forward pass is one `gemm_nt` (`y = W · patchesᵀ`), the input gradient one `gemm_nn` into
-//! the patches' shape followed by a scatter-add back into the image, and the weight gradient one
-//! accumulating `gemm_nn` per sample. The patches live in scratch space that the caller sizes
-//! with [`Conv2d::scratch_len`] per thread (a workspace plans it beside its arena), so nothing
-//! is allocated. Patches are built row by row rather than by a packing-free implicit product:
-//! LeNet's layers have at most 150 values per patch, and a copied `[P, K]` tile stays in L1/L2
-//! cache while the product walks it.
+//! Every pass goes through the columns of one sample and one group (im2col): a `[K, P]`
+//! matrix whose row `r` holds, for each of the `P = out_h · out_w` output positions, the input
+//! value (zero in the padding) that tap `r` of the `K = C/groups · kh · kw` taps of a weight row
+//! sees. Each row is a shifted copy of input rows, built by contiguous copies of up to `out_w`
+//! values where the stride is 1. With it the forward pass is one `gemm_nn` (`y = W · cols`, the
+//! weights broadcast against whole vectors of positions), the input gradient one `gemm_nn` into
+//! the columns' shape followed by a scatter-add back into the image, and the weight gradient
+//! one `gemm_nt` per sample (`gy · colsᵀ`, dot products over the positions). The columns live
+//! in scratch space that the caller sizes with [`Conv2d::scratch_len`] per thread (a workspace
+//! plans it beside its arena), so nothing is allocated. This layout replaced one with a row per
+//! position (`[P, K]`), whose rows of `kw` values were copied one element at a time.
 //!
 //! The forward pass and the input gradient split the batch over threads (each sample is
 //! independent); the weight gradient splits output channels, and each task sums over the batch
@@ -19,8 +20,10 @@
 //! into the forward pass's last write; their gradients are other kernels' (`channel_sum`,
 //! `act_backward`).
 
+use std::ops::Range;
+
 use super::activation::{with_act, Act};
-use super::dense::MIN_TASK_MACS;
+use super::dense::{MIN_TASK_MACS, ROW_GRAIN};
 use super::split::{PerTask, RowsMut, RowsRef};
 use super::{vectorized, Exec};
 use crate::float::Float;
@@ -83,10 +86,16 @@ impl Conv2d {
         self.out_height() * self.out_width()
     }
 
-    /// Scratch elements one thread needs: one sample's patches for one group, rounded up to a
-    /// whole number of 64-byte lines, so that every thread's patches start on a line and the
-    /// products see the same alignment (and give the same bits) on every thread.
+    /// Scratch elements one thread needs: one sample's columns for one group, and one
+    /// sample's share of a group's weight gradient, each rounded up to a whole number of
+    /// 64-byte lines, so that every thread's pieces start on a line and the products see the
+    /// same alignment (and give the same bits) on every thread.
     pub const fn scratch_len(&self) -> usize {
+        self.cols_len() + (self.out_channels / self.groups * self.patch_len()).div_ceil(16) * 16
+    }
+
+    /// One sample's columns for one group, rounded up to 16 elements.
+    const fn cols_len(&self) -> usize {
         (self.positions() * self.patch_len()).div_ceil(16) * 16
     }
 
@@ -128,64 +137,76 @@ impl Conv2d {
         assert_eq!(w.len(), w_len, "{what}: w is not O x C/groups x kh x kw");
     }
 
-    /// Writes the patches of channels `g·C/groups ..` of one sample `x` (`[C, H, W]`) into
-    /// `out` (`[P, K]`).
-    fn patches<T: Float>(&self, x: &[T], g: usize, out: &mut [T]) {
+    /// The output columns whose tap `kx` reads the input rather than the padding, and the
+    /// input column the first of them reads.
+    #[inline(always)]
+    fn valid_columns(&self, kx: usize) -> (Range<usize>, usize) {
+        let (sw, ow) = (self.stride[1], self.out_width());
+        let (offset, pad) = (kx * self.dilation[1], self.padding[2]);
+        // Output column `ox` reads input column `ox·sw + offset − pad`, which must lie in
+        // `0..width`.
+        let lo = pad.saturating_sub(offset).div_ceil(sw).min(ow);
+        let hi = (pad + self.width)
+            .saturating_sub(offset)
+            .div_ceil(sw)
+            .clamp(lo, ow);
+        (lo..hi, (lo * sw + offset).saturating_sub(pad))
+    }
+
+    /// Calls `f(row, channel, kx, oy, iy)` for every row of group `g`'s columns and every
+    /// output row `oy` whose tap reads input row `iy` (rows that read padding are skipped).
+    #[inline(always)]
+    fn each_tap_row(&self, g: usize, mut f: impl FnMut(usize, usize, usize, usize, usize)) {
         let cg = self.in_channels / self.groups;
-        let ([kh, kw], [sh, sw], [dh, dw]) = (self.kernel, self.stride, self.dilation);
-        let (h, w, ow) = (self.height, self.width, self.out_width());
-        let k = self.patch_len();
-        for (p, row) in out[..self.positions() * k].chunks_exact_mut(k).enumerate() {
-            let (oy, ox) = (p / ow, p % ow);
-            let mut r = 0;
-            for c in g * cg..(g + 1) * cg {
-                let plane = &x[c * h * w..(c + 1) * h * w];
-                for ky in 0..kh {
-                    let iy = (oy * sh + ky * dh).wrapping_sub(self.padding[0]);
-                    let dst = &mut row[r..r + kw];
-                    r += kw;
-                    if iy >= h {
-                        dst.fill(T::ZERO);
-                        continue;
-                    }
-                    let line = &plane[iy * w..(iy + 1) * w];
-                    for (kx, d) in dst.iter_mut().enumerate() {
-                        let ix = (ox * sw + kx * dw).wrapping_sub(self.padding[2]);
-                        *d = if ix < w { line[ix] } else { T::ZERO };
+        let ([kh, kw], [sh, _], [dh, _]) = (self.kernel, self.stride, self.dilation);
+        for ci in 0..cg {
+            for ky in 0..kh {
+                for kx in 0..kw {
+                    let row = (ci * kh + ky) * kw + kx;
+                    for oy in 0..self.out_height() {
+                        let iy = (oy * sh + ky * dh).wrapping_sub(self.padding[0]);
+                        if iy < self.height {
+                            f(row, g * cg + ci, kx, oy, iy);
+                        }
                     }
                 }
             }
         }
     }
 
-    /// Adds the patch gradients `d` (`[P, K]`) of group `g` into the image gradient `gx`
-    /// (`[C, H, W]`) at the places the patches were read from; padding gets nothing.
-    fn scatter<T: Float>(&self, d: &[T], g: usize, gx: &mut [T]) {
-        let cg = self.in_channels / self.groups;
-        let ([kh, kw], [sh, sw], [dh, dw]) = (self.kernel, self.stride, self.dilation);
-        let (h, w, ow) = (self.height, self.width, self.out_width());
-        let k = self.patch_len();
-        for (p, row) in d[..self.positions() * k].chunks_exact(k).enumerate() {
-            let (oy, ox) = (p / ow, p % ow);
-            let mut r = 0;
-            for c in g * cg..(g + 1) * cg {
-                for ky in 0..kh {
-                    let iy = (oy * sh + ky * dh).wrapping_sub(self.padding[0]);
-                    let src = &row[r..r + kw];
-                    r += kw;
-                    if iy >= h {
-                        continue;
-                    }
-                    let line = &mut gx[(c * h + iy) * w..(c * h + iy + 1) * w];
-                    for (kx, &v) in src.iter().enumerate() {
-                        let ix = (ox * sw + kx * dw).wrapping_sub(self.padding[2]);
-                        if ix < w {
-                            line[ix] += v;
-                        }
-                    }
+    /// Writes the columns (`[K, P]`) of group `g` of one sample `x` (`[C, H, W]`) into `out`.
+    fn cols<T: Float>(&self, x: &[T], g: usize, out: &mut [T]) {
+        let (h, w, ow, sw) = (self.height, self.width, self.out_width(), self.stride[1]);
+        let p = self.positions();
+        // What reads the padding stays zero; everything else is written below.
+        out[..self.patch_len() * p].fill(T::ZERO);
+        self.each_tap_row(g, |row, c, kx, oy, iy| {
+            let (valid, ix) = self.valid_columns(kx);
+            let line = &x[(c * h + iy) * w..(c * h + iy + 1) * w];
+            let dst = &mut out[row * p + oy * ow..][valid];
+            if sw == 1 {
+                dst.copy_from_slice(&line[ix..ix + dst.len()]);
+            } else {
+                for (d, &v) in dst.iter_mut().zip(line[ix..].iter().step_by(sw)) {
+                    *d = v;
                 }
             }
-        }
+        });
+    }
+
+    /// Adds the column gradients `d` (`[K, P]`) of group `g` into the image gradient `gx`
+    /// (`[C, H, W]`) at the places the columns were read from; padding gets nothing.
+    fn uncols<T: Float>(&self, d: &[T], g: usize, gx: &mut [T]) {
+        let (h, w, ow, sw) = (self.height, self.width, self.out_width(), self.stride[1]);
+        let p = self.positions();
+        self.each_tap_row(g, |row, c, kx, oy, iy| {
+            let (valid, ix) = self.valid_columns(kx);
+            let line = &mut gx[(c * h + iy) * w..(c * h + iy + 1) * w];
+            let src = &d[row * p + oy * ow..][valid];
+            for (l, &v) in line[ix..].iter_mut().step_by(sw).zip(src) {
+                *l += v;
+            }
+        });
     }
 }
 
@@ -231,19 +252,13 @@ pub fn conv2d<T: Float>(
     let scratch = PerTask::new(scratch, geom.scratch_len());
     let tasks = tasks(exec, batch, batch * geom.macs(), &scratch);
     let operands = (RowsRef(x, x_len), RowsMut::new(y, y_len), scratch);
-    exec.split_rows(batch, 1, tasks, operands, |_, (x, y, patches)| {
+    exec.split_rows(batch, 1, tasks, operands, |_, (x, y, cols)| {
         for (x, y) in x.chunks_exact(x_len).zip(y.chunks_exact_mut(y_len)) {
             for g in 0..geom.groups {
-                geom.patches(x, g, patches);
+                geom.cols(x, g, cols);
                 let y = &mut y[g * og * p..(g + 1) * og * p];
-                T::gemm_nt(
-                    og,
-                    p,
-                    k,
-                    &w[g * og * k..(g + 1) * og * k],
-                    &patches[..p * k],
-                    y,
-                );
+                let w = &w[g * og * k..(g + 1) * og * k];
+                T::gemm_nn(og, p, k, w, k, 1, &cols[..k * p], y, false);
             }
             channel_epilogue(p, bias, act, y);
         }
@@ -293,11 +308,11 @@ pub fn conv2d_backward_input<T: Float>(
         for (gy, gx) in gy.chunks_exact(y_len).zip(gx.chunks_exact_mut(x_len)) {
             gx.fill(T::ZERO);
             for g in 0..geom.groups {
-                // d[p, r] = Σ_o gy[o, p] · w[o, r], `gy` read transposed.
+                // d[r, p] = Σ_o w[o, r] · gy[o, p], `w` read transposed.
                 let gy = &gy[g * og * p..(g + 1) * og * p];
                 let w = &w[g * og * k..(g + 1) * og * k];
-                T::gemm_nn(p, k, og, gy, 1, p, w, &mut d[..p * k], false);
-                geom.scatter(d, g, gx);
+                T::gemm_nn(k, p, og, w, 1, k, gy, &mut d[..k * p], false);
+                geom.uncols(d, g, gx);
             }
         }
     });
@@ -327,32 +342,40 @@ pub fn conv2d_backward_weight<T: Float>(
     let scratch = PerTask::new(scratch, geom.scratch_len());
     let tasks = tasks(exec, geom.out_channels, batch * geom.macs(), &scratch);
     let operands = (RowsMut::new(gw, k), scratch);
+    let cols_len = geom.cols_len();
+    // Tasks start where the one-thread product starts a register block (every `ROW_GRAIN`
+    // rows of a group, or whole groups where a group is not a multiple of it), so each row of
+    // `gw` meets the same blocks, and the same bits, on any number of threads.
+    let grain = if geom.groups == 1 || og.is_multiple_of(ROW_GRAIN) {
+        ROW_GRAIN
+    } else {
+        og
+    };
     exec.split_rows(
         geom.out_channels,
-        1,
+        grain,
         tasks,
         operands,
-        |rows, (gw, patches)| {
-            for (b, (x, gy)) in x
-                .chunks_exact(x_len)
-                .zip(gy.chunks_exact(y_len))
-                .enumerate()
-            {
+        |rows, (gw, scratch)| {
+            let (cols, share) = scratch.split_at_mut(cols_len);
+            let samples = x.chunks_exact(x_len).zip(gy.chunks_exact(y_len));
+            for (b, (x, gy)) in samples.enumerate() {
                 for g in rows.start / og..rows.end.div_ceil(og) {
                     let (lo, hi) = (rows.start.max(g * og), rows.end.min((g + 1) * og));
-                    geom.patches(x, g, patches);
+                    geom.cols(x, g, cols);
+                    // This sample's share, gw[o, r] = Σ_p gy[o, p] · cols[r, p], added to the
+                    // samples' before it in order.
                     let gw = &mut gw[(lo - rows.start) * k..(hi - rows.start) * k];
-                    T::gemm_nn(
-                        hi - lo,
-                        k,
-                        p,
-                        &gy[lo * p..hi * p],
-                        p,
-                        1,
-                        &patches[..p * k],
-                        gw,
-                        b > 0,
-                    );
+                    let (gy, cols) = (&gy[lo * p..hi * p], &cols[..k * p]);
+                    if b == 0 {
+                        T::gemm_nt(hi - lo, k, p, gy, cols, gw);
+                    } else {
+                        let share = &mut share[..(hi - lo) * k];
+                        T::gemm_nt(hi - lo, k, p, gy, cols, share);
+                        for (w, &s) in gw.iter_mut().zip(share.iter()) {
+                            *w += s;
+                        }
+                    }
                 }
             }
         },

@@ -138,11 +138,13 @@ pub fn gradient(
                 _ => b.emit(Op::ChannelSum, &[upstream()], name),
             }
         }
-        // y = max of each window:  dx = dy at each window's maximum (found again in x), zero
-        // elsewhere;  y = mean of each window:  dx = dy / window size over the window.
-        Op::Pool { geom, max: true } => {
-            b.emit(Op::PoolGrad { geom, max: true }, &[arg, upstream()], name)
-        }
+        // y = max of each window:  dx = dy at each window's maximum (y, found again in x),
+        // zero elsewhere;  y = mean of each window:  dx = dy / window size over the window.
+        Op::Pool { geom, max: true } => b.emit(
+            Op::PoolGrad { geom, max: true },
+            &[arg, id, upstream()],
+            name,
+        ),
         Op::Pool { geom, max: false } => {
             b.emit(Op::PoolGrad { geom, max: false }, &[upstream()], name)
         }
