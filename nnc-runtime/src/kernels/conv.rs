@@ -155,7 +155,7 @@ impl Conv2d {
 
     /// Calls `f(row, channel, valid, ix, oy, iy)` for every row of group `g`'s columns and
     /// every output row `oy` whose tap reads input row `iy` (rows that read padding are
-    /// skipped); `valid` and `ix` are the tap's [`Conv2d::valid_columns`], found once per tap.
+    /// skipped); `valid` and `ix` are the tap's [`Conv2d::valid_columns`], found once per row.
     #[inline(always)]
     fn each_tap_row(
         &self,
@@ -164,15 +164,11 @@ impl Conv2d {
     ) {
         let cg = self.in_channels / self.groups;
         let ([kh, kw], [sh, _], [dh, _]) = (self.kernel, self.stride, self.dilation);
-        let taps: [(Range<usize>, usize); 8] = std::array::from_fn(|kx| self.valid_columns(kx));
         for ci in 0..cg {
             for ky in 0..kh {
                 for kx in 0..kw {
                     let row = (ci * kh + ky) * kw + kx;
-                    let (valid, ix) = match taps.get(kx) {
-                        Some(tap) => tap.clone(),
-                        None => self.valid_columns(kx),
-                    };
+                    let (valid, ix) = self.valid_columns(kx);
                     for oy in 0..self.out_height() {
                         let iy = (oy * sh + ky * dh).wrapping_sub(self.padding[0]);
                         if iy < self.height {
