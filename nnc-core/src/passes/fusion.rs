@@ -9,7 +9,9 @@
 //!    without dividing by probabilities;
 //! 3. `matmul(x, wᵀ)` [+ `bias_add`] [+ element-wise activation] → one `dense` node, whose
 //!    kernel runs the product and a single epilogue pass; an intermediate is only absorbed when
-//!    nothing else reads it (so an activation whose derivative needs its input stays apart).
+//!    nothing else reads it (so an activation whose derivative needs its input stays apart);
+//! 4. `conv` + element-wise activation → one `conv` node whose kernel applies the activation
+//!    in the pass that adds the bias, on the same condition.
 //!
 //! It does not reorder nodes and does not touch the backward matmuls (they are already single
 //! kernel calls).
@@ -19,6 +21,7 @@ use crate::ir::{Act, LossKind, LossSpec, Op, Program, ValueId};
 pub fn run(p: &mut Program) {
     fuse_losses(p);
     fuse_dense(p);
+    fuse_conv(p);
     super::dead_code::eliminate(p);
 }
 
@@ -148,6 +151,34 @@ fn fuse_dense(p: &mut Program) {
             },
             args,
         ));
+    }
+    for (id, op, args) in rewrites {
+        let n = &mut p.graph.nodes[id.index()];
+        n.op = op;
+        n.args = args;
+    }
+}
+
+fn fuse_conv(p: &mut Program) {
+    let uses = p.graph.use_counts();
+    let mut rewrites = Vec::new();
+    for id in p.graph.ids() {
+        let node = p.graph.node(id);
+        let Op::Activation(act) = node.op else {
+            continue;
+        };
+        let x = node.args[0];
+        let conv = p.graph.node(x);
+        if let Op::Conv {
+            geom,
+            bias,
+            act: Act::Identity,
+        } = conv.op
+        {
+            if uses[x.index()] == 1 && act != Act::Identity {
+                rewrites.push((id, Op::Conv { geom, bias, act }, conv.args.clone()));
+            }
+        }
     }
     for (id, op, args) in rewrites {
         let n = &mut p.graph.nodes[id.index()];

@@ -76,6 +76,16 @@ fn steps(op: Op) -> Option<Vec<Step>> {
             }
             steps
         }
+        Op::Conv { geom, bias, act } => {
+            let mut steps = vec![step(if geom.one_d { "conv1d" } else { "conv2d" }, &[0, 1][..])];
+            if bias {
+                steps.push(step("bias_add", &[2]));
+            }
+            if act != Act::Identity {
+                steps.push(step(act.name(), &[]));
+            }
+            steps
+        }
         Op::SoftmaxLossGrad(_) => vec![step("softmax - target", &[0, 1]), step("· scale", &[])],
         Op::SigmoidLossGrad(_) => vec![step("sigmoid - target", &[0, 1]), step("· scale", &[])],
         _ => return None,
@@ -87,6 +97,8 @@ fn steps(op: Op) -> Option<Vec<Step>> {
 fn fused_kind(op: Op) -> String {
     match op {
         Op::Dense { .. } => "dense".to_string(),
+        Op::Conv { geom, .. } if geom.one_d => "conv1d".to_string(),
+        Op::Conv { .. } => "conv2d".to_string(),
         other => other.to_string(),
     }
 }
