@@ -12,39 +12,17 @@
 //! Run with `cargo run --release --example lenet [DIR]`.
 
 use nnc::runtime::schedule::Cosine;
-use nnc::train::data::{mnist, Split};
 use nnc::train::{evaluate, fit, FitOptions, Validation};
 use std::error::Error;
-use std::path::PathBuf;
+
+#[path = "support/mnist_files.rs"]
+mod mnist_files;
 use std::time::Instant;
 
 nnc::include_model!("tests/fixtures/ok/lenet.nnc");
 
-/// Where the MNIST files are: the argument, `$NNC_DATA`, or the shared data folder.
-fn data_dir(argument: Option<String>) -> PathBuf {
-    if let Some(dir) = argument {
-        return PathBuf::from(dir);
-    }
-    if let Some(data) = std::env::var_os("NNC_DATA") {
-        let data = PathBuf::from(data);
-        let nested = data.join("mnist");
-        return if nested.is_dir() { nested } else { data };
-    }
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/mnist"))
-}
-
 fn main() -> Result<(), Box<dyn Error>> {
-    let dir = data_dir(std::env::args().nth(1));
-    let (train, test) = match (mnist(&dir, Split::Train), mnist(&dir, Split::Test)) {
-        (Ok(train), Ok(test)) => (train, test),
-        (Err(e), _) | (_, Err(e)) => {
-            eprintln!("error: {e}");
-            eprintln!(
-                "help: pass the directory holding train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz, or set NNC_DATA"
-            );
-            std::process::exit(2);
-        }
-    };
+    let (dir, train, test) = mnist_files::load_or_exit();
     println!(
         "lenet: {} training and {} test images from {}, model `LeNet` with {} parameters",
         train.len(),

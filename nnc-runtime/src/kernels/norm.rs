@@ -9,7 +9,7 @@
 //! it can write a gradient, and has no scratch space, so it walks one channel at a time.
 
 use crate::float::Float;
-use crate::kernels::Exec;
+use crate::kernels::{vectorized, Exec};
 use crate::model::Mode;
 
 /// The statistics of each channel of `x` into `stats` (`[3, channels]`). In training they are
@@ -101,10 +101,22 @@ pub fn batch_norm<T: Float>(
             // y = x·a + b with a = γ·inv_std and b = β − mean·a, one multiply-add per value.
             let a = gamma[c] * inv_std[c];
             let b = beta[c] - mean[c] * a;
-            for (yv, &xv) in yr.iter_mut().zip(xr) {
-                *yv = xv.mul_add(a, b);
-            }
+            scale_shift(a, b, xr, yr);
         }
+    }
+}
+
+/// `y = x·a + b` with one fused multiply-add per value. Dispatched so that the multiply-add
+/// is an FMA instruction where the CPU has one: outside the dispatch it is a call to the
+/// software `fmaf`, which took 3% of a training step of the all-convolutional MNIST example.
+fn scale_shift<T: Float>(a: T, b: T, x: &[T], y: &mut [T]) {
+    vectorized!(scale_shift_body(a: T, b: T, x: &[T], y: &mut [T]));
+}
+
+#[inline(always)]
+fn scale_shift_body<T: Float>(a: T, b: T, x: &[T], y: &mut [T]) {
+    for (yv, &xv) in y.iter_mut().zip(x) {
+        *yv = xv.mul_add(a, b);
     }
 }
 

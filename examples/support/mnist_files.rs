@@ -1,0 +1,37 @@
+//! Where the MNIST examples find their data, shared by `mnist`, `lenet` and `mnist_allconv`.
+//! MNIST is not kept in the repository (11 MB): the four IDX files (gzipped or not) are read
+//! from the directory given as the first argument, else from `$NNC_DATA/mnist` or `$NNC_DATA`,
+//! else from `../shared/data/mnist`.
+
+use nnc::train::data::{mnist, Split};
+use nnc::train::Dataset;
+use std::path::PathBuf;
+
+/// Where the MNIST files are: the argument, `$NNC_DATA`, or the shared data folder.
+pub fn data_dir(argument: Option<String>) -> PathBuf {
+    if let Some(dir) = argument {
+        return PathBuf::from(dir);
+    }
+    if let Some(data) = std::env::var_os("NNC_DATA") {
+        let data = PathBuf::from(data);
+        let nested = data.join("mnist");
+        return if nested.is_dir() { nested } else { data };
+    }
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/mnist"))
+}
+
+/// The training and test sets from the directory the command line names (see [`data_dir`]),
+/// or exits with status 2 and a message saying which files are needed.
+pub fn load_or_exit() -> (PathBuf, Dataset<f32>, Dataset<f32>) {
+    let dir = data_dir(std::env::args().nth(1));
+    match (mnist(&dir, Split::Train), mnist(&dir, Split::Test)) {
+        (Ok(train), Ok(test)) => (dir, train, test),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("error: {e}");
+            eprintln!(
+                "help: pass the directory holding train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz, or set NNC_DATA"
+            );
+            std::process::exit(2);
+        }
+    }
+}
