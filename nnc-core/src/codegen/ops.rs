@@ -26,6 +26,20 @@ pub fn usize_lit(n: usize) -> Literal {
     Literal::usize_unsuffixed(n)
 }
 
+impl Ctx<'_> {
+    /// A constant of the element type: for `f32`, the shortest text that reads back as the same
+    /// `f32`, since a computed factor such as the `1/49` of a mean over 49 values printed with
+    /// `f64` digits is a literal with more precision than `f32` holds (which clippy rejects).
+    fn elem_lit(&self, x: f64) -> TokenStream {
+        if self.elem == "f32" {
+            let text = format!("{:?}", x as f32);
+            text.parse().unwrap_or_else(|_| quote!(0.0))
+        } else {
+            float_lit(x)
+        }
+    }
+}
+
 /// A float literal as a person would write it (`0.5`, `1e-8`).
 pub fn float_lit(x: f64) -> TokenStream {
     let text = format!("{x:?}");
@@ -361,7 +375,7 @@ impl Ctx<'_> {
                 quote!(#k::#f(exec, #x, #y, #out))
             }
             Op::Scale(c) => {
-                let (x, c) = (&a[0], float_lit(c.get()));
+                let (x, c) = (&a[0], self.elem_lit(c.get()));
                 quote!(#k::scale(exec, #x, #c, #out))
             }
             // A join along an axis copies blocks: everything from the axis on is one
@@ -493,7 +507,7 @@ impl Ctx<'_> {
                 } else {
                     "expand_axis"
                 });
-                let (scale, x) = (float_lit(scale.get()), &a[0]);
+                let (scale, x) = (self.elem_lit(scale.get()), &a[0]);
                 quote!(#k::#f(exec, #outer, #size, #inner, #scale, #x, #out))
             }
             Op::Permute(perm) => {
