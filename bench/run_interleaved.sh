@@ -109,7 +109,8 @@ for spec in "1 0" "2 0,1"; do
             --task "$TASK" --threads "$threads" --mode "$MODE" --adam "$ADAM"
         nnc_run "$threads thread(s), again" "$threads" "$cpus"
     fi
-    if has jax jax; then
+    # JAX has the MLP tasks only; ONNX Runtime inference only.
+    if has jax jax && [[ $TASK != cnn_train ]]; then
         run "jax (jit), $threads thread(s)" taskset -c "$cpus" "$PYTHON" bench/jax_tasks.py \
             --task "$TASK" --threads "$threads"
     fi
