@@ -55,6 +55,9 @@ fn main() -> Result<(), Box<dyn Error>> {
         result.correct,
         result.scored
     );
-    println!("test accuracy {:.2}%", 100.0 * result.accuracy().unwrap_or(0.0));
+    println!(
+        "test accuracy {:.2}%",
+        100.0 * result.accuracy().unwrap_or(0.0)
+    );
     Ok(())
 }

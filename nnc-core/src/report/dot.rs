@@ -77,7 +77,10 @@ fn steps(op: Op) -> Option<Vec<Step>> {
             steps
         }
         Op::Conv { geom, bias, act } => {
-            let mut steps = vec![step(if geom.one_d { "conv1d" } else { "conv2d" }, &[0, 1][..])];
+            let mut steps = vec![step(
+                if geom.one_d { "conv1d" } else { "conv2d" },
+                &[0, 1][..],
+            )];
             if bias {
                 steps.push(step("bias_add", &[2]));
             }
