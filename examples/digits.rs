@@ -5,13 +5,13 @@
 //! Run with `cargo run --release --example digits`.
 
 use nnc::train::checkpoint::{self, SaveOptions};
-use nnc::train::data::{csv, CsvOptions, Header};
 use nnc::train::{evaluate, fit, Dataset, FitOptions, Validation};
 use std::error::Error;
 
-nnc::include_model!("examples/digits.nnc");
+#[path = "support/digits.rs"]
+mod digits_data;
 
-pub const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/digits.csv.gz");
+nnc::include_model!("examples/digits.nnc");
 
 /// The test accuracy reached after `epochs` epochs, printing progress unless `quiet`.
 pub fn run(epochs: usize, quiet: bool) -> Result<f64, Box<dyn Error>> {
@@ -21,16 +21,7 @@ pub fn run(epochs: usize, quiet: bool) -> Result<f64, Box<dyn Error>> {
 
 /// Trains for `epochs` epochs and reports the test figures; returns the model and the test set.
 fn train(epochs: usize, quiet: bool) -> Result<(Digits, Dataset<f32>), Box<dyn Error>> {
-    let options = CsvOptions {
-        header: Header::Absent,
-        label_column: None,
-        classes: Some(10),
-    };
-    let mut all: Dataset<f32> = csv(DATA, &options)?;
-    // Pixel counts run from 0 to 16; scale them into [0, 1].
-    all.scale_inputs(1.0 / 16.0);
-    // A fixed split: the same shuffle (seed 0) every run; the test fifth is never trained on.
-    let (train, test) = all.split(0.2, 0);
+    let (train, test) = digits_data::split()?;
     if !quiet {
         println!(
             "digits: {} training and {} test images, model `Digits` with {} parameters",

@@ -5,26 +5,17 @@
 //!
 //! Run with `cargo run --release --example digits_cnn`.
 
-use nnc::train::data::{csv, CsvOptions, Header};
-use nnc::train::{evaluate, fit, Dataset, FitOptions, Validation, Verbosity};
+use nnc::train::{evaluate, fit, FitOptions, Validation, Verbosity};
 use std::error::Error;
+
+#[path = "support/digits.rs"]
+mod digits_data;
 
 nnc::include_model!("examples/digits_cnn.nnc");
 
-const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/digits.csv.gz");
-
 /// Trains for `epochs` epochs and returns the test accuracy, printing progress unless `quiet`.
 pub fn run(epochs: usize, quiet: bool) -> Result<f64, Box<dyn Error>> {
-    let options = CsvOptions {
-        header: Header::Absent,
-        label_column: None,
-        classes: Some(10),
-    };
-    let mut all: Dataset<f32> = csv(DATA, &options)?;
-    // Pixel counts run from 0 to 16; scale them into [0, 1].
-    all.scale_inputs(1.0 / 16.0);
-    // The `digits` example's split: the same shuffle (seed 0), the test fifth never trained on.
-    let (train, test) = all.split(0.2, 0);
+    let (train, test) = digits_data::split()?;
     if !quiet {
         println!(
             "digits_cnn: {} training and {} test images, model `DigitsCnn` with {} parameters",

@@ -1,28 +1,27 @@
 //! LeNet-5 on MNIST: two 5×5 convolutions with relu and 2×2 max pooling, then dense layers of
 //! 120, 84 and 10, trained with Adam for 10 epochs of batches of 64, the learning rate annealed
-//! by a cosine from 1e-3 to 1e-5 over the epochs. The model is the
-//! `lenet.nnc` fixture, so its IR and generated code are the snapshots the tests keep.
+//! by a cosine from 1e-3 to 1e-5 over the epochs. The model is the `lenet.nnc` fixture, so its
+//! IR and generated code are the snapshots the tests keep.
 //!
 //! MNIST is not kept in the repository. The example reads the four IDX files (gzipped or not)
 //! from the directory given as its first argument, else from `$NNC_DATA/mnist` or `$NNC_DATA`,
 //! else from `../shared/data/mnist`. It prints the loss, accuracy and images per second of
-//! every epoch (its validation figures are the test set's, for reporting only: nothing is chosen
-//! by them), the wall time, and last the test accuracy on a line of its own.
+//! every epoch (its validation figures are the test set's, for reporting only: nothing is
+//! chosen by them), the wall time, and last the test accuracy on a line of its own.
 //!
 //! Run with `cargo run --release --example lenet [DIR]`.
 
 use nnc::runtime::schedule::Cosine;
-use nnc::train::{evaluate, fit, FitOptions, Validation};
+use nnc::train::{FitOptions, Validation};
 use std::error::Error;
 
-#[path = "support/mnist_files.rs"]
-mod mnist_files;
-use std::time::Instant;
+#[path = "support/mnist.rs"]
+mod mnist_support;
 
 nnc::include_model!("tests/fixtures/ok/lenet.nnc");
 
 fn main() -> Result<(), Box<dyn Error>> {
-    let (dir, train, test) = mnist_files::load_or_exit();
+    let (dir, train, test) = mnist_support::load_or_exit();
     println!(
         "lenet: {} training and {} test images from {}, model `LeNet` with {} parameters",
         train.len(),
@@ -30,36 +29,18 @@ fn main() -> Result<(), Box<dyn Error>> {
         dir.display(),
         le_net::PARAM_COUNT
     );
-    let start = Instant::now();
-    let mut model = LeNet::new(0);
     let epochs = 10;
     let schedule = Cosine {
         base: 1e-3,
         min: 1e-5,
         period: epochs as u64,
     };
-    let history = fit(
-        &mut model,
-        &train,
-        &FitOptions {
-            epochs,
-            batch_size: 64,
-            schedule: Some(&schedule),
-            validation: Validation::Data(&test),
-            ..FitOptions::default()
-        },
-    )?;
-    let wall = start.elapsed().as_secs_f64();
-    let result = evaluate(&model, &test, 1000)?;
-    let speed: f64 =
-        history.iter().map(|e| e.samples_per_second).sum::<f64>() / history.len() as f64;
-    println!(
-        "trained in {wall:.1} s at {speed:.0} images/s on average; test loss {:.4} ({} of {} right)",
-        result.loss, result.correct, result.scored
-    );
-    println!(
-        "test accuracy {:.2}%",
-        100.0 * result.accuracy().unwrap_or(0.0)
-    );
-    Ok(())
+    let options = FitOptions {
+        epochs,
+        batch_size: 64,
+        schedule: Some(&schedule),
+        validation: Validation::Data(&test),
+        ..FitOptions::default()
+    };
+    mnist_support::fit_and_report(&mut LeNet::new(0), &train, &test, &options)
 }

@@ -8,16 +8,16 @@
 //!
 //! Run with `cargo run --release --example mnist [DIR]`.
 
-use nnc::train::{evaluate, fit, FitOptions, Validation};
+use nnc::train::{FitOptions, Validation};
 use std::error::Error;
 
-#[path = "support/mnist_files.rs"]
-mod mnist_files;
+#[path = "support/mnist.rs"]
+mod mnist_support;
 
 nnc::include_model!("examples/mnist.nnc");
 
 fn main() -> Result<(), Box<dyn Error>> {
-    let (dir, train, test) = mnist_files::load_or_exit();
+    let (dir, train, test) = mnist_support::load_or_exit();
     println!(
         "mnist: {} training and {} test images from {}, model `Mnist` with {} parameters",
         train.len(),
@@ -25,27 +25,11 @@ fn main() -> Result<(), Box<dyn Error>> {
         dir.display(),
         mnist::PARAM_COUNT
     );
-    let mut model = Mnist::new(0);
-    let history = fit(
-        &mut model,
-        &train,
-        &FitOptions {
-            epochs: 5,
-            batch_size: 32,
-            validation: Validation::Split(0.1),
-            ..FitOptions::default()
-        },
-    )?;
-    let result = evaluate(&model, &test, 1000)?;
-    let speed: f64 =
-        history.iter().map(|e| e.samples_per_second).sum::<f64>() / history.len() as f64;
-    println!(
-        "test accuracy: {:.2}% ({} of {}), test loss {:.4}; training ran at {:.0} samples/s on average",
-        100.0 * result.accuracy().unwrap_or(0.0),
-        result.correct,
-        result.scored,
-        result.loss,
-        speed
-    );
-    Ok(())
+    let options = FitOptions {
+        epochs: 5,
+        batch_size: 32,
+        validation: Validation::Split(0.1),
+        ..FitOptions::default()
+    };
+    mnist_support::fit_and_report(&mut Mnist::new(0), &train, &test, &options)
 }

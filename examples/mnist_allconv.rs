@@ -9,17 +9,16 @@
 //! `cargo run --release --example mnist_allconv [DIR]`.
 
 use nnc::runtime::schedule::Cosine;
-use nnc::train::{evaluate, fit, FitOptions, Validation};
+use nnc::train::{FitOptions, Validation};
 use std::error::Error;
-use std::time::Instant;
 
-#[path = "support/mnist_files.rs"]
-mod mnist_files;
+#[path = "support/mnist.rs"]
+mod mnist_support;
 
 nnc::include_model!("examples/mnist_allconv.nnc");
 
 fn main() -> Result<(), Box<dyn Error>> {
-    let (dir, train, test) = mnist_files::load_or_exit();
+    let (dir, train, test) = mnist_support::load_or_exit();
     println!(
         "mnist_allconv: {} training and {} test images from {}, model `AllConv` with {} parameters",
         train.len(),
@@ -27,37 +26,18 @@ fn main() -> Result<(), Box<dyn Error>> {
         dir.display(),
         all_conv::PARAM_COUNT
     );
-    let start = Instant::now();
-    let mut model = AllConv::new(0);
     let epochs = 3;
     let schedule = Cosine {
         base: 2e-3,
         min: 1e-4,
         period: epochs as u64,
     };
-    let history = fit(
-        &mut model,
-        &train,
-        &FitOptions {
-            epochs,
-            batch_size: 64,
-            schedule: Some(&schedule),
-            validation: Validation::Split(0.1),
-            ..FitOptions::default()
-        },
-    )?;
-    let result = evaluate(&model, &test, 1000)?;
-    let last = history.last().map_or(0.0, |e| e.samples_per_second);
-    println!(
-        "trained in {:.1} s at {last:.0} images/s in the last epoch; test loss {:.4} ({} of {} right)",
-        start.elapsed().as_secs_f64(),
-        result.loss,
-        result.correct,
-        result.scored
-    );
-    println!(
-        "test accuracy {:.2}%",
-        100.0 * result.accuracy().unwrap_or(0.0)
-    );
-    Ok(())
+    let options = FitOptions {
+        epochs,
+        batch_size: 64,
+        schedule: Some(&schedule),
+        validation: Validation::Split(0.1),
+        ..FitOptions::default()
+    };
+    mnist_support::fit_and_report(&mut AllConv::new(0), &train, &test, &options)
 }

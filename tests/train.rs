@@ -11,7 +11,8 @@ use nnc::train::{
     Validation, Verbosity,
 };
 
-#[allow(dead_code)]
+// Both digits examples load `examples/support/digits.rs`, each being a program of its own.
+#[allow(dead_code, clippy::duplicate_mod)]
 #[path = "../examples/digits_cnn.rs"]
 mod digits_cnn_example;
 #[allow(dead_code)]
