@@ -141,11 +141,32 @@ def cnn_train(framework, mode, threads):
     report_throughput(framework, "cnn_train", 64, threads, throughput(64, call))
 
 
+def cnn_infer(framework, mode, threads):
+    torch.manual_seed(0)
+    model = lenet().eval()
+
+    def forward(x):
+        return torch.softmax(model(x), dim=1)
+
+    fwd = compiled(forward, mode)
+    xs, _ = make_data(1, 784, 10)
+    sink = [None]
+
+    def call(i):
+        sink[0] = fwd(xs[i % BATCHES])
+
+    # As for mlp_infer: inference_mode entered once, outside the timed calls.
+    with torch.inference_mode():
+        result = latency(call)
+    report_latency(framework, "cnn_infer", threads, result)
+
+
 TASKS = {
     "mlp_train": mlp_train,
     "mlp_infer": mlp_infer,
     "iris_train": iris_train,
     "cnn_train": cnn_train,
+    "cnn_infer": cnn_infer,
 }
 
 

@@ -110,13 +110,13 @@ for spec in "1 0" "2 0,1"; do
         nnc_run "$threads thread(s), again" "$threads" "$cpus"
     fi
     # JAX has the MLP tasks only; ONNX Runtime inference only.
-    if has jax jax && [[ $TASK != cnn_train ]]; then
+    if has jax jax && [[ $TASK != cnn_* ]]; then
         run "jax (jit), $threads thread(s)" taskset -c "$cpus" "$PYTHON" bench/jax_tasks.py \
             --task "$TASK" --threads "$threads"
     fi
-    if has onnxruntime onnxruntime && [[ $TASK == all || $TASK == mlp_infer ]]; then
+    if has onnxruntime onnxruntime && [[ $TASK == all || $TASK == *_infer ]]; then
         run "onnxruntime, $threads thread(s)" taskset -c "$cpus" "$PYTHON" bench/onnx_tasks.py \
-            --threads "$threads"
+            --task "$TASK" --threads "$threads"
     fi
     if has jax jax || has onnxruntime onnxruntime; then
         nnc_run "$threads thread(s), last" "$threads" "$cpus"

@@ -12,7 +12,7 @@ import json
 import sys
 from collections import defaultdict
 
-ORDER = {"mlp_train": 0, "mlp_infer": 1, "iris_train": 2}
+ORDER = {"mlp_train": 0, "mlp_infer": 1, "iris_train": 2, "cnn_train": 3, "cnn_infer": 4}
 
 
 def fmt(line):
@@ -39,7 +39,7 @@ def main():
     print("| --- | ---: | ---: | --- |" + " ---: |" * len(frameworks))
     for key in sorted(rows, key=lambda k: (ORDER.get(k[0], 9), k[0], k[2], k[1])):
         task, batch, threads = key
-        metric = "median latency" if task == "mlp_infer" and batch == 1 else "samples/s"
+        metric = "median latency" if task.endswith("_infer") and batch == 1 else "samples/s"
         cells = [" / ".join(rows[key].get(fw, ["–"])) for fw in frameworks]
         print(f"| {task} | {batch} | {threads} | {metric} | " + " | ".join(cells) + " |")
 

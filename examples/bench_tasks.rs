@@ -8,7 +8,8 @@
 //! ```
 //!
 //! Tasks: `mlp_train` (batch 1, 32, 128, 1024), `mlp_infer` (batch-1 latency, batch-64
-//! throughput), `iris_train` (batch 32) and `cnn_train` (LeNet-like, batch 64). Method: random normal inputs and uniform labels
+//! throughput), `iris_train` (batch 32), `cnn_train` (LeNet-like, batch 64) and `cnn_infer` (its
+//! batch-1 latency). Method: random normal inputs and uniform labels
 //! from seed 0, 4 batches generated before timing and cycled; the first call timed on its own;
 //! at least 0.3 s of warm-up; then 5 blocks of about 0.15 s, reporting the median block's
 //! samples per second. Batch-1 latency is the median (and 10th / 90th percentiles) of at least
@@ -173,6 +174,25 @@ fn report_throughput(task: &str, batch: usize, threads: usize, (first, rate): (f
     );
 }
 
+fn report_latency(task: &str, threads: usize, lat: &Latency) {
+    eprintln!(
+        "{task} batch 1: median {:.2} µs, p10 {:.2}, p90 {:.2} over {} calls",
+        lat.median_us, lat.p10_us, lat.p90_us, lat.calls
+    );
+    json_line(
+        task,
+        1,
+        threads,
+        &[
+            ("median_us", lat.median_us),
+            ("p10_us", lat.p10_us),
+            ("p90_us", lat.p90_us),
+            ("first_call_us", lat.first_call_us),
+            ("calls", lat.calls as f64),
+        ],
+    );
+}
+
 fn mlp_train(threads: usize) {
     for batch in [1, 32, 128, 1024] {
         let data = Data::new(batch, 784, 10);
@@ -195,22 +215,7 @@ fn mlp_infer(threads: usize) {
         let probs = model.predict(&mut ws, &data.x[i % BATCHES]).unwrap();
         black_box(probs);
     });
-    eprintln!(
-        "mlp_infer batch 1: median {:.2} µs, p10 {:.2}, p90 {:.2} over {} calls",
-        lat.median_us, lat.p10_us, lat.p90_us, lat.calls
-    );
-    json_line(
-        "mlp_infer",
-        1,
-        threads,
-        &[
-            ("median_us", lat.median_us),
-            ("p10_us", lat.p10_us),
-            ("p90_us", lat.p90_us),
-            ("first_call_us", lat.first_call_us),
-            ("calls", lat.calls as f64),
-        ],
-    );
+    report_latency("mlp_infer", threads, &lat);
 
     let batch = 64;
     let data = Data::new(batch, 784, 10);
@@ -248,8 +253,19 @@ fn cnn_train(threads: usize) {
     report_throughput("cnn_train", batch, threads, result);
 }
 
-const USAGE: &str =
-    "usage: bench_tasks [--task mlp_train|mlp_infer|iris_train|cnn_train|all] [--threads N]";
+/// Single-image latency of the `cnn_train` model's prediction (no training).
+fn cnn_infer(threads: usize) {
+    let data = Data::new(1, 784, 10);
+    let model = cnn::BenchCnn::new(0);
+    let mut ws = model.workspace_with_threads(1, threads);
+    let lat = latency(|i| {
+        let probs = model.predict(&mut ws, &data.x[i % BATCHES]).unwrap();
+        black_box(probs);
+    });
+    report_latency("cnn_infer", threads, &lat);
+}
+
+const USAGE: &str = "usage: bench_tasks [--task mlp_train|mlp_infer|iris_train|cnn_train|cnn_infer|all] [--threads N]";
 
 fn main() -> ExitCode {
     let mut task = String::from("all");
@@ -291,11 +307,13 @@ fn main() -> ExitCode {
         "mlp_infer" => mlp_infer(threads),
         "iris_train" => iris_train(threads),
         "cnn_train" => cnn_train(threads),
+        "cnn_infer" => cnn_infer(threads),
         "all" => {
             mlp_train(threads);
             mlp_infer(threads);
             iris_train(threads);
             cnn_train(threads);
+            cnn_infer(threads);
         }
         other => {
             eprintln!("unknown task `{other}`\n{USAGE}");
