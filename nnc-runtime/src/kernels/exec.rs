@@ -35,10 +35,14 @@ pub const THREADS_ENV: &str = "NNC_NUM_THREADS";
 const SPIN: Duration = Duration::from_micros(50);
 
 /// How long an idle worker keeps polling for the next job (yielding its core to anyone who
-/// wants it) before it parks. A training step issues kernels back to back, so the workers stay
-/// awake through a step and into the next one; waking a parked thread costs 5-50 µs on this
-/// VM, more than many whole kernels.
-const STAY_AWAKE: Duration = Duration::from_millis(1);
+/// wants it) before it parks. A training step issues kernels back to back, but some run on the
+/// calling thread alone for a millisecond or more (a small layer's weight gradient, batch
+/// norm): a worker that parked during one of those costs 5-50 µs to wake on this VM, at every
+/// such gap of every step. With 1 ms here, LeNet trained at 5,200-5,900 images/s on 2 threads,
+/// slower than on 1 (6,400-7,800); with 20 ms, at 10,500-11,400 in the same interleaved runs
+/// (`TASK=cnn_train bench/run_interleaved.sh` with both builds). A yielding worker gives its
+/// core to any other runnable thread, so the longer wait costs others little.
+const STAY_AWAKE: Duration = Duration::from_millis(20);
 
 /// A pool of threads that kernels split their work over; see the module documentation.
 ///
