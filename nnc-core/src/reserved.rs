@@ -45,6 +45,7 @@ pub const MODULE_CONSTS: &[&str] = &[
     "ARENA_PER_SAMPLE",
     "ARENA_FIXED",
     "STATE_COUNT",
+    "SCRATCH_PER_THREAD",
 ];
 
 /// Rust's keywords, strict and reserved, and the generated module's alias of the runtime.

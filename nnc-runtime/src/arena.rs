@@ -238,6 +238,21 @@ impl<T: Float> Arena<T> {
     }
 }
 
+/// The scratch each thread of a workspace gets: the largest of its kernels' needs. Generated
+/// code computes it at compile time from the kernels' own size functions (such as
+/// `Conv2d::scratch_len`), so that the size is stated in one place, beside the kernel that
+/// uses it.
+pub const fn scratch_per_thread(needs: &[usize]) -> usize {
+    let (mut largest, mut i) = (0, 0);
+    while i < needs.len() {
+        if needs[i] > largest {
+            largest = needs[i];
+        }
+        i += 1;
+    }
+    largest
+}
+
 /// One writable view `w` of `buf` and read-only views of the `reads`, which do not overlap it.
 fn split_views<T, const N: usize>(
     buf: &mut [T],

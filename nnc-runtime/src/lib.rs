@@ -25,7 +25,7 @@ pub mod schedule;
 pub mod vecmath;
 
 pub use aligned::Aligned;
-pub use arena::{Arena, Slot};
+pub use arena::{scratch_per_thread, Arena, Slot};
 pub use error::Error;
 pub use float::Float;
 pub use kernels::{Act, Exec};

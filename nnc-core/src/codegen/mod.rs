@@ -121,20 +121,30 @@ fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) 
         }
     });
     let (optimizer_ty, optimizer_new) = optimizer(p, &elem);
-    // Kernels that need working space (convolutions) get it per thread, beside the arena.
-    let scratch = p
-        .graph
-        .nodes
-        .iter()
-        .map(|n| n.op.scratch_len())
-        .max()
-        .unwrap_or(0);
-    let (scratch_const, start_exec, arena_new, exec_field) = if scratch > 0 {
-        let n = usize_lit(scratch);
+    // Each geometry is one constant, which the kernel calls name. Convolutions need working
+    // space per thread, beside the arena: the runtime's size function for each geometry says
+    // how much.
+    let conv_consts = names.conv.iter().map(|(g, name)| {
+        let (doc, name, g) = (" A convolution's input, output channels, kernel, stride, padding, dilation and groups.", ident(name), ops::conv_tokens(g));
+        quote!(#[doc = #doc] const #name: rt::kernels::Conv2d = #g;)
+    });
+    let pool_consts = names.pool.iter().map(|(g, name)| {
+        let (doc, name, g) = (
+            " A pooling's input, window, stride and padding.",
+            ident(name),
+            ops::pool_tokens(g),
+        );
+        quote!(#[doc = #doc] const #name: rt::kernels::Pool2d = #g;)
+    });
+    let needs = names.conv.iter().map(|(_, name)| {
+        let name = ident(name);
+        quote!(#name.scratch_len())
+    });
+    let (scratch_const, start_exec, arena_new, exec_field) = if !names.conv.is_empty() {
         (
             quote! {
-                /// Scratch elements each thread's convolution kernels use (one sample's patches).
-                pub const SCRATCH_PER_THREAD: usize = #n;
+                /// Scratch elements each thread's convolution kernels use (one sample's columns).
+                pub const SCRATCH_PER_THREAD: usize = rt::scratch_per_thread(&[#(#needs),*]);
             },
             quote!(let exec = rt::Exec::try_new(threads)?;),
             quote!(rt::Arena::try_new(ARENA_PER_SAMPLE, ARENA_FIXED, capacity)?
@@ -261,6 +271,8 @@ fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) 
             #(#param_consts)*
             #state_consts
             #(#slot_consts)*
+            #(#conv_consts)*
+            #(#pool_consts)*
 
             #[doc = #forward_doc]
             fn forward(exec: &rt::Exec, params: &[#elem], #state_param arena: &mut rt::Arena<#elem>, batch: usize, #mode_param #rng_param #(#input_args),*) {

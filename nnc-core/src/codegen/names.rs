@@ -3,7 +3,7 @@
 //! module, never a Rust keyword or one of the generator's own items, and in the case rustc's
 //! lints expect. Allocation is linear in the number of names.
 
-use crate::ir::{Binding, Op, Program, ValueId};
+use crate::ir::{Binding, ConvGeom, Op, PoolGeom, Program, ValueId};
 use crate::reserved::{is_reserved, snake, upper, LOCALS, MODULE_CONSTS};
 use std::collections::{HashMap, HashSet};
 
@@ -23,6 +23,11 @@ pub struct Names {
     pub input_grad: Vec<Option<String>>,
     /// Per output, the parameter of `backward` holding the caller's gradient of it.
     pub output_grad: Vec<String>,
+    /// The constant holding each distinct convolution geometry (upper case), named after the
+    /// first layer with it: its forward pass and both gradients use the one constant.
+    pub conv: Vec<(ConvGeom, String)>,
+    /// Likewise for each distinct pooling geometry, named after the first pooling's value.
+    pub pool: Vec<(PoolGeom, String)>,
 }
 
 impl Names {
@@ -77,6 +82,23 @@ impl Names {
             }
             slot[id.index()] = consts.claim(upper(&node.name));
         }
+        let (mut conv, mut pool) = (Vec::new(), Vec::new());
+        for id in p.graph.ids() {
+            let node = p.graph.node(id);
+            match node.op {
+                Op::Conv { geom, .. } if !conv.iter().any(|(g, _)| *g == geom) => {
+                    let layer = p
+                        .param_of(node.args[1])
+                        .map_or(node.name.as_str(), |i| p.params[i].name.as_str());
+                    let layer = layer.strip_suffix(".weight").unwrap_or(layer);
+                    conv.push((geom, consts.claim(upper(&format!("{layer}.geometry")))));
+                }
+                Op::Pool { geom, .. } if !pool.iter().any(|(g, _)| *g == geom) => {
+                    pool.push((geom, consts.claim(upper(&format!("{}.window", node.name)))));
+                }
+                _ => {}
+            }
+        }
         Names {
             local,
             slot,
@@ -84,7 +106,25 @@ impl Names {
             state,
             input_grad,
             output_grad,
+            conv,
+            pool,
         }
+    }
+
+    /// The constant of convolution geometry `g` (every one has a forward node, named first).
+    pub fn conv(&self, g: &ConvGeom) -> &str {
+        self.conv
+            .iter()
+            .find_map(|(geom, name)| (geom == g).then_some(name.as_str()))
+            .unwrap_or("")
+    }
+
+    /// The constant of pooling geometry `g`.
+    pub fn pool(&self, g: &PoolGeom) -> &str {
+        self.pool
+            .iter()
+            .find_map(|(geom, name)| (geom == g).then_some(name.as_str()))
+            .unwrap_or("")
     }
 
     pub fn local(&self, v: ValueId) -> &str {

@@ -197,7 +197,7 @@ impl Ctx<'_> {
         let local = ident(self.names.local(id));
         // Read-only views of the arena values a kernel writing outside the arena reads, and
         // the scratch space for a kernel that needs it.
-        let scratch = node.op.scratch_len() > 0;
+        let scratch = node.op.conv_geom().is_some();
         let read_bind = || {
             if scratch {
                 Some(
@@ -424,7 +424,7 @@ impl Ctx<'_> {
                 quote!(#k::embedding_backward(exec, #dim, #ids, #gy, #out))
             }
             Op::Conv { geom, bias, act } => {
-                let (geom, x, w) = (conv_tokens(&geom), &a[0], &a[1]);
+                let (geom, x, w) = (ident(self.names.conv(&geom)), &a[0], &a[1]);
                 let b = if bias {
                     let b = &a[2];
                     quote!(Some(#b))
@@ -435,24 +435,24 @@ impl Ctx<'_> {
                 quote!(#k::conv2d(exec, batch, &#geom, #x, #w, #b, #act, #out, scratch))
             }
             Op::ConvInputGrad(geom) => {
-                let (geom, gy, w) = (conv_tokens(&geom), &a[0], &a[1]);
+                let (geom, gy, w) = (ident(self.names.conv(&geom)), &a[0], &a[1]);
                 quote!(#k::conv2d_backward_input(exec, batch, &#geom, #gy, #w, #out, scratch))
             }
             Op::ConvWeightGrad(geom) => {
-                let (geom, gy, x) = (conv_tokens(&geom), &a[0], &a[1]);
+                let (geom, gy, x) = (ident(self.names.conv(&geom)), &a[0], &a[1]);
                 quote!(#k::conv2d_backward_weight(exec, batch, &#geom, #gy, #x, #out, scratch))
             }
             Op::Pool { geom, max } => {
                 let f = ident(if max { "max_pool2d" } else { "avg_pool2d" });
-                let (geom, x) = (pool_tokens(&geom), &a[0]);
+                let (geom, x) = (ident(self.names.pool(&geom)), &a[0]);
                 quote!(#k::#f(exec, batch, &#geom, #x, #out))
             }
             Op::PoolGrad { geom, max: true } => {
-                let (geom, x, y, gy) = (pool_tokens(&geom), &a[0], &a[1], &a[2]);
+                let (geom, x, y, gy) = (ident(self.names.pool(&geom)), &a[0], &a[1], &a[2]);
                 quote!(#k::max_pool2d_backward(exec, batch, &#geom, #x, #y, #gy, #out))
             }
             Op::PoolGrad { geom, max: false } => {
-                let (geom, gy) = (pool_tokens(&geom), &a[0]);
+                let (geom, gy) = (ident(self.names.pool(&geom)), &a[0]);
                 quote!(#k::avg_pool2d_backward(exec, batch, &#geom, #gy, #out))
             }
             Op::BatchNormStats { eps } => {
@@ -837,7 +837,7 @@ pub fn act_tokens(act: Act) -> TokenStream {
 }
 
 /// A convolution's geometry as the runtime's struct literal.
-fn conv_tokens(g: &ConvGeom) -> TokenStream {
+pub(super) fn conv_tokens(g: &ConvGeom) -> TokenStream {
     let [c, h, w, o, groups] =
         [g.in_channels, g.height, g.width, g.out_channels, g.groups].map(usize_lit);
     let pair = |p: [usize; 2]| {
@@ -860,7 +860,7 @@ fn conv_tokens(g: &ConvGeom) -> TokenStream {
 }
 
 /// A pooling's geometry as the runtime's struct literal.
-fn pool_tokens(g: &PoolGeom) -> TokenStream {
+pub(super) fn pool_tokens(g: &PoolGeom) -> TokenStream {
     let [c, h, w] = [g.channels, g.height, g.width].map(usize_lit);
     let [kh, kw] = g.kernel.map(usize_lit);
     let [sh, sw] = g.stride.map(usize_lit);

@@ -84,21 +84,17 @@ impl ConvGeom {
     }
 
     pub fn weight(&self) -> Shape {
-        let mut dims = vec![
-            Dim::Fixed(self.out_channels),
-            Dim::Fixed(self.in_channels / self.groups.max(1)),
-        ];
-        dims.extend(self.spatial(self.kernel[0], self.kernel[1]));
-        Shape(dims)
+        Shape::fixed(&self.weight_dims())
     }
 
-    /// Scratch elements a thread needs for this convolution: the runtime's
-    /// `Conv2d::scratch_len`, one sample's columns for one group and one sample's share of a
-    /// group's weight gradient, each rounded up to 16 elements.
-    pub fn scratch_len(&self) -> usize {
-        let patch = self.in_channels / self.groups.max(1) * self.kernel[0] * self.kernel[1];
-        let cols = (self.out_height() * self.out_width() * patch).div_ceil(16) * 16;
-        cols + (self.out_channels / self.groups.max(1) * patch).div_ceil(16) * 16
+    /// The weight's dimensions, `[O, C/groups, kh, kw]` (`[O, C/groups, k]` in 1-D).
+    pub fn weight_dims(&self) -> Vec<usize> {
+        let mut dims = vec![self.out_channels, self.in_channels / self.groups.max(1)];
+        if !self.one_d {
+            dims.push(self.kernel[0]);
+        }
+        dims.push(self.kernel[1]);
+        dims
     }
 }
 

@@ -798,14 +798,15 @@ impl Op {
         }
     }
 
-    /// Elements of per-thread scratch space the op's kernel needs (a convolution's patches),
-    /// which the workspace allocates beside the arena for each thread.
-    pub fn scratch_len(self) -> usize {
+    /// The geometry of a convolution's kernel (forward or either gradient): these kernels need
+    /// per-thread scratch space, which the workspace allocates beside the arena and whose size
+    /// the runtime states (`Conv2d::scratch_len`).
+    pub fn conv_geom(self) -> Option<ConvGeom> {
         match self {
             Op::Conv { geom, .. } | Op::ConvInputGrad(geom) | Op::ConvWeightGrad(geom) => {
-                geom.scratch_len()
+                Some(geom)
             }
-            _ => 0,
+            _ => None,
         }
     }
 

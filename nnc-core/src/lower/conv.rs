@@ -10,105 +10,127 @@ use super::dense::{init_of, relu_like, INITS, INIT_HINT};
 use super::layers::{Layer, LayerKind};
 use super::Lowerer;
 use crate::diag::{Diagnostic, Span};
-use crate::ir::{Act, ConvGeom, Dim, Init, Op, Phase, Type, ValueId};
+use crate::ir::{out_size, Act, ConvGeom, Dim, Init, Op, Phase, Type, ValueId};
 use crate::syntax::ast;
 
-const fn sizes(
+/// A [`Kind::Sizes`] option: one size of at least `min`, a tuple of one of the lengths
+/// `tuples`, or one of `names`. An optional one defaults to no sizes at all, which the layer
+/// reads as its own default (as an empty name is a [`Kind::Choice`]'s default).
+pub(super) const fn size_option(
     name: &'static str,
     min: usize,
-    default: Option<usize>,
+    tuples: &'static [usize],
     names: &'static [&'static str],
     words: &'static str,
+    optional: bool,
     hint: &'static str,
 ) -> Param {
     Param {
         name,
         kind: Kind::Sizes {
             min,
-            tuples: &[2],
+            tuples,
             names,
             words,
         },
-        default: match default {
-            Some(_) => Some(Bound::Int(0)),
-            None => None,
+        default: if optional {
+            Some(Bound::Sizes(Vec::new()))
+        } else {
+            None
         },
         hint,
     }
 }
 
-/// The signature shared by both layers; the 2-D forms of sizes are tuples of two, and the
-/// padding also takes four (top, bottom, left, right) or `same` / `valid`.
-const CONV_SIG: &[Param] = &[
-    Param {
-        name: "out_channels",
-        kind: Kind::Width,
-        default: None,
-        hint: "give the number of output channels, as in `conv2d c1(6, kernel = 5)`",
-    },
-    sizes(
-        "kernel",
-        1,
-        None,
-        &[],
-        "a positive size or a pair of them",
-        "write the kernel size, as in `conv2d c1(6, kernel = 5)` or `kernel = (3, 5)`",
-    ),
-    sizes(
-        "stride",
-        1,
-        Some(1),
-        &[],
-        "a positive size or a pair of them",
-        "the stride is at least 1, as in `stride = 2` or `stride = (2, 1)`",
-    ),
-    Param {
-        name: "padding",
-        kind: Kind::Sizes {
-            min: 0,
-            tuples: &[2, 4],
-            names: &["same", "valid"],
-            words: "a size, a pair (rows, columns), four sizes (top, bottom, left, right), `same` or `valid`",
+/// The options of `conv2d` (`two_d`) and `conv1d`. A 2-D size may be a pair `(rows, columns)`
+/// and a 2-D padding four sizes `(top, bottom, left, right)`; a 1-D layer has one axis, so its
+/// binding refuses tuples.
+const fn conv_sig(two_d: bool) -> [Param; 9] {
+    let (pair, padding): (&'static [usize], &'static [usize]) =
+        if two_d { (&[2], &[2, 4]) } else { (&[], &[]) };
+    let (positive, sizes) = if two_d {
+        (
+            "a positive size or a pair of them",
+            "a size, a pair (rows, columns), four sizes (top, bottom, left, right), `same` or `valid`",
+        )
+    } else {
+        ("a positive size", "a size, `same` or `valid`")
+    };
+    [
+        Param {
+            name: "out_channels",
+            kind: Kind::Width,
+            default: None,
+            hint: "give the number of output channels, as in `conv2d c1(6, kernel = 5)`",
         },
-        default: Some(Bound::Int(0)),
-        hint: "write `padding = 2`, `padding = (1, 2)`, `padding = (0, 1, 0, 1)` or `padding = same`",
-    },
-    sizes(
-        "dilation",
-        1,
-        Some(1),
-        &[],
-        "a positive size or a pair of them",
-        "the dilation is at least 1, as in `dilation = 2`",
-    ),
-    Param {
-        name: "groups",
-        kind: Kind::Width,
-        default: Some(Bound::Int(1)),
-        hint: "groups divides both channel counts; `groups = C` is a depthwise convolution",
-    },
-    Param {
-        name: "bias",
-        kind: Kind::Bool,
-        default: Some(Bound::Bool(true)),
-        hint: "write `bias = false` to drop the bias",
-    },
-    Param {
-        name: "init",
-        kind: Kind::Choice {
-            names: INITS,
-            or_number: true,
+        size_option(
+            "kernel",
+            1,
+            pair,
+            &[],
+            positive,
+            false,
+            "write the kernel size, as in `conv2d c1(6, kernel = 5)` or `kernel = (3, 5)`",
+        ),
+        size_option(
+            "stride",
+            1,
+            pair,
+            &[],
+            positive,
+            true,
+            "the stride is at least 1, as in `stride = 2` or `stride = (2, 1)`",
+        ),
+        size_option(
+            "padding",
+            0,
+            padding,
+            &["same", "valid"],
+            sizes,
+            true,
+            "write `padding = 2`, `padding = (1, 2)`, `padding = (0, 1, 0, 1)` or `padding = same`",
+        ),
+        size_option(
+            "dilation",
+            1,
+            pair,
+            &[],
+            positive,
+            true,
+            "the dilation is at least 1, as in `dilation = 2`",
+        ),
+        Param {
+            name: "groups",
+            kind: Kind::Width,
+            default: Some(Bound::Int(1)),
+            hint: "groups divides both channel counts; `groups = C` is a depthwise convolution",
         },
-        default: Some(Bound::Name(String::new())),
-        hint: INIT_HINT,
-    },
-    Param {
-        name: "frozen",
-        kind: Kind::Bool,
-        default: Some(Bound::Bool(false)),
-        hint: "write `frozen = true` to keep the layer's parameters fixed during training",
-    },
-];
+        Param {
+            name: "bias",
+            kind: Kind::Bool,
+            default: Some(Bound::Bool(true)),
+            hint: "write `bias = false` to drop the bias",
+        },
+        Param {
+            name: "init",
+            kind: Kind::Choice {
+                names: INITS,
+                or_number: true,
+            },
+            default: Some(Bound::Name(String::new())),
+            hint: INIT_HINT,
+        },
+        Param {
+            name: "frozen",
+            kind: Kind::Bool,
+            default: Some(Bound::Bool(false)),
+            hint: "write `frozen = true` to keep the layer's parameters fixed during training",
+        },
+    ]
+}
+
+static CONV2D_SIG: [Param; 9] = conv_sig(true);
+static CONV1D_SIG: [Param; 9] = conv_sig(false);
 
 /// A convolution layer's parameters and geometry, for applying it again by name.
 #[derive(Clone, Copy, Debug)]
@@ -138,7 +160,7 @@ impl Lowerer<'_> {
         let (layer, what, b) = self.named_layer(
             stage,
             kind,
-            CONV_SIG,
+            if one_d { &CONV1D_SIG } else { &CONV2D_SIG },
             "write `conv2d c1(6, kernel = 5)`: the name gives the parameters their stable names `c1.weight` and `c1.bias`",
             "rename one of the layers, or write `-> {}` to apply the first layer again with the same parameters",
         )?;
@@ -181,14 +203,7 @@ impl Lowerer<'_> {
         };
         let weight = self.param(
             format!("{}.weight", layer.name),
-            geom.weight()
-                .0
-                .iter()
-                .map(|d| match d {
-                    Dim::Fixed(n) => *n,
-                    Dim::Batch => 0,
-                })
-                .collect(),
+            geom.weight_dims(),
             init_of(&b, 7, default_init),
             (fan_in, fan_out),
             frozen,
@@ -279,51 +294,21 @@ impl Lowerer<'_> {
     ) -> Option<ConvGeom> {
         let out_channels = b.int(0)?;
         let groups = b.int(5)?;
-        // A single size applies to every spatial axis; a 1-D layer has one axis, so its
-        // sizes are written as one number and its row sizes are 1.
-        let pair = |i: usize, default: usize| -> Result<[usize; 2], Span> {
-            let at = b.span(i).unwrap_or(span);
-            match b.sizes(i) {
-                None => Ok([default, default]),
-                Some([n]) if one_d => Ok([1, *n]),
-                Some([n]) => Ok([*n, *n]),
-                Some([a, b]) if !one_d => Ok([*a, *b]),
-                Some(_) => Err(at),
-            }
+        // A single size applies to every spatial axis; a 1-D layer's sizes are its columns',
+        // and its row sizes are 1. No sizes is the option's default.
+        let pair = |i: usize, default: usize| match b.sizes(i) {
+            Some(&[n]) if one_d => [1, n],
+            Some(&[n]) => [n, n],
+            Some(&[rows, cols]) => [rows, cols],
+            _ => [default, default],
         };
-        let mut errors = Vec::new();
-        let mut take = |r: Result<[usize; 2], Span>, name: &str| {
-            r.unwrap_or_else(|at| {
-                errors.push((at, name.to_string()));
-                [1, 1]
-            })
-        };
-        let kernel = take(pair(1, 1), "kernel");
-        let stride = take(pair(2, 1), "stride");
-        let dilation = take(pair(4, 1), "dilation");
-        let failed = !errors.is_empty();
-        for (at, name) in errors {
-            self.error(
-                Diagnostic::error(
-                    "E0403",
-                    at,
-                    format!(
-                        "`{name}` of {what} is one size per axis, and a 1-D layer has one axis"
-                    ),
-                )
-                .with_span_label("a tuple")
-                .with_help(format!("write `{name} = 3`")),
-            );
-        }
-        if failed {
-            return None;
-        }
-        let padding_span = b.span(3).unwrap_or(span);
+        let (kernel, stride, dilation) = (pair(1, 1), pair(2, 1), pair(4, 1));
         let padding = match (b.choice(3), b.sizes(3)) {
             (Some("same"), _) => {
                 if stride != [1, 1] {
+                    let at = b.span(3).unwrap_or(span);
                     self.error(
-                        Diagnostic::error("E0403", padding_span, format!("`padding = same` of {what} needs stride 1"))
+                        Diagnostic::error("E0403", at, format!("`padding = same` of {what} needs stride 1"))
                             .with_span_label("`same` padding")
                             .with_help("as in PyTorch, a strided convolution gives its padding as sizes; for stride s and kernel k, `padding = (k - 1) / 2` keeps ⌈size / s⌉ outputs for odd k"),
                     );
@@ -339,23 +324,12 @@ impl Lowerer<'_> {
                 let (left, right) = split(kernel[1], dilation[1]);
                 [top, bottom, left, right]
             }
-            (Some("valid"), _) | (_, None) => [0; 4],
             (_, Some(&[n])) if one_d => [0, 0, n, n],
             (_, Some(&[n])) => [n; 4],
-            (_, Some(&[a, b])) if !one_d => [a, a, b, b],
-            (_, Some(&[t, bo, l, r])) if !one_d => [t, bo, l, r],
-            (_, Some(_)) => {
-                self.error(
-                    Diagnostic::error(
-                        "E0403",
-                        padding_span,
-                        format!("`padding` of {what} is one size per side of its one axis"),
-                    )
-                    .with_span_label("a tuple")
-                    .with_help("write `padding = 2` for both ends of the sequence"),
-                );
-                return None;
-            }
+            (_, Some(&[rows, cols])) => [rows, rows, cols, cols],
+            (_, Some(&[top, bottom, left, right])) => [top, bottom, left, right],
+            // `valid`, or the default.
+            _ => [0; 4],
         };
         let geom = ConvGeom {
             in_channels: c,
@@ -381,8 +355,11 @@ impl Lowerer<'_> {
                 );
             }
         }
-        ok &= self.check_out_size(&geom, what, span, 0);
-        ok &= self.check_out_size(&geom, what, span, 1);
+        // A 1-D layer's single row always fits.
+        let help = "use a smaller kernel or dilation, or more padding, or apply the layer earlier, where the input is larger";
+        for axis in usize::from(one_d)..2 {
+            ok &= self.check_out_size(what, span, Axis::of_conv(&geom, axis), help);
+        }
         if !ok {
             return None;
         }
@@ -402,45 +379,64 @@ impl Lowerer<'_> {
         Some(geom)
     }
 
-    /// Reports an axis where PyTorch's formula leaves no output, with the numbers filled in.
-    fn check_out_size(&mut self, g: &ConvGeom, what: &str, span: Span, axis: usize) -> bool {
-        let (size, out) = if axis == 0 {
-            (g.height, g.out_height())
-        } else {
-            (g.width, g.out_width())
-        };
-        if out >= 1 || (axis == 0 && g.one_d) {
+    /// Reports (E0212) an axis where PyTorch's formula leaves no output, with the numbers
+    /// filled in and `help` on what to change; returns whether the axis has an output.
+    pub(super) fn check_out_size(&mut self, what: &str, span: Span, a: Axis, help: &str) -> bool {
+        let (before, after) = a.padding;
+        let (k, s, d) = (a.kernel, a.stride, a.dilation);
+        if out_size(a.size, before + after, k, s, d) >= 1 {
             return true;
         }
-        let (before, after) = (g.padding[2 * axis], g.padding[2 * axis + 1]);
-        let (k, s, d) = (g.kernel[axis], g.stride[axis], g.dilation[axis]);
+        let (size, name) = (a.size, a.name);
         let numerator = size as i64 + before as i64 + after as i64 - d as i64 * (k as i64 - 1) - 1;
-        let axis_name = match (axis, g.one_d) {
-            (_, true) => "positions",
-            (0, false) => "rows",
-            _ => "columns",
-        };
-        let size_name = match (axis, g.one_d) {
-            (_, true) => "L",
-            (0, false) => "H",
-            _ => "W",
-        };
-        let (b_name, a_name) = if axis == 0 {
-            ("top", "bottom")
-        } else {
-            ("left", "right")
-        };
+        let (size_name, (b_name, a_name)) = (a.size_name, a.sides);
         let formula = format!(
             "⌊({size_name} + {b_name} + {a_name} − dilation·(kernel − 1) − 1) / stride⌋ + 1 = ⌊({size} + {before} + {after} − {d}·({k} − 1) − 1) / {s}⌋ + 1 = {}",
             numerator.div_euclid(s as i64) + 1
         );
         self.error(
-            Diagnostic::error("E0212", span, format!("{what} leaves no output {axis_name}: its kernel spans {} {axis_name} of an input padded to {}", d * (k - 1) + 1, size + before + after))
+            Diagnostic::error("E0212", span, format!("{what} leaves no output {name}: its kernel spans {} {name} of an input padded to {}", d * (k - 1) + 1, size + before + after))
                 .with_span_label("no output")
                 .with_note(format!("PyTorch's output size: {formula}"))
-                .with_help("use a smaller kernel or dilation, or more padding, or apply the layer earlier, where the input is larger"),
+                .with_help(help.to_string()),
         );
         false
+    }
+}
+
+/// One spatial axis of a convolution or a pooling, as the output-size check reads it.
+pub(super) struct Axis {
+    /// `rows`, `columns` or `positions`.
+    pub name: &'static str,
+    /// `H`, `W` or `L`.
+    pub size_name: &'static str,
+    /// The sides padding is added on: `(top, bottom)` or `(left, right)`.
+    pub sides: (&'static str, &'static str),
+    pub size: usize,
+    pub padding: (usize, usize),
+    pub kernel: usize,
+    pub stride: usize,
+    pub dilation: usize,
+}
+
+impl Axis {
+    /// Axis `axis` (0 for rows, 1 for columns) of a convolution.
+    fn of_conv(g: &ConvGeom, axis: usize) -> Axis {
+        let (name, size_name, sides, size) = match (axis, g.one_d) {
+            (_, true) => ("positions", "L", ("left", "right"), g.width),
+            (0, false) => ("rows", "H", ("top", "bottom"), g.height),
+            _ => ("columns", "W", ("left", "right"), g.width),
+        };
+        Axis {
+            name,
+            size_name,
+            sides,
+            size,
+            padding: (g.padding[2 * axis], g.padding[2 * axis + 1]),
+            kernel: g.kernel[axis],
+            stride: g.stride[axis],
+            dilation: g.dilation[axis],
+        }
     }
 }
 

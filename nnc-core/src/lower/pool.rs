@@ -3,46 +3,41 @@
 //! half the kernel and counted in the average), and `global_avg_pool`, the mean of each channel
 //! (`[C, H, W]` → `[C]`, PyTorch's `AdaptiveAvgPool2d(1)` then `flatten`). None has parameters.
 
-use super::args::{self, Bound, Kind, Param};
+use super::args::{self, Param};
+use super::conv::{size_option, Axis};
 use super::Lowerer;
 use crate::diag::{Diagnostic, Span};
 use crate::ir::{Const, Dim, Op, Phase, PoolGeom, Shape, Type, ValueId};
 use crate::syntax::ast;
 
-const POOL_SIG: &[Param] = &[
-    Param {
-        name: "kernel",
-        kind: Kind::Sizes {
-            min: 1,
-            tuples: &[2],
-            names: &[],
-            words: "a positive size or a pair of them",
-        },
-        default: None,
-        hint: "give the window size, as in `max_pool2d(2)` or `max_pool2d(kernel = (2, 3))`",
-    },
-    Param {
-        name: "stride",
-        kind: Kind::Sizes {
-            min: 1,
-            tuples: &[2],
-            names: &[],
-            words: "a positive size or a pair of them",
-        },
-        default: Some(Bound::Int(0)),
-        hint: "the stride is at least 1 and defaults to the kernel size, as in PyTorch",
-    },
-    Param {
-        name: "padding",
-        kind: Kind::Sizes {
-            min: 0,
-            tuples: &[2],
-            names: &[],
-            words: "a size or a pair (rows, columns)",
-        },
-        default: Some(Bound::Int(0)),
-        hint: "padding is added on both sides, at most half the kernel, as in PyTorch",
-    },
+static POOL_SIG: [Param; 3] = [
+    size_option(
+        "kernel",
+        1,
+        &[2],
+        &[],
+        "a positive size or a pair of them",
+        false,
+        "give the window size, as in `max_pool2d(2)` or `max_pool2d(kernel = (2, 3))`",
+    ),
+    size_option(
+        "stride",
+        1,
+        &[2],
+        &[],
+        "a positive size or a pair of them",
+        true,
+        "the stride is at least 1 and defaults to the kernel size, as in PyTorch",
+    ),
+    size_option(
+        "padding",
+        0,
+        &[2],
+        &[],
+        "a size or a pair (rows, columns)",
+        true,
+        "padding is added on both sides, at most half the kernel, as in PyTorch",
+    ),
 ];
 
 impl Lowerer<'_> {
@@ -59,7 +54,13 @@ impl Lowerer<'_> {
         let max = kind == "max_pool2d";
         let what = format!("`{kind}`");
         let errors = self.diags.len();
-        let b = args::bind(&what, stage.span, stage.args.as_ref(), POOL_SIG, self.diags);
+        let b = args::bind(
+            &what,
+            stage.span,
+            stage.args.as_ref(),
+            &POOL_SIG,
+            self.diags,
+        );
         if self.diags.len() > errors {
             return None;
         }
@@ -89,16 +90,23 @@ impl Lowerer<'_> {
             );
             return None;
         }
-        for (axis, size, name) in [(0, h, "rows"), (1, w, "columns")] {
-            if size + 2 * padding[axis] < kernel[axis] {
-                let (k, s, p) = (kernel[axis], stride[axis], padding[axis]);
-                let numerator = size as i64 + 2 * p as i64 - k as i64;
-                self.error(
-                    Diagnostic::error("E0212", stage.span, format!("{what} leaves no output {name}: its {k}-wide window is larger than the {} {name} of its padded input", size + 2 * p))
-                        .with_span_label("no output")
-                        .with_note(format!("PyTorch's output size: ⌊(size + 2·padding − kernel) / stride⌋ + 1 = ⌊({size} + 2·{p} − {k}) / {s}⌋ + 1 = {}", numerator.div_euclid(s as i64) + 1))
-                        .with_help("use a smaller window, or pool earlier, where the input is larger"),
-                );
+        let help = "use a smaller window, or pool earlier, where the input is larger";
+        let axes = [
+            ("rows", "H", ("top", "bottom"), h),
+            ("columns", "W", ("left", "right"), w),
+        ];
+        for (axis, (name, size_name, sides, size)) in axes.into_iter().enumerate() {
+            let a = Axis {
+                name,
+                size_name,
+                sides,
+                size,
+                padding: (padding[axis], padding[axis]),
+                kernel: kernel[axis],
+                stride: stride[axis],
+                dilation: 1,
+            };
+            if !self.check_out_size(&what, stage.span, a, help) {
                 return None;
             }
         }

@@ -11,7 +11,7 @@
 
 use std::ops::Range;
 
-use super::split::{RowsMut, RowsRef, MIN_TASK_ELEMS};
+use super::split::{RowsMut, RowsRef, Split, MIN_TASK_ELEMS};
 use super::Exec;
 use crate::float::Float;
 
@@ -75,28 +75,20 @@ impl Pool2d {
         )
     }
 
-    /// Runs `f(src plane, dst plane)` for every plane (channel of a sample) of `batch`
-    /// samples, the planes split over threads.
-    #[allow(clippy::too_many_arguments)] // Two operands, each with its plane length.
-    fn over_planes<T: Float>(
+    /// Runs `f` on the operands' pieces for the planes (channels of samples) of `batch`
+    /// samples, split over threads when the windows' work is worth it; each operand holds one
+    /// row per plane.
+    fn split_planes<S: Split>(
         &self,
         exec: &Exec,
         batch: usize,
-        src: &[T],
-        src_len: usize,
-        dst: &mut [T],
-        dst_len: usize,
-        f: impl Fn(&[T], &mut [T]) + Sync,
+        operands: S,
+        f: impl Fn(S::Part) + Sync,
     ) {
         let planes = batch * self.channels;
         let work = planes * self.plane_lens().1 * self.kernel[0] * self.kernel[1];
         let tasks = exec.tasks_for(planes, work, MIN_TASK_ELEMS);
-        let operands = (RowsRef(src, src_len), RowsMut::new(dst, dst_len));
-        exec.split_rows(planes, 1, tasks, operands, |_, (src, dst)| {
-            for (s, d) in src.chunks_exact(src_len).zip(dst.chunks_exact_mut(dst_len)) {
-                f(s, d);
-            }
-        });
+        exec.split_rows(planes, 1, tasks, operands, |_, parts| f(parts));
     }
 
     /// Calls `f(output index, window rows, window columns)` for every output position of a
@@ -200,11 +192,14 @@ impl Pool2d {
 pub fn max_pool2d<T: Float>(exec: &Exec, batch: usize, geom: &Pool2d, x: &[T], y: &mut [T]) {
     geom.check("max_pool2d", batch, x, y);
     let (x_len, y_len) = geom.plane_lens();
-    geom.over_planes(exec, batch, x, x_len, y, y_len, |x, y| {
-        match (geom.padding, geom.kernel) {
-            ([0, 0], [2, 2]) => geom.max_plane::<T, 2, 2>(x, y),
-            ([0, 0], [3, 3]) => geom.max_plane::<T, 3, 3>(x, y),
-            _ => geom.each_window(|o, rows, cols| y[o] = geom.max_of(x, rows, cols)),
+    let operands = (RowsRef(x, x_len), RowsMut::new(y, y_len));
+    geom.split_planes(exec, batch, operands, |(x, y)| {
+        for (x, y) in x.chunks_exact(x_len).zip(y.chunks_exact_mut(y_len)) {
+            match (geom.padding, geom.kernel) {
+                ([0, 0], [2, 2]) => geom.max_plane::<T, 2, 2>(x, y),
+                ([0, 0], [3, 3]) => geom.max_plane::<T, 3, 3>(x, y),
+                _ => geom.each_window(|o, rows, cols| y[o] = geom.max_of(x, rows, cols)),
+            }
         }
     });
 }
@@ -233,19 +228,13 @@ pub fn max_pool2d_backward<T: Float>(
         "max_pool2d_backward: y is not shaped like gy"
     );
     let (x_len, y_len) = geom.plane_lens();
-    let planes = batch * geom.channels;
-    let tasks = exec.tasks_for(
-        planes,
-        planes * y_len * geom.kernel[0] * geom.kernel[1],
-        MIN_TASK_ELEMS,
-    );
     let operands = (
         RowsRef(x, x_len),
         RowsRef(y, y_len),
         RowsRef(gy, y_len),
         RowsMut::new(gx, x_len),
     );
-    exec.split_rows(planes, 1, tasks, operands, |_, (x, y, gy, gx)| {
+    geom.split_planes(exec, batch, operands, |(x, y, gy, gx)| {
         let planes = x
             .chunks_exact(x_len)
             .zip(y.chunks_exact(y_len))
@@ -263,16 +252,19 @@ pub fn avg_pool2d<T: Float>(exec: &Exec, batch: usize, geom: &Pool2d, x: &[T], y
     let (x_len, y_len) = geom.plane_lens();
     let scale = T::ONE / T::from_f64((geom.kernel[0] * geom.kernel[1]) as f64);
     let w = geom.width;
-    geom.over_planes(exec, batch, x, x_len, y, y_len, |x, y| {
-        geom.each_window(|o, rows, cols| {
-            let mut sum = T::ZERO;
-            for iy in rows {
-                for &v in &x[iy * w + cols.start..iy * w + cols.end] {
-                    sum += v;
+    let operands = (RowsRef(x, x_len), RowsMut::new(y, y_len));
+    geom.split_planes(exec, batch, operands, |(x, y)| {
+        for (x, y) in x.chunks_exact(x_len).zip(y.chunks_exact_mut(y_len)) {
+            geom.each_window(|o, rows, cols| {
+                let mut sum = T::ZERO;
+                for iy in rows {
+                    for &v in &x[iy * w + cols.start..iy * w + cols.end] {
+                        sum += v;
+                    }
                 }
-            }
-            y[o] = sum * scale;
-        });
+                y[o] = sum * scale;
+            });
+        }
     });
 }
 
@@ -288,15 +280,18 @@ pub fn avg_pool2d_backward<T: Float>(
     let (x_len, y_len) = geom.plane_lens();
     let scale = T::ONE / T::from_f64((geom.kernel[0] * geom.kernel[1]) as f64);
     let w = geom.width;
-    geom.over_planes(exec, batch, gy, y_len, gx, x_len, |gy, gx| {
-        gx.fill(T::ZERO);
-        geom.each_window(|o, rows, cols| {
-            let g = gy[o] * scale;
-            for iy in rows {
-                for v in &mut gx[iy * w + cols.start..iy * w + cols.end] {
-                    *v += g;
+    let operands = (RowsRef(gy, y_len), RowsMut::new(gx, x_len));
+    geom.split_planes(exec, batch, operands, |(gy, gx)| {
+        for (gy, gx) in gy.chunks_exact(y_len).zip(gx.chunks_exact_mut(x_len)) {
+            gx.fill(T::ZERO);
+            geom.each_window(|o, rows, cols| {
+                let g = gy[o] * scale;
+                for iy in rows {
+                    for v in &mut gx[iy * w + cols.start..iy * w + cols.end] {
+                        *v += g;
+                    }
                 }
-            }
-        });
+            });
+        }
     });
 }
