@@ -3,7 +3,9 @@
 //! of its models is run side by side with the interpreter on the model's program straight after
 //! autodiff (`Stage::Grad`), before fusion. Whatever fusion, memory planning, code generation and
 //! the runtime's kernels do must leave the numbers of the unfused semantics unchanged:
-//! - `predict` (dropout off): every output, and the model's state (untouched);
+//! - `predict` (dropout off): every output, and the model's state (untouched); generated code
+//!   and the fused program fold batch norm into the convolution before it, so this also checks
+//!   the folding against the unfolded definition;
 //! - `evaluate` (inference, the loss without its backward pass): the loss;
 //! - `forward_backward` (dropout on, the masks drawn from the same seed as the model's): the
 //!   loss, every trainable parameter's gradient and every `requires_grad` input's gradient;
@@ -396,6 +398,11 @@ fn interpret<M: Model<Elem = f64>>(
         if schedule.mode == Mode::Train {
             env.dropout = Some(&mut draw);
         }
+        // `predict` of a program with folded batch norm runs its inference pass instead.
+        let schedule = match schedule {
+            Schedule::PREDICT => p.predict_schedule(),
+            other => other,
+        };
         let values = interp::run(p, &mut env, schedule)
             .unwrap_or_else(|e| panic!("{}: the interpreter failed: {e}", p.name));
         Seen::interpreted(p, &values, &env.state, batch.size)

@@ -7,6 +7,7 @@
 //!   │ syntax::parse        pest grammar (grammar/nnc.pest) → AST with spans
 //!   │ lower::lower         AST → IR graph per model; names resolved, every shape checked
 //!   │ passes::autodiff     appends the backward graph (one rule per op, one reverse walk)
+//!   │ passes::fold_batch_norm  an inference-only forward pass, batch norm folded into convs
 //!   │ passes::fusion       dense+bias+activation, softmax/sigmoid + cross-entropy
 //!   │ passes::memory_plan  one arena; each batched value gets a fixed offset by liveness
 //!   │ codegen              straight-line Rust over nnc-runtime, formatted by prettyplease
@@ -171,12 +172,17 @@ fn pipeline(source: &str, keep_stages: bool) -> Result<Compilation, Diagnostics>
     };
     passes::verify_all(&programs, "lower");
     snapshot(Stage::Parsed, &programs);
-    for (stage, pass) in passes::PIPELINE {
+    for (i, (stage, pass)) in passes::PIPELINE.iter().enumerate() {
         for program in &mut programs {
             pass(program);
         }
         passes::verify_all(&programs, stage.as_str());
-        snapshot(*stage, &programs);
+        if passes::PIPELINE
+            .get(i + 1)
+            .is_none_or(|(next, _)| next != stage)
+        {
+            snapshot(*stage, &programs);
+        }
     }
     Ok(Compilation { programs, stages })
 }

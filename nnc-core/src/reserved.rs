@@ -30,12 +30,16 @@ pub const LOCALS: &[&str] = &[
     "pred",
     "state",
     "mode",
+    // The workspace's buffer of batch-norm weights folded into convolutions.
+    "folded",
     // The execution context every generated function passes to its kernels.
     "exec",
     // Functions of the generated module, which a local of that name would shadow.
     "forward",
     "commit",
     "total_loss",
+    "fold",
+    "infer",
 ];
 
 /// Constants every generated module defines; slot constants are renamed around them.
@@ -46,6 +50,7 @@ pub const MODULE_CONSTS: &[&str] = &[
     "ARENA_FIXED",
     "STATE_COUNT",
     "SCRATCH_PER_THREAD",
+    "FOLDED_COUNT",
 ];
 
 /// Rust's keywords, strict and reserved, and the generated module's alias of the runtime.

@@ -20,6 +20,7 @@ pub mod kernels;
 pub mod metrics;
 pub mod model;
 pub mod optim;
+pub mod revision;
 pub mod rng;
 pub mod schedule;
 pub mod vecmath;
@@ -35,4 +36,5 @@ pub use optim::{
     clip_grad_norm, Adagrad, AdagradConfig, Adam, AdamConfig, AdamW, Optimizer, Rmsprop,
     RmspropConfig, Sgd, SgdConfig,
 };
+pub use revision::Revision;
 pub use rng::Rng;

@@ -13,7 +13,7 @@ macro_rules! ok_fixtures {
             bce_unfused => "tests/fixtures/ok/bce_unfused.nnc": [BceUnfused],
             char_mlp => "tests/fixtures/ok/char_mlp.nnc": [CharMlp],
             concat_axes => "tests/fixtures/ok/concat_axes.nnc": [ConcatAxes],
-            conv => "tests/fixtures/ok/conv.nnc": [SmallCnn, ConvOptions, Conv1d, ClassMaps],
+            conv => "tests/fixtures/ok/conv.nnc": [SmallCnn, ConvOptions, Conv1d, ClassMaps, FoldedBn],
             cross_entropy_unfused => "tests/fixtures/ok/cross_entropy_unfused.nnc": [CeUnfused],
             deep_relu => "tests/fixtures/ok/deep_relu.nnc": [Deep],
             gan => "tests/fixtures/ok/gan.nnc": [Generator, Discriminator],

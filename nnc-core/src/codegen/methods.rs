@@ -2,6 +2,7 @@
 //! caller-supplied output gradients, evaluation with metrics, the optimizer update, and the
 //! `rt::Model` impl that lets generic code drive any model.
 
+use super::fold;
 use super::info;
 use super::names::Names;
 use super::ops::{float_lit, ident, usize_lit, Ctx};
@@ -56,19 +57,36 @@ impl Methods<'_> {
         let train_mode = forward_mode(p, Schedule::FORWARD_BACKWARD.mode);
         let pullback_mode = forward_mode(p, Schedule::PULLBACK.mode);
         let state_arg = state::forward_arg(p);
-        let commit_arena = state::commit_call(p, &Schedule::FORWARD_BACKWARD, quote!(arena));
-        let commit_ws = state::commit_call(p, &Schedule::PULLBACK, quote!(&ws.arena));
+        let touch = fold::touch(p);
+        // A training pass that moves the running statistics changes the model.
+        let commit_arena = state::commit_call(p, &Schedule::FORWARD_BACKWARD, quote!(arena))
+            .map(|commit| quote!(#commit #touch));
+        let commit_ws = state::commit_call(p, &Schedule::PULLBACK, quote!(&ws.arena))
+            .map(|commit| quote!(#commit #touch));
         let train_checks = state::training_checks(p);
+        let forward_outputs = fold::forward_outputs(p);
 
         let mut free = TokenStream::new();
+        let (predict_doc, predict_call) = if fold::folds(p) {
+            (
+                " Inference: runs the forward pass on a batch and returns the output (`batch × per-sample` values), with dropout off and each batch norm that follows a convolution folded into it (recomputed only after the parameters or the running statistics change).",
+                fold::predict_call(&input_names),
+            )
+        } else {
+            (
+                " Inference: runs the forward pass on a batch and returns the output (`batch × per-sample` values), with dropout off.",
+                quote!(forward(&ws.exec, &self.params, #state_arg &mut ws.arena, batch, #predict_mode #(#input_names),*);),
+            )
+        };
+        let predict_output = self.outputs_read(true);
         let mut methods = quote! {
-            /// Inference: runs the forward pass on a batch and returns the output (`batch × per-sample` values), with dropout off.
+            #[doc = #predict_doc]
             pub fn predict<'w>(&self, ws: &'w mut #workspace, #(#input_args),*) -> Result<#output_ty, rt::Error> {
                 #checks
                 ws.ready = None;
                 ws.batch = batch;
-                forward(&ws.exec, &self.params, #state_arg &mut ws.arena, batch, #predict_mode #(#input_names),*);
-                #output_read
+                #predict_call
+                #predict_output
             }
         };
 
@@ -101,6 +119,7 @@ impl Methods<'_> {
                     #train_checks
                     ws.ready = None;
                     ws.batch = batch;
+                    #forward_outputs
                     let params = &self.params[..];
                     let grads = &mut self.grads[..];
                     let exec = &ws.exec;
@@ -129,6 +148,7 @@ impl Methods<'_> {
                     #target_checks
                     ws.ready = None;
                     ws.batch = batch;
+                    #forward_outputs
                     let exec = &ws.exec;
                     let arena = &mut ws.arena;
                     forward(exec, &self.params, #state_arg arena, batch, #evaluate_mode #(#input_names),*);
@@ -175,6 +195,7 @@ impl Methods<'_> {
                 #commit_ws
                 ws.ready = Some(batch);
                 ws.batch = batch;
+                #forward_outputs
                 #output_read
             }
 
@@ -216,33 +237,41 @@ impl Methods<'_> {
             .collect()
     }
 
-    /// The return type of `predict` and `forward_train`, and the statement returning it: one
-    /// slice, or a tuple of slices for several outputs.
+    /// The return type of `predict` and `forward_train`, and the statement returning the
+    /// forward pass's outputs: one slice, or a tuple of slices for several outputs.
     fn outputs(&self) -> (TokenStream, TokenStream) {
         let elem = self.elem;
-        let slots: Vec<Ident> = self
-            .p
-            .outputs
-            .iter()
-            .map(|b| ident(self.names.slot(b.value)))
-            .collect();
+        let tys = self.p.outputs.iter().map(|_| quote!(&'w [#elem]));
+        let ty = match self.p.outputs.len() {
+            1 => quote!(&'w [#elem]),
+            _ => quote!((#(#tys),*)),
+        };
+        (ty, self.outputs_read(false))
+    }
+
+    /// The statement returning the outputs of `predict` (with `predict` set, the inference
+    /// pass's where it has one) or of the forward pass.
+    fn outputs_read(&self, predict: bool) -> TokenStream {
+        let p = self.p;
+        let schedule = if predict {
+            p.predict_schedule()
+        } else {
+            Schedule::PULLBACK
+        };
+        let values = p.outputs_of(&schedule);
+        let slots: Vec<Ident> = values.iter().map(|v| ident(self.names.slot(*v))).collect();
         if let [slot] = slots.as_slice() {
-            return (quote!(&'w [#elem]), quote!(Ok(ws.arena.get(batch, #slot))));
+            return quote!(Ok(ws.arena.get(batch, #slot)));
         }
-        let locals: Vec<Ident> = self
-            .p
+        let locals: Vec<Ident> = p
             .outputs
             .iter()
             .map(|b| ident(self.names.local(b.value)))
             .collect();
-        let tys = slots.iter().map(|_| quote!(&'w [#elem]));
-        (
-            quote!((#(#tys),*)),
-            quote! {
-                let [#(#locals),*] = ws.arena.read(batch, [#(#slots),*]);
-                Ok((#(#locals),*))
-            },
-        )
+        quote! {
+            let [#(#locals),*] = ws.arena.read(batch, [#(#slots),*]);
+            Ok((#(#locals),*))
+        }
     }
 
     /// `(correct, scored)` for the batch whose forward pass is in the arena.
@@ -334,6 +363,7 @@ impl Methods<'_> {
     /// Optimizer update and plain accessors.
     fn accessors(&self, workspace: &Ident) -> TokenStream {
         let elem = self.elem;
+        let touch = fold::touch(self.p);
         let clip = self.p.optimizer.clip_grad_norm.map(|c| {
             let c = float_lit(c);
             quote!(rt::clip_grad_norm(&mut self.grads[..TRAINABLE_COUNT], #c);)
@@ -357,6 +387,7 @@ impl Methods<'_> {
             }
 
             fn step_optimizer(&mut self, exec: &rt::Exec) {
+                #touch
                 #clip
                 rt::Optimizer::step(&mut self.optimizer, exec, &mut self.params[..TRAINABLE_COUNT], &self.grads[..TRAINABLE_COUNT]);
             }
@@ -368,6 +399,7 @@ impl Methods<'_> {
 
             /// All parameters, mutably (for loading weights).
             pub fn params_mut(&mut self) -> &mut [#elem] {
+                #touch
                 &mut self.params
             }
 
@@ -434,8 +466,9 @@ pub fn trait_impl(
         let i = usize_lit(i);
         quote!(d_outputs[#i])
     });
-    let output_arms = p.outputs.iter().enumerate().map(|(i, b)| {
-        let (i, slot) = (usize_lit(i), ident(&names.slot[b.value.index()]));
+    let output_arms = (0..p.outputs.len()).map(|i| {
+        let slot = fold::output_slot(p, names, i);
+        let i = usize_lit(i);
         quote!(#i => Some(ws.arena.get(ws.batch, #slot)),)
     });
     let grad_arms = p
@@ -464,6 +497,7 @@ pub fn trait_impl(
         }
     });
     let state_items = state::trait_items(p, model, elem);
+    let touch = fold::touch(p);
     let first_output = if p.outputs.len() == 1 {
         quote!(self.predict(ws, #(#input_dyn),*))
     } else {
@@ -513,6 +547,7 @@ pub fn trait_impl(
                 &self.params
             }
             fn params_mut(&mut self) -> &mut [#elem] {
+                #touch
                 &mut self.params
             }
             fn grads(&self) -> &[#elem] {

@@ -6,6 +6,7 @@
 //! `new` and `workspace`. The text is formatted by prettyplease, and comments above each step
 //! give the formula it computes in the model's own names.
 
+mod fold;
 mod format;
 mod info;
 mod methods;
@@ -187,7 +188,11 @@ fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) 
     let commit_fn = state::commit_fn(p, &ctx, &elem);
     let state_init = (!p.states.is_empty()).then(|| quote!(state: vec![0.0; STATE_COUNT],));
     let rng_init = dropout.then(|| quote!(rng,));
-    let fields = quote!(params, grads: vec![0.0; PARAM_COUNT], optimizer: #optimizer_new, #state_init #rng_init);
+    let (revision_field, revision_init) = fold::model_field(p);
+    let (folded_fields, folded_inits) = fold::workspace_fields(p, &elem);
+    let folded_consts = fold::consts(p, &names);
+    let fold_fns = fold::functions(p, &ctx, &elem, &input_args);
+    let fields = quote!(params, grads: vec![0.0; PARAM_COUNT], optimizer: #optimizer_new, #state_init #rng_init #revision_init);
     // The state starts where `reset_state` puts it.
     let construct = if p.states.is_empty() {
         quote!(#model { #fields })
@@ -270,6 +275,7 @@ fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) 
             #scratch_const
             #(#param_consts)*
             #state_consts
+            #folded_consts
             #(#slot_consts)*
             #(#conv_consts)*
             #(#pool_consts)*
@@ -281,6 +287,8 @@ fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) 
 
             #commit_fn
 
+            #fold_fns
+
             #free_fns
 
             #[doc = #model_doc]
@@ -290,6 +298,7 @@ fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) 
                 optimizer: #optimizer_ty,
                 #state_field
                 #rng_field
+                #revision_field
             }
 
             #[doc = #ws_doc]
@@ -302,6 +311,7 @@ fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) 
                 /// The batch of the last `forward_train`, while `backward` may follow it.
                 ready: Option<usize>,
                 metrics: rt::Metrics<#elem>,
+                #folded_fields
                 #(#grad_fields,)*
             }
 
@@ -353,6 +363,7 @@ fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) 
                         batch: 0,
                         ready: None,
                         metrics: rt::Metrics::default(),
+                        #folded_inits
                         #(#grad_inits,)*
                     })
                 }

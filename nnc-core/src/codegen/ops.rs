@@ -156,6 +156,10 @@ impl Ctx<'_> {
                 let range = ident(&self.names.state[i]);
                 quote!(&state[#range])
             }
+            Storage::Folded { .. } => {
+                let range = ident(self.names.slot(v));
+                quote!(&folded[#range])
+            }
             _ => quote!(#local),
         }
     }
@@ -228,9 +232,11 @@ impl Ctx<'_> {
                 };
                 quote! { #note { #bind #call; } }
             }
-            Storage::Grads | Storage::InputGrad(_) | Storage::State(_) if !node.op.is_leaf() => {
-                // Outside the arena: a final gradient, or a state write updating the model's
-                // state buffer in place. Only the destination differs.
+            Storage::Grads | Storage::InputGrad(_) | Storage::State(_) | Storage::Folded { .. }
+                if !node.op.is_leaf() =>
+            {
+                // Outside the arena: a final gradient, a state write updating the model's
+                // state buffer in place, or a folded weight. Only the destination differs.
                 let out = match self.storage[id.index()] {
                     Storage::Grads => {
                         let param = self
@@ -249,6 +255,10 @@ impl Ctx<'_> {
                     Storage::State(i) => {
                         let range = ident(&self.names.state[i]);
                         quote!(&mut state[#range])
+                    }
+                    Storage::Folded { .. } => {
+                        let range = ident(self.names.slot(id));
+                        quote!(&mut folded[#range])
                     }
                     _ => unreachable!("matched above"),
                 };
@@ -275,7 +285,8 @@ impl Ctx<'_> {
             | Storage::Params
             | Storage::Grads
             | Storage::InputGrad(_)
-            | Storage::State(_) => quote!(),
+            | Storage::State(_)
+            | Storage::Folded { .. } => quote!(),
         }
     }
 
@@ -479,6 +490,21 @@ impl Ctx<'_> {
                 let (c, s) = self.channels(arg(0));
                 let g = &a[0];
                 quote!(#k::channel_sum(exec, #c, #s, #g, #out))
+            }
+            Op::FoldWeight { eps } => {
+                let (eps, w, gamma, var) = (float_lit(eps.get()), &a[0], &a[1], &a[2]);
+                quote!(#k::fold_batch_norm_weight(exec, #eps, #w, #gamma, #var, #out))
+            }
+            Op::FoldBias { eps, bias } => {
+                let eps = float_lit(eps.get());
+                let (gamma, beta, mean, var) = (&a[0], &a[1], &a[2], &a[3]);
+                let b = if bias {
+                    let b = &a[4];
+                    quote!(Some(#b))
+                } else {
+                    quote!(None)
+                };
+                quote!(#k::fold_batch_norm_bias(exec, #eps, #gamma, #beta, #mean, #var, #b, #out))
             }
             Op::RunningMean { momentum } => {
                 let (m, stats) = (float_lit(momentum.get()), &a[0]);
@@ -784,6 +810,20 @@ impl Ctx<'_> {
                 arg(1)
             ),
             Op::ChannelSum => format!("{me} = Σ {} per channel", arg(0)),
+            Op::FoldWeight { eps } => format!(
+                "{me} = {} · {}/√({} + {eps}) per output channel: batch norm folded into the weight",
+                arg(0),
+                arg(1),
+                arg(2)
+            ),
+            Op::FoldBias { eps, bias } => format!(
+                "{me} = ({} − {})·{}/√({} + {eps}) + {} per output channel: batch norm folded into the bias",
+                if bias { arg(4) } else { "0".to_string() },
+                arg(2),
+                arg(0),
+                arg(3),
+                arg(1)
+            ),
             Op::RunningMean { momentum } => format!(
                 "{} ← (1 − {momentum})·{} + {momentum}·batch mean, from {}",
                 arg(1),

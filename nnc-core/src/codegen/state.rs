@@ -116,9 +116,11 @@ pub fn methods(p: &Program, names: &Names, elem: &Ident) -> TokenStream {
         return quote!();
     }
     let reset = reset_body(p, names);
+    let touch = super::fold::touch(p);
     quote! {
         /// Returns every state tensor (running statistics) to its initial value, as a new model has it.
         pub fn reset_state(&mut self) {
+            #touch
             #reset
         }
 
@@ -129,6 +131,7 @@ pub fn methods(p: &Program, names: &Names, elem: &Ident) -> TokenStream {
 
         /// The state, writable (for loading a checkpoint).
         pub fn state_mut(&mut self) -> &mut [#elem] {
+            #touch
             &mut self.state
         }
     }
@@ -144,12 +147,14 @@ pub fn trait_items(p: &Program, model: &Ident, elem: &Ident) -> TokenStream {
         let shape = s.shape.iter().map(|d| usize_lit(*d));
         quote!(rt::ParamInfo { name: #name, shape: &[#(#shape),*], offset: #offset, len: #len, trainable: false })
     });
+    let touch = super::fold::touch(p);
     quote! {
         const STATE: &'static [rt::ParamInfo] = &[#(#infos),*];
         fn state(&self) -> &[#elem] {
             &self.state
         }
         fn state_mut(&mut self) -> &mut [#elem] {
+            #touch
             &mut self.state
         }
         fn reset_state(&mut self) {

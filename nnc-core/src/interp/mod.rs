@@ -174,9 +174,13 @@ impl Values {
             .float()
     }
 
-    /// The model's outputs, in `Program::outputs` order.
+    /// The model's outputs, in `Program::outputs` order (the inference pass's copies when the
+    /// schedule ran it).
     pub fn outputs(&self, p: &Program) -> Result<Vec<&Tensor>, String> {
-        p.outputs.iter().map(|b| self.tensor(b.value)).collect()
+        p.outputs_of(&self.schedule)
+            .into_iter()
+            .map(|v| self.tensor(v))
+            .collect()
     }
 
     /// The total loss, after a run of a schedule with the loss.
@@ -239,7 +243,10 @@ pub fn run(p: &Program, env: &mut Env<'_>, schedule: Schedule) -> Result<Values,
     let mut nodes: Vec<Option<Value>> = vec![None; g.nodes.len()];
     for id in g.ids() {
         let node = g.node(id);
-        if !schedule.runs(node.phase) {
+        // Inputs, parameters and state belong to the forward pass but are read by the
+        // inference-only phases too, which run without it.
+        let shared = matches!(node.op, Op::Input(_) | Op::Param(_) | Op::State(_));
+        if !schedule.runs(node.phase) && !shared {
             continue;
         }
         let shape = resolve(&node.ty.shape, env.batch);

@@ -196,3 +196,48 @@ pub fn running(
         .collect();
     Tensor::new(vec![c], data)
 }
+
+/// Batch norm folded into the convolution before it, for inference: `(w', b')` with
+/// `w'[o, …] = w[o, …]·s[o]` and `b'[o] = (b[o] − mean[o])·s[o] + β[o]`, where
+/// `s = γ/√(var + eps)` and `b` is zero when absent. Written from the algebra of the two
+/// layers, so that it checks the folding pass and the runtime's kernel rather than repeating
+/// them. Which of the two the op asks for is `weight`.
+pub fn fold(
+    eps: f64,
+    weight: Option<&Tensor>,
+    [gamma, beta, mean, var]: [&Tensor; 4],
+    bias: Option<&Tensor>,
+) -> Result<Tensor, String> {
+    let c = gamma.len();
+    let vectors = [Some(gamma), Some(beta), Some(mean), Some(var), bias];
+    if vectors.iter().flatten().any(|t| t.shape != [c]) {
+        return Err(format!("folding needs [{c}] per-channel values"));
+    }
+    let scale: Vec<f64> = (0..c)
+        .map(|o| gamma.data[o] / (var.data[o] + eps).sqrt())
+        .collect();
+    match weight {
+        Some(w) => {
+            if w.shape.first() != Some(&c) {
+                return Err(format!("a weight of shape {:?} for {c} channels", w.shape));
+            }
+            let per_channel = w.len() / c;
+            let data = w
+                .data
+                .iter()
+                .enumerate()
+                .map(|(i, v)| v * scale[i / per_channel])
+                .collect();
+            Tensor::new(w.shape.clone(), data)
+        }
+        None => {
+            let data = (0..c)
+                .map(|o| {
+                    let b = bias.map_or(0.0, |b| b.data[o]);
+                    (b - mean.data[o]) * scale[o] + beta.data[o]
+                })
+                .collect();
+            Tensor::new(vec![c], data)
+        }
+    }
+}

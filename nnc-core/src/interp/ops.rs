@@ -38,6 +38,15 @@ pub fn eval(
             momentum,
             per_channel,
         } => norm::running(momentum.get(), x(0)?, args[1], Some(batch * per_channel))?,
+        Op::FoldWeight { eps } => {
+            let (w, gamma, var) = (x(0)?, x(1)?, x(2)?);
+            // The bias terms are not read for the weight; γ stands in for them.
+            norm::fold(eps.get(), Some(w), [gamma, gamma, gamma, var], None)?
+        }
+        Op::FoldBias { eps, bias } => {
+            let b = if bias { Some(x(4)?) } else { None };
+            norm::fold(eps.get(), None, [x(0)?, x(1)?, x(2)?, x(3)?], b)?
+        }
         Op::MatMul {
             transpose_a,
             transpose_b,

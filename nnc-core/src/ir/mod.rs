@@ -210,7 +210,9 @@ impl fmt::Display for Type {
 /// The part of the graph a node belongs to. Entry points run phases in this order, each a
 /// contiguous run of nodes: the forward pass, the training-mode state writes (batch norm's
 /// running statistics), then either the loss and its backward pass or the pullback from
-/// caller-supplied output gradients.
+/// caller-supplied output gradients. A model whose batch norm can be folded into the
+/// convolution before it also has an inference-only copy of its forward pass (`Infer`), after
+/// the folded weights it reads (`Fold`), which `predict` runs instead of `Forward`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Phase {
     Forward,
@@ -218,14 +220,16 @@ pub enum Phase {
     Loss,
     Backward,
     Pullback,
+    Fold,
+    Infer,
 }
 
 impl Phase {
     /// Whether the phase's nodes may hold values in the arena. State writes go to the model's
     /// state buffers only, so an entry point that skips them (`evaluate`) plans like one that
-    /// runs them.
+    /// runs them; folded weights go to a buffer of the workspace, kept between calls.
     pub fn uses_arena(self) -> bool {
-        self != Phase::Commit
+        !matches!(self, Phase::Commit | Phase::Fold)
     }
 }
 
@@ -254,6 +258,14 @@ impl Schedule {
         name: "predict",
         mode: Mode::Infer,
         phases: &[Phase::Forward],
+    };
+    /// `predict` of a model with folded batch norm: the folded weights (recomputed only when
+    /// the parameters or the state changed since the workspace last computed them), then the
+    /// inference-only forward pass that reads them.
+    pub const PREDICT_FOLDED: Schedule = Schedule {
+        name: "predict",
+        mode: Mode::Infer,
+        phases: &[Phase::Fold, Phase::Infer],
     };
     pub const EVALUATE: Schedule = Schedule {
         name: "evaluate",
@@ -562,6 +574,8 @@ pub enum Storage {
     Batched { offset: usize, per_sample: usize },
     /// The fixed region of the arena.
     Fixed { offset: usize, len: usize },
+    /// The workspace's buffer of folded weights (the `Fold` phase), kept between calls.
+    Folded { offset: usize, len: usize },
 }
 
 /// The static memory plan: a storage per value plus the arena's size.
@@ -572,6 +586,8 @@ pub struct MemoryPlan {
     pub per_sample: usize,
     /// Arena elements independent of the batch.
     pub fixed: usize,
+    /// Elements of the workspace's buffer of folded weights.
+    pub folded: usize,
 }
 
 /// One model, from lowering to code generation.
@@ -599,8 +615,18 @@ pub struct Program {
     pub backward: Option<Gradients>,
     /// The pullback from caller-supplied output gradients, set by autodiff.
     pub pullback: Gradients,
+    /// The inference-only forward pass with batch norm folded into convolutions, when the
+    /// model has a batch norm to fold.
+    pub inference: Option<Inference>,
     /// Set by the memory-planning pass.
     pub plan: Option<MemoryPlan>,
+}
+
+/// What the inference-only forward pass (`Phase::Infer`) computes: its copy of each output,
+/// in `Program::outputs` order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Inference {
+    pub outputs: Vec<ValueId>,
 }
 
 impl Program {
@@ -698,11 +724,28 @@ impl Program {
         out
     }
 
+    /// The schedule of `predict`: the folded inference pass where there is one.
+    pub fn predict_schedule(&self) -> Schedule {
+        match self.inference {
+            Some(_) => Schedule::PREDICT_FOLDED,
+            None => Schedule::PREDICT,
+        }
+    }
+
+    /// The values `schedule` returns to its caller as the outputs: the inference pass's
+    /// copies for a schedule that runs it.
+    pub fn outputs_of(&self, schedule: &Schedule) -> Vec<ValueId> {
+        match &self.inference {
+            Some(inference) if schedule.runs(Phase::Infer) => inference.outputs.clone(),
+            _ => self.outputs.iter().map(|b| b.value).collect(),
+        }
+    }
+
     /// The schedules of this model's entry points. Each phase has the same predecessors that
     /// use the arena in every schedule that runs it (the verifier checks this), so the memory
     /// plan can place a phase once for all of them.
     pub fn schedules(&self) -> Vec<Schedule> {
-        let mut out = vec![Schedule::PREDICT];
+        let mut out = vec![self.predict_schedule()];
         if self.loss.is_some() {
             out.push(Schedule::EVALUATE);
         }
@@ -740,6 +783,12 @@ impl Program {
             .chain(self.metric.map(|m| m.prediction));
         for v in kept {
             last[v.index()] = last[v.index()].max(forward_end);
+        }
+        // The inference pass comes last, and its outputs are read by the caller after it.
+        if schedule.runs(Phase::Infer) {
+            for v in self.outputs_of(schedule) {
+                last[v.index()] = g.nodes.len();
+            }
         }
         // A reshape is a view: the value it reads stays live as long as any view of it. The
         // reverse walk carries lifetimes down chains of views.

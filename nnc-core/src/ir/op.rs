@@ -400,6 +400,14 @@ pub enum Op {
     /// window. Args: x, y (the maxima, whose positions are found again in x), g for max
     /// pooling; g for average.
     PoolGrad { geom: PoolGeom, max: bool },
+    /// Batch norm folded into the weight of the convolution before it, for inference:
+    /// `w[o, …] · γ[o] / √(running_var[o] + eps)` for each output channel `o`. Args: w, γ,
+    /// running variance.
+    FoldWeight { eps: Const },
+    /// The matching bias: `(b[o] − running_mean[o]) · γ[o] / √(running_var[o] + eps) + β[o]`,
+    /// with `b` zero when the convolution has no bias. Args: γ, β, running mean, running
+    /// variance, b (b only when `bias`).
+    FoldBias { eps: Const, bias: bool },
 }
 
 impl Op {
@@ -412,8 +420,9 @@ impl Op {
             | Op::OutputGrad(_)
             | Op::State(_)
             | Op::DropoutMask(_) => 0,
-            Op::BatchNormStats { .. } | Op::BatchNormScaleGrad => 3,
-            Op::BatchNorm | Op::BatchNormGrad => 4,
+            Op::BatchNormStats { .. } | Op::BatchNormScaleGrad | Op::FoldWeight { .. } => 3,
+            Op::BatchNorm | Op::BatchNormGrad | Op::FoldBias { bias: false, .. } => 4,
+            Op::FoldBias { bias: true, .. } => 5,
             Op::ChannelSum
             | Op::Activation(_)
             | Op::Softmax
@@ -783,6 +792,26 @@ impl Op {
                 expect(self, g, args[g], &Type::float(geom.output()))?;
                 Ok(Type::float(geom.input()))
             }
+            Op::FoldWeight { .. } | Op::FoldBias { .. } => {
+                // The folded weight keeps the weight's type; every other operand has one value
+                // per output channel, the weight's first axis.
+                let (rest, result) = match self {
+                    Op::FoldWeight { .. } => (&args[1..], args[0].clone()),
+                    _ => (args, args[0].clone()),
+                };
+                let channels = match result.shape.0.first() {
+                    Some(Dim::Fixed(c)) if !result.shape.is_batched() => *c,
+                    _ => return Err(format!("{self} expects a fixed weight, found {result}")),
+                };
+                let vector = Type::float(Shape::fixed(&[channels]));
+                for (i, t) in rest.iter().enumerate() {
+                    expect(self, i + args.len() - rest.len(), t, &vector)?;
+                }
+                if matches!(self, Op::FoldWeight { .. }) {
+                    float(args[0])?;
+                }
+                Ok(result)
+            }
             Op::Dense { bias, .. } => {
                 let z = Op::MatMul {
                     transpose_a: false,
@@ -968,6 +997,12 @@ impl fmt::Display for Op {
                 }
                 write!(f, "({geom})")
             }
+            Op::FoldWeight { eps } => write!(f, "fold_batch_norm_weight(eps {eps})"),
+            Op::FoldBias { eps, bias } => write!(
+                f,
+                "fold_batch_norm_bias{}(eps {eps})",
+                if *bias { "+bias" } else { "" }
+            ),
             Op::ConvInputGrad(geom) => write!(f, "conv_input_grad({geom})"),
             Op::ConvWeightGrad(geom) => write!(f, "conv_weight_grad({geom})"),
             Op::Pool { geom, max } => {

@@ -1,7 +1,7 @@
 //! The stable text form of a program (`nnc ir`, snapshots). One line per value:
 //! `%3: float[B, 8] = matmul.nt %0, %2  ; hidden  @ batched[0, 8)`.
 
-use super::{Gradients, Hyper, Op, Optimizer, Program, Storage};
+use super::{Gradients, Hyper, Op, Optimizer, Phase, Program, Storage};
 use std::fmt::{self, Write as _};
 
 impl fmt::Display for Program {
@@ -50,8 +50,18 @@ impl fmt::Display for Program {
             )?;
         }
         writeln!(f, "  optimizer {}", optimizer(&self.optimizer))?;
+        let mut phase = Phase::Forward;
         for id in self.graph.ids() {
             let node = self.graph.node(id);
+            // The inference-only phases start with a heading; the others read from the ops.
+            if node.phase != phase {
+                phase = node.phase;
+                match phase {
+                    Phase::Fold => writeln!(f, "  fold (predict):")?,
+                    Phase::Infer => writeln!(f, "  infer (predict):")?,
+                    _ => {}
+                }
+            }
             if matches!(
                 node.op,
                 Op::Input(_) | Op::Target(_) | Op::Param(_) | Op::State(_)
@@ -76,6 +86,9 @@ impl fmt::Display for Program {
                     Storage::InputGrad(i) => write!(line, " @ input_grad #{i}")?,
                     Storage::Scalar => line.push_str(" @ scalar"),
                     Storage::State(i) => write!(line, " @ state #{i}")?,
+                    Storage::Folded { offset, len } => {
+                        write!(line, " @ folded[{offset}, {})", offset + len)?
+                    }
                     Storage::Caller | Storage::Params => {}
                 }
             }
@@ -83,6 +96,11 @@ impl fmt::Display for Program {
         }
         for b in &self.outputs {
             writeln!(f, "  output {} = {}", b.name, b.value)?;
+        }
+        if let Some(inference) = &self.inference {
+            for (b, v) in self.outputs.iter().zip(&inference.outputs) {
+                writeln!(f, "  infer output {} = {v}", b.name)?;
+            }
         }
         if let Some(loss) = self.loss {
             writeln!(f, "  loss = {loss}")?;
@@ -102,6 +120,9 @@ impl fmt::Display for Program {
                 "  arena = {} * capacity + {} elements",
                 plan.per_sample, plan.fixed
             )?;
+            if plan.folded > 0 {
+                writeln!(f, "  folded = {} elements", plan.folded)?;
+            }
         }
         writeln!(f, "}}")
     }

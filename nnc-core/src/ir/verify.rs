@@ -11,8 +11,12 @@
 //! - every computed node belongs to a phase some schedule (entry point) runs; in each schedule
 //!   its nodes come in phase order and read only values of their own phase or of a phase the
 //!   schedule runs before it, so the backward pass and the pullback never read each other's
-//!   values; a phase has the same predecessors that use the arena in every schedule that
-//!   runs it, and nodes of a phase that does not use the arena (state writes) take no space;
+//!   values (the interface leaves, inputs, parameters and state, are read from any phase); a
+//!   phase has the same predecessors that use the arena in every schedule that runs it, and
+//!   nodes of a phase that does not use the arena (state writes, folded weights) take no space
+//!   in it;
+//! - the inference pass's outputs have the types of the model's outputs, and its folded
+//!   weights live in the workspace's buffer for them, without overlapping;
 //! - final gradients have the type of their parameter or input, fill one slot each, and are read
 //!   by no node;
 //! - a reshape keeps the batch axis and the number of elements per sample;
@@ -108,6 +112,22 @@ pub fn verify(p: &Program) -> Result<(), Vec<String>> {
         }
     }
     verify_schedules(p, &mut errors);
+    if let Some(inference) = &p.inference {
+        let outputs = p.outputs.iter().map(|b| b.value);
+        if inference.outputs.len() != p.outputs.len() {
+            errors.push("the inference pass has another number of outputs".into());
+        }
+        for (copy, output) in inference.outputs.iter().zip(outputs) {
+            let fits = copy.index() < g.nodes.len()
+                && g.node(*copy).phase == super::Phase::Infer
+                && g.ty(*copy) == g.ty(output);
+            if !fits {
+                errors.push(format!(
+                    "{copy} does not stand for output {output} in inference"
+                ));
+            }
+        }
+    }
     for (_, grads) in p.gradient_passes() {
         check_gradients(p, grads, &mut errors);
     }
@@ -165,7 +185,7 @@ fn verify_schedules(p: &Program, errors: &mut Vec<String>) {
             }
             for a in &node.args {
                 let from = g.node(*a).phase;
-                if from != node.phase && !before.contains(&from) {
+                if from != node.phase && !before.contains(&from) && !g.node(*a).op.is_interface() {
                     errors.push(format!(
                         "{id} ({:?}) reads {a} ({from:?}), which {} does not run before it",
                         node.phase, s.name
@@ -234,6 +254,19 @@ fn verify_plan(p: &Program, plan: &super::MemoryPlan, errors: &mut Vec<String>) 
     {
         if !matches!(plan.storage[id.index()], Storage::State(i) if Some(i) == p.state_of(id)) {
             errors.push(format!("{id}: a state write stored outside its state"));
+        }
+    }
+    let mut folded_end = 0;
+    for id in g.ids().filter(|id| g.node(*id).phase == super::Phase::Fold) {
+        match plan.storage[id.index()] {
+            Storage::Folded { offset, len }
+                if offset >= folded_end
+                    && len == g.ty(id).shape.elems_per_sample()
+                    && offset + len <= plan.folded =>
+            {
+                folded_end = offset + len
+            }
+            _ => errors.push(format!("{id}: a folded weight stored outside its buffer")),
         }
     }
     use crate::passes::memory_plan::SLOT_ALIGN;

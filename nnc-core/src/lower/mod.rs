@@ -299,6 +299,7 @@ impl<'a> Lowerer<'a> {
             optimizer: optimizer?,
             backward: None,
             pullback: Default::default(),
+            inference: None,
             plan: None,
         })
     }

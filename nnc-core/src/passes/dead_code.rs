@@ -1,6 +1,6 @@
 //! Dead-code elimination: drops nodes that no root needs and renumbers the rest, keeping their
-//! order. Roots are the loss and its terms, the outputs, the metric's operands and every final
-//! gradient; leaves (inputs, targets, parameters, state, output gradients) are always kept,
+//! order. Roots are the loss and its terms, the outputs (and their inference-only copies), the
+//! metric's operands and every final gradient; leaves (inputs, targets, parameters, state, output gradients) are always kept,
 //! since they define the model's interface, and so are state writes.
 
 use crate::ir::{Graph, Program, ValueId};
@@ -14,6 +14,7 @@ pub fn eliminate(p: &mut Program) {
         .chain(p.loss_terms.iter().copied())
         .collect();
     stack.extend(p.outputs.iter().map(|b| b.value));
+    stack.extend(p.inference.iter().flat_map(|i| i.outputs.iter().copied()));
     stack.extend(p.metric.iter().flat_map(|m| [m.prediction, m.target]));
     for (_, grads) in p.gradient_passes() {
         stack.extend(grads.finals());
@@ -45,6 +46,9 @@ pub fn eliminate(p: &mut Program) {
     p.loss = p.loss.map(map);
     for t in &mut p.loss_terms {
         *t = map(*t);
+    }
+    for v in p.inference.iter_mut().flat_map(|i| &mut i.outputs) {
+        *v = map(*v);
     }
     if let Some(m) = &mut p.metric {
         m.prediction = map(m.prediction);

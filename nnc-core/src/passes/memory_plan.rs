@@ -18,7 +18,9 @@
 //! Inputs, targets and output gradients stay in the caller's slices, parameters and their
 //! final gradients in the model's own buffers, state and its updates in the model's state
 //! buffer, final input gradients in the workspace's
-//! buffers, and scalars (loss terms) in locals: none of those take arena space. The pass does
+//! buffers, folded weights (the `Fold` phase) one after another in the workspace's buffer for
+//! them, which outlives calls, and scalars (loss terms) in locals: none of those take arena
+//! space. The pass does
 //! not reorder nodes to reduce the peak.
 
 use crate::ir::{MemoryPlan, Op, Phase, Program, Storage, ValueId};
@@ -41,6 +43,15 @@ pub fn run(p: &mut Program) {
         if let Some(i) = p.state_of(id) {
             storage[id.index()] = Storage::State(i);
         }
+    }
+    let mut folded = 0;
+    for id in g.ids().filter(|id| g.node(*id).phase == Phase::Fold) {
+        let len = g.ty(id).shape.elems_per_sample();
+        storage[id.index()] = Storage::Folded {
+            offset: folded,
+            len,
+        };
+        folded = (folded + len).next_multiple_of(SLOT_ALIGN);
     }
     for (_, grads) in p.gradient_passes() {
         for v in grads.params.iter().flatten() {
@@ -98,6 +109,7 @@ pub fn run(p: &mut Program) {
         storage,
         per_sample: sizes.0.next_multiple_of(SLOT_ALIGN),
         fixed: sizes.1,
+        folded,
     });
 }
 

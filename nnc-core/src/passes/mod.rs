@@ -3,6 +3,7 @@
 
 pub mod autodiff;
 mod dead_code;
+pub mod fold_batch_norm;
 pub mod fusion;
 pub mod memory_plan;
 
@@ -12,9 +13,11 @@ use crate::Stage;
 /// A pass rewrites one program in place.
 pub type Pass = fn(&mut Program);
 
-/// The passes after lowering, each with the stage name its output is printed under.
+/// The passes after lowering, each with the stage name its output is printed under (after the
+/// last pass of that stage).
 pub const PIPELINE: &[(Stage, Pass)] = &[
     (Stage::Grad, autodiff::run),
+    (Stage::Fused, fold_batch_norm::run),
     (Stage::Fused, fusion::run),
     (Stage::Planned, memory_plan::run),
 ];

@@ -109,8 +109,13 @@ fn fused_kind(op: Op) -> String {
 /// The nodes and edges of one program, with ids prefixed by `prefix`.
 fn body(out: &mut String, program: &Program, prefix: &str, indent: &str, options: &DotOptions) {
     let graph = &program.graph;
-    let drawn =
-        |node: &Node| options.backward || !matches!(node.phase, Phase::Backward | Phase::Pullback);
+    // The inference-only copy of the forward pass (batch norm folded) would draw the model
+    // twice; the drawing shows the model as written.
+    let drawn = |node: &Node| match node.phase {
+        Phase::Backward | Phase::Pullback => options.backward,
+        Phase::Fold | Phase::Infer => false,
+        Phase::Forward | Phase::Commit | Phase::Loss => true,
+    };
     let id = |v: ValueId| format!("{prefix}v{}", v.index());
     let step_id = |v: ValueId, i: usize| format!("{prefix}v{}_{i}", v.index());
     // Where the edges leaving a value start: the last step of a fused node.
@@ -222,7 +227,9 @@ impl Style {
             Op::Param(i) if program.params[i].frozen => ("box", "filled,dashed", Some("#f3f4f6")),
             Op::Param(_) => ("box", "filled", Some("#e5e7eb")),
             _ => match node.phase {
-                Phase::Forward | Phase::Commit => ("box", "rounded", None),
+                Phase::Forward | Phase::Commit | Phase::Fold | Phase::Infer => {
+                    ("box", "rounded", None)
+                }
                 Phase::Loss => ("box", "rounded,filled", Some("#fef3c7")),
                 Phase::Backward => ("box", "rounded,filled", Some("#fee2e2")),
                 Phase::Pullback => ("box", "rounded,filled", Some("#e0e7ff")),

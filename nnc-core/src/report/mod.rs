@@ -28,12 +28,16 @@ pub fn programs_at(source: &str, stage: Stage) -> Result<Vec<Program>, Diagnosti
     if stage == Stage::Parsed {
         return Ok(programs);
     }
-    for (done, pass) in passes::PIPELINE {
+    // A stage ends with the last pass that carries its name.
+    for (i, (done, pass)) in passes::PIPELINE.iter().enumerate() {
         for program in &mut programs {
             pass(program);
         }
         passes::verify_all(&programs, done.as_str());
-        if *done == stage {
+        let last_of_stage = passes::PIPELINE
+            .get(i + 1)
+            .is_none_or(|(next, _)| next != done);
+        if *done == stage && last_of_stage {
             break;
         }
     }

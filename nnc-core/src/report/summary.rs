@@ -119,6 +119,9 @@ pub fn summary_with(program: &Program, options: &SummaryOptions) -> String {
             format!("{} ({})", count_and_bytes(values, elem), names.join(", ")),
         ));
     }
+    if let Some(folded) = folded(program) {
+        facts.push(("Folded for predict".into(), folded));
+    }
     match &program.plan {
         Some(plan) => {
             let elements = plan.per_sample as u128 * options.batch as u128 + plan.fixed as u128;
@@ -149,6 +152,41 @@ pub fn summary_with(program: &Program, options: &SummaryOptions) -> String {
         options.elem
     );
     out
+}
+
+/// Which batch norms `predict` folds into the convolution before them (`bn1 into c1, …`),
+/// with the size of the workspace's buffer for the folded weights.
+fn folded(program: &Program) -> Option<String> {
+    let g = &program.graph;
+    let layer = |v: crate::ir::ValueId, suffix: &str| -> String {
+        let name = match program.param_of(v) {
+            Some(i) => program.params[i].name.as_str(),
+            None => g.node(v).name.as_str(),
+        };
+        name.strip_suffix(suffix).unwrap_or(name).to_string()
+    };
+    let pairs: Vec<String> = g
+        .ids()
+        .filter(|id| matches!(g.node(*id).op, crate::ir::Op::FoldWeight { .. }))
+        .map(|id| {
+            let node = g.node(id);
+            format!(
+                "{} into {}",
+                layer(node.args[1], ".weight"),
+                layer(node.args[0], ".weight")
+            )
+        })
+        .collect();
+    if pairs.is_empty() {
+        return None;
+    }
+    let size = program.plan.as_ref().map_or(String::new(), |plan| {
+        format!(
+            " ({} elements in the workspace)",
+            group(plan.folded as u128)
+        )
+    });
+    Some(format!("{}{size}", pairs.join(", ")))
 }
 
 /// How many values of optimizer state each trainable parameter element carries.

@@ -59,7 +59,7 @@ pub use matmul::{gemm, gemm_reference};
 pub use metrics::{argmax_correct, argmax_match, threshold_correct};
 pub use norm::{
     batch_norm, batch_norm_backward, batch_norm_scale_grad, batch_norm_stats, channel_sum,
-    running_mean, running_var,
+    fold_batch_norm_bias, fold_batch_norm_weight, running_mean, running_var,
 };
 pub use pool::{avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward, Pool2d};
 pub use softmax::{log_softmax, log_softmax_backward, softmax, softmax_backward};

@@ -243,3 +243,71 @@ fn moving_average<T: Float>(momentum: f64, factor: T, batch: &[T], running: &mut
         *r = keep * *r + m * b * factor;
     }
 }
+
+/// The factor batch norm applies to channel `o` in inference, `γ[o]/√(var[o] + eps)`, computed
+/// as `batch_norm_stats` and `batch_norm` compute it, so that a folded convolution rounds like
+/// the unfolded one up to the order of its products.
+fn folded_scale<T: Float>(eps: T, gamma: &[T], var: &[T], o: usize) -> T {
+    gamma[o] * (T::ONE / (var[o] + eps).sqrt())
+}
+
+/// Batch norm in inference folded into the weight of the convolution before it: each output
+/// channel's block of `w` (its first axis; `w.len() / channels` values) times
+/// `γ/√(running_var + eps)`. Runs once per change of the parameters or the statistics, not per
+/// call, so it stays on the calling thread.
+pub fn fold_batch_norm_weight<T: Float>(
+    _: &Exec,
+    eps: f64,
+    w: &[T],
+    gamma: &[T],
+    running_var: &[T],
+    out: &mut [T],
+) {
+    let channels = gamma.len();
+    assert_eq!(running_var.len(), channels, "fold_batch_norm_weight: var");
+    assert_eq!(out.len(), w.len(), "fold_batch_norm_weight: out");
+    assert!(
+        channels > 0 && w.len().is_multiple_of(channels),
+        "fold_batch_norm_weight: a weight of {} values for {channels} channels",
+        w.len()
+    );
+    let eps = T::from_f64(eps);
+    let per_channel = w.len() / channels;
+    let rows = out
+        .chunks_exact_mut(per_channel)
+        .zip(w.chunks_exact(per_channel));
+    for (o, (out, w)) in rows.enumerate() {
+        let s = folded_scale(eps, gamma, running_var, o);
+        for (y, &x) in out.iter_mut().zip(w) {
+            *y = x * s;
+        }
+    }
+}
+
+/// The bias of a convolution with batch norm folded in: `(b − running_mean)·γ/√(running_var +
+/// eps) + β` per output channel, `b` zero for a convolution without a bias.
+#[allow(clippy::too_many_arguments)]
+pub fn fold_batch_norm_bias<T: Float>(
+    _: &Exec,
+    eps: f64,
+    gamma: &[T],
+    beta: &[T],
+    running_mean: &[T],
+    running_var: &[T],
+    bias: Option<&[T]>,
+    out: &mut [T],
+) {
+    let channels = gamma.len();
+    let lens = [beta.len(), running_mean.len(), running_var.len(), out.len()];
+    assert!(
+        lens.iter()
+            .chain(bias.map(<[T]>::len).as_ref())
+            .all(|&n| n == channels),
+        "fold_batch_norm_bias: every operand needs {channels} values"
+    );
+    let eps = T::from_f64(eps);
+    for (o, y) in out.iter_mut().enumerate() {
+        let b = bias.map_or(T::ZERO, |b| b[o]);
+        *y = (b - running_mean[o]) * folded_scale(eps, gamma, running_var, o) + beta[o];
+    }
+}

@@ -174,9 +174,12 @@ pub fn gradient(
         | Op::ConvInputGrad(_)
         | Op::ConvWeightGrad(_)
         | Op::PoolGrad { .. }
+        | Op::FoldWeight { .. }
+        | Op::FoldBias { .. }
         | Op::Dense { .. } => {
             // Autodiff runs once, on the lowered forward graph, before fusion: these ops are
-            // leaves, only ever created by autodiff and fusion, or never given a gradient
+            // leaves, only ever created by autodiff, batch-norm folding and fusion, or never
+            // given a gradient
             // (batch norm's statistics and state writes: see `run`), so reaching one here is
             // a bug in the pass.
             panic!(
