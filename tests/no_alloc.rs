@@ -114,6 +114,8 @@ fn allocation_free_steps(threads: usize) {
     let mut lenet_ws = lenet.workspace_with_threads(batch, threads);
     let mut convs = conv::ConvOptions::new(0);
     let mut convs_ws = convs.workspace_with_threads(batch, threads);
+    let mut folded = conv::FoldedBn::new(0);
+    let mut folded_ws = folded.workspace_with_threads(batch, threads);
     let before = ALLOCATIONS.load(Ordering::SeqCst);
     for step in 0..50 {
         // Odd steps use a partial batch: the batch size varies at run time within the capacity.
@@ -161,6 +163,12 @@ fn allocation_free_steps(threads: usize) {
         convs
             .train_step(&mut convs_ws, &x[..n * 252], &x[..n * 3])
             .unwrap();
+        // Batch norm folded into convolutions: every step changes the model, so each
+        // prediction computes the folded weights again, in the workspace's own buffer.
+        folded
+            .train_step(&mut folded_ws, &x[..n * 128], &labels4[..n])
+            .unwrap();
+        folded.predict(&mut folded_ws, &x[..n * 128]).unwrap();
     }
     let after = ALLOCATIONS.load(Ordering::SeqCst);
     assert_eq!(

@@ -1,13 +1,14 @@
 //! Criterion benchmarks of the kernels that dominate a training step of a small MLP
-//! (784-128-10 on MNIST-sized batches). Kept short so the whole run takes about a minute.
+//! (784-128-10 on MNIST-sized batches), and the forward pass of each convolution of the CNN
+//! examples. Kept short so the whole run takes about a minute.
 
 use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use nnc_runtime::kernels::{
-    act_forward, batch_matmul, dense_backward_input, dense_backward_weight, dense_forward,
-    embedding, embedding_backward, gemm, log_softmax, softmax,
+    act_forward, batch_matmul, conv2d, dense_backward_input, dense_backward_weight, dense_forward,
+    embedding, embedding_backward, gemm, log_softmax, softmax, Conv2d,
 };
 use nnc_runtime::Exec;
 use nnc_runtime::{Act, Adam, Optimizer, Rng};
@@ -416,10 +417,61 @@ fn config() -> Criterion {
         .measurement_time(Duration::from_secs(2))
 }
 
+/// The convolutions of the CNN examples: (name, channels, size, out channels, kernel,
+/// stride, padding).
+const CONVS: &[(&str, usize, usize, usize, usize, usize, usize)] = &[
+    ("lenet_c1", 1, 28, 6, 5, 1, 0),
+    ("lenet_c2", 6, 12, 16, 5, 1, 0),
+    ("allconv_c1", 1, 28, 8, 3, 1, 1),
+    ("allconv_c2", 8, 28, 16, 3, 2, 1),
+    ("allconv_c3", 16, 14, 32, 3, 2, 1),
+    ("allconv_classes", 32, 7, 10, 1, 1, 0),
+    ("digits_c1", 1, 8, 8, 3, 1, 1),
+];
+
+/// One sample's forward pass, on the calling thread (the figures behind the choice of method in
+/// `kernels/conv.rs`).
+fn bench_conv(c: &mut Criterion) {
+    for &(name, channels, size, out, kernel, stride, padding) in CONVS {
+        let geom = Conv2d {
+            in_channels: channels,
+            height: size,
+            width: size,
+            out_channels: out,
+            kernel: [kernel; 2],
+            stride: [stride; 2],
+            padding: [padding; 4],
+            dilation: [1; 2],
+            groups: 1,
+        };
+        let x = random(channels * size * size, 11);
+        let w = random(out * geom.patch_len(), 12);
+        let b = random(out, 13);
+        let mut y = vec![0.0f32; out * geom.positions()];
+        let mut scratch = vec![0.0f32; geom.scratch_len()];
+        c.bench_function(&format!("conv2d_{name}"), |bench| {
+            bench.iter(|| {
+                conv2d(
+                    Exec::serial(),
+                    1,
+                    &geom,
+                    black_box(&x),
+                    black_box(&w),
+                    Some(&b),
+                    Act::Relu,
+                    &mut y,
+                    &mut scratch,
+                );
+                black_box(&y);
+            })
+        });
+    }
+}
+
 criterion_group! {
     name = benches;
     config = config();
     targets = bench_gemm, bench_dense, bench_dense_vs_gemm, bench_elementwise, bench_adam,
-        bench_embedding, bench_batch_matmul
+        bench_embedding, bench_batch_matmul, bench_conv
 }
 criterion_main!(benches);
