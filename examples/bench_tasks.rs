@@ -9,9 +9,10 @@
 //!
 //! Tasks: `mlp_train` (batch 1, 32, 128, 1024), `mlp_infer` (batch-1 latency, batch-64
 //! throughput), `iris_train` (batch 32), `cnn_train` (LeNet-like, batch 64) and `cnn_infer` (its
-//! batch-1 latency); beyond the standard ones, `bn_infer` (the all-convolutional MNIST model with
-//! batch norm after each convolution, batch-1 latency and batch-64 throughput, after a few
-//! training steps so that the running statistics are not their initial values). Method: random normal inputs and uniform labels
+//! batch-1 latency); beyond the standard ones, `bn_train` and `bn_infer`: the all-convolutional
+//! MNIST model with batch norm after each convolution, trained at batch 64, and its batch-1
+//! latency and batch-64 throughput in inference (after a few training steps, so that the
+//! running statistics are not their initial values). Method: random normal inputs and uniform labels
 //! from seed 0, 4 batches generated before timing and cycled; the first call timed on its own;
 //! at least 0.3 s of warm-up; then 5 blocks of about 0.15 s, reporting the median block's
 //! samples per second. Batch-1 latency is the median (and 10th / 90th percentiles) of at least
@@ -271,6 +272,19 @@ fn cnn_infer(threads: usize) {
     report_latency("cnn_infer", threads, &lat);
 }
 
+fn bn_train(threads: usize) {
+    let batch = 64;
+    let data = Data::new(batch, 784, 10);
+    let mut model = allconv::AllConv::new(0);
+    let mut ws = model.workspace_with_threads(batch, threads);
+    let result = throughput(batch, |i| {
+        let k = i % BATCHES;
+        let loss = model.train_step(&mut ws, &data.x[k], &data.y[k]).unwrap();
+        black_box(loss);
+    });
+    report_throughput("bn_train", batch, threads, result);
+}
+
 fn bn_infer(threads: usize) {
     let batch = 64;
     let data = Data::new(batch, 784, 10);
@@ -293,7 +307,7 @@ fn bn_infer(threads: usize) {
     report_throughput("bn_infer", batch, threads, result);
 }
 
-const USAGE: &str = "usage: bench_tasks [--task mlp_train|mlp_infer|iris_train|cnn_train|cnn_infer|bn_infer|all] [--threads N]";
+const USAGE: &str = "usage: bench_tasks [--task mlp_train|mlp_infer|iris_train|cnn_train|cnn_infer|bn_train|bn_infer|all] [--threads N]";
 
 fn main() -> ExitCode {
     let mut task = String::from("all");
@@ -336,6 +350,7 @@ fn main() -> ExitCode {
         "iris_train" => iris_train(threads),
         "cnn_train" => cnn_train(threads),
         "cnn_infer" => cnn_infer(threads),
+        "bn_train" => bn_train(threads),
         "bn_infer" => bn_infer(threads),
         "all" => {
             mlp_train(threads);

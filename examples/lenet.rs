@@ -1,7 +1,9 @@
 //! LeNet-5 on MNIST: two 5×5 convolutions with relu and 2×2 max pooling, then dense layers of
 //! 120, 84 and 10, trained with Adam for 10 epochs of batches of 64, the learning rate annealed
-//! by a cosine from 1e-3 to 1e-5 over the epochs. The model is the `lenet.nnc` fixture, so its
-//! IR and generated code are the snapshots the tests keep.
+//! by a cosine from 1e-3 towards 1e-5 once per epoch (PyTorch's `CosineAnnealingLR` with
+//! `T_max = 10`, so the last epoch runs at 3.4e-5). The model is the `lenet.nnc` fixture, so its
+//! IR and generated code are the snapshots the tests keep. `bench/lenet_pytorch.py` is the
+//! same training in PyTorch, for comparing wall times.
 //!
 //! MNIST is not kept in the repository. The example reads the four IDX files (gzipped or not)
 //! from the directory given as its first argument, else from `$NNC_DATA/mnist` or `$NNC_DATA`,

@@ -9,11 +9,12 @@ mod common;
 use common::ACTS_BUT_STEP;
 use nnc_runtime::kernels::{
     accumulate, act_backward, act_backward_inplace, act_forward, add, add_assign, batch_matmul,
-    bias_add, bias_backward, dense_backward_input, dense_backward_weight, dense_forward,
+    batch_norm, batch_norm_backward, batch_norm_scale_grad, batch_norm_stats, bias_add,
+    bias_backward, channel_sum, dense_backward_input, dense_backward_weight, dense_forward,
     log_softmax, log_softmax_backward, mul, mul_inplace, scale, softmax, softmax_backward, sub,
 };
 use nnc_runtime::{
-    Act, Adagrad, AdagradConfig, Adam, AdamConfig, AdamW, Exec, Float, Optimizer, Rmsprop,
+    Act, Adagrad, AdagradConfig, Adam, AdamConfig, AdamW, Exec, Float, Mode, Optimizer, Rmsprop,
     RmspropConfig, Rng, Sgd, SgdConfig,
 };
 
@@ -159,6 +160,55 @@ fn element_wise<T: Float>() {
     same_bits("log_softmax_backward", rows * n, |e, g| {
         log_softmax_backward(e, rows, n, &y, &gy, g)
     });
+}
+
+fn batch_norm_kernels<T: Float>() {
+    // Channels of images ([B, C, H·W], split by channel) and of features ([B, C], spread 1),
+    // each over enough values to pass the threshold, with odd counts.
+    for (batch, channels, spread) in [(37, 13, 199), (2003, 71, 1)] {
+        let len = batch * channels * spread;
+        let x = random::<T>(len, 21);
+        let g = random::<T>(len, 22);
+        let gamma = random::<T>(channels, 23);
+        let beta = random::<T>(channels, 24);
+        let running = (vec![T::ZERO; channels], vec![T::ONE; channels]);
+        let stats_of = |e: &Exec, out: &mut [T]| {
+            let (mean, var) = (&running.0, &running.1);
+            batch_norm_stats(
+                e,
+                Mode::Train,
+                batch,
+                channels,
+                spread,
+                1e-5,
+                &x,
+                mean,
+                var,
+                out,
+            )
+        };
+        same_bits("batch_norm_stats", 3 * channels, stats_of);
+        let mut stats = vec![T::ZERO; 3 * channels];
+        stats_of(Exec::serial(), &mut stats);
+        same_bits("batch_norm", len, |e, y| {
+            batch_norm(e, channels, spread, &x, &stats, &gamma, &beta, y)
+        });
+        same_bits("batch_norm_backward", len, |e, dx| {
+            batch_norm_backward(e, batch, channels, spread, &g, &x, &stats, &gamma, dx)
+        });
+        same_bits("batch_norm_scale_grad", channels, |e, d| {
+            batch_norm_scale_grad(e, channels, spread, &g, &x, &stats, d)
+        });
+        same_bits("channel_sum", channels, |e, d| {
+            channel_sum(e, channels, spread, &g, d)
+        });
+    }
+}
+
+#[test]
+fn batch_norm_kernels_give_the_same_bits_on_every_thread_count() {
+    batch_norm_kernels::<f32>();
+    batch_norm_kernels::<f64>();
 }
 
 #[test]

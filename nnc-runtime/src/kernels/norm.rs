@@ -4,13 +4,41 @@
 //! `BatchNorm1d`/`BatchNorm2d` do. The statistics travel as one `[3, channels]` block: the mean,
 //! `1/√(var + eps)` and the variance.
 //!
-//! The forward kernels sweep the value sample by sample, so that for `[B, C]` features every
-//! inner loop runs over a contiguous row. The backward kernel needs two sums per channel before
-//! it can write a gradient, and has no scratch space, so it walks one channel at a time.
+//! Every per-channel sum (the statistics, the gradient's two sums, the parameter gradients)
+//! walks one channel at a time, its samples in order, so the threads split the channels and
+//! each sum is computed by the same operations on any number of threads. Normalising splits the
+//! rows of (sample, channel) planes. The backward kernel needs two sums per channel before it
+//! can write a channel's gradient, and has no scratch space, so it reads the channel twice.
 
+use super::split::{ChannelsMut, RowsMut, MIN_TASK_ELEMS};
 use crate::float::Float;
 use crate::kernels::{vectorized, Exec};
 use crate::model::Mode;
+
+/// How many tasks a per-channel kernel over `len` values, each costing `cost` cheap
+/// operations, should use.
+fn channel_tasks(exec: &Exec, channels: usize, len: usize, cost: usize) -> usize {
+    exec.tasks_for(channels, len * cost, MIN_TASK_ELEMS)
+}
+
+/// The sum, by `f`, of channel `c`'s values over the samples in order, each sample's row
+/// folded from zero first.
+#[inline(always)]
+fn channel_fold<T: Float>(
+    len: usize,
+    stride: usize,
+    spread: usize,
+    c: usize,
+    mut f: impl FnMut(usize) -> T,
+) -> T {
+    let mut total = T::ZERO;
+    let mut start = c * spread;
+    while start < len {
+        total += f(start);
+        start += stride;
+    }
+    total
+}
 
 /// The statistics of each channel of `x` into `stats` (`[3, channels]`). In training they are
 /// the batch's: its mean and biased variance (divided by n = `batch · spread`), computed in two
@@ -18,7 +46,7 @@ use crate::model::Mode;
 /// is `1/√(var + eps)` either way.
 #[allow(clippy::too_many_arguments)]
 pub fn batch_norm_stats<T: Float>(
-    _: &Exec,
+    exec: &Exec,
     mode: Mode,
     batch: usize,
     channels: usize,
@@ -47,24 +75,23 @@ pub fn batch_norm_stats<T: Float>(
         Mode::Train => {
             assert!(batch * spread > 0, "batch_norm_stats: no values");
             let n = T::from_usize(batch * spread);
-            mean.fill(T::ZERO);
-            for sample in x.chunks_exact(channels * spread) {
-                for (m, row) in mean.iter_mut().zip(sample.chunks_exact(spread)) {
-                    *m += row.iter().fold(T::ZERO, |acc, &v| acc + v);
+            let stride = channels * spread;
+            let tasks = channel_tasks(exec, channels, x.len(), 2);
+            let operands = (RowsMut::new(mean, 1), RowsMut::new(var, 1));
+            exec.split_rows(channels, 1, tasks, operands, |range, (mean, var)| {
+                for ((c, m), v) in range.zip(mean).zip(var) {
+                    let row = |start: usize| &x[start..start + spread];
+                    *m = channel_fold(x.len(), stride, spread, c, |r| {
+                        row(r).iter().fold(T::ZERO, |acc, &e| acc + e)
+                    }) / n;
+                    let mu = *m;
+                    *v = channel_fold(x.len(), stride, spread, c, |r| {
+                        row(r)
+                            .iter()
+                            .fold(T::ZERO, |acc, &e| acc + (e - mu) * (e - mu))
+                    }) / n;
                 }
-            }
-            mean.iter_mut().for_each(|m| *m /= n);
-            var.fill(T::ZERO);
-            for sample in x.chunks_exact(channels * spread) {
-                for ((v, &m), row) in var
-                    .iter_mut()
-                    .zip(mean.iter())
-                    .zip(sample.chunks_exact(spread))
-                {
-                    *v += row.iter().fold(T::ZERO, |acc, &e| acc + (e - m) * (e - m));
-                }
-            }
-            var.iter_mut().for_each(|v| *v /= n);
+            });
         }
     }
     let eps = T::from_f64(eps);
@@ -75,7 +102,7 @@ pub fn batch_norm_stats<T: Float>(
 
 /// `y = γ·(x − mean)·inv_std + β` per channel.
 pub fn batch_norm<T: Float>(
-    _: &Exec,
+    exec: &Exec,
     channels: usize,
     spread: usize,
     x: &[T],
@@ -89,21 +116,20 @@ pub fn batch_norm<T: Float>(
     assert_eq!(beta.len(), channels, "batch_norm: beta");
     assert_eq!(x.len() % (channels * spread).max(1), 0, "batch_norm: x");
     let (mean, inv_std) = moments("batch_norm", stats, channels);
-    for (xs, ys) in x
-        .chunks_exact(channels * spread)
-        .zip(y.chunks_exact_mut(channels * spread))
-    {
-        for (c, (xr, yr)) in xs
-            .chunks_exact(spread)
-            .zip(ys.chunks_exact_mut(spread))
-            .enumerate()
-        {
+    // One row per (sample, channel) plane.
+    let (rows, spread) = (x.len() / spread.max(1), spread.max(1));
+    let tasks = exec.tasks_for(rows, x.len(), MIN_TASK_ELEMS);
+    let operands = (super::split::RowsRef(x, spread), RowsMut::new(y, spread));
+    exec.split_rows(rows, 1, tasks, operands, |range, (xs, ys)| {
+        let planes = xs.chunks_exact(spread).zip(ys.chunks_exact_mut(spread));
+        for (row, (xr, yr)) in range.zip(planes) {
             // y = x·a + b with a = γ·inv_std and b = β − mean·a, one multiply-add per value.
+            let c = row % channels;
             let a = gamma[c] * inv_std[c];
             let b = beta[c] - mean[c] * a;
             scale_shift(a, b, xr, yr);
         }
-    }
+    });
 }
 
 /// `y = x·a + b` with one fused multiply-add per value. Dispatched so that the multiply-add
@@ -125,7 +151,7 @@ fn scale_shift_body<T: Float>(a: T, b: T, x: &[T], y: &mut [T]) {
 /// and the means over the channel's n = `batch · spread` values.
 #[allow(clippy::too_many_arguments)]
 pub fn batch_norm_backward<T: Float>(
-    _: &Exec,
+    exec: &Exec,
     batch: usize,
     channels: usize,
     spread: usize,
@@ -144,30 +170,35 @@ pub fn batch_norm_backward<T: Float>(
     assert_eq!(gamma.len(), channels, "batch_norm_backward: gamma");
     let n = T::from_usize(batch * spread);
     let stride = channels * spread;
-    for c in 0..channels {
-        let (mean, inv_std) = (stats[c], stats[channels + c]);
-        let rows = (0..batch).map(|b| b * stride + c * spread..b * stride + (c + 1) * spread);
-        let (mut sum_g, mut sum_gx) = (T::ZERO, T::ZERO);
-        for r in rows.clone() {
-            for (&gv, &xv) in g[r.clone()].iter().zip(&x[r]) {
-                sum_g += gv;
-                sum_gx += gv * (xv - mean) * inv_std;
+    let tasks = channel_tasks(exec, channels, len, 3);
+    let operands = ChannelsMut::new(dx, batch, spread);
+    exec.split_rows(channels, 1, tasks, operands, |range, mut dx| {
+        for c in range {
+            let (mean, inv_std) = (stats[c], stats[channels + c]);
+            let rows = (0..batch).map(|b| b * stride + c * spread..b * stride + (c + 1) * spread);
+            let (mut sum_g, mut sum_gx) = (T::ZERO, T::ZERO);
+            for r in rows.clone() {
+                for (&gv, &xv) in g[r.clone()].iter().zip(&x[r]) {
+                    sum_g += gv;
+                    sum_gx += gv * (xv - mean) * inv_std;
+                }
+            }
+            let (mean_g, mean_gx) = (sum_g / n, sum_gx / n);
+            let scale = gamma[c] * inv_std;
+            for (b, r) in rows.enumerate() {
+                let d = dx.row(b, c);
+                for ((d, &gv), &xv) in d.iter_mut().zip(&g[r.clone()]).zip(&x[r]) {
+                    let xhat = (xv - mean) * inv_std;
+                    *d = scale * (gv - mean_g - xhat * mean_gx);
+                }
             }
         }
-        let (mean_g, mean_gx) = (sum_g / n, sum_gx / n);
-        let scale = gamma[c] * inv_std;
-        for r in rows {
-            for ((d, &gv), &xv) in dx[r.clone()].iter_mut().zip(&g[r.clone()]).zip(&x[r]) {
-                let xhat = (xv - mean) * inv_std;
-                *d = scale * (gv - mean_g - xhat * mean_gx);
-            }
-        }
-    }
+    });
 }
 
 /// `dγ = Σ g ⊙ x̂` per channel.
 pub fn batch_norm_scale_grad<T: Float>(
-    _: &Exec,
+    exec: &Exec,
     channels: usize,
     spread: usize,
     g: &[T],
@@ -178,35 +209,41 @@ pub fn batch_norm_scale_grad<T: Float>(
     assert_eq!(g.len(), x.len(), "batch_norm_scale_grad: g and x");
     assert_eq!(dgamma.len(), channels, "batch_norm_scale_grad: dgamma");
     let (mean, inv_std) = moments("batch_norm_scale_grad", stats, channels);
-    dgamma.fill(T::ZERO);
-    for (gs, xs) in g
-        .chunks_exact(channels * spread)
-        .zip(x.chunks_exact(channels * spread))
-    {
-        for (c, (gr, xr)) in gs
-            .chunks_exact(spread)
-            .zip(xs.chunks_exact(spread))
-            .enumerate()
-        {
-            let s = gr
-                .iter()
-                .zip(xr)
-                .fold(T::ZERO, |acc, (&gv, &xv)| acc + gv * (xv - mean[c]));
-            dgamma[c] += s * inv_std[c];
-        }
-    }
+    let stride = channels * spread;
+    let tasks = channel_tasks(exec, channels, g.len(), 2);
+    exec.split_rows(
+        channels,
+        1,
+        tasks,
+        RowsMut::new(dgamma, 1),
+        |range, dgamma| {
+            for (c, d) in range.zip(dgamma) {
+                // Each sample's row is summed, then scaled, in sample order.
+                *d = channel_fold(g.len(), stride, spread, c, |r| {
+                    let s = g[r..r + spread]
+                        .iter()
+                        .zip(&x[r..r + spread])
+                        .fold(T::ZERO, |acc, (&gv, &xv)| acc + gv * (xv - mean[c]));
+                    s * inv_std[c]
+                });
+            }
+        },
+    );
 }
 
 /// `Σ g` per channel (`dβ`).
-pub fn channel_sum<T: Float>(_: &Exec, channels: usize, spread: usize, g: &[T], out: &mut [T]) {
+pub fn channel_sum<T: Float>(exec: &Exec, channels: usize, spread: usize, g: &[T], out: &mut [T]) {
     assert_eq!(out.len(), channels, "channel_sum: out");
     assert_eq!(g.len() % (channels * spread).max(1), 0, "channel_sum: g");
-    out.fill(T::ZERO);
-    for gs in g.chunks_exact(channels * spread) {
-        for (o, row) in out.iter_mut().zip(gs.chunks_exact(spread)) {
-            *o += row.iter().fold(T::ZERO, |acc, &v| acc + v);
+    let stride = channels * spread;
+    let tasks = channel_tasks(exec, channels, g.len(), 1);
+    exec.split_rows(channels, 1, tasks, RowsMut::new(out, 1), |range, out| {
+        for (c, o) in range.zip(out) {
+            *o = channel_fold(g.len(), stride, spread, c, |r| {
+                g[r..r + spread].iter().fold(T::ZERO, |acc, &v| acc + v)
+            });
         }
-    }
+    });
 }
 
 /// The mean and `1/√(var + eps)` rows of a `[3, channels]` statistics block, checked.

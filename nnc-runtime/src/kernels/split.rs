@@ -249,6 +249,96 @@ impl<'a, T: Send> Split for PerTask<'a, T> {
     }
 }
 
+/// A writable operand laid out `[batch, channels, spread]` and split by channel: the task of
+/// channels `c0..c1` gets, for every sample, the rows of those channels, which lie apart in
+/// memory (one run of `spread` values per sample and channel). For per-channel kernels such as
+/// batch norm's gradient, whose every output element depends on sums over its whole channel.
+pub(crate) struct ChannelsMut<'a, T> {
+    ptr: *mut T,
+    len: usize,
+    batch: usize,
+    spread: usize,
+    life: PhantomData<&'a mut [T]>,
+}
+
+impl<'a, T> ChannelsMut<'a, T> {
+    pub(crate) fn new(slice: &'a mut [T], batch: usize, spread: usize) -> Self {
+        ChannelsMut {
+            ptr: slice.as_mut_ptr(),
+            len: slice.len(),
+            batch,
+            spread,
+            life: PhantomData,
+        }
+    }
+}
+
+// SAFETY: as for `RowsMut`: a `&mut [T]` handed out in disjoint pieces (distinct channels).
+unsafe impl<T: Send> Sync for ChannelsMut<'_, T> {}
+
+/// One task's channels of a [`ChannelsMut`].
+pub(crate) struct Channels<'a, T> {
+    ptr: *mut T,
+    channels: usize,
+    spread: usize,
+    batch: usize,
+    range: Range<usize>,
+    life: PhantomData<&'a mut [T]>,
+}
+
+impl<T> Channels<'_, T> {
+    /// The `spread` values of channel `c` (one of this task's) in sample `b`.
+    pub(crate) fn row(&mut self, b: usize, c: usize) -> &mut [T] {
+        assert!(
+            b < self.batch && self.range.contains(&c),
+            "channel {c} of sample {b} is not this task's"
+        );
+        // SAFETY: `b` and `c` are inside the operand's checked shape, so the row lies inside the
+        // slice; the channel belongs to this task's range, which no other task's overlaps; and
+        // the borrow of `self` keeps this the only live row of the piece.
+        unsafe {
+            std::slice::from_raw_parts_mut(
+                self.ptr.add((b * self.channels + c) * self.spread),
+                self.spread,
+            )
+        }
+    }
+}
+
+impl<'a, T: Send> Split for ChannelsMut<'a, T> {
+    type Part = Channels<'a, T>;
+    fn len(&self) -> usize {
+        self.len
+    }
+    /// The rows a split counts are the channels.
+    fn check(&self, channels: usize) {
+        assert_eq!(
+            Some(self.len),
+            self.batch
+                .checked_mul(channels)
+                .and_then(|n| n.checked_mul(self.spread)),
+            "split_rows: an operand of {} elements is not {} samples of {channels} channels of {}",
+            self.len,
+            self.batch,
+            self.spread
+        );
+    }
+    unsafe fn part(&self, _task: usize, rows: Range<usize>) -> Channels<'a, T> {
+        Channels {
+            ptr: self.ptr,
+            channels: if self.batch * self.spread == 0 {
+                0
+            } else {
+                self.len / (self.batch * self.spread)
+            },
+            spread: self.spread,
+            batch: self.batch,
+            range: rows,
+            life: PhantomData,
+        }
+    }
+}
+
 macro_rules! split_tuple {
     ($($name:ident $index:tt),+) => {
         impl<$($name: Split),+> Split for ($($name,)+) {
