@@ -326,11 +326,7 @@ impl<'a, T: Send> Split for ChannelsMut<'a, T> {
     unsafe fn part(&self, _task: usize, rows: Range<usize>) -> Channels<'a, T> {
         Channels {
             ptr: self.ptr,
-            channels: if self.batch * self.spread == 0 {
-                0
-            } else {
-                self.len / (self.batch * self.spread)
-            },
+            channels: self.len.checked_div(self.batch * self.spread).unwrap_or(0),
             spread: self.spread,
             batch: self.batch,
             range: rows,
