@@ -27,7 +27,7 @@ use std::hint::black_box;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use nnc::runtime::Rng;
+use nnc::runtime::{Model, Rng, Values};
 
 mod mlp {
     nnc::include_model!("examples/models/bench_mlp.nnc");
@@ -200,17 +200,30 @@ fn report_latency(task: &str, threads: usize, lat: &Latency) {
     );
 }
 
+/// Training throughput of a fresh model (seed 0) with one input of `features` values and
+/// integer labels in `0..classes`, at `batch`: the task of every `*_train` line.
+fn train_task<M: Model<Elem = f32>>(
+    task: &str,
+    batch: usize,
+    features: usize,
+    classes: usize,
+    threads: usize,
+) {
+    let data = Data::new(batch, features, classes);
+    let mut model = M::new(0);
+    let mut ws = model.workspace_with_threads(batch, threads);
+    let result = throughput(batch, |i| {
+        let k = i % BATCHES;
+        let (x, y) = ([Values::Float(&data.x[k])], [Values::Ids(&data.y[k])]);
+        let loss = model.train_step_dyn(&mut ws, &x, &y).unwrap();
+        black_box(loss);
+    });
+    report_throughput(task, batch, threads, result);
+}
+
 fn mlp_train(threads: usize) {
     for batch in [1, 32, 128, 1024] {
-        let data = Data::new(batch, 784, 10);
-        let mut model = mlp::BenchMlp::new(0);
-        let mut ws = model.workspace_with_threads(batch, threads);
-        let result = throughput(batch, |i| {
-            let k = i % BATCHES;
-            let loss = model.train_step(&mut ws, &data.x[k], &data.y[k]).unwrap();
-            black_box(loss);
-        });
-        report_throughput("mlp_train", batch, threads, result);
+        train_task::<mlp::BenchMlp>("mlp_train", batch, 784, 10, threads);
     }
 }
 
@@ -235,29 +248,11 @@ fn mlp_infer(threads: usize) {
 }
 
 fn iris_train(threads: usize) {
-    let batch = 32;
-    let data = Data::new(batch, 4, 3);
-    let mut model = iris::BenchIris::new(0);
-    let mut ws = model.workspace_with_threads(batch, threads);
-    let result = throughput(batch, |i| {
-        let k = i % BATCHES;
-        let loss = model.train_step(&mut ws, &data.x[k], &data.y[k]).unwrap();
-        black_box(loss);
-    });
-    report_throughput("iris_train", batch, threads, result);
+    train_task::<iris::BenchIris>("iris_train", 32, 4, 3, threads);
 }
 
 fn cnn_train(threads: usize) {
-    let batch = 64;
-    let data = Data::new(batch, 784, 10);
-    let mut model = cnn::BenchCnn::new(0);
-    let mut ws = model.workspace_with_threads(batch, threads);
-    let result = throughput(batch, |i| {
-        let k = i % BATCHES;
-        let loss = model.train_step(&mut ws, &data.x[k], &data.y[k]).unwrap();
-        black_box(loss);
-    });
-    report_throughput("cnn_train", batch, threads, result);
+    train_task::<cnn::BenchCnn>("cnn_train", 64, 784, 10, threads);
 }
 
 /// Single-image latency of the `cnn_train` model's prediction (no training).
@@ -273,16 +268,7 @@ fn cnn_infer(threads: usize) {
 }
 
 fn bn_train(threads: usize) {
-    let batch = 64;
-    let data = Data::new(batch, 784, 10);
-    let mut model = allconv::AllConv::new(0);
-    let mut ws = model.workspace_with_threads(batch, threads);
-    let result = throughput(batch, |i| {
-        let k = i % BATCHES;
-        let loss = model.train_step(&mut ws, &data.x[k], &data.y[k]).unwrap();
-        black_box(loss);
-    });
-    report_throughput("bn_train", batch, threads, result);
+    train_task::<allconv::AllConv>("bn_train", 64, 784, 10, threads);
 }
 
 fn bn_infer(threads: usize) {
