@@ -49,6 +49,21 @@ def lenet():
     )
 
 
+class LstmClassifier(nn.Module):
+    """The `lstm_train` model: an LSTM over 32 steps of 64 features (hidden 128), then a dense
+    layer to 10 classes on the last hidden state. Inputs come flat, like nnc's (32 x 64 values
+    per sequence), and are viewed as [batch, 32, 64] without copying."""
+
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(64, 128, batch_first=True)
+        self.out = nn.Linear(128, 10)
+
+    def forward(self, x):
+        states, _ = self.lstm(x.view(x.shape[0], 32, 64))
+        return self.out(states[:, -1])
+
+
 def iris():
     return nn.Sequential(
         nn.Linear(4, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 3)
@@ -141,6 +156,11 @@ def cnn_train(framework, mode, threads):
     report_throughput(framework, "cnn_train", 64, threads, throughput(64, call))
 
 
+def lstm_train(framework, mode, threads):
+    call = train_call(LstmClassifier, 32, 32 * 64, 10, mode)
+    report_throughput(framework, "lstm_train", 32, threads, throughput(32, call))
+
+
 def cnn_infer(framework, mode, threads):
     torch.manual_seed(0)
     model = lenet().eval()
@@ -167,6 +187,7 @@ TASKS = {
     "iris_train": iris_train,
     "cnn_train": cnn_train,
     "cnn_infer": cnn_infer,
+    "lstm_train": lstm_train,
 }
 
 

@@ -110,7 +110,7 @@ for spec in "1 0" "2 0,1"; do
         nnc_run "$threads thread(s), again" "$threads" "$cpus"
     fi
     # JAX has the MLP tasks only; ONNX Runtime inference only.
-    if has jax jax && [[ $TASK != cnn_* ]]; then
+    if has jax jax && [[ $TASK == all || $TASK == mlp_* || $TASK == iris_* ]]; then
         run "jax (jit), $threads thread(s)" taskset -c "$cpus" "$PYTHON" bench/jax_tasks.py \
             --task "$TASK" --threads "$threads"
     fi

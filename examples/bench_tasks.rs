@@ -8,8 +8,9 @@
 //! ```
 //!
 //! Tasks: `mlp_train` (batch 1, 32, 128, 1024), `mlp_infer` (batch-1 latency, batch-64
-//! throughput), `iris_train` (batch 32), `cnn_train` (LeNet-like, batch 64) and `cnn_infer` (its
-//! batch-1 latency); beyond the standard ones, `bn_train` and `bn_infer`: the all-convolutional
+//! throughput), `iris_train` (batch 32), `cnn_train` (LeNet-like, batch 64), `cnn_infer` (its
+//! batch-1 latency) and `lstm_train` (an LSTM over 32 steps of 64 features, hidden 128, batch
+//! 32, sequences per second); beyond the standard ones, `bn_train` and `bn_infer`: the all-convolutional
 //! MNIST model with batch norm after each convolution, trained at batch 64, and its batch-1
 //! latency and batch-64 throughput in inference (after a few training steps, so that the
 //! running statistics are not their initial values). Method: random normal inputs and uniform labels
@@ -39,6 +40,10 @@ mod iris {
 
 mod cnn {
     nnc::include_model!("examples/models/bench_cnn.nnc");
+}
+
+mod lstm {
+    nnc::include_model!("examples/models/bench_lstm.nnc");
 }
 
 mod allconv {
@@ -267,6 +272,10 @@ fn cnn_infer(threads: usize) {
     report_latency("cnn_infer", threads, &lat);
 }
 
+fn lstm_train(threads: usize) {
+    train_task::<lstm::BenchLstm>("lstm_train", 32, 32 * 64, 10, threads);
+}
+
 fn bn_train(threads: usize) {
     train_task::<allconv::AllConv>("bn_train", 64, 784, 10, threads);
 }
@@ -293,7 +302,7 @@ fn bn_infer(threads: usize) {
     report_throughput("bn_infer", batch, threads, result);
 }
 
-const USAGE: &str = "usage: bench_tasks [--task mlp_train|mlp_infer|iris_train|cnn_train|cnn_infer|bn_train|bn_infer|all] [--threads N]";
+const USAGE: &str = "usage: bench_tasks [--task mlp_train|mlp_infer|iris_train|cnn_train|cnn_infer|lstm_train|bn_train|bn_infer|all] [--threads N]";
 
 fn main() -> ExitCode {
     let mut task = String::from("all");
@@ -336,6 +345,7 @@ fn main() -> ExitCode {
         "iris_train" => iris_train(threads),
         "cnn_train" => cnn_train(threads),
         "cnn_infer" => cnn_infer(threads),
+        "lstm_train" => lstm_train(threads),
         "bn_train" => bn_train(threads),
         "bn_infer" => bn_infer(threads),
         "all" => {
@@ -344,6 +354,7 @@ fn main() -> ExitCode {
             iris_train(threads);
             cnn_train(threads);
             cnn_infer(threads);
+            lstm_train(threads);
         }
         other => {
             eprintln!("unknown task `{other}`\n{USAGE}");

@@ -61,6 +61,9 @@ mod lenet {
 mod conv {
     nnc::include_model!("tests/fixtures/ok/conv.nnc");
 }
+mod lstm {
+    nnc::include_model!("tests/fixtures/ok/lstm.nnc");
+}
 
 /// One test, because the counter is global: tests running in parallel would count each
 /// other's allocations.
@@ -116,6 +119,10 @@ fn allocation_free_steps(threads: usize) {
     let mut convs_ws = convs.workspace_with_threads(batch, threads);
     let mut folded = conv::FoldedBn::new(0);
     let mut folded_ws = folded.workspace_with_threads(batch, threads);
+    // A recurrent scan and backpropagation through time on per-thread scratch.
+    let mut recurrent = lstm::LstmClassifier::new(0);
+    let mut recurrent_ws = recurrent.workspace_with_threads(batch, threads);
+    let labels2: Vec<u32> = (0..batch as u32).map(|i| i % 2).collect();
     let before = ALLOCATIONS.load(Ordering::SeqCst);
     for step in 0..50 {
         // Odd steps use a partial batch: the batch size varies at run time within the capacity.
@@ -169,6 +176,10 @@ fn allocation_free_steps(threads: usize) {
             .train_step(&mut folded_ws, &x[..n * 128], &labels4[..n])
             .unwrap();
         folded.predict(&mut folded_ws, &x[..n * 128]).unwrap();
+        recurrent
+            .train_step(&mut recurrent_ws, &x[..n * 15], &labels2[..n])
+            .unwrap();
+        recurrent.predict(&mut recurrent_ws, &x[..n * 15]).unwrap();
     }
     let after = ALLOCATIONS.load(Ordering::SeqCst);
     assert_eq!(

@@ -37,6 +37,12 @@ pub fn normal<T: Float>(rng: &mut Rng, std: f64, w: &mut [T]) {
     rng.fill_normal(T::ZERO, T::from_f64(std), w);
 }
 
+/// Uniform in `[−bound, bound]` (`uniform_`): PyTorch's `nn.LSTM` and `nn.GRU` draw every
+/// weight and bias from `U(±1/√hidden_size)`.
+pub fn uniform<T: Float>(rng: &mut Rng, bound: f64, w: &mut [T]) {
+    rng.fill_uniform(T::from_f64(-bound), T::from_f64(bound), w);
+}
+
 /// Every element set to `value` (`constant_`), typically zeros for biases.
 pub fn constant<T: Float>(value: T, w: &mut [T]) {
     w.fill(value);

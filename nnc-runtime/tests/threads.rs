@@ -11,11 +11,12 @@ use nnc_runtime::kernels::{
     accumulate, act_backward, act_backward_inplace, act_forward, add, add_assign, batch_matmul,
     batch_norm, batch_norm_backward, batch_norm_scale_grad, batch_norm_stats, bias_add,
     bias_backward, channel_sum, dense_backward_input, dense_backward_weight, dense_forward,
-    log_softmax, log_softmax_backward, mul, mul_inplace, scale, softmax, softmax_backward, sub,
+    log_softmax, log_softmax_backward, lstm_scan, lstm_scan_backward, lstm_scratch_len,
+    lstm_weight_grad, mul, mul_inplace, scale, softmax, softmax_backward, sub,
 };
 use nnc_runtime::{
-    Act, Adagrad, AdagradConfig, Adam, AdamConfig, AdamW, Exec, Float, Mode, Optimizer, Rmsprop,
-    RmspropConfig, Rng, Sgd, SgdConfig,
+    Act, Adagrad, AdagradConfig, Adam, AdamConfig, AdamW, Aligned, Exec, Float, Mode, Optimizer,
+    Rmsprop, RmspropConfig, Rng, Sgd, SgdConfig,
 };
 
 const THREADS: [usize; 3] = [2, 3, 7];
@@ -203,6 +204,55 @@ fn batch_norm_kernels<T: Float>() {
             channel_sum(e, channels, spread, &g, d)
         });
     }
+}
+
+fn lstm_kernels<T: Float>() {
+    // 53 samples: three whole blocks of 16 and a ragged one, each task a whole block.
+    let (batch, steps, hidden) = (53, 7, 20);
+    let h4 = 4 * hidden;
+    let z = random::<T>(batch * steps * h4, 31);
+    let w = random::<T>(h4 * hidden, 32);
+    let record_len = batch * 6 * steps * hidden;
+    // Aligned like a workspace's scratch: the products group lanes by address.
+    let scratch = |e: &Exec| Aligned::<T>::zeros(lstm_scratch_len(hidden) * e.threads());
+    same_bits("lstm_scan", record_len, |e, r| {
+        lstm_scan(e, batch, steps, hidden, &z, &w, r, &mut scratch(e))
+    });
+    let mut record = vec![T::ZERO; record_len];
+    lstm_scan(
+        Exec::serial(),
+        batch,
+        steps,
+        hidden,
+        &z,
+        &w,
+        &mut record,
+        &mut scratch(Exec::serial()),
+    );
+    let d_record = random::<T>(record_len, 33);
+    same_bits("lstm_scan_backward", batch * steps * h4, |e, dz| {
+        lstm_scan_backward(
+            e,
+            batch,
+            steps,
+            hidden,
+            &record,
+            &d_record,
+            &w,
+            dz,
+            &mut scratch(e),
+        )
+    });
+    let dz = random::<T>(batch * steps * h4, 34);
+    same_bits("lstm_weight_grad", h4 * hidden, |e, dw| {
+        lstm_weight_grad(e, batch, steps, hidden, &dz, &record, dw)
+    });
+}
+
+#[test]
+fn lstm_kernels_give_the_same_bits_on_every_thread_count() {
+    lstm_kernels::<f32>();
+    lstm_kernels::<f64>();
 }
 
 #[test]

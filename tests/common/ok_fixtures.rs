@@ -24,6 +24,7 @@ macro_rules! ok_fixtures {
             lenet => "tests/fixtures/ok/lenet.nnc": [LeNet],
             linear_regression => "tests/fixtures/ok/linear_regression.nnc": [Linear],
             logistic => "tests/fixtures/ok/logistic.nnc": [Logistic],
+            lstm => "tests/fixtures/ok/lstm.nnc": [LstmClassifier, StackedLstm, SharedLstm],
             losses => "tests/fixtures/ok/losses.nnc": [
                 Mae, BceLogits, BceFromLogits, SoftTargets, SoftProbs, SparseLogits,
                 SmoothedProbs, ProbsUnfused

@@ -114,6 +114,10 @@ fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) 
                 let std = float_lit(std);
                 quote!(rt::init::normal(&mut rng, #std, &mut params[#c]);)
             }
+            Init::Uniform(bound) => {
+                let bound = float_lit(bound);
+                quote!(rt::init::uniform(&mut rng, #bound, &mut params[#c]);)
+            }
             Init::Constant(v) => {
                 let v = float_lit(v);
                 quote!(rt::init::constant(#v, &mut params[#c]);)
@@ -137,14 +141,39 @@ fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) 
         );
         quote!(#[doc = #doc] const #name: rt::kernels::Pool2d = #g;)
     });
-    let needs = names.conv.iter().map(|(_, name)| {
-        let name = ident(name);
-        quote!(#name.scratch_len())
-    });
-    let (scratch_const, start_exec, arena_new, exec_field) = if !names.conv.is_empty() {
+    // Recurrent scans need space for a block of samples' states, by their hidden size.
+    let mut hidden_sizes: Vec<usize> = p
+        .graph
+        .nodes
+        .iter()
+        .filter_map(|n| match n.op.scratch() {
+            Some(crate::ir::Scratch::Lstm { hidden }) => Some(hidden),
+            _ => None,
+        })
+        .collect();
+    hidden_sizes.sort_unstable();
+    hidden_sizes.dedup();
+    let mut needs: Vec<TokenStream> = names
+        .conv
+        .iter()
+        .map(|(_, name)| {
+            let name = ident(name);
+            quote!(#name.scratch_len())
+        })
+        .collect();
+    needs.extend(hidden_sizes.iter().map(|&h| {
+        let h = usize_lit(h);
+        quote!(rt::kernels::lstm_scratch_len(#h))
+    }));
+    let scratch_doc = match (names.conv.is_empty(), hidden_sizes.is_empty()) {
+        (false, true) => " Scratch elements each thread's convolution kernels use (one sample's columns).",
+        (true, false) => " Scratch elements each thread's recurrent kernels use (a block of samples' states).",
+        _ => " Scratch elements each thread's kernels use (one sample's columns for a convolution, a block of samples' states for a recurrent layer).",
+    };
+    let (scratch_const, start_exec, arena_new, exec_field) = if !needs.is_empty() {
         (
             quote! {
-                /// Scratch elements each thread's convolution kernels use (one sample's columns).
+                #[doc = #scratch_doc]
                 pub const SCRATCH_PER_THREAD: usize = rt::scratch_per_thread(&[#(#needs),*]);
             },
             quote!(let exec = rt::Exec::try_new(threads)?;),

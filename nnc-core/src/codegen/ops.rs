@@ -201,7 +201,7 @@ impl Ctx<'_> {
         let local = ident(self.names.local(id));
         // Read-only views of the arena values a kernel writing outside the arena reads, and
         // the scratch space for a kernel that needs it.
-        let scratch = node.op.conv_geom().is_some();
+        let scratch = node.op.scratch().is_some();
         let read_bind = || {
             if scratch {
                 Some(
@@ -490,6 +490,32 @@ impl Ctx<'_> {
                 let (c, s) = self.channels(arg(0));
                 let g = &a[0];
                 quote!(#k::channel_sum(exec, #c, #s, #g, #out))
+            }
+            Op::LstmScan { hidden }
+            | Op::LstmScanGrad { hidden }
+            | Op::LstmWeightGrad { hidden } => {
+                // The steps are the record's third axis, [B, 6, T, H].
+                let record = match node.op {
+                    Op::LstmScan { .. } => &node.ty,
+                    Op::LstmScanGrad { .. } => g.ty(arg(0)),
+                    _ => g.ty(arg(1)),
+                };
+                let steps = usize_lit(record.shape.sample_dims().get(1).copied().unwrap_or(0));
+                let h = usize_lit(hidden);
+                match node.op {
+                    Op::LstmScan { .. } => {
+                        let (z, w) = (&a[0], &a[1]);
+                        quote!(#k::lstm_scan(exec, batch, #steps, #h, #z, #w, #out, scratch))
+                    }
+                    Op::LstmScanGrad { .. } => {
+                        let (r, dr, w) = (&a[0], &a[1], &a[2]);
+                        quote!(#k::lstm_scan_backward(exec, batch, #steps, #h, #r, #dr, #w, #out, scratch))
+                    }
+                    _ => {
+                        let (dz, r) = (&a[0], &a[1]);
+                        quote!(#k::lstm_weight_grad(exec, batch, #steps, #h, #dz, #r, #out))
+                    }
+                }
             }
             Op::FoldWeight { eps } => {
                 let (eps, w, gamma, var) = (float_lit(eps.get()), &a[0], &a[1], &a[2]);
@@ -810,6 +836,22 @@ impl Ctx<'_> {
                 arg(1)
             ),
             Op::ChannelSum => format!("{me} = Σ {} per channel", arg(0)),
+            Op::LstmScan { .. } => format!(
+                "{me} = the LSTM over the steps of {}: gates i, f, g, o = σ, σ, tanh, σ of {} + h·{}ᵀ, c = f·c + i·g, h = o·tanh(c); the planes of h, c and the gates    {shape}",
+                arg(0),
+                arg(0),
+                arg(1)
+            ),
+            Op::LstmScanGrad { .. } => format!(
+                "{me} = backpropagation through time of the LSTM record {} from the gradients {}    {shape}",
+                arg(0),
+                arg(1)
+            ),
+            Op::LstmWeightGrad { .. } => format!(
+                "{me} = Σ over samples and steps t ≥ 1 of {}_tᵀ · h_(t−1), h from the record {}",
+                arg(0),
+                arg(1)
+            ),
             Op::FoldWeight { eps } => format!(
                 "{me} = {} · {}/√({} + {eps}) per output channel: batch norm folded into the weight",
                 arg(0),

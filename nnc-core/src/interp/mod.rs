@@ -14,6 +14,7 @@
 
 mod conv;
 mod loss;
+mod lstm;
 mod norm;
 mod ops;
 #[cfg(test)]

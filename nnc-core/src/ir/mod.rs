@@ -13,7 +13,7 @@ mod print;
 pub mod verify;
 
 pub use conv::{out_size, ConvGeom, PoolGeom};
-pub use op::{Act, Const, LossKind, LossSpec, Op, Perm, Reduction};
+pub use op::{Act, Const, LossKind, LossSpec, Op, Perm, Reduction, Scratch};
 
 use crate::diag::Span;
 use std::fmt;
@@ -375,6 +375,9 @@ pub enum Init {
     XavierNormal,
     /// Normal with a fixed standard deviation: `N(0, 1)` for embedding tables.
     Normal(f64),
+    /// Uniform in `[−bound, bound]`: PyTorch's recurrent layers draw every weight and bias
+    /// from `U(±1/√hidden)`.
+    Uniform(f64),
     Zeros,
     Constant(f64),
 }
@@ -387,6 +390,7 @@ impl fmt::Display for Init {
             Init::XavierUniform => f.write_str("xavier_uniform"),
             Init::XavierNormal => f.write_str("xavier_normal"),
             Init::Normal(std) => write!(f, "normal({std})"),
+            Init::Uniform(bound) => write!(f, "uniform(±{bound})"),
             Init::Zeros => f.write_str("zeros"),
             Init::Constant(c) => write!(f, "constant({c})"),
         }

@@ -90,6 +90,13 @@ impl fmt::Debug for Perm {
     }
 }
 
+/// What a kernel's per-thread working space is sized by (see [`Op::scratch`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Scratch {
+    Conv(ConvGeom),
+    Lstm { hidden: usize },
+}
+
 /// Element-wise activation functions that can be fused into a dense layer's epilogue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Act {
@@ -400,6 +407,21 @@ pub enum Op {
     /// window. Args: x, y (the maxima, whose positions are found again in x), g for max
     /// pooling; g for average.
     PoolGrad { geom: PoolGeom, max: bool },
+    /// PyTorch's `LSTM` over a sequence, from zero state: `z` `[B, T, 4H]` holds each step's
+    /// input projection with both biases, `x_t · W_ihᵀ + b_ih + b_hh`, with the gates in
+    /// PyTorch's order i, f, g, o; each step adds `h_{t−1} · W_hhᵀ` and applies
+    /// `i = σ(·), f = σ(·), g = tanh(·), o = σ(·), c_t = f ⊙ c_{t−1} + i ⊙ g, h_t = o ⊙ tanh(c_t)`.
+    /// The result is the whole record of the scan, `[B, 6, T, H]`: for each sample the planes of
+    /// `h`, `c` and the four activated gates over the steps, which the backward pass reads; the
+    /// layer's output is a slice of the `h` plane. Args: z, W_hh.
+    LstmScan { hidden: usize },
+    /// Backpropagation through time of [`Op::LstmScan`]: d loss / d z `[B, T, 4H]`, from the
+    /// record and its gradient (whose `h` and `c` planes are what the rest of the model sends
+    /// back; the gate planes are never read). Args: record, d record, W_hh.
+    LstmScanGrad { hidden: usize },
+    /// d loss / d W_hh `[4H, H]` of [`Op::LstmScan`]: `Σ over samples and steps t ≥ 1 of
+    /// dz_tᵀ · h_{t−1}`, one product per sample over its steps. Args: dz, record.
+    LstmWeightGrad { hidden: usize },
     /// Batch norm folded into the weight of the convolution before it, for inference:
     /// `w[o, …] · γ[o] / √(running_var[o] + eps)` for each output channel `o`. Args: w, γ,
     /// running variance.
@@ -420,7 +442,10 @@ impl Op {
             | Op::OutputGrad(_)
             | Op::State(_)
             | Op::DropoutMask(_) => 0,
-            Op::BatchNormStats { .. } | Op::BatchNormScaleGrad | Op::FoldWeight { .. } => 3,
+            Op::BatchNormStats { .. }
+            | Op::BatchNormScaleGrad
+            | Op::FoldWeight { .. }
+            | Op::LstmScanGrad { .. } => 3,
             Op::BatchNorm | Op::BatchNormGrad | Op::FoldBias { bias: false, .. } => 4,
             Op::FoldBias { bias: true, .. } => 5,
             Op::ChannelSum
@@ -792,6 +817,55 @@ impl Op {
                 expect(self, g, args[g], &Type::float(geom.output()))?;
                 Ok(Type::float(geom.input()))
             }
+            Op::LstmScan { hidden } => {
+                float(args[0])?;
+                let steps = match args[0].shape.0.as_slice() {
+                    [Dim::Batch, Dim::Fixed(t), Dim::Fixed(g)] if *g == 4 * hidden => *t,
+                    _ => {
+                        return Err(format!(
+                            "{self} expects projections [B, T, {}], found {}",
+                            4 * hidden,
+                            args[0]
+                        ))
+                    }
+                };
+                expect(
+                    self,
+                    1,
+                    args[1],
+                    &Type::float(Shape::fixed(&[4 * hidden, hidden])),
+                )?;
+                Ok(Type::float(Shape::batched(&[6, steps, hidden])))
+            }
+            Op::LstmScanGrad { hidden } | Op::LstmWeightGrad { hidden } => {
+                let record = if matches!(self, Op::LstmScanGrad { .. }) {
+                    args[0]
+                } else {
+                    args[1]
+                };
+                let steps = match record.shape.0.as_slice() {
+                    [Dim::Batch, Dim::Fixed(6), Dim::Fixed(t), Dim::Fixed(h)] if *h == hidden => *t,
+                    _ => {
+                        return Err(format!(
+                            "{self} expects a record [B, 6, T, {hidden}], found {record}"
+                        ))
+                    }
+                };
+                let dz = Type::float(Shape::batched(&[steps, 4 * hidden]));
+                if let Op::LstmScanGrad { .. } = self {
+                    expect(self, 1, args[1], record)?;
+                    expect(
+                        self,
+                        2,
+                        args[2],
+                        &Type::float(Shape::fixed(&[4 * hidden, hidden])),
+                    )?;
+                    Ok(dz)
+                } else {
+                    expect(self, 0, args[0], &dz)?;
+                    Ok(Type::float(Shape::fixed(&[4 * hidden, hidden])))
+                }
+            }
             Op::FoldWeight { .. } | Op::FoldBias { .. } => {
                 // The folded weight keeps the weight's type; every other operand has one value
                 // per output channel, the weight's first axis.
@@ -827,14 +901,16 @@ impl Op {
         }
     }
 
-    /// The geometry of a convolution's kernel (forward or either gradient): these kernels need
-    /// per-thread scratch space, which the workspace allocates beside the arena and whose size
-    /// the runtime states (`Conv2d::scratch_len`).
-    pub fn conv_geom(self) -> Option<ConvGeom> {
+    /// The working space the op's kernel needs per thread, beside the arena, if any: the
+    /// convolutions (forward and both gradients) hold one sample's columns, the recurrent scans
+    /// a block of samples' states. The runtime states each size (`Conv2d::scratch_len`,
+    /// `lstm_scratch_len`), and the workspace allocates the largest.
+    pub fn scratch(self) -> Option<Scratch> {
         match self {
             Op::Conv { geom, .. } | Op::ConvInputGrad(geom) | Op::ConvWeightGrad(geom) => {
-                Some(geom)
+                Some(Scratch::Conv(geom))
             }
+            Op::LstmScan { hidden } | Op::LstmScanGrad { hidden } => Some(Scratch::Lstm { hidden }),
             _ => None,
         }
     }
@@ -997,6 +1073,9 @@ impl fmt::Display for Op {
                 }
                 write!(f, "({geom})")
             }
+            Op::LstmScan { hidden } => write!(f, "lstm_scan(hidden {hidden})"),
+            Op::LstmScanGrad { hidden } => write!(f, "lstm_scan_grad(hidden {hidden})"),
+            Op::LstmWeightGrad { hidden } => write!(f, "lstm_weight_grad(hidden {hidden})"),
             Op::FoldWeight { eps } => write!(f, "fold_batch_norm_weight(eps {eps})"),
             Op::FoldBias { eps, bias } => write!(
                 f,

@@ -1,7 +1,7 @@
 //! Lowering of chain stages: the table of stage kinds, activations and dropout, and what
 //! every layer with parameters shares (unique names, the parameter budget, parameter nodes).
 //! Each layer kind with parameters has a file of its own: `dense.rs`, `embedding.rs`,
-//! `batch_norm.rs`, `bias.rs`, `conv.rs`; the poolings are in `pool.rs`.
+//! `batch_norm.rs`, `bias.rs`, `conv.rs`, `lstm.rs`; the poolings are in `pool.rs`.
 
 use super::args::{self, Bound, Kind, Param};
 use super::{suggest, Lowerer};
@@ -17,6 +17,7 @@ const STAGE_KINDS: &[&str] = &[
     "bias",
     "conv2d",
     "conv1d",
+    "lstm",
     "max_pool2d",
     "avg_pool2d",
     "global_avg_pool",
@@ -129,6 +130,8 @@ pub(super) enum LayerKind {
     BatchNorm,
     /// A convolution, applied again only to inputs of the shape it was defined for.
     Conv(super::conv::ConvLayer),
+    /// An LSTM, applied again only to sequences of the features it was defined for.
+    Lstm(super::lstm::LstmLayer),
 }
 
 /// What a layer's name refers to, so that a later `-> name` can apply it again.
@@ -201,7 +204,7 @@ impl Lowerer<'_> {
         d = match suggest(kind, candidates) {
             Some(s) => d.with_help(format!("did you mean `{s}`?")),
             None => d.with_help(format!(
-                "the known stages are {}, or the name of a dense layer defined earlier",
+                "the known stages are {}, or the name of a layer defined earlier",
                 args::quoted(STAGE_KINDS)
             )),
         };
@@ -238,6 +241,9 @@ impl Lowerer<'_> {
         }
         if kind == "conv2d" || kind == "conv1d" {
             return self.conv(x, producer, stage, next, let_name);
+        }
+        if kind == "lstm" {
+            return self.lstm(x, producer, stage, let_name);
         }
         if kind == "max_pool2d" || kind == "avg_pool2d" {
             return self.pool(x, producer, stage, let_name);
@@ -328,6 +334,9 @@ impl Lowerer<'_> {
             }
             LayerKind::Conv(conv) if bare => {
                 self.reuse_conv(x, producer, stage, layer.span, &conv, let_name)
+            }
+            LayerKind::Lstm(lstm) if bare => {
+                self.reuse_lstm(x, producer, stage, layer.span, &lstm, let_name)
             }
             LayerKind::BatchNorm => {
                 self.error(

@@ -14,6 +14,7 @@ mod embedding;
 mod expr;
 mod functions;
 mod layers;
+mod lstm;
 mod pool;
 mod reshape;
 mod training;

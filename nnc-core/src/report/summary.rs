@@ -225,11 +225,23 @@ fn rows(program: &Program, elem: u128) -> Vec<Row> {
         {
             continue;
         }
-        let mut params: Vec<usize> = node
-            .args
-            .iter()
-            .filter_map(|a| program.param_of(*a))
-            .collect();
+        // A layer's parameters are its node's arguments, or the arguments of a value computed
+        // from parameters alone for it (an LSTM's two biases, added into one).
+        let mut params: Vec<usize> = Vec::new();
+        for &a in &node.args {
+            let arg = graph.node(a);
+            let from_params = arg.phase == Phase::Forward && !arg.ty.shape.is_batched();
+            let sources = if from_params {
+                arg.args.as_slice()
+            } else {
+                &[]
+            };
+            params.extend(
+                std::iter::once(&a)
+                    .chain(sources)
+                    .filter_map(|v| program.param_of(*v)),
+            );
+        }
         params.dedup();
         let name = match params.first() {
             Some(&p) => layer_of(&program.params[p].name).to_string(),

@@ -24,6 +24,7 @@ mod embedding;
 mod exec;
 mod layout;
 mod loss;
+mod lstm;
 mod matmul;
 mod metrics;
 mod norm;
@@ -55,6 +56,7 @@ pub use loss::{
     sparse_cross_entropy, sparse_cross_entropy_backward, sparse_cross_entropy_with_logits,
     sparse_cross_entropy_with_logits_backward,
 };
+pub use lstm::{lstm_scan, lstm_scan_backward, lstm_scratch_len, lstm_weight_grad, LSTM_BLOCK};
 pub use matmul::{gemm, gemm_reference};
 pub use metrics::{argmax_correct, argmax_match, threshold_correct};
 pub use norm::{

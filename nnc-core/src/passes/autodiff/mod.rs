@@ -15,6 +15,7 @@
 mod rules;
 
 use crate::ir::{Const, Gradients, Node, Op, Phase, Program, Type, ValueId};
+use std::collections::HashMap;
 
 /// Appends nodes to the graph on behalf of the rules, typing each with its op's rule.
 pub struct Builder<'p> {
@@ -22,10 +23,17 @@ pub struct Builder<'p> {
     /// The forward node the current rule differentiates: its span goes on new nodes.
     origin: ValueId,
     phase: Phase,
+    /// The nodes emitted for the forward node being differentiated, by op and arguments: a
+    /// rule that needs one value for two arguments (the LSTM's `dz`, behind both its input's
+    /// and its weight's gradients) asks for it twice and gets one node.
+    emitted: &'p mut HashMap<(Op, Vec<ValueId>), ValueId>,
 }
 
 impl Builder<'_> {
     pub fn emit(&mut self, op: Op, args: &[ValueId], name: String) -> ValueId {
+        if let Some(&v) = self.emitted.get(&(op, args.to_vec())) {
+            return v;
+        }
         let g = &mut self.program.graph;
         let arg_types: Vec<&Type> = args.iter().map(|a| g.ty(*a)).collect();
         let ty = match op.infer(&arg_types) {
@@ -44,7 +52,7 @@ impl Builder<'_> {
     pub fn emit_typed(&mut self, op: Op, args: &[ValueId], ty: Type, name: String) -> ValueId {
         let g = &mut self.program.graph;
         let span = g.span(self.origin);
-        g.push(
+        let v = g.push(
             Node {
                 op,
                 args: args.to_vec(),
@@ -53,7 +61,9 @@ impl Builder<'_> {
                 name,
             },
             span,
-        )
+        );
+        self.emitted.insert((op, args.to_vec()), v);
+        v
     }
 }
 
@@ -117,6 +127,7 @@ fn walk(
             continue;
         }
         let node: Node = p.graph.node(id).clone();
+        let mut emitted = HashMap::new();
         for (position, arg) in node.args.iter().enumerate() {
             if !needs[arg.index()] {
                 continue;
@@ -125,6 +136,7 @@ fn walk(
                 program: p,
                 origin: id,
                 phase,
+                emitted: &mut emitted,
             };
             let contribution = rules::gradient(&mut b, &node, id, upstream, position);
             let total = match grads[arg.index()] {
@@ -176,6 +188,7 @@ fn own_final_gradients(p: &mut Program, phase: Phase, grads: &mut Gradients) {
                 program: p,
                 origin: v,
                 phase,
+                emitted: &mut HashMap::new(),
             };
             *slot = Some(b.emit(Op::Scale(Const::new(1.0)), &[v], name));
         }

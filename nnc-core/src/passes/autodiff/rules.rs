@@ -138,6 +138,21 @@ pub fn gradient(
                 _ => b.emit(Op::ChannelSum, &[upstream()], name),
             }
         }
+        // The LSTM scan, r = scan(z, W_hh):  dz by backpropagation through time from dr (the
+        // gradients of h and c that the rest of the model sends back),  dW_hh = Σ_t dz_tᵀ ·
+        // h_{t−1}, which needs dz too: the builder emits the same node once for both.
+        Op::LstmScan { hidden } => {
+            let w_hh = node.args[1];
+            let dz = b.emit(
+                Op::LstmScanGrad { hidden },
+                &[id, upstream(), w_hh],
+                format!("d_{}", b.program.graph.node(node.args[0]).name),
+            );
+            match position {
+                0 => dz,
+                _ => b.emit(Op::LstmWeightGrad { hidden }, &[dz, id], name),
+            }
+        }
         // y = max of each window:  dx = dy at each window's maximum (y, found again in x),
         // zero elsewhere;  y = mean of each window:  dx = dy / window size over the window.
         Op::Pool { geom, max: true } => b.emit(
@@ -176,6 +191,8 @@ pub fn gradient(
         | Op::PoolGrad { .. }
         | Op::FoldWeight { .. }
         | Op::FoldBias { .. }
+        | Op::LstmScanGrad { .. }
+        | Op::LstmWeightGrad { .. }
         | Op::Dense { .. } => {
             // Autodiff runs once, on the lowered forward graph, before fusion: these ops are
             // leaves, only ever created by autodiff, batch-norm folding and fusion, or never

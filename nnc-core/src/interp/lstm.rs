@@ -1,0 +1,136 @@
+//! The LSTM scan, written from PyTorch's equations for `nn.LSTM` one sample and one step at a
+//! time: gates i, f, g, o in that order in the rows of the weights, zero initial state,
+//! `c_t = f ⊙ c_{t−1} + i ⊙ g` and `h_t = o ⊙ tanh(c_t)`. The record of a scan is
+//! `[B, 6, T, H]`: the planes of h, c, i, f, g, o. Backpropagation through time is derived
+//! here step by step from the same equations, independently of the runtime's blocked kernels.
+
+use super::Tensor;
+
+fn sigmoid(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// `[B, T, H]` of a record `[B, 6, T, H]`, checked.
+fn record_dims(record: &Tensor, hidden: usize) -> Result<(usize, usize), String> {
+    match record.shape.as_slice() {
+        [b, 6, t, h] if *h == hidden => Ok((*b, *t)),
+        other => Err(format!(
+            "an LSTM record of shape {other:?} for hidden size {hidden}"
+        )),
+    }
+}
+
+/// Index of plane `p`, step `t`, unit `k` of sample `b` in a record.
+fn at(steps: usize, hidden: usize, b: usize, p: usize, t: usize, k: usize) -> usize {
+    ((b * 6 + p) * steps + t) * hidden + k
+}
+
+/// The scan over `z` (`[B, T, 4H]`, the input projections with both biases) with the
+/// recurrent weight `w_hh` (`[4H, H]`).
+pub fn scan(z: &Tensor, w_hh: &Tensor, hidden: usize) -> Result<Tensor, String> {
+    let (batch, steps) = match z.shape.as_slice() {
+        [b, t, g] if *g == 4 * hidden => (*b, *t),
+        other => return Err(format!("LSTM projections of shape {other:?}")),
+    };
+    if w_hh.shape != [4 * hidden, hidden] {
+        return Err(format!("a recurrent weight of shape {:?}", w_hh.shape));
+    }
+    let h4 = 4 * hidden;
+    let mut out = Tensor::filled(vec![batch, 6, steps, hidden], 0.0);
+    for b in 0..batch {
+        let (mut h, mut c) = (vec![0.0; hidden], vec![0.0; hidden]);
+        for t in 0..steps {
+            let pre: Vec<f64> = (0..h4)
+                .map(|j| {
+                    let recurrent: f64 =
+                        (0..hidden).map(|k| w_hh.data[j * hidden + k] * h[k]).sum();
+                    z.data[(b * steps + t) * h4 + j] + recurrent
+                })
+                .collect();
+            for k in 0..hidden {
+                let i = sigmoid(pre[k]);
+                let f = sigmoid(pre[hidden + k]);
+                let g = pre[2 * hidden + k].tanh();
+                let o = sigmoid(pre[3 * hidden + k]);
+                c[k] = f * c[k] + i * g;
+                h[k] = o * c[k].tanh();
+                for (p, v) in [h[k], c[k], i, f, g, o].into_iter().enumerate() {
+                    out.data[at(steps, hidden, b, p, t, k)] = v;
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// d loss / d z from the record and its gradient, whose h and c planes carry what the rest of
+/// the model sends back to each step.
+pub fn scan_grad(
+    record: &Tensor,
+    d_record: &Tensor,
+    w_hh: &Tensor,
+    hidden: usize,
+) -> Result<Tensor, String> {
+    let (batch, steps) = record_dims(record, hidden)?;
+    if d_record.shape != record.shape {
+        return Err("the record's gradient has another shape".into());
+    }
+    let h4 = 4 * hidden;
+    let mut dz = Tensor::filled(vec![batch, steps, h4], 0.0);
+    let plane = |data: &[f64], b, p, t, k| data[at(steps, hidden, b, p, t, k)];
+    for b in 0..batch {
+        // The gradients flowing back into step t from step t + 1.
+        let (mut dh_next, mut dc_next) = (vec![0.0; hidden], vec![0.0; hidden]);
+        for t in (0..steps).rev() {
+            let mut dpre = vec![0.0; h4];
+            for k in 0..hidden {
+                let dh = plane(&d_record.data, b, 0, t, k) + dh_next[k];
+                let c = plane(&record.data, b, 1, t, k);
+                let [i, f, g, o] = [2, 3, 4, 5].map(|p| plane(&record.data, b, p, t, k));
+                let c_prev = if t > 0 {
+                    plane(&record.data, b, 1, t - 1, k)
+                } else {
+                    0.0
+                };
+                // h = o·tanh(c): both factors get a share of dh.
+                let tc = c.tanh();
+                let dc = plane(&d_record.data, b, 1, t, k) + dc_next[k] + dh * o * (1.0 - tc * tc);
+                let d_o = dh * tc;
+                // c = f·c_prev + i·g.
+                let (di, df, dg) = (dc * g, dc * c_prev, dc * i);
+                dc_next[k] = dc * f;
+                dpre[k] = di * i * (1.0 - i);
+                dpre[hidden + k] = df * f * (1.0 - f);
+                dpre[2 * hidden + k] = dg * (1.0 - g * g);
+                dpre[3 * hidden + k] = d_o * o * (1.0 - o);
+            }
+            dz.data[(b * steps + t) * h4..(b * steps + t + 1) * h4].copy_from_slice(&dpre);
+            // pre = z + W_hh·h_prev: h_prev gets W_hhᵀ·dpre.
+            for (k, d) in dh_next.iter_mut().enumerate() {
+                *d = (0..h4).map(|j| dpre[j] * w_hh.data[j * hidden + k]).sum();
+            }
+        }
+    }
+    Ok(dz)
+}
+
+/// d loss / d W_hh: `Σ_b Σ_{t ≥ 1} dz[b, t]ᵀ · h[b, t − 1]` (h before the first step is zero).
+pub fn weight_grad(dz: &Tensor, record: &Tensor, hidden: usize) -> Result<Tensor, String> {
+    let (batch, steps) = record_dims(record, hidden)?;
+    let h4 = 4 * hidden;
+    if dz.shape != [batch, steps, h4] {
+        return Err(format!("dz of shape {:?}", dz.shape));
+    }
+    let mut dw = Tensor::filled(vec![h4, hidden], 0.0);
+    for b in 0..batch {
+        for t in 1..steps {
+            for j in 0..h4 {
+                for k in 0..hidden {
+                    dw.data[j * hidden + k] += dz.data[(b * steps + t) * h4 + j]
+                        * record.data[at(steps, hidden, b, 0, t - 1, k)];
+                }
+            }
+        }
+    }
+    Ok(dw)
+}

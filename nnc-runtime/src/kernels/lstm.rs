@@ -1,0 +1,364 @@
+//! The LSTM over a whole sequence, with PyTorch's equations and gate order (i, f, g, o) and a
+//! zero initial state. The input projection of every step is one product before the scan (a
+//! dense layer over `[B, T, F]`, both biases included), so the scan adds only the recurrent
+//! product: per step, one product of the previous hidden states with `W_hhᵀ` for a block of
+//! samples, then one pass that applies the gate non-linearities and updates the state.
+//!
+//! The scan writes its record `[B, 6, T, H]`: per sample the planes of `h`, `c` and the
+//! activated gates `i`, `f`, `g`, `o` over the steps, which is what backpropagation through time
+//! reads; the layer's output is the `h` plane. Samples are independent, so the threads split
+//! the batch into blocks of [`LSTM_BLOCK`] samples, each of which runs its whole sequence on
+//! one thread (no step waits for another thread), and each block's product sees the same rows
+//! on any number of threads. The weight gradient `Σ_t dz_tᵀ · h_{t−1}` is one product per
+//! sample over its steps, the threads splitting its output rows.
+
+use super::activation::sigmoid;
+use super::dense::{MIN_TASK_MACS, ROW_GRAIN};
+use super::split::{PerTask, RowsMut, RowsRef};
+use super::{vectorized, Exec};
+use crate::float::Float;
+
+/// Samples whose steps advance together: the rows of each step's recurrent product. Tasks
+/// split the batch at multiples of it.
+pub const LSTM_BLOCK: usize = 16;
+
+/// Scratch elements one thread needs for the scan or its backward pass with `hidden` units: a
+/// block's previous hidden states and recurrent products (`5 · hidden` per sample), rounded up
+/// to a whole number of 64-byte lines.
+pub const fn lstm_scratch_len(hidden: usize) -> usize {
+    (LSTM_BLOCK * 5 * hidden).div_ceil(16) * 16
+}
+
+/// Checks the operands of the scan's kernels and returns `4 · hidden`.
+fn check<T>(
+    what: &str,
+    batch: usize,
+    steps: usize,
+    hidden: usize,
+    z: &[T],
+    w_hh: &[T],
+    record: &[T],
+) -> usize {
+    let h4 = 4 * hidden;
+    assert!(hidden > 0 && steps > 0, "{what}: no units or no steps");
+    assert_eq!(
+        Some(z.len()),
+        batch.checked_mul(steps * h4),
+        "{what}: z is not B x T x 4H"
+    );
+    assert_eq!(w_hh.len(), h4 * hidden, "{what}: W_hh is not 4H x H");
+    assert_eq!(
+        Some(record.len()),
+        batch.checked_mul(6 * steps * hidden),
+        "{what}: the record is not B x 6 x T x H"
+    );
+    h4
+}
+
+/// The six planes of one sample's record, each `steps · hidden` long: h, c, i, f, g, o.
+fn planes<T>(sample: &mut [T], plane: usize) -> [&mut [T]; 6] {
+    let (h, rest) = sample.split_at_mut(plane);
+    let (c, rest) = rest.split_at_mut(plane);
+    let (i, rest) = rest.split_at_mut(plane);
+    let (f, rest) = rest.split_at_mut(plane);
+    let (g, o) = rest.split_at_mut(plane);
+    [h, c, i, f, g, o]
+}
+
+/// The scan: `record` (`[B, 6, T, H]`) from the projections `z` (`[B, T, 4H]`) and `W_hh`
+/// (`[4H, H]`). `scratch` holds [`lstm_scratch_len`] elements for each thread that may take
+/// part.
+#[allow(clippy::too_many_arguments)] // The sizes, the operands and the scratch.
+pub fn lstm_scan<T: Float>(
+    exec: &Exec,
+    batch: usize,
+    steps: usize,
+    hidden: usize,
+    z: &[T],
+    w_hh: &[T],
+    record: &mut [T],
+    scratch: &mut [T],
+) {
+    let h4 = check("lstm_scan", batch, steps, hidden, z, w_hh, record);
+    let scratch = PerTask::new(scratch, lstm_scratch_len(hidden));
+    let tasks = exec
+        .tasks_for(
+            batch.div_ceil(LSTM_BLOCK),
+            batch * steps * h4 * hidden,
+            MIN_TASK_MACS,
+        )
+        .min(scratch.tasks());
+    let (z_row, record_row) = (steps * h4, 6 * steps * hidden);
+    let operands = (RowsRef(z, z_row), RowsMut::new(record, record_row), scratch);
+    exec.split_rows(
+        batch,
+        LSTM_BLOCK,
+        tasks,
+        operands,
+        |_, (z, record, scratch)| {
+            let blocks = z
+                .chunks(LSTM_BLOCK * z_row)
+                .zip(record.chunks_mut(LSTM_BLOCK * record_row));
+            for (z, record) in blocks {
+                scan_block(steps, hidden, z, w_hh, record, scratch);
+            }
+        },
+    );
+}
+
+/// One block of samples through every step.
+fn scan_block<T: Float>(
+    steps: usize,
+    hidden: usize,
+    z: &[T],
+    w_hh: &[T],
+    record: &mut [T],
+    scratch: &mut [T],
+) {
+    let (h4, plane) = (4 * hidden, steps * hidden);
+    let rows = z.len() / (steps * h4);
+    let (h_prev, pre) = scratch.split_at_mut(LSTM_BLOCK * hidden);
+    let (h_prev, pre) = (&mut h_prev[..rows * hidden], &mut pre[..rows * h4]);
+    for t in 0..steps {
+        if t == 0 {
+            // The state starts at zero, so the first step has no recurrent term.
+            pre.fill(T::ZERO);
+        } else {
+            for (r, h) in h_prev.chunks_exact_mut(hidden).enumerate() {
+                let start = r * 6 * plane + (t - 1) * hidden;
+                h.copy_from_slice(&record[start..start + hidden]);
+            }
+            T::gemm_nt(rows, h4, hidden, h_prev, w_hh, pre);
+        }
+        for (r, sample) in record.chunks_exact_mut(6 * plane).enumerate() {
+            let [h, c, i, f, g, o] = planes(sample, plane);
+            let (c_before, c_now) = c.split_at_mut(t * hidden);
+            let c_prev = t.checked_sub(1).map(|p| &c_before[p * hidden..]);
+            let now = t * hidden..(t + 1) * hidden;
+            let z = &z[(r * steps + t) * h4..(r * steps + t + 1) * h4];
+            let state = [
+                &mut h[now.clone()],
+                &mut c_now[..hidden],
+                &mut i[now.clone()],
+                &mut f[now.clone()],
+                &mut g[now.clone()],
+                &mut o[now],
+            ];
+            cell(&pre[r * h4..(r + 1) * h4], z, c_prev, state);
+        }
+    }
+}
+
+/// One sample's step: the gates from the recurrent product `pre` plus the projection `z`,
+/// then the new cell and hidden states.
+fn cell<T: Float>(pre: &[T], z: &[T], c_prev: Option<&[T]>, state: [&mut [T]; 6]) {
+    vectorized!(cell_body(pre: &[T], z: &[T], c_prev: Option<&[T]>, state: [&mut [T]; 6]));
+}
+
+#[inline(always)]
+fn cell_body<T: Float>(pre: &[T], z: &[T], c_prev: Option<&[T]>, state: [&mut [T]; 6]) {
+    let [h, c, i, f, g, o] = state;
+    let n = h.len();
+    for k in 0..n {
+        let gate = |q: usize| pre[q * n + k] + z[q * n + k];
+        let (iv, fv, gv, ov) = (
+            sigmoid(gate(0)),
+            sigmoid(gate(1)),
+            gate(2).tanh(),
+            sigmoid(gate(3)),
+        );
+        let cv = match c_prev {
+            Some(prev) => fv * prev[k] + iv * gv,
+            None => iv * gv,
+        };
+        c[k] = cv;
+        h[k] = ov * cv.tanh();
+        (i[k], f[k], g[k], o[k]) = (iv, fv, gv, ov);
+    }
+}
+
+/// Backpropagation through time: `dz` (`[B, T, 4H]`) from the record, its gradient `d_record`
+/// (whose `h` and `c` planes the rest of the model sends back; the gate planes are not read)
+/// and `W_hh`.
+#[allow(clippy::too_many_arguments)] // The sizes, the operands and the scratch.
+pub fn lstm_scan_backward<T: Float>(
+    exec: &Exec,
+    batch: usize,
+    steps: usize,
+    hidden: usize,
+    record: &[T],
+    d_record: &[T],
+    w_hh: &[T],
+    dz: &mut [T],
+    scratch: &mut [T],
+) {
+    let h4 = check("lstm_scan_backward", batch, steps, hidden, dz, w_hh, record);
+    assert_eq!(d_record.len(), record.len(), "lstm_scan_backward: d_record");
+    let scratch = PerTask::new(scratch, lstm_scratch_len(hidden));
+    let tasks = exec
+        .tasks_for(
+            batch.div_ceil(LSTM_BLOCK),
+            batch * steps * h4 * hidden,
+            MIN_TASK_MACS,
+        )
+        .min(scratch.tasks());
+    let (z_row, record_row) = (steps * h4, 6 * steps * hidden);
+    let operands = (
+        RowsRef(record, record_row),
+        RowsRef(d_record, record_row),
+        RowsMut::new(dz, z_row),
+        scratch,
+    );
+    exec.split_rows(
+        batch,
+        LSTM_BLOCK,
+        tasks,
+        operands,
+        |_, (record, d_record, dz, scratch)| {
+            let blocks = record
+                .chunks(LSTM_BLOCK * record_row)
+                .zip(d_record.chunks(LSTM_BLOCK * record_row))
+                .zip(dz.chunks_mut(LSTM_BLOCK * z_row));
+            for ((record, d_record), dz) in blocks {
+                backward_block(steps, hidden, record, d_record, w_hh, dz, scratch);
+            }
+        },
+    );
+}
+
+/// One block of samples back through every step, the last first.
+fn backward_block<T: Float>(
+    steps: usize,
+    hidden: usize,
+    record: &[T],
+    d_record: &[T],
+    w_hh: &[T],
+    dz: &mut [T],
+    scratch: &mut [T],
+) {
+    let (h4, plane) = (4 * hidden, steps * hidden);
+    let rows = dz.len() / (steps * h4);
+    // What step t + 1 sends back to step t: through the recurrent product to h, and through
+    // the forget gate to c.
+    let (dh_next, dc_next) = scratch.split_at_mut(LSTM_BLOCK * hidden);
+    let (dh_next, dc_next) = (&mut dh_next[..rows * hidden], &mut dc_next[..rows * hidden]);
+    dh_next.fill(T::ZERO);
+    dc_next.fill(T::ZERO);
+    for t in (0..steps).rev() {
+        for r in 0..rows {
+            let at = |p: usize, t: usize| r * 6 * plane + p * plane + t * hidden;
+            let saved = |p: usize, t: usize| &record[at(p, t)..at(p, t) + hidden];
+            let [i, f, g, o] = [2, 3, 4, 5].map(|p| saved(p, t));
+            let c = saved(1, t);
+            let c_prev = t.checked_sub(1).map(|p| saved(1, p));
+            let given = |p: usize| &d_record[at(p, t)..at(p, t) + hidden];
+            let (dh, dc) = (given(0), given(1));
+            let dz = &mut dz[(r * steps + t) * h4..(r * steps + t + 1) * h4];
+            let rec = &mut dh_next[r * hidden..(r + 1) * hidden];
+            let carry = &mut dc_next[r * hidden..(r + 1) * hidden];
+            cell_backward([i, f, g, o, c], c_prev, [dh, dc], rec, carry, dz);
+        }
+        if t > 0 {
+            // h_{t−1} feeds every gate of step t through W_hh: it gets dz_t · W_hh.
+            T::gemm_nn(
+                rows,
+                hidden,
+                h4,
+                &dz[t * h4..],
+                steps * h4,
+                1,
+                w_hh,
+                dh_next,
+                false,
+            );
+        }
+    }
+}
+
+/// One sample's step backwards. `dh_rec` holds what the next step sent back to this step's
+/// `h` and `dc_carry` what it sent to `c`; the latter becomes what this step sends back to the
+/// one before.
+fn cell_backward<T: Float>(
+    saved: [&[T]; 5],
+    c_prev: Option<&[T]>,
+    given: [&[T]; 2],
+    dh_rec: &[T],
+    dc_carry: &mut [T],
+    dz: &mut [T],
+) {
+    vectorized!(cell_backward_body(saved: [&[T]; 5], c_prev: Option<&[T]>, given: [&[T]; 2], dh_rec: &[T], dc_carry: &mut [T], dz: &mut [T]));
+}
+
+#[inline(always)]
+fn cell_backward_body<T: Float>(
+    saved: [&[T]; 5],
+    c_prev: Option<&[T]>,
+    given: [&[T]; 2],
+    dh_rec: &[T],
+    dc_carry: &mut [T],
+    dz: &mut [T],
+) {
+    let [i, f, g, o, c] = saved;
+    let n = i.len();
+    for k in 0..n {
+        let dh = given[0][k] + dh_rec[k];
+        // h = o·tanh(c), and c also reaches the next step through its forget gate.
+        let tc = c[k].tanh();
+        let dc = given[1][k] + dc_carry[k] + dh * o[k] * (T::ONE - tc * tc);
+        let prev = c_prev.map_or(T::ZERO, |p| p[k]);
+        dc_carry[k] = dc * f[k];
+        // c = f·c_prev + i·g, through each gate's non-linearity.
+        dz[k] = dc * g[k] * i[k] * (T::ONE - i[k]);
+        dz[n + k] = dc * prev * f[k] * (T::ONE - f[k]);
+        dz[2 * n + k] = dc * i[k] * (T::ONE - g[k] * g[k]);
+        dz[3 * n + k] = dh * tc * o[k] * (T::ONE - o[k]);
+    }
+}
+
+/// `dW_hh` (`[4H, H]`) `= Σ over samples and steps t ≥ 1 of dz_tᵀ · h_{t−1}`, from `dz`
+/// (`[B, T, 4H]`) and the record.
+#[allow(clippy::too_many_arguments)] // The sizes and the operands.
+pub fn lstm_weight_grad<T: Float>(
+    exec: &Exec,
+    batch: usize,
+    steps: usize,
+    hidden: usize,
+    dz: &[T],
+    record: &[T],
+    out: &mut [T],
+) {
+    let h4 = 4 * hidden;
+    assert_eq!(
+        Some(dz.len()),
+        batch.checked_mul(steps * h4),
+        "lstm_weight_grad: dz"
+    );
+    assert_eq!(
+        Some(record.len()),
+        batch.checked_mul(6 * steps * hidden),
+        "lstm_weight_grad: record"
+    );
+    assert_eq!(out.len(), h4 * hidden, "lstm_weight_grad: out");
+    if steps < 2 || batch == 0 {
+        // Only the zero state precedes the first step.
+        out.fill(T::ZERO);
+        return;
+    }
+    let work = batch * (steps - 1) * h4 * hidden;
+    let tasks = exec.tasks_for(h4.div_ceil(ROW_GRAIN), work, MIN_TASK_MACS);
+    exec.split_rows(
+        h4,
+        ROW_GRAIN,
+        tasks,
+        RowsMut::new(out, hidden),
+        |rows, out| {
+            for b in 0..batch {
+                // Element (r, s) of dz_bᵀ restricted to these rows, from step 1 on: dz[b, s + 1, r].
+                let a = &dz[(b * steps + 1) * h4 + rows.start..];
+                // The h plane of sample b, steps 0 .. T − 1, row-major.
+                let h = &record[b * 6 * steps * hidden..][..(steps - 1) * hidden];
+                T::gemm_nn(rows.len(), hidden, steps - 1, a, 1, h4, h, out, b > 0);
+            }
+        },
+    );
+}
