@@ -11,8 +11,9 @@ use nnc_runtime::kernels::{
     accumulate, act_backward, act_backward_inplace, act_forward, add, add_assign, batch_matmul,
     batch_norm, batch_norm_backward, batch_norm_scale_grad, batch_norm_stats, bias_add,
     bias_backward, channel_sum, dense_backward_input, dense_backward_weight, dense_forward,
-    log_softmax, log_softmax_backward, lstm_scan, lstm_scan_backward, lstm_scratch_len,
-    lstm_weight_grad, mul, mul_inplace, scale, softmax, softmax_backward, sub,
+    log_softmax, log_softmax_backward, lstm_scan, lstm_scan_backward, mul, mul_inplace,
+    recurrent_scratch_len, recurrent_weight_grad, rnn_scan, rnn_scan_backward, scale, softmax,
+    softmax_backward, sub,
 };
 use nnc_runtime::{
     Act, Adagrad, AdagradConfig, Adam, AdamConfig, AdamW, Aligned, Exec, Float, Mode, Optimizer,
@@ -214,7 +215,7 @@ fn lstm_kernels<T: Float>() {
     let w = random::<T>(h4 * hidden, 32);
     let record_len = batch * 6 * steps * hidden;
     // Aligned like a workspace's scratch: the products group lanes by address.
-    let scratch = |e: &Exec| Aligned::<T>::zeros(lstm_scratch_len(hidden) * e.threads());
+    let scratch = |e: &Exec| Aligned::<T>::zeros(recurrent_scratch_len(hidden) * e.threads());
     same_bits("lstm_scan", record_len, |e, r| {
         lstm_scan(e, batch, steps, hidden, &z, &w, r, &mut scratch(e))
     });
@@ -245,8 +246,51 @@ fn lstm_kernels<T: Float>() {
     });
     let dz = random::<T>(batch * steps * h4, 34);
     same_bits("lstm_weight_grad", h4 * hidden, |e, dw| {
-        lstm_weight_grad(e, batch, steps, hidden, &dz, &record, dw)
+        recurrent_weight_grad(e, batch, steps, hidden, 6, &dz, &record, dw)
     });
+    // The RNN's product is a quarter of the LSTM's: more units, so that it splits too.
+    let hidden = 48;
+    let scratch = |e: &Exec| Aligned::<T>::zeros(recurrent_scratch_len(hidden) * e.threads());
+    for relu in [false, true] {
+        let z = random::<T>(batch * steps * hidden, 35);
+        let w = random::<T>(hidden * hidden, 36);
+        let h_len = batch * steps * hidden;
+        same_bits(&format!("rnn_scan relu {relu}"), h_len, |e, h| {
+            rnn_scan(e, batch, steps, hidden, relu, &z, &w, h, &mut scratch(e))
+        });
+        let mut h = vec![T::ZERO; h_len];
+        rnn_scan(
+            Exec::serial(),
+            batch,
+            steps,
+            hidden,
+            relu,
+            &z,
+            &w,
+            &mut h,
+            &mut scratch(Exec::serial()),
+        );
+        let dh = random::<T>(h_len, 37);
+        same_bits(&format!("rnn_scan_backward relu {relu}"), h_len, |e, dz| {
+            rnn_scan_backward(
+                e,
+                batch,
+                steps,
+                hidden,
+                relu,
+                &h,
+                &dh,
+                &w,
+                dz,
+                &mut scratch(e),
+            )
+        });
+        same_bits(
+            "recurrent_weight_grad of an RNN",
+            hidden * hidden,
+            |e, dw| recurrent_weight_grad(e, batch, steps, hidden, 1, &dh, &h, dw),
+        );
+    }
 }
 
 #[test]

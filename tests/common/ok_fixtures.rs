@@ -34,6 +34,7 @@ macro_rules! ok_fixtures {
             no_bias => "tests/fixtures/ok/no_bias.nnc": [NoBias],
             positions => "tests/fixtures/ok/positions.nnc": [Positions],
             residual => "tests/fixtures/ok/residual.nnc": [Residual],
+            rnn => "tests/fixtures/ok/rnn.nnc": [RnnClassifier, StackedRnn],
             rust_unfriendly_names => "tests/fixtures/ok/rust_unfriendly_names.nnc": [Type, Try, Flat],
             sequence => "tests/fixtures/ok/sequence.nnc": [TinyLm],
             shared_input_gradient => "tests/fixtures/ok/shared_input_gradient.nnc": [SharedGrad],

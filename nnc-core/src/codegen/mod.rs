@@ -147,7 +147,7 @@ fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) 
         .nodes
         .iter()
         .filter_map(|n| match n.op.scratch() {
-            Some(crate::ir::Scratch::Lstm { hidden }) => Some(hidden),
+            Some(crate::ir::Scratch::Recurrent { hidden }) => Some(hidden),
             _ => None,
         })
         .collect();
@@ -163,7 +163,7 @@ fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) 
         .collect();
     needs.extend(hidden_sizes.iter().map(|&h| {
         let h = usize_lit(h);
-        quote!(rt::kernels::lstm_scratch_len(#h))
+        quote!(rt::kernels::recurrent_scratch_len(#h))
     }));
     let scratch_doc = match (names.conv.is_empty(), hidden_sizes.is_empty()) {
         (false, true) => " Scratch elements each thread's convolution kernels use (one sample's columns).",

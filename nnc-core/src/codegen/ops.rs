@@ -493,15 +493,21 @@ impl Ctx<'_> {
             }
             Op::LstmScan { hidden }
             | Op::LstmScanGrad { hidden }
-            | Op::LstmWeightGrad { hidden } => {
-                // The steps are the record's third axis, [B, 6, T, H].
+            | Op::RnnScan { hidden, .. }
+            | Op::RnnScanGrad { hidden, .. }
+            | Op::ScanWeightGrad { hidden } => {
+                // The steps and planes come from the record, [B, planes, T, H].
                 let record = match node.op {
-                    Op::LstmScan { .. } => &node.ty,
-                    Op::LstmScanGrad { .. } => g.ty(arg(0)),
-                    _ => g.ty(arg(1)),
+                    Op::LstmScan { .. } | Op::RnnScan { .. } => &node.ty,
+                    Op::ScanWeightGrad { .. } => g.ty(arg(1)),
+                    _ => g.ty(arg(0)),
                 };
-                let steps = usize_lit(record.shape.sample_dims().get(1).copied().unwrap_or(0));
-                let h = usize_lit(hidden);
+                let dims = record.shape.sample_dims();
+                let (planes, steps) = (
+                    dims.first().copied().unwrap_or(0),
+                    dims.get(1).copied().unwrap_or(0),
+                );
+                let (planes, steps, h) = (usize_lit(planes), usize_lit(steps), usize_lit(hidden));
                 match node.op {
                     Op::LstmScan { .. } => {
                         let (z, w) = (&a[0], &a[1]);
@@ -511,9 +517,17 @@ impl Ctx<'_> {
                         let (r, dr, w) = (&a[0], &a[1], &a[2]);
                         quote!(#k::lstm_scan_backward(exec, batch, #steps, #h, #r, #dr, #w, #out, scratch))
                     }
+                    Op::RnnScan { relu, .. } => {
+                        let (z, w) = (&a[0], &a[1]);
+                        quote!(#k::rnn_scan(exec, batch, #steps, #h, #relu, #z, #w, #out, scratch))
+                    }
+                    Op::RnnScanGrad { relu, .. } => {
+                        let (r, dr, w) = (&a[0], &a[1], &a[2]);
+                        quote!(#k::rnn_scan_backward(exec, batch, #steps, #h, #relu, #r, #dr, #w, #out, scratch))
+                    }
                     _ => {
                         let (dz, r) = (&a[0], &a[1]);
-                        quote!(#k::lstm_weight_grad(exec, batch, #steps, #h, #dz, #r, #out))
+                        quote!(#k::recurrent_weight_grad(exec, batch, #steps, #h, #planes, #dz, #r, #out))
                     }
                 }
             }
@@ -847,7 +861,19 @@ impl Ctx<'_> {
                 arg(0),
                 arg(1)
             ),
-            Op::LstmWeightGrad { .. } => format!(
+            Op::RnnScan { relu, .. } => format!(
+                "{me} = the RNN over the steps of {}: h = {}({} + h·{}ᵀ)    {shape}",
+                arg(0),
+                if relu { "relu" } else { "tanh" },
+                arg(0),
+                arg(1)
+            ),
+            Op::RnnScanGrad { .. } => format!(
+                "{me} = backpropagation through time of the RNN states {} from the gradients {}    {shape}",
+                arg(0),
+                arg(1)
+            ),
+            Op::ScanWeightGrad { .. } => format!(
                 "{me} = Σ over samples and steps t ≥ 1 of {}_tᵀ · h_(t−1), h from the record {}",
                 arg(0),
                 arg(1)

@@ -14,9 +14,9 @@
 
 mod conv;
 mod loss;
-mod lstm;
 mod norm;
 mod ops;
+mod recurrent;
 #[cfg(test)]
 mod tests;
 

@@ -1,7 +1,7 @@
 //! The ops, one function per family, dispatched by the single `match` in [`eval`]: adding an op
 //! to the IR means adding one arm there (and a function here or in `loss.rs`).
 
-use super::{conv, loss, lstm, matrix_view, norm, Tensor, Value};
+use super::{conv, loss, matrix_view, norm, recurrent, Tensor, Value};
 use crate::ir::{Act, Mode, Op};
 
 /// The value of a non-leaf op applied to `args`. `out` is the result's shape from the node's
@@ -38,9 +38,13 @@ pub fn eval(
             momentum,
             per_channel,
         } => norm::running(momentum.get(), x(0)?, args[1], Some(batch * per_channel))?,
-        Op::LstmScan { hidden } => lstm::scan(x(0)?, x(1)?, hidden)?,
-        Op::LstmScanGrad { hidden } => lstm::scan_grad(x(0)?, x(1)?, x(2)?, hidden)?,
-        Op::LstmWeightGrad { hidden } => lstm::weight_grad(x(0)?, x(1)?, hidden)?,
+        Op::LstmScan { hidden } => recurrent::scan(x(0)?, x(1)?, hidden)?,
+        Op::LstmScanGrad { hidden } => recurrent::scan_grad(x(0)?, x(1)?, x(2)?, hidden)?,
+        Op::RnnScan { hidden, relu } => recurrent::rnn_scan(x(0)?, x(1)?, hidden, relu)?,
+        Op::RnnScanGrad { hidden, relu } => {
+            recurrent::rnn_scan_grad(x(0)?, x(1)?, x(2)?, hidden, relu)?
+        }
+        Op::ScanWeightGrad { hidden } => recurrent::weight_grad(x(0)?, x(1)?, hidden)?,
         Op::FoldWeight { eps } => {
             let (w, gamma, var) = (x(0)?, x(1)?, x(2)?);
             // The bias terms are not read for the weight; γ stands in for them.

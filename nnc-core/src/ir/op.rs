@@ -94,7 +94,7 @@ impl fmt::Debug for Perm {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Scratch {
     Conv(ConvGeom),
-    Lstm { hidden: usize },
+    Recurrent { hidden: usize },
 }
 
 /// Element-wise activation functions that can be fused into a dense layer's epilogue.
@@ -419,9 +419,17 @@ pub enum Op {
     /// record and its gradient (whose `h` and `c` planes are what the rest of the model sends
     /// back; the gate planes are never read). Args: record, d record, W_hh.
     LstmScanGrad { hidden: usize },
-    /// d loss / d W_hh `[4H, H]` of [`Op::LstmScan`]: `Σ over samples and steps t ≥ 1 of
-    /// dz_tᵀ · h_{t−1}`, one product per sample over its steps. Args: dz, record.
-    LstmWeightGrad { hidden: usize },
+    /// PyTorch's `RNN` (Elman) over a sequence, from zero state: `h_t = act(z_t + h_{t−1} ·
+    /// W_hhᵀ)` with `z` `[B, T, H]` the input projections with both biases and `act` relu or
+    /// tanh. The record is `[B, 1, T, H]`, the hidden states. Args: z, W_hh.
+    RnnScan { hidden: usize, relu: bool },
+    /// Backpropagation through time of [`Op::RnnScan`]: d loss / d z `[B, T, H]` from the
+    /// record and its gradient. Args: record, d record, W_hh.
+    RnnScanGrad { hidden: usize, relu: bool },
+    /// d loss / d W_hh `[G·H, H]` of a recurrent scan with G gates (an LSTM's 4, an RNN's 1):
+    /// `Σ over samples and steps t ≥ 1 of dz_tᵀ · h_{t−1}`, h the record's first plane, one
+    /// product per sample over its steps. Args: dz, record.
+    ScanWeightGrad { hidden: usize },
     /// Batch norm folded into the weight of the convolution before it, for inference:
     /// `w[o, …] · γ[o] / √(running_var[o] + eps)` for each output channel `o`. Args: w, γ,
     /// running variance.
@@ -445,7 +453,8 @@ impl Op {
             Op::BatchNormStats { .. }
             | Op::BatchNormScaleGrad
             | Op::FoldWeight { .. }
-            | Op::LstmScanGrad { .. } => 3,
+            | Op::LstmScanGrad { .. }
+            | Op::RnnScanGrad { .. } => 3,
             Op::BatchNorm | Op::BatchNormGrad | Op::FoldBias { bias: false, .. } => 4,
             Op::FoldBias { bias: true, .. } => 5,
             Op::ChannelSum
@@ -837,12 +846,8 @@ impl Op {
                 )?;
                 Ok(Type::float(Shape::batched(&[6, steps, hidden])))
             }
-            Op::LstmScanGrad { hidden } | Op::LstmWeightGrad { hidden } => {
-                let record = if matches!(self, Op::LstmScanGrad { .. }) {
-                    args[0]
-                } else {
-                    args[1]
-                };
+            Op::LstmScanGrad { hidden } => {
+                let record = args[0];
                 let steps = match record.shape.0.as_slice() {
                     [Dim::Batch, Dim::Fixed(6), Dim::Fixed(t), Dim::Fixed(h)] if *h == hidden => *t,
                     _ => {
@@ -851,19 +856,71 @@ impl Op {
                         ))
                     }
                 };
-                let dz = Type::float(Shape::batched(&[steps, 4 * hidden]));
-                if let Op::LstmScanGrad { .. } = self {
-                    expect(self, 1, args[1], record)?;
-                    expect(
-                        self,
-                        2,
-                        args[2],
-                        &Type::float(Shape::fixed(&[4 * hidden, hidden])),
-                    )?;
-                    Ok(dz)
-                } else {
-                    expect(self, 0, args[0], &dz)?;
-                    Ok(Type::float(Shape::fixed(&[4 * hidden, hidden])))
+                expect(self, 1, args[1], record)?;
+                expect(
+                    self,
+                    2,
+                    args[2],
+                    &Type::float(Shape::fixed(&[4 * hidden, hidden])),
+                )?;
+                Ok(Type::float(Shape::batched(&[steps, 4 * hidden])))
+            }
+            Op::RnnScan { hidden, .. } => {
+                float(args[0])?;
+                let steps = match args[0].shape.0.as_slice() {
+                    [Dim::Batch, Dim::Fixed(t), Dim::Fixed(h)] if *h == hidden => *t,
+                    _ => {
+                        return Err(format!(
+                            "{self} expects projections [B, T, {hidden}], found {}",
+                            args[0]
+                        ))
+                    }
+                };
+                expect(
+                    self,
+                    1,
+                    args[1],
+                    &Type::float(Shape::fixed(&[hidden, hidden])),
+                )?;
+                Ok(Type::float(Shape::batched(&[1, steps, hidden])))
+            }
+            Op::RnnScanGrad { hidden, .. } => {
+                let record = args[0];
+                match record.shape.0.as_slice() {
+                    [Dim::Batch, Dim::Fixed(1), Dim::Fixed(t), Dim::Fixed(h)] if *h == hidden => {
+                        expect(self, 1, args[1], record)?;
+                        expect(
+                            self,
+                            2,
+                            args[2],
+                            &Type::float(Shape::fixed(&[hidden, hidden])),
+                        )?;
+                        Ok(Type::float(Shape::batched(&[*t, hidden])))
+                    }
+                    _ => Err(format!(
+                        "{self} expects a record [B, 1, T, {hidden}], found {record}"
+                    )),
+                }
+            }
+            Op::ScanWeightGrad { hidden } => {
+                let (dz, record) = (args[0], args[1]);
+                // An LSTM's record has 6 planes and 4 gates per unit, an RNN's 1 and 1.
+                let fits = |width: usize, planes: usize| {
+                    hidden > 0
+                        && width.is_multiple_of(hidden)
+                        && matches!((width / hidden, planes), (4, 6) | (1, 1))
+                };
+                match (dz.shape.0.as_slice(), record.shape.0.as_slice()) {
+                    (
+                        [Dim::Batch, Dim::Fixed(t), Dim::Fixed(width)],
+                        [Dim::Batch, Dim::Fixed(planes), Dim::Fixed(t2), Dim::Fixed(h)],
+                    ) if t == t2 && *h == hidden && fits(*width, *planes) => {
+                        float(dz)?;
+                        Ok(Type::float(Shape::fixed(&[*width, hidden])))
+                    }
+                    _ => Err(format!(
+                        "{self} expects dz [B, T, G·{hidden}] and its record, found {dz} and {record}"
+                    )),
                 }
             }
             Op::FoldWeight { .. } | Op::FoldBias { .. } => {
@@ -904,13 +961,16 @@ impl Op {
     /// The working space the op's kernel needs per thread, beside the arena, if any: the
     /// convolutions (forward and both gradients) hold one sample's columns, the recurrent scans
     /// a block of samples' states. The runtime states each size (`Conv2d::scratch_len`,
-    /// `lstm_scratch_len`), and the workspace allocates the largest.
+    /// `recurrent_scratch_len`), and the workspace allocates the largest.
     pub fn scratch(self) -> Option<Scratch> {
         match self {
             Op::Conv { geom, .. } | Op::ConvInputGrad(geom) | Op::ConvWeightGrad(geom) => {
                 Some(Scratch::Conv(geom))
             }
-            Op::LstmScan { hidden } | Op::LstmScanGrad { hidden } => Some(Scratch::Lstm { hidden }),
+            Op::LstmScan { hidden }
+            | Op::LstmScanGrad { hidden }
+            | Op::RnnScan { hidden, .. }
+            | Op::RnnScanGrad { hidden, .. } => Some(Scratch::Recurrent { hidden }),
             _ => None,
         }
     }
@@ -1075,7 +1135,19 @@ impl fmt::Display for Op {
             }
             Op::LstmScan { hidden } => write!(f, "lstm_scan(hidden {hidden})"),
             Op::LstmScanGrad { hidden } => write!(f, "lstm_scan_grad(hidden {hidden})"),
-            Op::LstmWeightGrad { hidden } => write!(f, "lstm_weight_grad(hidden {hidden})"),
+            Op::RnnScan { hidden, relu } => {
+                write!(
+                    f,
+                    "rnn_scan(hidden {hidden}, {})",
+                    if *relu { "relu" } else { "tanh" }
+                )
+            }
+            Op::RnnScanGrad { hidden, relu } => write!(
+                f,
+                "rnn_scan_grad(hidden {hidden}, {})",
+                if *relu { "relu" } else { "tanh" }
+            ),
+            Op::ScanWeightGrad { hidden } => write!(f, "scan_weight_grad(hidden {hidden})"),
             Op::FoldWeight { eps } => write!(f, "fold_batch_norm_weight(eps {eps})"),
             Op::FoldBias { eps, bias } => write!(
                 f,

@@ -1,7 +1,7 @@
 //! Lowering of chain stages: the table of stage kinds, activations and dropout, and what
 //! every layer with parameters shares (unique names, the parameter budget, parameter nodes).
 //! Each layer kind with parameters has a file of its own: `dense.rs`, `embedding.rs`,
-//! `batch_norm.rs`, `bias.rs`, `conv.rs`, `lstm.rs`; the poolings are in `pool.rs`.
+//! `batch_norm.rs`, `bias.rs`, `conv.rs`, `recurrent.rs`; the poolings are in `pool.rs`.
 
 use super::args::{self, Bound, Kind, Param};
 use super::{suggest, Lowerer};
@@ -18,6 +18,7 @@ const STAGE_KINDS: &[&str] = &[
     "conv2d",
     "conv1d",
     "lstm",
+    "rnn",
     "max_pool2d",
     "avg_pool2d",
     "global_avg_pool",
@@ -130,8 +131,8 @@ pub(super) enum LayerKind {
     BatchNorm,
     /// A convolution, applied again only to inputs of the shape it was defined for.
     Conv(super::conv::ConvLayer),
-    /// An LSTM, applied again only to sequences of the features it was defined for.
-    Lstm(super::lstm::LstmLayer),
+    /// An LSTM or RNN, applied again only to sequences of the features it was defined for.
+    Recurrent(super::recurrent::RecurrentLayer),
 }
 
 /// What a layer's name refers to, so that a later `-> name` can apply it again.
@@ -242,8 +243,8 @@ impl Lowerer<'_> {
         if kind == "conv2d" || kind == "conv1d" {
             return self.conv(x, producer, stage, next, let_name);
         }
-        if kind == "lstm" {
-            return self.lstm(x, producer, stage, let_name);
+        if kind == "lstm" || kind == "rnn" {
+            return self.recurrent(x, producer, stage, let_name);
         }
         if kind == "max_pool2d" || kind == "avg_pool2d" {
             return self.pool(x, producer, stage, let_name);
@@ -335,8 +336,8 @@ impl Lowerer<'_> {
             LayerKind::Conv(conv) if bare => {
                 self.reuse_conv(x, producer, stage, layer.span, &conv, let_name)
             }
-            LayerKind::Lstm(lstm) if bare => {
-                self.reuse_lstm(x, producer, stage, layer.span, &lstm, let_name)
+            LayerKind::Recurrent(recurrent) if bare => {
+                self.reuse_recurrent(x, producer, stage, layer.span, &recurrent, let_name)
             }
             LayerKind::BatchNorm => {
                 self.error(

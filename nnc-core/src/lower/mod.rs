@@ -14,8 +14,8 @@ mod embedding;
 mod expr;
 mod functions;
 mod layers;
-mod lstm;
 mod pool;
+mod recurrent;
 mod reshape;
 mod training;
 

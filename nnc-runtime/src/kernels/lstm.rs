@@ -7,57 +7,16 @@
 //! The scan writes its record `[B, 6, T, H]`: per sample the planes of `h`, `c` and the
 //! activated gates `i`, `f`, `g`, `o` over the steps, which is what backpropagation through time
 //! reads; the layer's output is the `h` plane. Samples are independent, so the threads split
-//! the batch into blocks of [`LSTM_BLOCK`] samples, each of which runs its whole sequence on
+//! the batch into blocks of [`RECURRENT_BLOCK`] samples, each of which runs its whole sequence on
 //! one thread (no step waits for another thread), and each block's product sees the same rows
-//! on any number of threads. The weight gradient `Σ_t dz_tᵀ · h_{t−1}` is one product per
-//! sample over its steps, the threads splitting its output rows.
+//! on any number of threads. The recurrent weight's gradient is `recurrent.rs`'s.
 
 use super::activation::sigmoid;
-use super::dense::{MIN_TASK_MACS, ROW_GRAIN};
+use super::dense::MIN_TASK_MACS;
+use super::recurrent::{check, recurrent_scratch_len, RECURRENT_BLOCK};
 use super::split::{PerTask, RowsMut, RowsRef};
 use super::{vectorized, Exec};
 use crate::float::Float;
-
-/// Samples whose steps advance together: the rows of each step's recurrent product. Tasks
-/// split the batch at multiples of it. Against 32, in two interleaved runs of `bench_tasks
-/// --task lstm_train` (batch 32): 2,258 and 2,166 sequences/s on 1 thread against 2,439 and
-/// 2,060 (no difference), and on 2 threads 3,646 and 3,722 against 1,550 and 2,626, since a
-/// batch of 32 is then one block and one task.
-pub const LSTM_BLOCK: usize = 16;
-
-/// Scratch elements one thread needs for the scan or its backward pass with `hidden` units: a
-/// block's previous hidden states and recurrent products (`5 · hidden` per sample; backwards,
-/// what flows into `h` and `c` from the next step and a row of zeros), rounded up to a whole
-/// number of 64-byte lines.
-pub const fn lstm_scratch_len(hidden: usize) -> usize {
-    (LSTM_BLOCK * 5 * hidden).div_ceil(16) * 16
-}
-
-/// Checks the operands of the scan's kernels and returns `4 · hidden`.
-fn check<T>(
-    what: &str,
-    batch: usize,
-    steps: usize,
-    hidden: usize,
-    z: &[T],
-    w_hh: &[T],
-    record: &[T],
-) -> usize {
-    let h4 = 4 * hidden;
-    assert!(hidden > 0 && steps > 0, "{what}: no units or no steps");
-    assert_eq!(
-        Some(z.len()),
-        batch.checked_mul(steps * h4),
-        "{what}: z is not B x T x 4H"
-    );
-    assert_eq!(w_hh.len(), h4 * hidden, "{what}: W_hh is not 4H x H");
-    assert_eq!(
-        Some(record.len()),
-        batch.checked_mul(6 * steps * hidden),
-        "{what}: the record is not B x 6 x T x H"
-    );
-    h4
-}
 
 /// The six planes of one sample's record, each `steps · hidden` long: h, c, i, f, g, o.
 fn planes<T>(sample: &mut [T], plane: usize) -> [&mut [T]; 6] {
@@ -70,7 +29,7 @@ fn planes<T>(sample: &mut [T], plane: usize) -> [&mut [T]; 6] {
 }
 
 /// The scan: `record` (`[B, 6, T, H]`) from the projections `z` (`[B, T, 4H]`) and `W_hh`
-/// (`[4H, H]`). `scratch` holds [`lstm_scratch_len`] elements for each thread that may take
+/// (`[4H, H]`). `scratch` holds [`recurrent_scratch_len`] elements for each thread that may take
 /// part.
 #[allow(clippy::too_many_arguments)] // The sizes, the operands and the scratch.
 pub fn lstm_scan<T: Float>(
@@ -83,11 +42,11 @@ pub fn lstm_scan<T: Float>(
     record: &mut [T],
     scratch: &mut [T],
 ) {
-    let h4 = check("lstm_scan", batch, steps, hidden, z, w_hh, record);
-    let scratch = PerTask::new(scratch, lstm_scratch_len(hidden));
+    let h4 = check("lstm_scan", batch, steps, hidden, 4, z, w_hh, record);
+    let scratch = PerTask::new(scratch, recurrent_scratch_len(hidden));
     let tasks = exec
         .tasks_for(
-            batch.div_ceil(LSTM_BLOCK),
+            batch.div_ceil(RECURRENT_BLOCK),
             batch * steps * h4 * hidden,
             MIN_TASK_MACS,
         )
@@ -96,13 +55,13 @@ pub fn lstm_scan<T: Float>(
     let operands = (RowsRef(z, z_row), RowsMut::new(record, record_row), scratch);
     exec.split_rows(
         batch,
-        LSTM_BLOCK,
+        RECURRENT_BLOCK,
         tasks,
         operands,
         |_, (z, record, scratch)| {
             let blocks = z
-                .chunks(LSTM_BLOCK * z_row)
-                .zip(record.chunks_mut(LSTM_BLOCK * record_row));
+                .chunks(RECURRENT_BLOCK * z_row)
+                .zip(record.chunks_mut(RECURRENT_BLOCK * record_row));
             for (z, record) in blocks {
                 scan_block(steps, hidden, z, w_hh, record, scratch);
             }
@@ -121,7 +80,7 @@ fn scan_block<T: Float>(
 ) {
     let (h4, plane) = (4 * hidden, steps * hidden);
     let rows = z.len() / (steps * h4);
-    let (h_prev, pre) = scratch.split_at_mut(LSTM_BLOCK * hidden);
+    let (h_prev, pre) = scratch.split_at_mut(RECURRENT_BLOCK * hidden);
     let (h_prev, pre) = (&mut h_prev[..rows * hidden], &mut pre[..rows * h4]);
     for t in 0..steps {
         if t == 0 {
@@ -205,12 +164,21 @@ pub fn lstm_scan_backward<T: Float>(
     dz: &mut [T],
     scratch: &mut [T],
 ) {
-    let h4 = check("lstm_scan_backward", batch, steps, hidden, dz, w_hh, record);
+    let h4 = check(
+        "lstm_scan_backward",
+        batch,
+        steps,
+        hidden,
+        4,
+        dz,
+        w_hh,
+        record,
+    );
     assert_eq!(d_record.len(), record.len(), "lstm_scan_backward: d_record");
-    let scratch = PerTask::new(scratch, lstm_scratch_len(hidden));
+    let scratch = PerTask::new(scratch, recurrent_scratch_len(hidden));
     let tasks = exec
         .tasks_for(
-            batch.div_ceil(LSTM_BLOCK),
+            batch.div_ceil(RECURRENT_BLOCK),
             batch * steps * h4 * hidden,
             MIN_TASK_MACS,
         )
@@ -224,14 +192,14 @@ pub fn lstm_scan_backward<T: Float>(
     );
     exec.split_rows(
         batch,
-        LSTM_BLOCK,
+        RECURRENT_BLOCK,
         tasks,
         operands,
         |_, (record, d_record, dz, scratch)| {
             let blocks = record
-                .chunks(LSTM_BLOCK * record_row)
-                .zip(d_record.chunks(LSTM_BLOCK * record_row))
-                .zip(dz.chunks_mut(LSTM_BLOCK * z_row));
+                .chunks(RECURRENT_BLOCK * record_row)
+                .zip(d_record.chunks(RECURRENT_BLOCK * record_row))
+                .zip(dz.chunks_mut(RECURRENT_BLOCK * z_row));
             for ((record, d_record), dz) in blocks {
                 backward_block(steps, hidden, record, d_record, w_hh, dz, scratch);
             }
@@ -253,8 +221,8 @@ fn backward_block<T: Float>(
     let rows = dz.len() / (steps * h4);
     // What step t + 1 sends back to step t: through the recurrent product to h, and through
     // the forget gate to c.
-    let (dh_next, rest) = scratch.split_at_mut(LSTM_BLOCK * hidden);
-    let (dc_next, rest) = rest.split_at_mut(LSTM_BLOCK * hidden);
+    let (dh_next, rest) = scratch.split_at_mut(RECURRENT_BLOCK * hidden);
+    let (dc_next, rest) = rest.split_at_mut(RECURRENT_BLOCK * hidden);
     let (dh_next, dc_next) = (&mut dh_next[..rows * hidden], &mut dc_next[..rows * hidden]);
     dh_next.fill(T::ZERO);
     dc_next.fill(T::ZERO);
@@ -336,47 +304,4 @@ fn cell_backward_body<T: Float>(
         dz_g[k] = dc * i[k] * (T::ONE - g[k] * g[k]);
         dz_o[k] = dh * tc * o[k] * (T::ONE - o[k]);
     }
-}
-
-/// `dW_hh` (`[4H, H]`) `= Σ over samples and steps t ≥ 1 of dz_tᵀ · h_{t−1}`, from `dz`
-/// (`[B, T, 4H]`) and the record.
-#[allow(clippy::too_many_arguments)] // The sizes and the operands.
-pub fn lstm_weight_grad<T: Float>(
-    exec: &Exec,
-    batch: usize,
-    steps: usize,
-    hidden: usize,
-    dz: &[T],
-    record: &[T],
-    out: &mut [T],
-) {
-    let h4 = 4 * hidden;
-    assert_eq!(
-        Some(dz.len()),
-        batch.checked_mul(steps * h4),
-        "lstm_weight_grad: dz"
-    );
-    assert_eq!(
-        Some(record.len()),
-        batch.checked_mul(6 * steps * hidden),
-        "lstm_weight_grad: record"
-    );
-    assert_eq!(out.len(), h4 * hidden, "lstm_weight_grad: out");
-    if steps < 2 || batch == 0 {
-        // Only the zero state precedes the first step.
-        out.fill(T::ZERO);
-        return;
-    }
-    let work = batch * (steps - 1) * h4 * hidden;
-    let tasks = exec.tasks_for(h4.div_ceil(ROW_GRAIN), work, MIN_TASK_MACS);
-    let operands = RowsMut::new(out, hidden);
-    exec.split_rows(h4, ROW_GRAIN, tasks, operands, |rows, out| {
-        for b in 0..batch {
-            // Element (r, s) of dz_bᵀ in these rows, from step 1 on: dz[b, s + 1, r].
-            let a = &dz[(b * steps + 1) * h4 + rows.start..];
-            // The h plane of sample b, steps 0 .. T − 1, row-major.
-            let h = &record[b * 6 * steps * hidden..][..(steps - 1) * hidden];
-            T::gemm_nn(rows.len(), hidden, steps - 1, a, 1, h4, h, out, b > 0);
-        }
-    });
 }

@@ -29,6 +29,7 @@ mod matmul;
 mod metrics;
 mod norm;
 mod pool;
+mod recurrent;
 mod simd;
 pub(crate) mod softmax;
 pub(crate) mod split;
@@ -56,7 +57,7 @@ pub use loss::{
     sparse_cross_entropy, sparse_cross_entropy_backward, sparse_cross_entropy_with_logits,
     sparse_cross_entropy_with_logits_backward,
 };
-pub use lstm::{lstm_scan, lstm_scan_backward, lstm_scratch_len, lstm_weight_grad, LSTM_BLOCK};
+pub use lstm::{lstm_scan, lstm_scan_backward};
 pub use matmul::{gemm, gemm_reference};
 pub use metrics::{argmax_correct, argmax_match, threshold_correct};
 pub use norm::{
@@ -64,6 +65,9 @@ pub use norm::{
     fold_batch_norm_bias, fold_batch_norm_weight, running_mean, running_var,
 };
 pub use pool::{avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward, Pool2d};
+pub use recurrent::{
+    recurrent_scratch_len, recurrent_weight_grad, rnn_scan, rnn_scan_backward, RECURRENT_BLOCK,
+};
 pub use softmax::{log_softmax, log_softmax_backward, softmax, softmax_backward};
 
 pub(crate) use matmul::Gemm;

@@ -150,7 +150,20 @@ pub fn gradient(
             );
             match position {
                 0 => dz,
-                _ => b.emit(Op::LstmWeightGrad { hidden }, &[dz, id], name),
+                _ => b.emit(Op::ScanWeightGrad { hidden }, &[dz, id], name),
+            }
+        }
+        // The plain RNN, r = scan(z, W_hh), likewise.
+        Op::RnnScan { hidden, relu } => {
+            let w_hh = node.args[1];
+            let dz = b.emit(
+                Op::RnnScanGrad { hidden, relu },
+                &[id, upstream(), w_hh],
+                format!("d_{}", b.program.graph.node(node.args[0]).name),
+            );
+            match position {
+                0 => dz,
+                _ => b.emit(Op::ScanWeightGrad { hidden }, &[dz, id], name),
             }
         }
         // y = max of each window:  dx = dy at each window's maximum (y, found again in x),
@@ -192,7 +205,8 @@ pub fn gradient(
         | Op::FoldWeight { .. }
         | Op::FoldBias { .. }
         | Op::LstmScanGrad { .. }
-        | Op::LstmWeightGrad { .. }
+        | Op::RnnScanGrad { .. }
+        | Op::ScanWeightGrad { .. }
         | Op::Dense { .. } => {
             // Autodiff runs once, on the lowered forward graph, before fusion: these ops are
             // leaves, only ever created by autodiff, batch-norm folding and fusion, or never

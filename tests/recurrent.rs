@@ -1,15 +1,16 @@
-//! The LSTM layer against PyTorch's `nn.LSTM` (`input_size = 3, hidden_size = 4, batch_first`,
-//! zero initial state), with numbers PyTorch 2.15 printed in float64 for parameters and inputs
-//! filled by fixed formulas (the script is in the comment above the constants): the
-//! output at every step, and the gradients of `L = Σ out ⊙ r` with respect to the input and all
-//! four parameters, which PyTorch's `gradcheck` confirmed by finite differences. Also the
-//! output against the LSTM equations written out naively here.
+//! The recurrent layers against PyTorch's `nn.LSTM` and `nn.RNN` (tanh and relu;
+//! `input_size = 3, hidden_size = 4, batch_first`, zero initial state), with numbers PyTorch
+//! 2.15 printed in float64 for parameters and inputs filled by fixed formulas (the script is in
+//! the comment above the constants): the output at every step, and the gradients of
+//! `L = Σ out ⊙ r` with respect to the input and all four parameters, which PyTorch's
+//! `gradcheck` confirmed by finite differences. Also the LSTM's output against its equations
+//! written out naively here.
 //!
-//! Tolerance: the model is compiled to f64; both sides evaluate the same equations, summing in
-//! another order, so values agree to about 1e-15; 1e-12 (absolute, on values of order 0.01 to
-//! 1) is far below what a wrong gate order, sign or time shift gives (1e-2 or more).
+//! Tolerance: the models are compiled to f64; both sides evaluate the same equations, summing
+//! in another order, so values agree to about 1e-15; 1e-12 (absolute, on values of order 0.01
+//! to 1) is far below what a wrong gate order, sign or time shift gives (1e-2 or more).
 
-use nnc::runtime::Model;
+use nnc::runtime::{Model, Values};
 
 mod fixture {
     nnc::model! {
@@ -20,29 +21,43 @@ mod fixture {
             output out;
             optimizer = sgd(lr = 0.1);
         }
+        model Tanh {
+            input x: [5, 3] requires_grad;
+            let out = x -> rnn rnn(4);
+            output out;
+            optimizer = sgd(lr = 0.1);
+        }
+        model Relu {
+            input x: [5, 3] requires_grad;
+            let out = x -> rnn rnn(4, nonlinearity = relu);
+            output out;
+            optimizer = sgd(lr = 0.1);
+        }
     }
 }
-use fixture::Seq;
+use fixture::{Relu, Seq, Tanh};
 
 /// `f(k)` for every flat index `k` of a tensor of `n` values.
 fn filled(n: usize, f: impl Fn(f64) -> f64) -> Vec<f64> {
     (0..n).map(|k| f(k as f64)).collect()
 }
 
-/// The model with PyTorch's parameters, and the input.
-fn setup() -> (Seq, Vec<f64>) {
-    let mut model = Seq::new(0);
+/// A model with PyTorch's parameters (`gates` rows of the weights per hidden unit), and the
+/// input.
+fn setup<M: Model<Elem = f64>>(gates: usize) -> (M, Vec<f64>) {
+    let mut model = M::new(0);
+    let rows = 4 * gates;
     let fills: [(&str, Vec<f64>); 4] = [
         (
             "rnn.weight_ih_l0",
-            filled(48, |k| 0.5 * (0.37 * k + 0.1).sin()),
+            filled(rows * 3, |k| 0.5 * (0.37 * k + 0.1).sin()),
         ),
         (
             "rnn.weight_hh_l0",
-            filled(64, |k| 0.4 * (0.23 * k + 0.2).cos()),
+            filled(rows * 4, |k| 0.4 * (0.23 * k + 0.2).cos()),
         ),
-        ("rnn.bias_ih_l0", filled(16, |k| 0.1 * (0.5 * k).sin())),
-        ("rnn.bias_hh_l0", filled(16, |k| -0.05 * (0.7 * k).cos())),
+        ("rnn.bias_ih_l0", filled(rows, |k| 0.1 * (0.5 * k).sin())),
+        ("rnn.bias_hh_l0", filled(rows, |k| -0.05 * (0.7 * k).cos())),
     ];
     for (name, values) in fills {
         model.param_mut(name).unwrap().copy_from_slice(&values);
@@ -61,22 +76,41 @@ fn close(what: &str, got: &[f64], want: &[f64]) {
     }
 }
 
+/// The output and every gradient of `L = Σ out ⊙ r` against PyTorch's: the output, then the
+/// gradients of the input, `weight_ih_l0`, `weight_hh_l0`, `bias_ih_l0` and `bias_hh_l0`.
+fn matches_pytorch<M: Model<Elem = f64>>(gates: usize, want: [&[f64]; 6]) {
+    let [out_want, dx, dw_ih, dw_hh, db_ih, db_hh] = want;
+    let (mut model, x) = setup::<M>(gates);
+    let mut ws = model.workspace(2);
+    let inputs = [Values::Float(&x)];
+    let out = model.predict_dyn(&mut ws, &inputs).unwrap().to_vec();
+    close("output", &out, out_want);
+    model.forward_train_dyn(&mut ws, &inputs).unwrap();
+    let r = filled(40, |k| (0.17 * k).cos() - 0.3);
+    model.backward_dyn(&mut ws, &inputs, &[&r]).unwrap();
+    close("d x", M::input_grad(&ws, 0).unwrap(), dx);
+    let grad = |name: &str| {
+        let info = M::PARAMS.iter().find(|p| p.name == name).unwrap();
+        model.grads()[info.offset..info.offset + info.len].to_vec()
+    };
+    close("d weight_ih_l0", &grad("rnn.weight_ih_l0"), dw_ih);
+    close("d weight_hh_l0", &grad("rnn.weight_hh_l0"), dw_hh);
+    close("d bias_ih_l0", &grad("rnn.bias_ih_l0"), db_ih);
+    close("d bias_hh_l0", &grad("rnn.bias_hh_l0"), db_hh);
+}
+
 fn sigmoid(x: f64) -> f64 {
     1.0 / (1.0 + (-x).exp())
 }
 
 #[test]
-fn output_follows_the_equations() {
+fn lstm_output_follows_the_equations() {
     // i = σ(W_ii x + b_ii + W_hi h + b_hi), f, g (tanh), o likewise with their rows of the
     // weights, c' = f c + i g, h' = o tanh(c'), for each sample from zero state.
-    let (model, x) = setup();
+    let (mut model, x) = setup::<Seq>(4);
     let p = |name: &str| model.param(name).unwrap().to_vec();
-    let (w_ih, w_hh, b_ih, b_hh) = (
-        p("rnn.weight_ih_l0"),
-        p("rnn.weight_hh_l0"),
-        p("rnn.bias_ih_l0"),
-        p("rnn.bias_hh_l0"),
-    );
+    let (w_ih, w_hh) = (p("rnn.weight_ih_l0"), p("rnn.weight_hh_l0"));
+    let (b_ih, b_hh) = (p("rnn.bias_ih_l0"), p("rnn.bias_hh_l0"));
     let mut expected = Vec::new();
     for sample in x.chunks(15) {
         let (mut h, mut c) = ([0.0f64; 4], [0.0f64; 4]);
@@ -98,7 +132,6 @@ fn output_follows_the_equations() {
             expected.extend_from_slice(&h);
         }
     }
-    let mut model = model;
     let mut ws = model.workspace(2);
     let out = model.predict(&mut ws, &x).unwrap().to_vec();
     close("output against the equations", &out, &expected);
@@ -107,26 +140,36 @@ fn output_follows_the_equations() {
 }
 
 #[test]
-fn output_and_gradients_match_pytorch() {
-    let (mut model, x) = setup();
-    let mut ws = model.workspace(2);
-    let out = model.predict(&mut ws, &x).unwrap().to_vec();
-    close("output", &out, &OUT);
+fn lstm_matches_pytorch() {
+    matches_pytorch::<Seq>(4, [&OUT, &D_X, &D_W_IH, &D_W_HH, &D_B_IH, &D_B_HH]);
     // PyTorch's final hidden state is each sample's last step of the output.
+    let (model, x) = setup::<Seq>(4);
+    let mut ws = model.workspace(2);
+    let out = model.predict(&mut ws, &x).unwrap();
     let last: Vec<f64> = out.chunks(20).flat_map(|s| s[16..].to_vec()).collect();
     close("final hidden state", &last, &HN);
-    model.forward_train(&mut ws, &x).unwrap();
-    let r = filled(40, |k| (0.17 * k).cos() - 0.3);
-    model.backward(&mut ws, &x, &r).unwrap();
-    close("d x", ws.grad_x(), &D_X);
-    let grad = |name: &str| {
-        let info = Seq::PARAMS.iter().find(|p| p.name == name).unwrap();
-        model.grads()[info.offset..info.offset + info.len].to_vec()
-    };
-    close("d weight_ih_l0", &grad("rnn.weight_ih_l0"), &D_W_IH);
-    close("d weight_hh_l0", &grad("rnn.weight_hh_l0"), &D_W_HH);
-    close("d bias_ih_l0", &grad("rnn.bias_ih_l0"), &D_B_IH);
-    close("d bias_hh_l0", &grad("rnn.bias_hh_l0"), &D_B_HH);
+}
+
+#[test]
+fn rnn_matches_pytorch() {
+    let tanh = [
+        &TANH_OUT[..],
+        &TANH_D_X,
+        &TANH_D_W_IH,
+        &TANH_D_W_HH,
+        &TANH_D_B_IH,
+        &TANH_D_B_HH,
+    ];
+    matches_pytorch::<Tanh>(1, tanh);
+    let relu = [
+        &RELU_OUT[..],
+        &RELU_D_X,
+        &RELU_D_W_IH,
+        &RELU_D_W_HH,
+        &RELU_D_B_IH,
+        &RELU_D_B_HH,
+    ];
+    matches_pytorch::<Relu>(1, relu);
 }
 
 // PyTorch 2.15, float64:
@@ -382,4 +425,243 @@ const D_B_HH: [f64; 16] = [
     -0.2787421751575684,
     -0.31807210188845114,
     0.06869371879778738,
+];
+
+// nn.RNN with the same formulas (weight rows 4 instead of 16), nonlinearity tanh and relu; no
+// relu pre-activation lies within 1e-6 of its kink (the nearest is 0.024 away).
+const TANH_OUT: [f64; 40] = [
+    0.21064944261254762,
+    0.465233035898102,
+    0.24619903264051896,
+    -0.2098464189771154,
+    0.7050320095246432,
+    0.8727776588940597,
+    0.35107967112801336,
+    -0.7626971099994964,
+    0.7231634104802648,
+    0.9069052570028351,
+    0.4873758030393979,
+    -0.7732637684637732,
+    0.5189915277550131,
+    0.449527162554368,
+    -0.03811973444187431,
+    -0.48307919160908197,
+    -0.3708089580107044,
+    -0.6638130905553089,
+    -0.24310669201920102,
+    0.5648038675982828,
+    -0.5285638163303448,
+    -0.8662769089032667,
+    -0.513097010922567,
+    0.7070209228788277,
+    -0.7226521291185158,
+    -0.79122006413046,
+    -0.10034648143073233,
+    0.8092018087346656,
+    -0.0661570881206819,
+    0.27280620910430897,
+    0.2398914913053562,
+    0.0276296416654662,
+    0.5579640762687017,
+    0.8309203508859677,
+    0.42130909507411873,
+    -0.6474825293539704,
+    0.7743763443599305,
+    0.9184131790361042,
+    0.433332676885357,
+    -0.8233803473348092,
+];
+const TANH_D_X: [f64; 30] = [
+    0.4320965544143141,
+    0.4109512700340151,
+    0.33418565911417,
+    0.15046394598831064,
+    0.14949351873084438,
+    0.1282898450189576,
+    -0.06209161244692028,
+    -0.026992650224478217,
+    0.011759640577600454,
+    -0.44198478891810483,
+    -0.3884913972540769,
+    -0.2824175174672411,
+    -0.7052846515819191,
+    -0.5877450171409151,
+    -0.39065685186640603,
+    -0.39817085405822555,
+    -0.40214324703587995,
+    -0.35168743806648184,
+    -0.4063744346237454,
+    -0.37736095307922973,
+    -0.2972734368156976,
+    -0.12262209360296263,
+    -0.18433686880868125,
+    -0.22110251358448857,
+    0.15027838257777293,
+    0.10166871560122706,
+    0.0392986649175608,
+    0.23916405164249618,
+    0.17522626001754704,
+    0.08757241612276871,
+];
+const TANH_D_W_IH: [f64; 12] = [
+    2.27122194766073,
+    2.679460186985172,
+    2.8041860891675876,
+    0.9588103230108962,
+    1.3245892281682055,
+    1.5135822062654962,
+    2.3465594582247693,
+    3.029913040126772,
+    3.319530593186041,
+    1.1003217504975271,
+    1.6331900479739176,
+    1.9600144664907344,
+];
+const TANH_D_W_HH: [f64; 16] = [
+    -0.2747333972725192,
+    0.0997219117386422,
+    0.28869606919726964,
+    0.11730988325422709,
+    -0.4051615106576876,
+    -0.24175122995977483,
+    0.040467073704001294,
+    0.320633873868948,
+    -0.4572708718328775,
+    0.05293445645688699,
+    0.42100715286530094,
+    0.2652923533604491,
+    -0.7019838786738115,
+    -0.5304578508406215,
+    0.022042099773828372,
+    0.6466379881090297,
+];
+const TANH_D_B_IH: [f64; 4] = [
+    -1.9218854417082838,
+    -1.1978609856339206,
+    -1.7521598655095854,
+    -0.9371228808539606,
+];
+const TANH_D_B_HH: [f64; 4] = [
+    -1.9218854417082836,
+    -1.1978609856339206,
+    -1.7521598655095856,
+    -0.9371228808539606,
+];
+const RELU_OUT: [f64; 40] = [
+    0.21385084796135073,
+    0.5039692533942168,
+    0.2513625298598486,
+    0.0,
+    0.9470387470888677,
+    1.3286656776276065,
+    0.2775401538907092,
+    0.0,
+    1.343654593525186,
+    1.5199105372990436,
+    0.1154417521255956,
+    0.0,
+    1.1182385123459782,
+    0.5740290707392273,
+    0.0,
+    0.0,
+    0.024495328077509204,
+    0.0,
+    0.0,
+    0.17090688176761482,
+    0.0,
+    0.0,
+    0.0,
+    0.8812018912500568,
+    0.0,
+    0.0,
+    0.0,
+    0.31246215899133095,
+    0.41136940734455035,
+    0.5218523121910048,
+    0.06020315167548969,
+    0.0,
+    0.8438877331458841,
+    1.2994191546015221,
+    0.36650818446330236,
+    0.0,
+    1.4592937905244021,
+    1.6085022492695082,
+    0.07186372102262473,
+    0.0,
+];
+const RELU_D_X: [f64; 30] = [
+    0.6265676601871474,
+    0.6988601702939538,
+    0.6765652348527388,
+    0.24923664981036037,
+    0.269602144236413,
+    0.25347825320089995,
+    -0.541520443033,
+    -0.5549282618515956,
+    -0.49322914371473703,
+    -0.4192117415538006,
+    -0.5722476438375826,
+    -0.647832512063001,
+    0.1238003851766104,
+    0.12196450599015984,
+    0.10362130307930345,
+    0.12200570826157407,
+    0.2624592364529261,
+    0.36739013824231215,
+    0.06557318123998535,
+    0.1410613267629897,
+    0.19745748345722192,
+    0.058589046864606455,
+    0.046548709024248645,
+    0.028208221787324343,
+    0.5291496035496861,
+    0.576157416499819,
+    0.5451850260033272,
+    0.6123061627064744,
+    0.6548131459582385,
+    0.6086942417718881,
+];
+const RELU_D_W_IH: [f64; 12] = [
+    1.0820223380087377,
+    2.0805284123446675,
+    2.7922366295191634,
+    0.606240849133851,
+    1.1198656909994753,
+    1.4697523345242296,
+    0.653825145463354,
+    1.0936440587040217,
+    1.3725569134096223,
+    1.6265053997081238,
+    2.0303482588725377,
+    2.222317388688133,
+];
+const RELU_D_W_HH: [f64; 16] = [
+    -1.9057429857584764,
+    -1.1018879521130143,
+    0.1370690726519769,
+    -9.115687855209034e-05,
+    -0.7555989319734846,
+    -0.6551261964082977,
+    0.10740666489515423,
+    0.016512125354319087,
+    0.25266128493277756,
+    0.4573937972346376,
+    0.17247145030533298,
+    0.028916829681687416,
+    -1.4493429143676808,
+    -0.7439959875568629,
+    0.0,
+    -0.4063149622349997,
+];
+const RELU_D_B_IH: [f64; 4] = [
+    -0.02030183141607922,
+    0.9934656940882977,
+    1.6138564157779993,
+    -2.615095543981199,
+];
+const RELU_D_B_HH: [f64; 4] = [
+    -0.02030183141607933,
+    0.9934656940882975,
+    1.6138564157779993,
+    -2.615095543981199,
 ];

@@ -1,8 +1,9 @@
-//! The LSTM scan, written from PyTorch's equations for `nn.LSTM` one sample and one step at a
-//! time: gates i, f, g, o in that order in the rows of the weights, zero initial state,
-//! `c_t = f ⊙ c_{t−1} + i ⊙ g` and `h_t = o ⊙ tanh(c_t)`. The record of a scan is
-//! `[B, 6, T, H]`: the planes of h, c, i, f, g, o. Backpropagation through time is derived
-//! here step by step from the same equations, independently of the runtime's blocked kernels.
+//! The recurrent scans, written from PyTorch's equations one sample and one step at a time,
+//! from a zero state. `nn.LSTM`: gates i, f, g, o in that order in the rows of the weights,
+//! `c_t = f ⊙ c_{t−1} + i ⊙ g` and `h_t = o ⊙ tanh(c_t)`, its record `[B, 6, T, H]` the planes
+//! of h, c, i, f, g, o. `nn.RNN`: `h_t = act(z_t + W_hh h_{t−1})`, its record `[B, 1, T, H]`.
+//! Backpropagation through time is derived here step by step from the same equations,
+//! independently of the runtime's blocked kernels.
 
 use super::Tensor;
 
@@ -114,23 +115,110 @@ pub fn scan_grad(
     Ok(dz)
 }
 
-/// d loss / d W_hh: `Σ_b Σ_{t ≥ 1} dz[b, t]ᵀ · h[b, t − 1]` (h before the first step is zero).
+/// d loss / d W_hh of any scan: `Σ_b Σ_{t ≥ 1} dz[b, t]ᵀ · h[b, t − 1]` (h before the first
+/// step is zero), h the record's first plane.
 pub fn weight_grad(dz: &Tensor, record: &Tensor, hidden: usize) -> Result<Tensor, String> {
-    let (batch, steps) = record_dims(record, hidden)?;
-    let h4 = 4 * hidden;
-    if dz.shape != [batch, steps, h4] {
-        return Err(format!("dz of shape {:?}", dz.shape));
-    }
-    let mut dw = Tensor::filled(vec![h4, hidden], 0.0);
+    let (batch, planes, steps) = match record.shape.as_slice() {
+        [b, p, t, h] if *h == hidden => (*b, *p, *t),
+        other => {
+            return Err(format!(
+                "a record of shape {other:?} for hidden size {hidden}"
+            ))
+        }
+    };
+    let width = match dz.shape.as_slice() {
+        [b, t, w] if *b == batch && *t == steps => *w,
+        other => return Err(format!("dz of shape {other:?}")),
+    };
+    let mut dw = Tensor::filled(vec![width, hidden], 0.0);
     for b in 0..batch {
         for t in 1..steps {
-            for j in 0..h4 {
+            for j in 0..width {
                 for k in 0..hidden {
-                    dw.data[j * hidden + k] += dz.data[(b * steps + t) * h4 + j]
-                        * record.data[at(steps, hidden, b, 0, t - 1, k)];
+                    dw.data[j * hidden + k] += dz.data[(b * steps + t) * width + j]
+                        * record.data[((b * planes) * steps + t - 1) * hidden + k];
                 }
             }
         }
     }
     Ok(dw)
+}
+
+/// The activation of an RNN and its derivative written through its output.
+fn rnn_act(relu: bool, x: f64) -> f64 {
+    if relu {
+        x.max(0.0)
+    } else {
+        x.tanh()
+    }
+}
+
+/// The RNN's scan over `z` (`[B, T, H]`) with `w_hh` (`[H, H]`): the record `[B, 1, T, H]`.
+pub fn rnn_scan(z: &Tensor, w_hh: &Tensor, hidden: usize, relu: bool) -> Result<Tensor, String> {
+    let (batch, steps) = match z.shape.as_slice() {
+        [b, t, h] if *h == hidden => (*b, *t),
+        other => return Err(format!("RNN projections of shape {other:?}")),
+    };
+    if w_hh.shape != [hidden, hidden] {
+        return Err(format!("a recurrent weight of shape {:?}", w_hh.shape));
+    }
+    let mut out = Tensor::filled(vec![batch, 1, steps, hidden], 0.0);
+    for b in 0..batch {
+        let mut h = vec![0.0; hidden];
+        for t in 0..steps {
+            let next: Vec<f64> = (0..hidden)
+                .map(|j| {
+                    let recurrent: f64 =
+                        (0..hidden).map(|k| w_hh.data[j * hidden + k] * h[k]).sum();
+                    rnn_act(relu, z.data[(b * steps + t) * hidden + j] + recurrent)
+                })
+                .collect();
+            out.data[(b * steps + t) * hidden..(b * steps + t + 1) * hidden].copy_from_slice(&next);
+            h = next;
+        }
+    }
+    Ok(out)
+}
+
+/// d loss / d z of the RNN from its record and the record's gradient.
+pub fn rnn_scan_grad(
+    record: &Tensor,
+    d_record: &Tensor,
+    w_hh: &Tensor,
+    hidden: usize,
+    relu: bool,
+) -> Result<Tensor, String> {
+    let (batch, steps) = match record.shape.as_slice() {
+        [b, 1, t, h] if *h == hidden => (*b, *t),
+        other => return Err(format!("an RNN record of shape {other:?}")),
+    };
+    if d_record.shape != record.shape {
+        return Err("the record's gradient has another shape".into());
+    }
+    let mut dz = Tensor::filled(vec![batch, steps, hidden], 0.0);
+    for b in 0..batch {
+        let mut dh_next = vec![0.0; hidden];
+        for t in (0..steps).rev() {
+            let row = (b * steps + t) * hidden;
+            let dpre: Vec<f64> = (0..hidden)
+                .map(|k| {
+                    let (h, dh) = (record.data[row + k], d_record.data[row + k] + dh_next[k]);
+                    // tanh' = 1 − h², relu' = 1 where the output is positive.
+                    let slope = if relu {
+                        f64::from(h > 0.0)
+                    } else {
+                        1.0 - h * h
+                    };
+                    dh * slope
+                })
+                .collect();
+            dz.data[row..row + hidden].copy_from_slice(&dpre);
+            for (k, d) in dh_next.iter_mut().enumerate() {
+                *d = (0..hidden)
+                    .map(|j| dpre[j] * w_hh.data[j * hidden + k])
+                    .sum();
+            }
+        }
+    }
+    Ok(dz)
 }

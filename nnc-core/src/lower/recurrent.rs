@@ -1,0 +1,314 @@
+//! The recurrent layers: PyTorch's one-layer `nn.LSTM` (`lstm`) and `nn.RNN` (`rnn`, tanh or
+//! relu), batch first, from a zero state, over sequences `[steps, features]`. Their parameters
+//! have PyTorch's names and layout, `name.weight_ih_l0` `[G·hidden, features]`,
+//! `name.weight_hh_l0` `[G·hidden, hidden]`, `name.bias_ih_l0` and `name.bias_hh_l0`
+//! `[G·hidden]`, with G = 4 gates i, f, g, o for the LSTM and 1 for the RNN, all drawn from
+//! `U(±1/√hidden)` as PyTorch does; so a `state_dict` of the PyTorch module called `name` maps
+//! onto them one to one.
+//!
+//! Lowered as the input projection of every step at once (a dense layer over the last axis,
+//! with both biases, which fusion makes one kernel), the scan (`Op::LstmScan`, whose record
+//! holds the hidden and cell states and the gates of every step, or `Op::RnnScan`, whose record
+//! is the hidden states), and a slice of the record: every hidden state
+//! (`return_sequences = true`, PyTorch's output) or the last one. Stacking is a chain of
+//! layers. Gradients are in `passes/autodiff/rules.rs`.
+
+use super::args::{Bound, Kind, Param};
+use super::layers::{Layer, LayerKind};
+use super::Lowerer;
+use crate::diag::{Diagnostic, Span};
+use crate::ir::{Dim, Init, Op, Phase, Shape, Type, ValueId};
+use crate::syntax::ast;
+
+const HIDDEN: Param = Param {
+    name: "hidden",
+    kind: Kind::Width,
+    default: None,
+    hint: "give the size of the hidden state, as in `lstm enc(128)`",
+};
+const RETURN_SEQUENCES: Param = Param {
+    name: "return_sequences",
+    kind: Kind::Bool,
+    default: Some(Bound::Bool(true)),
+    hint: "write `return_sequences = false` to keep only the last step's hidden state",
+};
+const FROZEN: Param = Param {
+    name: "frozen",
+    kind: Kind::Bool,
+    default: Some(Bound::Bool(false)),
+    hint: "write `frozen = true` to keep the layer's parameters fixed during training",
+};
+const LSTM_SIG: &[Param] = &[HIDDEN, RETURN_SEQUENCES, FROZEN];
+const RNN_SIG: &[Param] = &[
+    HIDDEN,
+    Param {
+        name: "nonlinearity",
+        kind: Kind::Choice {
+            names: &["tanh", "relu"],
+            or_number: false,
+        },
+        default: Some(Bound::Name(String::new())),
+        hint: "the nonlinearity is `tanh` (the default, as in PyTorch) or `relu`",
+    },
+    RETURN_SEQUENCES,
+    FROZEN,
+];
+
+/// The recurrence of a layer.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Cell {
+    Lstm,
+    Rnn { relu: bool },
+}
+
+impl Cell {
+    /// Gates per unit: the weights have this many rows per hidden unit.
+    fn gates(self) -> usize {
+        match self {
+            Cell::Lstm => 4,
+            Cell::Rnn { .. } => 1,
+        }
+    }
+
+    /// The planes of the scan's record: h, c and the gates, or h alone.
+    fn planes(self) -> usize {
+        match self {
+            Cell::Lstm => 6,
+            Cell::Rnn { .. } => 1,
+        }
+    }
+
+    fn scan(self, hidden: usize) -> Op {
+        match self {
+            Cell::Lstm => Op::LstmScan { hidden },
+            Cell::Rnn { relu } => Op::RnnScan { hidden, relu },
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Cell::Lstm => "lstm",
+            Cell::Rnn { .. } => "rnn",
+        }
+    }
+}
+
+/// A recurrent layer's parameters and what applying it again needs.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct RecurrentLayer {
+    cell: Cell,
+    w_ih: ValueId,
+    w_hh: ValueId,
+    b_ih: ValueId,
+    b_hh: ValueId,
+    hidden: usize,
+    features: usize,
+    return_sequences: bool,
+}
+
+impl Lowerer<'_> {
+    /// `-> lstm name(hidden, return_sequences = true)` or `-> rnn name(hidden, nonlinearity =
+    /// tanh, return_sequences = true)`.
+    pub(super) fn recurrent(
+        &mut self,
+        x: ValueId,
+        producer: &str,
+        stage: &ast::Stage,
+        let_name: Option<&str>,
+    ) -> Option<(ValueId, String)> {
+        let lstm = stage.kind.name == "lstm";
+        let (kind, sig) = if lstm {
+            ("lstm", LSTM_SIG)
+        } else {
+            ("rnn", RNN_SIG)
+        };
+        let example = format!("write `{kind} enc(128)`: the name gives the parameters PyTorch's names, such as `enc.weight_ih_l0`");
+        let (layer, what, b) = self.named_layer(
+            stage,
+            kind,
+            sig,
+            &example,
+            "rename one of the layers, or write `-> {}` to apply the first layer again with the same parameters",
+        )?;
+        let (cell, rest) = if lstm {
+            (Cell::Lstm, 1)
+        } else {
+            let relu = b.choice(1) == Some("relu");
+            (Cell::Rnn { relu }, 2)
+        };
+        let (hidden, return_sequences, frozen) = (b.int(0)?, b.bool(rest)?, b.bool(rest + 1)?);
+        let (_, features) = self.sequence(x, producer, stage.span, &what)?;
+        let rows = hidden.checked_mul(cell.gates());
+        let count = features
+            .checked_add(hidden)
+            .and_then(|n| n.checked_add(2))
+            .zip(rows)
+            .and_then(|(n, rows)| n.checked_mul(rows));
+        self.within_budget(count, stage.span, &what)?;
+        let rows = cell.gates() * hidden;
+        // PyTorch's `reset_parameters`: every weight and bias from U(±1/√hidden).
+        let init = Init::Uniform(1.0 / (hidden as f64).sqrt());
+        let mut param = |suffix: &str, shape: Vec<usize>, fan_in: usize| {
+            let name = format!("{}.{suffix}", layer.name);
+            self.param(name, shape, init, (fan_in, rows), frozen, layer.span)
+        };
+        let recurrent = RecurrentLayer {
+            cell,
+            w_ih: param("weight_ih_l0", vec![rows, features], features),
+            w_hh: param("weight_hh_l0", vec![rows, hidden], hidden),
+            b_ih: param("bias_ih_l0", vec![rows], features),
+            b_hh: param("bias_hh_l0", vec![rows], hidden),
+            hidden,
+            features,
+            return_sequences,
+        };
+        let info = Layer {
+            span: layer.span,
+            kind: LayerKind::Recurrent(recurrent),
+        };
+        self.layers.insert(layer.name.clone(), info);
+        self.apply_recurrent(x, stage.span, &layer.name, &recurrent, let_name)
+    }
+
+    /// `-> name` for a recurrent layer defined earlier: the same parameters over another
+    /// sequence of the same features.
+    pub(super) fn reuse_recurrent(
+        &mut self,
+        x: ValueId,
+        producer: &str,
+        stage: &ast::Stage,
+        defined: Span,
+        layer: &RecurrentLayer,
+        let_name: Option<&str>,
+    ) -> Option<(ValueId, String)> {
+        let name = &stage.kind.name;
+        let what = format!("{} `{name}`", layer.cell.name());
+        let (_, features) = self.sequence(x, producer, stage.span, &what)?;
+        if features != layer.features {
+            let wanted = layer.features;
+            self.error(
+                Diagnostic::error(
+                    "E0205",
+                    stage.span,
+                    format!(
+                        "{what} reads {wanted} features per step but {producer} has {features}"
+                    ),
+                )
+                .with_label(defined, format!("defined over {wanted} features"))
+                .with_help(format!(
+                    "give it steps of {wanted} features, or define another layer for this input"
+                )),
+            );
+            return None;
+        }
+        self.apply_recurrent(x, stage.span, name, layer, let_name)
+    }
+
+    /// The steps and features of `x`, which must be a sequence `[steps, features]`.
+    fn sequence(
+        &mut self,
+        x: ValueId,
+        producer: &str,
+        span: Span,
+        what: &str,
+    ) -> Option<(usize, usize)> {
+        match self.graph.ty(x).shape.0.as_slice() {
+            [Dim::Batch, Dim::Fixed(t), Dim::Fixed(f)] => Some((*t, *f)),
+            _ => {
+                let shape = self.graph.ty(x).shape.clone();
+                self.error(
+                    Diagnostic::error("E0205", span, format!("{what} reads a sequence [steps, features] but {producer} has shape {shape}"))
+                        .with_help("declare the input as a sequence, as in `input x: [32, 64];` (32 steps of 64 features), or reshape it to one"),
+                );
+                None
+            }
+        }
+    }
+
+    /// The nodes of one application: projection, scan and the hidden states it returns.
+    fn apply_recurrent(
+        &mut self,
+        x: ValueId,
+        span: Span,
+        name: &str,
+        layer: &RecurrentLayer,
+        let_name: Option<&str>,
+    ) -> Option<(ValueId, String)> {
+        let steps = match self.graph.ty(x).shape.0.as_slice() {
+            [_, Dim::Fixed(t), _] => *t,
+            _ => return None,
+        };
+        let (hidden, rows) = (layer.hidden, layer.cell.gates() * layer.hidden);
+        let seq = |dims: &[usize]| Type::float(Shape::batched(dims));
+        let mut push = |op: Op, args: Vec<ValueId>, ty: Type, node: String| {
+            self.push(op, args, ty, node, Phase::Forward, span)
+        };
+        let product = Op::MatMul {
+            transpose_a: false,
+            transpose_b: true,
+        };
+        let proj = push(
+            product,
+            vec![x, layer.w_ih],
+            seq(&[steps, rows]),
+            format!("{name}.proj"),
+        );
+        // Both biases enter every step as their sum, so the projection carries it.
+        let bias_ty = Type::float(Shape::fixed(&[rows]));
+        let bias = push(
+            Op::Add,
+            vec![layer.b_ih, layer.b_hh],
+            bias_ty,
+            format!("{name}.bias"),
+        );
+        let z = push(
+            Op::BiasAdd,
+            vec![proj, bias],
+            seq(&[steps, rows]),
+            format!("{name}.z"),
+        );
+        let record_ty = seq(&[layer.cell.planes(), steps, hidden]);
+        let scan = layer.cell.scan(hidden);
+        let record = push(
+            scan,
+            vec![z, layer.w_hh],
+            record_ty,
+            format!("{name}.record"),
+        );
+        let h_plane = Op::Slice {
+            axis: 1,
+            start: 0,
+            len: 1,
+        };
+        let states = push(
+            h_plane,
+            vec![record],
+            seq(&[1, steps, hidden]),
+            format!("{name}.h"),
+        );
+        let out_name = let_name.unwrap_or(name).to_string();
+        let out = if layer.return_sequences {
+            push(Op::Reshape, vec![states], seq(&[steps, hidden]), out_name)
+        } else {
+            let last = Op::Slice {
+                axis: 2,
+                start: steps - 1,
+                len: 1,
+            };
+            let last = push(
+                last,
+                vec![states],
+                seq(&[1, 1, hidden]),
+                format!("{name}.last"),
+            );
+            push(Op::Reshape, vec![last], seq(&[hidden]), out_name)
+        };
+        let returns = if layer.return_sequences {
+            "every step's hidden state"
+        } else {
+            "the last hidden state"
+        };
+        let kind = layer.cell.name();
+        Some((out, format!("{kind} `{name}` ({returns}, {hidden} units)")))
+    }
+}
