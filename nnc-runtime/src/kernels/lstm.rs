@@ -12,8 +12,7 @@
 //! on any number of threads. The recurrent weight's gradient is `recurrent.rs`'s.
 
 use super::activation::sigmoid;
-use super::dense::MIN_TASK_MACS;
-use super::recurrent::{check, recurrent_scratch_len, RECURRENT_BLOCK};
+use super::recurrent::{check, recurrent_scratch_len, scan_tasks, RECURRENT_BLOCK};
 use super::split::{PerTask, RowsMut, RowsRef};
 use super::{vectorized, Exec};
 use crate::float::Float;
@@ -44,13 +43,7 @@ pub fn lstm_scan<T: Float>(
 ) {
     let h4 = check("lstm_scan", batch, steps, hidden, 4, z, w_hh, record);
     let scratch = PerTask::new(scratch, recurrent_scratch_len(hidden));
-    let tasks = exec
-        .tasks_for(
-            batch.div_ceil(RECURRENT_BLOCK),
-            batch * steps * h4 * hidden,
-            MIN_TASK_MACS,
-        )
-        .min(scratch.tasks());
+    let tasks = scan_tasks(exec, batch, batch * steps * h4 * hidden, &scratch);
     let (z_row, record_row) = (steps * h4, 6 * steps * hidden);
     let operands = (RowsRef(z, z_row), RowsMut::new(record, record_row), scratch);
     exec.split_rows(
@@ -176,13 +169,7 @@ pub fn lstm_scan_backward<T: Float>(
     );
     assert_eq!(d_record.len(), record.len(), "lstm_scan_backward: d_record");
     let scratch = PerTask::new(scratch, recurrent_scratch_len(hidden));
-    let tasks = exec
-        .tasks_for(
-            batch.div_ceil(RECURRENT_BLOCK),
-            batch * steps * h4 * hidden,
-            MIN_TASK_MACS,
-        )
-        .min(scratch.tasks());
+    let tasks = scan_tasks(exec, batch, batch * steps * h4 * hidden, &scratch);
     let (z_row, record_row) = (steps * h4, 6 * steps * hidden);
     let operands = (
         RowsRef(record, record_row),

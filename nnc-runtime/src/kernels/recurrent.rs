@@ -30,6 +30,19 @@ pub const fn recurrent_scratch_len(hidden: usize) -> usize {
     (RECURRENT_BLOCK * 5 * hidden).div_ceil(16) * 16
 }
 
+/// How many tasks a scan over `batch` samples with `macs` multiply-adds in its recurrent
+/// products should use: as many as the work is worth, whole blocks each, and no more than the
+/// scratch serves.
+pub(super) fn scan_tasks<T>(
+    exec: &Exec,
+    batch: usize,
+    macs: usize,
+    scratch: &PerTask<'_, T>,
+) -> usize {
+    exec.tasks_for(batch.div_ceil(RECURRENT_BLOCK), macs, MIN_TASK_MACS)
+        .min(scratch.tasks())
+}
+
 /// Checks the operands of a scan's kernels for a cell of `gates` gates and returns
 /// `gates · hidden`, the width of a step's projection.
 #[allow(clippy::too_many_arguments)] // The sizes and the operands.
@@ -81,10 +94,7 @@ pub fn rnn_scan<T: Float>(
 ) {
     let row = steps * check("rnn_scan", batch, steps, hidden, 1, z, w_hh, h);
     let scratch = PerTask::new(scratch, recurrent_scratch_len(hidden));
-    let work = batch * steps * hidden * hidden;
-    let tasks = exec
-        .tasks_for(batch.div_ceil(RECURRENT_BLOCK), work, MIN_TASK_MACS)
-        .min(scratch.tasks());
+    let tasks = scan_tasks(exec, batch, batch * steps * hidden * hidden, &scratch);
     let operands = (RowsRef(z, row), RowsMut::new(h, row), scratch);
     exec.split_rows(
         batch,
@@ -160,10 +170,7 @@ pub fn rnn_scan_backward<T: Float>(
     let row = steps * check("rnn_scan_backward", batch, steps, hidden, 1, dz, w_hh, h);
     assert_eq!(dh.len(), h.len(), "rnn_scan_backward: dh");
     let scratch = PerTask::new(scratch, recurrent_scratch_len(hidden));
-    let work = batch * steps * hidden * hidden;
-    let tasks = exec
-        .tasks_for(batch.div_ceil(RECURRENT_BLOCK), work, MIN_TASK_MACS)
-        .min(scratch.tasks());
+    let tasks = scan_tasks(exec, batch, batch * steps * hidden * hidden, &scratch);
     let operands = (
         RowsRef(h, row),
         RowsRef(dh, row),
