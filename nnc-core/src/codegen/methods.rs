@@ -78,7 +78,7 @@ impl Methods<'_> {
                 quote!(forward(&ws.exec, &self.params, #state_arg &mut ws.arena, batch, #predict_mode #(#input_names),*);),
             )
         };
-        let predict_output = self.outputs_read(true);
+        let predict_output = self.outputs_read(&p.predict_schedule());
         let mut methods = quote! {
             #[doc = #predict_doc]
             pub fn predict<'w>(&self, ws: &'w mut #workspace, #(#input_args),*) -> Result<#output_ty, rt::Error> {
@@ -246,19 +246,14 @@ impl Methods<'_> {
             1 => quote!(&'w [#elem]),
             _ => quote!((#(#tys),*)),
         };
-        (ty, self.outputs_read(false))
+        (ty, self.outputs_read(&Schedule::PULLBACK))
     }
 
-    /// The statement returning the outputs of `predict` (with `predict` set, the inference
-    /// pass's where it has one) or of the forward pass.
-    fn outputs_read(&self, predict: bool) -> TokenStream {
+    /// The statement returning the outputs of an entry point that runs `schedule`: the
+    /// inference pass's copies for a folded `predict`, else the forward pass's.
+    fn outputs_read(&self, schedule: &Schedule) -> TokenStream {
         let p = self.p;
-        let schedule = if predict {
-            p.predict_schedule()
-        } else {
-            Schedule::PULLBACK
-        };
-        let values = p.outputs_of(&schedule);
+        let values = p.outputs_of(schedule);
         let slots: Vec<Ident> = values.iter().map(|v| ident(self.names.slot(*v))).collect();
         if let [slot] = slots.as_slice() {
             return quote!(Ok(ws.arena.get(batch, #slot)));

@@ -197,47 +197,60 @@ pub fn running(
     Tensor::new(vec![c], data)
 }
 
-/// Batch norm folded into the convolution before it, for inference: `(w', b')` with
-/// `w'[o, …] = w[o, …]·s[o]` and `b'[o] = (b[o] − mean[o])·s[o] + β[o]`, where
-/// `s = γ/√(var + eps)` and `b` is zero when absent. Written from the algebra of the two
-/// layers, so that it checks the folding pass and the runtime's kernel rather than repeating
-/// them. Which of the two the op asks for is `weight`.
-pub fn fold(
+/// Batch norm's factor per channel in inference, `s = γ/√(var + eps)`: folding it into the
+/// convolution before it gives the weight `w'[o, …] = w[o, …]·s[o]` and the bias
+/// `b'[o] = (b[o] − mean[o])·s[o] + β[o]` (`b` zero when absent). Written from the algebra of the
+/// two layers, so that it checks the folding pass and the runtime's kernels rather than
+/// repeating them.
+fn fold_scale(
     eps: f64,
-    weight: Option<&Tensor>,
+    gamma: &Tensor,
+    var: &Tensor,
+    rest: &[&Tensor],
+) -> Result<Vec<f64>, String> {
+    let c = gamma.len();
+    if std::iter::once(var)
+        .chain(rest.iter().copied())
+        .any(|t| t.shape != [c])
+    {
+        return Err(format!("folding needs [{c}] per-channel values"));
+    }
+    Ok((0..c)
+        .map(|o| gamma.data[o] / (var.data[o] + eps).sqrt())
+        .collect())
+}
+
+/// The folded weight `w'[o, …] = w[o, …]·s[o]` (see [`fold_scale`]).
+pub fn fold_weight(eps: f64, w: &Tensor, gamma: &Tensor, var: &Tensor) -> Result<Tensor, String> {
+    let scale = fold_scale(eps, gamma, var, &[])?;
+    let c = scale.len();
+    if w.shape.first() != Some(&c) {
+        return Err(format!("a weight of shape {:?} for {c} channels", w.shape));
+    }
+    let per_channel = w.len() / c;
+    let data = w
+        .data
+        .iter()
+        .enumerate()
+        .map(|(i, v)| v * scale[i / per_channel])
+        .collect();
+    Tensor::new(w.shape.clone(), data)
+}
+
+/// The folded bias `b'[o] = (b[o] − mean[o])·s[o] + β[o]` (see [`fold_scale`]).
+pub fn fold_bias(
+    eps: f64,
     [gamma, beta, mean, var]: [&Tensor; 4],
     bias: Option<&Tensor>,
 ) -> Result<Tensor, String> {
-    let c = gamma.len();
-    let vectors = [Some(gamma), Some(beta), Some(mean), Some(var), bias];
-    if vectors.iter().flatten().any(|t| t.shape != [c]) {
-        return Err(format!("folding needs [{c}] per-channel values"));
-    }
-    let scale: Vec<f64> = (0..c)
-        .map(|o| gamma.data[o] / (var.data[o] + eps).sqrt())
+    let scale = fold_scale(
+        eps,
+        gamma,
+        var,
+        &[[beta, mean].as_slice(), bias.as_slice()].concat(),
+    )?;
+    let data = (0..scale.len())
+        .map(|o| (bias.map_or(0.0, |b| b.data[o]) - mean.data[o]) * scale[o] + beta.data[o])
         .collect();
-    match weight {
-        Some(w) => {
-            if w.shape.first() != Some(&c) {
-                return Err(format!("a weight of shape {:?} for {c} channels", w.shape));
-            }
-            let per_channel = w.len() / c;
-            let data = w
-                .data
-                .iter()
-                .enumerate()
-                .map(|(i, v)| v * scale[i / per_channel])
-                .collect();
-            Tensor::new(w.shape.clone(), data)
-        }
-        None => {
-            let data = (0..c)
-                .map(|o| {
-                    let b = bias.map_or(0.0, |b| b.data[o]);
-                    (b - mean.data[o]) * scale[o] + beta.data[o]
-                })
-                .collect();
-            Tensor::new(vec![c], data)
-        }
-    }
+    Tensor::new(vec![scale.len()], data)
 }

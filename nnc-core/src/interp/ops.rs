@@ -45,14 +45,10 @@ pub fn eval(
             recurrent::rnn_scan_grad(x(0)?, x(1)?, x(2)?, hidden, relu)?
         }
         Op::ScanWeightGrad { hidden } => recurrent::weight_grad(x(0)?, x(1)?, hidden)?,
-        Op::FoldWeight { eps } => {
-            let (w, gamma, var) = (x(0)?, x(1)?, x(2)?);
-            // The bias terms are not read for the weight; γ stands in for them.
-            norm::fold(eps.get(), Some(w), [gamma, gamma, gamma, var], None)?
-        }
+        Op::FoldWeight { eps } => norm::fold_weight(eps.get(), x(0)?, x(1)?, x(2)?)?,
         Op::FoldBias { eps, bias } => {
             let b = if bias { Some(x(4)?) } else { None };
-            norm::fold(eps.get(), None, [x(0)?, x(1)?, x(2)?, x(3)?], b)?
+            norm::fold_bias(eps.get(), [x(0)?, x(1)?, x(2)?, x(3)?], b)?
         }
         Op::MatMul {
             transpose_a,
