@@ -11,9 +11,9 @@ use nnc_runtime::kernels::{
     accumulate, act_backward, act_backward_inplace, act_forward, add, add_assign, batch_matmul,
     batch_norm, batch_norm_backward, batch_norm_scale_grad, batch_norm_stats, bias_add,
     bias_backward, channel_sum, dense_backward_input, dense_backward_weight, dense_forward,
-    log_softmax, log_softmax_backward, lstm_scan, lstm_scan_backward, mul, mul_inplace,
-    recurrent_scratch_len, recurrent_weight_grad, rnn_scan, rnn_scan_backward, scale, softmax,
-    softmax_backward, sub,
+    gru_scan, gru_scan_backward, log_softmax, log_softmax_backward, lstm_scan, lstm_scan_backward,
+    mul, mul_inplace, recurrent_scratch_len, recurrent_weight_grad, rnn_scan, rnn_scan_backward,
+    scale, softmax, softmax_backward, sub, GRU_PLANES,
 };
 use nnc_runtime::{
     Act, Adagrad, AdagradConfig, Adam, AdamConfig, AdamW, Aligned, Exec, Float, Mode, Optimizer,
@@ -293,10 +293,57 @@ fn lstm_kernels<T: Float>() {
     }
 }
 
+fn gru_kernels<T: Float>() {
+    // As for the LSTM: three whole blocks of 16 samples and a ragged one.
+    let (batch, steps, hidden) = (53, 7, 24);
+    let h3 = 3 * hidden;
+    let x = random::<T>(batch * steps * h3, 41);
+    let w = random::<T>(h3 * hidden, 42);
+    let b = random::<T>(h3, 43);
+    let record_len = batch * GRU_PLANES * steps * hidden;
+    let scratch = |e: &Exec| Aligned::<T>::zeros(recurrent_scratch_len(hidden) * e.threads());
+    same_bits("gru_scan", record_len, |e, r| {
+        gru_scan(e, batch, steps, hidden, &x, &w, &b, r, &mut scratch(e))
+    });
+    let mut record = vec![T::ZERO; record_len];
+    let serial = Exec::serial();
+    gru_scan(
+        serial,
+        batch,
+        steps,
+        hidden,
+        &x,
+        &w,
+        &b,
+        &mut record,
+        &mut scratch(serial),
+    );
+    let d_record = random::<T>(record_len, 44);
+    same_bits("gru_scan_backward", batch * 2 * steps * h3, |e, dx| {
+        gru_scan_backward(
+            e,
+            batch,
+            steps,
+            hidden,
+            &record,
+            &d_record,
+            &w,
+            dx,
+            &mut scratch(e),
+        )
+    });
+}
+
 #[test]
 fn lstm_kernels_give_the_same_bits_on_every_thread_count() {
     lstm_kernels::<f32>();
     lstm_kernels::<f64>();
+}
+
+#[test]
+fn gru_kernels_give_the_same_bits_on_every_thread_count() {
+    gru_kernels::<f32>();
+    gru_kernels::<f64>();
 }
 
 #[test]

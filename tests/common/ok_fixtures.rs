@@ -18,6 +18,7 @@ macro_rules! ok_fixtures {
             deep_relu => "tests/fixtures/ok/deep_relu.nnc": [Deep],
             gan => "tests/fixtures/ok/gan.nnc": [Generator, Discriminator],
             graph => "tests/fixtures/ok/graph.nnc": [Siamese],
+            gru => "tests/fixtures/ok/gru.nnc": [GruClassifier, GruTagger, GruOverLstm],
             iris => "tests/fixtures/ok/iris.nnc": [Iris],
             keras_iris => "tests/fixtures/ok/keras_iris.nnc": [KerasIris],
             keras_mnist => "tests/fixtures/ok/keras_mnist.nnc": [KerasMnist],

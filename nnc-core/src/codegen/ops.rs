@@ -495,10 +495,12 @@ impl Ctx<'_> {
             | Op::LstmScanGrad { hidden }
             | Op::RnnScan { hidden, .. }
             | Op::RnnScanGrad { hidden, .. }
+            | Op::GruScan { hidden }
+            | Op::GruScanGrad { hidden }
             | Op::ScanWeightGrad { hidden } => {
                 // The steps and planes come from the record, [B, planes, T, H].
                 let record = match node.op {
-                    Op::LstmScan { .. } | Op::RnnScan { .. } => &node.ty,
+                    Op::LstmScan { .. } | Op::RnnScan { .. } | Op::GruScan { .. } => &node.ty,
                     Op::ScanWeightGrad { .. } => g.ty(arg(1)),
                     _ => g.ty(arg(0)),
                 };
@@ -524,6 +526,14 @@ impl Ctx<'_> {
                     Op::RnnScanGrad { relu, .. } => {
                         let (r, dr, w) = (&a[0], &a[1], &a[2]);
                         quote!(#k::rnn_scan_backward(exec, batch, #steps, #h, #relu, #r, #dr, #w, #out, scratch))
+                    }
+                    Op::GruScan { .. } => {
+                        let (x, w, b) = (&a[0], &a[1], &a[2]);
+                        quote!(#k::gru_scan(exec, batch, #steps, #h, #x, #w, #b, #out, scratch))
+                    }
+                    Op::GruScanGrad { .. } => {
+                        let (r, dr, w) = (&a[0], &a[1], &a[2]);
+                        quote!(#k::gru_scan_backward(exec, batch, #steps, #h, #r, #dr, #w, #out, scratch))
                     }
                     _ => {
                         let (dz, r) = (&a[0], &a[1]);
@@ -870,6 +880,18 @@ impl Ctx<'_> {
             ),
             Op::RnnScanGrad { .. } => format!(
                 "{me} = backpropagation through time of the RNN states {} from the gradients {}    {shape}",
+                arg(0),
+                arg(1)
+            ),
+            Op::GruScan { .. } => format!(
+                "{me} = the GRU over the steps of {}: gates r, z = σ of {} + h·{}ᵀ + {}, n = tanh(x_n + r·(h·W_hnᵀ + b_hn)), h = (1 − z)·n + z·h; the planes of h, r, z, n and h·W_hnᵀ + b_hn    {shape}",
+                arg(0),
+                arg(0),
+                arg(1),
+                arg(2)
+            ),
+            Op::GruScanGrad { .. } => format!(
+                "{me} = backpropagation through time of the GRU record {} from the gradients {}: the planes of d input projection and d hidden product    {shape}",
                 arg(0),
                 arg(1)
             ),

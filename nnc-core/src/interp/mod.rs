@@ -13,6 +13,7 @@
 //! rank. Every mismatch between a value and what its op expects is an `Err`, never a panic.
 
 mod conv;
+mod gru;
 mod loss;
 mod norm;
 mod ops;

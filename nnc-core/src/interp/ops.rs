@@ -1,7 +1,7 @@
 //! The ops, one function per family, dispatched by the single `match` in [`eval`]: adding an op
 //! to the IR means adding one arm there (and a function here or in `loss.rs`).
 
-use super::{conv, loss, matrix_view, norm, recurrent, Tensor, Value};
+use super::{conv, gru, loss, matrix_view, norm, recurrent, Tensor, Value};
 use crate::ir::{Act, Mode, Op};
 
 /// The value of a non-leaf op applied to `args`. `out` is the result's shape from the node's
@@ -44,6 +44,8 @@ pub fn eval(
         Op::RnnScanGrad { hidden, relu } => {
             recurrent::rnn_scan_grad(x(0)?, x(1)?, x(2)?, hidden, relu)?
         }
+        Op::GruScan { hidden } => gru::scan(x(0)?, x(1)?, x(2)?, hidden)?,
+        Op::GruScanGrad { hidden } => gru::scan_grad(x(0)?, x(1)?, x(2)?, hidden)?,
         Op::ScanWeightGrad { hidden } => recurrent::weight_grad(x(0)?, x(1)?, hidden)?,
         Op::FoldWeight { eps } => norm::fold_weight(eps.get(), x(0)?, x(1)?, x(2)?)?,
         Op::FoldBias { eps, bias } => {

@@ -430,6 +430,17 @@ pub enum Op {
     /// `Σ over samples and steps t ≥ 1 of dz_tᵀ · h_{t−1}`, h the record's first plane, one
     /// product per sample over its steps. Args: dz, record.
     ScanWeightGrad { hidden: usize },
+    /// PyTorch's `GRU` over a sequence, from zero state, gates r, z, n: `x` `[B, T, 3H]` holds
+    /// each step's input projection with `b_ih` only, since the reset gate multiplies the hidden
+    /// product together with its bias `b_hh`: `r = σ(x_r + W_hr h + b_hr)`, `z = σ(x_z + W_hz h +
+    /// b_hz)`, `n = tanh(x_n + r ⊙ (W_hn h + b_hn))`, `h_t = (1 − z) ⊙ n + z ⊙ h_{t−1}`. The
+    /// record is `[B, 5, T, H]`, the planes of h, r, z, n and `W_hn h + b_hn`. Args: x, W_hh,
+    /// b_hh.
+    GruScan { hidden: usize },
+    /// Backpropagation through time of [`Op::GruScan`]: `[B, 2, T, 3H]`, per sample d loss / d x
+    /// then d loss / d (W_hh h + b_hh), from the record and its gradient (whose `h` plane is what
+    /// the rest of the model sends back). Args: record, d record, W_hh.
+    GruScanGrad { hidden: usize },
     /// Batch norm folded into the weight of the convolution before it, for inference:
     /// `w[o, …] · γ[o] / √(running_var[o] + eps)` for each output channel `o`. Args: w, γ,
     /// running variance.
@@ -454,7 +465,9 @@ impl Op {
             | Op::BatchNormScaleGrad
             | Op::FoldWeight { .. }
             | Op::LstmScanGrad { .. }
-            | Op::RnnScanGrad { .. } => 3,
+            | Op::RnnScanGrad { .. }
+            | Op::GruScan { .. }
+            | Op::GruScanGrad { .. } => 3,
             Op::BatchNorm | Op::BatchNormGrad | Op::FoldBias { bias: false, .. } => 4,
             Op::FoldBias { bias: true, .. } => 5,
             Op::ChannelSum
@@ -902,13 +915,45 @@ impl Op {
                     )),
                 }
             }
+            Op::GruScan { hidden } => {
+                float(args[0])?;
+                let steps = match args[0].shape.0.as_slice() {
+                    [Dim::Batch, Dim::Fixed(t), Dim::Fixed(g)] if *g == 3 * hidden => *t,
+                    _ => {
+                        return Err(format!(
+                            "{self} expects projections [B, T, {}], found {}",
+                            3 * hidden,
+                            args[0]
+                        ))
+                    }
+                };
+                let w = Type::float(Shape::fixed(&[3 * hidden, hidden]));
+                expect(self, 1, args[1], &w)?;
+                expect(self, 2, args[2], &Type::float(Shape::fixed(&[3 * hidden])))?;
+                Ok(Type::float(Shape::batched(&[5, steps, hidden])))
+            }
+            Op::GruScanGrad { hidden } => {
+                let record = args[0];
+                match record.shape.0.as_slice() {
+                    [Dim::Batch, Dim::Fixed(5), Dim::Fixed(t), Dim::Fixed(h)] if *h == hidden => {
+                        expect(self, 1, args[1], record)?;
+                        let w = Type::float(Shape::fixed(&[3 * hidden, hidden]));
+                        expect(self, 2, args[2], &w)?;
+                        Ok(Type::float(Shape::batched(&[2, *t, 3 * hidden])))
+                    }
+                    _ => Err(format!(
+                        "{self} expects a record [B, 5, T, {hidden}], found {record}"
+                    )),
+                }
+            }
             Op::ScanWeightGrad { hidden } => {
                 let (dz, record) = (args[0], args[1]);
-                // An LSTM's record has 6 planes and 4 gates per unit, an RNN's 1 and 1.
+                // An LSTM's record has 6 planes and 4 gates per unit, a GRU's 5 and 3, an RNN's
+                // 1 and 1.
                 let fits = |width: usize, planes: usize| {
                     hidden > 0
                         && width.is_multiple_of(hidden)
-                        && matches!((width / hidden, planes), (4, 6) | (1, 1))
+                        && matches!((width / hidden, planes), (4, 6) | (3, 5) | (1, 1))
                 };
                 match (dz.shape.0.as_slice(), record.shape.0.as_slice()) {
                     (
@@ -970,7 +1015,9 @@ impl Op {
             Op::LstmScan { hidden }
             | Op::LstmScanGrad { hidden }
             | Op::RnnScan { hidden, .. }
-            | Op::RnnScanGrad { hidden, .. } => Some(Scratch::Recurrent { hidden }),
+            | Op::RnnScanGrad { hidden, .. }
+            | Op::GruScan { hidden }
+            | Op::GruScanGrad { hidden } => Some(Scratch::Recurrent { hidden }),
             _ => None,
         }
     }
@@ -1147,6 +1194,8 @@ impl fmt::Display for Op {
                 "rnn_scan_grad(hidden {hidden}, {})",
                 if *relu { "relu" } else { "tanh" }
             ),
+            Op::GruScan { hidden } => write!(f, "gru_scan(hidden {hidden})"),
+            Op::GruScanGrad { hidden } => write!(f, "gru_scan_grad(hidden {hidden})"),
             Op::ScanWeightGrad { hidden } => write!(f, "scan_weight_grad(hidden {hidden})"),
             Op::FoldWeight { eps } => write!(f, "fold_batch_norm_weight(eps {eps})"),
             Op::FoldBias { eps, bias } => write!(

@@ -18,6 +18,7 @@ const STAGE_KINDS: &[&str] = &[
     "conv2d",
     "conv1d",
     "lstm",
+    "gru",
     "rnn",
     "max_pool2d",
     "avg_pool2d",
@@ -243,7 +244,7 @@ impl Lowerer<'_> {
         if kind == "conv2d" || kind == "conv1d" {
             return self.conv(x, producer, stage, next, let_name);
         }
-        if kind == "lstm" || kind == "rnn" {
+        if matches!(kind, "lstm" | "gru" | "rnn") {
             return self.recurrent(x, producer, stage, let_name);
         }
         if kind == "max_pool2d" || kind == "avg_pool2d" {

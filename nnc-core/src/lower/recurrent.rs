@@ -1,15 +1,17 @@
-//! The recurrent layers: PyTorch's one-layer `nn.LSTM` (`lstm`) and `nn.RNN` (`rnn`, tanh or
-//! relu), batch first, from a zero state, over sequences `[steps, features]`. Their parameters
-//! have PyTorch's names and layout, `name.weight_ih_l0` `[G·hidden, features]`,
-//! `name.weight_hh_l0` `[G·hidden, hidden]`, `name.bias_ih_l0` and `name.bias_hh_l0`
-//! `[G·hidden]`, with G = 4 gates i, f, g, o for the LSTM and 1 for the RNN, all drawn from
+//! The recurrent layers: PyTorch's one-layer `nn.LSTM` (`lstm`), `nn.GRU` (`gru`) and `nn.RNN`
+//! (`rnn`, tanh or relu), batch first, from a zero state, over sequences `[steps, features]`.
+//! Their parameters have PyTorch's names and layout, `name.weight_ih_l0` `[G·hidden,
+//! features]`, `name.weight_hh_l0` `[G·hidden, hidden]`, `name.bias_ih_l0` and
+//! `name.bias_hh_l0` `[G·hidden]`, with G = 4 gates i, f, g, o for the LSTM, 3 gates r, z, n for
+//! the GRU and 1 for the RNN, all drawn from
 //! `U(±1/√hidden)` as PyTorch does; so a `state_dict` of the PyTorch module called `name` maps
 //! onto them one to one.
 //!
 //! Lowered as the input projection of every step at once (a dense layer over the last axis,
-//! with both biases, which fusion makes one kernel), the scan (`Op::LstmScan`, whose record
-//! holds the hidden and cell states and the gates of every step, or `Op::RnnScan`, whose record
-//! is the hidden states), and a slice of the record: every hidden state
+//! with both biases, which fusion makes one kernel; the GRU's carries `b_ih` alone, since its
+//! reset gate multiplies `b_hn`), the scan (`Op::LstmScan`, whose record holds the hidden and
+//! cell states and the gates of every step, `Op::GruScan`, the hidden states and gates, or
+//! `Op::RnnScan`, the hidden states), and a slice of the record: every hidden state
 //! (`return_sequences = true`, PyTorch's output) or the last one. Stacking is a chain of
 //! layers. Gradients are in `passes/autodiff/rules.rs`.
 
@@ -39,6 +41,7 @@ const FROZEN: Param = Param {
     hint: "write `frozen = true` to keep the layer's parameters fixed during training",
 };
 const LSTM_SIG: &[Param] = &[HIDDEN, RETURN_SEQUENCES, FROZEN];
+const GRU_SIG: &[Param] = &[HIDDEN, RETURN_SEQUENCES, FROZEN];
 const RNN_SIG: &[Param] = &[
     HIDDEN,
     Param {
@@ -58,6 +61,7 @@ const RNN_SIG: &[Param] = &[
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Cell {
     Lstm,
+    Gru,
     Rnn { relu: bool },
 }
 
@@ -66,14 +70,17 @@ impl Cell {
     fn gates(self) -> usize {
         match self {
             Cell::Lstm => 4,
+            Cell::Gru => 3,
             Cell::Rnn { .. } => 1,
         }
     }
 
-    /// The planes of the scan's record: h, c and the gates, or h alone.
+    /// The planes of the scan's record: h, c and the gates; h, the gates and the reset gate's
+    /// operand; or h alone.
     fn planes(self) -> usize {
         match self {
             Cell::Lstm => 6,
+            Cell::Gru => 5,
             Cell::Rnn { .. } => 1,
         }
     }
@@ -81,6 +88,7 @@ impl Cell {
     fn scan(self, hidden: usize) -> Op {
         match self {
             Cell::Lstm => Op::LstmScan { hidden },
+            Cell::Gru => Op::GruScan { hidden },
             Cell::Rnn { relu } => Op::RnnScan { hidden, relu },
         }
     }
@@ -88,6 +96,7 @@ impl Cell {
     fn name(self) -> &'static str {
         match self {
             Cell::Lstm => "lstm",
+            Cell::Gru => "gru",
             Cell::Rnn { .. } => "rnn",
         }
     }
@@ -107,8 +116,8 @@ pub(super) struct RecurrentLayer {
 }
 
 impl Lowerer<'_> {
-    /// `-> lstm name(hidden, return_sequences = true)` or `-> rnn name(hidden, nonlinearity =
-    /// tanh, return_sequences = true)`.
+    /// `-> lstm name(hidden, return_sequences = true)`, `-> gru name(...)` with the same
+    /// arguments, or `-> rnn name(hidden, nonlinearity = tanh, return_sequences = true)`.
     pub(super) fn recurrent(
         &mut self,
         x: ValueId,
@@ -116,11 +125,10 @@ impl Lowerer<'_> {
         stage: &ast::Stage,
         let_name: Option<&str>,
     ) -> Option<(ValueId, String)> {
-        let lstm = stage.kind.name == "lstm";
-        let (kind, sig) = if lstm {
-            ("lstm", LSTM_SIG)
-        } else {
-            ("rnn", RNN_SIG)
+        let (kind, sig) = match stage.kind.name.as_str() {
+            "lstm" => ("lstm", LSTM_SIG),
+            "gru" => ("gru", GRU_SIG),
+            _ => ("rnn", RNN_SIG),
         };
         let example = format!("write `{kind} enc(128)`: the name gives the parameters PyTorch's names, such as `enc.weight_ih_l0`");
         let (layer, what, b) = self.named_layer(
@@ -130,11 +138,13 @@ impl Lowerer<'_> {
             &example,
             "rename one of the layers, or write `-> {}` to apply the first layer again with the same parameters",
         )?;
-        let (cell, rest) = if lstm {
-            (Cell::Lstm, 1)
-        } else {
-            let relu = b.choice(1) == Some("relu");
-            (Cell::Rnn { relu }, 2)
+        let (cell, rest) = match kind {
+            "lstm" => (Cell::Lstm, 1),
+            "gru" => (Cell::Gru, 1),
+            _ => {
+                let relu = b.choice(1) == Some("relu");
+                (Cell::Rnn { relu }, 2)
+            }
         };
         let (hidden, return_sequences, frozen) = (b.int(0)?, b.bool(rest)?, b.bool(rest + 1)?);
         let (_, features) = self.sequence(x, producer, stage.span, &what)?;
@@ -253,14 +263,19 @@ impl Lowerer<'_> {
             seq(&[steps, rows]),
             format!("{name}.proj"),
         );
-        // Both biases enter every step as their sum, so the projection carries it.
-        let bias_ty = Type::float(Shape::fixed(&[rows]));
-        let bias = push(
-            Op::Add,
-            vec![layer.b_ih, layer.b_hh],
-            bias_ty,
-            format!("{name}.bias"),
-        );
+        // An LSTM's or RNN's biases enter every step as their sum, so the projection carries
+        // it; the GRU's reset gate multiplies b_hn, so its scan adds b_hh itself.
+        let bias = if layer.cell == Cell::Gru {
+            layer.b_ih
+        } else {
+            let bias_ty = Type::float(Shape::fixed(&[rows]));
+            push(
+                Op::Add,
+                vec![layer.b_ih, layer.b_hh],
+                bias_ty,
+                format!("{name}.bias"),
+            )
+        };
         let z = push(
             Op::BiasAdd,
             vec![proj, bias],
@@ -269,12 +284,11 @@ impl Lowerer<'_> {
         );
         let record_ty = seq(&[layer.cell.planes(), steps, hidden]);
         let scan = layer.cell.scan(hidden);
-        let record = push(
-            scan,
-            vec![z, layer.w_hh],
-            record_ty,
-            format!("{name}.record"),
-        );
+        let mut scan_args = vec![z, layer.w_hh];
+        if layer.cell == Cell::Gru {
+            scan_args.push(layer.b_hh);
+        }
+        let record = push(scan, scan_args, record_ty, format!("{name}.record"));
         let h_plane = Op::Slice {
             axis: 1,
             start: 0,

@@ -22,6 +22,7 @@ mod dropout;
 mod elementwise;
 mod embedding;
 mod exec;
+mod gru;
 mod layout;
 mod loss;
 mod lstm;
@@ -46,6 +47,7 @@ pub use elementwise::{
 };
 pub use embedding::{embedding, embedding_backward};
 pub use exec::{Exec, THREADS_ENV};
+pub use gru::{gru_scan, gru_scan_backward, GRU_PLANES};
 pub use layout::{batch_matmul, expand_axis, permute, sum_axis, MAX_AXES};
 pub use loss::{
     binary_cross_entropy, binary_cross_entropy_backward, binary_cross_entropy_with_logits,

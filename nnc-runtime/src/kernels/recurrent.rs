@@ -5,7 +5,7 @@
 //! for a block of samples, and applies the activation.
 //!
 //! A scan writes a record `[B, planes, T, H]` whose first plane is the hidden states (the
-//! RNN's only plane; the LSTM adds its cell state and gates). The recurrent weight's gradient
+//! RNN's only plane; the LSTM adds its cell state and gates, the GRU its gates, `gru.rs`). The recurrent weight's gradient
 //! `Σ over samples and steps t ≥ 1 of dz_tᵀ · h_{t−1}` reads that plane, whatever the cell:
 //! one product per sample over its steps, the threads splitting its output rows, each task
 //! summing the samples in order.
@@ -57,7 +57,11 @@ pub(super) fn check<T>(
     record: &[T],
 ) -> usize {
     let width = gates * hidden;
-    let planes = if gates == 4 { 6 } else { 1 };
+    let planes = match gates {
+        4 => 6,
+        3 => super::gru::GRU_PLANES,
+        _ => 1,
+    };
     assert!(hidden > 0 && steps > 0, "{what}: no units or no steps");
     assert_eq!(
         Some(z.len()),

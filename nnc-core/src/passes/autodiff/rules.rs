@@ -4,7 +4,7 @@
 //! Notation: `g` is d loss / d result; a loss term is a root, where `g` is 1 and absent.
 
 use super::Builder;
-use crate::ir::{Act, Const, Node, Op, ValueId};
+use crate::ir::{Act, Const, Node, Op, Shape, Type, ValueId};
 
 /// The gradient contribution of `node` (whose value is `id`) to its argument `position`.
 pub fn gradient(
@@ -166,6 +166,39 @@ pub fn gradient(
                 _ => b.emit(Op::ScanWeightGrad { hidden }, &[dz, id], name),
             }
         }
+        // The GRU, r = scan(x, W_hh, b_hh): one backward scan gives the gradients of the input
+        // projection and of the hidden product W_hh·h + b_hh, from which W_hh's and b_hh's
+        // follow as for a dense layer's.
+        Op::GruScan { hidden } => {
+            let w_hh = node.args[1];
+            let planes = b.emit(
+                Op::GruScanGrad { hidden },
+                &[id, upstream(), w_hh],
+                format!("d_{}.planes", node.name),
+            );
+            let steps = b.program.graph.ty(id).shape.sample_dims()[1];
+            let plane = |b: &mut Builder, p: usize, name: String| {
+                let slice = Op::Slice {
+                    axis: 1,
+                    start: p,
+                    len: 1,
+                };
+                let s = b.emit(slice, &[planes], format!("{name}.plane"));
+                let ty = Type::float(Shape::batched(&[steps, 3 * hidden]));
+                b.emit_typed(Op::Reshape, &[s], ty, name)
+            };
+            match position {
+                0 => plane(b, 0, name),
+                1 => {
+                    let d_hidden = plane(b, 1, format!("d_{}.hidden", node.name));
+                    b.emit(Op::ScanWeightGrad { hidden }, &[d_hidden, id], name)
+                }
+                _ => {
+                    let d_hidden = plane(b, 1, format!("d_{}.hidden", node.name));
+                    b.emit(Op::SumRows { keep: 1 }, &[d_hidden], name)
+                }
+            }
+        }
         // y = max of each window:  dx = dy at each window's maximum (y, found again in x),
         // zero elsewhere;  y = mean of each window:  dx = dy / window size over the window.
         Op::Pool { geom, max: true } => b.emit(
@@ -206,6 +239,7 @@ pub fn gradient(
         | Op::FoldBias { .. }
         | Op::LstmScanGrad { .. }
         | Op::RnnScanGrad { .. }
+        | Op::GruScanGrad { .. }
         | Op::ScanWeightGrad { .. }
         | Op::Dense { .. } => {
             // Autodiff runs once, on the lowered forward graph, before fusion: these ops are
