@@ -180,10 +180,11 @@ fn graphs_join_declared_nodes() {
                     for (i, node) in program.graph.nodes.iter().enumerate() {
                         let id = format!("{}v{i}", prefix(k));
                         let shown = declared.contains(&id) || declared.contains(&format!("{id}_0"));
-                        // The inference-only copy (batch norm folded) is never drawn.
+                        // The inference-only copies (batch norm folded, one step) are never
+                        // drawn.
                         let wanted = match node.phase {
                             Phase::Backward | Phase::Pullback => backward,
-                            Phase::Fold | Phase::Infer => false,
+                            Phase::Fold | Phase::Infer | Phase::Step => false,
                             _ => true,
                         };
                         assert_eq!(shown, wanted, "{what}: value %{i} ({})", node.name);

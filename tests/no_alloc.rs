@@ -1,5 +1,5 @@
-//! After construction, a training step and a prediction allocate nothing, on one thread or
-//! several: a counting global allocator watches a few hundred steps of the MNIST-sized model and
+//! After construction, a training step, a prediction and a generation step allocate nothing,
+//! on one thread or several: a counting global allocator watches a few hundred steps of the MNIST-sized model and
 //! of models with integer inputs, embeddings, a label per position, and batch norm's running
 //! statistics, with workspaces of 1, 2 and 3 threads (the MNIST model's products are large
 //! enough to be split over the workers).
@@ -64,6 +64,9 @@ mod conv {
 mod lstm {
     nnc::include_model!("tests/fixtures/ok/lstm.nnc");
 }
+mod gru {
+    nnc::include_model!("tests/fixtures/ok/gru.nnc");
+}
 
 /// One test, because the counter is global: tests running in parallel would count each
 /// other's allocations.
@@ -123,6 +126,12 @@ fn allocation_free_steps(threads: usize) {
     let mut recurrent = lstm::LstmClassifier::new(0);
     let mut recurrent_ws = recurrent.workspace_with_threads(batch, threads);
     let labels2: Vec<u32> = (0..batch as u32).map(|i| i % 2).collect();
+    // Generation: one position at a time from the carried state, through stacked layers.
+    let tagger = gru::GruTagger::new(0);
+    let mut tagger_ws = tagger.workspace_with_threads(batch, threads);
+    let ids7: Vec<u32> = (0..batch as u32).map(|i| i % 7).collect();
+    let mut stacked = lstm::StackedLstm::new(0);
+    let mut stacked_ws = stacked.workspace_with_threads(batch, threads);
     let before = ALLOCATIONS.load(Ordering::SeqCst);
     for step in 0..50 {
         // Odd steps use a partial batch: the batch size varies at run time within the capacity.
@@ -180,6 +189,14 @@ fn allocation_free_steps(threads: usize) {
             .train_step(&mut recurrent_ws, &x[..n * 15], &labels2[..n])
             .unwrap();
         recurrent.predict(&mut recurrent_ws, &x[..n * 15]).unwrap();
+        if step % 10 == 0 {
+            tagger_ws.reset_sequences();
+        }
+        tagger.step(&mut tagger_ws, &ids7).unwrap();
+        stacked
+            .train_step(&mut stacked_ws, &x[..batch * 8], &x[..batch * 12])
+            .unwrap();
+        stacked.step(&mut stacked_ws, &x[..batch * 2]).unwrap();
     }
     let after = ALLOCATIONS.load(Ordering::SeqCst);
     assert_eq!(

@@ -32,6 +32,9 @@ pub const LOCALS: &[&str] = &[
     "mode",
     // The workspace's buffer of batch-norm weights folded into convolutions.
     "folded",
+    // The workspace's carried recurrent state, and the capacity its regions are laid out by.
+    "carry",
+    "capacity",
     // The execution context every generated function passes to its kernels.
     "exec",
     // Functions of the generated module, which a local of that name would shadow.
@@ -40,6 +43,7 @@ pub const LOCALS: &[&str] = &[
     "total_loss",
     "fold",
     "infer",
+    "step_pass",
 ];
 
 /// Constants every generated module defines; slot constants are renamed around them.
@@ -51,6 +55,7 @@ pub const MODULE_CONSTS: &[&str] = &[
     "STATE_COUNT",
     "SCRATCH_PER_THREAD",
     "FOLDED_COUNT",
+    "CARRY_PER_SAMPLE",
 ];
 
 /// Rust's keywords, strict and reserved, and the generated module's alias of the runtime.

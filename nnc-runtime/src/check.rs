@@ -44,6 +44,19 @@ pub fn same_batch(
     Ok(())
 }
 
+/// A `step` must continue as many sequences as the workspace carries the state of, unless it
+/// carries none (0: new sequences).
+pub fn step_batch(input: &'static str, batch: usize, carried: usize) -> Result<(), Error> {
+    if carried != 0 && carried != batch {
+        return Err(Error::StepBatch {
+            input,
+            carried,
+            found: batch,
+        });
+    }
+    Ok(())
+}
+
 /// A float target must hold exactly `batch * per_sample` values.
 pub fn target(
     target: &'static str,

@@ -77,6 +77,21 @@ pub enum Error {
         found: usize,
     },
 
+    /// A `step` continues another number of sequences than the workspace carries.
+    #[error(
+        "`{input}` holds {found} sequences but the workspace carries the state of {carried}; \
+         step every sequence each time, or call `reset_sequences` on the workspace to start \
+         {found} new ones"
+    )]
+    StepBatch {
+        /// The input that set the batch.
+        input: &'static str,
+        /// The sequences whose state the workspace carries.
+        carried: usize,
+        /// The sequences this call holds.
+        found: usize,
+    },
+
     /// A target holds the wrong number of values for the batch.
     #[error(
         "target `{target}` expects {expected} values for a batch of {batch} samples \
@@ -152,6 +167,15 @@ pub enum Error {
     NoForward {
         /// The model's name.
         model: &'static str,
+    },
+
+    /// Generation was asked of a model without a step entry point.
+    #[error("model `{model}` has no step entry point: {why}")]
+    NoStep {
+        /// The model's name.
+        model: &'static str,
+        /// Why the compiler gave it none.
+        why: &'static str,
     },
 
     /// A loss-based method was called on a model that declares no loss.

@@ -264,6 +264,30 @@ pub trait Model: Sized {
     /// The optimizer, writable (learning rate, state for checkpoints).
     fn optimizer_mut(&mut self) -> &mut dyn Optimizer<Self::Elem>;
 
+    /// Whether the model has a `step` entry point, which generation calls one position at a
+    /// time (a model over sequences whose positions meet only in recurrent layers).
+    const HAS_STEP: bool = false;
+
+    /// One position of each sequence of the batch, continuing from the state the workspace
+    /// carries: the first output at that position. [`Error::NoStep`](crate::Error) for a model
+    /// without a step entry point.
+    fn step_dyn<'w>(
+        &self,
+        ws: &'w mut Self::Workspace,
+        inputs: &[Values<'_, Self::Elem>],
+    ) -> Result<&'w [Self::Elem], Error> {
+        let _ = (ws, inputs);
+        Err(Error::NoStep {
+            model: Self::NAME,
+            why: "it has no recurrent layer",
+        })
+    }
+
+    /// Forgets the state `step_dyn` carries, so that the next step starts new sequences.
+    fn reset_sequences(ws: &mut Self::Workspace) {
+        let _ = ws;
+    }
+
     /// The tensors the model keeps across calls (batch norm's running statistics), with their
     /// place in `state()`; empty for models without state.
     const STATE: &'static [ParamInfo] = &[];

@@ -217,7 +217,7 @@ fn lstm_kernels<T: Float>() {
     // Aligned like a workspace's scratch: the products group lanes by address.
     let scratch = |e: &Exec| Aligned::<T>::zeros(recurrent_scratch_len(hidden) * e.threads());
     same_bits("lstm_scan", record_len, |e, r| {
-        lstm_scan(e, batch, steps, hidden, &z, &w, r, &mut scratch(e))
+        lstm_scan(e, batch, steps, hidden, &z, &w, None, r, &mut scratch(e))
     });
     let mut record = vec![T::ZERO; record_len];
     lstm_scan(
@@ -227,6 +227,7 @@ fn lstm_kernels<T: Float>() {
         hidden,
         &z,
         &w,
+        None,
         &mut record,
         &mut scratch(Exec::serial()),
     );
@@ -256,7 +257,18 @@ fn lstm_kernels<T: Float>() {
         let w = random::<T>(hidden * hidden, 36);
         let h_len = batch * steps * hidden;
         same_bits(&format!("rnn_scan relu {relu}"), h_len, |e, h| {
-            rnn_scan(e, batch, steps, hidden, relu, &z, &w, h, &mut scratch(e))
+            rnn_scan(
+                e,
+                batch,
+                steps,
+                hidden,
+                relu,
+                &z,
+                &w,
+                None,
+                h,
+                &mut scratch(e),
+            )
         });
         let mut h = vec![T::ZERO; h_len];
         rnn_scan(
@@ -267,6 +279,7 @@ fn lstm_kernels<T: Float>() {
             relu,
             &z,
             &w,
+            None,
             &mut h,
             &mut scratch(Exec::serial()),
         );
@@ -303,7 +316,18 @@ fn gru_kernels<T: Float>() {
     let record_len = batch * GRU_PLANES * steps * hidden;
     let scratch = |e: &Exec| Aligned::<T>::zeros(recurrent_scratch_len(hidden) * e.threads());
     same_bits("gru_scan", record_len, |e, r| {
-        gru_scan(e, batch, steps, hidden, &x, &w, &b, r, &mut scratch(e))
+        gru_scan(
+            e,
+            batch,
+            steps,
+            hidden,
+            &x,
+            &w,
+            &b,
+            None,
+            r,
+            &mut scratch(e),
+        )
     });
     let mut record = vec![T::ZERO; record_len];
     let serial = Exec::serial();
@@ -315,6 +339,7 @@ fn gru_kernels<T: Float>() {
         &x,
         &w,
         &b,
+        None,
         &mut record,
         &mut scratch(serial),
     );

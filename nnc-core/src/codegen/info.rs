@@ -9,7 +9,12 @@ use quote::quote;
 
 /// The batch size from the first input, and the same batch required of the others.
 pub fn batch_checks(p: &Program, names: &Names) -> TokenStream {
-    let Some((first, rest)) = p.inputs.split_first() else {
+    batch_checks_of(p, names, &p.inputs)
+}
+
+/// `batch_checks` for the inputs bound to `inputs` (the step's copies, holding one position).
+pub fn batch_checks_of(p: &Program, names: &Names, inputs: &[Binding]) -> TokenStream {
+    let Some((first, rest)) = inputs.split_first() else {
         return TokenStream::new();
     };
     let (n, name) = (ident(names.local(first.value)), &first.name);
@@ -20,7 +25,7 @@ pub fn batch_checks(p: &Program, names: &Names) -> TokenStream {
     out.extend(same_batch_checks(p, &rest));
     // Every id of an integer input indexes a table row, so each is checked before any kernel
     // runs.
-    for b in &p.inputs {
+    for b in inputs {
         let ty = p.graph.ty(b.value);
         if let DType::Ids(range) = ty.dtype {
             let (n, name) = (ident(names.local(b.value)), &b.name);

@@ -7,6 +7,7 @@ use super::info;
 use super::names::Names;
 use super::ops::{float_lit, ident, usize_lit, Ctx};
 use super::state;
+use super::step;
 use crate::ir::{Binding, DType, Gradients, MetricKind, Program, Schedule, Storage};
 use proc_macro2::{Ident, TokenStream};
 use quote::quote;
@@ -64,7 +65,9 @@ impl Methods<'_> {
         let commit_ws = state::commit_call(p, &Schedule::PULLBACK, quote!(&ws.arena))
             .map(|commit| quote!(#commit #touch));
         let train_checks = state::training_checks(p);
+        let other_outputs = step::other_outputs(p);
         let forward_outputs = fold::forward_outputs(p);
+        let forward_outputs = quote!(#forward_outputs #other_outputs);
 
         let mut free = TokenStream::new();
         let (predict_doc, predict_call) = if fold::folds(p) {
@@ -85,6 +88,7 @@ impl Methods<'_> {
                 #checks
                 ws.ready = None;
                 ws.batch = batch;
+                #other_outputs
                 #predict_call
                 #predict_output
             }
@@ -226,6 +230,7 @@ impl Methods<'_> {
         }
         methods.extend(self.accessors(workspace));
         methods.extend(state::methods(p, self.names, elem));
+        methods.extend(step::method(p, names, elem, workspace));
         (free, methods)
     }
 
@@ -462,7 +467,7 @@ pub fn trait_impl(
         quote!(d_outputs[#i])
     });
     let output_arms = (0..p.outputs.len()).map(|i| {
-        let slot = fold::output_slot(p, names, i);
+        let slot = step::output_slot(p, names, i, fold::output_slot(p, names, i));
         let i = usize_lit(i);
         quote!(#i => Some(ws.arena.get(ws.batch, #slot)),)
     });
@@ -497,6 +502,32 @@ pub fn trait_impl(
         quote!(self.predict(ws, #(#input_dyn),*))
     } else {
         quote!(self.predict(ws, #(#input_dyn),*).map(|outputs| outputs.0))
+    };
+    let step_items = match &p.step {
+        Ok(_) => {
+            let first = if p.outputs.len() == 1 {
+                quote!(self.step(ws, #(#input_dyn),*))
+            } else {
+                quote!(self.step(ws, #(#input_dyn),*).map(|outputs| outputs.0))
+            };
+            quote! {
+                const HAS_STEP: bool = true;
+                fn step_dyn<'w>(&self, ws: &'w mut #workspace, inputs: &[rt::Values<'_, #elem>]) -> Result<&'w [#elem], rt::Error> {
+                    rt::model::expect_inputs(#model_name, inputs, #n_inputs)?;
+                    #first
+                }
+                fn reset_sequences(ws: &mut #workspace) {
+                    ws.reset_sequences()
+                }
+            }
+        }
+        // Without a recurrent layer the trait's default says why.
+        Err(_) if !p.is_recurrent() => quote!(),
+        Err(why) => quote! {
+            fn step_dyn<'w>(&self, _ws: &'w mut #workspace, _inputs: &[rt::Values<'_, #elem>]) -> Result<&'w [#elem], rt::Error> {
+                Err(rt::Error::NoStep { model: #model_name, why: #why })
+            }
+        },
     };
     let training = if p.loss.is_some() {
         quote! {
@@ -582,6 +613,7 @@ pub fn trait_impl(
             }
             #reseed
             #state_items
+            #step_items
             fn optimizer(&self) -> &dyn rt::Optimizer<#elem> {
                 &self.optimizer
             }

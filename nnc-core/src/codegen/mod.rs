@@ -13,6 +13,7 @@ mod methods;
 mod names;
 mod ops;
 mod state;
+mod step;
 mod stubs;
 
 pub use stubs::stubs;
@@ -221,6 +222,9 @@ fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) 
     let (folded_fields, folded_inits) = fold::workspace_fields(p, &elem);
     let folded_consts = fold::consts(p, &names);
     let fold_fns = fold::functions(p, &ctx, &elem, &input_args);
+    let carry_const = step::consts(p);
+    let step_fn = step::function(p, &ctx, &names, &elem);
+    let [carry_fields, carry_inits, carry_methods] = step::workspace_parts(p, &elem);
     let fields = quote!(params, grads: vec![0.0; PARAM_COUNT], optimizer: #optimizer_new, #state_init #rng_init #revision_init);
     // The state starts where `reset_state` puts it.
     let construct = if p.states.is_empty() {
@@ -305,6 +309,7 @@ fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) 
             #(#param_consts)*
             #state_consts
             #folded_consts
+            #carry_const
             #(#slot_consts)*
             #(#conv_consts)*
             #(#pool_consts)*
@@ -317,6 +322,8 @@ fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) 
             #commit_fn
 
             #fold_fns
+
+            #step_fn
 
             #free_fns
 
@@ -341,6 +348,7 @@ fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) 
                 ready: Option<usize>,
                 metrics: rt::Metrics<#elem>,
                 #folded_fields
+                #carry_fields
                 #(#grad_fields,)*
             }
 
@@ -359,6 +367,8 @@ fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) 
                 pub fn metrics(&self) -> rt::Metrics<#elem> {
                     self.metrics
                 }
+
+                #carry_methods
 
                 #(#grad_accessors)*
             }
@@ -393,6 +403,7 @@ fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) 
                         ready: None,
                         metrics: rt::Metrics::default(),
                         #folded_inits
+                        #carry_inits
                         #(#grad_inits,)*
                     })
                 }

@@ -52,8 +52,15 @@ impl Names {
         let mut output_grad = vec![String::new(); p.outputs.len()];
         for id in p.graph.ids() {
             let node = p.graph.node(id);
-            if let Op::Input(_) | Op::Target(_) | Op::OutputGrad(_) = node.op {
-                local[id.index()] = locals.claim(snake(&node.name));
+            match node.op {
+                // The step's copy of an input is the same parameter of another function.
+                Op::Input(i) if p.inputs[i].value != id => {
+                    local[id.index()] = local[p.inputs[i].value.index()].clone();
+                }
+                Op::Input(_) | Op::Target(_) | Op::OutputGrad(_) => {
+                    local[id.index()] = locals.claim(snake(&node.name));
+                }
+                _ => {}
             }
             if let Op::OutputGrad(i) = node.op {
                 output_grad[i] = local[id.index()].clone();

@@ -160,6 +160,10 @@ impl Ctx<'_> {
                 let range = ident(self.names.slot(v));
                 quote!(&folded[#range])
             }
+            Storage::Carry { offset, per_sample } => {
+                let range = carry_range(offset, per_sample);
+                quote!(&carry[#range])
+            }
             _ => quote!(#local),
         }
     }
@@ -232,11 +236,16 @@ impl Ctx<'_> {
                 };
                 quote! { #note { #bind #call; } }
             }
-            Storage::Grads | Storage::InputGrad(_) | Storage::State(_) | Storage::Folded { .. }
+            Storage::Grads
+            | Storage::InputGrad(_)
+            | Storage::State(_)
+            | Storage::Folded { .. }
+            | Storage::Carry { .. }
                 if !node.op.is_leaf() =>
             {
                 // Outside the arena: a final gradient, a state write updating the model's
-                // state buffer in place, or a folded weight. Only the destination differs.
+                // state buffer in place, a folded weight, or a carried state's update. Only
+                // the destination differs.
                 let out = match self.storage[id.index()] {
                     Storage::Grads => {
                         let param = self
@@ -259,6 +268,10 @@ impl Ctx<'_> {
                     Storage::Folded { .. } => {
                         let range = ident(self.names.slot(id));
                         quote!(&mut folded[#range])
+                    }
+                    Storage::Carry { offset, per_sample } => {
+                        let range = carry_range(offset, per_sample);
+                        quote!(&mut carry[#range])
                     }
                     _ => unreachable!("matched above"),
                 };
@@ -286,7 +299,8 @@ impl Ctx<'_> {
             | Storage::Grads
             | Storage::InputGrad(_)
             | Storage::State(_)
-            | Storage::Folded { .. } => quote!(),
+            | Storage::Folded { .. }
+            | Storage::Carry { .. } => quote!(),
         }
     }
 
@@ -491,11 +505,11 @@ impl Ctx<'_> {
                 let g = &a[0];
                 quote!(#k::channel_sum(exec, #c, #s, #g, #out))
             }
-            Op::LstmScan { hidden }
+            Op::LstmScan { hidden, .. }
             | Op::LstmScanGrad { hidden }
             | Op::RnnScan { hidden, .. }
             | Op::RnnScanGrad { hidden, .. }
-            | Op::GruScan { hidden }
+            | Op::GruScan { hidden, .. }
             | Op::GruScanGrad { hidden }
             | Op::ScanWeightGrad { hidden } => {
                 // The steps and planes come from the record, [B, planes, T, H].
@@ -510,26 +524,31 @@ impl Ctx<'_> {
                     dims.get(1).copied().unwrap_or(0),
                 );
                 let (planes, steps, h) = (usize_lit(planes), usize_lit(steps), usize_lit(hidden));
+                // A scan with an initial state reads it last.
+                let init = |i: usize| match a.get(i) {
+                    Some(init) => quote!(Some(#init)),
+                    None => quote!(None),
+                };
                 match node.op {
                     Op::LstmScan { .. } => {
-                        let (z, w) = (&a[0], &a[1]);
-                        quote!(#k::lstm_scan(exec, batch, #steps, #h, #z, #w, #out, scratch))
+                        let (z, w, init) = (&a[0], &a[1], init(2));
+                        quote!(#k::lstm_scan(exec, batch, #steps, #h, #z, #w, #init, #out, scratch))
                     }
                     Op::LstmScanGrad { .. } => {
                         let (r, dr, w) = (&a[0], &a[1], &a[2]);
                         quote!(#k::lstm_scan_backward(exec, batch, #steps, #h, #r, #dr, #w, #out, scratch))
                     }
                     Op::RnnScan { relu, .. } => {
-                        let (z, w) = (&a[0], &a[1]);
-                        quote!(#k::rnn_scan(exec, batch, #steps, #h, #relu, #z, #w, #out, scratch))
+                        let (z, w, init) = (&a[0], &a[1], init(2));
+                        quote!(#k::rnn_scan(exec, batch, #steps, #h, #relu, #z, #w, #init, #out, scratch))
                     }
                     Op::RnnScanGrad { relu, .. } => {
                         let (r, dr, w) = (&a[0], &a[1], &a[2]);
                         quote!(#k::rnn_scan_backward(exec, batch, #steps, #h, #relu, #r, #dr, #w, #out, scratch))
                     }
                     Op::GruScan { .. } => {
-                        let (x, w, b) = (&a[0], &a[1], &a[2]);
-                        quote!(#k::gru_scan(exec, batch, #steps, #h, #x, #w, #b, #out, scratch))
+                        let (x, w, b, init) = (&a[0], &a[1], &a[2], init(3));
+                        quote!(#k::gru_scan(exec, batch, #steps, #h, #x, #w, #b, #init, #out, scratch))
                     }
                     Op::GruScanGrad { .. } => {
                         let (r, dr, w) = (&a[0], &a[1], &a[2]);
@@ -540,6 +559,12 @@ impl Ctx<'_> {
                         quote!(#k::recurrent_weight_grad(exec, batch, #steps, #h, #planes, #dz, #r, #out))
                     }
                 }
+            }
+            Op::CarryOut { planes } => {
+                let dims = g.ty(arg(0)).shape.sample_dims();
+                let [all, steps, hidden] = [0, 1, 2].map(|i| usize_lit(dims[i]));
+                let (record, keep) = (&a[0], usize_lit(planes));
+                quote!(#k::carry_out(batch, #all, #steps, #hidden, #keep, #record, #out))
             }
             Op::FoldWeight { eps } => {
                 let (eps, w, gamma, var) = (float_lit(eps.get()), &a[0], &a[1], &a[2]);
@@ -666,9 +691,12 @@ impl Ctx<'_> {
                 a,
                 Some(out),
             ),
-            Op::Input(_) | Op::Target(_) | Op::Param(_) | Op::OutputGrad(_) | Op::State(_) => {
-                quote!()
-            }
+            Op::Input(_)
+            | Op::Target(_)
+            | Op::Param(_)
+            | Op::OutputGrad(_)
+            | Op::State(_)
+            | Op::Carried(_) => quote!(),
         }
     }
 
@@ -725,6 +753,11 @@ impl Ctx<'_> {
         let g = &self.p.graph;
         let name = |v: ValueId| g.node(v).name.clone();
         let arg = |i: usize| name(node.args[i]);
+        // A scan that starts from a given state names it.
+        let start = |i: usize| match node.args.get(i) {
+            Some(v) => format!(" from the state {}", name(*v)),
+            None => String::new(),
+        };
         let me = name(id);
         let shape = &node.ty.shape;
         match node.op {
@@ -861,8 +894,9 @@ impl Ctx<'_> {
             ),
             Op::ChannelSum => format!("{me} = Σ {} per channel", arg(0)),
             Op::LstmScan { .. } => format!(
-                "{me} = the LSTM over the steps of {}: gates i, f, g, o = σ, σ, tanh, σ of {} + h·{}ᵀ, c = f·c + i·g, h = o·tanh(c); the planes of h, c and the gates    {shape}",
+                "{me} = the LSTM over the steps of {}{}: gates i, f, g, o = σ, σ, tanh, σ of {} + h·{}ᵀ, c = f·c + i·g, h = o·tanh(c); the planes of h, c and the gates    {shape}",
                 arg(0),
+                start(2),
                 arg(0),
                 arg(1)
             ),
@@ -872,8 +906,9 @@ impl Ctx<'_> {
                 arg(1)
             ),
             Op::RnnScan { relu, .. } => format!(
-                "{me} = the RNN over the steps of {}: h = {}({} + h·{}ᵀ)    {shape}",
+                "{me} = the RNN over the steps of {}{}: h = {}({} + h·{}ᵀ)    {shape}",
                 arg(0),
+                start(2),
                 if relu { "relu" } else { "tanh" },
                 arg(0),
                 arg(1)
@@ -884,8 +919,9 @@ impl Ctx<'_> {
                 arg(1)
             ),
             Op::GruScan { .. } => format!(
-                "{me} = the GRU over the steps of {}: gates r, z = σ of {} + h·{}ᵀ + {}, n = tanh(x_n + r·(h·W_hnᵀ + b_hn)), h = (1 − z)·n + z·h; the planes of h, r, z, n and h·W_hnᵀ + b_hn    {shape}",
+                "{me} = the GRU over the steps of {}{}: gates r, z = σ of {} + h·{}ᵀ + {}, n = tanh(x_n + r·(h·W_hnᵀ + b_hn)), h = (1 − z)·n + z·h; the planes of h, r, z, n and h·W_hnᵀ + b_hn    {shape}",
                 arg(0),
+                start(3),
                 arg(0),
                 arg(1),
                 arg(2)
@@ -894,6 +930,11 @@ impl Ctx<'_> {
                 "{me} = backpropagation through time of the GRU record {} from the gradients {}: the planes of d input projection and d hidden product    {shape}",
                 arg(0),
                 arg(1)
+            ),
+            Op::CarryOut { .. } => format!(
+                "{} ← the state after the step of {}, carried to the next call    {shape}",
+                arg(1),
+                arg(0)
             ),
             Op::ScanWeightGrad { .. } => format!(
                 "{me} = Σ over samples and steps t ≥ 1 of {}_tᵀ · h_(t−1), h from the record {}",
@@ -941,6 +982,17 @@ impl Ctx<'_> {
 }
 
 /// The runtime's `Act` variant, named through the generated module's `rt` alias.
+/// The range of a carried state in the workspace's buffer: its rows for this batch within the
+/// region of `per_sample` values per sample of capacity that starts at `offset * capacity`.
+fn carry_range(offset: usize, per_sample: usize) -> TokenStream {
+    let per_sample = usize_lit(per_sample);
+    if offset == 0 {
+        return quote!(..#per_sample * batch);
+    }
+    let offset = usize_lit(offset);
+    quote!(#offset * capacity..#offset * capacity + #per_sample * batch)
+}
+
 pub fn act_tokens(act: Act) -> TokenStream {
     let v = |name: &str| ident(name);
     match act {

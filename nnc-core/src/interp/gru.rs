@@ -6,6 +6,7 @@
 //! the gradient is `[B, 2, T, 3H]`, d x then d (W_hh h + b_hh). Backpropagation through time is
 //! derived here from the same equations, independently of the runtime's blocked kernels.
 
+use super::recurrent::initial;
 use super::Tensor;
 
 fn sigmoid(x: f64) -> f64 {
@@ -28,8 +29,15 @@ fn hidden_product(w_hh: &Tensor, b_hh: &Tensor, h: &[f64]) -> Vec<f64> {
         .collect()
 }
 
-/// The scan over `x` (`[B, T, 3H]`) with `w_hh` (`[3H, H]`) and `b_hh` (`[3H]`).
-pub fn scan(x: &Tensor, w_hh: &Tensor, b_hh: &Tensor, hidden: usize) -> Result<Tensor, String> {
+/// The scan over `x` (`[B, T, 3H]`) with `w_hh` (`[3H, H]`) and `b_hh` (`[3H]`), from `init`
+/// (`[B, 1, H]`) or from zero.
+pub fn scan(
+    x: &Tensor,
+    w_hh: &Tensor,
+    b_hh: &Tensor,
+    init: Option<&Tensor>,
+    hidden: usize,
+) -> Result<Tensor, String> {
     let (batch, steps) = match x.shape.as_slice() {
         [b, t, g] if *g == 3 * hidden => (*b, *t),
         other => return Err(format!("GRU projections of shape {other:?}")),
@@ -43,7 +51,7 @@ pub fn scan(x: &Tensor, w_hh: &Tensor, b_hh: &Tensor, hidden: usize) -> Result<T
     let h3 = 3 * hidden;
     let mut out = Tensor::filled(vec![batch, 5, steps, hidden], 0.0);
     for b in 0..batch {
-        let mut h = vec![0.0; hidden];
+        let mut h = initial(init, b, 0, hidden)?;
         for t in 0..steps {
             let gh = hidden_product(w_hh, b_hh, &h);
             let gx = &x.data[(b * steps + t) * h3..(b * steps + t + 1) * h3];

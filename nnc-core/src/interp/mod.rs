@@ -126,6 +126,9 @@ pub struct Env<'a> {
     pub output_grads: Vec<Tensor>,
     /// The model's state before the run, one tensor per state (in `Program::states` order).
     pub state: Vec<Tensor>,
+    /// The state the step entry point carries, one tensor per `Step::carries`; zeros where
+    /// left out (a new sequence).
+    pub carried: Vec<Tensor>,
     /// Draws the dropout masks of a training run: called once per `dropout_mask` node, in
     /// schedule order. Inference never calls it (every mask is all ones); a training run of a
     /// model with dropout fails without it.
@@ -142,6 +145,7 @@ impl<'a> Env<'a> {
             params: Vec::new(),
             output_grads: Vec::new(),
             state: Vec::new(),
+            carried: Vec::new(),
             dropout: None,
         }
     }
@@ -213,6 +217,15 @@ impl Values {
         Ok(state)
     }
 
+    /// The carried state after a run of the step entry point, in `Step::carries` order.
+    pub fn carried(&self, p: &Program) -> Result<Vec<Tensor>, String> {
+        let step = p.step.as_ref().map_err(Clone::clone)?;
+        step.carries
+            .iter()
+            .map(|c| self.tensor(c.write).cloned())
+            .collect()
+    }
+
     /// The final gradients of the schedule that was run.
     pub fn gradients(&self, p: &Program) -> Result<FinalGradients, String> {
         let grads: &Gradients = if self.schedule.runs(Phase::Backward) {
@@ -246,8 +259,13 @@ pub fn run(p: &Program, env: &mut Env<'_>, schedule: Schedule) -> Result<Values,
     for id in g.ids() {
         let node = g.node(id);
         // Inputs, parameters and state belong to the forward pass but are read by the
-        // inference-only phases too, which run without it.
-        let shared = matches!(node.op, Op::Input(_) | Op::Param(_) | Op::State(_));
+        // inference-only phases too, which run without it; the step pass has inputs of its
+        // own, holding one position.
+        let shared = match node.op {
+            Op::Param(_) | Op::State(_) => true,
+            Op::Input(_) => node.phase == Phase::Forward && !schedule.runs(Phase::Step),
+            _ => false,
+        };
         if !schedule.runs(node.phase) && !shared {
             continue;
         }
@@ -314,6 +332,10 @@ fn leaf(
         }
         Op::OutputGrad(i) => given(env.output_grads.get(i), "the output gradient"),
         Op::State(i) => given(env.state.get(i), "the state"),
+        Op::Carried(i) => Ok(Some(Value::Float(match env.carried.get(i) {
+            Some(t) => t.clone(),
+            None => Tensor::filled(shape.to_vec(), 0.0),
+        }))),
         Op::Target(i) => Ok(env.targets.get(i).cloned()),
         Op::DropoutMask(rate) => {
             let rate = rate.get();

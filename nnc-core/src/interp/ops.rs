@@ -27,7 +27,8 @@ pub fn eval(
         | Op::Param(_)
         | Op::OutputGrad(_)
         | Op::DropoutMask(_)
-        | Op::State(_) => return Err(format!("{op} is a leaf")),
+        | Op::State(_)
+        | Op::Carried(_) => return Err(format!("{op} is a leaf")),
         Op::BatchNormStats { eps } => norm::stats(mode, eps.get(), x(0)?, x(1)?, x(2)?)?,
         Op::BatchNorm => norm::normalize(x(0)?, x(1)?, x(2)?, x(3)?)?,
         Op::BatchNormGrad => norm::normalize_grad(x(0)?, x(1)?, x(2)?, x(3)?)?,
@@ -38,13 +39,23 @@ pub fn eval(
             momentum,
             per_channel,
         } => norm::running(momentum.get(), x(0)?, args[1], Some(batch * per_channel))?,
-        Op::LstmScan { hidden } => recurrent::scan(x(0)?, x(1)?, hidden)?,
+        Op::LstmScan { hidden, init } => {
+            let init = if init { Some(x(2)?) } else { None };
+            recurrent::scan(x(0)?, x(1)?, init, hidden)?
+        }
         Op::LstmScanGrad { hidden } => recurrent::scan_grad(x(0)?, x(1)?, x(2)?, hidden)?,
-        Op::RnnScan { hidden, relu } => recurrent::rnn_scan(x(0)?, x(1)?, hidden, relu)?,
+        Op::RnnScan { hidden, relu, init } => {
+            let init = if init { Some(x(2)?) } else { None };
+            recurrent::rnn_scan(x(0)?, x(1)?, init, hidden, relu)?
+        }
         Op::RnnScanGrad { hidden, relu } => {
             recurrent::rnn_scan_grad(x(0)?, x(1)?, x(2)?, hidden, relu)?
         }
-        Op::GruScan { hidden } => gru::scan(x(0)?, x(1)?, x(2)?, hidden)?,
+        Op::GruScan { hidden, init } => {
+            let init = if init { Some(x(3)?) } else { None };
+            gru::scan(x(0)?, x(1)?, x(2)?, init, hidden)?
+        }
+        Op::CarryOut { planes } => recurrent::final_state(x(0)?, planes)?,
         Op::GruScanGrad { hidden } => gru::scan_grad(x(0)?, x(1)?, x(2)?, hidden)?,
         Op::ScanWeightGrad { hidden } => recurrent::weight_grad(x(0)?, x(1)?, hidden)?,
         Op::FoldWeight { eps } => norm::fold_weight(eps.get(), x(0)?, x(1)?, x(2)?)?,

@@ -26,9 +26,54 @@ fn at(steps: usize, hidden: usize, b: usize, p: usize, t: usize, k: usize) -> us
     ((b * 6 + p) * steps + t) * hidden + k
 }
 
+/// Sample `b`'s plane `p` of an initial state `[B, P, H]` of `hidden` units, or zeros.
+pub fn initial(
+    init: Option<&Tensor>,
+    b: usize,
+    p: usize,
+    hidden: usize,
+) -> Result<Vec<f64>, String> {
+    let Some(init) = init else {
+        return Ok(vec![0.0; hidden]);
+    };
+    match init.shape.as_slice() {
+        [_, planes, h] if *h == hidden && p < *planes => {
+            let start = (b * planes + p) * hidden;
+            init.data
+                .get(start..start + hidden)
+                .map(<[f64]>::to_vec)
+                .ok_or_else(|| format!("an initial state of shape {:?}", init.shape))
+        }
+        other => Err(format!("an initial state of shape {other:?}")),
+    }
+}
+
+/// The state after the last step of a record `[B, P, T, H]`: its first `planes` planes at
+/// step T − 1, `[B, planes, H]`.
+pub fn final_state(record: &Tensor, planes: usize) -> Result<Tensor, String> {
+    let (batch, all, steps, hidden) = match record.shape.as_slice() {
+        [b, p, t, h] if *p >= planes && *t > 0 => (*b, *p, *t, *h),
+        other => return Err(format!("a record of shape {other:?}")),
+    };
+    let mut out = Tensor::filled(vec![batch, planes, hidden], 0.0);
+    for b in 0..batch {
+        for p in 0..planes {
+            let from = ((b * all + p) * steps + steps - 1) * hidden;
+            let to = (b * planes + p) * hidden;
+            out.data[to..to + hidden].copy_from_slice(&record.data[from..from + hidden]);
+        }
+    }
+    Ok(out)
+}
+
 /// The scan over `z` (`[B, T, 4H]`, the input projections with both biases) with the
-/// recurrent weight `w_hh` (`[4H, H]`).
-pub fn scan(z: &Tensor, w_hh: &Tensor, hidden: usize) -> Result<Tensor, String> {
+/// recurrent weight `w_hh` (`[4H, H]`), from `init` (`[B, 2, H]`, h then c) or from zero.
+pub fn scan(
+    z: &Tensor,
+    w_hh: &Tensor,
+    init: Option<&Tensor>,
+    hidden: usize,
+) -> Result<Tensor, String> {
     let (batch, steps) = match z.shape.as_slice() {
         [b, t, g] if *g == 4 * hidden => (*b, *t),
         other => return Err(format!("LSTM projections of shape {other:?}")),
@@ -39,7 +84,7 @@ pub fn scan(z: &Tensor, w_hh: &Tensor, hidden: usize) -> Result<Tensor, String> 
     let h4 = 4 * hidden;
     let mut out = Tensor::filled(vec![batch, 6, steps, hidden], 0.0);
     for b in 0..batch {
-        let (mut h, mut c) = (vec![0.0; hidden], vec![0.0; hidden]);
+        let (mut h, mut c) = (initial(init, b, 0, hidden)?, initial(init, b, 1, hidden)?);
         for t in 0..steps {
             let pre: Vec<f64> = (0..h4)
                 .map(|j| {
@@ -153,8 +198,15 @@ fn rnn_act(relu: bool, x: f64) -> f64 {
     }
 }
 
-/// The RNN's scan over `z` (`[B, T, H]`) with `w_hh` (`[H, H]`): the record `[B, 1, T, H]`.
-pub fn rnn_scan(z: &Tensor, w_hh: &Tensor, hidden: usize, relu: bool) -> Result<Tensor, String> {
+/// The RNN's scan over `z` (`[B, T, H]`) with `w_hh` (`[H, H]`), from `init` (`[B, 1, H]`) or
+/// from zero: the record `[B, 1, T, H]`.
+pub fn rnn_scan(
+    z: &Tensor,
+    w_hh: &Tensor,
+    init: Option<&Tensor>,
+    hidden: usize,
+    relu: bool,
+) -> Result<Tensor, String> {
     let (batch, steps) = match z.shape.as_slice() {
         [b, t, h] if *h == hidden => (*b, *t),
         other => return Err(format!("RNN projections of shape {other:?}")),
@@ -164,7 +216,7 @@ pub fn rnn_scan(z: &Tensor, w_hh: &Tensor, hidden: usize, relu: bool) -> Result<
     }
     let mut out = Tensor::filled(vec![batch, 1, steps, hidden], 0.0);
     for b in 0..batch {
-        let mut h = vec![0.0; hidden];
+        let mut h = initial(init, b, 0, hidden)?;
         for t in 0..steps {
             let next: Vec<f64> = (0..hidden)
                 .map(|j| {

@@ -212,7 +212,9 @@ impl fmt::Display for Type {
 /// running statistics), then either the loss and its backward pass or the pullback from
 /// caller-supplied output gradients. A model whose batch norm can be folded into the
 /// convolution before it also has an inference-only copy of its forward pass (`Infer`), after
-/// the folded weights it reads (`Fold`), which `predict` runs instead of `Forward`.
+/// the folded weights it reads (`Fold`), which `predict` runs instead of `Forward`. A model over
+/// sequences whose positions meet only in recurrent layers also has `Step`, an inference-only
+/// copy of its forward pass at one position that continues from a carried state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Phase {
     Forward,
@@ -222,6 +224,7 @@ pub enum Phase {
     Pullback,
     Fold,
     Infer,
+    Step,
 }
 
 impl Phase {
@@ -266,6 +269,12 @@ impl Schedule {
         name: "predict",
         mode: Mode::Infer,
         phases: &[Phase::Fold, Phase::Infer],
+    };
+    /// `step`: one position of each sequence, from and to the state the workspace carries.
+    pub const STEP: Schedule = Schedule {
+        name: "step",
+        mode: Mode::Infer,
+        phases: &[Phase::Step],
     };
     pub const EVALUATE: Schedule = Schedule {
         name: "evaluate",
@@ -580,6 +589,9 @@ pub enum Storage {
     Fixed { offset: usize, len: usize },
     /// The workspace's buffer of folded weights (the `Fold` phase), kept between calls.
     Folded { offset: usize, len: usize },
+    /// The workspace's carried state (the `Step` phase's reads and writes of `Op::Carried`
+    /// values), kept between calls: `offset * capacity`, `per_sample * batch` elements.
+    Carry { offset: usize, per_sample: usize },
 }
 
 /// The static memory plan: a storage per value plus the arena's size.
@@ -592,6 +604,8 @@ pub struct MemoryPlan {
     pub fixed: usize,
     /// Elements of the workspace's buffer of folded weights.
     pub folded: usize,
+    /// Elements per sample of batch capacity of the workspace's carried state.
+    pub carry: usize,
 }
 
 /// One model, from lowering to code generation.
@@ -622,6 +636,9 @@ pub struct Program {
     /// The inference-only forward pass with batch norm folded into convolutions, when the
     /// model has a batch norm to fold.
     pub inference: Option<Inference>,
+    /// The step entry point: one position of each sequence from a carried state, or why the
+    /// model has none.
+    pub step: Result<Step, String>,
     /// Set by the memory-planning pass.
     pub plan: Option<MemoryPlan>,
 }
@@ -631,6 +648,28 @@ pub struct Program {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Inference {
     pub outputs: Vec<ValueId>,
+}
+
+/// What the step pass (`Phase::Step`) reads and computes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Step {
+    /// Its copy of each input, holding one position: `Program::inputs` order.
+    pub inputs: Vec<ValueId>,
+    /// Its copy of each output at that position, in `Program::outputs` order.
+    pub outputs: Vec<ValueId>,
+    /// The carried states, in the order of the workspace's buffer.
+    pub carries: Vec<Carried>,
+}
+
+/// One recurrent layer's state carried from one step to the next.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Carried {
+    /// The layer's name, for documentation.
+    pub layer: String,
+    /// The `Op::Carried` leaf the layer's scan starts from.
+    pub read: ValueId,
+    /// The `Op::CarryOut` node that writes the state after the step.
+    pub write: ValueId,
 }
 
 impl Program {
@@ -729,6 +768,16 @@ impl Program {
     }
 
     /// The schedule of `predict`: the folded inference pass where there is one.
+    /// Whether the model has a recurrent layer (a scan over a sequence).
+    pub fn is_recurrent(&self) -> bool {
+        self.graph.nodes.iter().any(|n| {
+            matches!(
+                n.op,
+                Op::LstmScan { .. } | Op::RnnScan { .. } | Op::GruScan { .. }
+            )
+        })
+    }
+
     pub fn predict_schedule(&self) -> Schedule {
         match self.inference {
             Some(_) => Schedule::PREDICT_FOLDED,
@@ -739,8 +788,9 @@ impl Program {
     /// The values `schedule` returns to its caller as the outputs: the inference pass's
     /// copies for a schedule that runs it.
     pub fn outputs_of(&self, schedule: &Schedule) -> Vec<ValueId> {
-        match &self.inference {
-            Some(inference) if schedule.runs(Phase::Infer) => inference.outputs.clone(),
+        match (&self.inference, &self.step) {
+            (Some(inference), _) if schedule.runs(Phase::Infer) => inference.outputs.clone(),
+            (_, Ok(step)) if schedule.runs(Phase::Step) => step.outputs.clone(),
             _ => self.outputs.iter().map(|b| b.value).collect(),
         }
     }
@@ -757,6 +807,9 @@ impl Program {
             out.push(Schedule::FORWARD_BACKWARD);
         }
         out.push(Schedule::PULLBACK);
+        if self.step.is_ok() {
+            out.push(Schedule::STEP);
+        }
         out
     }
 }
@@ -788,8 +841,9 @@ impl Program {
         for v in kept {
             last[v.index()] = last[v.index()].max(forward_end);
         }
-        // The inference pass comes last, and its outputs are read by the caller after it.
-        if schedule.runs(Phase::Infer) {
+        // The inference and step passes come last, and their outputs are read by the caller
+        // after them.
+        if schedule.runs(Phase::Infer) || schedule.runs(Phase::Step) {
             for v in self.outputs_of(schedule) {
                 last[v.index()] = g.nodes.len();
             }

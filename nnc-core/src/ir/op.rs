@@ -413,16 +413,22 @@ pub enum Op {
     /// `i = σ(·), f = σ(·), g = tanh(·), o = σ(·), c_t = f ⊙ c_{t−1} + i ⊙ g, h_t = o ⊙ tanh(c_t)`.
     /// The result is the whole record of the scan, `[B, 6, T, H]`: for each sample the planes of
     /// `h`, `c` and the four activated gates over the steps, which the backward pass reads; the
-    /// layer's output is a slice of the `h` plane. Args: z, W_hh.
-    LstmScan { hidden: usize },
+    /// layer's output is a slice of the `h` plane. Args: z, W_hh, and with `init` the state
+    /// before the first step, `[B, 2, H]` (h then c; the step entry point's carried state).
+    LstmScan { hidden: usize, init: bool },
     /// Backpropagation through time of [`Op::LstmScan`]: d loss / d z `[B, T, 4H]`, from the
     /// record and its gradient (whose `h` and `c` planes are what the rest of the model sends
     /// back; the gate planes are never read). Args: record, d record, W_hh.
     LstmScanGrad { hidden: usize },
     /// PyTorch's `RNN` (Elman) over a sequence, from zero state: `h_t = act(z_t + h_{t−1} ·
     /// W_hhᵀ)` with `z` `[B, T, H]` the input projections with both biases and `act` relu or
-    /// tanh. The record is `[B, 1, T, H]`, the hidden states. Args: z, W_hh.
-    RnnScan { hidden: usize, relu: bool },
+    /// tanh. The record is `[B, 1, T, H]`, the hidden states. Args: z, W_hh, and with `init` the
+    /// state before the first step, `[B, 1, H]`.
+    RnnScan {
+        hidden: usize,
+        relu: bool,
+        init: bool,
+    },
     /// Backpropagation through time of [`Op::RnnScan`]: d loss / d z `[B, T, H]` from the
     /// record and its gradient. Args: record, d record, W_hh.
     RnnScanGrad { hidden: usize, relu: bool },
@@ -435,12 +441,19 @@ pub enum Op {
     /// product together with its bias `b_hh`: `r = σ(x_r + W_hr h + b_hr)`, `z = σ(x_z + W_hz h +
     /// b_hz)`, `n = tanh(x_n + r ⊙ (W_hn h + b_hn))`, `h_t = (1 − z) ⊙ n + z ⊙ h_{t−1}`. The
     /// record is `[B, 5, T, H]`, the planes of h, r, z, n and `W_hn h + b_hn`. Args: x, W_hh,
-    /// b_hh.
-    GruScan { hidden: usize },
+    /// b_hh, and with `init` the state before the first step, `[B, 1, H]`.
+    GruScan { hidden: usize, init: bool },
     /// Backpropagation through time of [`Op::GruScan`]: `[B, 2, T, 3H]`, per sample d loss / d x
     /// then d loss / d (W_hh h + b_hh), from the record and its gradient (whose `h` plane is what
     /// the rest of the model sends back). Args: record, d record, W_hh.
     GruScanGrad { hidden: usize },
+    /// The state a recurrent layer carries from one call of the step entry point to the next
+    /// (`[B, planes, H]`, the workspace's `i`-th), read by its scan. A leaf.
+    Carried(usize),
+    /// Writes the state after the last step of a scan's record `[B, P, T, H]` (its first
+    /// `planes` planes: h, and an LSTM's c) into the carried state it started from. Args:
+    /// record, the `Op::Carried` leaf, whose storage the result takes.
+    CarryOut { planes: usize },
     /// Batch norm folded into the weight of the convolution before it, for inference:
     /// `w[o, …] · γ[o] / √(running_var[o] + eps)` for each output channel `o`. Args: w, γ,
     /// running variance.
@@ -460,13 +473,15 @@ impl Op {
             | Op::Param(_)
             | Op::OutputGrad(_)
             | Op::State(_)
+            | Op::Carried(_)
             | Op::DropoutMask(_) => 0,
+            Op::LstmScan { init, .. } | Op::RnnScan { init, .. } => 2 + usize::from(init),
+            Op::GruScan { init, .. } => 3 + usize::from(init),
             Op::BatchNormStats { .. }
             | Op::BatchNormScaleGrad
             | Op::FoldWeight { .. }
             | Op::LstmScanGrad { .. }
             | Op::RnnScanGrad { .. }
-            | Op::GruScan { .. }
             | Op::GruScanGrad { .. } => 3,
             Op::BatchNorm | Op::BatchNormGrad | Op::FoldBias { bias: false, .. } => 4,
             Op::FoldBias { bias: true, .. } => 5,
@@ -548,6 +563,7 @@ impl Op {
             | Op::Param(_)
             | Op::OutputGrad(_)
             | Op::State(_)
+            | Op::Carried(_)
             | Op::DropoutMask(_) => Err(format!("{self} is a leaf")),
             Op::MatMul {
                 transpose_a,
@@ -839,7 +855,7 @@ impl Op {
                 expect(self, g, args[g], &Type::float(geom.output()))?;
                 Ok(Type::float(geom.input()))
             }
-            Op::LstmScan { hidden } => {
+            Op::LstmScan { hidden, init } => {
                 float(args[0])?;
                 let steps = match args[0].shape.0.as_slice() {
                     [Dim::Batch, Dim::Fixed(t), Dim::Fixed(g)] if *g == 4 * hidden => *t,
@@ -857,6 +873,7 @@ impl Op {
                     args[1],
                     &Type::float(Shape::fixed(&[4 * hidden, hidden])),
                 )?;
+                initial_state(self, init, args, 2, hidden)?;
                 Ok(Type::float(Shape::batched(&[6, steps, hidden])))
             }
             Op::LstmScanGrad { hidden } => {
@@ -878,7 +895,7 @@ impl Op {
                 )?;
                 Ok(Type::float(Shape::batched(&[steps, 4 * hidden])))
             }
-            Op::RnnScan { hidden, .. } => {
+            Op::RnnScan { hidden, init, .. } => {
                 float(args[0])?;
                 let steps = match args[0].shape.0.as_slice() {
                     [Dim::Batch, Dim::Fixed(t), Dim::Fixed(h)] if *h == hidden => *t,
@@ -895,6 +912,7 @@ impl Op {
                     args[1],
                     &Type::float(Shape::fixed(&[hidden, hidden])),
                 )?;
+                initial_state(self, init, args, 1, hidden)?;
                 Ok(Type::float(Shape::batched(&[1, steps, hidden])))
             }
             Op::RnnScanGrad { hidden, .. } => {
@@ -915,7 +933,7 @@ impl Op {
                     )),
                 }
             }
-            Op::GruScan { hidden } => {
+            Op::GruScan { hidden, init } => {
                 float(args[0])?;
                 let steps = match args[0].shape.0.as_slice() {
                     [Dim::Batch, Dim::Fixed(t), Dim::Fixed(g)] if *g == 3 * hidden => *t,
@@ -930,7 +948,21 @@ impl Op {
                 let w = Type::float(Shape::fixed(&[3 * hidden, hidden]));
                 expect(self, 1, args[1], &w)?;
                 expect(self, 2, args[2], &Type::float(Shape::fixed(&[3 * hidden])))?;
+                initial_state(self, init, args, 1, hidden)?;
                 Ok(Type::float(Shape::batched(&[5, steps, hidden])))
+            }
+            Op::CarryOut { planes } => {
+                let (record, carried) = (args[0], args[1]);
+                match record.shape.0.as_slice() {
+                    [Dim::Batch, Dim::Fixed(p), Dim::Fixed(_), Dim::Fixed(h)] if *p >= planes => {
+                        let want = Type::float(Shape::batched(&[planes, *h]));
+                        expect(self, 1, carried, &want)?;
+                        Ok(want)
+                    }
+                    _ => Err(format!(
+                        "{self} expects a record [B, P ≥ {planes}, T, H], found {record}"
+                    )),
+                }
             }
             Op::GruScanGrad { hidden } => {
                 let record = args[0];
@@ -1012,11 +1044,11 @@ impl Op {
             Op::Conv { geom, .. } | Op::ConvInputGrad(geom) | Op::ConvWeightGrad(geom) => {
                 Some(Scratch::Conv(geom))
             }
-            Op::LstmScan { hidden }
+            Op::LstmScan { hidden, .. }
             | Op::LstmScanGrad { hidden }
             | Op::RnnScan { hidden, .. }
             | Op::RnnScanGrad { hidden, .. }
-            | Op::GruScan { hidden }
+            | Op::GruScan { hidden, .. }
             | Op::GruScanGrad { hidden } => Some(Scratch::Recurrent { hidden }),
             _ => None,
         }
@@ -1033,6 +1065,35 @@ impl Op {
 }
 
 /// Checks that argument `i` of `op` has type `want`.
+/// A scan's initial state, its last argument when it has one: `[B, planes, H]`.
+fn initial_state(
+    op: Op,
+    init: bool,
+    args: &[&Type],
+    planes: usize,
+    hidden: usize,
+) -> Result<(), String> {
+    if !init {
+        return Ok(());
+    }
+    let last = args.len() - 1;
+    expect(
+        op,
+        last,
+        args[last],
+        &Type::float(Shape::batched(&[planes, hidden])),
+    )
+}
+
+/// What a scan's printed form adds when it starts from a given state.
+fn from_state(init: bool) -> &'static str {
+    if init {
+        ", from state"
+    } else {
+        ""
+    }
+}
+
 fn expect(op: Op, i: usize, found: &Type, want: &Type) -> Result<(), String> {
     if found == want {
         Ok(())
@@ -1180,13 +1241,16 @@ impl fmt::Display for Op {
                 }
                 write!(f, "({geom})")
             }
-            Op::LstmScan { hidden } => write!(f, "lstm_scan(hidden {hidden})"),
+            Op::LstmScan { hidden, init } => {
+                write!(f, "lstm_scan(hidden {hidden}{})", from_state(*init))
+            }
             Op::LstmScanGrad { hidden } => write!(f, "lstm_scan_grad(hidden {hidden})"),
-            Op::RnnScan { hidden, relu } => {
+            Op::RnnScan { hidden, relu, init } => {
                 write!(
                     f,
-                    "rnn_scan(hidden {hidden}, {})",
-                    if *relu { "relu" } else { "tanh" }
+                    "rnn_scan(hidden {hidden}, {}{})",
+                    if *relu { "relu" } else { "tanh" },
+                    from_state(*init)
                 )
             }
             Op::RnnScanGrad { hidden, relu } => write!(
@@ -1194,7 +1258,11 @@ impl fmt::Display for Op {
                 "rnn_scan_grad(hidden {hidden}, {})",
                 if *relu { "relu" } else { "tanh" }
             ),
-            Op::GruScan { hidden } => write!(f, "gru_scan(hidden {hidden})"),
+            Op::GruScan { hidden, init } => {
+                write!(f, "gru_scan(hidden {hidden}{})", from_state(*init))
+            }
+            Op::Carried(i) => write!(f, "carried #{i}"),
+            Op::CarryOut { planes } => write!(f, "carry_out(planes {planes})"),
             Op::GruScanGrad { hidden } => write!(f, "gru_scan_grad(hidden {hidden})"),
             Op::ScanWeightGrad { hidden } => write!(f, "scan_weight_grad(hidden {hidden})"),
             Op::FoldWeight { eps } => write!(f, "fold_batch_norm_weight(eps {eps})"),

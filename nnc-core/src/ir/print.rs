@@ -89,6 +89,9 @@ impl fmt::Display for Program {
                     Storage::Folded { offset, len } => {
                         write!(line, " @ folded[{offset}, {})", offset + len)?
                     }
+                    Storage::Carry { offset, per_sample } => {
+                        write!(line, " @ carry[{offset}, {})", offset + per_sample)?
+                    }
                     Storage::Caller | Storage::Params => {}
                 }
             }

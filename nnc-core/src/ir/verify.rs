@@ -47,10 +47,24 @@ pub fn verify(p: &Program) -> Result<(), Vec<String>> {
             errors.push(format!("{id}: argument {bad} does not precede its use"));
             continue;
         }
+        let step = p.step.as_ref().ok();
         match node.op {
-            Op::Input(i) if p.inputs.get(i).map(|b| b.value) != Some(id) => {
+            Op::Input(i)
+                if p.inputs.get(i).map(|b| b.value) != Some(id)
+                    && step.and_then(|s| s.inputs.get(i)) != Some(&id) =>
+            {
                 errors.push(format!("{id}: input #{i} is not bound to this node"))
             }
+            Op::Carried(i) => match step.and_then(|s| s.carries.get(i)) {
+                Some(c) if c.read == id && node.phase == super::Phase::Step => {}
+                _ => errors.push(format!(
+                    "{id}: carried state #{i} is not bound to this node"
+                )),
+            },
+            Op::CarryOut { .. } if !matches!(g.node(node.args[1]).op, Op::Carried(_)) => errors
+                .push(format!(
+                    "{id}: a carried state's update writes something else"
+                )),
             Op::Target(i) if p.targets.get(i).map(|b| b.value) != Some(id) => {
                 errors.push(format!("{id}: target #{i} is not bound to this node"))
             }
@@ -128,6 +142,9 @@ pub fn verify(p: &Program) -> Result<(), Vec<String>> {
             }
         }
     }
+    if let Ok(step) = &p.step {
+        check_step(p, step, &mut errors);
+    }
     for (_, grads) in p.gradient_passes() {
         check_gradients(p, grads, &mut errors);
     }
@@ -149,6 +166,34 @@ pub fn verify(p: &Program) -> Result<(), Vec<String>> {
 /// Every computed node runs in some schedule, in phase order, after its arguments, and each
 /// phase has the same predecessors in every schedule that runs it (the memory plan relies on
 /// that to place a phase once).
+/// The step pass's interface: one input and output per the model's, and each carried state
+/// written once, by a node of the pass, after its scan read it.
+fn check_step(p: &Program, step: &super::Step, errors: &mut Vec<String>) {
+    let g = &p.graph;
+    let in_step = |v: &ValueId| v.index() < g.nodes.len() && g.node(*v).phase == super::Phase::Step;
+    if step.inputs.len() != p.inputs.len() || step.outputs.len() != p.outputs.len() {
+        errors.push("the step pass has another number of inputs or outputs".into());
+    }
+    for v in step.inputs.iter().chain(&step.outputs) {
+        if !in_step(v) {
+            errors.push(format!(
+                "{v} stands for an input or output of the step but is not in it"
+            ));
+        }
+    }
+    for (i, c) in step.carries.iter().enumerate() {
+        let fits = in_step(&c.write)
+            && g.node(c.write).args.get(1) == Some(&c.read)
+            && g.node(c.read).op == Op::Carried(i);
+        if !fits {
+            errors.push(format!(
+                "carried state #{i} is not read by {} and written by {}",
+                c.read, c.write
+            ));
+        }
+    }
+}
+
 fn verify_schedules(p: &Program, errors: &mut Vec<String>) {
     let g = &p.graph;
     let schedules = p.schedules();
@@ -267,6 +312,18 @@ fn verify_plan(p: &Program, plan: &super::MemoryPlan, errors: &mut Vec<String>) 
                 folded_end = offset + len
             }
             _ => errors.push(format!("{id}: a folded weight stored outside its buffer")),
+        }
+    }
+    for id in g.ids() {
+        let carried = match g.node(id).op {
+            Op::Carried(_) => id,
+            Op::CarryOut { .. } => g.node(id).args[1],
+            _ => continue,
+        };
+        let fits = matches!(plan.storage[id.index()], Storage::Carry { offset, per_sample }
+            if per_sample == g.ty(id).shape.elems_per_sample() && offset + per_sample <= plan.carry);
+        if !fits || plan.storage[id.index()] != plan.storage[carried.index()] {
+            errors.push(format!("{id}: a carried state stored outside its place"));
         }
     }
     use crate::passes::memory_plan::SLOT_ALIGN;

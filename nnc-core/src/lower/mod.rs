@@ -301,6 +301,7 @@ impl<'a> Lowerer<'a> {
             backward: None,
             pullback: Default::default(),
             inference: None,
+            step: Err("the step pass has not run".into()),
             plan: None,
         })
     }

@@ -87,9 +87,19 @@ impl Cell {
 
     fn scan(self, hidden: usize) -> Op {
         match self {
-            Cell::Lstm => Op::LstmScan { hidden },
-            Cell::Gru => Op::GruScan { hidden },
-            Cell::Rnn { relu } => Op::RnnScan { hidden, relu },
+            Cell::Lstm => Op::LstmScan {
+                hidden,
+                init: false,
+            },
+            Cell::Gru => Op::GruScan {
+                hidden,
+                init: false,
+            },
+            Cell::Rnn { relu } => Op::RnnScan {
+                hidden,
+                relu,
+                init: false,
+            },
         }
     }
 

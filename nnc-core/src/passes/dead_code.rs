@@ -1,7 +1,8 @@
 //! Dead-code elimination: drops nodes that no root needs and renumbers the rest, keeping their
-//! order. Roots are the loss and its terms, the outputs (and their inference-only copies), the
-//! metric's operands and every final gradient; leaves (inputs, targets, parameters, state, output gradients) are always kept,
-//! since they define the model's interface, and so are state writes.
+//! order. Roots are the loss and its terms, the outputs (and their inference-only and step
+//! copies), the metric's operands and every final gradient; leaves (inputs, targets,
+//! parameters, state, output gradients) are always kept, since they define the model's
+//! interface, and so are state writes and the step's writes of its carried state.
 
 use crate::ir::{Graph, Program, ValueId};
 
@@ -15,6 +16,10 @@ pub fn eliminate(p: &mut Program) {
         .collect();
     stack.extend(p.outputs.iter().map(|b| b.value));
     stack.extend(p.inference.iter().flat_map(|i| i.outputs.iter().copied()));
+    if let Ok(step) = &p.step {
+        stack.extend(step.outputs.iter().chain(&step.inputs).copied());
+        stack.extend(step.carries.iter().map(|c| c.write));
+    }
     stack.extend(p.metric.iter().flat_map(|m| [m.prediction, m.target]));
     for (_, grads) in p.gradient_passes() {
         stack.extend(grads.finals());
@@ -49,6 +54,15 @@ pub fn eliminate(p: &mut Program) {
     }
     for v in p.inference.iter_mut().flat_map(|i| &mut i.outputs) {
         *v = map(*v);
+    }
+    if let Ok(step) = &mut p.step {
+        for v in step.outputs.iter_mut().chain(&mut step.inputs) {
+            *v = map(*v);
+        }
+        for c in &mut step.carries {
+            c.read = map(c.read);
+            c.write = map(c.write);
+        }
     }
     if let Some(m) = &mut p.metric {
         m.prediction = map(m.prediction);

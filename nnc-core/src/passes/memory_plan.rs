@@ -19,7 +19,9 @@
 //! final gradients in the model's own buffers, state and its updates in the model's state
 //! buffer, final input gradients in the workspace's
 //! buffers, folded weights (the `Fold` phase) one after another in the workspace's buffer for
-//! them, which outlives calls, and scalars (loss terms) in locals: none of those take arena
+//! them, which outlives calls, the step entry point's carried states (read by `Carried` leaves,
+//! written by `CarryOut` nodes) in the workspace's carried-state buffer, likewise kept between
+//! calls, and scalars (loss terms) in locals: none of those take arena
 //! space. The pass does
 //! not reorder nodes to reduce the peak.
 
@@ -52,6 +54,23 @@ pub fn run(p: &mut Program) {
             len,
         };
         folded = (folded + len).next_multiple_of(SLOT_ALIGN);
+    }
+    let mut carry = 0;
+    for id in g.ids() {
+        if let Op::Carried(_) = g.node(id).op {
+            let per_sample = g.ty(id).shape.elems_per_sample();
+            storage[id.index()] = Storage::Carry {
+                offset: carry,
+                per_sample,
+            };
+            carry = (carry + per_sample).next_multiple_of(SLOT_ALIGN);
+        }
+    }
+    // A state's write takes the storage of the state it overwrites.
+    for id in g.ids() {
+        if let Op::CarryOut { .. } = g.node(id).op {
+            storage[id.index()] = storage[g.node(id).args[1].index()];
+        }
     }
     for (_, grads) in p.gradient_passes() {
         for v in grads.params.iter().flatten() {
@@ -110,6 +129,7 @@ pub fn run(p: &mut Program) {
         per_sample: sizes.0.next_multiple_of(SLOT_ALIGN),
         fixed: sizes.1,
         folded,
+        carry,
     });
 }
 
@@ -138,7 +158,7 @@ fn place(
         Op::Reshape => storage[node.args[0].index()],
         _ if matches!(
             storage[id.index()],
-            Storage::Grads | Storage::InputGrad(_) | Storage::State(_)
+            Storage::Grads | Storage::InputGrad(_) | Storage::State(_) | Storage::Carry { .. }
         ) =>
         {
             storage[id.index()]

@@ -6,6 +6,7 @@ mod dead_code;
 pub mod fold_batch_norm;
 pub mod fusion;
 pub mod memory_plan;
+pub mod step;
 
 use crate::ir::{self, Program};
 use crate::Stage;
@@ -18,6 +19,7 @@ pub type Pass = fn(&mut Program);
 pub const PIPELINE: &[(Stage, Pass)] = &[
     (Stage::Grad, autodiff::run),
     (Stage::Fused, fold_batch_norm::run),
+    (Stage::Fused, step::run),
     (Stage::Fused, fusion::run),
     (Stage::Planned, memory_plan::run),
 ];

@@ -109,11 +109,11 @@ fn fused_kind(op: Op) -> String {
 /// The nodes and edges of one program, with ids prefixed by `prefix`.
 fn body(out: &mut String, program: &Program, prefix: &str, indent: &str, options: &DotOptions) {
     let graph = &program.graph;
-    // The inference-only copy of the forward pass (batch norm folded) would draw the model
-    // twice; the drawing shows the model as written.
+    // The inference-only copies of the forward pass (batch norm folded, one step) would draw
+    // the model again; the drawing shows the model as written.
     let drawn = |node: &Node| match node.phase {
         Phase::Backward | Phase::Pullback => options.backward,
-        Phase::Fold | Phase::Infer => false,
+        Phase::Fold | Phase::Infer | Phase::Step => false,
         Phase::Forward | Phase::Commit | Phase::Loss => true,
     };
     let id = |v: ValueId| format!("{prefix}v{}", v.index());
@@ -227,7 +227,7 @@ impl Style {
             Op::Param(i) if program.params[i].frozen => ("box", "filled,dashed", Some("#f3f4f6")),
             Op::Param(_) => ("box", "filled", Some("#e5e7eb")),
             _ => match node.phase {
-                Phase::Forward | Phase::Commit | Phase::Fold | Phase::Infer => {
+                Phase::Forward | Phase::Commit | Phase::Fold | Phase::Infer | Phase::Step => {
                     ("box", "rounded", None)
                 }
                 Phase::Loss => ("box", "rounded,filled", Some("#fef3c7")),

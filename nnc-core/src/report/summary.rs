@@ -122,6 +122,9 @@ pub fn summary_with(program: &Program, options: &SummaryOptions) -> String {
     if let Some(folded) = folded(program) {
         facts.push(("Folded for predict".into(), folded));
     }
+    if let Some(step) = step(program) {
+        facts.push(("Step".into(), step));
+    }
     match &program.plan {
         Some(plan) => {
             let elements = plan.per_sample as u128 * options.batch as u128 + plan.fixed as u128;
@@ -187,6 +190,24 @@ fn folded(program: &Program) -> Option<String> {
         )
     });
     Some(format!("{}{size}", pairs.join(", ")))
+}
+
+/// Whether the model has a step entry point, with the state it carries per sequence and the
+/// layers that carry it, or why it has none; nothing for a model without recurrent layers.
+fn step(program: &Program) -> Option<String> {
+    match &program.step {
+        Ok(step) => {
+            let layers: Vec<&str> = step.carries.iter().map(|c| c.layer.as_str()).collect();
+            let per_sequence = program.plan.as_ref().map_or(String::new(), |plan| {
+                format!("{} elements per sequence, ", group(plan.carry as u128))
+            });
+            Some(format!(
+                "one position at a time, carrying {per_sequence}from {}",
+                layers.join(", ")
+            ))
+        }
+        Err(why) => program.is_recurrent().then(|| format!("none: {why}")),
+    }
 }
 
 /// How many values of optimizer state each trainable parameter element carries.

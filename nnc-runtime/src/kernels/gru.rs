@@ -1,5 +1,5 @@
-//! The GRU over a whole sequence, with PyTorch's equations and gate order (r, z, n) and a zero
-//! initial state:
+//! The GRU over a whole sequence, with PyTorch's equations and gate order (r, z, n), from a
+//! zero initial state or a given one:
 //!
 //! ```text
 //! r = σ(W_ir x + b_ir + W_hr h + b_hr)      z = σ(W_iz x + b_iz + W_hz h + b_hz)
@@ -16,7 +16,9 @@
 //! `b_hh`'s gradients follow. Threads split the batch in blocks as the LSTM's do (`lstm.rs`).
 
 use super::activation::sigmoid;
-use super::recurrent::{check, recurrent_scratch_len, scan_tasks, RECURRENT_BLOCK};
+use super::recurrent::{
+    check, check_init, init_block, recurrent_scratch_len, scan_tasks, RECURRENT_BLOCK,
+};
 use super::split::{PerTask, RowsMut, RowsRef};
 use super::{vectorized, Exec};
 use crate::float::Float;
@@ -25,8 +27,9 @@ use crate::float::Float;
 pub const GRU_PLANES: usize = 5;
 
 /// The scan: `record` (`[B, 5, T, H]`) from the projections `x` (`[B, T, 3H]`, `b_ih`
-/// included), `W_hh` (`[3H, H]`) and `b_hh` (`[3H]`). `scratch` holds
-/// [`recurrent_scratch_len`] elements for each thread that may take part.
+/// included), `W_hh` (`[3H, H]`) and `b_hh` (`[3H]`), starting from `init` (`[B, 1, H]`) or from
+/// zero. `scratch` holds [`recurrent_scratch_len`] elements for each thread that may take
+/// part.
 #[allow(clippy::too_many_arguments)] // The sizes, the operands and the scratch.
 pub fn gru_scan<T: Float>(
     exec: &Exec,
@@ -36,38 +39,48 @@ pub fn gru_scan<T: Float>(
     x: &[T],
     w_hh: &[T],
     b_hh: &[T],
+    init: Option<&[T]>,
     record: &mut [T],
     scratch: &mut [T],
 ) {
     let h3 = check("gru_scan", batch, steps, hidden, 3, x, w_hh, record);
+    let init_row = check_init("gru_scan", batch, 1, hidden, init);
     assert_eq!(b_hh.len(), h3, "gru_scan: b_hh is not 3H");
     let scratch = PerTask::new(scratch, recurrent_scratch_len(hidden));
     let tasks = scan_tasks(exec, batch, batch * steps * h3 * hidden, &scratch);
     let (x_row, record_row) = (steps * h3, GRU_PLANES * steps * hidden);
-    let operands = (RowsRef(x, x_row), RowsMut::new(record, record_row), scratch);
+    let operands = (
+        RowsRef(x, x_row),
+        RowsRef(init.unwrap_or(&[]), init_row),
+        RowsMut::new(record, record_row),
+        scratch,
+    );
     exec.split_rows(
         batch,
         RECURRENT_BLOCK,
         tasks,
         operands,
-        |_, (x, record, scratch)| {
+        |_, (x, init, record, scratch)| {
             let blocks = x
                 .chunks(RECURRENT_BLOCK * x_row)
                 .zip(record.chunks_mut(RECURRENT_BLOCK * record_row));
-            for (x, record) in blocks {
-                scan_block(steps, hidden, x, w_hh, b_hh, record, scratch);
+            for (b, (x, record)) in blocks.enumerate() {
+                let init = init_block(init, b, init_row, x.len() / x_row);
+                let operands = (x, w_hh, b_hh, init);
+                scan_block(steps, hidden, operands, record, scratch);
             }
         },
     );
 }
 
+/// The operands of a block: its projections, `W_hh`, `b_hh` and its initial states.
+type BlockOperands<'a, T> = (&'a [T], &'a [T], &'a [T], Option<&'a [T]>);
+
 /// One block of samples through every step.
 fn scan_block<T: Float>(
     steps: usize,
     hidden: usize,
-    x: &[T],
-    w_hh: &[T],
-    b_hh: &[T],
+    (x, w_hh, b_hh, init): BlockOperands<'_, T>,
     record: &mut [T],
     scratch: &mut [T],
 ) {
@@ -77,9 +90,17 @@ fn scan_block<T: Float>(
     let (h_prev, pre) = (&mut h_prev[..rows * hidden], &mut pre[..rows * h3]);
     for t in 0..steps {
         if t == 0 {
-            // The state starts at zero: the hidden product is its bias alone.
-            h_prev.fill(T::ZERO);
-            pre.fill(T::ZERO);
+            match init {
+                // From a zero state the hidden product is its bias alone.
+                None => {
+                    h_prev.fill(T::ZERO);
+                    pre.fill(T::ZERO);
+                }
+                Some(init) => {
+                    h_prev.copy_from_slice(init);
+                    T::gemm_nt(rows, h3, hidden, h_prev, w_hh, pre);
+                }
+            }
         } else {
             for (r, h) in h_prev.chunks_exact_mut(hidden).enumerate() {
                 let start = r * GRU_PLANES * plane + (t - 1) * hidden;

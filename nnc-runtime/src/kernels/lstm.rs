@@ -1,5 +1,5 @@
-//! The LSTM over a whole sequence, with PyTorch's equations and gate order (i, f, g, o) and a
-//! zero initial state. The input projection of every step is one product before the scan (a
+//! The LSTM over a whole sequence, with PyTorch's equations and gate order (i, f, g, o), from
+//! a zero initial state or a given one (the step of generation continues a carried state). The input projection of every step is one product before the scan (a
 //! dense layer over `[B, T, F]`, both biases included), so the scan adds only the recurrent
 //! product: per step, one product of the previous hidden states with `W_hhᵀ` for a block of
 //! samples, then one pass that applies the gate non-linearities and updates the state.
@@ -12,7 +12,9 @@
 //! on any number of threads. The recurrent weight's gradient is `recurrent.rs`'s.
 
 use super::activation::sigmoid;
-use super::recurrent::{check, recurrent_scratch_len, scan_tasks, RECURRENT_BLOCK};
+use super::recurrent::{
+    check, check_init, init_block, recurrent_scratch_len, scan_tasks, RECURRENT_BLOCK,
+};
 use super::split::{PerTask, RowsMut, RowsRef};
 use super::{vectorized, Exec};
 use crate::float::Float;
@@ -28,8 +30,8 @@ fn planes<T>(sample: &mut [T], plane: usize) -> [&mut [T]; 6] {
 }
 
 /// The scan: `record` (`[B, 6, T, H]`) from the projections `z` (`[B, T, 4H]`) and `W_hh`
-/// (`[4H, H]`). `scratch` holds [`recurrent_scratch_len`] elements for each thread that may take
-/// part.
+/// (`[4H, H]`), starting from `init` (`[B, 2, H]`, each sample's h then c) or from zero.
+/// `scratch` holds [`recurrent_scratch_len`] elements for each thread that may take part.
 #[allow(clippy::too_many_arguments)] // The sizes, the operands and the scratch.
 pub fn lstm_scan<T: Float>(
     exec: &Exec,
@@ -38,25 +40,33 @@ pub fn lstm_scan<T: Float>(
     hidden: usize,
     z: &[T],
     w_hh: &[T],
+    init: Option<&[T]>,
     record: &mut [T],
     scratch: &mut [T],
 ) {
     let h4 = check("lstm_scan", batch, steps, hidden, 4, z, w_hh, record);
+    let init_row = check_init("lstm_scan", batch, 2, hidden, init);
     let scratch = PerTask::new(scratch, recurrent_scratch_len(hidden));
     let tasks = scan_tasks(exec, batch, batch * steps * h4 * hidden, &scratch);
     let (z_row, record_row) = (steps * h4, 6 * steps * hidden);
-    let operands = (RowsRef(z, z_row), RowsMut::new(record, record_row), scratch);
+    let operands = (
+        RowsRef(z, z_row),
+        RowsRef(init.unwrap_or(&[]), init_row),
+        RowsMut::new(record, record_row),
+        scratch,
+    );
     exec.split_rows(
         batch,
         RECURRENT_BLOCK,
         tasks,
         operands,
-        |_, (z, record, scratch)| {
+        |_, (z, init, record, scratch)| {
             let blocks = z
                 .chunks(RECURRENT_BLOCK * z_row)
                 .zip(record.chunks_mut(RECURRENT_BLOCK * record_row));
-            for (z, record) in blocks {
-                scan_block(steps, hidden, z, w_hh, record, scratch);
+            for (b, (z, record)) in blocks.enumerate() {
+                let init = init_block(init, b, init_row, z.len() / z_row);
+                scan_block(steps, hidden, z, w_hh, init, record, scratch);
             }
         },
     );
@@ -68,6 +78,7 @@ fn scan_block<T: Float>(
     hidden: usize,
     z: &[T],
     w_hh: &[T],
+    init: Option<&[T]>,
     record: &mut [T],
     scratch: &mut [T],
 ) {
@@ -76,24 +87,34 @@ fn scan_block<T: Float>(
     let (h_prev, pre) = scratch.split_at_mut(RECURRENT_BLOCK * hidden);
     let (h_prev, pre) = (&mut h_prev[..rows * hidden], &mut pre[..rows * h4]);
     for t in 0..steps {
-        if t == 0 {
-            // The state starts at zero, so the first step has no recurrent term.
-            pre.fill(T::ZERO);
-        } else {
-            for (r, h) in h_prev.chunks_exact_mut(hidden).enumerate() {
-                let start = r * 6 * plane + (t - 1) * hidden;
-                h.copy_from_slice(&record[start..start + hidden]);
+        match (t, init) {
+            // From a zero state the first step has no recurrent term.
+            (0, None) => pre.fill(T::ZERO),
+            (0, Some(init)) => {
+                for (h, s) in h_prev.chunks_exact_mut(hidden).zip(init.chunks(2 * hidden)) {
+                    h.copy_from_slice(&s[..hidden]);
+                }
+                T::gemm_nt(rows, h4, hidden, h_prev, w_hh, pre);
             }
-            T::gemm_nt(rows, h4, hidden, h_prev, w_hh, pre);
+            _ => {
+                for (r, h) in h_prev.chunks_exact_mut(hidden).enumerate() {
+                    let start = r * 6 * plane + (t - 1) * hidden;
+                    h.copy_from_slice(&record[start..start + hidden]);
+                }
+                T::gemm_nt(rows, h4, hidden, h_prev, w_hh, pre);
+            }
         }
         for (r, sample) in record.chunks_exact_mut(6 * plane).enumerate() {
             let [h, c, i, f, g, o] = planes(sample, plane);
             // The cell state is updated in place: this step's slot starts as the last one.
             let (c_before, c_now) = c.split_at_mut(t * hidden);
             let c_now = &mut c_now[..hidden];
-            match t.checked_sub(1) {
-                Some(p) => c_now.copy_from_slice(&c_before[p * hidden..(p + 1) * hidden]),
-                None => c_now.fill(T::ZERO),
+            match (t.checked_sub(1), init) {
+                (Some(p), _) => c_now.copy_from_slice(&c_before[p * hidden..(p + 1) * hidden]),
+                (None, Some(init)) => {
+                    c_now.copy_from_slice(&init[(2 * r + 1) * hidden..(2 * r + 2) * hidden])
+                }
+                (None, None) => c_now.fill(T::ZERO),
             }
             let now = t * hidden..(t + 1) * hidden;
             let z = &z[(r * steps + t) * h4..(r * steps + t + 1) * h4];

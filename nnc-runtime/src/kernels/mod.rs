@@ -68,7 +68,8 @@ pub use norm::{
 };
 pub use pool::{avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward, Pool2d};
 pub use recurrent::{
-    recurrent_scratch_len, recurrent_weight_grad, rnn_scan, rnn_scan_backward, RECURRENT_BLOCK,
+    carry_out, recurrent_scratch_len, recurrent_weight_grad, rnn_scan, rnn_scan_backward,
+    RECURRENT_BLOCK,
 };
 pub use softmax::{log_softmax, log_softmax_backward, softmax, softmax_backward};
 

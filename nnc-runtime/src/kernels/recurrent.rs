@@ -43,6 +43,35 @@ pub(super) fn scan_tasks<T>(
         .min(scratch.tasks())
 }
 
+/// The initial states of the samples of block `index` (of [`RECURRENT_BLOCK`] samples, `row`
+/// values each) within a task's rows, or `None` when the scan starts from zero (`init` empty).
+pub(super) fn init_block<T>(init: &[T], index: usize, row: usize, rows: usize) -> Option<&[T]> {
+    let start = index * RECURRENT_BLOCK * row;
+    (!init.is_empty()).then(|| &init[start..start + rows * row])
+}
+
+/// Checks a scan's initial states: empty (a zero state) or `planes` vectors of `hidden` per
+/// sample; returns how many values a sample's initial state has (0 for none).
+pub(super) fn check_init<T>(
+    what: &str,
+    batch: usize,
+    planes: usize,
+    hidden: usize,
+    init: Option<&[T]>,
+) -> usize {
+    match init {
+        None => 0,
+        Some(init) => {
+            assert_eq!(
+                Some(init.len()),
+                batch.checked_mul(planes * hidden),
+                "{what}: the initial state is not B x {planes} x H"
+            );
+            planes * hidden
+        }
+    }
+}
+
 /// Checks the operands of a scan's kernels for a cell of `gates` gates and returns
 /// `gates · hidden`, the width of a step's projection.
 #[allow(clippy::too_many_arguments)] // The sizes and the operands.
@@ -82,8 +111,9 @@ pub(super) fn check<T>(
 }
 
 /// The Elman RNN's scan: `h` (`[B, 1, T, H]`, its record) from the projections `z`
-/// (`[B, T, H]`) and `W_hh` (`[H, H]`), with relu for `relu`, else tanh. `scratch` holds
-/// [`recurrent_scratch_len`] elements for each thread that may take part.
+/// (`[B, T, H]`) and `W_hh` (`[H, H]`), with relu for `relu`, else tanh, starting from `init`
+/// (`[B, 1, H]`) or from zero. `scratch` holds [`recurrent_scratch_len`] elements for each
+/// thread that may take part.
 #[allow(clippy::too_many_arguments)] // The sizes, the operands and the scratch.
 pub fn rnn_scan<T: Float>(
     exec: &Exec,
@@ -93,36 +123,49 @@ pub fn rnn_scan<T: Float>(
     relu: bool,
     z: &[T],
     w_hh: &[T],
+    init: Option<&[T]>,
     h: &mut [T],
     scratch: &mut [T],
 ) {
     let row = steps * check("rnn_scan", batch, steps, hidden, 1, z, w_hh, h);
+    let init_row = check_init("rnn_scan", batch, 1, hidden, init);
     let scratch = PerTask::new(scratch, recurrent_scratch_len(hidden));
     let tasks = scan_tasks(exec, batch, batch * steps * hidden * hidden, &scratch);
-    let operands = (RowsRef(z, row), RowsMut::new(h, row), scratch);
+    let operands = (
+        RowsRef(z, row),
+        RowsRef(init.unwrap_or(&[]), init_row),
+        RowsMut::new(h, row),
+        scratch,
+    );
     exec.split_rows(
         batch,
         RECURRENT_BLOCK,
         tasks,
         operands,
-        |_, (z, h, scratch)| {
-            for (z, h) in z
+        |_, (z, init, h, scratch)| {
+            let blocks = z
                 .chunks(RECURRENT_BLOCK * row)
-                .zip(h.chunks_mut(RECURRENT_BLOCK * row))
-            {
+                .zip(h.chunks_mut(RECURRENT_BLOCK * row));
+            for (b, (z, h)) in blocks.enumerate() {
                 let rows = z.len() / row;
+                let init = init_block(init, b, init_row, rows);
                 let (h_prev, pre) = scratch.split_at_mut(RECURRENT_BLOCK * hidden);
                 let (h_prev, pre) = (&mut h_prev[..rows * hidden], &mut pre[..rows * hidden]);
                 for t in 0..steps {
-                    if t == 0 {
-                        // The state starts at zero, so the first step has no recurrent term.
-                        pre.fill(T::ZERO);
-                    } else {
-                        for (r, prev) in h_prev.chunks_exact_mut(hidden).enumerate() {
-                            let start = r * row + (t - 1) * hidden;
-                            prev.copy_from_slice(&h[start..start + hidden]);
+                    match (t, init) {
+                        // From a zero state the first step has no recurrent term.
+                        (0, None) => pre.fill(T::ZERO),
+                        (0, Some(init)) => {
+                            h_prev.copy_from_slice(init);
+                            T::gemm_nt(rows, hidden, hidden, h_prev, w_hh, pre);
                         }
-                        T::gemm_nt(rows, hidden, hidden, h_prev, w_hh, pre);
+                        _ => {
+                            for (r, prev) in h_prev.chunks_exact_mut(hidden).enumerate() {
+                                let start = r * row + (t - 1) * hidden;
+                                prev.copy_from_slice(&h[start..start + hidden]);
+                            }
+                            T::gemm_nt(rows, hidden, hidden, h_prev, w_hh, pre);
+                        }
                     }
                     for r in 0..rows {
                         let at = r * row + t * hidden..r * row + (t + 1) * hidden;
@@ -233,6 +276,41 @@ fn rnn_cell_backward_body<T: Float>(relu: bool, h: &[T], dh: &[T], dh_rec: &[T],
         } else {
             g * (T::ONE - h[k] * h[k])
         };
+    }
+}
+
+/// The state after the last step of a scan: of each sample's record (`planes` planes of `steps`
+/// steps of `hidden` units), the first `keep` planes at the last step, into `out`
+/// (`[batch, keep, hidden]`): the hidden state, and an LSTM's cell state. The step entry point
+/// carries it to its next call.
+pub fn carry_out<T: Float>(
+    batch: usize,
+    planes: usize,
+    steps: usize,
+    hidden: usize,
+    keep: usize,
+    record: &[T],
+    out: &mut [T],
+) {
+    assert!(
+        keep <= planes && steps > 0,
+        "carry_out: {keep} of {planes} planes"
+    );
+    let sample = planes * steps * hidden;
+    assert_eq!(
+        Some(record.len()),
+        batch.checked_mul(sample),
+        "carry_out: record"
+    );
+    assert_eq!(out.len(), batch * keep * hidden, "carry_out: out");
+    for (record, out) in record
+        .chunks_exact(sample)
+        .zip(out.chunks_exact_mut(keep * hidden))
+    {
+        for (p, out) in out.chunks_exact_mut(hidden).enumerate() {
+            let last = (p * steps + steps - 1) * hidden;
+            out.copy_from_slice(&record[last..last + hidden]);
+        }
     }
 }
 

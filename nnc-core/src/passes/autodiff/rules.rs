@@ -141,7 +141,10 @@ pub fn gradient(
         // The LSTM scan, r = scan(z, W_hh):  dz by backpropagation through time from dr (the
         // gradients of h and c that the rest of the model sends back),  dW_hh = Σ_t dz_tᵀ ·
         // h_{t−1}, which needs dz too: the builder emits the same node once for both.
-        Op::LstmScan { hidden } => {
+        Op::LstmScan {
+            hidden,
+            init: false,
+        } => {
             let w_hh = node.args[1];
             let dz = b.emit(
                 Op::LstmScanGrad { hidden },
@@ -154,7 +157,11 @@ pub fn gradient(
             }
         }
         // The plain RNN, r = scan(z, W_hh), likewise.
-        Op::RnnScan { hidden, relu } => {
+        Op::RnnScan {
+            hidden,
+            relu,
+            init: false,
+        } => {
             let w_hh = node.args[1];
             let dz = b.emit(
                 Op::RnnScanGrad { hidden, relu },
@@ -169,7 +176,10 @@ pub fn gradient(
         // The GRU, r = scan(x, W_hh, b_hh): one backward scan gives the gradients of the input
         // projection and of the hidden product W_hh·h + b_hh, from which W_hh's and b_hh's
         // follow as for a dense layer's.
-        Op::GruScan { hidden } => {
+        Op::GruScan {
+            hidden,
+            init: false,
+        } => {
             let w_hh = node.args[1];
             let planes = b.emit(
                 Op::GruScanGrad { hidden },
@@ -241,6 +251,11 @@ pub fn gradient(
         | Op::RnnScanGrad { .. }
         | Op::GruScanGrad { .. }
         | Op::ScanWeightGrad { .. }
+        | Op::LstmScan { init: true, .. }
+        | Op::RnnScan { init: true, .. }
+        | Op::GruScan { init: true, .. }
+        | Op::Carried(_)
+        | Op::CarryOut { .. }
         | Op::Dense { .. } => {
             // Autodiff runs once, on the lowered forward graph, before fusion: these ops are
             // leaves, only ever created by autodiff, batch-norm folding and fusion, or never
