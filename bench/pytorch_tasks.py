@@ -161,6 +161,43 @@ def lstm_train(framework, mode, threads):
     report_throughput(framework, "lstm_train", 32, threads, throughput(32, call))
 
 
+class CharLstm(nn.Module):
+    """The `lstm_generate` model, `examples/char_lstm.nnc`'s CharLstm: a 128 x 64 embedding, two
+    stacked LSTM layers of 256 units (dropout between them, off in inference), a dense layer to
+    128 characters and a softmax."""
+
+    def __init__(self):
+        super().__init__()
+        self.chars = nn.Embedding(128, 64)
+        self.lstm = nn.LSTM(64, 256, num_layers=2, batch_first=True, dropout=0.1)
+        self.out = nn.Linear(256, 128)
+
+    def step(self, ids, state):
+        """One position: ids [1, 1], state (h, c) each [2, 1, 256] or None."""
+        h, state = self.lstm(self.chars(ids), state)
+        return torch.softmax(self.out(h), dim=-1), state
+
+
+def lstm_generate(framework, mode, threads):
+    """Batch-1 latency of one step of generation, each step continuing the state of the one
+    before, as nnc's `step` does (nn.LSTM called on one position with the carried state)."""
+    torch.manual_seed(0)
+    model = CharLstm().eval()
+    step = compiled(model.step, mode)
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(0, 65, (64, 1, 1), generator=g)
+    carried = [None]
+    sink = [None]
+
+    def call(i):
+        probs, carried[0] = step(ids[i % 64], carried[0])
+        sink[0] = probs
+
+    with torch.inference_mode():
+        result = latency(call)
+    report_latency(framework, "lstm_generate", threads, result)
+
+
 def cnn_infer(framework, mode, threads):
     torch.manual_seed(0)
     model = lenet().eval()
@@ -188,6 +225,7 @@ TASKS = {
     "cnn_train": cnn_train,
     "cnn_infer": cnn_infer,
     "lstm_train": lstm_train,
+    "lstm_generate": lstm_generate,
 }
 
 

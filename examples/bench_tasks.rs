@@ -9,8 +9,10 @@
 //!
 //! Tasks: `mlp_train` (batch 1, 32, 128, 1024), `mlp_infer` (batch-1 latency, batch-64
 //! throughput), `iris_train` (batch 32), `cnn_train` (LeNet-like, batch 64), `cnn_infer` (its
-//! batch-1 latency) and `lstm_train` (an LSTM over 32 steps of 64 features, hidden 128, batch
-//! 32, sequences per second); beyond the standard ones, `bn_train` and `bn_infer`: the all-convolutional
+//! batch-1 latency), `lstm_train` (an LSTM over 32 steps of 64 features, hidden 128, batch
+//! 32, sequences per second) and `lstm_generate` (the `char_lstm` example's model, one character
+//! at a time through its `step` at batch 1: the latency of a token and tokens per second);
+//! beyond the standard ones, `bn_train` and `bn_infer`: the all-convolutional
 //! MNIST model with batch norm after each convolution, trained at batch 64, and its batch-1
 //! latency and batch-64 throughput in inference (after a few training steps, so that the
 //! running statistics are not their initial values). Method: random normal inputs and uniform labels
@@ -44,6 +46,10 @@ mod cnn {
 
 mod lstm {
     nnc::include_model!("examples/models/bench_lstm.nnc");
+}
+
+mod char_lstm {
+    nnc::include_model!("examples/char_lstm.nnc");
 }
 
 mod allconv {
@@ -276,6 +282,21 @@ fn lstm_train(threads: usize) {
     train_task::<lstm::BenchLstm>("lstm_train", 32, 32 * 64, 10, threads);
 }
 
+/// Generation with the `char_lstm` model: the latency of one `step` at batch 1, each continuing
+/// the state of the one before, over characters drawn uniformly.
+fn lstm_generate(threads: usize) {
+    let model = char_lstm::CharLstm::new(0);
+    let mut ws = model.workspace_with_threads(1, threads);
+    let mut rng = Rng::new(0);
+    let ids: Vec<u32> = (0..64).map(|_| rng.below(65) as u32).collect();
+    let lat = latency(|i| {
+        let probs = model.step(&mut ws, &ids[i % ids.len()..][..1]).unwrap();
+        black_box(probs);
+    });
+    eprintln!("lstm_generate: {:.0} tokens/s", 1e6 / lat.median_us);
+    report_latency("lstm_generate", threads, &lat);
+}
+
 fn bn_train(threads: usize) {
     train_task::<allconv::AllConv>("bn_train", 64, 784, 10, threads);
 }
@@ -302,7 +323,7 @@ fn bn_infer(threads: usize) {
     report_throughput("bn_infer", batch, threads, result);
 }
 
-const USAGE: &str = "usage: bench_tasks [--task mlp_train|mlp_infer|iris_train|cnn_train|cnn_infer|lstm_train|bn_train|bn_infer|all] [--threads N]";
+const USAGE: &str = "usage: bench_tasks [--task mlp_train|mlp_infer|iris_train|cnn_train|cnn_infer|lstm_train|lstm_generate|bn_train|bn_infer|all] [--threads N]";
 
 fn main() -> ExitCode {
     let mut task = String::from("all");
@@ -346,6 +367,7 @@ fn main() -> ExitCode {
         "cnn_train" => cnn_train(threads),
         "cnn_infer" => cnn_infer(threads),
         "lstm_train" => lstm_train(threads),
+        "lstm_generate" => lstm_generate(threads),
         "bn_train" => bn_train(threads),
         "bn_infer" => bn_infer(threads),
         "all" => {

@@ -70,7 +70,14 @@ fn main() -> Result<(), Box<dyn Error>> {
         env!("CARGO_MANIFEST_DIR"),
         "/target/digits.safetensors"
     ));
-    checkpoint::save(&model, path, &SaveOptions { optimizer: true })?;
+    checkpoint::save(
+        &model,
+        path,
+        &SaveOptions {
+            optimizer: true,
+            ..SaveOptions::default()
+        },
+    )?;
     let mut restored = Digits::new(0);
     checkpoint::load(&mut restored, path)?;
     let again = evaluate(&restored, &test, 256)?;

@@ -18,7 +18,9 @@
 //!   parameter, named `optimizer.{buffer}.{parameter}` (`optimizer.exp_avg.hidden.weight`), with
 //!   the parameter's shape;
 //! - the string metadata `format` = `nnc`, `model` = the model's name, `elem` = `f32` or `f64`,
-//!   and with the optimizer state `optimizer_steps` = the optimizer's step count.
+//!   and with the optimizer state `optimizer_steps` = the optimizer's step count; plus any
+//!   string metadata of the caller's ([`SaveOptions::metadata`], say a model's vocabulary), read
+//!   back with [`metadata`].
 //!
 //! # Element types
 //!
@@ -29,7 +31,7 @@
 //! ```no_run
 //! # use nnc_train::checkpoint::{self, SaveOptions};
 //! # fn demo<M: nnc_runtime::Model>(model: &mut M) -> Result<(), nnc_train::Error> {
-//! checkpoint::save(model, "model.safetensors", &SaveOptions { optimizer: true })?;
+//! checkpoint::save(model, "model.safetensors", &SaveOptions { optimizer: true, ..SaveOptions::default() })?;
 //! let loaded = checkpoint::load(model, "model.safetensors")?;
 //! assert_eq!(loaded.steps, Some(model.optimizer().steps()));
 //! # Ok(()) }
@@ -69,6 +71,9 @@ pub struct SaveOptions {
     /// Whether to save the optimizer's state buffers and step count too, so that training can
     /// resume exactly where it stopped.
     pub optimizer: bool,
+    /// String metadata to store with the tensors, such as the vocabulary of a language model;
+    /// the keys `format`, `model`, `elem` and `optimizer_steps` are nnc's own.
+    pub metadata: Vec<(String, String)>,
 }
 
 /// What [`load`] restored.
@@ -123,7 +128,16 @@ pub fn save<M: Model>(
         }
     }
 
-    let mut metadata = HashMap::from([
+    let mut metadata = HashMap::new();
+    for (key, value) in &options.metadata {
+        if [FORMAT_KEY, MODEL_KEY, ELEM_KEY, STEPS_KEY].contains(&key.as_str()) {
+            return Err(cannot_save(format!(
+                "the metadata key `{key}` is nnc's own; store the value under another key"
+            )));
+        }
+        metadata.insert(key.clone(), value.clone());
+    }
+    metadata.extend([
         (FORMAT_KEY.to_string(), FORMAT.to_string()),
         (MODEL_KEY.to_string(), M::NAME.to_string()),
         (ELEM_KEY.to_string(), elem.name().to_string()),
@@ -157,6 +171,26 @@ pub fn save<M: Model>(
     let bytes = safetensors::serialize(tensors, Some(metadata))
         .map_err(|e| cannot_save(format!("safetensors could not serialise it: {e}")))?;
     write_atomic(path, &bytes)
+}
+
+/// The string metadata of the safetensors file at `path`: nnc's own keys (`format`, `model`,
+/// `elem`, `optimizer_steps`) and those the caller saved with it. Reads the header only.
+pub fn metadata(
+    path: impl AsRef<Path>,
+) -> Result<std::collections::BTreeMap<String, String>, Error> {
+    let path = path.as_ref();
+    let bytes = fs::read(path).map_err(|e| Error::io(path, e))?;
+    let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| Error::Format {
+        file: path.to_path_buf(),
+        format: "safetensors",
+        message: explain(&e, &bytes),
+    })?;
+    Ok(header
+        .metadata()
+        .iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect())
 }
 
 /// Restores `model`'s parameters and state, and its optimizer state when the checkpoint holds it, from the

@@ -60,6 +60,10 @@ pub enum Error {
     #[error("{0}")]
     Data(String),
 
+    /// An option is out of its range (a sampling temperature, a learning rate schedule).
+    #[error("{0}")]
+    Config(String),
+
     /// The model rejected a batch.
     #[error(transparent)]
     Model(#[from] nnc_runtime::Error),

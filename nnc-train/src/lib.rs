@@ -1,5 +1,6 @@
 //! The training workflow around nnc-generated models: datasets and loaders, `fit` and
-//! `evaluate` with progress reporting, and safetensors checkpoints.
+//! `evaluate` with progress reporting, safetensors checkpoints, and text generation from
+//! models with a step entry point.
 //!
 //! Everything here is generic over [`nnc_runtime::Model`], the trait every generated model
 //! implements, so one `fit` trains any model. Generated code itself never depends on this
@@ -19,6 +20,7 @@ pub mod checkpoint;
 pub mod data;
 mod error;
 mod fit;
+pub mod generate;
 mod progress;
 
 pub use data::{Column, Dataset};

@@ -430,7 +430,10 @@ fn resume<T: Float, S: Spec>(dir: &str) {
     let path = dir.join("linear.safetensors");
     let mut original = Linear::<T, S>::new(1);
     train(&mut original, 3);
-    let options = SaveOptions { optimizer: true };
+    let options = SaveOptions {
+        optimizer: true,
+        ..SaveOptions::default()
+    };
     checkpoint::save(&original, &path, &options).expect("save");
 
     // The loading model has taken a step of its own, so every buffer and the count differ.
@@ -547,7 +550,15 @@ fn an_f32_checkpoint_widens_exactly_into_an_f64_model_but_not_the_reverse() {
     let wide = dir.join("f64.safetensors");
     let mut small = Linear::<f32, WithAdam>::new(1);
     train(&mut small, 2);
-    checkpoint::save(&small, &narrow, &SaveOptions { optimizer: true }).expect("save f32");
+    checkpoint::save(
+        &small,
+        &narrow,
+        &SaveOptions {
+            optimizer: true,
+            ..SaveOptions::default()
+        },
+    )
+    .expect("save f32");
 
     let mut big = Linear::<f64, WithAdam>::new(2);
     checkpoint::load(&mut big, &narrow).expect("f32 into f64");
@@ -586,7 +597,15 @@ fn incomplete_or_foreign_optimizer_state_is_refused_and_the_model_is_unchanged()
     let bad = dir.join("bad.safetensors");
     let mut trained = Linear::<f32, WithAdam>::new(1);
     train(&mut trained, 2);
-    checkpoint::save(&trained, &good, &SaveOptions { optimizer: true }).expect("save");
+    checkpoint::save(
+        &trained,
+        &good,
+        &SaveOptions {
+            optimizer: true,
+            ..SaveOptions::default()
+        },
+    )
+    .expect("save");
 
     // One buffer of one parameter is missing, and a non-trainable parameter has state.
     rewrite(&good, &bad, |tensors| {
@@ -657,7 +676,10 @@ fn truncated_corrupt_and_missing_files_are_errors_without_panics() {
     checkpoint::save(
         &Linear::<f32, WithAdam>::new(1),
         &good,
-        &SaveOptions { optimizer: true },
+        &SaveOptions {
+            optimizer: true,
+            ..SaveOptions::default()
+        },
     )
     .expect("save");
     let bytes = std::fs::read(&good).expect("read");
@@ -737,7 +759,10 @@ fn saving_over_an_existing_file_replaces_it_completely() {
     std::fs::write(&path, vec![b'x'; 100_000]).expect("write");
     let mut model = Linear::<f64, WithAdam>::new(1);
     train(&mut model, 1);
-    let options = SaveOptions { optimizer: true };
+    let options = SaveOptions {
+        optimizer: true,
+        ..SaveOptions::default()
+    };
     checkpoint::save(&model, &path, &options).expect("save over");
     checkpoint::save(&model, &reference, &options).expect("save fresh");
     // The metadata's order may differ between two saves, so the files are compared by length and
@@ -882,7 +907,15 @@ fn layout<T: Float>(dir: &str, elem: &str) {
     let path = dir.join("linear.safetensors");
     let mut model = Linear::<T, WithAdam>::new(1);
     train(&mut model, 4);
-    checkpoint::save(&model, &path, &SaveOptions { optimizer: true }).expect("save");
+    checkpoint::save(
+        &model,
+        &path,
+        &SaveOptions {
+            optimizer: true,
+            ..SaveOptions::default()
+        },
+    )
+    .expect("save");
     let (metadata, tensors) = check_layout(&std::fs::read(&path).expect("read"));
 
     let expected_metadata = serde_json::json!({
@@ -950,4 +983,28 @@ fn a_safetensors_file_without_nnc_metadata_is_refused() {
     assert!(problems[0].contains("names no `model`"), "{problems:?}");
     assert_eq!(snapshot(&model), before);
     std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn caller_metadata_round_trips_and_nnc_keys_are_refused() {
+    let dir = temp_dir("metadata");
+    let path = dir.join("linear.safetensors");
+    let model = Linear::<f32, WithAdam>::new(1);
+    // A vocabulary with a newline, a quote and characters outside ASCII survives as text.
+    let vocab = "\n \"'AZaz\u{4e00}\u{597d}";
+    let options = SaveOptions {
+        metadata: vec![("vocab".into(), vocab.into())],
+        ..SaveOptions::default()
+    };
+    checkpoint::save(&model, &path, &options).expect("save");
+    let metadata = checkpoint::metadata(&path).expect("metadata");
+    assert_eq!(metadata.get("vocab").map(String::as_str), Some(vocab));
+    assert_eq!(metadata.get("model").map(String::as_str), Some("Linear"));
+    let own = SaveOptions {
+        metadata: vec![("model".into(), "Mine".into())],
+        ..SaveOptions::default()
+    };
+    let err = checkpoint::save(&model, dir.join("own.safetensors"), &own).unwrap_err();
+    assert!(err.to_string().contains("`model` is nnc's own"), "{err}");
+    assert!(!dir.join("own.safetensors").exists());
 }

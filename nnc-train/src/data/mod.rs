@@ -11,7 +11,7 @@ mod text;
 
 pub use self::csv::{csv, csv_regression, CsvOptions, Header, MAX_INFERRED_CLASSES};
 pub use self::idx::{idx, mnist, Idx, Split, DEFAULT_MAX_DECOMPRESSED};
-pub use self::text::{next_char_dataset, text_file, Vocab};
+pub use self::text::{next_char_dataset, next_char_sequences, text_file, Vocab};
 
 use crate::Error;
 use nnc_runtime::{Float, Rng, Values};

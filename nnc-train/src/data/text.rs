@@ -230,6 +230,59 @@ pub fn next_char_dataset(ids: &[u32], context: usize, vocab: usize) -> Result<Da
     Dataset::new(vec![inputs], vec![targets])
 }
 
+/// The sequence dataset of a recurrent language model: windows of `steps` ids starting every
+/// `stride` ids, each input an [`Column::Ids`] of shape `[steps]` (for a model input such as
+/// `input text: [64] ids(65);`) and its target the same window one id later, a label per
+/// position (`target next: [64] class(65);`). With `stride = steps` the windows do not overlap
+/// and every id is predicted once.
+///
+/// Errors if `steps`, `stride` or `vocab` is 0, if an id is not below `vocab`, or if there are
+/// fewer than `steps + 1` ids.
+pub fn next_char_sequences(
+    ids: &[u32],
+    steps: usize,
+    stride: usize,
+    vocab: usize,
+) -> Result<Dataset<f32>, Error> {
+    if steps == 0 || stride == 0 || vocab == 0 {
+        return Err(Error::Data(format!(
+            "next_char_sequences needs windows of at least 1 step, a stride of at least 1 and a \
+             vocabulary of at least 1, found {steps}, {stride} and {vocab}"
+        )));
+    }
+    if ids.len() <= steps {
+        return Err(Error::Data(format!(
+            "the text has {} characters, but windows of {steps} need at least {} (the window \
+             plus the character after it); use a longer text or shorter windows",
+            ids.len(),
+            steps.saturating_add(1)
+        )));
+    }
+    if let Some((i, &id)) = ids
+        .iter()
+        .enumerate()
+        .find(|(_, &id)| usize::try_from(id).map_or(true, |id| id >= vocab))
+    {
+        return Err(Error::Data(format!(
+            "id {id} at position {i} is not below the vocabulary size {vocab}; pass the \
+             length of the vocabulary that encoded the text"
+        )));
+    }
+    let starts: Vec<usize> = (0..ids.len() - steps).step_by(stride).collect();
+    let column = |offset: usize| -> Vec<u32> {
+        starts
+            .iter()
+            .flat_map(|&s| ids[s + offset..s + offset + steps].iter().copied())
+            .collect()
+    };
+    let ids_of = |ids: Vec<u32>| Column::Ids {
+        ids,
+        shape: vec![steps],
+        range: vocab,
+    };
+    Dataset::new(vec![ids_of(column(0))], vec![ids_of(column(1))])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,5 +330,21 @@ mod tests {
         let data = next_char_dataset(&ids, 3, vocab.len()).unwrap();
         assert_eq!(data.len(), 9);
         assert_eq!(data.inputs[0].per_sample(), 3);
+    }
+
+    #[test]
+    fn sequences_are_windows_and_their_next_ids() {
+        let ids: Vec<u32> = (0..10).collect();
+        let data = next_char_sequences(&ids, 4, 3, 10).unwrap();
+        let (Column::Ids { ids: x, .. }, Column::Ids { ids: y, .. }) =
+            (&data.inputs[0], &data.targets[0])
+        else {
+            panic!("id columns");
+        };
+        // Windows start at 0 and 3; one at 6 would have no id after its last.
+        assert_eq!(x, &[0, 1, 2, 3, 3, 4, 5, 6][..]);
+        assert_eq!(y, &[1, 2, 3, 4, 4, 5, 6, 7][..]);
+        assert!(next_char_sequences(&ids, 10, 1, 10).is_err());
+        assert!(next_char_sequences(&ids, 4, 4, 9).is_err());
     }
 }
