@@ -25,7 +25,7 @@ macro_rules! ok_fixtures {
             lenet => "tests/fixtures/ok/lenet.nnc": [LeNet],
             linear_regression => "tests/fixtures/ok/linear_regression.nnc": [Linear],
             logistic => "tests/fixtures/ok/logistic.nnc": [Logistic],
-            lstm => "tests/fixtures/ok/lstm.nnc": [LstmClassifier, StackedLstm, SharedLstm],
+            lstm => "tests/fixtures/ok/lstm.nnc": [LstmClassifier, StackedLstm, SharedLstm, BiLstm],
             losses => "tests/fixtures/ok/losses.nnc": [
                 Mae, BceLogits, BceFromLogits, SoftTargets, SoftProbs, SparseLogits,
                 SmoothedProbs, ProbsUnfused
@@ -35,7 +35,7 @@ macro_rules! ok_fixtures {
             no_bias => "tests/fixtures/ok/no_bias.nnc": [NoBias],
             positions => "tests/fixtures/ok/positions.nnc": [Positions],
             residual => "tests/fixtures/ok/residual.nnc": [Residual],
-            rnn => "tests/fixtures/ok/rnn.nnc": [RnnClassifier, StackedRnn],
+            rnn => "tests/fixtures/ok/rnn.nnc": [RnnClassifier, StackedRnn, BiRnn],
             rust_unfriendly_names => "tests/fixtures/ok/rust_unfriendly_names.nnc": [Type, Try, Flat],
             sequence => "tests/fixtures/ok/sequence.nnc": [TinyLm],
             shared_input_gradient => "tests/fixtures/ok/shared_input_gradient.nnc": [SharedGrad],

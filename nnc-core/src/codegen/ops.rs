@@ -428,6 +428,13 @@ impl Ctx<'_> {
                 let (start, len) = (usize_lit(start * step), usize_lit(len * step));
                 quote!(#k::slice_cols(exec, #blocks, #x, #n, #start, #out, #len))
             }
+            Op::Reverse { axis } => {
+                let shape = &g.ty(arg(0)).shape;
+                let (blocks, width) = self.blocks(shape, axis);
+                let step = shape.split_at_axis(axis + 1).1;
+                let (width, step, x) = (usize_lit(width), usize_lit(step), &a[0]);
+                quote!(#k::reverse_blocks(exec, #blocks, #x, #width, #step, #out))
+            }
             Op::Pad { axis, start, .. } => {
                 let shape = &g.ty(arg(0)).shape;
                 let (blocks, width) = self.blocks(shape, axis);
@@ -837,6 +844,9 @@ impl Ctx<'_> {
             Op::Concat { axis } => {
                 let args: Vec<String> = (0..node.args.len()).map(arg).collect();
                 format!("{me} = [{}] joined along axis {axis}    {shape}", args.join(", "))
+            }
+            Op::Reverse { axis } => {
+                format!("{me} = {} in reverse order along axis {axis}    {shape}", arg(0))
             }
             Op::Slice { axis, start, len } => {
                 format!("{me} = {}[{start}..{}] along axis {axis}    {shape}", arg(0), start + len)

@@ -115,6 +115,7 @@ pub fn eval(
             concat(&parts, axis)?
         }
         Op::Slice { axis, start, len } => slice(x(0)?, axis, start, len)?,
+        Op::Reverse { axis } => reverse(x(0)?, axis)?,
         Op::Pad { axis, start, total } => pad(x(0)?, axis, start, total)?,
         Op::Reshape => {
             let t = x(0)?;
@@ -325,6 +326,20 @@ fn slice(x: &Tensor, axis: usize, start: usize, len: usize) -> Result<Tensor, St
     let mut shape = x.shape.clone();
     shape[axis] = len;
     Tensor::new(shape, data)
+}
+
+/// `x` with the positions along `axis` in reverse order.
+fn reverse(x: &Tensor, axis: usize) -> Result<Tensor, String> {
+    let (outer, w) = blocks(&x.shape, axis)?;
+    let n = x.shape[axis];
+    let step = w / n.max(1);
+    let mut data = Vec::with_capacity(x.data.len());
+    for o in 0..outer {
+        for i in (0..n).rev() {
+            data.extend_from_slice(&x.data[o * w + i * step..o * w + (i + 1) * step]);
+        }
+    }
+    Tensor::new(x.shape.clone(), data)
 }
 
 /// `x` placed at `start` along `axis` in zeros of size `total` there.

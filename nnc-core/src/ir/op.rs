@@ -301,6 +301,10 @@ pub enum Op {
     /// Concatenation along `axis` (an index into the whole shape, the batch being axis 0).
     /// Args: two or more values equal on every other axis.
     Concat { axis: usize },
+    /// The positions along `axis` in reverse order (an index into the whole shape, after the
+    /// batch): the sequence a bidirectional layer's second direction reads. Its own inverse.
+    /// Args: x.
+    Reverse { axis: usize },
     /// Elements `start .. start + len` along `axis`. Args: x.
     Slice {
         axis: usize,
@@ -496,7 +500,8 @@ impl Op {
             | Op::SumAxis { .. }
             | Op::Expand { .. }
             | Op::Permute(_)
-            | Op::Reshape => 1,
+            | Op::Reshape
+            | Op::Reverse { .. } => 1,
             Op::Dense { bias: true, .. }
             | Op::Conv { bias: true, .. }
             | Op::PoolGrad { max: true, .. } => 3,
@@ -645,6 +650,13 @@ impl Op {
                 }
                 dims[axis] = Dim::Fixed(total);
                 Ok(Type::float(Shape(dims)))
+            }
+            Op::Reverse { axis } => {
+                float(args[0])?;
+                match args[0].shape.0.get(axis) {
+                    Some(Dim::Fixed(_)) if axis > 0 => Ok(args[0].clone()),
+                    _ => Err(format!("{self} does not fit {}", args[0])),
+                }
             }
             Op::Slice { axis, start, len } => {
                 float(args[0])?;
@@ -1185,6 +1197,7 @@ impl fmt::Display for Op {
             Op::Mul => f.write_str("mul"),
             Op::Scale(c) => write!(f, "scale({c})"),
             Op::Concat { axis } => write!(f, "concat(axis {axis})"),
+            Op::Reverse { axis } => write!(f, "reverse(axis {axis})"),
             Op::Slice { axis, start, len } => {
                 write!(f, "slice(axis {axis}, {start}..{})", start + len)
             }

@@ -7,6 +7,11 @@
 //! `U(±1/√hidden)` as PyTorch does; so a `state_dict` of the PyTorch module called `name` maps
 //! onto them one to one.
 //!
+//! With `bidirectional = true` a second direction, with its own parameters under PyTorch's
+//! `_reverse` names, scans the reversed sequence (`Op::Reverse`); its states are turned back to
+//! the sequence's order and joined after the forward direction's along the features, or, with
+//! `return_sequences = false`, both directions' final states are joined (PyTorch's `h_n`).
+//!
 //! Lowered as the input projection of every step at once (a dense layer over the last axis,
 //! with both biases, which fusion makes one kernel; the GRU's carries `b_ih` alone, since its
 //! reset gate multiplies `b_hn`), the scan (`Op::LstmScan`, whose record holds the hidden and
@@ -34,14 +39,20 @@ const RETURN_SEQUENCES: Param = Param {
     default: Some(Bound::Bool(true)),
     hint: "write `return_sequences = false` to keep only the last step's hidden state",
 };
+const BIDIRECTIONAL: Param = Param {
+    name: "bidirectional",
+    kind: Kind::Bool,
+    default: Some(Bound::Bool(false)),
+    hint: "write `bidirectional = true` to run a second layer over the reversed sequence",
+};
 const FROZEN: Param = Param {
     name: "frozen",
     kind: Kind::Bool,
     default: Some(Bound::Bool(false)),
     hint: "write `frozen = true` to keep the layer's parameters fixed during training",
 };
-const LSTM_SIG: &[Param] = &[HIDDEN, RETURN_SEQUENCES, FROZEN];
-const GRU_SIG: &[Param] = &[HIDDEN, RETURN_SEQUENCES, FROZEN];
+const LSTM_SIG: &[Param] = &[HIDDEN, RETURN_SEQUENCES, BIDIRECTIONAL, FROZEN];
+const GRU_SIG: &[Param] = &[HIDDEN, RETURN_SEQUENCES, BIDIRECTIONAL, FROZEN];
 const RNN_SIG: &[Param] = &[
     HIDDEN,
     Param {
@@ -54,6 +65,7 @@ const RNN_SIG: &[Param] = &[
         hint: "the nonlinearity is `tanh` (the default, as in PyTorch) or `relu`",
     },
     RETURN_SEQUENCES,
+    BIDIRECTIONAL,
     FROZEN,
 ];
 
@@ -112,14 +124,22 @@ impl Cell {
     }
 }
 
-/// A recurrent layer's parameters and what applying it again needs.
+/// The parameters of one direction of a recurrent layer.
 #[derive(Clone, Copy, Debug)]
-pub(super) struct RecurrentLayer {
-    cell: Cell,
+struct Direction {
     w_ih: ValueId,
     w_hh: ValueId,
     b_ih: ValueId,
     b_hh: ValueId,
+}
+
+/// A recurrent layer's parameters and what applying it again needs.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct RecurrentLayer {
+    cell: Cell,
+    forward: Direction,
+    /// The direction over the reversed sequence of a bidirectional layer.
+    reverse: Option<Direction>,
     hidden: usize,
     features: usize,
     return_sequences: bool,
@@ -156,28 +176,40 @@ impl Lowerer<'_> {
                 (Cell::Rnn { relu }, 2)
             }
         };
-        let (hidden, return_sequences, frozen) = (b.int(0)?, b.bool(rest)?, b.bool(rest + 1)?);
+        let (hidden, return_sequences) = (b.int(0)?, b.bool(rest)?);
+        let (bidirectional, frozen) = (b.bool(rest + 1)?, b.bool(rest + 2)?);
         let (_, features) = self.sequence(x, producer, stage.span, &what)?;
         let rows = hidden.checked_mul(cell.gates());
+        let directions = if bidirectional { 2 } else { 1 };
         let count = features
             .checked_add(hidden)
             .and_then(|n| n.checked_add(2))
             .zip(rows)
-            .and_then(|(n, rows)| n.checked_mul(rows));
+            .and_then(|(n, rows)| n.checked_mul(rows))
+            .and_then(|n| n.checked_mul(directions));
         self.within_budget(count, stage.span, &what)?;
         let rows = cell.gates() * hidden;
         // PyTorch's `reset_parameters`: every weight and bias from U(±1/√hidden).
         let init = Init::Uniform(1.0 / (hidden as f64).sqrt());
-        let mut param = |suffix: &str, shape: Vec<usize>, fan_in: usize| {
-            let name = format!("{}.{suffix}", layer.name);
-            self.param(name, shape, init, (fan_in, rows), frozen, layer.span)
+        // PyTorch's names: the reversed direction's end in `_reverse`, after the forward's.
+        let mut direction = |suffix: &str| {
+            let mut param = |what: &str, shape: Vec<usize>, fan_in: usize| {
+                let name = format!("{}.{what}_l0{suffix}", layer.name);
+                self.param(name, shape, init, (fan_in, rows), frozen, layer.span)
+            };
+            Direction {
+                w_ih: param("weight_ih", vec![rows, features], features),
+                w_hh: param("weight_hh", vec![rows, hidden], hidden),
+                b_ih: param("bias_ih", vec![rows], features),
+                b_hh: param("bias_hh", vec![rows], hidden),
+            }
         };
+        let forward = direction("");
+        let reverse = bidirectional.then(|| direction("_reverse"));
         let recurrent = RecurrentLayer {
             cell,
-            w_ih: param("weight_ih_l0", vec![rows, features], features),
-            w_hh: param("weight_hh_l0", vec![rows, hidden], hidden),
-            b_ih: param("bias_ih_l0", vec![rows], features),
-            b_hh: param("bias_hh_l0", vec![rows], hidden),
+            forward,
+            reverse,
             hidden,
             features,
             return_sequences,
@@ -245,7 +277,9 @@ impl Lowerer<'_> {
         }
     }
 
-    /// The nodes of one application: projection, scan and the hidden states it returns.
+    /// The nodes of one application: each direction's projection, scan and the hidden states
+    /// it returns, joined along the features for a bidirectional layer (forward first, as
+    /// PyTorch's output is).
     fn apply_recurrent(
         &mut self,
         x: ValueId,
@@ -258,6 +292,86 @@ impl Lowerer<'_> {
             [_, Dim::Fixed(t), _] => *t,
             _ => return None,
         };
+        let hidden = layer.hidden;
+        let out_name = let_name.unwrap_or(name).to_string();
+        let (out, width) = match layer.reverse {
+            None => {
+                let out = self.direction(x, span, name, layer, &layer.forward, false, out_name);
+                (out, hidden)
+            }
+            Some(reverse) => {
+                let forward = &layer.forward;
+                let forward = self.direction(
+                    x,
+                    span,
+                    name,
+                    layer,
+                    forward,
+                    false,
+                    format!("{name}.forward"),
+                );
+                let ty = self.graph.ty(x).clone();
+                let reversed = self.push(
+                    Op::Reverse { axis: 1 },
+                    vec![x],
+                    ty,
+                    format!("{name}.reversed"),
+                    Phase::Forward,
+                    span,
+                );
+                let prefix = format!("{name}.reverse");
+                let backward = self.direction(
+                    reversed,
+                    span,
+                    &prefix,
+                    layer,
+                    &reverse,
+                    true,
+                    format!("{name}.backward"),
+                );
+                let (axis, dims) = if layer.return_sequences {
+                    (2, vec![steps, 2 * hidden])
+                } else {
+                    (1, vec![2 * hidden])
+                };
+                let ty = Type::float(Shape::batched(&dims));
+                let out = self.push(
+                    Op::Concat { axis },
+                    vec![forward, backward],
+                    ty,
+                    out_name,
+                    Phase::Forward,
+                    span,
+                );
+                (out, 2 * hidden)
+            }
+        };
+        let returns = match (layer.return_sequences, layer.reverse.is_some()) {
+            (true, false) => "every step's hidden state",
+            (false, false) => "the last hidden state",
+            (true, true) => "every step's hidden states of both directions",
+            (false, true) => "the final hidden states of both directions",
+        };
+        let kind = layer.cell.name();
+        Some((out, format!("{kind} `{name}` ({returns}, {width} units)")))
+    }
+
+    /// One direction's projection and scan over `x`, and what it returns: every step's hidden
+    /// state `[steps, hidden]`, in the order of the original sequence (`reversed` turns the
+    /// states of a scan over the reversed sequence back), or its final state `[hidden]`, named
+    /// `out_name`.
+    #[allow(clippy::too_many_arguments)] // The application, the direction and the names.
+    fn direction(
+        &mut self,
+        x: ValueId,
+        span: Span,
+        name: &str,
+        layer: &RecurrentLayer,
+        dir: &Direction,
+        reversed: bool,
+        out_name: String,
+    ) -> ValueId {
+        let steps = self.graph.ty(x).shape.sample_dims()[0];
         let (hidden, rows) = (layer.hidden, layer.cell.gates() * layer.hidden);
         let seq = |dims: &[usize]| Type::float(Shape::batched(dims));
         let mut push = |op: Op, args: Vec<ValueId>, ty: Type, node: String| {
@@ -269,19 +383,19 @@ impl Lowerer<'_> {
         };
         let proj = push(
             product,
-            vec![x, layer.w_ih],
+            vec![x, dir.w_ih],
             seq(&[steps, rows]),
             format!("{name}.proj"),
         );
         // An LSTM's or RNN's biases enter every step as their sum, so the projection carries
         // it; the GRU's reset gate multiplies b_hn, so its scan adds b_hh itself.
         let bias = if layer.cell == Cell::Gru {
-            layer.b_ih
+            dir.b_ih
         } else {
             let bias_ty = Type::float(Shape::fixed(&[rows]));
             push(
                 Op::Add,
-                vec![layer.b_ih, layer.b_hh],
+                vec![dir.b_ih, dir.b_hh],
                 bias_ty,
                 format!("{name}.bias"),
             )
@@ -294,9 +408,9 @@ impl Lowerer<'_> {
         );
         let record_ty = seq(&[layer.cell.planes(), steps, hidden]);
         let scan = layer.cell.scan(hidden);
-        let mut scan_args = vec![z, layer.w_hh];
+        let mut scan_args = vec![z, dir.w_hh];
         if layer.cell == Cell::Gru {
-            scan_args.push(layer.b_hh);
+            scan_args.push(dir.b_hh);
         }
         let record = push(scan, scan_args, record_ty, format!("{name}.record"));
         let h_plane = Op::Slice {
@@ -310,29 +424,34 @@ impl Lowerer<'_> {
             seq(&[1, steps, hidden]),
             format!("{name}.h"),
         );
-        let out_name = let_name.unwrap_or(name).to_string();
-        let out = if layer.return_sequences {
-            push(Op::Reshape, vec![states], seq(&[steps, hidden]), out_name)
-        } else {
-            let last = Op::Slice {
-                axis: 2,
-                start: steps - 1,
-                len: 1,
-            };
-            let last = push(
-                last,
+        if layer.return_sequences {
+            if !reversed {
+                return push(Op::Reshape, vec![states], seq(&[steps, hidden]), out_name);
+            }
+            let states = push(
+                Op::Reshape,
                 vec![states],
-                seq(&[1, 1, hidden]),
-                format!("{name}.last"),
+                seq(&[steps, hidden]),
+                format!("{name}.states"),
             );
-            push(Op::Reshape, vec![last], seq(&[hidden]), out_name)
+            return push(
+                Op::Reverse { axis: 1 },
+                vec![states],
+                seq(&[steps, hidden]),
+                out_name,
+            );
+        }
+        let last = Op::Slice {
+            axis: 2,
+            start: steps - 1,
+            len: 1,
         };
-        let returns = if layer.return_sequences {
-            "every step's hidden state"
-        } else {
-            "the last hidden state"
-        };
-        let kind = layer.cell.name();
-        Some((out, format!("{kind} `{name}` ({returns}, {hidden} units)")))
+        let last = push(
+            last,
+            vec![states],
+            seq(&[1, 1, hidden]),
+            format!("{name}.last"),
+        );
+        push(Op::Reshape, vec![last], seq(&[hidden]), out_name)
     }
 }

@@ -169,3 +169,36 @@ pub fn slice_cols<T: Float>(
         d.copy_from_slice(&s[src_offset..src_offset + dst_width]);
     }
 }
+
+/// `dst` = `src` with the positions of each row reversed: rows of `width` values hold
+/// `width / step` positions of `step` values each (a sequence of steps along one axis), and
+/// position `i` of a row goes to position `n − 1 − i`. A bidirectional layer reads its sequence
+/// this way, and its gradient goes back the same way.
+pub fn reverse_blocks<T: Float>(
+    _: &Exec,
+    rows: usize,
+    src: &[T],
+    width: usize,
+    step: usize,
+    dst: &mut [T],
+) {
+    assert!(
+        step > 0 && width.is_multiple_of(step),
+        "reverse_blocks: rows of {width} are not whole positions of {step}"
+    );
+    assert_eq!(
+        src.len(),
+        rows * width,
+        "reverse_blocks: src is not {rows}x{width}"
+    );
+    assert_eq!(
+        dst.len(),
+        rows * width,
+        "reverse_blocks: dst is not {rows}x{width}"
+    );
+    for (s, d) in src.chunks_exact(width).zip(dst.chunks_exact_mut(width)) {
+        for (from, to) in s.chunks_exact(step).zip(d.chunks_exact_mut(step).rev()) {
+            to.copy_from_slice(from);
+        }
+    }
+}

@@ -43,7 +43,8 @@ pub use dense::{bias_add, dense_forward};
 pub use dense_backward::{bias_backward, dense_backward_input, dense_backward_weight};
 pub use dropout::dropout_mask;
 pub use elementwise::{
-    accumulate, add, add_assign, copy_cols, mul, mul_inplace, scale, slice_cols, sub,
+    accumulate, add, add_assign, copy_cols, mul, mul_inplace, reverse_blocks, scale, slice_cols,
+    sub,
 };
 pub use embedding::{embedding, embedding_backward};
 pub use exec::{Exec, THREADS_ENV};

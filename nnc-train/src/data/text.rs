@@ -168,6 +168,21 @@ impl Vocab {
     }
 }
 
+/// Every id must be below `vocab`, the size the model's ids and classes are declared with.
+fn check_ids(ids: &[u32], vocab: usize) -> Result<(), Error> {
+    match ids
+        .iter()
+        .enumerate()
+        .find(|(_, &id)| usize::try_from(id).map_or(true, |id| id >= vocab))
+    {
+        Some((i, id)) => Err(Error::Data(format!(
+            "id {id} at position {i} is not below the vocabulary size {vocab}; pass the \
+             length of the vocabulary that encoded the text"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// The fixed-window next-character dataset of a language model: for each position `i` from
 /// `context` on, the input is the `context` ids before it (oldest first), an
 /// [`Column::Ids`] of shape `[context]` for a model input such as `input chars: [8] ids(65);`,
@@ -192,16 +207,7 @@ pub fn next_char_dataset(ids: &[u32], context: usize, vocab: usize) -> Result<Da
             context.saturating_add(1)
         )));
     }
-    if let Some((i, &id)) = ids
-        .iter()
-        .enumerate()
-        .find(|(_, &id)| usize::try_from(id).map_or(true, |id| id >= vocab))
-    {
-        return Err(Error::Data(format!(
-            "id {id} at position {i} is not below the vocabulary size {vocab}; pass the \
-             length of the vocabulary that encoded the text"
-        )));
-    }
+    check_ids(ids, vocab)?;
     let samples = ids.len() - context;
     let too_big = || {
         Error::Data(format!(
@@ -258,16 +264,7 @@ pub fn next_char_sequences(
             steps.saturating_add(1)
         )));
     }
-    if let Some((i, &id)) = ids
-        .iter()
-        .enumerate()
-        .find(|(_, &id)| usize::try_from(id).map_or(true, |id| id >= vocab))
-    {
-        return Err(Error::Data(format!(
-            "id {id} at position {i} is not below the vocabulary size {vocab}; pass the \
-             length of the vocabulary that encoded the text"
-        )));
-    }
+    check_ids(ids, vocab)?;
     let starts: Vec<usize> = (0..ids.len() - steps).step_by(stride).collect();
     let column = |offset: usize| -> Vec<u32> {
         starts

@@ -97,6 +97,8 @@ pub fn gradient(
             let len = size(arg);
             b.emit(Op::Slice { axis, start, len }, &[upstream()], name)
         }
+        // y = x reversed along an axis:  dx = dy reversed back.
+        Op::Reverse { axis } => b.emit(Op::Reverse { axis }, &[upstream()], name),
         // y = x[start .. start + len] along an axis:  dx is dy there and zero elsewhere.
         Op::Slice { axis, start, .. } => {
             let total = match b.program.graph.ty(arg).shape.0[axis] {
