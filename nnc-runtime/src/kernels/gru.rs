@@ -16,10 +16,7 @@
 //! `b_hh`'s gradients follow. Threads split the batch in blocks as the LSTM's do (`lstm.rs`).
 
 use super::activation::sigmoid;
-use super::recurrent::{
-    check, check_init, init_block, recurrent_scratch_len, scan_tasks, RECURRENT_BLOCK,
-};
-use super::split::{PerTask, RowsMut, RowsRef};
+use super::recurrent::{check, check_init, scan_blocks, Rows, RECURRENT_BLOCK};
 use super::{vectorized, Exec};
 use crate::float::Float;
 
@@ -46,29 +43,21 @@ pub fn gru_scan<T: Float>(
     let h3 = check("gru_scan", batch, steps, hidden, 3, x, w_hh, record);
     let init_row = check_init("gru_scan", batch, 1, hidden, init);
     assert_eq!(b_hh.len(), h3, "gru_scan: b_hh is not 3H");
-    let scratch = PerTask::new(scratch, recurrent_scratch_len(hidden));
-    let tasks = scan_tasks(exec, batch, batch * steps * h3 * hidden, &scratch);
-    let (x_row, record_row) = (steps * h3, GRU_PLANES * steps * hidden);
-    let operands = (
-        RowsRef(x, x_row),
-        RowsRef(init.unwrap_or(&[]), init_row),
-        RowsMut::new(record, record_row),
-        scratch,
-    );
-    exec.split_rows(
+    let rows = Rows {
+        first: (x, steps * h3),
+        second: (init.unwrap_or(&[]), init_row),
+        out: (record, GRU_PLANES * steps * hidden),
+    };
+    let macs = batch * steps * h3 * hidden;
+    scan_blocks(
+        exec,
         batch,
-        RECURRENT_BLOCK,
-        tasks,
-        operands,
-        |_, (x, init, record, scratch)| {
-            let blocks = x
-                .chunks(RECURRENT_BLOCK * x_row)
-                .zip(record.chunks_mut(RECURRENT_BLOCK * record_row));
-            for (b, (x, record)) in blocks.enumerate() {
-                let init = init_block(init, b, init_row, x.len() / x_row);
-                let operands = (x, w_hh, b_hh, init);
-                scan_block(steps, hidden, operands, record, scratch);
-            }
+        hidden,
+        macs,
+        rows,
+        scratch,
+        |x, init, record, scratch| {
+            scan_block(steps, hidden, (x, w_hh, b_hh, init), record, scratch)
         },
     );
 }
@@ -207,28 +196,23 @@ pub fn gru_scan_backward<T: Float>(
         "gru_scan_backward: dx is not B x 2 x T x 3H"
     );
     assert_eq!(d_record.len(), record.len(), "gru_scan_backward: d_record");
-    let scratch = PerTask::new(scratch, recurrent_scratch_len(hidden));
-    let tasks = scan_tasks(exec, batch, batch * steps * h3 * hidden, &scratch);
-    let (dx_row, record_row) = (2 * steps * h3, GRU_PLANES * steps * hidden);
-    let operands = (
-        RowsRef(record, record_row),
-        RowsRef(d_record, record_row),
-        RowsMut::new(dx, dx_row),
-        scratch,
-    );
-    exec.split_rows(
+    let record_row = GRU_PLANES * steps * hidden;
+    let rows = Rows {
+        first: (record, record_row),
+        second: (d_record, record_row),
+        out: (dx, 2 * steps * h3),
+    };
+    let macs = batch * steps * h3 * hidden;
+    scan_blocks(
+        exec,
         batch,
-        RECURRENT_BLOCK,
-        tasks,
-        operands,
-        |_, (record, d_record, dx, scratch)| {
-            let blocks = record
-                .chunks(RECURRENT_BLOCK * record_row)
-                .zip(d_record.chunks(RECURRENT_BLOCK * record_row))
-                .zip(dx.chunks_mut(RECURRENT_BLOCK * dx_row));
-            for ((record, d_record), dx) in blocks {
-                backward_block(steps, hidden, record, d_record, w_hh, dx, scratch);
-            }
+        hidden,
+        macs,
+        rows,
+        scratch,
+        |record, d_record, dx, scratch| {
+            let d_record = d_record.unwrap_or(&[]);
+            backward_block(steps, hidden, record, d_record, w_hh, dx, scratch)
         },
     );
 }

@@ -12,10 +12,7 @@
 //! on any number of threads. The recurrent weight's gradient is `recurrent.rs`'s.
 
 use super::activation::sigmoid;
-use super::recurrent::{
-    check, check_init, init_block, recurrent_scratch_len, scan_tasks, RECURRENT_BLOCK,
-};
-use super::split::{PerTask, RowsMut, RowsRef};
+use super::recurrent::{check, check_init, scan_blocks, Rows, RECURRENT_BLOCK};
 use super::{vectorized, Exec};
 use crate::float::Float;
 
@@ -46,29 +43,20 @@ pub fn lstm_scan<T: Float>(
 ) {
     let h4 = check("lstm_scan", batch, steps, hidden, 4, z, w_hh, record);
     let init_row = check_init("lstm_scan", batch, 2, hidden, init);
-    let scratch = PerTask::new(scratch, recurrent_scratch_len(hidden));
-    let tasks = scan_tasks(exec, batch, batch * steps * h4 * hidden, &scratch);
-    let (z_row, record_row) = (steps * h4, 6 * steps * hidden);
-    let operands = (
-        RowsRef(z, z_row),
-        RowsRef(init.unwrap_or(&[]), init_row),
-        RowsMut::new(record, record_row),
-        scratch,
-    );
-    exec.split_rows(
+    let rows = Rows {
+        first: (z, steps * h4),
+        second: (init.unwrap_or(&[]), init_row),
+        out: (record, 6 * steps * hidden),
+    };
+    let macs = batch * steps * h4 * hidden;
+    scan_blocks(
+        exec,
         batch,
-        RECURRENT_BLOCK,
-        tasks,
-        operands,
-        |_, (z, init, record, scratch)| {
-            let blocks = z
-                .chunks(RECURRENT_BLOCK * z_row)
-                .zip(record.chunks_mut(RECURRENT_BLOCK * record_row));
-            for (b, (z, record)) in blocks.enumerate() {
-                let init = init_block(init, b, init_row, z.len() / z_row);
-                scan_block(steps, hidden, z, w_hh, init, record, scratch);
-            }
-        },
+        hidden,
+        macs,
+        rows,
+        scratch,
+        |z, init, record, scratch| scan_block(steps, hidden, z, w_hh, init, record, scratch),
     );
 }
 
@@ -189,28 +177,23 @@ pub fn lstm_scan_backward<T: Float>(
         record,
     );
     assert_eq!(d_record.len(), record.len(), "lstm_scan_backward: d_record");
-    let scratch = PerTask::new(scratch, recurrent_scratch_len(hidden));
-    let tasks = scan_tasks(exec, batch, batch * steps * h4 * hidden, &scratch);
-    let (z_row, record_row) = (steps * h4, 6 * steps * hidden);
-    let operands = (
-        RowsRef(record, record_row),
-        RowsRef(d_record, record_row),
-        RowsMut::new(dz, z_row),
-        scratch,
-    );
-    exec.split_rows(
+    let record_row = 6 * steps * hidden;
+    let rows = Rows {
+        first: (record, record_row),
+        second: (d_record, record_row),
+        out: (dz, steps * h4),
+    };
+    let macs = batch * steps * h4 * hidden;
+    scan_blocks(
+        exec,
         batch,
-        RECURRENT_BLOCK,
-        tasks,
-        operands,
-        |_, (record, d_record, dz, scratch)| {
-            let blocks = record
-                .chunks(RECURRENT_BLOCK * record_row)
-                .zip(d_record.chunks(RECURRENT_BLOCK * record_row))
-                .zip(dz.chunks_mut(RECURRENT_BLOCK * z_row));
-            for ((record, d_record), dz) in blocks {
-                backward_block(steps, hidden, record, d_record, w_hh, dz, scratch);
-            }
+        hidden,
+        macs,
+        rows,
+        scratch,
+        |record, d_record, dz, scratch| {
+            let d_record = d_record.unwrap_or(&[]);
+            backward_block(steps, hidden, record, d_record, w_hh, dz, scratch)
         },
     );
 }

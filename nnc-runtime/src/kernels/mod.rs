@@ -31,6 +31,7 @@ mod metrics;
 mod norm;
 mod pool;
 mod recurrent;
+mod rnn;
 mod simd;
 pub(crate) mod softmax;
 pub(crate) mod split;
@@ -68,10 +69,8 @@ pub use norm::{
     fold_batch_norm_bias, fold_batch_norm_weight, running_mean, running_var,
 };
 pub use pool::{avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward, Pool2d};
-pub use recurrent::{
-    carry_out, recurrent_scratch_len, recurrent_weight_grad, rnn_scan, rnn_scan_backward,
-    RECURRENT_BLOCK,
-};
+pub use recurrent::{carry_out, recurrent_scratch_len, recurrent_weight_grad, RECURRENT_BLOCK};
+pub use rnn::{rnn_scan, rnn_scan_backward};
 pub use softmax::{log_softmax, log_softmax_backward, softmax, softmax_backward};
 
 pub(crate) use matmul::Gemm;

@@ -1,8 +1,6 @@
-//! What the recurrent layers share, and the plain (Elman) RNN, PyTorch's `nn.RNN`:
-//! `h_t = act(x_t · W_ihᵀ + b_ih + h_{t−1} · W_hhᵀ + b_hh)` with `act` tanh or relu, from a zero
-//! state. As for the LSTM (`lstm.rs`), the input projection of every step, both biases
-//! included, is one product before the scan, which adds only the recurrent product, per step
-//! for a block of samples, and applies the activation.
+//! What the recurrent layers' kernels share (`rnn.rs`, `lstm.rs`, `gru.rs`): the blocks of
+//! samples a scan splits its batch into, the scratch a thread needs, the checks of a scan's
+//! operands, the state after a scan's last step, and the recurrent weight's gradient.
 //!
 //! A scan writes a record `[B, planes, T, H]` whose first plane is the hidden states (the
 //! RNN's only plane; the LSTM adds its cell state and gates, the GRU its gates, `gru.rs`). The recurrent weight's gradient
@@ -12,7 +10,7 @@
 
 use super::dense::{MIN_TASK_MACS, ROW_GRAIN};
 use super::split::{PerTask, RowsMut, RowsRef};
-use super::{vectorized, Exec};
+use super::Exec;
 use crate::float::Float;
 
 /// Samples whose steps advance together: the rows of each step's recurrent product. Tasks
@@ -43,11 +41,59 @@ pub(super) fn scan_tasks<T>(
         .min(scratch.tasks())
 }
 
-/// The initial states of the samples of block `index` (of [`RECURRENT_BLOCK`] samples, `row`
-/// values each) within a task's rows, or `None` when the scan starts from zero (`init` empty).
-pub(super) fn init_block<T>(init: &[T], index: usize, row: usize, rows: usize) -> Option<&[T]> {
-    let start = index * RECURRENT_BLOCK * row;
-    (!init.is_empty()).then(|| &init[start..start + rows * row])
+/// A scan's operands for one direction of travel: what it reads, with its values per sample,
+/// and what it writes, likewise.
+pub(super) struct Rows<'a, T> {
+    pub first: (&'a [T], usize),
+    pub second: (&'a [T], usize),
+    pub out: (&'a mut [T], usize),
+}
+
+/// Runs `block` on every block of [`RECURRENT_BLOCK`] samples of a scan, each task of the
+/// threads taking whole blocks in order: the block's rows of the two operands read (the
+/// second empty where it is, as a scan from a zero state has no initial states) and of the
+/// output, and the task's scratch. `macs` is the scan's work in multiply-adds. Every scan and
+/// backward pass splits its batch this way, so each block's products see the same rows on any
+/// number of threads.
+pub(super) fn scan_blocks<T: Float>(
+    exec: &Exec,
+    batch: usize,
+    hidden: usize,
+    macs: usize,
+    rows: Rows<'_, T>,
+    scratch: &mut [T],
+    block: impl Fn(&[T], Option<&[T]>, &mut [T], &mut [T]) + Sync,
+) {
+    let scratch = PerTask::new(scratch, recurrent_scratch_len(hidden));
+    let tasks = scan_tasks(exec, batch, macs, &scratch);
+    let Rows {
+        first: (first, first_row),
+        second: (second, second_row),
+        out: (out, out_row),
+    } = rows;
+    let operands = (
+        RowsRef(first, first_row),
+        RowsRef(second, second_row),
+        RowsMut::new(out, out_row),
+        scratch,
+    );
+    exec.split_rows(
+        batch,
+        RECURRENT_BLOCK,
+        tasks,
+        operands,
+        |_, (first, second, out, scratch)| {
+            let blocks = first
+                .chunks(RECURRENT_BLOCK * first_row)
+                .zip(out.chunks_mut(RECURRENT_BLOCK * out_row));
+            for (b, (first, out)) in blocks.enumerate() {
+                let start = b * RECURRENT_BLOCK * second_row;
+                let n = first.len() / first_row;
+                let second = (!second.is_empty()).then(|| &second[start..start + n * second_row]);
+                block(first, second, out, scratch);
+            }
+        },
+    );
 }
 
 /// Checks a scan's initial states: empty (a zero state) or `planes` vectors of `hidden` per
@@ -108,175 +154,6 @@ pub(super) fn check<T>(
         "{what}: the record is not B x {planes} x T x H"
     );
     width
-}
-
-/// The Elman RNN's scan: `h` (`[B, 1, T, H]`, its record) from the projections `z`
-/// (`[B, T, H]`) and `W_hh` (`[H, H]`), with relu for `relu`, else tanh, starting from `init`
-/// (`[B, 1, H]`) or from zero. `scratch` holds [`recurrent_scratch_len`] elements for each
-/// thread that may take part.
-#[allow(clippy::too_many_arguments)] // The sizes, the operands and the scratch.
-pub fn rnn_scan<T: Float>(
-    exec: &Exec,
-    batch: usize,
-    steps: usize,
-    hidden: usize,
-    relu: bool,
-    z: &[T],
-    w_hh: &[T],
-    init: Option<&[T]>,
-    h: &mut [T],
-    scratch: &mut [T],
-) {
-    let row = steps * check("rnn_scan", batch, steps, hidden, 1, z, w_hh, h);
-    let init_row = check_init("rnn_scan", batch, 1, hidden, init);
-    let scratch = PerTask::new(scratch, recurrent_scratch_len(hidden));
-    let tasks = scan_tasks(exec, batch, batch * steps * hidden * hidden, &scratch);
-    let operands = (
-        RowsRef(z, row),
-        RowsRef(init.unwrap_or(&[]), init_row),
-        RowsMut::new(h, row),
-        scratch,
-    );
-    exec.split_rows(
-        batch,
-        RECURRENT_BLOCK,
-        tasks,
-        operands,
-        |_, (z, init, h, scratch)| {
-            let blocks = z
-                .chunks(RECURRENT_BLOCK * row)
-                .zip(h.chunks_mut(RECURRENT_BLOCK * row));
-            for (b, (z, h)) in blocks.enumerate() {
-                let rows = z.len() / row;
-                let init = init_block(init, b, init_row, rows);
-                let (h_prev, pre) = scratch.split_at_mut(RECURRENT_BLOCK * hidden);
-                let (h_prev, pre) = (&mut h_prev[..rows * hidden], &mut pre[..rows * hidden]);
-                for t in 0..steps {
-                    match (t, init) {
-                        // From a zero state the first step has no recurrent term.
-                        (0, None) => pre.fill(T::ZERO),
-                        (0, Some(init)) => {
-                            h_prev.copy_from_slice(init);
-                            T::gemm_nt(rows, hidden, hidden, h_prev, w_hh, pre);
-                        }
-                        _ => {
-                            for (r, prev) in h_prev.chunks_exact_mut(hidden).enumerate() {
-                                let start = r * row + (t - 1) * hidden;
-                                prev.copy_from_slice(&h[start..start + hidden]);
-                            }
-                            T::gemm_nt(rows, hidden, hidden, h_prev, w_hh, pre);
-                        }
-                    }
-                    for r in 0..rows {
-                        let at = r * row + t * hidden..r * row + (t + 1) * hidden;
-                        let pre = &pre[r * hidden..(r + 1) * hidden];
-                        rnn_cell(relu, pre, &z[at.clone()], &mut h[at]);
-                    }
-                }
-            }
-        },
-    );
-}
-
-/// `h = act(pre + z)` for one sample's step.
-fn rnn_cell<T: Float>(relu: bool, pre: &[T], z: &[T], h: &mut [T]) {
-    vectorized!(rnn_cell_body(relu: bool, pre: &[T], z: &[T], h: &mut [T]));
-}
-
-#[inline(always)]
-fn rnn_cell_body<T: Float>(relu: bool, pre: &[T], z: &[T], h: &mut [T]) {
-    let n = h.len();
-    let (pre, z) = (&pre[..n], &z[..n]);
-    if relu {
-        for ((y, &p), &x) in h.iter_mut().zip(pre).zip(z) {
-            let v = p + x;
-            *y = if v > T::ZERO { v } else { T::ZERO };
-        }
-    } else {
-        for ((y, &p), &x) in h.iter_mut().zip(pre).zip(z) {
-            *y = (p + x).tanh();
-        }
-    }
-}
-
-/// Backpropagation through time of the Elman RNN: `dz` (`[B, T, H]`) from the hidden states
-/// `h`, their gradient `dh` (what the rest of the model sends back to each step) and `W_hh`.
-#[allow(clippy::too_many_arguments)] // The sizes, the operands and the scratch.
-pub fn rnn_scan_backward<T: Float>(
-    exec: &Exec,
-    batch: usize,
-    steps: usize,
-    hidden: usize,
-    relu: bool,
-    h: &[T],
-    dh: &[T],
-    w_hh: &[T],
-    dz: &mut [T],
-    scratch: &mut [T],
-) {
-    let row = steps * check("rnn_scan_backward", batch, steps, hidden, 1, dz, w_hh, h);
-    assert_eq!(dh.len(), h.len(), "rnn_scan_backward: dh");
-    let scratch = PerTask::new(scratch, recurrent_scratch_len(hidden));
-    let tasks = scan_tasks(exec, batch, batch * steps * hidden * hidden, &scratch);
-    let operands = (
-        RowsRef(h, row),
-        RowsRef(dh, row),
-        RowsMut::new(dz, row),
-        scratch,
-    );
-    exec.split_rows(
-        batch,
-        RECURRENT_BLOCK,
-        tasks,
-        operands,
-        |_, (h, dh, dz, scratch)| {
-            let blocks = h
-                .chunks(RECURRENT_BLOCK * row)
-                .zip(dh.chunks(RECURRENT_BLOCK * row))
-                .zip(dz.chunks_mut(RECURRENT_BLOCK * row));
-            for ((h, dh), dz) in blocks {
-                let rows = h.len() / row;
-                // What step t + 1 sends back to h_t through the recurrent product.
-                let dh_next = &mut scratch[..rows * hidden];
-                dh_next.fill(T::ZERO);
-                for t in (0..steps).rev() {
-                    for r in 0..rows {
-                        let at = r * row + t * hidden..r * row + (t + 1) * hidden;
-                        let rec = &dh_next[r * hidden..(r + 1) * hidden];
-                        rnn_cell_backward(relu, &h[at.clone()], &dh[at.clone()], rec, &mut dz[at]);
-                    }
-                    if t > 0 {
-                        // h_{t−1} gets dz_t · W_hh.
-                        let a = &dz[t * hidden..];
-                        T::gemm_nn(rows, hidden, hidden, a, row, 1, w_hh, dh_next, false);
-                    }
-                }
-            }
-        },
-    );
-}
-
-/// `dz = (dh + dh_rec) ⊙ act'`, the derivative written through the output `h`.
-fn rnn_cell_backward<T: Float>(relu: bool, h: &[T], dh: &[T], dh_rec: &[T], dz: &mut [T]) {
-    vectorized!(rnn_cell_backward_body(relu: bool, h: &[T], dh: &[T], dh_rec: &[T], dz: &mut [T]));
-}
-
-#[inline(always)]
-fn rnn_cell_backward_body<T: Float>(relu: bool, h: &[T], dh: &[T], dh_rec: &[T], dz: &mut [T]) {
-    let n = dz.len();
-    let (h, dh, dh_rec) = (&h[..n], &dh[..n], &dh_rec[..n]);
-    for k in 0..n {
-        let g = dh[k] + dh_rec[k];
-        dz[k] = if relu {
-            if h[k] > T::ZERO {
-                g
-            } else {
-                T::ZERO
-            }
-        } else {
-            g * (T::ONE - h[k] * h[k])
-        };
-    }
 }
 
 /// The state after the last step of a scan: of each sample's record (`planes` planes of `steps`
