@@ -197,7 +197,21 @@ fn folded(program: &Program) -> Option<String> {
 fn step(program: &Program) -> Option<String> {
     match &program.step {
         Ok(step) => {
-            let layers: Vec<&str> = step.carries.iter().map(|c| c.layer.as_str()).collect();
+            // A layer applied to several sequences carries a state for each application.
+            let mut layers: Vec<(&str, usize)> = Vec::new();
+            for c in &step.carries {
+                match layers.iter_mut().find(|(name, _)| *name == c.layer) {
+                    Some((_, n)) => *n += 1,
+                    None => layers.push((&c.layer, 1)),
+                }
+            }
+            let layers: Vec<String> = layers
+                .into_iter()
+                .map(|(name, n)| match n {
+                    1 => name.to_string(),
+                    n => format!("{name} ({n} applications)"),
+                })
+                .collect();
             let per_sequence = program.plan.as_ref().map_or(String::new(), |plan| {
                 format!("{} elements per sequence, ", group(plan.carry as u128))
             });
