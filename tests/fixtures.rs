@@ -107,7 +107,7 @@ fn err_fixtures() {
 #[test]
 fn report_fixtures() {
     insta::glob!(
-        "fixtures/ok/{conv,mnist_mlp,no_bias,two_models,xor}.nnc",
+        "fixtures/ok/{conv,lstm,mnist_mlp,no_bias,two_models,xor}.nnc",
         |path| {
             let src = fs::read_to_string(path).unwrap();
             let programs = nnc_core::analyze(&src).unwrap().programs;
