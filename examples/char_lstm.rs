@@ -316,6 +316,14 @@ fn sample_model<M: Model<Elem = f32>>(
     vocab: &Vocab,
     emit: impl FnMut(char),
 ) -> Result<String, Box<dyn Error>> {
+    if let Some(c) = args.prompt.chars().find(|&c| vocab.id(c).is_none()) {
+        return Err(format!(
+            "the prompt has the character {c:?}, which the model never saw (its vocabulary has \
+             {} characters); leave it out, or train on a text that has it",
+            vocab.len()
+        )
+        .into());
+    }
     let mut model = M::new(0);
     checkpoint::load(&mut model, path)?;
     let mut ws = model.workspace(1);
@@ -340,13 +348,26 @@ fn sample_model<M: Model<Elem = f32>>(
 }
 
 #[allow(dead_code)]
-fn main() -> Result<(), Box<dyn Error>> {
-    let cli = Cli::parse();
+fn main() {
+    // Errors are printed as their message, not as the `Debug` form `main` would give them.
+    if let Err(e) = run(Cli::parse()) {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+#[allow(dead_code)]
+fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
     match cli.command {
         Some(Command::Sample(args)) => {
             let mut out = std::io::stdout();
-            print!("{}", args.prompt);
+            // The prompt is printed with the first generated character, once it is known to
+            // be in the model's vocabulary.
+            let mut prompt = Some(args.prompt.clone());
             sample(&args, |c| {
+                if let Some(p) = prompt.take() {
+                    print!("{p}");
+                }
                 print!("{c}");
                 let _ = out.flush();
             })?;
