@@ -39,20 +39,9 @@ mod fixture {
 }
 use fixture::{BiGru, BiLstm, BiLstmLast};
 
-/// `f(k)` for every flat index `k` of a tensor of `n` values.
-fn filled(n: usize, f: impl Fn(f64) -> f64) -> Vec<f64> {
-    (0..n).map(|k| f(k as f64)).collect()
-}
-
-fn close(what: &str, got: &[f64], want: &[f64]) {
-    assert_eq!(got.len(), want.len(), "{what}: lengths");
-    for (i, (a, b)) in got.iter().zip(want).enumerate() {
-        assert!(
-            (a - b).abs() <= 1e-12,
-            "{what}[{i}]: {a} but PyTorch gives {b}"
-        );
-    }
-}
+#[path = "common/pytorch_recurrent.rs"]
+mod pytorch;
+use pytorch::{close, filled};
 
 /// The output and the gradients of `L = Σ out ⊙ r` against PyTorch's: the output, then the
 /// gradients of the input and of the reverse direction's `weight_ih`, `weight_hh`, `bias_ih`

@@ -101,21 +101,29 @@ impl Sampler {
         for (i, q) in p.iter().enumerate() {
             let q = q.to_f64();
             if valid(q) {
-                // In logarithms, so that a low temperature does not underflow every weight:
-                // the weights are rescaled by the largest below.
+                // In logarithms: the weights are rescaled by the largest below.
                 self.candidates.push((q.ln() / s.temperature, i as u32));
             }
         }
         if self.candidates.is_empty() {
             return Err(no_candidate());
         }
-        // Most likely first; ties keep the lower id first, so the order is deterministic.
-        self.candidates
-            .sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        // The cuts need the most likely first (ties keep the lower id first, so the order is
+        // deterministic); without them the candidates stay in id order, and a draw costs no
+        // sort of the vocabulary.
+        if s.top_k > 0 || s.top_p < 1.0 {
+            self.candidates
+                .sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        }
         if s.top_k > 0 {
             self.candidates.truncate(s.top_k);
         }
-        let top = self.candidates[0].0;
+        // Rescaled by the largest, so that a low temperature does not underflow every weight.
+        let top = self
+            .candidates
+            .iter()
+            .map(|c| c.0)
+            .fold(f64::NEG_INFINITY, f64::max);
         let mut total = 0.0;
         for c in &mut self.candidates {
             c.0 = (c.0 - top).exp();

@@ -2,6 +2,9 @@
 //! fixed formulas (PyTorch's side is the script in the comments of `tests/recurrent.rs` and
 //! `tests/gru.rs`), and the comparison of the output and every gradient of `L = Σ out ⊙ r`.
 
+// Each test file that includes this module uses only some of it.
+#![allow(dead_code)]
+
 use nnc::runtime::{Model, Values};
 
 /// `f(k)` for every flat index `k` of a tensor of `n` values.

@@ -49,7 +49,13 @@ impl Builder<'_> {
     }
 
     /// Appends a node whose type is given rather than inferred (a reshape's target shape).
+    /// The same node, asked for again with the same type, is the one already emitted.
     pub fn emit_typed(&mut self, op: Op, args: &[ValueId], ty: Type, name: String) -> ValueId {
+        if let Some(&v) = self.emitted.get(&(op, args.to_vec())) {
+            if *self.program.graph.ty(v) == ty {
+                return v;
+            }
+        }
         let g = &mut self.program.graph;
         let span = g.span(self.origin);
         let v = g.push(
