@@ -11,9 +11,10 @@ use nnc_runtime::kernels::{
     accumulate, act_backward, act_backward_inplace, act_forward, add, add_assign, batch_matmul,
     batch_norm, batch_norm_backward, batch_norm_scale_grad, batch_norm_stats, bias_add,
     bias_backward, channel_sum, dense_backward_input, dense_backward_weight, dense_forward,
-    gru_scan, gru_scan_backward, log_softmax, log_softmax_backward, lstm_scan, lstm_scan_backward,
-    mul, mul_inplace, recurrent_scratch_len, recurrent_weight_grad, rnn_scan, rnn_scan_backward,
-    scale, softmax, softmax_backward, sub, GRU_PLANES,
+    gru_scan, gru_scan_backward, layer_norm, layer_norm_backward, layer_norm_scale_grad,
+    log_softmax, log_softmax_backward, lstm_scan, lstm_scan_backward, mul, mul_inplace,
+    recurrent_scratch_len, recurrent_weight_grad, rnn_scan, rnn_scan_backward, scale, softmax,
+    softmax_backward, sub, GRU_PLANES,
 };
 use nnc_runtime::{
     Act, Adagrad, AdagradConfig, Adam, AdamConfig, AdamW, Aligned, Exec, Float, Mode, Optimizer,
@@ -205,6 +206,33 @@ fn batch_norm_kernels<T: Float>() {
             channel_sum(e, channels, spread, &g, d)
         });
     }
+}
+
+fn layer_norm_kernels<T: Float>() {
+    // Rows of a width with a tail past the kernels' eight partial sums, and a width of 131
+    // columns for the scale gradient, whose split cuts columns.
+    for (rows, width) in [(1031, 67), (509, 131)] {
+        let len = rows * width;
+        let x = random::<T>(len, 31);
+        let g = random::<T>(len, 32);
+        let gamma = random::<T>(width, 33);
+        let beta = random::<T>(width, 34);
+        same_bits("layer_norm", len, |e, y| {
+            layer_norm(e, rows, width, 1e-5, &x, &gamma, Some(&beta), y)
+        });
+        same_bits("layer_norm_backward", len, |e, dx| {
+            layer_norm_backward(e, rows, width, 1e-5, &g, &x, &gamma, dx)
+        });
+        same_bits("layer_norm_scale_grad", width, |e, d| {
+            layer_norm_scale_grad(e, rows, width, 1e-5, &g, &x, d)
+        });
+    }
+}
+
+#[test]
+fn layer_norm_kernels_give_the_same_bits_on_every_thread_count() {
+    layer_norm_kernels::<f32>();
+    layer_norm_kernels::<f64>();
 }
 
 fn lstm_kernels<T: Float>() {

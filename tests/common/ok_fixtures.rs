@@ -7,7 +7,7 @@ macro_rules! ok_fixtures {
     ($callback:ident) => {
         $callback! {
             activations => "tests/fixtures/ok/activations.nnc": [Activations],
-            attention => "tests/fixtures/ok/attention.nnc": [Attention, Heads],
+            attention => "tests/fixtures/ok/attention.nnc": [Attention, Heads, SelfAttention, CausalBlock],
             autoencoder => "tests/fixtures/ok/autoencoder.nnc": [AutoEncoder],
             batch_norm => "tests/fixtures/ok/batch_norm.nnc": [BatchNormMlp, Norm, Channels, Named],
             bce_unfused => "tests/fixtures/ok/bce_unfused.nnc": [BceUnfused],
@@ -22,6 +22,7 @@ macro_rules! ok_fixtures {
             iris => "tests/fixtures/ok/iris.nnc": [Iris],
             keras_iris => "tests/fixtures/ok/keras_iris.nnc": [KerasIris],
             keras_mnist => "tests/fixtures/ok/keras_mnist.nnc": [KerasMnist],
+            layer_norm => "tests/fixtures/ok/layer_norm.nnc": [LayerNormMlp, LayerNormTagger],
             lenet => "tests/fixtures/ok/lenet.nnc": [LeNet],
             linear_regression => "tests/fixtures/ok/linear_regression.nnc": [Linear],
             logistic => "tests/fixtures/ok/logistic.nnc": [Logistic],

@@ -142,18 +142,24 @@ fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) 
         );
         quote!(#[doc = #doc] const #name: rt::kernels::Pool2d = #g;)
     });
-    // Recurrent scans need space for a block of samples' states, by their hidden size.
-    let mut hidden_sizes: Vec<usize> = p
-        .graph
-        .nodes
-        .iter()
-        .filter_map(|n| match n.op.scratch() {
-            Some(crate::ir::Scratch::Recurrent { hidden }) => Some(hidden),
-            _ => None,
-        })
-        .collect();
+    // Recurrent scans need space for a block of samples' states, by their hidden size, and
+    // attention for copies of one head's columns, by the positions and the head's width.
+    let mut hidden_sizes = Vec::new();
+    let mut attention_sizes = Vec::new();
+    for node in &p.graph.nodes {
+        match node.op.scratch() {
+            Some(crate::ir::Scratch::Recurrent { hidden }) => hidden_sizes.push(hidden),
+            Some(crate::ir::Scratch::Attention) => {
+                let (steps, _, head) = ops::attention_sizes(&p.graph, node);
+                attention_sizes.push((steps, head));
+            }
+            _ => {}
+        }
+    }
     hidden_sizes.sort_unstable();
     hidden_sizes.dedup();
+    attention_sizes.sort_unstable();
+    attention_sizes.dedup();
     let mut needs: Vec<TokenStream> = names
         .conv
         .iter()
@@ -166,11 +172,31 @@ fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) 
         let h = usize_lit(h);
         quote!(rt::kernels::recurrent_scratch_len(#h))
     }));
-    let scratch_doc = match (names.conv.is_empty(), hidden_sizes.is_empty()) {
-        (false, true) => " Scratch elements each thread's convolution kernels use (one sample's columns).",
-        (true, false) => " Scratch elements each thread's recurrent kernels use (a block of samples' states).",
-        _ => " Scratch elements each thread's kernels use (one sample's columns for a convolution, a block of samples' states for a recurrent layer).",
-    };
+    needs.extend(attention_sizes.iter().map(|&(t, h)| {
+        let (t, h) = (usize_lit(t), usize_lit(h));
+        quote!(rt::kernels::attention_scratch_len(#t, #h))
+    }));
+    let uses: Vec<&str> = [
+        (
+            !names.conv.is_empty(),
+            "one sample's columns for a convolution",
+        ),
+        (
+            !hidden_sizes.is_empty(),
+            "a block of samples' states for a recurrent layer",
+        ),
+        (
+            !attention_sizes.is_empty(),
+            "one head's queries, keys and values for attention",
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(used, what)| used.then_some(what))
+    .collect();
+    let scratch_doc = format!(
+        " Scratch elements each thread's kernels use ({}).",
+        uses.join("; ")
+    );
     let (scratch_const, start_exec, arena_new, exec_field) = if !needs.is_empty() {
         (
             quote! {

@@ -512,6 +512,45 @@ impl Ctx<'_> {
                 let g = &a[0];
                 quote!(#k::channel_sum(exec, #c, #s, #g, #out))
             }
+            Op::AttentionProbs { .. } | Op::AttentionMix { .. } | Op::AttentionGrad { .. } => {
+                let (steps, heads, head) = attention_sizes(g, node);
+                let (t, h, s) = (usize_lit(steps), usize_lit(heads), usize_lit(head));
+                match node.op {
+                    Op::AttentionProbs { causal, scale, .. } => {
+                        let (qkv, scale) = (&a[0], float_lit(scale.get()));
+                        quote!(#k::attention_probs(exec, batch, #t, #h, #s, #causal, #scale, #qkv, #out, scratch))
+                    }
+                    Op::AttentionGrad { scale, .. } => {
+                        let (p, qkv, gy, scale) = (&a[0], &a[1], &a[2], float_lit(scale.get()));
+                        quote!(#k::attention_backward(exec, batch, #t, #h, #s, #scale, #p, #qkv, #gy, #out, scratch))
+                    }
+                    _ => {
+                        let (p, qkv) = (&a[0], &a[1]);
+                        quote!(#k::attention_mix(exec, batch, #t, #h, #s, #p, #qkv, #out, scratch))
+                    }
+                }
+            }
+            Op::LayerNorm { eps, bias } => {
+                let (rows, n, eps) = (self.rows(arg(0)), self.width(arg(0)), float_lit(eps.get()));
+                let (x, gamma) = (&a[0], &a[1]);
+                let beta = if bias {
+                    let b = &a[2];
+                    quote!(Some(#b))
+                } else {
+                    quote!(None)
+                };
+                quote!(#k::layer_norm(exec, #rows, #n, #eps, #x, #gamma, #beta, #out))
+            }
+            Op::LayerNormGrad { eps } => {
+                let (rows, n, eps) = (self.rows(arg(1)), self.width(arg(1)), float_lit(eps.get()));
+                let (g, x, gamma) = (&a[0], &a[1], &a[2]);
+                quote!(#k::layer_norm_backward(exec, #rows, #n, #eps, #g, #x, #gamma, #out))
+            }
+            Op::LayerNormScaleGrad { eps } => {
+                let (rows, n, eps) = (self.rows(arg(1)), self.width(arg(1)), float_lit(eps.get()));
+                let (g, x) = (&a[0], &a[1]);
+                quote!(#k::layer_norm_scale_grad(exec, #rows, #n, #eps, #g, #x, #out))
+            }
             Op::LstmScan { hidden, .. }
             | Op::LstmScanGrad { hidden }
             | Op::RnnScan { hidden, .. }
@@ -903,6 +942,39 @@ impl Ctx<'_> {
                 arg(1)
             ),
             Op::ChannelSum => format!("{me} = Σ {} per channel", arg(0)),
+            Op::AttentionProbs { heads, causal, scale } => format!(
+                "{me} = softmax({scale} · q·kᵀ) over the {}positions, per head ({heads}), from the queries and keys in {}    {shape}",
+                if causal { "earlier and current " } else { "" },
+                arg(0)
+            ),
+            Op::AttentionMix { heads } => format!(
+                "{me} = {} · v per head ({heads}), the heads side by side, the values from {}    {shape}",
+                arg(0),
+                arg(1)
+            ),
+            Op::AttentionGrad { .. } => format!(
+                "{me} = d queries, keys and values of {} through the weights {} and their softmax, from {}    {shape}",
+                arg(1),
+                arg(0),
+                arg(2)
+            ),
+            Op::LayerNorm { eps, bias } => format!(
+                "{me} = {}·({} − mean)/√(var + {eps}){} over each row's last axis    {shape}",
+                arg(1),
+                arg(0),
+                if bias { format!(" + {}", arg(2)) } else { String::new() }
+            ),
+            Op::LayerNormGrad { .. } => format!(
+                "{me} = (ĝ − mean(ĝ) − x̂·mean(ĝ·x̂))/√(var + eps) per row with ĝ = {} ⊙ {}, x̂ the normalised {}: through each row's statistics too",
+                arg(0),
+                arg(2),
+                arg(1)
+            ),
+            Op::LayerNormScaleGrad { .. } => format!(
+                "{me} = Σ over the rows of {} · x̂, x̂ the normalised {}",
+                arg(0),
+                arg(1)
+            ),
             Op::LstmScan { .. } => format!(
                 "{me} = the LSTM over the steps of {}{}: gates i, f, g, o = σ, σ, tanh, σ of {} + h·{}ᵀ, c = f·c + i·g, h = o·tanh(c); the planes of h, c and the gates    {shape}",
                 arg(0),
@@ -989,6 +1061,22 @@ impl Ctx<'_> {
             }
         }
     }
+}
+
+/// The positions, heads and values per head of an attention node, from its packed projections
+/// `[B, T, 3·heads·head]` (the argument of the weights, the second of the others).
+pub fn attention_sizes(g: &crate::ir::Graph, node: &Node) -> (usize, usize, usize) {
+    let (heads, qkv) = match node.op {
+        Op::AttentionProbs { heads, .. } => (heads, node.args[0]),
+        Op::AttentionMix { heads } | Op::AttentionGrad { heads, .. } => (heads, node.args[1]),
+        _ => (1, node.args[0]),
+    };
+    let dims = g.ty(qkv).shape.sample_dims();
+    let (steps, width) = (
+        dims.first().copied().unwrap_or(0),
+        dims.get(1).copied().unwrap_or(0),
+    );
+    (steps, heads, width / (3 * heads.max(1)))
 }
 
 /// The runtime's `Act` variant, named through the generated module's `rt` alias.

@@ -12,8 +12,10 @@
 //! view a value as the matrix `[product of all leading axes, last axis]`, so they hold for any
 //! rank. Every mismatch between a value and what its op expects is an `Err`, never a panic.
 
+mod attention;
 mod conv;
 mod gru;
+mod layer_norm;
 mod loss;
 mod norm;
 mod ops;

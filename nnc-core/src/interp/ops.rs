@@ -1,7 +1,7 @@
 //! The ops, one function per family, dispatched by the single `match` in [`eval`]: adding an op
 //! to the IR means adding one arm there (and a function here or in `loss.rs`).
 
-use super::{conv, gru, loss, matrix_view, norm, recurrent, Tensor, Value};
+use super::{attention, conv, gru, layer_norm, loss, matrix_view, norm, recurrent, Tensor, Value};
 use crate::ir::{Act, Mode, Op};
 
 /// The value of a non-leaf op applied to `args`. `out` is the result's shape from the node's
@@ -34,6 +34,21 @@ pub fn eval(
         Op::BatchNormGrad => norm::normalize_grad(x(0)?, x(1)?, x(2)?, x(3)?)?,
         Op::BatchNormScaleGrad => norm::channel_sums(x(0)?, Some((x(1)?, x(2)?)))?,
         Op::ChannelSum => norm::channel_sums(x(0)?, None)?,
+        Op::AttentionProbs {
+            heads,
+            causal,
+            scale,
+        } => attention::probs(x(0)?, heads, causal, scale.get())?,
+        Op::AttentionMix { heads } => attention::mix(x(0)?, x(1)?, heads)?,
+        Op::AttentionGrad { heads, scale } => {
+            attention::grad(x(0)?, x(1)?, x(2)?, heads, scale.get())?
+        }
+        Op::LayerNorm { eps, bias } => {
+            let beta = if bias { Some(x(2)?) } else { None };
+            layer_norm::forward(eps.get(), x(0)?, x(1)?, beta)?
+        }
+        Op::LayerNormGrad { eps } => layer_norm::input_grad(eps.get(), x(0)?, x(1)?, x(2)?)?,
+        Op::LayerNormScaleGrad { eps } => layer_norm::scale_grad(eps.get(), x(0)?, x(1)?)?,
         Op::RunningMean { momentum } => norm::running(momentum.get(), x(0)?, args[1], None)?,
         Op::RunningVar {
             momentum,

@@ -94,7 +94,12 @@ impl fmt::Debug for Perm {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Scratch {
     Conv(ConvGeom),
-    Recurrent { hidden: usize },
+    Recurrent {
+        hidden: usize,
+    },
+    /// Copies of one head's columns over the positions, sized by the node's packed projections
+    /// (the positions and the values per head are in its types, not in the op).
+    Attention,
 }
 
 /// Element-wise activation functions that can be fused into a dense layer's epilogue.
@@ -386,6 +391,16 @@ pub enum Op {
     BatchNormScaleGrad,
     /// `Σ g` per channel, `[C]` (d loss / d β). Args: g.
     ChannelSum,
+    /// PyTorch's `LayerNorm` over the last axis: each row normalised with its own mean and
+    /// biased variance, `γ·(x − mean)/√(var + eps) + β`, with γ (and β when `bias`) one value
+    /// per feature. Args: x, γ, β (β only when `bias`).
+    LayerNorm { eps: Const, bias: bool },
+    /// d loss / d x of layer norm, through each row's statistics too:
+    /// `(ĝ − mean(ĝ) − x̂·mean(ĝ ⊙ x̂))/√(var + eps)` with `ĝ = g ⊙ γ`, the statistics computed
+    /// again from x. Args: g, x, γ.
+    LayerNormGrad { eps: Const },
+    /// `Σ over rows of g ⊙ x̂`, `[D]` (d loss / d γ of layer norm). Args: g, x.
+    LayerNormScaleGrad { eps: Const },
     /// The next running mean, `(1 − momentum)·running + momentum·mean`, written into the
     /// state it reads. Args: stats, running mean.
     RunningMean { momentum: Const },
@@ -451,6 +466,22 @@ pub enum Op {
     /// then d loss / d (W_hh h + b_hh), from the record and its gradient (whose `h` plane is what
     /// the rest of the model sends back). Args: record, d record, W_hh.
     GruScanGrad { hidden: usize },
+    /// Multi-head self-attention's weights: `qkv` `[B, T, 3D]` holds each position's query,
+    /// key and value side by side, head `h` owning columns `h·D/heads ..` of each; the result
+    /// is `softmax(scale · q_i · k_j)` over `j` for every head and position `i`, `[B, heads, T,
+    /// T]`, with `j ≤ i` only when `causal` (the masked weights exactly zero). Autodiff does not
+    /// differentiate it: [`Op::AttentionMix`]'s rule accounts for it. Args: qkv.
+    AttentionProbs {
+        heads: usize,
+        causal: bool,
+        scale: Const,
+    },
+    /// The heads' weighted values side by side, `[B, T, D]`: `Σ_j P[h, i, j] · v_j` in the
+    /// columns of head `h`. Args: the weights, qkv.
+    AttentionMix { heads: usize },
+    /// d loss / d qkv `[B, T, 3D]` of an attention, through its weights and their softmax.
+    /// Args: the weights, qkv, d loss / d the mixed values.
+    AttentionGrad { heads: usize, scale: Const },
     /// The state a recurrent layer carries from one call of the step entry point to the next
     /// (`[B, planes, H]`, the workspace's `i`-th), read by its scan. A leaf.
     Carried(usize),
@@ -488,6 +519,11 @@ impl Op {
             | Op::RnnScanGrad { .. }
             | Op::GruScanGrad { .. } => 3,
             Op::BatchNorm | Op::BatchNormGrad | Op::FoldBias { bias: false, .. } => 4,
+            Op::LayerNorm { bias, .. } => 2 + usize::from(bias),
+            Op::LayerNormGrad { .. } => 3,
+            Op::AttentionProbs { .. } => 1,
+            Op::AttentionGrad { .. } => 3,
+            Op::LayerNormScaleGrad { .. } => 2,
             Op::FoldBias { bias: true, .. } => 5,
             Op::ChannelSum
             | Op::Activation(_)
@@ -821,6 +857,77 @@ impl Op {
                 })
             }
             Op::ChannelSum => Ok(Type::float(Shape::fixed(&[channels(self, args[0])?]))),
+            Op::AttentionProbs { heads, .. }
+            | Op::AttentionMix { heads }
+            | Op::AttentionGrad { heads, .. } => {
+                let qkv = if matches!(self, Op::AttentionProbs { .. }) {
+                    args[0]
+                } else {
+                    args[1]
+                };
+                float(qkv)?;
+                let (steps, model) = match qkv.shape.0.as_slice() {
+                    [Dim::Batch, Dim::Fixed(t), Dim::Fixed(w)]
+                        if heads > 0 && w % (3 * heads) == 0 && *w > 0 =>
+                    {
+                        (*t, w / 3)
+                    }
+                    _ => {
+                        return Err(format!(
+                            "{self} expects packed projections [B, T, 3·D] with D a multiple of {heads}, found {qkv}"
+                        ))
+                    }
+                };
+                let weights = Type::float(Shape::batched(&[heads, steps, steps]));
+                match self {
+                    Op::AttentionProbs { .. } => Ok(weights),
+                    Op::AttentionMix { .. } => {
+                        expect(self, 0, args[0], &weights)?;
+                        Ok(Type::float(Shape::batched(&[steps, model])))
+                    }
+                    _ => {
+                        expect(self, 0, args[0], &weights)?;
+                        expect(
+                            self,
+                            2,
+                            args[2],
+                            &Type::float(Shape::batched(&[steps, model])),
+                        )?;
+                        Ok(qkv.clone())
+                    }
+                }
+            }
+            Op::LayerNorm { .. } | Op::LayerNormGrad { .. } | Op::LayerNormScaleGrad { .. } => {
+                // x is the first argument of the forward op and the second of its gradients.
+                let x = if matches!(self, Op::LayerNorm { .. }) {
+                    args[0]
+                } else {
+                    args[1]
+                };
+                float(x)?;
+                let width = match x.shape.0.as_slice() {
+                    [Dim::Batch, .., Dim::Fixed(n)] => *n,
+                    _ => return Err(format!("{self} expects rows [B, …, D], found {x}")),
+                };
+                let vector = Type::float(Shape::fixed(&[width]));
+                match self {
+                    Op::LayerNorm { .. } => {
+                        for (i, p) in args.iter().enumerate().skip(1) {
+                            expect(self, i, p, &vector)?;
+                        }
+                        Ok(x.clone())
+                    }
+                    Op::LayerNormGrad { .. } => {
+                        expect(self, 0, args[0], x)?;
+                        expect(self, 2, args[2], &vector)?;
+                        Ok(x.clone())
+                    }
+                    _ => {
+                        expect(self, 0, args[0], x)?;
+                        Ok(vector)
+                    }
+                }
+            }
             Op::RunningMean { .. } | Op::RunningVar { .. } => {
                 float(args[1])?;
                 match (args[0].shape.0.as_slice(), args[1].shape.0.as_slice()) {
@@ -1062,6 +1169,9 @@ impl Op {
             | Op::RnnScanGrad { hidden, .. }
             | Op::GruScan { hidden, .. }
             | Op::GruScanGrad { hidden } => Some(Scratch::Recurrent { hidden }),
+            Op::AttentionProbs { .. } | Op::AttentionMix { .. } | Op::AttentionGrad { .. } => {
+                Some(Scratch::Attention)
+            }
             _ => None,
         }
     }
@@ -1238,6 +1348,24 @@ impl fmt::Display for Op {
             Op::BatchNormGrad => f.write_str("batch_norm_grad"),
             Op::BatchNormScaleGrad => f.write_str("batch_norm_scale_grad"),
             Op::ChannelSum => f.write_str("channel_sum"),
+            Op::LayerNorm { eps, bias } => {
+                let bias = if *bias { "+bias" } else { "" };
+                write!(f, "layer_norm{bias}(eps {eps})")
+            }
+            Op::LayerNormGrad { eps } => write!(f, "layer_norm_grad(eps {eps})"),
+            Op::AttentionProbs {
+                heads,
+                causal,
+                scale,
+            } => {
+                let mask = if *causal { ", causal" } else { "" };
+                write!(f, "attention_probs(heads {heads}{mask}, scale {scale})")
+            }
+            Op::AttentionMix { heads } => write!(f, "attention_mix(heads {heads})"),
+            Op::AttentionGrad { heads, scale } => {
+                write!(f, "attention_grad(heads {heads}, scale {scale})")
+            }
+            Op::LayerNormScaleGrad { eps } => write!(f, "layer_norm_scale_grad(eps {eps})"),
             Op::RunningMean { momentum } => write!(f, "running_mean(momentum {momentum})"),
             Op::RunningVar {
                 momentum,

@@ -6,7 +6,7 @@
 //! (`-> c1`) shares its parameters, on inputs of the shape it was defined for.
 
 use super::args::{Bound, Kind, Param};
-use super::dense::{init_of, relu_like, INITS, INIT_HINT};
+use super::dense::{init_of, relu_like, INITS, INIT_HINT, STD};
 use super::layers::{Layer, LayerKind};
 use super::Lowerer;
 use crate::diag::{Diagnostic, Span};
@@ -45,7 +45,7 @@ pub(super) const fn size_option(
 /// The options of `conv2d` (`two_d`) and `conv1d`. A 2-D size may be a pair `(rows, columns)`
 /// and a 2-D padding four sizes `(top, bottom, left, right)`; a 1-D layer has one axis, so its
 /// binding refuses tuples.
-const fn conv_sig(two_d: bool) -> [Param; 9] {
+const fn conv_sig(two_d: bool) -> [Param; 10] {
     let (pair, padding): (&'static [usize], &'static [usize]) =
         if two_d { (&[2], &[2, 4]) } else { (&[], &[]) };
     let (positive, sizes) = if two_d {
@@ -126,11 +126,12 @@ const fn conv_sig(two_d: bool) -> [Param; 9] {
             default: Some(Bound::Bool(false)),
             hint: "write `frozen = true` to keep the layer's parameters fixed during training",
         },
+        STD,
     ]
 }
 
-static CONV2D_SIG: [Param; 9] = conv_sig(true);
-static CONV1D_SIG: [Param; 9] = conv_sig(false);
+static CONV2D_SIG: [Param; 10] = conv_sig(true);
+static CONV1D_SIG: [Param; 10] = conv_sig(false);
 
 /// A convolution layer's parameters and geometry, for applying it again by name.
 #[derive(Clone, Copy, Debug)]
@@ -204,7 +205,7 @@ impl Lowerer<'_> {
         let weight = self.param(
             format!("{}.weight", layer.name),
             geom.weight_dims(),
-            init_of(&b, 7, default_init),
+            init_of(&b, 7, default_init, b.real(9)?),
             (fan_in, fan_out),
             frozen,
             layer.span,

@@ -19,11 +19,20 @@ pub(super) const INITS: &[&str] = &[
     "xavier_uniform",
     "glorot_normal",
     "glorot_uniform",
+    "normal",
     "zeros",
     "ones",
 ];
 
-pub(super) const INIT_HINT: &str = "an initializer is one of `he_normal`, `he_uniform`, `xavier_normal`, `xavier_uniform` (or their `kaiming_`/`glorot_` names), `zeros`, `ones`, or a number for a constant";
+pub(super) const INIT_HINT: &str = "an initializer is one of `he_normal`, `he_uniform`, `xavier_normal`, `xavier_uniform` (or their `kaiming_`/`glorot_` names), `normal` (N(0, std²)), `zeros`, `ones`, or a number for a constant";
+
+/// The standard deviation of `init = normal`, an option of every layer with that initializer.
+pub(super) const STD: Param = Param {
+    name: "std",
+    kind: Kind::POSITIVE,
+    default: Some(Bound::Real(0.02)),
+    hint: "the standard deviation of `init = normal` (GPT-2 uses 0.02, the default)",
+};
 
 /// An initializer option: a name from `INITS`, or a number for a constant.
 const fn initializer(name: &'static str) -> Param {
@@ -68,6 +77,7 @@ const DENSE_SIG: &[Param] = &[
         default: Some(Bound::Bool(false)),
         hint: "write `frozen = true` to keep the layer's parameters fixed during training",
     },
+    STD,
 ];
 
 /// Whether a weight followed by this activation is best initialised for relu-like units.
@@ -103,7 +113,8 @@ impl Lowerer<'_> {
         } else {
             Init::XavierUniform
         };
-        let init = init_of(&b, 3, default_init);
+        let std = b.real(6)?;
+        let init = init_of(&b, 3, default_init, std);
         let w = self.param(
             format!("{}.weight", layer.name),
             vec![units, inputs],
@@ -116,7 +127,7 @@ impl Lowerer<'_> {
             self.param(
                 format!("{}.bias", layer.name),
                 vec![units],
-                init_of(&b, 4, Init::Zeros),
+                init_of(&b, 4, Init::Zeros, std),
                 (inputs, units),
                 frozen,
                 layer.span,
@@ -197,7 +208,7 @@ impl Lowerer<'_> {
     }
 
     /// `act(x · wᵀ + b)` for a layer's parameters.
-    fn apply_dense(
+    pub(super) fn apply_dense(
         &mut self,
         x: ValueId,
         layer: &str,
@@ -249,8 +260,9 @@ impl Lowerer<'_> {
     }
 }
 
-/// The initializer bound to argument `i`, or `default` when it was left out.
-pub(super) fn init_of(b: &args::BoundArgs, i: usize, default: Init) -> Init {
+/// The initializer bound to argument `i`, or `default` when it was left out; `std` is the
+/// standard deviation of `normal`.
+pub(super) fn init_of(b: &args::BoundArgs, i: usize, default: Init, std: f64) -> Init {
     if let Some(x) = b.real(i) {
         return if x == 0.0 {
             Init::Zeros
@@ -263,6 +275,7 @@ pub(super) fn init_of(b: &args::BoundArgs, i: usize, default: Init) -> Init {
         "he_uniform" | "kaiming_uniform" => Init::HeUniform,
         "xavier_normal" | "glorot_normal" => Init::XavierNormal,
         "xavier_uniform" | "glorot_uniform" => Init::XavierUniform,
+        "normal" => Init::Normal(std),
         "zeros" => Init::Zeros,
         "ones" => Init::Constant(1.0),
         _ => default,

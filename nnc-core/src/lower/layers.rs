@@ -1,7 +1,7 @@
 //! Lowering of chain stages: the table of stage kinds, activations and dropout, and what
 //! every layer with parameters shares (unique names, the parameter budget, parameter nodes).
 //! Each layer kind with parameters has a file of its own: `dense.rs`, `embedding.rs`,
-//! `batch_norm.rs`, `bias.rs`, `conv.rs`, `recurrent.rs`; the poolings are in `pool.rs`.
+//! `batch_norm.rs`, `layer_norm.rs`, `attention.rs`, `bias.rs`, `conv.rs`, `recurrent.rs`; the poolings are in `pool.rs`.
 
 use super::args::{self, Bound, Kind, Param};
 use super::{suggest, Lowerer};
@@ -14,6 +14,8 @@ const STAGE_KINDS: &[&str] = &[
     "dense",
     "embedding",
     "batch_norm",
+    "layer_norm",
+    "attention",
     "bias",
     "conv2d",
     "conv1d",
@@ -130,6 +132,10 @@ pub(super) enum LayerKind {
     },
     /// Never applied again: its running statistics describe one place in the model.
     BatchNorm,
+    /// Self-attention, applied again to sequences of the width it was defined for.
+    Attention(super::attention::AttentionLayer),
+    /// A layer norm, applied again to rows of the width it was defined for.
+    LayerNorm(super::layer_norm::LayerNormLayer),
     /// A convolution, applied again only to inputs of the shape it was defined for.
     Conv(super::conv::ConvLayer),
     /// An LSTM or RNN, applied again only to sequences of the features it was defined for.
@@ -241,6 +247,12 @@ impl Lowerer<'_> {
         if kind == "batch_norm" {
             return self.batch_norm(x, producer, stage, let_name);
         }
+        if kind == "layer_norm" {
+            return self.layer_norm(x, producer, stage, let_name);
+        }
+        if kind == "attention" {
+            return self.attention(x, producer, stage, let_name);
+        }
         if kind == "conv2d" || kind == "conv1d" {
             return self.conv(x, producer, stage, next, let_name);
         }
@@ -333,6 +345,12 @@ impl Lowerer<'_> {
             }
             LayerKind::Dense(dense) if bare => {
                 self.reuse_dense(x, producer, stage, layer.span, &dense, let_name)
+            }
+            LayerKind::Attention(info) if bare => {
+                self.reuse_attention(x, producer, stage, layer.span, &info, let_name)
+            }
+            LayerKind::LayerNorm(info) if bare => {
+                self.reuse_layer_norm(x, producer, stage, layer.span, &info, let_name)
             }
             LayerKind::Conv(conv) if bare => {
                 self.reuse_conv(x, producer, stage, layer.span, &conv, let_name)

@@ -6,6 +6,7 @@
 //! forward graph and the loss only; gradients come from the autodiff pass.
 
 mod args;
+mod attention;
 mod batch_norm;
 mod bias;
 mod conv;
@@ -13,6 +14,7 @@ mod dense;
 mod embedding;
 mod expr;
 mod functions;
+mod layer_norm;
 mod layers;
 mod pool;
 mod recurrent;

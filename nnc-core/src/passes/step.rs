@@ -104,6 +104,11 @@ fn analyse(p: &Program) -> Result<Vec<Option<Pos>>, String> {
                 _ => return Err(unsupported()),
             },
             Op::Activation(_) | Op::Scale(_) => of(0),
+            Op::LayerNorm { .. } => match of(0) {
+                Pos::Seq(a) if a + 1 == dims.len() => return Err(unsupported()),
+                x if (1..node.args.len()).all(|i| of(i) == Pos::Const) => x,
+                _ => return Err(unsupported()),
+            },
             Op::Softmax | Op::LogSoftmax => match of(0) {
                 Pos::Seq(a) if a + 1 == dims.len() => return Err(unsupported()),
                 x => x,

@@ -1,5 +1,5 @@
 //! Numeric kernels: matrix products, dense layers, activations, softmax, element-wise and layout
-//! operations, embedding lookups, batch normalisation, dropout masks, losses, accuracy counts and optimizer updates, plus the
+//! operations, embedding lookups, batch and layer normalisation, dropout masks, losses, accuracy counts and optimizer updates, plus the
 //! fallible zeroed allocation of workspace buffers. This module and its children hold all of the
 //! crate's `unsafe` code.
 //!
@@ -14,6 +14,7 @@
 #![allow(clippy::too_many_arguments)]
 
 pub(crate) mod activation;
+mod attention;
 mod blocked;
 mod conv;
 mod dense;
@@ -23,6 +24,7 @@ mod elementwise;
 mod embedding;
 mod exec;
 mod gru;
+mod layer_norm;
 mod layout;
 mod loss;
 mod lstm;
@@ -39,6 +41,7 @@ mod update;
 pub(crate) mod zeroed;
 
 pub use activation::{act_backward, act_backward_inplace, act_forward, Act};
+pub use attention::{attention_backward, attention_mix, attention_probs, attention_scratch_len};
 pub use conv::{conv2d, conv2d_backward_input, conv2d_backward_weight, Conv2d};
 pub use dense::{bias_add, dense_forward};
 pub use dense_backward::{bias_backward, dense_backward_input, dense_backward_weight};
@@ -50,6 +53,7 @@ pub use elementwise::{
 pub use embedding::{embedding, embedding_backward};
 pub use exec::{Exec, THREADS_ENV};
 pub use gru::{gru_scan, gru_scan_backward, GRU_PLANES};
+pub use layer_norm::{layer_norm, layer_norm_backward, layer_norm_scale_grad};
 pub use layout::{batch_matmul, expand_axis, permute, sum_axis, MAX_AXES};
 pub use loss::{
     binary_cross_entropy, binary_cross_entropy_backward, binary_cross_entropy_with_logits,

@@ -86,6 +86,8 @@ pub fn run(p: &mut Program) {
             // Batch norm's rule differentiates through its statistics; the running statistics
             // written in the `Commit` phase are not part of the loss.
             Op::BatchNormStats { .. } => false,
+            // Likewise attention's rule differentiates through its weights.
+            Op::AttentionProbs { .. } => false,
             op if op.writes_state() => false,
             _ => node.args.iter().any(|a| needs[a.index()]),
         };

@@ -129,6 +129,31 @@ pub fn gradient(
                 _ => b.emit(Op::ChannelSum, &[upstream()], name),
             }
         }
+        // y = γ·x̂ + β per row, x̂ = (x − μ)/σ with the row's own statistics:  dx = (ĝ −
+        // mean(ĝ) − x̂·mean(ĝ ⊙ x̂))/σ with ĝ = dy ⊙ γ (through μ and σ too),  dγ = Σ_rows dy ⊙ x̂,
+        // dβ = Σ_rows dy.
+        Op::LayerNorm { eps, .. } => {
+            let (x, gamma) = (node.args[0], node.args[1]);
+            match position {
+                0 => b.emit(Op::LayerNormGrad { eps }, &[upstream(), x, gamma], name),
+                1 => b.emit(Op::LayerNormScaleGrad { eps }, &[upstream(), x], name),
+                _ => b.emit(Op::SumRows { keep: 1 }, &[upstream()], name),
+            }
+        }
+        // O = P·V per head with P = softmax(scale·Q·Kᵀ), all three from the packed qkv:  dqkv
+        // through V directly and through P's softmax into Q and K, in one node, since the
+        // weights P (position 0) are never differentiated on their own (see `run`).
+        Op::AttentionMix { heads } => {
+            let (probs, qkv) = (node.args[0], node.args[1]);
+            let Op::AttentionProbs { scale, .. } = b.program.graph.node(probs).op else {
+                unreachable!("attention mixes the weights of an attention (checked by lowering)")
+            };
+            b.emit(
+                Op::AttentionGrad { heads, scale },
+                &[probs, qkv, upstream()],
+                name,
+            )
+        }
         // y = conv(x, w) + b:  dx = convᵀ(dy, w) (the patches' gradients added back where they
         // were read),  dw = Σ over samples and positions of dy ⊗ patches,  db = Σ dy per
         // channel. Lowering never fuses an activation in, so `act` is the identity here.
@@ -233,6 +258,10 @@ pub fn gradient(
         | Op::BatchNormGrad
         | Op::BatchNormScaleGrad
         | Op::ChannelSum
+        | Op::LayerNormGrad { .. }
+        | Op::AttentionProbs { .. }
+        | Op::AttentionGrad { .. }
+        | Op::LayerNormScaleGrad { .. }
         | Op::RunningMean { .. }
         | Op::RunningVar { .. }
         | Op::Pad { .. }

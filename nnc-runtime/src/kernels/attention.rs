@@ -1,0 +1,308 @@
+//! Multi-head scaled dot-product self-attention over a sequence, with an optional causal mask:
+//! the core of PyTorch's `nn.MultiheadAttention` (and of GPT's attention) between its input and
+//! output projections, which are ordinary dense layers.
+//!
+//! Each sample's packed projections `qkv` are `[T, 3D]`: every row holds the position's query,
+//! key and value (`D` each), and head `h` owns columns `h·hs .. (h + 1)·hs` of each (`hs = D /
+//! heads`). [`attention_probs`] writes the attention weights `P = softmax(scale · Q_h K_hᵀ)`
+//! `[heads, T, T]` per sample, the causal mask applied inside the softmax so that masked
+//! positions are never exponentiated (their weights are exact zeros); [`attention_mix`] writes
+//! `O = P_h V_h` with the heads side by side, `[T, D]`; [`attention_backward`] writes the
+//! gradient of the packed projections from `P` and the gradient of `O`, through the softmax.
+//!
+//! Every product is one of the dense layers' packing-free products on contiguous copies of one
+//! head's columns (in the thread's scratch), so nothing is allocated. The products are square
+//! `T × T` even with the mask: the masked half of `Q Kᵀ` is computed and discarded, which costs
+//! less than it would to cut the product into row blocks at these sizes (the attention
+//! products are about a tenth of a small GPT's work). The threads split the samples, so each
+//! sample is computed by the same operations on any number of threads.
+
+use super::dense::MIN_TASK_MACS;
+use super::split::{PerTask, RowsMut, RowsRef};
+use crate::float::Float;
+use crate::kernels::Exec;
+
+/// Scratch elements one thread needs for any attention kernel over `steps` positions with heads
+/// of `head` values: the backward pass's seven `[T, hs]` copies (queries, keys, values, the
+/// output's gradient and the three results) and one `[T, T]` matrix of weight gradients,
+/// rounded up to a whole number of 64-byte lines.
+pub const fn attention_scratch_len(steps: usize, head: usize) -> usize {
+    (7 * steps * head + steps * steps).div_ceil(16) * 16
+}
+
+/// The sizes of one attention: positions, heads and values per head.
+#[derive(Clone, Copy, Debug)]
+struct Dims {
+    steps: usize,
+    heads: usize,
+    head: usize,
+}
+
+impl Dims {
+    /// The width of the model, `D`.
+    fn model(self) -> usize {
+        self.heads * self.head
+    }
+
+    /// One sample's packed projections, `T · 3D`.
+    fn packed(self) -> usize {
+        3 * self.steps * self.model()
+    }
+
+    /// One sample's weights, `heads · T · T`.
+    fn weights(self) -> usize {
+        self.heads * self.steps * self.steps
+    }
+
+    /// The multiply-adds of one sample's two products per head, for the threading threshold.
+    fn macs(self) -> usize {
+        2 * self.heads * self.steps * self.steps * self.head
+    }
+}
+
+fn check(what: &str, batch: usize, d: Dims, lens: &[(usize, usize, &str)], scratch: usize) {
+    for &(len, per_sample, name) in lens {
+        assert_eq!(
+            Some(len),
+            batch.checked_mul(per_sample),
+            "{what}: {name} does not hold {batch} samples of {per_sample}"
+        );
+    }
+    assert!(
+        scratch >= attention_scratch_len(d.steps, d.head),
+        "{what}: scratch of {scratch} elements is less than one thread needs"
+    );
+}
+
+/// Copies column block `col .. col + width` of the `[rows, stride]` matrix `src` into the
+/// contiguous `[rows, width]` matrix `dst`.
+fn gather<T: Float>(src: &[T], stride: usize, col: usize, width: usize, dst: &mut [T]) {
+    for (row, d) in src.chunks_exact(stride).zip(dst.chunks_exact_mut(width)) {
+        d.copy_from_slice(&row[col..col + width]);
+    }
+}
+
+/// The reverse of [`gather`]: the contiguous `src` into a column block of `dst`.
+fn scatter<T: Float>(src: &[T], width: usize, dst: &mut [T], stride: usize, col: usize) {
+    for (s, row) in src.chunks_exact(width).zip(dst.chunks_exact_mut(stride)) {
+        row[col..col + width].copy_from_slice(s);
+    }
+}
+
+/// Runs `f` on every sample of a kernel's batch with the task's scratch, the threads splitting
+/// the samples: the sample's rows of `read` (`per_read` values each) and of `out` (`per_out`).
+fn per_sample<T: Float>(
+    exec: &Exec,
+    batch: usize,
+    d: Dims,
+    read: (&[T], usize),
+    out: (&mut [T], usize),
+    scratch: &mut [T],
+    f: impl Fn(usize, &[T], &mut [T], &mut [T]) + Sync,
+) {
+    let scratch = PerTask::new(scratch, attention_scratch_len(d.steps, d.head));
+    let tasks = exec
+        .tasks_for(batch, batch * d.macs(), MIN_TASK_MACS)
+        .min(scratch.tasks());
+    let ((read, per_read), (out, per_out)) = (read, out);
+    let operands = (RowsRef(read, per_read), RowsMut::new(out, per_out), scratch);
+    exec.split_rows(
+        batch,
+        1,
+        tasks,
+        operands,
+        |samples, (read, out, scratch)| {
+            let rows = read
+                .chunks_exact(per_read.max(1))
+                .zip(out.chunks_exact_mut(per_out.max(1)));
+            for (b, (read, out)) in samples.zip(rows) {
+                f(b, read, out, scratch);
+            }
+        },
+    );
+}
+
+/// The attention weights of every head: for each sample, head and query position `i`,
+/// `P[i, j] = softmax_j(scale · q_i · k_j)` over the positions `j` (only `j ≤ i` when
+/// `causal`, the others exactly zero). `qkv` is `[batch, steps, 3·heads·head]`, `probs`
+/// `[batch, heads, steps, steps]`.
+pub fn attention_probs<T: Float>(
+    exec: &Exec,
+    batch: usize,
+    steps: usize,
+    heads: usize,
+    head: usize,
+    causal: bool,
+    scale: f64,
+    qkv: &[T],
+    probs: &mut [T],
+    scratch: &mut [T],
+) {
+    let d = Dims { steps, heads, head };
+    let lens = [
+        (qkv.len(), d.packed(), "qkv"),
+        (probs.len(), d.weights(), "probs"),
+    ];
+    check("attention_probs", batch, d, &lens, scratch.len());
+    if steps * head == 0 {
+        probs.fill(T::ZERO);
+        return;
+    }
+    let scale = T::from_f64(scale);
+    let (model, tt) = (d.model(), steps * steps);
+    per_sample(
+        exec,
+        batch,
+        d,
+        (qkv, d.packed()),
+        (probs, d.weights()),
+        scratch,
+        |_, qkv, probs, scratch| {
+            let (q, rest) = scratch.split_at_mut(steps * head);
+            let k = &mut rest[..steps * head];
+            for (h, p) in probs.chunks_exact_mut(tt).enumerate() {
+                gather(qkv, 3 * model, h * head, head, q);
+                gather(qkv, 3 * model, model + h * head, head, k);
+                T::gemm_nt(steps, steps, head, q, k, p);
+                for (i, row) in p.chunks_exact_mut(steps).enumerate() {
+                    let seen = if causal { i + 1 } else { steps };
+                    masked_softmax(&mut row[..seen], scale);
+                    row[seen..].fill(T::ZERO);
+                }
+            }
+        },
+    );
+}
+
+/// `row = softmax(scale · row)` in place, the row's maximum taken out first.
+fn masked_softmax<T: Float>(row: &mut [T], scale: T) {
+    let max = row
+        .iter()
+        .fold(T::from_f64(f64::NEG_INFINITY), |m, &v| m.max(v));
+    let mut sum = T::ZERO;
+    for v in row.iter_mut() {
+        *v = ((*v - max) * scale).exp();
+        sum += *v;
+    }
+    let inv = T::ONE / sum;
+    row.iter_mut().for_each(|v| *v *= inv);
+}
+
+/// The heads' weighted values, side by side: `out[t, h·hs + c] = Σ_j P_h[t, j] · v_j[h·hs + c]`.
+/// `probs` is `[batch, heads, steps, steps]`, `qkv` `[batch, steps, 3·heads·head]`, `out`
+/// `[batch, steps, heads·head]`.
+pub fn attention_mix<T: Float>(
+    exec: &Exec,
+    batch: usize,
+    steps: usize,
+    heads: usize,
+    head: usize,
+    probs: &[T],
+    qkv: &[T],
+    out: &mut [T],
+    scratch: &mut [T],
+) {
+    let d = Dims { steps, heads, head };
+    let lens = [
+        (qkv.len(), d.packed(), "qkv"),
+        (probs.len(), d.weights(), "probs"),
+        (out.len(), steps * d.model(), "out"),
+    ];
+    check("attention_mix", batch, d, &lens, scratch.len());
+    if steps * head == 0 {
+        return;
+    }
+    let (model, tt) = (d.model(), steps * steps);
+    per_sample(
+        exec,
+        batch,
+        d,
+        (probs, d.weights()),
+        (out, steps * model),
+        scratch,
+        |b, probs, out, scratch| {
+            let qkv = &qkv[b * d.packed()..(b + 1) * d.packed()];
+            let (v, rest) = scratch.split_at_mut(steps * head);
+            let o = &mut rest[..steps * head];
+            for (h, p) in probs.chunks_exact(tt).enumerate() {
+                gather(qkv, 3 * model, 2 * model + h * head, head, v);
+                T::gemm_nn(steps, head, steps, p, steps, 1, v, o, false);
+                scatter(o, head, out, model, h * head);
+            }
+        },
+    );
+}
+
+/// The gradient of the packed projections `[batch, steps, 3·heads·head]` from the weights
+/// `probs`, the projections `qkv` and the gradient `g` of [`attention_mix`]'s output: per head,
+/// `dV = Pᵀ·dO`, `dP = dO·Vᵀ`, `dS = P ⊙ (dP − Σ_j P ⊙ dP)` (the softmax's gradient, zero where
+/// the mask zeroed `P`), `dQ = scale · dS·K` and `dK = scale · dSᵀ·Q`.
+pub fn attention_backward<T: Float>(
+    exec: &Exec,
+    batch: usize,
+    steps: usize,
+    heads: usize,
+    head: usize,
+    scale: f64,
+    probs: &[T],
+    qkv: &[T],
+    g: &[T],
+    dqkv: &mut [T],
+    scratch: &mut [T],
+) {
+    let d = Dims { steps, heads, head };
+    let lens = [
+        (qkv.len(), d.packed(), "qkv"),
+        (probs.len(), d.weights(), "probs"),
+        (g.len(), steps * d.model(), "g"),
+        (dqkv.len(), d.packed(), "dqkv"),
+    ];
+    check("attention_backward", batch, d, &lens, scratch.len());
+    if steps * head == 0 {
+        dqkv.fill(T::ZERO);
+        return;
+    }
+    let scale = T::from_f64(scale);
+    let (model, tt, n) = (d.model(), steps * steps, steps * head);
+    per_sample(
+        exec,
+        batch,
+        d,
+        (qkv, d.packed()),
+        (dqkv, d.packed()),
+        scratch,
+        |b, qkv, dqkv, scratch| {
+            let probs = &probs[b * d.weights()..(b + 1) * d.weights()];
+            let g = &g[b * steps * model..(b + 1) * steps * model];
+            let (copies, rest) = scratch.split_at_mut(7 * n);
+            let dp = &mut rest[..tt];
+            let mut parts = copies.chunks_exact_mut(n);
+            let mut part = || parts.next().expect("scratch holds seven head copies");
+            let (q, k, v, go) = (part(), part(), part(), part());
+            let (dq, dk, dv) = (part(), part(), part());
+            for (h, p) in probs.chunks_exact(tt).enumerate() {
+                let cols = [h * head, model + h * head, 2 * model + h * head];
+                gather(qkv, 3 * model, cols[0], head, q);
+                gather(qkv, 3 * model, cols[1], head, k);
+                gather(qkv, 3 * model, cols[2], head, v);
+                gather(g, model, h * head, head, go);
+                T::gemm_nt(steps, steps, head, go, v, dp);
+                T::gemm_nn(steps, head, steps, p, 1, steps, go, dv, false);
+                for (prow, drow) in p.chunks_exact(steps).zip(dp.chunks_exact_mut(steps)) {
+                    let dot = prow
+                        .iter()
+                        .zip(drow.iter())
+                        .fold(T::ZERO, |s, (&p, &d)| s + p * d);
+                    for (d, &p) in drow.iter_mut().zip(prow) {
+                        *d = p * (*d - dot) * scale;
+                    }
+                }
+                T::gemm_nn(steps, head, steps, dp, steps, 1, k, dq, false);
+                T::gemm_nn(steps, head, steps, dp, 1, steps, q, dk, false);
+                scatter(dq, head, dqkv, 3 * model, cols[0]);
+                scatter(dk, head, dqkv, 3 * model, cols[1]);
+                scatter(dv, head, dqkv, 3 * model, cols[2]);
+            }
+        },
+    );
+}
