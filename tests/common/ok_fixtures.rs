@@ -23,6 +23,7 @@ macro_rules! ok_fixtures {
             keras_iris => "tests/fixtures/ok/keras_iris.nnc": [KerasIris],
             keras_mnist => "tests/fixtures/ok/keras_mnist.nnc": [KerasMnist],
             layer_norm => "tests/fixtures/ok/layer_norm.nnc": [LayerNormMlp, LayerNormTagger],
+            gpt => "tests/fixtures/ok/gpt.nnc": [TinyGpt],
             lenet => "tests/fixtures/ok/lenet.nnc": [LeNet],
             linear_regression => "tests/fixtures/ok/linear_regression.nnc": [Linear],
             logistic => "tests/fixtures/ok/logistic.nnc": [Logistic],

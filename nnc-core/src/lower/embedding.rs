@@ -100,10 +100,14 @@ impl Lowerer<'_> {
                 );
                 return None;
             }
+            DType::Float if ty.shape.0.last() == Some(&Dim::Fixed(dim)) && ty.shape.rank() >= 2 => {
+                return Some(self.unembed(x, span, name, table, vocab, let_name));
+            }
             DType::Float => {
                 self.error(
                     Diagnostic::error("E0211", span, format!("embedding `{name}` looks up integer ids but {producer} holds float values of shape {}", ty.shape))
-                        .with_help("declare the input as ids, as in `input tokens: [8] ids(65);`; for float features use `dense`"),
+                        .with_label(defined, format!("a table of {vocab} rows of {dim}"))
+                        .with_help(format!("declare the input as ids, as in `input tokens: [8] ids({vocab});`; applied again to features of width {dim}, the table maps them back to {vocab} scores (tied weights)")),
                 );
                 return None;
             }
@@ -113,5 +117,35 @@ impl Lowerer<'_> {
         let node_name = let_name.unwrap_or(name).to_string();
         let v = self.push(op, vec![x, table], out, node_name, Phase::Forward, span);
         Some((v, format!("embedding `{name}` ({dim} per id)")))
+    }
+
+    /// An embedding applied again to features of its width: the table used as the weight of a
+    /// linear map back to one score per id, `x · tableᵀ` (`[…, dim]` to `[…, vocab]`), which is
+    /// how a language model ties its output projection to its token embedding (GPT-2, nanoGPT).
+    /// The table's gradient adds the contributions of both uses.
+    fn unembed(
+        &mut self,
+        x: ValueId,
+        span: Span,
+        name: &str,
+        table: ValueId,
+        vocab: usize,
+        let_name: Option<&str>,
+    ) -> (ValueId, String) {
+        let mut dims = self.graph.ty(x).shape.0.clone();
+        if let Some(last) = dims.last_mut() {
+            *last = Dim::Fixed(vocab);
+        }
+        let op = Op::MatMul {
+            transpose_a: false,
+            transpose_b: true,
+        };
+        let ty = crate::ir::Type::float(crate::ir::Shape(dims));
+        let out = let_name.map_or_else(|| format!("{name}.tied"), str::to_string);
+        let v = self.push(op, vec![x, table], ty, out, Phase::Forward, span);
+        (
+            v,
+            format!("embedding `{name}` as a linear map to {vocab} scores"),
+        )
     }
 }

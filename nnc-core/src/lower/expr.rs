@@ -2,7 +2,6 @@
 //! `functions.rs`), of the `output` statement, and the check that no plain `step` sits on a
 //! path that is trained.
 
-use super::layers::base;
 use super::{Def, Lowerer};
 use crate::diag::{Diagnostic, Span};
 use crate::ir::{Act, Binding, DType, Op, Phase, ValueId};
@@ -56,7 +55,7 @@ impl Lowerer<'_> {
                     BinOp::Mul => "mul",
                 };
                 let node_name = name.map_or_else(
-                    || format!("{}.{label}", base(&self.graph.node(a).name)),
+                    || format!("{}.{label}", self.stem(&self.graph.node(a).name)),
                     str::to_string,
                 );
                 Some(self.push(ir_op, vec![a, b], ta, node_name, Phase::Forward, *span))

@@ -420,7 +420,11 @@ impl Lowerer<'_> {
         }
         let name = match let_name {
             Some(n) => n.to_string(),
-            None if self.is_dense_output(x) && !self.graph.node(x).name.contains('.') => {
+            None if self.is_dense_output(x) && {
+                let name = &self.graph.node(x).name;
+                !name.contains('.') || self.layers.contains_key(name)
+            } =>
+            {
                 // The activation's output is what people call the layer's output: it takes the
                 // layer's name, and the value before it becomes `layer.pre`.
                 let layer = self.graph.node(x).name.clone();
@@ -433,7 +437,7 @@ impl Lowerer<'_> {
                     Op::LogSoftmax => "log_softmax",
                     _ => "softmax",
                 };
-                format!("{}.{kind}", base(&self.graph.node(x).name))
+                format!("{}.{kind}", self.stem(&self.graph.node(x).name))
             }
         };
         Some(self.push(op, vec![x], ty, name, Phase::Forward, span))
@@ -450,10 +454,25 @@ impl Lowerer<'_> {
         }
     }
 
+    /// The part of a value's name that derived names start from: a layer's whole name (which
+    /// a `repeat` block's copies make dotted, `h.0.fc`), else the name before its first dot.
+    pub(super) fn stem<'n>(&self, name: &'n str) -> &'n str {
+        if self.layers.contains_key(name) {
+            name
+        } else {
+            let first = base(name);
+            // `h.0.fc.pre` and the like: the longest dotted prefix that names a layer.
+            name.rmatch_indices('.')
+                .map(|(i, _)| &name[..i])
+                .find(|prefix| self.layers.contains_key(*prefix))
+                .unwrap_or(first)
+        }
+    }
+
     /// `x ⊙ mask`, where the mask is redrawn every training step and all ones in inference.
     fn dropout(&mut self, x: ValueId, rate: f64, span: Span, let_name: Option<&str>) -> ValueId {
         let ty = self.graph.ty(x).clone();
-        let stem = base(&self.graph.node(x).name).to_string();
+        let stem = self.stem(&self.graph.node(x).name).to_string();
         let mask = self.push(
             Op::DropoutMask(Const::new(rate)),
             vec![],

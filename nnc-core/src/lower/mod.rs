@@ -18,6 +18,7 @@ mod layer_norm;
 mod layers;
 mod pool;
 mod recurrent;
+mod repeat;
 mod reshape;
 mod training;
 
@@ -148,6 +149,10 @@ struct Lowerer<'a> {
     failed_layers: HashSet<String>,
     requires_grad: Vec<bool>,
     errors_before: usize,
+    /// Whether a `let` may rebind a value's name: inside a `repeat` block.
+    rebinding: bool,
+    /// The name of each `repeat` block's copies, where it is written.
+    repeats: HashMap<String, Span>,
 }
 
 impl<'a> Lowerer<'a> {
@@ -170,6 +175,8 @@ impl<'a> Lowerer<'a> {
             failed_layers: HashSet::new(),
             requires_grad: Vec::new(),
             errors_before,
+            rebinding: false,
+            repeats: HashMap::new(),
         }
     }
 
@@ -212,6 +219,7 @@ impl<'a> Lowerer<'a> {
                 ast::Item::Input(decl) => self.input(decl),
                 ast::Item::Target(decl) => self.target(decl),
                 ast::Item::Let(l) => self.let_stmt(l),
+                ast::Item::Repeat(r) => self.repeat(r),
                 ast::Item::Loss(decl) => {
                     self.once("E0306", "loss", &mut loss_decl, decl, decl.span)
                 }
@@ -335,7 +343,16 @@ impl<'a> Lowerer<'a> {
 
     /// Binds a new name in the model's scope, reporting a clash with an earlier one.
     fn define(&mut self, name: &ast::Ident, def: Def, kind: &'static str) {
-        if let Some(prev) = self.scope.get(&name.name).and_then(Def::span) {
+        let previous = self.scope.get(&name.name);
+        // Inside a `repeat` block a `let` may rebind an earlier value, never an input or a
+        // target.
+        let rebinds = self.rebinding && matches!(previous, Some(Def::Value { .. } | Def::Poisoned));
+        if let Some(prev) = previous.and_then(Def::span).filter(|_| !rebinds) {
+            let help = if self.rebinding {
+                "inside `repeat` a `let` may rebind an earlier value, but not an input or a target; start from a value, as in `let h = x;` before the block"
+            } else {
+                "every input, target and `let` in a model needs its own name"
+            };
             self.error(
                 Diagnostic::error(
                     "E0102",
@@ -344,8 +361,12 @@ impl<'a> Lowerer<'a> {
                 )
                 .with_span_label("redefined here")
                 .with_label(prev, "first defined here")
-                .with_help("every input, target and `let` in a model needs its own name"),
+                .with_help(help),
             );
+            if self.rebinding {
+                // The block's later statements and copies meant the new value: quiet their uses.
+                self.scope.insert(name.name.clone(), Def::Poisoned);
+            }
             return;
         }
         if (kind == "input" || kind == "target") && crate::reserved::is_reserved(&name.name) {
@@ -373,10 +394,12 @@ impl<'a> Lowerer<'a> {
         if self.diags.len() > self.errors_before {
             return;
         }
+        // The copies of a `repeat` block share their spans: each unused `let` is reported once.
+        let mut seen = HashSet::new();
         let unused: Vec<(String, Span, &'static str)> = self
             .uses
             .iter()
-            .filter(|u| u.2 == 0)
+            .filter(|u| u.2 == 0 && seen.insert(u.1))
             .map(|u| (u.0.clone(), u.1, u.3))
             .collect();
         for (name, span, kind) in unused {

@@ -50,7 +50,7 @@ impl Lowerer<'_> {
         }
         let ty = Type::float(Shape::batched(&dims));
         let name = let_name.map_or_else(
-            || format!("{}.{kind}", super::layers::base(&self.graph.node(x).name)),
+            || format!("{}.{kind}", self.stem(&self.graph.node(x).name)),
             str::to_string,
         );
         let v = self.push(Op::Reshape, vec![x], ty, name, Phase::Forward, stage.span);

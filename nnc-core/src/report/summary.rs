@@ -248,6 +248,9 @@ struct Row {
 fn rows(program: &Program, elem: u128) -> Vec<Row> {
     let graph = &program.graph;
     let mut rows = Vec::new();
+    // A parameter is counted on the row of its first use; a layer applied again (shared
+    // weights, a tied output projection) says so instead.
+    let mut counted = std::collections::HashSet::new();
     for id in graph.ids() {
         let node = graph.node(id);
         // Values without a batch axis (batch norm's statistics) are not per sample.
@@ -282,11 +285,22 @@ fn rows(program: &Program, elem: u128) -> Vec<Row> {
             Some(&p) => layer_of(&program.params[p].name).to_string(),
             None => node.name.clone(),
         };
+        let shared = !params.is_empty() && params.iter().all(|p| counted.contains(p));
+        let new_params = params
+            .iter()
+            .filter(|&&p| counted.insert(p))
+            .map(|&p| program.params[p].len())
+            .sum();
+        let kind = if shared {
+            format!("{} (shared)", kind(node.op))
+        } else {
+            kind(node.op)
+        };
         rows.push(Row {
             name,
-            kind: kind(node.op),
+            kind,
             shape: per_sample(&node.ty),
-            params: params.iter().map(|&p| program.params[p].len()).sum(),
+            params: new_params,
             bytes: node.ty.shape.elems_per_sample() as u128 * elem,
         });
     }

@@ -25,6 +25,7 @@ pub enum Item {
     Input(InputDecl),
     Target(TargetDecl),
     Let(Let),
+    Repeat(Repeat),
     Output(OutputDecl),
     Loss(LossDecl),
     Optimizer(Call),
@@ -80,6 +81,17 @@ pub enum TargetKind {
 pub struct Let {
     pub name: Ident,
     pub value: Expr,
+    pub span: Span,
+}
+
+/// `repeat 4 as block { let x = ...; }`: the `let`s written `count` times, each copy's layers
+/// named `name.i.layer`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Repeat {
+    pub count: Int,
+    /// The name after `as`, when given (the copies are `block.i` otherwise).
+    pub name: Option<Ident>,
+    pub body: Vec<Let>,
     pub span: Span,
 }
 

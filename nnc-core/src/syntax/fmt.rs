@@ -4,7 +4,7 @@
 //! The layout, also described in `grammar/README.md`:
 //!
 //! - `model Name {` … `}` with its statements indented by 4 spaces, one per line, and one empty
-//!   line between models. Empty lines between statements and comments are kept, at most one
+//!   line between models; a `repeat` block's `let`s are indented one level more. Empty lines between statements and comments are kept, at most one
 //!   in a row; none are kept at the start or end of a model body or inside a statement.
 //! - Single spaces around `=`, `->`, `+`, `-` and `*` and after `:` and `,`; none inside
 //!   brackets, before `(` of a call or a layer's arguments, or between `-` and the digits of a
@@ -241,7 +241,9 @@ impl Builder {
         let mut blank = Blank::Never;
         for child in model.into_inner() {
             match child.as_rule() {
-                Rule::kw_model | Rule::ident => self.leaf(&child)?,
+                Rule::kw_model | Rule::ident | Rule::kw_repeat | Rule::integer | Rule::kw_as => {
+                    self.leaf(&child)?
+                }
                 Rule::lbrace => {
                     self.leaf(&child)?;
                     self.push(Doc::IndentStart);
@@ -254,6 +256,12 @@ impl Builder {
                     self.push(Doc::IndentEnd);
                     self.push(Doc::Newline);
                     self.leaf(&child)?;
+                }
+                // A `repeat` block is laid out like a model: its `let`s one level deeper.
+                Rule::repeat_stmt => {
+                    self.block_start(&child, blank)?;
+                    self.model(child)?;
+                    blank = Blank::Keep;
                 }
                 _ => {
                     self.block_start(&child, blank)?;

@@ -322,6 +322,8 @@ fn is_token(rule: Rule) -> bool {
             | Rule::kw_class
             | Rule::kw_ids
             | Rule::kw_let
+            | Rule::kw_repeat
+            | Rule::kw_as
             | Rule::kw_loss
             | Rule::kw_optimizer
             | Rule::EOI
@@ -412,6 +414,27 @@ fn item(p: P<'_>) -> Option<Item> {
             Item::Let(Let {
                 name,
                 value,
+                span: sp,
+            })
+        }
+        Rule::repeat_stmt => {
+            let count = int(it.next()?);
+            let mut name = None;
+            let mut body = Vec::new();
+            for c in it {
+                match c.as_rule() {
+                    Rule::ident => name = Some(ident(c)),
+                    _ => {
+                        if let Some(Item::Let(l)) = item(c) {
+                            body.push(l);
+                        }
+                    }
+                }
+            }
+            Item::Repeat(Repeat {
+                count,
+                name,
+                body,
                 span: sp,
             })
         }
@@ -658,6 +681,8 @@ fn describe(rule: Rule) -> &'static str {
         Rule::input_decl | Rule::kw_input => "`input`",
         Rule::target_decl | Rule::kw_target => "`target`",
         Rule::let_stmt | Rule::kw_let => "`let`",
+        Rule::repeat_stmt | Rule::kw_repeat => "`repeat`",
+        Rule::kw_as => "`as`",
         Rule::loss_stmt | Rule::kw_loss => "`loss`",
         Rule::optimizer_stmt | Rule::kw_optimizer => "`optimizer`",
         Rule::class_type | Rule::kw_class => "`class(N)`",

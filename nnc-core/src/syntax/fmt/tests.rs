@@ -462,3 +462,40 @@ fn property_tokens_and_comments_survive_any_trivia() {
         }
     }
 }
+
+#[test]
+fn a_repeat_block_is_laid_out_like_a_model_body() {
+    check(
+        "model R {\n  input x: [4, 8];  target y: [4, 8];\n  let h = x -> dense a(8);\n  // blocks\n  repeat 2 as   b {   // trailing\n     // inside\n     let h = h -> dense f(8) ;\n\n\n     let h = h+h;\n  // end of body\n  }\n  loss = mse(h, y); optimizer = sgd(lr = 0.1);\n}\n",
+        r#"
+model R {
+    input x: [4, 8];
+    target y: [4, 8];
+    let h = x -> dense a(8);
+    // blocks
+    repeat 2 as b { // trailing
+        // inside
+        let h = h -> dense f(8);
+
+        let h = h + h;
+        // end of body
+    }
+    loss = mse(h, y);
+    optimizer = sgd(lr = 0.1);
+}
+"#,
+    );
+    check(
+        "model R { input x: [2]; let h = x; repeat 3 { } output h; optimizer = sgd(lr = 0.1); }",
+        r#"
+model R {
+    input x: [2];
+    let h = x;
+    repeat 3 {
+    }
+    output h;
+    optimizer = sgd(lr = 0.1);
+}
+"#,
+    );
+}
