@@ -564,3 +564,60 @@ fn clip_grad_norm_clips_only_above_the_bound() {
     assert!(g[0] < 3.0 && g[0] > 3.0 - 1e-5, "{g:?}");
     assert_eq!(clip_grad_norm::<f32>(&mut [], 1.0), 0.0);
 }
+
+/// `without_decay`: the exempt parameters move exactly as with no weight decay at all, the
+/// others exactly as with it, with or without AMSGrad, for Adam's penalty and AdamW's decay.
+#[test]
+fn parameters_without_decay_follow_the_undecayed_rule() {
+    let p0: Vec<f64> = (0..11).map(|i| 0.3 * i as f64 - 1.2).collect();
+    let grads: Vec<Vec<f64>> = (0..3)
+        .map(|s| {
+            (0..11)
+                .map(|i| ((i * 7 + s * 3) % 5) as f64 * 0.1 - 0.2)
+                .collect()
+        })
+        .collect();
+    let exempt = [2..4, 7..8, 3..5];
+    let is_exempt = |i: usize| exempt.iter().any(|r| r.contains(&i));
+    for amsgrad in [false, true] {
+        let config = adam_config(0.1, amsgrad);
+        let plain = AdamConfig {
+            weight_decay: 0.0,
+            ..config
+        };
+        let run = |mut o: Box<dyn Optimizer<f64>>| {
+            let mut p = p0.clone();
+            for g in &grads {
+                o.step(Exec::serial(), &mut p, g);
+            }
+            p
+        };
+        let pairs: [[Box<dyn Optimizer<f64>>; 3]; 2] = [
+            [
+                Box::new(AdamW::new(11, config).without_decay(&exempt)),
+                Box::new(AdamW::new(11, config)),
+                Box::new(AdamW::new(11, plain)),
+            ],
+            [
+                Box::new(Adam::new(11, config).without_decay(&exempt)),
+                Box::new(Adam::new(11, config)),
+                Box::new(Adam::new(11, plain)),
+            ],
+        ];
+        for [mixed, decayed, undecayed] in pairs {
+            let (mixed, decayed, undecayed) = (run(mixed), run(decayed), run(undecayed));
+            for i in 0..11 {
+                let want = if is_exempt(i) {
+                    undecayed[i]
+                } else {
+                    decayed[i]
+                };
+                assert_eq!(mixed[i].to_bits(), want.to_bits(), "parameter {i}");
+            }
+            assert_ne!(
+                decayed[2], undecayed[2],
+                "the decay must matter for the test to"
+            );
+        }
+    }
+}

@@ -126,7 +126,7 @@ fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) 
             Init::Zeros => quote!(),
         }
     });
-    let (optimizer_ty, optimizer_new) = optimizer(p, &elem);
+    let (optimizer_ty, optimizer_new) = optimizer(p, &names, &elem);
     // Each geometry is one constant, which the kernel calls name. Convolutions need working
     // space per thread, beside the arena: the runtime's size function for each geometry says
     // how much.
@@ -447,7 +447,7 @@ fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) 
 
 /// The optimizer's type and constructor: the runtime's config struct with every
 /// hyperparameter spelled out, so that the generated code shows what it trains with.
-fn optimizer(p: &Program, elem: &proc_macro2::Ident) -> (TokenStream, TokenStream) {
+fn optimizer(p: &Program, names: &Names, elem: &proc_macro2::Ident) -> (TokenStream, TokenStream) {
     let o = &p.optimizer;
     let (ty, config) = match o.kind {
         OptimizerKind::Sgd => ("Sgd", "SgdConfig"),
@@ -467,8 +467,21 @@ fn optimizer(p: &Program, elem: &proc_macro2::Ident) -> (TokenStream, TokenStrea
             Hyper::Bool(b) => quote!(#name: #b),
         }
     });
+    // `decay = matrices`: the trainable parameters of fewer than two axes, by name.
+    let exempt: Vec<proc_macro2::Ident> = p
+        .params
+        .iter()
+        .zip(&names.param)
+        .filter(|(q, _)| !q.frozen && o.decay_matrices_only && !o.decays(&q.shape))
+        .map(|(_, name)| ident(name))
+        .collect();
+    let without_decay = if exempt.is_empty() || o.real("weight_decay") == 0.0 {
+        quote!()
+    } else {
+        quote!(.without_decay(&[#(#exempt),*]))
+    };
     (
         quote!(rt::#ty<#elem>),
-        quote!(rt::#ty::new(TRAINABLE_COUNT, rt::#config { #(#fields),* })),
+        quote!(rt::#ty::new(TRAINABLE_COUNT, rt::#config { #(#fields),* }) #without_decay),
     )
 }

@@ -492,6 +492,9 @@ pub struct Optimizer {
     pub kind: OptimizerKind,
     pub hyper: Vec<(&'static str, Hyper)>,
     pub clip_grad_norm: Option<f64>,
+    /// Whether weight decay reaches only the parameters of two or more axes (`decay =
+    /// matrices`), leaving biases, norms' scales and other vectors alone.
+    pub decay_matrices_only: bool,
 }
 
 impl Optimizer {
@@ -507,6 +510,11 @@ impl Optimizer {
             self.hyper.iter().find(|(n, _)| *n == name),
             Some((_, Hyper::Bool(true)))
         )
+    }
+
+    /// Whether weight decay applies to a parameter of this shape.
+    pub fn decays(&self, shape: &[usize]) -> bool {
+        self.real("weight_decay") > 0.0 && (!self.decay_matrices_only || shape.len() >= 2)
     }
 
     /// How many state values the optimizer keeps per trainable parameter.

@@ -495,8 +495,10 @@ impl Lowerer<'_> {
         }
         let mut hyper = Vec::new();
         let mut clip = None;
+        let mut matrices_only = false;
         for (i, p) in sig.iter().enumerate() {
             match b.values.get(i)?.as_ref()?.0 {
+                Bound::Name(ref rule) if p.name == "decay" => matrices_only = rule == "matrices",
                 Bound::Real(x) if p.name == "clip_grad_norm" => clip = (x > 0.0).then_some(x),
                 Bound::Real(x) => hyper.push((p.name, Hyper::Real(x))),
                 Bound::Bool(x) => hyper.push((p.name, Hyper::Bool(x))),
@@ -507,6 +509,7 @@ impl Lowerer<'_> {
             kind,
             hyper,
             clip_grad_norm: clip,
+            decay_matrices_only: matrices_only,
         };
         if optimizer.flag("nesterov")
             && (optimizer.real("momentum") == 0.0 || optimizer.real("dampening") != 0.0)
@@ -602,6 +605,16 @@ const CLIP: Param = Param {
     hint: "the largest allowed L2 norm of all gradients together, such as `clip_grad_norm = 1.0`",
 };
 
+const DECAY: Param = Param {
+    name: "decay",
+    kind: Kind::Choice {
+        names: &["all", "matrices"],
+        or_number: false,
+    },
+    default: Some(Bound::Name(String::new())),
+    hint: "weight decay reaches `all` parameters (PyTorch's default) or only `matrices`, the parameters of two or more axes (GPT-2's and nanoGPT's convention)",
+};
+
 const SGD_SIG: &[Param] = &[
     lr(1e-3),
     MOMENTUM,
@@ -658,6 +671,7 @@ const ADAM_SIG: &[Param] = &[
     weight_decay(0.0),
     flag("amsgrad", "write `amsgrad = true` for the AMSGrad variant"),
     CLIP,
+    DECAY,
 ];
 const ADAMW_SIG: &[Param] = &[
     lr(1e-3),
@@ -667,6 +681,7 @@ const ADAMW_SIG: &[Param] = &[
     weight_decay(1e-2),
     flag("amsgrad", "write `amsgrad = true` for the AMSGrad variant"),
     CLIP,
+    DECAY,
 ];
 
 const OPTIMIZERS: &[(&str, OptimizerKind, &[Param])] = &[

@@ -111,6 +111,9 @@ pub fn summary_with(program: &Program, options: &SummaryOptions) -> String {
             ),
         ),
     ];
+    if let Some(decay) = weight_decay(program) {
+        facts.push(("Weight decay".into(), decay));
+    }
     if !program.states.is_empty() {
         let values: u128 = program.states.iter().map(|s| s.len() as u128).sum();
         let names: Vec<&str> = program.states.iter().map(|s| s.name.as_str()).collect();
@@ -225,6 +228,26 @@ fn step(program: &Program) -> Option<String> {
 }
 
 /// How many values of optimizer state each trainable parameter element carries.
+/// Which trainable parameters weight decay reaches, when some are left out by `decay =
+/// matrices`: the rule, so that a reader can check it against the model.
+fn weight_decay(program: &Program) -> Option<String> {
+    let o = &program.optimizer;
+    let wd = o.real("weight_decay");
+    if wd == 0.0 || !o.decay_matrices_only {
+        return None;
+    }
+    let trainable = program.params.iter().filter(|p| !p.frozen);
+    let (decayed, exempt): (Vec<_>, Vec<_>) = trainable.partition(|p| o.decays(&p.shape));
+    let count = |ps: &[&crate::ir::Param]| ps.iter().map(|p| p.len() as u128).sum::<u128>();
+    Some(format!(
+        "{wd} on the {} matrices ({} values); not on the {} vectors ({} values: biases, norms' scales)",
+        decayed.len(),
+        group(count(&decayed)),
+        exempt.len(),
+        group(count(&exempt)),
+    ))
+}
+
 fn optimizer_state(optimizer: &Optimizer) -> (&'static str, usize) {
     (optimizer.kind.name(), optimizer.state_per_param())
 }
@@ -464,6 +487,7 @@ mod tests {
             kind: OptimizerKind::Sgd,
             hyper: vec![("momentum", Hyper::Real(momentum))],
             clip_grad_norm: None,
+            decay_matrices_only: false,
         };
         assert_eq!(optimizer_state(&sgd(0.0)), ("sgd", 0));
         // The momentum buffer.

@@ -77,6 +77,8 @@ struct Moments<T> {
     /// Empty unless AMSGrad is on.
     max_exp_avg_sq: Vec<T>,
     t: u64,
+    /// The parameters weight decay leaves alone, sorted and disjoint (see `without_decay`).
+    no_decay: Vec<std::ops::Range<usize>>,
 }
 
 impl<T: Float> Moments<T> {
@@ -86,7 +88,27 @@ impl<T: Float> Moments<T> {
             exp_avg_sq: vec![T::ZERO; len],
             max_exp_avg_sq: vec![T::ZERO; if amsgrad { len } else { 0 }],
             t: 0,
+            no_decay: Vec::new(),
         }
+    }
+
+    /// Exempts `ranges` of the parameters from weight decay. Panics on a range past the end.
+    fn exempt(&mut self, optimizer: &str, ranges: &[std::ops::Range<usize>]) {
+        let len = self.exp_avg.len();
+        let mut sorted: Vec<_> = ranges.iter().filter(|r| !r.is_empty()).cloned().collect();
+        sorted.sort_by_key(|r| r.start);
+        let mut merged: Vec<std::ops::Range<usize>> = Vec::new();
+        for r in sorted {
+            assert!(
+                r.end <= len,
+                "{optimizer}: a range without weight decay, {r:?}, ends past the {len} parameters"
+            );
+            match merged.last_mut() {
+                Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
+                _ => merged.push(r),
+            }
+        }
+        self.no_decay = merged;
     }
 
     /// One step; `decoupled` selects AdamW's decay of the parameter over Adam's L2 penalty.
@@ -120,12 +142,46 @@ impl<T: Float> Moments<T> {
             weight_decay,
             decay,
         };
-        let (m, v) = (&mut self.exp_avg, &mut self.exp_avg_sq);
-        if c.amsgrad {
-            let v_max = &mut self.max_exp_avg_sq;
-            adam_amsgrad_update(exec, params, grads, m, v, v_max, coefficients);
+        let exempt = AdamCoefficients {
+            weight_decay: T::ZERO,
+            decay: T::ONE,
+            ..coefficients
+        };
+        // Runs of decayed and exempt parameters, one fused pass each; every element meets the
+        // same arithmetic as in a single pass over all of them.
+        let mut start = 0;
+        for r in 0..=self.no_decay.len() {
+            let (decayed, exempted) = match self.no_decay.get(r) {
+                Some(range) => (start..range.start, range.clone()),
+                None => (start..params.len(), 0..0),
+            };
+            start = exempted.end;
+            self.update(exec, c.amsgrad, decayed, params, grads, coefficients);
+            self.update(exec, c.amsgrad, exempted, params, grads, exempt);
+        }
+    }
+
+    /// One fused pass over `range` of the parameters.
+    fn update(
+        &mut self,
+        exec: &Exec,
+        amsgrad: bool,
+        range: std::ops::Range<usize>,
+        params: &mut [T],
+        grads: &[T],
+        c: AdamCoefficients<T>,
+    ) {
+        if range.is_empty() {
+            return;
+        }
+        let (p, g) = (&mut params[range.clone()], &grads[range.clone()]);
+        let m = &mut self.exp_avg[range.clone()];
+        let v = &mut self.exp_avg_sq[range.clone()];
+        if amsgrad {
+            let v_max = &mut self.max_exp_avg_sq[range];
+            adam_amsgrad_update(exec, p, g, m, v, v_max, c);
         } else {
-            adam_update(exec, params, grads, m, v, coefficients);
+            adam_update(exec, p, g, m, v, c);
         }
     }
 }
@@ -170,6 +226,15 @@ impl<T: Float> Adam<T> {
         &self.config
     }
 
+    /// Leaves the parameters in `ranges` (indices into the flat parameter vector) out of the
+    /// weight decay, as the usual convention does for biases, norms' scales and other vectors.
+    /// Panics on a range past the end.
+    #[must_use]
+    pub fn without_decay(mut self, ranges: &[std::ops::Range<usize>]) -> Self {
+        self.moments.exempt("Adam", ranges);
+        self
+    }
+
     /// The first and second moment estimates `(m, v)`.
     pub fn moments(&self) -> (&[T], &[T]) {
         (&self.moments.exp_avg, &self.moments.exp_avg_sq)
@@ -194,6 +259,15 @@ impl<T: Float> AdamW<T> {
             config,
             moments: Moments::new(len, config.amsgrad),
         }
+    }
+
+    /// Leaves the parameters in `ranges` (indices into the flat parameter vector) out of the
+    /// decoupled weight decay: GPT-2's and nanoGPT's convention decays only matrices, never
+    /// biases, norms' scales and other vectors. Panics on a range past the end.
+    #[must_use]
+    pub fn without_decay(mut self, ranges: &[std::ops::Range<usize>]) -> Self {
+        self.moments.exempt("AdamW", ranges);
+        self
     }
 
     /// The hyperparameters, with the current learning rate.
