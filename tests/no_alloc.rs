@@ -67,6 +67,9 @@ mod lstm {
 mod gru {
     nnc::include_model!("tests/fixtures/ok/gru.nnc");
 }
+mod gpt {
+    nnc::include_model!("tests/fixtures/ok/gpt.nnc");
+}
 
 /// One test, because the counter is global: tests running in parallel would count each
 /// other's allocations.
@@ -132,6 +135,12 @@ fn allocation_free_steps(threads: usize) {
     let ids7: Vec<u32> = (0..batch as u32).map(|i| i % 7).collect();
     let mut stacked = lstm::StackedLstm::new(0);
     let mut stacked_ws = stacked.workspace_with_threads(batch, threads);
+    // A GPT: attention, layer norm, tied weights and AdamW with matrices-only decay in training,
+    // and generation from the key and value cache.
+    let mut gpt = gpt::TinyGpt::new(0);
+    let mut gpt_ws = gpt.workspace_with_threads(batch, threads);
+    let ids11: Vec<u32> = (0..batch as u32 * 6).map(|i| i % 11).collect();
+    let mut cached_ws = gpt.workspace_with_threads(batch, threads);
     let before = ALLOCATIONS.load(Ordering::SeqCst);
     for step in 0..50 {
         // Odd steps use a partial batch: the batch size varies at run time within the capacity.
@@ -197,6 +206,12 @@ fn allocation_free_steps(threads: usize) {
             .train_step(&mut stacked_ws, &x[..batch * 8], &x[..batch * 12])
             .unwrap();
         stacked.step(&mut stacked_ws, &x[..batch * 2]).unwrap();
+        gpt.train_step(&mut gpt_ws, &ids11[..n * 6], &ids11[..n * 6])
+            .unwrap();
+        if cached_ws.position() == 6 {
+            cached_ws.reset_sequences();
+        }
+        gpt.step(&mut cached_ws, &ids11[..batch]).unwrap();
     }
     let after = ALLOCATIONS.load(Ordering::SeqCst);
     assert_eq!(

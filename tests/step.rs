@@ -32,8 +32,16 @@ mod fixtures {
         nnc::include_model!("tests/fixtures/ok/gru.nnc", elem = f64);
         pub const SOURCE: &str = include_str!("fixtures/ok/gru.nnc");
     }
+    pub mod gpt {
+        nnc::include_model!("tests/fixtures/ok/gpt.nnc", elem = f64);
+        pub const SOURCE: &str = include_str!("fixtures/ok/gpt.nnc");
+    }
+    pub mod attention {
+        nnc::include_model!("tests/fixtures/ok/attention.nnc", elem = f64);
+        pub const SOURCE: &str = include_str!("fixtures/ok/attention.nnc");
+    }
 }
-use fixtures::{gru, lstm, rnn};
+use fixtures::{attention, gpt, gru, lstm, rnn};
 
 mod flat {
     nnc::model! {
@@ -106,9 +114,11 @@ fn interpret_step<M: Model<Elem = f64>>(
     model: &M,
     inputs: &[Value],
     carried: &mut Vec<Tensor>,
+    position: usize,
 ) -> Vec<f64> {
     let step = p.step.as_ref().unwrap();
     let mut env = Env::new(BATCH);
+    env.position = position;
     env.inputs = inputs
         .iter()
         .zip(&step.inputs)
@@ -149,7 +159,7 @@ fn check<M: Model<Elem = f64>>(source: &str) {
         let at: Vec<Value> = whole.iter().map(|v| position(v, steps, t)).collect();
         let views: Vec<Values<'_, f64>> = at.iter().map(view).collect();
         let got = model.step_dyn(&mut ws, &views).unwrap().to_vec();
-        let interpreted = interpret_step(p, &model, &at, &mut carried);
+        let interpreted = interpret_step(p, &model, &at, &mut carried, t);
         let what = format!("{} at position {t}", M::NAME);
         close(&format!("{what}, interpreted"), &interpreted, &got);
         if got.len() == BATCH * per_position {
@@ -175,6 +185,8 @@ fn every_step_matches_the_whole_sequence() {
     check::<gru::GruClassifier>(gru::SOURCE);
     check::<gru::GruTagger>(gru::SOURCE);
     check::<gru::GruOverLstm>(gru::SOURCE);
+    check::<gpt::TinyGpt>(gpt::SOURCE);
+    check::<attention::CausalBlock>(attention::SOURCE);
 }
 
 /// Every ok fixture whose model has a step is checked above (SharedLstm reads two sequences
@@ -191,6 +203,8 @@ fn every_fixture_with_a_step_is_checked() {
         "GruClassifier",
         "GruTagger",
         "GruOverLstm",
+        "TinyGpt",
+        "CausalBlock",
     ];
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/ok");
     for entry in std::fs::read_dir(dir).unwrap() {
@@ -224,6 +238,29 @@ fn reset_sequences_starts_over_and_the_batch_must_stay() {
     assert_eq!(model.step(&mut ws, &[1, 2, 3]).unwrap(), &second[..]);
     ws.reset_sequences();
     assert_eq!(model.step(&mut ws, &[1, 2]).unwrap().len(), 2 * 7);
+}
+
+/// Attention's cache holds the positions the model was compiled for: one step more is an error
+/// that names the way on, and `reset_sequences` starts the sequences again at position 0.
+#[test]
+fn attention_steps_until_its_context_is_full() {
+    use gpt::TinyGpt;
+    const { assert!(matches!(TinyGpt::STEP_POSITIONS, Some(6))) };
+    let model = TinyGpt::new(4);
+    let mut ws = model.workspace(2);
+    let first = model.step(&mut ws, &[3, 4]).unwrap().to_vec();
+    for t in 1..6 {
+        assert_eq!(ws.position(), t);
+        model.step(&mut ws, &[1, 2]).unwrap();
+    }
+    let err = model.step(&mut ws, &[1, 2]).unwrap_err().to_string();
+    assert!(
+        err.contains("hold 6 positions") && err.contains("reset_sequences"),
+        "{err}"
+    );
+    ws.reset_sequences();
+    assert_eq!(ws.position(), 0);
+    assert_eq!(model.step(&mut ws, &[3, 4]).unwrap(), &first[..]);
 }
 
 #[test]

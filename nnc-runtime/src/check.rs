@@ -57,6 +57,15 @@ pub fn step_batch(input: &'static str, batch: usize, carried: usize) -> Result<(
     Ok(())
 }
 
+/// A step at `position` (counting from 0 since the sequences started) of a model that attends
+/// over at most `positions`.
+pub fn step_position(position: usize, positions: usize) -> Result<(), Error> {
+    if position >= positions {
+        return Err(Error::ContextFull { positions });
+    }
+    Ok(())
+}
+
 /// A float target must hold exactly `batch * per_sample` values.
 pub fn target(
     target: &'static str,

@@ -92,6 +92,18 @@ pub enum Error {
         found: usize,
     },
 
+    /// A `step` past the last position a model with attention or a position table was compiled
+    /// for.
+    #[error(
+        "the workspace's sequences already hold {positions} positions, all that the model \
+         attends over; call `reset_sequences` and step the last positions again to go on (the \
+         generation helper slides this window itself)"
+    )]
+    ContextFull {
+        /// The positions the model was compiled for.
+        positions: usize,
+    },
+
     /// A target holds the wrong number of values for the batch.
     #[error(
         "target `{target}` expects {expected} values for a batch of {batch} samples \

@@ -265,8 +265,15 @@ pub trait Model: Sized {
     fn optimizer_mut(&mut self) -> &mut dyn Optimizer<Self::Elem>;
 
     /// Whether the model has a `step` entry point, which generation calls one position at a
-    /// time (a model over sequences whose positions meet only in recurrent layers).
+    /// time (a model over sequences whose positions meet only in recurrent layers and causal
+    /// attention).
     const HAS_STEP: bool = false;
+
+    /// The most positions a sequence may have at the step entry point, for a model whose step
+    /// reads its position (attention's cache, a position table): the sequence length it was
+    /// compiled for, after which a step is [`Error::ContextFull`](crate::Error) until
+    /// `reset_sequences`. `None` for a step that can go on forever (recurrent layers only).
+    const STEP_POSITIONS: Option<usize> = None;
 
     /// One position of each sequence of the batch, continuing from the state the workspace
     /// carries: the first output at that position. [`Error::NoStep`](crate::Error) for a model
@@ -279,7 +286,7 @@ pub trait Model: Sized {
         let _ = (ws, inputs);
         Err(Error::NoStep {
             model: Self::NAME,
-            why: "it has no recurrent layer",
+            why: "it has no recurrent or attention layer",
         })
     }
 

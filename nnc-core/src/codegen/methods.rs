@@ -504,7 +504,11 @@ pub fn trait_impl(
         quote!(self.predict(ws, #(#input_dyn),*).map(|outputs| outputs.0))
     };
     let step_items = match &p.step {
-        Ok(_) => {
+        Ok(step) => {
+            let positions = step.positions.map(|n| {
+                let n = usize_lit(n);
+                quote!(const STEP_POSITIONS: Option<usize> = Some(#n);)
+            });
             let first = if p.outputs.len() == 1 {
                 quote!(self.step(ws, #(#input_dyn),*))
             } else {
@@ -512,6 +516,7 @@ pub fn trait_impl(
             };
             quote! {
                 const HAS_STEP: bool = true;
+                #positions
                 fn step_dyn<'w>(&self, ws: &'w mut #workspace, inputs: &[rt::Values<'_, #elem>]) -> Result<&'w [#elem], rt::Error> {
                     rt::model::expect_inputs(#model_name, inputs, #n_inputs)?;
                     #first
@@ -521,8 +526,8 @@ pub fn trait_impl(
                 }
             }
         }
-        // Without a recurrent layer the trait's default says why.
-        Err(_) if !p.is_recurrent() => quote!(),
+        // Without a recurrent or attention layer the trait's default says why.
+        Err(_) if !p.is_recurrent() && !p.attends() => quote!(),
         Err(why) => quote! {
             fn step_dyn<'w>(&self, _ws: &'w mut #workspace, _inputs: &[rt::Values<'_, #elem>]) -> Result<&'w [#elem], rt::Error> {
                 Err(rt::Error::NoStep { model: #model_name, why: #why })

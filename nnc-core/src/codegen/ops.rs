@@ -530,6 +530,28 @@ impl Ctx<'_> {
                     }
                 }
             }
+            Op::AttentionStep { scale, .. } => {
+                let (steps, heads, head) = attention_sizes(g, node);
+                let (t, h, s) = (usize_lit(steps), usize_lit(heads), usize_lit(head));
+                let (qkv, cache, scale) = (&a[0], &a[1], float_lit(scale.get()));
+                quote!(#k::attention_step(exec, batch, #t, #h, #s, #scale, position, #qkv, #cache, #out, scratch))
+            }
+            Op::CacheWrite => {
+                let dims = g.ty(arg(1)).shape.sample_dims();
+                let (steps, model) = (usize_lit(dims[0]), usize_lit(dims[1] / 2));
+                let qkv = &a[0];
+                quote!(#k::kv_cache_write(exec, batch, #steps, #model, position, #qkv, #out))
+            }
+            Op::PositionRow { axis } => {
+                let dims = &g.ty(arg(0)).shape.0;
+                let (outer, steps, inner) = (
+                    usize_lit(fixed_size(&dims[..axis])),
+                    usize_lit(fixed_size(&dims[axis..=axis])),
+                    usize_lit(fixed_size(&dims[axis + 1..])),
+                );
+                let x = &a[0];
+                quote!(#k::select_position(exec, #outer, #steps, #inner, position, #x, #out))
+            }
             Op::LayerNorm { eps, bias } => {
                 let (rows, n, eps) = (self.rows(arg(0)), self.width(arg(0)), float_lit(eps.get()));
                 let (x, gamma) = (&a[0], &a[1]);
@@ -947,6 +969,18 @@ impl Ctx<'_> {
                 if causal { "earlier and current " } else { "" },
                 arg(0)
             ),
+            Op::PositionRow { axis } => format!(
+                "{me} = {} at the current position along axis {axis}    {shape}",
+                arg(0)
+            ),
+            Op::CacheWrite => format!(
+                "{me} ← the key and value of {} written at the current position",
+                arg(0)
+            ),
+            Op::AttentionStep { heads, .. } => format!(
+                "{me} = the current position's attention ({heads} heads) over the keys and values {} of the positions so far    {shape}",
+                arg(1)
+            ),
             Op::AttentionMix { heads } => format!(
                 "{me} = {} · v per head ({heads}), the heads side by side, the values from {}    {shape}",
                 arg(0),
@@ -1069,6 +1103,13 @@ pub fn attention_sizes(g: &crate::ir::Graph, node: &Node) -> (usize, usize, usiz
     let (heads, qkv) = match node.op {
         Op::AttentionProbs { heads, .. } => (heads, node.args[0]),
         Op::AttentionMix { heads } | Op::AttentionGrad { heads, .. } => (heads, node.args[1]),
+        // One position's projections; the positions are the cache's, `[B, T, 2D]`.
+        Op::AttentionStep { heads, .. } => {
+            let dims = g.ty(node.args[1]).shape.sample_dims();
+            let steps = dims.first().copied().unwrap_or(0);
+            let width = dims.get(1).copied().unwrap_or(0);
+            return (steps, heads, width / (2 * heads.max(1)));
+        }
         _ => (1, node.args[0]),
     };
     let dims = g.ty(qkv).shape.sample_dims();
@@ -1079,7 +1120,6 @@ pub fn attention_sizes(g: &crate::ir::Graph, node: &Node) -> (usize, usize, usiz
     (steps, heads, width / (3 * heads.max(1)))
 }
 
-/// The runtime's `Act` variant, named through the generated module's `rt` alias.
 /// The range of a carried state in the workspace's buffer: its rows for this batch within the
 /// region of `per_sample` values per sample of capacity that starts at `offset * capacity`.
 fn carry_range(offset: usize, per_sample: usize) -> TokenStream {
@@ -1091,6 +1131,7 @@ fn carry_range(offset: usize, per_sample: usize) -> TokenStream {
     quote!(#offset * capacity..#offset * capacity + #per_sample * batch)
 }
 
+/// The runtime's `Act` variant, named through the generated module's `rt` alias.
 pub fn act_tokens(act: Act) -> TokenStream {
     let v = |name: &str| ident(name);
     match act {

@@ -59,13 +59,25 @@ pub fn function(p: &Program, ctx: &Ctx<'_>, names: &Names, elem: &Ident) -> Toke
         .map(|id| ctx.node(id));
     let inputs = info::slice_args(p, &names.bound(&bindings(p)), elem);
     let state = (!p.states.is_empty()).then(|| quote!(state: &[#elem],));
+    // Only a step that reads its position (attention's cache, a position table) takes it.
+    let position = reads_position(p).then(|| quote!(position: usize,));
+    let doc = match (p.is_recurrent(), p.attends()) {
+        (true, false) => " One position of each sequence: the forward pass in inference with every recurrent layer taking one step from its state in `carry`, which it then overwrites with its state after the step.",
+        (false, _) => " One position of each sequence: the forward pass in inference with every attention layer writing the current position's key and value into its cache in `carry` and attending over the positions so far.",
+        (true, true) => " One position of each sequence: the forward pass in inference with every recurrent layer taking one step from its state in `carry`, which it then overwrites with its state after the step, and every attention layer writing the current position's key and value into its cache in `carry` and attending over the positions so far.",
+    };
     quote! {
-        /// One position of each sequence: the forward pass in inference with every recurrent layer taking one step from its state in `carry`, which it then overwrites with its state after the step.
-        fn step_pass(exec: &rt::Exec, params: &[#elem], #state carry: &mut [#elem], arena: &mut rt::Arena<#elem>, batch: usize, #(#inputs),*) {
+        #[doc = #doc]
+        fn step_pass(exec: &rt::Exec, params: &[#elem], #state carry: &mut [#elem], arena: &mut rt::Arena<#elem>, batch: usize, #position #(#inputs),*) {
             let capacity = arena.capacity();
             #(#body)*
         }
     }
+}
+
+/// Whether the step reads the position of its sequences.
+fn reads_position(p: &Program) -> bool {
+    matches!(&p.step, Ok(step) if step.positions.is_some())
 }
 
 /// The `step` method.
@@ -108,16 +120,32 @@ pub fn method(p: &Program, names: &Names, elem: &Ident, workspace: &Ident) -> To
         " Generation: one position of each sequence of the batch, {}, continuing from the state the workspace carries (none after `workspace` and `reset_sequences`). Returns the outputs at that position, as `predict` gives them at the same position of the whole sequence, with dropout off. Allocates nothing.",
         bound.iter().map(one).collect::<Vec<_>>().join(", ")
     );
+    let (check_position, position) = match step.positions {
+        Some(n) => {
+            let n = usize_lit(n);
+            (
+                quote!(rt::check::step_position(ws.position, #n)?;),
+                quote!(ws.position,),
+            )
+        }
+        None => (quote!(), quote!()),
+    };
+    let doc = match step.positions {
+        Some(n) => format!("{doc} A sequence holds at most {n} positions, the length the model was compiled for: the step after the last is `Error::ContextFull` until `reset_sequences`."),
+        None => doc,
+    };
     quote! {
         #[doc = #doc]
         pub fn step<'w>(&self, ws: &'w mut #workspace, #(#args),*) -> Result<#ty, rt::Error> {
             #checks
             rt::check::step_batch(#first, batch, ws.carried)?;
+            #check_position
             ws.ready = None;
             ws.batch = batch;
             ws.carried = batch;
             ws.step_outputs = true;
-            step_pass(&ws.exec, &self.params, #state &mut ws.carry, &mut ws.arena, batch, #(#input_names),*);
+            step_pass(&ws.exec, &self.params, #state &mut ws.carry, &mut ws.arena, batch, #position #(#input_names),*);
+            ws.position += 1;
             #read
         }
     }
@@ -136,17 +164,26 @@ pub fn workspace_parts(p: &Program, elem: &Ident) -> [TokenStream; 3] {
             carried: usize,
             /// Whether the last call was `step`, whose outputs the step pass computed.
             step_outputs: bool,
+            /// The positions the sequences have taken since they started.
+            position: usize,
         },
         quote! {
-            carry: rt::Aligned::try_zeros(CARRY_PER_SAMPLE * capacity, "the carried recurrent state")?,
+            carry: rt::Aligned::try_zeros(CARRY_PER_SAMPLE * capacity, "the carried state")?,
             carried: 0,
             step_outputs: false,
+            position: 0,
         },
         quote! {
             /// Forgets the state `step` carries: the next `step` starts new sequences, of any number up to the capacity.
             pub fn reset_sequences(&mut self) {
                 self.carry.fill(0.0);
                 self.carried = 0;
+                self.position = 0;
+            }
+
+            /// The positions the sequences have taken since they started (the steps since `workspace` or `reset_sequences`).
+            pub fn position(&self) -> usize {
+                self.position
             }
         },
     ]

@@ -161,3 +161,81 @@ pub fn grad(
     }
     Ok(out)
 }
+
+/// The cache `[B, T, 2D]` with row `position` of each sample replaced by the key and value of
+/// `qkv` `[B, 1, 3D]`.
+pub fn cache_write(qkv: &Tensor, cache: &Tensor, position: usize) -> Result<Tensor, String> {
+    let (batch, steps, width) = match (qkv.shape.as_slice(), cache.shape.as_slice()) {
+        ([b, 1, w], [b2, t, w2]) if b == b2 && w % 3 == 0 && *w2 == w / 3 * 2 && position < *t => {
+            (*b, *t, w / 3)
+        }
+        _ => {
+            return Err(format!(
+                "cannot write {:?} into the cache {:?} at {position}",
+                qkv.shape, cache.shape
+            ))
+        }
+    };
+    let mut out = cache.clone();
+    for b in 0..batch {
+        for c in 0..2 * width {
+            out.data[(b * steps + position) * 2 * width + c] = qkv.data[b * 3 * width + width + c];
+        }
+    }
+    Ok(out)
+}
+
+/// The attention of the position `position` of each sample: its query (from `qkv` `[B, 1,
+/// 3D]`) against the cached keys of positions `0..=position`, mixing their cached values,
+/// `[B, 1, D]`, by the definition as in [`probs`] and [`mix`].
+pub fn step(
+    qkv: &Tensor,
+    cache: &Tensor,
+    heads: usize,
+    scale: f64,
+    position: usize,
+) -> Result<Tensor, String> {
+    let (batch, steps, width) = match (qkv.shape.as_slice(), cache.shape.as_slice()) {
+        ([b, 1, w], [b2, t, w2])
+            if b == b2
+                && w % 3 == 0
+                && *w2 == w / 3 * 2
+                && position < *t
+                && heads > 0
+                && (w / 3) % heads == 0 =>
+        {
+            (*b, *t, w / 3)
+        }
+        _ => {
+            return Err(format!(
+                "attention at {position} of {:?} over the cache {:?} does not fit {heads} heads",
+                qkv.shape, cache.shape
+            ))
+        }
+    };
+    let head = width / heads;
+    let mut out = Tensor::filled(vec![batch, 1, width], 0.0);
+    for b in 0..batch {
+        let key = |j: usize, c: usize| cache.data[(b * steps + j) * 2 * width + c];
+        for h in 0..heads {
+            let scores: Vec<f64> = (0..=position)
+                .map(|j| {
+                    scale
+                        * (0..head)
+                            .map(|c| qkv.data[b * 3 * width + h * head + c] * key(j, h * head + c))
+                            .sum::<f64>()
+                })
+                .collect();
+            let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let total: f64 = scores.iter().map(|s| (s - max).exp()).sum();
+            for c in 0..head {
+                out.data[b * width + h * head + c] = scores
+                    .iter()
+                    .enumerate()
+                    .map(|(j, s)| (s - max).exp() / total * key(j, width + h * head + c))
+                    .sum();
+            }
+        }
+    }
+    Ok(out)
+}

@@ -131,6 +131,9 @@ pub struct Env<'a> {
     /// The state the step entry point carries, one tensor per `Step::carries`; zeros where
     /// left out (a new sequence).
     pub carried: Vec<Tensor>,
+    /// The step entry point's position in its sequences (0 for the first step), for the ops
+    /// that read it.
+    pub position: usize,
     /// Draws the dropout masks of a training run: called once per `dropout_mask` node, in
     /// schedule order. Inference never calls it (every mask is all ones); a training run of a
     /// model with dropout fails without it.
@@ -148,6 +151,7 @@ impl<'a> Env<'a> {
             output_grads: Vec::new(),
             state: Vec::new(),
             carried: Vec::new(),
+            position: 0,
             dropout: None,
         }
     }
@@ -289,10 +293,12 @@ pub fn run(p: &Program, env: &mut Env<'_>, schedule: Schedule) -> Result<Values,
                     })?;
                 args.push(v);
             }
-            Some(
+            let value = if node.op.reads_position() {
+                ops::at_position(node.op, &args, env.position)
+            } else {
                 ops::eval(node.op, &args, &shape, schedule.mode, env.batch)
-                    .map_err(|e| format!("{}: {e}", what()))?,
-            )
+            };
+            Some(value.map_err(|e| format!("{}: {e}", what()))?)
         };
         if let Some(v) = &value {
             check_type(v, node.ty.dtype, &shape).map_err(|e| format!("{}: {e}", what()))?;

@@ -29,6 +29,9 @@ pub fn eval(
         | Op::DropoutMask(_)
         | Op::State(_)
         | Op::Carried(_) => return Err(format!("{op} is a leaf")),
+        Op::PositionRow { .. } | Op::CacheWrite | Op::AttentionStep { .. } => {
+            return Err(format!("{op} reads the step's position: see `at_position`"))
+        }
         Op::BatchNormStats { eps } => norm::stats(mode, eps.get(), x(0)?, x(1)?, x(2)?)?,
         Op::BatchNorm => norm::normalize(x(0)?, x(1)?, x(2)?, x(3)?)?,
         Op::BatchNormGrad => norm::normalize_grad(x(0)?, x(1)?, x(2)?, x(3)?)?,
@@ -149,6 +152,36 @@ pub fn eval(
         Op::LossGrad(spec) => loss::gradient(spec, x(0)?, args[1])?,
         Op::SoftmaxLossGrad(spec) => loss::softmax_gradient(spec, x(0)?, args[1])?,
         Op::SigmoidLossGrad(spec) => loss::sigmoid_gradient(spec, x(0)?, args[1])?,
+    };
+    Ok(Value::Float(t))
+}
+
+/// The value of an op that reads the step entry point's current `position`.
+pub fn at_position(op: Op, args: &[&Value], position: usize) -> Result<Value, String> {
+    let x = |i: usize| -> Result<&Tensor, String> {
+        args.get(i)
+            .ok_or_else(|| format!("argument {i} is missing"))?
+            .float()
+    };
+    op.check_arity(args.len())?;
+    let t = match op {
+        Op::PositionRow { axis } => {
+            let x = x(0)?;
+            match x.shape.get(axis) {
+                Some(&n) if position < n => slice(x, axis, position, 1)?,
+                _ => {
+                    return Err(format!(
+                        "position {position} is outside axis {axis} of {:?}",
+                        x.shape
+                    ))
+                }
+            }
+        }
+        Op::CacheWrite => attention::cache_write(x(0)?, x(1)?, position)?,
+        Op::AttentionStep { heads, scale } => {
+            attention::step(x(0)?, x(1)?, heads, scale.get(), position)?
+        }
+        _ => return Err(format!("{op} does not read the position")),
     };
     Ok(Value::Float(t))
 }

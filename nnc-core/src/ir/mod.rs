@@ -667,6 +667,9 @@ pub struct Step {
     pub outputs: Vec<ValueId>,
     /// The carried states, in the order of the workspace's buffer.
     pub carries: Vec<Carried>,
+    /// The positions a sequence may have, when the step reads its position (attention's
+    /// cache, a position table): the sequence length the model was compiled for.
+    pub positions: Option<usize>,
 }
 
 /// One recurrent layer's state carried from one step to the next.
@@ -674,9 +677,9 @@ pub struct Step {
 pub struct Carried {
     /// The layer's name, for documentation.
     pub layer: String,
-    /// The `Op::Carried` leaf the layer's scan starts from.
+    /// The `Op::Carried` leaf the layer's scan starts from (or attention's key and value cache).
     pub read: ValueId,
-    /// The `Op::CarryOut` node that writes the state after the step.
+    /// The `Op::CarryOut` (or `Op::CacheWrite`) node that writes the state after the step.
     pub write: ValueId,
 }
 
@@ -784,6 +787,14 @@ impl Program {
                 Op::LstmScan { .. } | Op::RnnScan { .. } | Op::GruScan { .. }
             )
         })
+    }
+
+    /// Whether the model has an attention layer, whose positions meet in its weights.
+    pub fn attends(&self) -> bool {
+        self.graph
+            .nodes
+            .iter()
+            .any(|n| matches!(n.op, Op::AttentionProbs { .. }))
     }
 
     pub fn predict_schedule(&self) -> Schedule {

@@ -482,6 +482,18 @@ pub enum Op {
     /// d loss / d qkv `[B, T, 3D]` of an attention, through its weights and their softmax.
     /// Args: the weights, qkv, d loss / d the mixed values.
     AttentionGrad { heads: usize, scale: Const },
+    /// The entry at the step entry point's current position along `axis` of a fixed tensor (a
+    /// position table), that axis kept with size 1. Args: x.
+    PositionRow { axis: usize },
+    /// Writes the current position's key and value, from `qkv` `[B, 1, 3D]`, into that
+    /// position's row of an attention's cache `[B, T, 2D]` (keys then values), the carried
+    /// state it reads, whose storage the result takes. Args: qkv, the `Op::Carried` cache.
+    CacheWrite,
+    /// Attention at the step entry point's current position: `qkv` `[B, 1, 3D]`'s queries
+    /// against the cached keys and values of every position so far, `[B, 1, D]`, equal to the
+    /// current row of [`Op::AttentionMix`] over the whole (causal) sequence. Args: qkv, the
+    /// cache after [`Op::CacheWrite`].
+    AttentionStep { heads: usize, scale: Const },
     /// The state a recurrent layer carries from one call of the step entry point to the next
     /// (`[B, planes, H]`, the workspace's `i`-th), read by its scan. A leaf.
     Carried(usize),
@@ -521,7 +533,7 @@ impl Op {
             Op::BatchNorm | Op::BatchNormGrad | Op::FoldBias { bias: false, .. } => 4,
             Op::LayerNorm { bias, .. } => 2 + usize::from(bias),
             Op::LayerNormGrad { .. } => 3,
-            Op::AttentionProbs { .. } => 1,
+            Op::AttentionProbs { .. } | Op::PositionRow { .. } => 1,
             Op::AttentionGrad { .. } => 3,
             Op::LayerNormScaleGrad { .. } => 2,
             Op::FoldBias { bias: true, .. } => 5,
@@ -897,6 +909,41 @@ impl Op {
                     }
                 }
             }
+            Op::PositionRow { axis } => {
+                float(args[0])?;
+                let mut dims = args[0].shape.0.clone();
+                match dims.get_mut(axis) {
+                    Some(d @ Dim::Fixed(_)) if !args[0].shape.is_batched() => *d = Dim::Fixed(1),
+                    _ => return Err(format!("{self} does not fit {}", args[0])),
+                }
+                Ok(Type::float(Shape(dims)))
+            }
+            Op::CacheWrite | Op::AttentionStep { .. } => {
+                let (qkv, cache) = (args[0], args[1]);
+                let model = match qkv.shape.0.as_slice() {
+                    [Dim::Batch, Dim::Fixed(1), Dim::Fixed(w)] if w % 3 == 0 => w / 3,
+                    _ => {
+                        return Err(format!(
+                            "{self} expects one position's projections [B, 1, 3D], found {qkv}"
+                        ))
+                    }
+                };
+                let fits = matches!(cache.shape.0.as_slice(),
+                    [Dim::Batch, Dim::Fixed(_), Dim::Fixed(w)] if *w == 2 * model);
+                if !fits || cache.dtype != DType::Float {
+                    return Err(format!(
+                        "{self} expects a cache [B, T, {}], found {cache}",
+                        2 * model
+                    ));
+                }
+                match self {
+                    Op::AttentionStep { heads, .. } if heads == 0 || model % heads != 0 => Err(
+                        format!("{self} cannot split {model} features into {heads} heads"),
+                    ),
+                    Op::AttentionStep { .. } => Ok(Type::float(Shape::batched(&[1, model]))),
+                    _ => Ok(cache.clone()),
+                }
+            }
             Op::LayerNorm { .. } | Op::LayerNormGrad { .. } | Op::LayerNormScaleGrad { .. } => {
                 // x is the first argument of the forward op and the second of its gradients.
                 let x = if matches!(self, Op::LayerNorm { .. }) {
@@ -1169,11 +1216,20 @@ impl Op {
             | Op::RnnScanGrad { hidden, .. }
             | Op::GruScan { hidden, .. }
             | Op::GruScanGrad { hidden } => Some(Scratch::Recurrent { hidden }),
-            Op::AttentionProbs { .. } | Op::AttentionMix { .. } | Op::AttentionGrad { .. } => {
-                Some(Scratch::Attention)
-            }
+            Op::AttentionProbs { .. }
+            | Op::AttentionMix { .. }
+            | Op::AttentionGrad { .. }
+            | Op::AttentionStep { .. } => Some(Scratch::Attention),
             _ => None,
         }
+    }
+
+    /// Whether the op reads the step entry point's current position.
+    pub fn reads_position(self) -> bool {
+        matches!(
+            self,
+            Op::PositionRow { .. } | Op::CacheWrite | Op::AttentionStep { .. }
+        )
     }
 
     /// The argument whose storage the result may take over when this node is its last reader,
@@ -1362,6 +1418,11 @@ impl fmt::Display for Op {
                 write!(f, "attention_probs(heads {heads}{mask}, scale {scale})")
             }
             Op::AttentionMix { heads } => write!(f, "attention_mix(heads {heads})"),
+            Op::PositionRow { axis } => write!(f, "position_row(axis {axis})"),
+            Op::CacheWrite => f.write_str("kv_cache_write"),
+            Op::AttentionStep { heads, scale } => {
+                write!(f, "attention_step(heads {heads}, scale {scale})")
+            }
             Op::AttentionGrad { heads, scale } => {
                 write!(f, "attention_grad(heads {heads}, scale {scale})")
             }

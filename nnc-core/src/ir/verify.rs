@@ -61,10 +61,13 @@ pub fn verify(p: &Program) -> Result<(), Vec<String>> {
                     "{id}: carried state #{i} is not bound to this node"
                 )),
             },
-            Op::CarryOut { .. } if !matches!(g.node(node.args[1]).op, Op::Carried(_)) => errors
-                .push(format!(
+            Op::CarryOut { .. } | Op::CacheWrite
+                if !matches!(g.node(node.args[1]).op, Op::Carried(_)) =>
+            {
+                errors.push(format!(
                     "{id}: a carried state's update writes something else"
-                )),
+                ))
+            }
             Op::Target(i) if p.targets.get(i).map(|b| b.value) != Some(id) => {
                 errors.push(format!("{id}: target #{i} is not bound to this node"))
             }
@@ -317,7 +320,7 @@ fn verify_plan(p: &Program, plan: &super::MemoryPlan, errors: &mut Vec<String>) 
     for id in g.ids() {
         let carried = match g.node(id).op {
             Op::Carried(_) => id,
-            Op::CarryOut { .. } => g.node(id).args[1],
+            Op::CarryOut { .. } | Op::CacheWrite => g.node(id).args[1],
             _ => continue,
         };
         let fits = matches!(plan.storage[id.index()], Storage::Carry { offset, per_sample }

@@ -20,7 +20,7 @@
 //! buffer, final input gradients in the workspace's
 //! buffers, folded weights (the `Fold` phase) one after another in the workspace's buffer for
 //! them, which outlives calls, the step entry point's carried states (read by `Carried` leaves,
-//! written by `CarryOut` nodes) in the workspace's carried-state buffer, likewise kept between
+//! written by `CarryOut` and `CacheWrite` nodes) in the workspace's carried-state buffer, likewise kept between
 //! calls, and scalars (loss terms) in locals: none of those take arena
 //! space. The pass does
 //! not reorder nodes to reduce the peak.
@@ -68,7 +68,7 @@ pub fn run(p: &mut Program) {
     }
     // A state's write takes the storage of the state it overwrites.
     for id in g.ids() {
-        if let Op::CarryOut { .. } = g.node(id).op {
+        if let Op::CarryOut { .. } | Op::CacheWrite = g.node(id).op {
             storage[id.index()] = storage[g.node(id).args[1].index()];
         }
     }

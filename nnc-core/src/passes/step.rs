@@ -1,6 +1,7 @@
 //! The step entry point: gives a model over sequences whose positions meet only in recurrent
-//! layers an inference-only copy of its forward pass at one position (`Phase::Step`), which
-//! continues every sequence of the batch from the state the workspace carries.
+//! layers and causal attention an inference-only copy of its forward pass at one position
+//! (`Phase::Step`), which continues every sequence of the batch from the state the workspace
+//! carries.
 //!
 //! Each recurrent scan of the copy runs one step from a carried state (`Op::Carried`, in the
 //! workspace's buffer, zero for a new sequence) and writes its state after the step back to it
@@ -10,9 +11,18 @@
 //! takes at the last position (`return_sequences = false`) is the current position's. Dropout
 //! is left out, as in inference.
 //!
+//! Causal attention keeps a cache of every position's keys and values as its carried state
+//! (`[B, T, 2D]`): each step writes the current position's (`Op::CacheWrite`) and attends over
+//! the positions so far (`Op::AttentionStep`), so a step costs one position, not a run over the
+//! whole context. A table over the positions (a `bias` covering the position axis, a learned
+//! position embedding) adds its current row (`Op::PositionRow`). Such a step reads the
+//! workspace's position, and a model with one can step at most T positions (`Step::positions`)
+//! before its sequences must start again.
+//!
 //! The pass tracks, for each value the outputs need, which axis holds the positions; an op that
 //! reads positions other than its own (a flatten of the sequence into a dense layer, a sum over
-//! steps, a convolution or pooling over them, attention) has no one-position form, and the
+//! steps, a convolution or pooling over them, attention that is not causal) has no
+//! one-position form, and the
 //! model then gets no step entry point: `Program::step` says why, and `nnc summary` shows it.
 //! The pass computes no gradients through the step.
 
@@ -43,10 +53,10 @@ fn analyse(p: &Program) -> Result<Vec<Option<Pos>>, String> {
             stack.extend(g.node(v).args.iter().copied());
         }
     }
-    if !p.is_recurrent() {
+    if !p.is_recurrent() && !p.attends() {
         return Err(
-            "the model has no recurrent layer: its positions are independent, so `predict` on \
-             one position does what a step would"
+            "the model has no recurrent or attention layer: its positions are independent, so \
+             `predict` on one position does what a step would"
                 .into(),
         );
     }
@@ -107,6 +117,22 @@ fn analyse(p: &Program) -> Result<Vec<Option<Pos>>, String> {
             Op::LayerNorm { .. } => match of(0) {
                 Pos::Seq(a) if a + 1 == dims.len() => return Err(unsupported()),
                 x if (1..node.args.len()).all(|i| of(i) == Pos::Const) => x,
+                _ => return Err(unsupported()),
+            },
+            // Causal attention reads the positions so far, which the step keeps in a cache; the
+            // weights are never copied (the step computes its own row of them).
+            Op::AttentionProbs { causal: true, .. } => match of(0) {
+                Pos::Seq(1) => Pos::Seq(2),
+                _ => return Err(unsupported()),
+            },
+            Op::AttentionProbs { causal: false, .. } => {
+                return Err(format!(
+                    "`{}` attends to later positions too (it is not causal), so it has no one-position form",
+                    node.name
+                ))
+            }
+            Op::AttentionMix { .. } => match (of(0), of(1)) {
+                (Pos::Seq(2), Pos::Seq(1)) => Pos::Seq(1),
                 _ => return Err(unsupported()),
             },
             Op::Softmax | Op::LogSoftmax => match of(0) {
@@ -194,6 +220,7 @@ fn build(p: &mut Program, pos: &[Option<Pos>]) -> Step {
     let mut copy: Vec<Option<ValueId>> = vec![None; p.graph.nodes.len()];
     let mut inputs = vec![None; p.inputs.len()];
     let mut carries = Vec::new();
+    let mut positions = None;
     for index in 0..pos.len() {
         let Some(here) = pos[index] else { continue };
         let id = ValueId(index as u32);
@@ -226,6 +253,60 @@ fn build(p: &mut Program, pos: &[Option<Pos>]) -> Step {
             // The last position of a sequence that holds only the current one.
             Op::Slice { .. } if here == Pos::Now && pos[node.args[0].index()] != Some(Pos::Now) => {
                 mapped(&copy, node.args[0])
+            }
+            Op::AttentionProbs { .. } => continue,
+            Op::AttentionMix { heads } => {
+                let Op::AttentionProbs { scale, .. } = p.graph.node(node.args[0]).op else {
+                    unreachable!(
+                        "attention mixes the weights of an attention (checked by lowering)"
+                    )
+                };
+                let qkv = mapped(&copy, node.args[1]);
+                let full = p.graph.ty(node.args[1]).shape.sample_dims();
+                let (steps, model) = (full[0], full[1] / 3);
+                positions = Some(steps);
+                let layer = node.name.trim_end_matches(".heads").to_string();
+                let cache_ty = Type::float(Shape::batched(&[steps, 2 * model]));
+                let leaf = Op::Carried(carries.len());
+                let read = step_node(leaf, vec![], cache_ty.clone(), format!("{layer}.cache"));
+                let read = p.graph.push(read, span);
+                let write = step_node(
+                    Op::CacheWrite,
+                    vec![qkv, read],
+                    cache_ty,
+                    format!("{layer}.cache_write"),
+                );
+                let write = p.graph.push(write, span);
+                carries.push(Carried { layer, read, write });
+                let op = Op::AttentionStep { heads, scale };
+                p.graph
+                    .push(step_node(op, vec![qkv, write], ty, node.name), span)
+            }
+            // A bias over the positions (a position table) adds its current position's row.
+            Op::BiasAdd if matches!(here, Pos::Seq(_)) => {
+                let (x, b) = (node.args[0], node.args[1]);
+                let (rank_x, rank_b) = (node.ty.shape.rank(), p.graph.ty(b).shape.rank());
+                let Pos::Seq(axis) = here else {
+                    unreachable!("matched above")
+                };
+                let mut bias = mapped(&copy, b);
+                if axis + rank_b >= rank_x {
+                    let row_axis = axis + rank_b - rank_x;
+                    let op = Op::PositionRow { axis: row_axis };
+                    let row_ty = op
+                        .infer(&[p.graph.ty(b)])
+                        .expect("a position table is a fixed tensor with that axis");
+                    positions = Some(steps_of(p.graph.ty(b), row_axis));
+                    let row = step_node(
+                        op,
+                        vec![bias],
+                        row_ty,
+                        format!("{}.now", p.graph.node(b).name),
+                    );
+                    bias = p.graph.push(row, span);
+                }
+                let args = vec![mapped(&copy, x), bias];
+                p.graph.push(step_node(node.op, args, ty, node.name), span)
             }
             Op::LstmScan { hidden, .. }
             | Op::RnnScan { hidden, .. }
@@ -295,6 +376,15 @@ fn build(p: &mut Program, pos: &[Option<Pos>]) -> Step {
         inputs,
         outputs,
         carries,
+        positions,
+    }
+}
+
+/// The size of axis `axis` of a fixed type.
+fn steps_of(ty: &Type, axis: usize) -> usize {
+    match ty.shape.0.get(axis) {
+        Some(Dim::Fixed(n)) => *n,
+        _ => 0,
     }
 }
 

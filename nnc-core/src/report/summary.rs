@@ -218,12 +218,15 @@ fn step(program: &Program) -> Option<String> {
             let per_sequence = program.plan.as_ref().map_or(String::new(), |plan| {
                 format!("{} elements per sequence, ", group(plan.carry as u128))
             });
+            let limit = step.positions.map_or(String::new(), |n| {
+                format!("; attention caches the keys and values of up to {n} positions")
+            });
             Some(format!(
-                "one position at a time, carrying {per_sequence}from {}",
+                "one position at a time, carrying {per_sequence}from {}{limit}",
                 layers.join(", ")
             ))
         }
-        Err(why) => program.is_recurrent().then(|| format!("none: {why}")),
+        Err(why) => (program.is_recurrent() || program.attends()).then(|| format!("none: {why}")),
     }
 }
 

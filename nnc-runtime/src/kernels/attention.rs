@@ -306,3 +306,121 @@ pub fn attention_backward<T: Float>(
         },
     );
 }
+
+/// Writes the key and value of the current position, from each sample's packed projections
+/// `qkv` `[batch, 1, 3D]`, into row `position` of its cache `[batch, steps, 2D]` (the key then
+/// the value): the step entry point's memory of the positions before.
+pub fn kv_cache_write<T: Float>(
+    _: &Exec,
+    batch: usize,
+    steps: usize,
+    model: usize,
+    position: usize,
+    qkv: &[T],
+    cache: &mut [T],
+) {
+    assert_eq!(
+        qkv.len(),
+        batch * 3 * model,
+        "kv_cache_write: qkv is not [{batch}, 1, 3·{model}]"
+    );
+    assert_eq!(
+        cache.len(),
+        batch * steps * 2 * model,
+        "kv_cache_write: cache is not [{batch}, {steps}, 2·{model}]"
+    );
+    assert!(
+        position < steps,
+        "kv_cache_write: position {position} of {steps}"
+    );
+    if model == 0 {
+        return;
+    }
+    for (row, sample) in qkv
+        .chunks_exact(3 * model)
+        .zip(cache.chunks_exact_mut(steps * 2 * model))
+    {
+        let at = position * 2 * model;
+        sample[at..at + 2 * model].copy_from_slice(&row[model..]);
+    }
+}
+
+/// Attention at one position from the cache: for each sample and head, the weights
+/// `softmax(scale · q · k_j)` over the positions `j ≤ position` whose keys the cache holds
+/// (`[batch, steps, 2D]`, the current one written by [`kv_cache_write`]), and their mix of the
+/// values, `[batch, 1, D]`: the last row of [`attention_probs`] and [`attention_mix`] over the
+/// positions so far, computed from the same products in the same order.
+pub fn attention_step<T: Float>(
+    exec: &Exec,
+    batch: usize,
+    steps: usize,
+    heads: usize,
+    head: usize,
+    scale: f64,
+    position: usize,
+    qkv: &[T],
+    cache: &[T],
+    out: &mut [T],
+    scratch: &mut [T],
+) {
+    let d = Dims { steps, heads, head };
+    let model = d.model();
+    let lens = [
+        (qkv.len(), 3 * model, "qkv"),
+        (cache.len(), steps * 2 * model, "cache"),
+        (out.len(), model, "out"),
+    ];
+    check("attention_step", batch, d, &lens, scratch.len());
+    assert!(
+        position < steps,
+        "attention_step: position {position} of {steps}"
+    );
+    if model == 0 {
+        return;
+    }
+    let scale = T::from_f64(scale);
+    let seen = position + 1;
+    let scratch = PerTask::new(scratch, attention_scratch_len(steps, head));
+    let tasks = exec
+        .tasks_for(batch, batch * 2 * seen * model, MIN_TASK_MACS)
+        .min(scratch.tasks());
+    let operands = (
+        RowsRef(qkv, 3 * model),
+        RowsRef(cache, steps * 2 * model),
+        RowsMut::new(out, model),
+        scratch,
+    );
+    exec.split_rows(
+        batch,
+        1,
+        tasks,
+        operands,
+        |_, (qkv, cache, out, scratch)| {
+            let samples = qkv
+                .chunks_exact(3 * model)
+                .zip(cache.chunks_exact(steps * 2 * model))
+                .zip(out.chunks_exact_mut(model));
+            for ((q, cache), out) in samples {
+                let (k, rest) = scratch.split_at_mut(seen * head);
+                let (v, rest) = rest.split_at_mut(seen * head);
+                let (p, rest) = rest.split_at_mut(seen);
+                let o = &mut rest[..head];
+                for h in 0..heads {
+                    gather(&cache[..seen * 2 * model], 2 * model, h * head, head, k);
+                    gather(
+                        &cache[..seen * 2 * model],
+                        2 * model,
+                        model + h * head,
+                        head,
+                        v,
+                    );
+                    // The same products as the whole sequence's: one row of Q·Kᵀ, then P·V.
+                    T::gemm_nt(1, seen, head, &q[h * head..(h + 1) * head], k, p);
+                    masked_softmax(p, scale);
+                    T::gemm_nn(1, head, seen, p, seen, 1, v, o, false);
+                    out[h * head..(h + 1) * head].copy_from_slice(o);
+                }
+            }
+        },
+    );
+}

@@ -222,3 +222,39 @@ fn product<T: Float>(
         }
     }
 }
+
+/// Entry `position` of the middle axis of `x` `[outer, steps, inner]`, `[outer, 1, inner]`: the
+/// row of a position table that the step entry point adds at the current position.
+pub fn select_position<T: Float>(
+    _: &Exec,
+    outer: usize,
+    steps: usize,
+    inner: usize,
+    position: usize,
+    x: &[T],
+    out: &mut [T],
+) {
+    assert_eq!(
+        x.len(),
+        outer * steps * inner,
+        "select_position: x is not [{outer}, {steps}, {inner}]"
+    );
+    assert_eq!(
+        out.len(),
+        outer * inner,
+        "select_position: out is not [{outer}, 1, {inner}]"
+    );
+    assert!(
+        position < steps,
+        "select_position: position {position} of {steps}"
+    );
+    if inner == 0 {
+        return;
+    }
+    for (block, o) in x
+        .chunks_exact(steps * inner)
+        .zip(out.chunks_exact_mut(inner))
+    {
+        o.copy_from_slice(&block[position * inner..(position + 1) * inner]);
+    }
+}

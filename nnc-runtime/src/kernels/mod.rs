@@ -41,7 +41,10 @@ mod update;
 pub(crate) mod zeroed;
 
 pub use activation::{act_backward, act_backward_inplace, act_forward, Act};
-pub use attention::{attention_backward, attention_mix, attention_probs, attention_scratch_len};
+pub use attention::{
+    attention_backward, attention_mix, attention_probs, attention_scratch_len, attention_step,
+    kv_cache_write,
+};
 pub use conv::{conv2d, conv2d_backward_input, conv2d_backward_weight, Conv2d};
 pub use dense::{bias_add, dense_forward};
 pub use dense_backward::{bias_backward, dense_backward_input, dense_backward_weight};
@@ -54,7 +57,7 @@ pub use embedding::{embedding, embedding_backward};
 pub use exec::{Exec, THREADS_ENV};
 pub use gru::{gru_scan, gru_scan_backward, GRU_PLANES};
 pub use layer_norm::{layer_norm, layer_norm_backward, layer_norm_scale_grad};
-pub use layout::{batch_matmul, expand_axis, permute, sum_axis, MAX_AXES};
+pub use layout::{batch_matmul, expand_axis, permute, select_position, sum_axis, MAX_AXES};
 pub use loss::{
     binary_cross_entropy, binary_cross_entropy_backward, binary_cross_entropy_with_logits,
     binary_cross_entropy_with_logits_backward, categorical_cross_entropy,

@@ -261,6 +261,9 @@ pub fn gradient(
         | Op::LayerNormGrad { .. }
         | Op::AttentionProbs { .. }
         | Op::AttentionGrad { .. }
+        | Op::PositionRow { .. }
+        | Op::CacheWrite
+        | Op::AttentionStep { .. }
         | Op::LayerNormScaleGrad { .. }
         | Op::RunningMean { .. }
         | Op::RunningVar { .. }
