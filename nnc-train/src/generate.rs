@@ -178,7 +178,9 @@ pub struct Generation {
 /// returning, as its first output, a probability per id (a softmax over at least the
 /// vocabulary's ids). The prompt's characters must be in the vocabulary; an empty prompt starts
 /// from a newline, or from id 0 where the vocabulary has none. The workspace's carried state is
-/// reset first.
+/// reset first. A model whose context is limited (attention's cache of `M::STEP_POSITIONS`
+/// positions) slides it when it is full: the sequence starts again from the last half of the
+/// positions, so a prompt and a text may be longer than the context.
 pub fn generate<M: Model>(
     model: &M,
     ws: &mut M::Workspace,
@@ -198,9 +200,10 @@ pub fn generate<M: Model>(
     let ids = vocab.len();
     let mut sampler = Sampler::new(generation.sampling)?;
     M::reset_sequences(ws);
+    let mut window = Vec::with_capacity(M::STEP_POSITIONS.unwrap_or(0));
     let mut next = 0;
     for &id in &prompt_ids {
-        let p = model.step_dyn(ws, &[Values::Ids(&[id])])?;
+        let p = feed(model, ws, &mut window, id)?;
         check_output::<M>(p.len(), ids)?;
         next = sampler.draw(p, ids)?;
     }
@@ -213,10 +216,34 @@ pub fn generate<M: Model>(
         if stop.is_some_and(|s| text.ends_with(s)) || n + 1 == generation.max_tokens {
             break;
         }
-        let p = model.step_dyn(ws, &[Values::Ids(&[next])])?;
+        let p = feed(model, ws, &mut window, next)?;
         next = sampler.draw(p, ids)?;
     }
     Ok(text)
+}
+
+/// Steps `id`, the next token of the sequence whose last positions `window` holds, and returns
+/// the step's first output. A model whose step holds at most `M::STEP_POSITIONS` positions (an
+/// attention's cache) has its window slid first when it is full: the sequence starts again
+/// from the last half of the window, which the step reads again, so that every token is
+/// predicted from at least that many before it. Other models step on and keep no window.
+fn feed<'w, M: Model>(
+    model: &M,
+    ws: &'w mut M::Workspace,
+    window: &mut Vec<u32>,
+    id: u32,
+) -> Result<&'w [M::Elem], Error> {
+    if let Some(limit) = M::STEP_POSITIONS {
+        if window.len() >= limit {
+            window.drain(..window.len() - limit / 2);
+            M::reset_sequences(ws);
+            for &kept in window.iter() {
+                model.step_dyn(ws, &[Values::Ids(&[kept])])?;
+            }
+        }
+        window.push(id);
+    }
+    Ok(model.step_dyn(ws, &[Values::Ids(&[id])])?)
 }
 
 /// The step's first output must hold a probability for every id of the vocabulary.

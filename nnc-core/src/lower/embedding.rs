@@ -1,7 +1,8 @@
 //! The `embedding` layer: a `[vocab, dim]` table whose rows are picked by integer ids, so
 //! `tokens: [8] ids(65) -> embedding tok(65, 32)` is `[B, 8, 32]`. The table is the parameter
-//! `name.weight`, laid out and initialised like PyTorch's `nn.Embedding` (`N(0, 1)`), so that
-//! weights move between the two.
+//! `name.weight`, laid out and initialised like PyTorch's `nn.Embedding` (`N(0, 1)`, or `N(0,
+//! std²)` with `std`), so that weights move between the two. Applied again to features of its
+//! width, the table is a linear map back to one score per id (a tied output projection).
 
 use super::args::{Bound, Kind, Param};
 use super::layers::{Layer, LayerKind};
@@ -29,6 +30,12 @@ const EMBEDDING_SIG: &[Param] = &[
         default: Some(Bound::Bool(false)),
         hint: "write `frozen = true` to keep the table fixed during training",
     },
+    Param {
+        name: "std",
+        kind: Kind::POSITIVE,
+        default: Some(Bound::Real(1.0)),
+        hint: "the table starts from N(0, std²): PyTorch's nn.Embedding uses 1 (the default), GPT-2 0.02",
+    },
 ];
 
 impl Lowerer<'_> {
@@ -47,12 +54,12 @@ impl Lowerer<'_> {
             "write `embedding tok(65, 32)`: the name gives the table its stable name `tok.weight`",
             "rename one, or write `-> {}` to look up ids in the same table",
         )?;
-        let (vocab, dim, frozen) = (b.int(0)?, b.int(1)?, b.bool(2)?);
+        let (vocab, dim, frozen, std) = (b.int(0)?, b.int(1)?, b.bool(2)?, b.real(3)?);
         self.within_budget(vocab.checked_mul(dim), stage.span, &what)?;
         let weight = self.param(
             format!("{}.weight", layer.name),
             vec![vocab, dim],
-            Init::Normal(1.0),
+            Init::Normal(std),
             (vocab, dim),
             frozen,
             layer.span,

@@ -1,0 +1,558 @@
+//! The storyteller: a small GPT written in `examples/storyteller.nnc` (nanoGPT's character-level
+//! recipe), trained from scratch on a story corpus, then telling a story from a prompt one
+//! character at a time through the generated `step` entry point and its key and value cache.
+//!
+//! ```text
+//! cargo run --release --example storyteller -- train --corpus ../shared/data/tinyshakespeare/input.txt
+//! cargo run --release --example storyteller -- tell --prompt "ROMEO:" --temperature 0.8 --max-tokens 300
+//! cargo run --release --example storyteller -- train --corpus ../shared/data/chinese_stories/stories_zh_hans.txt
+//! ```
+//!
+//! Training follows nanoGPT's recipe unless `--config FILE` (TOML, the fields of [`Config`])
+//! says otherwise: 2000 iterations of 12 random windows of 64 characters from the first 90% of
+//! the text, AdamW (betas 0.9/0.99, weight decay 0.1 on matrices, gradient clipping 1.0, in the
+//! model file), the learning rate warmed up over 100 iterations to 1e-3 and decayed by a cosine
+//! to 1e-4 at iteration 2000. Every 250 iterations it estimates the training and validation
+//! loss in nats per character over 20 random batches each and saves a checkpoint (atomically,
+//! with the vocabulary, the optimizer state and the iteration), which `--resume` continues from;
+//! at the end it estimates the validation loss over 200 batches. A text of up to 128 distinct
+//! characters trains `Storyteller`; up to 4096 (Chinese), `StorytellerWide`.
+
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use nnc::runtime::schedule::{Cosine, Schedule, Warmup};
+use nnc::runtime::{ElemKind, Model, Rng, Values};
+use nnc::train::checkpoint::{self, SaveOptions};
+use nnc::train::data::{text_file, Vocab};
+use nnc::train::generate::{generate, Generation, Sampling};
+use serde::Deserialize;
+use std::error::Error;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+nnc::include_model!("examples/storyteller.nnc");
+
+/// The characters of each training window: the context, as declared in `storyteller.nnc`.
+pub const CONTEXT: usize = 64;
+
+#[derive(Parser)]
+#[command(about = "A small GPT that tells stories: train it on a corpus, then give it a prompt")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train on a corpus, saving checkpoints as it goes.
+    Train(TrainArgs),
+    /// Tell a story from a prompt with the model of a checkpoint.
+    Tell(TellArgs),
+}
+
+#[derive(Parser, Clone, Debug)]
+pub struct TrainArgs {
+    /// The text to learn.
+    #[arg(long)]
+    pub corpus: PathBuf,
+    /// A TOML file of training settings (iterations, batch, lr, min_lr, warmup, decay_iterations,
+    /// eval_interval, eval_batches, final_eval_batches, seed); nanoGPT's recipe by default.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Where to save checkpoints; `target/storyteller.safetensors` by default.
+    #[arg(long)]
+    pub checkpoint: Option<PathBuf>,
+    /// Continue from the checkpoint: its weights, optimizer state and iteration.
+    #[arg(long)]
+    pub resume: bool,
+    /// Print nothing but errors.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Parser, Clone, Debug)]
+pub struct TellArgs {
+    /// The beginning of the story.
+    #[arg(long, default_value = "")]
+    pub prompt: String,
+    /// Below 1 favours likely characters; 0 always takes the most likely.
+    #[arg(long, default_value_t = 0.8)]
+    pub temperature: f64,
+    /// Characters to generate.
+    #[arg(long, default_value_t = 300)]
+    pub max_tokens: usize,
+    /// Draw among the k most likely characters only (0: all).
+    #[arg(long, default_value_t = 0)]
+    pub top_k: usize,
+    /// Draw among the most likely characters whose probabilities sum to p (1: all).
+    #[arg(long, default_value_t = 1.0)]
+    pub top_p: f64,
+    /// Stop once the story ends with this.
+    #[arg(long)]
+    pub stop: Option<String>,
+    /// The seed of the draws.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// The checkpoint to read; the last training run's by default.
+    #[arg(long)]
+    pub checkpoint: Option<PathBuf>,
+}
+
+/// Training settings: nanoGPT's `train_shakespeare_char` on a CPU by default.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Optimizer steps in all.
+    pub iterations: u64,
+    /// Windows per step.
+    pub batch: usize,
+    /// The learning rate after the warm-up.
+    pub lr: f64,
+    /// The learning rate at the end of the cosine decay and after it.
+    pub min_lr: f64,
+    /// Iterations of linear warm-up.
+    pub warmup: u64,
+    /// The iteration at which the cosine reaches `min_lr`.
+    pub decay_iterations: u64,
+    /// Iterations between loss estimates and checkpoints.
+    pub eval_interval: u64,
+    /// Random batches per loss estimate.
+    pub eval_batches: usize,
+    /// Random batches of the final validation estimate.
+    pub final_eval_batches: usize,
+    /// The seed of the initial weights and of the windows.
+    pub seed: u64,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            iterations: 2000,
+            batch: 12,
+            lr: 1e-3,
+            min_lr: 1e-4,
+            warmup: 100,
+            decay_iterations: 2000,
+            eval_interval: 250,
+            eval_batches: 20,
+            final_eval_batches: 200,
+            seed: 1337,
+        }
+    }
+}
+
+impl Config {
+    /// The settings of a TOML file, each left out taking the recipe's value.
+    pub fn read(path: &Path) -> Result<Config, Box<dyn Error>> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read the config `{}`: {e}", path.display()))?;
+        let config: Config = toml::from_str(&text)
+            .map_err(|e| format!("config `{}`: {}", path.display(), e.message()))?;
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        let positive = [
+            ("batch", self.batch as f64),
+            ("lr", self.lr),
+            ("eval_interval", self.eval_interval as f64),
+            ("eval_batches", self.eval_batches as f64),
+            ("final_eval_batches", self.final_eval_batches as f64),
+        ];
+        if let Some((name, value)) = positive.iter().find(|(_, v)| !(v.is_finite() && *v > 0.0)) {
+            return Err(format!("config: `{name}` must be positive, found {value}"));
+        }
+        if !(self.min_lr >= 0.0 && self.min_lr <= self.lr) {
+            return Err(format!(
+                "config: `min_lr` must be between 0 and `lr` ({}), found {}",
+                self.lr, self.min_lr
+            ));
+        }
+        Ok(())
+    }
+
+    /// nanoGPT's schedule: linear warm-up, then a cosine to `min_lr` at `decay_iterations`.
+    fn schedule(&self) -> Warmup<Cosine> {
+        Warmup {
+            steps: self.warmup,
+            inner: Cosine {
+                base: self.lr,
+                min: self.min_lr,
+                period: self.decay_iterations.saturating_sub(self.warmup),
+            },
+        }
+    }
+}
+
+/// The checkpoint the last training run wrote, when none is named.
+pub fn default_checkpoint() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/storyteller.safetensors")
+}
+
+/// The metadata keys of a checkpoint: the vocabulary (its characters in id order) and the
+/// iterations trained.
+const VOCAB_KEY: &str = "vocab";
+const ITERATION_KEY: &str = "iteration";
+
+/// What a training run measured, in nats per character.
+#[derive(Debug)]
+pub struct Report {
+    /// The model trained, `Storyteller` or `StorytellerWide`.
+    pub model: &'static str,
+    pub iterations: u64,
+    pub seconds: f64,
+    /// The last estimate of the training loss.
+    pub train_loss: f64,
+    /// The final estimate of the validation loss.
+    pub val_loss: f64,
+    pub checkpoint: PathBuf,
+}
+
+/// Trains the model that fits the corpus's characters, saving checkpoints.
+pub fn train(args: &TrainArgs, config: &Config) -> Result<Report, Box<dyn Error>> {
+    config.check()?;
+    let text = text_file(&args.corpus).map_err(|e| {
+        format!(
+            "{e}\nthe storyteller trains on a text file, such as \
+             ../shared/data/tinyshakespeare/input.txt, \
+             ../shared/data/tinystories/tinystories_train_head.txt or \
+             ../shared/data/chinese_stories/stories_zh_hans.txt"
+        )
+    })?;
+    let vocab = Vocab::from_text(&text);
+    if vocab.len() <= ids_of::<Storyteller>() {
+        train_model::<Storyteller>(args, config, &text, &vocab)
+    } else if vocab.len() <= ids_of::<StorytellerWide>() {
+        train_model::<StorytellerWide>(args, config, &text, &vocab)
+    } else {
+        Err(format!(
+            "`{}` has {} distinct characters, more than the {} of the widest model; raise the \
+             vocabulary of StorytellerWide in storyteller.nnc",
+            args.corpus.display(),
+            vocab.len(),
+            ids_of::<StorytellerWide>()
+        )
+        .into())
+    }
+}
+
+/// The number of ids the model's input takes.
+fn ids_of<M: Model>() -> usize {
+    match M::INPUTS[0].kind {
+        ElemKind::Ids { range } => range,
+        ElemKind::Float => 0,
+    }
+}
+
+/// Random windows of a text and the characters that follow each position.
+struct Windows<'t> {
+    ids: &'t [u32],
+    rng: Rng,
+    x: Vec<u32>,
+    y: Vec<u32>,
+}
+
+impl<'t> Windows<'t> {
+    fn new(ids: &'t [u32], batch: usize, seed: u64) -> Windows<'t> {
+        Windows {
+            ids,
+            rng: Rng::new(seed),
+            x: vec![0; batch * CONTEXT],
+            y: vec![0; batch * CONTEXT],
+        }
+    }
+
+    /// Draws a batch of windows, as nanoGPT's `get_batch` does: uniform starts.
+    fn draw(&mut self) -> (&[u32], &[u32]) {
+        for (xs, ys) in self
+            .x
+            .chunks_exact_mut(CONTEXT)
+            .zip(self.y.chunks_exact_mut(CONTEXT))
+        {
+            let s = self.rng.below(self.ids.len() - CONTEXT);
+            xs.copy_from_slice(&self.ids[s..s + CONTEXT]);
+            ys.copy_from_slice(&self.ids[s + 1..s + CONTEXT + 1]);
+        }
+        (&self.x, &self.y)
+    }
+}
+
+/// The mean loss over `batches` random batches: nanoGPT's `estimate_loss`.
+fn estimate<M: Model<Elem = f32>>(
+    model: &M,
+    ws: &mut M::Workspace,
+    windows: &mut Windows<'_>,
+    batches: usize,
+) -> Result<f64, Box<dyn Error>> {
+    let mut total = 0.0;
+    for _ in 0..batches {
+        let (x, y) = windows.draw();
+        total += f64::from(
+            model
+                .evaluate_dyn(ws, &[Values::Ids(x)], &[Values::Ids(y)])?
+                .loss,
+        );
+    }
+    Ok(total / batches as f64)
+}
+
+fn train_model<M: Model<Elem = f32>>(
+    args: &TrainArgs,
+    config: &Config,
+    text: &str,
+    vocab: &Vocab,
+) -> Result<Report, Box<dyn Error>> {
+    let ids = vocab.encode(text)?;
+    // nanoGPT's split: the first 90% of the characters train, the rest validate.
+    let cut = ids.len() * 9 / 10;
+    let (train_ids, val_ids) = (&ids[..cut], &ids[cut..]);
+    if train_ids.len() <= CONTEXT + 1 || val_ids.len() <= CONTEXT + 1 {
+        return Err(format!(
+            "the text has {} characters; the storyteller needs windows of {} in both its first \
+             90% and its last 10%",
+            ids.len(),
+            CONTEXT + 1
+        )
+        .into());
+    }
+    let checkpoint = args.checkpoint.clone().unwrap_or_else(default_checkpoint);
+    let vocab_text: String = vocab.chars().iter().collect();
+    let mut model = M::new(config.seed);
+    let mut start_iteration = 0;
+    if args.resume {
+        start_iteration = resume(&mut model, &checkpoint, &vocab_text)?;
+    }
+    let mut ws = model.workspace(config.batch);
+    let say = |line: String| {
+        if !args.quiet {
+            println!("{line}");
+        }
+    };
+    say(format!(
+        "storyteller: {} ({} parameters), {} training and {} validation characters, {} distinct",
+        M::NAME,
+        M::PARAMS.iter().map(|p| p.len).sum::<usize>(),
+        train_ids.len(),
+        val_ids.len(),
+        vocab.len()
+    ));
+    let mut batches = Windows::new(train_ids, config.batch, config.seed ^ 0x5eed);
+    let mut train_eval = Windows::new(train_ids, config.batch, config.seed ^ 0x7a1);
+    let mut val_eval = Windows::new(val_ids, config.batch, config.seed ^ 0x7a2);
+    let schedule = config.schedule();
+    let bar = progress(args.quiet, config.iterations, start_iteration);
+    let started = Instant::now();
+    let mut train_loss = f64::NAN;
+    for iteration in start_iteration..config.iterations {
+        model.set_learning_rate(schedule.lr(iteration) as f32)?;
+        let (x, y) = batches.draw();
+        let loss = model.train_step_dyn(&mut ws, &[Values::Ids(x)], &[Values::Ids(y)])?;
+        if !loss.is_finite() {
+            return Err(format!("the training loss became {loss} at iteration {iteration}").into());
+        }
+        let done = iteration + 1;
+        if let Some(bar) = &bar {
+            bar.inc(1);
+            if done % 10 == 0 {
+                bar.set_message(format!("loss {loss:.4}"));
+            }
+        }
+        if done % config.eval_interval == 0 || done == config.iterations {
+            train_loss = estimate(&model, &mut ws, &mut train_eval, config.eval_batches)?;
+            let val = estimate(&model, &mut ws, &mut val_eval, config.eval_batches)?;
+            let seconds = started.elapsed().as_secs_f64();
+            let line = format!(
+                "iteration {done:>5}: train loss {train_loss:.4}, val loss {val:.4} nats per \
+                 character ({seconds:.0} s, {:.0} tokens/s)",
+                ((done - start_iteration) as usize * config.batch * CONTEXT) as f64 / seconds
+            );
+            match &bar {
+                Some(bar) => bar.println(line),
+                None => say(line),
+            }
+            save(&model, &checkpoint, &vocab_text, done)?;
+        }
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let val_loss = estimate(&model, &mut ws, &mut val_eval, config.final_eval_batches)?;
+    say(format!(
+        "{} iterations in {seconds:.1} s; saved `{}`",
+        config.iterations - start_iteration.min(config.iterations),
+        checkpoint.display()
+    ));
+    Ok(Report {
+        model: M::NAME,
+        iterations: config.iterations,
+        seconds,
+        train_loss,
+        val_loss,
+        checkpoint,
+    })
+}
+
+/// A progress bar on a terminal; none in logs and CI, where the evaluation lines say enough.
+fn progress(quiet: bool, iterations: u64, start: u64) -> Option<ProgressBar> {
+    if quiet || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = ProgressBar::with_draw_target(Some(iterations), ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template(
+        "[{bar:30}] {pos}/{len} iterations  {msg}  ({elapsed}, eta {eta})",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_position(start);
+    Some(bar)
+}
+
+/// Saves the model with its vocabulary, optimizer state and iteration (atomically: a reader
+/// never sees half a file).
+fn save<M: Model>(
+    model: &M,
+    path: &Path,
+    vocab: &str,
+    iteration: u64,
+) -> Result<(), Box<dyn Error>> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create `{}`: {e}", dir.display()))?;
+    }
+    let options = SaveOptions {
+        optimizer: true,
+        metadata: vec![
+            (VOCAB_KEY.into(), vocab.into()),
+            (ITERATION_KEY.into(), iteration.to_string()),
+        ],
+    };
+    checkpoint::save(model, path, &options)?;
+    Ok(())
+}
+
+/// Loads a checkpoint to continue training; returns its iteration.
+fn resume<M: Model>(model: &mut M, path: &Path, vocab: &str) -> Result<u64, Box<dyn Error>> {
+    let metadata = checkpoint::metadata(path)
+        .map_err(|e| format!("{e}\n`--resume` continues from the checkpoint of an earlier run"))?;
+    if metadata.get(VOCAB_KEY).map(String::as_str) != Some(vocab) {
+        return Err(format!(
+            "`{}` was trained on another text (its vocabulary differs from this corpus's); \
+             resume with the corpus it was trained on",
+            path.display()
+        )
+        .into());
+    }
+    let iteration = metadata
+        .get(ITERATION_KEY)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("`{}` does not say how far it was trained", path.display()))?;
+    checkpoint::load(model, path)?;
+    Ok(iteration)
+}
+
+/// Tells a story from the prompt with the checkpoint's model, passing each character to `emit`.
+pub fn tell(args: &TellArgs, emit: impl FnMut(char)) -> Result<String, Box<dyn Error>> {
+    let path = args.checkpoint.clone().unwrap_or_else(default_checkpoint);
+    let metadata = checkpoint::metadata(&path).map_err(|e| {
+        format!("{e}\ntrain a model first (`cargo run --release --example storyteller -- train --corpus FILE`), or name a checkpoint with `--checkpoint FILE`")
+    })?;
+    let vocab = metadata.get(VOCAB_KEY).ok_or_else(|| {
+        format!(
+            "`{}` has no vocabulary: it was not written by the storyteller",
+            path.display()
+        )
+    })?;
+    let vocab = Vocab::from_chars(vocab.chars());
+    match metadata.get("model").map(String::as_str) {
+        Some("Storyteller") => tell_with::<Storyteller>(args, &path, &vocab, emit),
+        Some("StorytellerWide") => tell_with::<StorytellerWide>(args, &path, &vocab, emit),
+        other => Err(format!(
+            "`{}` holds model {other:?}, not one of the storyteller's",
+            path.display()
+        )
+        .into()),
+    }
+}
+
+fn tell_with<M: Model<Elem = f32>>(
+    args: &TellArgs,
+    path: &Path,
+    vocab: &Vocab,
+    emit: impl FnMut(char),
+) -> Result<String, Box<dyn Error>> {
+    if let Some(c) = args.prompt.chars().find(|&c| vocab.id(c).is_none()) {
+        return Err(format!(
+            "the prompt has the character {c:?}, which the model never saw (its vocabulary has \
+             {} characters); leave it out, or train on a text that has it",
+            vocab.len()
+        )
+        .into());
+    }
+    let mut model = M::new(0);
+    checkpoint::load(&mut model, path)?;
+    let mut ws = model.workspace(1);
+    let generation = Generation {
+        sampling: Sampling {
+            temperature: args.temperature,
+            top_k: args.top_k,
+            top_p: args.top_p,
+            seed: args.seed,
+        },
+        max_tokens: args.max_tokens,
+        stop: args.stop.clone(),
+    };
+    Ok(generate(
+        &model,
+        &mut ws,
+        vocab,
+        &args.prompt,
+        &generation,
+        emit,
+    )?)
+}
+
+#[allow(dead_code)]
+fn main() {
+    // Errors are printed as their message, not as the `Debug` form `main` would give them.
+    if let Err(e) = run(Cli::parse()) {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+#[allow(dead_code)]
+fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
+    match cli.command {
+        Command::Tell(args) => {
+            let mut out = std::io::stdout();
+            // The prompt is printed with the first generated character, once it is known to
+            // be in the model's vocabulary.
+            let mut prompt = Some(args.prompt.clone());
+            tell(&args, |c| {
+                if let Some(p) = prompt.take() {
+                    print!("{p}");
+                }
+                print!("{c}");
+                let _ = out.flush();
+            })?;
+            println!();
+        }
+        Command::Train(args) => {
+            let config = match &args.config {
+                Some(path) => Config::read(path)?,
+                None => Config::default(),
+            };
+            let report = train(&args, &config)?;
+            println!(
+                "{}: train loss {:.4}, val loss {:.4} nats per character after {} iterations in \
+                 {:.1} s",
+                report.model, report.train_loss, report.val_loss, report.iterations, report.seconds
+            );
+            println!("val loss {:.4}", report.val_loss);
+        }
+    }
+    Ok(())
+}
