@@ -17,12 +17,14 @@ least 500 synchronous calls, each timed on its own. JSON goes to stdout, progres
 """
 
 import argparse
+import sys
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from timing import BATCHES, latency, report_latency, report_throughput, throughput
+import gpt_pytorch
 
 
 def make_data(batch, features, classes):
@@ -198,6 +200,57 @@ def lstm_generate(framework, mode, threads):
     report_latency(framework, "lstm_generate", threads, result)
 
 
+def gpt_train(framework, mode, threads):
+    """The `storyteller` GPT at batch 12 on windows of 64 uniform ids below 65, as nnc's
+    `gpt_train`: windows per second (and tokens per second)."""
+    torch.manual_seed(0)
+    model = gpt_pytorch.Gpt()
+    opt = gpt_pytorch.adamw(model)
+    step = compiled(lambda x, y: gpt_pytorch.train_step(model, opt, x, y), mode)
+    g = torch.Generator().manual_seed(0)
+    data = [(torch.randint(0, 65, (12, 64), generator=g), torch.randint(0, 65, (12, 64), generator=g))
+            for _ in range(BATCHES)]
+    sink = [None]
+
+    def call(i):
+        sink[0] = step(*data[i % BATCHES])
+
+    first, rate = throughput(12, call)
+    report_throughput(framework, "gpt_train", 12, threads, (first, rate))
+    print(f"gpt_train: {rate * 64:.0f} tokens/s", file=sys.stderr)
+
+
+def gpt_generate(framework, mode, threads):
+    """Batch-1 latency of one generated token, each continuing the sequence before and starting
+    again when the 64 positions are full: `gpt_generate_nocache` runs the whole context again
+    for every token (what nanoGPT's `generate` does), `gpt_generate` keeps each layer's keys and
+    values (as nnc's step does)."""
+    torch.manual_seed(0)
+    model = gpt_pytorch.Gpt().eval()
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(0, 65, (1, 64), generator=g)
+    state = {"t": 0, "caches": None}
+    sink = [None]
+
+    def cached(i):
+        if state["t"] == 64 or state["caches"] is None:
+            state["t"], state["caches"] = 0, [[None] for _ in range(gpt_pytorch.LAYERS)]
+        t = state["t"]
+        logits = model(ids[:, t:t + 1], start=t, caches=state["caches"])
+        sink[0] = torch.softmax(logits[:, -1], dim=-1)
+        state["t"] = t + 1
+
+    def uncached(i):
+        t = i % 64
+        logits = model(ids[:, :t + 1])
+        sink[0] = torch.softmax(logits[:, -1], dim=-1)
+
+    with torch.inference_mode():
+        for task, call in (("gpt_generate", cached), ("gpt_generate_nocache", uncached)):
+            result = latency(call)
+            report_latency(framework, task, threads, result)
+
+
 def cnn_infer(framework, mode, threads):
     torch.manual_seed(0)
     model = lenet().eval()
@@ -226,6 +279,8 @@ TASKS = {
     "cnn_infer": cnn_infer,
     "lstm_train": lstm_train,
     "lstm_generate": lstm_generate,
+    "gpt_train": gpt_train,
+    "gpt_generate": gpt_generate,
 }
 
 

@@ -11,7 +11,9 @@
 //! throughput), `iris_train` (batch 32), `cnn_train` (LeNet-like, batch 64), `cnn_infer` (its
 //! batch-1 latency), `lstm_train` (an LSTM over 32 steps of 64 features, hidden 128, batch
 //! 32, sequences per second) and `lstm_generate` (the `char_lstm` example's model, one character
-//! at a time through its `step` at batch 1: the latency of a token and tokens per second);
+//! at a time through its `step` at batch 1: the latency of a token and tokens per second),
+//! `gpt_train` (the `storyteller` example's GPT at batch 12, windows and tokens per second)
+//! and `gpt_generate` (its cached step at batch 1, over every context length);
 //! beyond the standard ones, `bn_train` and `bn_infer`: the all-convolutional
 //! MNIST model with batch norm after each convolution, trained at batch 64, and its batch-1
 //! latency and batch-64 throughput in inference (after a few training steps, so that the
@@ -54,6 +56,10 @@ mod char_lstm {
 
 mod allconv {
     nnc::include_model!("examples/mnist_allconv.nnc");
+}
+
+mod gpt {
+    nnc::include_model!("examples/storyteller.nnc");
 }
 
 /// How many distinct batches are generated before timing and cycled through.
@@ -297,6 +303,55 @@ fn lstm_generate(threads: usize) {
     report_latency("lstm_generate", threads, &lat);
 }
 
+/// Training throughput of the `storyteller` example's GPT (nanoGPT's character-level recipe)
+/// at batch 12 on windows of 64 uniform ids below 65, reported in windows and tokens per second.
+fn gpt_train(threads: usize) {
+    let (batch, context) = (12, 64);
+    let mut rng = Rng::new(0);
+    let windows: Vec<(Vec<u32>, Vec<u32>)> = (0..BATCHES)
+        .map(|_| {
+            let mut ids = || (0..batch * context).map(|_| rng.below(65) as u32).collect();
+            (ids(), ids())
+        })
+        .collect();
+    let mut model = gpt::Storyteller::new(0);
+    let mut ws = model.workspace_with_threads(batch, threads);
+    let (first, rate) = throughput(batch, |i| {
+        let (x, y) = &windows[i % BATCHES];
+        black_box(model.train_step(&mut ws, x, y).unwrap());
+    });
+    eprintln!("gpt_train: {:.0} tokens/s", rate * context as f64);
+    json_line(
+        "gpt_train",
+        batch,
+        threads,
+        &[
+            ("samples_per_s", rate),
+            ("tokens_per_s", rate * context as f64),
+            ("first_call_us", first),
+        ],
+    );
+}
+
+/// Generation with the `storyteller` GPT: one token at batch 1 through the key and value
+/// cache, each step continuing the sequence of the one before and starting a new one when the
+/// 64 positions are full, so that the figure averages over every context length.
+fn gpt_generate(threads: usize) {
+    let model = gpt::Storyteller::new(0);
+    let mut ws = model.workspace_with_threads(1, threads);
+    let mut rng = Rng::new(0);
+    let ids: Vec<u32> = (0..64).map(|_| rng.below(65) as u32).collect();
+    let lat = latency(|i| {
+        if ws.position() == 64 {
+            ws.reset_sequences();
+        }
+        let probs = model.step(&mut ws, &ids[i % ids.len()..][..1]).unwrap();
+        black_box(probs);
+    });
+    eprintln!("gpt_generate: {:.0} tokens/s", 1e6 / lat.median_us);
+    report_latency("gpt_generate", threads, &lat);
+}
+
 fn bn_train(threads: usize) {
     train_task::<allconv::AllConv>("bn_train", 64, 784, 10, threads);
 }
@@ -323,7 +378,7 @@ fn bn_infer(threads: usize) {
     report_throughput("bn_infer", batch, threads, result);
 }
 
-const USAGE: &str = "usage: bench_tasks [--task mlp_train|mlp_infer|iris_train|cnn_train|cnn_infer|lstm_train|lstm_generate|bn_train|bn_infer|all] [--threads N]";
+const USAGE: &str = "usage: bench_tasks [--task mlp_train|mlp_infer|iris_train|cnn_train|cnn_infer|lstm_train|lstm_generate|gpt_train|gpt_generate|bn_train|bn_infer|all] [--threads N]";
 
 fn main() -> ExitCode {
     let mut task = String::from("all");
@@ -368,6 +423,8 @@ fn main() -> ExitCode {
         "cnn_infer" => cnn_infer(threads),
         "lstm_train" => lstm_train(threads),
         "lstm_generate" => lstm_generate(threads),
+        "gpt_train" => gpt_train(threads),
+        "gpt_generate" => gpt_generate(threads),
         "bn_train" => bn_train(threads),
         "bn_infer" => bn_infer(threads),
         "all" => {
