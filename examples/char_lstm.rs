@@ -20,13 +20,14 @@ use nnc::runtime::{ElemKind, Model, Rng, Values};
 use nnc::train::checkpoint::{self, SaveOptions};
 use nnc::train::data::{next_char_sequences, text_file, Vocab};
 use nnc::train::evaluate;
-use nnc::train::generate::{generate, Generation, Sampling};
 use std::error::Error;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 nnc::include_model!("examples/char_lstm.nnc");
+
+#[path = "support/writing.rs"]
+mod writing;
 
 /// The characters of each training window, as declared in `char_lstm.nnc`.
 pub const STEPS: usize = 64;
@@ -71,33 +72,8 @@ pub struct TrainArgs {
     pub quiet: bool,
 }
 
-#[derive(Parser, Clone, Debug)]
-pub struct SampleArgs {
-    /// The text to continue.
-    #[arg(long, default_value = "")]
-    pub prompt: String,
-    /// Below 1 favours likely characters; 0 always takes the most likely.
-    #[arg(long, default_value_t = 0.8)]
-    pub temperature: f64,
-    /// Characters to generate.
-    #[arg(long, default_value_t = 400)]
-    pub max_tokens: usize,
-    /// Draw among the k most likely characters only (0: all).
-    #[arg(long, default_value_t = 0)]
-    pub top_k: usize,
-    /// Draw among the most likely characters whose probabilities sum to p (1: all).
-    #[arg(long, default_value_t = 1.0)]
-    pub top_p: f64,
-    /// Stop once the text ends with this.
-    #[arg(long)]
-    pub stop: Option<String>,
-    /// The seed of the draws.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// The checkpoint to read; the last training run's by default.
-    #[arg(long)]
-    pub checkpoint: Option<PathBuf>,
-}
+/// How to continue a prompt.
+pub type SampleArgs = writing::WriteArgs;
 
 /// Where Tiny Shakespeare is looked for: `$NNC_DATA/tinyshakespeare/input.txt`, else the
 /// shared data folder.
@@ -114,8 +90,7 @@ pub fn default_checkpoint() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/char_lstm.safetensors")
 }
 
-/// The metadata key of the vocabulary in a checkpoint: its characters in id order.
-const VOCAB_KEY: &str = "vocab";
+use writing::VOCAB_KEY;
 
 /// What a training run measured, in nats per character.
 #[derive(Debug)]
@@ -289,62 +264,17 @@ fn unigram(train: &[u32], val: &[u32], vocab: usize) -> f64 {
 /// Continues the prompt with the checkpoint's model, passing each character to `emit`.
 pub fn sample(args: &SampleArgs, emit: impl FnMut(char)) -> Result<String, Box<dyn Error>> {
     let path = args.checkpoint.clone().unwrap_or_else(default_checkpoint);
-    let metadata = checkpoint::metadata(&path).map_err(|e| {
-        format!("{e}\ntrain a model first (`cargo run --release --example char_lstm`), or name a checkpoint with `--checkpoint FILE`")
-    })?;
-    let vocab = metadata.get(VOCAB_KEY).ok_or_else(|| {
-        format!(
-            "`{}` has no vocabulary: it was not written by char_lstm",
-            path.display()
-        )
-    })?;
-    let vocab = Vocab::from_chars(vocab.chars());
-    match metadata.get("model").map(String::as_str) {
-        Some("CharLstm") => sample_model::<CharLstm>(args, &path, &vocab, emit),
-        Some("CharLstmWide") => sample_model::<CharLstmWide>(args, &path, &vocab, emit),
+    let train = "cargo run --release --example char_lstm";
+    let (vocab, model) = writing::checkpoint_vocab(&path, "char_lstm", train)?;
+    match model.as_deref() {
+        Some("CharLstm") => writing::write_with::<CharLstm>(args, &path, &vocab, emit),
+        Some("CharLstmWide") => writing::write_with::<CharLstmWide>(args, &path, &vocab, emit),
         other => Err(format!(
             "`{}` holds model {other:?}, not one of char_lstm's",
             path.display()
         )
         .into()),
     }
-}
-
-fn sample_model<M: Model<Elem = f32>>(
-    args: &SampleArgs,
-    path: &Path,
-    vocab: &Vocab,
-    emit: impl FnMut(char),
-) -> Result<String, Box<dyn Error>> {
-    if let Some(c) = args.prompt.chars().find(|&c| vocab.id(c).is_none()) {
-        return Err(format!(
-            "the prompt has the character {c:?}, which the model never saw (its vocabulary has \
-             {} characters); leave it out, or train on a text that has it",
-            vocab.len()
-        )
-        .into());
-    }
-    let mut model = M::new(0);
-    checkpoint::load(&mut model, path)?;
-    let mut ws = model.workspace(1);
-    let generation = Generation {
-        sampling: Sampling {
-            temperature: args.temperature,
-            top_k: args.top_k,
-            top_p: args.top_p,
-            seed: args.seed,
-        },
-        max_tokens: args.max_tokens,
-        stop: args.stop.clone(),
-    };
-    Ok(generate(
-        &model,
-        &mut ws,
-        vocab,
-        &args.prompt,
-        &generation,
-        emit,
-    )?)
 }
 
 #[allow(dead_code)]
@@ -360,18 +290,7 @@ fn main() {
 fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
     match cli.command {
         Some(Command::Sample(args)) => {
-            let mut out = std::io::stdout();
-            // The prompt is printed with the first generated character, once it is known to
-            // be in the model's vocabulary.
-            let mut prompt = Some(args.prompt.clone());
-            sample(&args, |c| {
-                if let Some(p) = prompt.take() {
-                    print!("{p}");
-                }
-                print!("{c}");
-                let _ = out.flush();
-            })?;
-            println!();
+            writing::print_as_written(&args.prompt, |emit| sample(&args, emit))?;
         }
         command => {
             let args = match command {

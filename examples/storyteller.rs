@@ -24,14 +24,16 @@ use nnc::runtime::schedule::{Cosine, Schedule, Warmup};
 use nnc::runtime::{ElemKind, Model, Rng, Values};
 use nnc::train::checkpoint::{self, SaveOptions};
 use nnc::train::data::{text_file, Vocab};
-use nnc::train::generate::{generate, Generation, Sampling};
 use serde::Deserialize;
 use std::error::Error;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 nnc::include_model!("examples/storyteller.nnc");
+
+#[path = "support/writing.rs"]
+mod writing;
 
 /// The characters of each training window: the context, as declared in `storyteller.nnc`.
 pub const CONTEXT: usize = 64;
@@ -71,33 +73,8 @@ pub struct TrainArgs {
     pub quiet: bool,
 }
 
-#[derive(Parser, Clone, Debug)]
-pub struct TellArgs {
-    /// The beginning of the story.
-    #[arg(long, default_value = "")]
-    pub prompt: String,
-    /// Below 1 favours likely characters; 0 always takes the most likely.
-    #[arg(long, default_value_t = 0.8)]
-    pub temperature: f64,
-    /// Characters to generate.
-    #[arg(long, default_value_t = 300)]
-    pub max_tokens: usize,
-    /// Draw among the k most likely characters only (0: all).
-    #[arg(long, default_value_t = 0)]
-    pub top_k: usize,
-    /// Draw among the most likely characters whose probabilities sum to p (1: all).
-    #[arg(long, default_value_t = 1.0)]
-    pub top_p: f64,
-    /// Stop once the story ends with this.
-    #[arg(long)]
-    pub stop: Option<String>,
-    /// The seed of the draws.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// The checkpoint to read; the last training run's by default.
-    #[arg(long)]
-    pub checkpoint: Option<PathBuf>,
-}
+/// How to tell a story: the prompt and the sampling.
+pub type TellArgs = writing::WriteArgs;
 
 /// Training settings: nanoGPT's `train_shakespeare_char` on a CPU by default.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -191,10 +168,10 @@ pub fn default_checkpoint() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/storyteller.safetensors")
 }
 
-/// The metadata keys of a checkpoint: the vocabulary (its characters in id order) and the
-/// iterations trained.
-const VOCAB_KEY: &str = "vocab";
+/// The metadata key of the iterations a checkpoint was trained for (the vocabulary's is
+/// `writing::VOCAB_KEY`).
 const ITERATION_KEY: &str = "iteration";
+use writing::VOCAB_KEY;
 
 /// What a training run measured, in nats per character.
 #[derive(Debug)]
@@ -456,62 +433,19 @@ fn resume<M: Model>(model: &mut M, path: &Path, vocab: &str) -> Result<u64, Box<
 /// Tells a story from the prompt with the checkpoint's model, passing each character to `emit`.
 pub fn tell(args: &TellArgs, emit: impl FnMut(char)) -> Result<String, Box<dyn Error>> {
     let path = args.checkpoint.clone().unwrap_or_else(default_checkpoint);
-    let metadata = checkpoint::metadata(&path).map_err(|e| {
-        format!("{e}\ntrain a model first (`cargo run --release --example storyteller -- train --corpus FILE`), or name a checkpoint with `--checkpoint FILE`")
-    })?;
-    let vocab = metadata.get(VOCAB_KEY).ok_or_else(|| {
-        format!(
-            "`{}` has no vocabulary: it was not written by the storyteller",
-            path.display()
-        )
-    })?;
-    let vocab = Vocab::from_chars(vocab.chars());
-    match metadata.get("model").map(String::as_str) {
-        Some("Storyteller") => tell_with::<Storyteller>(args, &path, &vocab, emit),
-        Some("StorytellerWide") => tell_with::<StorytellerWide>(args, &path, &vocab, emit),
+    let train = "cargo run --release --example storyteller -- train --corpus FILE";
+    let (vocab, model) = writing::checkpoint_vocab(&path, "the storyteller", train)?;
+    match model.as_deref() {
+        Some("Storyteller") => writing::write_with::<Storyteller>(args, &path, &vocab, emit),
+        Some("StorytellerWide") => {
+            writing::write_with::<StorytellerWide>(args, &path, &vocab, emit)
+        }
         other => Err(format!(
             "`{}` holds model {other:?}, not one of the storyteller's",
             path.display()
         )
         .into()),
     }
-}
-
-fn tell_with<M: Model<Elem = f32>>(
-    args: &TellArgs,
-    path: &Path,
-    vocab: &Vocab,
-    emit: impl FnMut(char),
-) -> Result<String, Box<dyn Error>> {
-    if let Some(c) = args.prompt.chars().find(|&c| vocab.id(c).is_none()) {
-        return Err(format!(
-            "the prompt has the character {c:?}, which the model never saw (its vocabulary has \
-             {} characters); leave it out, or train on a text that has it",
-            vocab.len()
-        )
-        .into());
-    }
-    let mut model = M::new(0);
-    checkpoint::load(&mut model, path)?;
-    let mut ws = model.workspace(1);
-    let generation = Generation {
-        sampling: Sampling {
-            temperature: args.temperature,
-            top_k: args.top_k,
-            top_p: args.top_p,
-            seed: args.seed,
-        },
-        max_tokens: args.max_tokens,
-        stop: args.stop.clone(),
-    };
-    Ok(generate(
-        &model,
-        &mut ws,
-        vocab,
-        &args.prompt,
-        &generation,
-        emit,
-    )?)
 }
 
 #[allow(dead_code)]
@@ -527,18 +461,7 @@ fn main() {
 fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
     match cli.command {
         Command::Tell(args) => {
-            let mut out = std::io::stdout();
-            // The prompt is printed with the first generated character, once it is known to
-            // be in the model's vocabulary.
-            let mut prompt = Some(args.prompt.clone());
-            tell(&args, |c| {
-                if let Some(p) = prompt.take() {
-                    print!("{p}");
-                }
-                print!("{c}");
-                let _ = out.flush();
-            })?;
-            println!();
+            writing::print_as_written(&args.prompt, |emit| tell(&args, emit))?;
         }
         Command::Train(args) => {
             let config = match &args.config {
