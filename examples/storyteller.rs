@@ -301,7 +301,8 @@ fn train_model<M: Model<Elem = f32>>(
     if args.resume {
         start_iteration = resume(&mut model, &checkpoint, &vocab_text)?;
     }
-    let mut ws = model.workspace(config.batch);
+    let threads = nnc::runtime::Exec::default_threads();
+    let mut ws = model.try_workspace_with_threads(config.batch, threads)?;
     let say = |line: String| {
         if !args.quiet {
             println!("{line}");

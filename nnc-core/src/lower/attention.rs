@@ -103,6 +103,22 @@ impl Lowerer<'_> {
             );
             return None;
         }
+        // The weights hold heads · T · T values per sample: like any value, at most 2^31.
+        let weights = heads.checked_mul(steps).and_then(|n| n.checked_mul(steps));
+        if !weights.is_some_and(|n| n <= 1 << 31) {
+            self.error(
+                Diagnostic::error(
+                    "E0002",
+                    stage.span,
+                    format!("{what} over {steps} positions makes its weights too large"),
+                )
+                .with_note(format!(
+                    "the weights hold heads · positions² = {heads} · {steps}² values per sample, and one sample may hold at most 2^31 values"
+                ))
+                .with_help("attend over shorter sequences, or with fewer heads"),
+            );
+            return None;
+        }
         let count = width
             .checked_mul(width)
             .and_then(|n| n.checked_mul(4))

@@ -23,6 +23,13 @@ const DEFAULT_NAME: &str = "block";
 
 impl Lowerer<'_> {
     pub(super) fn repeat(&mut self, r: &ast::Repeat) {
+        // A block that is refused leaves the names its body defines poisoned, so that their
+        // later uses are not reported as undefined on top of the real error.
+        let refuse = |this: &mut Self| {
+            for l in &r.body {
+                this.scope.insert(l.name.name.clone(), super::Def::Poisoned);
+            }
+        };
         let count = match r.count.value {
             Some(n) if (1..=MAX_COPIES).contains(&n) => n as usize,
             _ => {
@@ -52,6 +59,7 @@ impl Lowerer<'_> {
                 .with_label(first, "first block here")
                 .with_help("the copies' layers are named after the block; name one block differently with `as`, as in `repeat 4 as enc { ... }`"),
             );
+            refuse(self);
             return;
         }
         let mut defined = HashSet::new();

@@ -219,7 +219,11 @@ fn step(program: &Program) -> Option<String> {
                 format!("{} elements per sequence, ", group(plan.carry as u128))
             });
             let limit = step.positions.map_or(String::new(), |n| {
-                format!("; attention caches the keys and values of up to {n} positions")
+                if program.attends() {
+                    format!("; attention caches the keys and values of up to {n} positions")
+                } else {
+                    format!("; a position table limits a sequence to {n} positions")
+                }
             });
             Some(format!(
                 "one position at a time, carrying {per_sequence}from {}{limit}",
@@ -230,7 +234,6 @@ fn step(program: &Program) -> Option<String> {
     }
 }
 
-/// How many values of optimizer state each trainable parameter element carries.
 /// Which trainable parameters weight decay reaches, when some are left out by `decay =
 /// matrices`: the rule, so that a reader can check it against the model.
 fn weight_decay(program: &Program) -> Option<String> {
@@ -251,6 +254,7 @@ fn weight_decay(program: &Program) -> Option<String> {
     ))
 }
 
+/// How many values of optimizer state each trainable parameter element carries.
 fn optimizer_state(optimizer: &Optimizer) -> (&'static str, usize) {
     (optimizer.kind.name(), optimizer.state_per_param())
 }

@@ -349,7 +349,8 @@ pub fn kv_cache_write<T: Float>(
 /// `softmax(scale · q · k_j)` over the positions `j ≤ position` whose keys the cache holds
 /// (`[batch, steps, 2D]`, the current one written by [`kv_cache_write`]), and their mix of the
 /// values, `[batch, 1, D]`: the last row of [`attention_probs`] and [`attention_mix`] over the
-/// positions so far, computed from the same products in the same order.
+/// positions so far, with the same products on one row (equal to rounding: the blocked
+/// products may sum a row in another order than a block of rows).
 pub fn attention_step<T: Float>(
     exec: &Exec,
     batch: usize,
@@ -414,7 +415,7 @@ pub fn attention_step<T: Float>(
                         head,
                         v,
                     );
-                    // The same products as the whole sequence's: one row of Q·Kᵀ, then P·V.
+                    // The whole sequence's products, on one row: q·Kᵀ, then p·V.
                     T::gemm_nt(1, seen, head, &q[h * head..(h + 1) * head], k, p);
                     masked_softmax(p, scale);
                     T::gemm_nn(1, head, seen, p, seen, 1, v, o, false);
