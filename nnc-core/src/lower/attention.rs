@@ -105,7 +105,7 @@ impl Lowerer<'_> {
         }
         // The weights hold heads · T · T values per sample: like any value, at most 2^31.
         let weights = heads.checked_mul(steps).and_then(|n| n.checked_mul(steps));
-        if !weights.is_some_and(|n| n <= 1 << 31) {
+        if weights.is_none_or(|n| n > 1 << 31) {
             self.error(
                 Diagnostic::error(
                     "E0002",
