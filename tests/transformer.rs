@@ -41,8 +41,11 @@ mod fixture {
         model Previous {
             input tokens: [8] ids(8);
             target prev: [8] class(8);
-            let e = tokens -> embedding tok(8, 16) -> bias pos(axes = 2, init = normal, std = 0.5);
-            let h = e + (e -> attention attn(2, causal = true));
+            let h = tokens -> embedding tok(8, 16) -> bias pos(axes = 2, init = normal, std = 0.5);
+            // `repeat` inside `model!`: the Rust tokens `repeat 1 as block { ... }`.
+            repeat 1 as block {
+                let h = h + (h -> attention attn(2, causal = true));
+            }
             let p = h -> layer_norm ln -> dense head(8) -> softmax;
             loss = cross_entropy(p, prev);
             optimizer = adam(lr = 0.01);
