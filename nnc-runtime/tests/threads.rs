@@ -8,13 +8,14 @@ mod common;
 
 use common::ACTS_BUT_STEP;
 use nnc_runtime::kernels::{
-    accumulate, act_backward, act_backward_inplace, act_forward, add, add_assign, batch_matmul,
-    batch_norm, batch_norm_backward, batch_norm_scale_grad, batch_norm_stats, bias_add,
-    bias_backward, channel_sum, dense_backward_input, dense_backward_weight, dense_forward,
-    gru_scan, gru_scan_backward, layer_norm, layer_norm_backward, layer_norm_scale_grad,
-    log_softmax, log_softmax_backward, lstm_scan, lstm_scan_backward, mul, mul_inplace,
-    recurrent_scratch_len, recurrent_weight_grad, rnn_scan, rnn_scan_backward, scale, softmax,
-    softmax_backward, sub, GRU_PLANES,
+    accumulate, act_backward, act_backward_inplace, act_forward, add, add_assign,
+    attention_backward, attention_mix, attention_probs, attention_scratch_len, attention_step,
+    batch_matmul, batch_norm, batch_norm_backward, batch_norm_scale_grad, batch_norm_stats,
+    bias_add, bias_backward, channel_sum, dense_backward_input, dense_backward_weight,
+    dense_forward, gru_scan, gru_scan_backward, layer_norm, layer_norm_backward,
+    layer_norm_scale_grad, log_softmax, log_softmax_backward, lstm_scan, lstm_scan_backward, mul,
+    mul_inplace, recurrent_scratch_len, recurrent_weight_grad, rnn_scan, rnn_scan_backward, scale,
+    softmax, softmax_backward, sub, GRU_PLANES,
 };
 use nnc_runtime::{
     Act, Adagrad, AdagradConfig, Adam, AdamConfig, AdamW, Aligned, Exec, Float, Mode, Optimizer,
@@ -206,6 +207,89 @@ fn batch_norm_kernels<T: Float>() {
             channel_sum(e, channels, spread, &g, d)
         });
     }
+}
+
+fn attention_kernels<T: Float>() {
+    // 29 samples of 24 positions, 3 heads of 8: enough work to split the samples, unevenly.
+    let (batch, steps, heads, head) = (29, 24, 3, 8);
+    let model = heads * head;
+    let qkv = random::<T>(batch * steps * 3 * model, 41);
+    let g = random::<T>(batch * steps * model, 42);
+    let mask: Vec<T> = random::<T>(batch * heads * steps * steps, 43)
+        .into_iter()
+        .map(|v| {
+            if v.to_f64() > -0.6 {
+                T::from_f64(1.25)
+            } else {
+                T::ZERO
+            }
+        })
+        .collect();
+    let per_thread = attention_scratch_len(steps, head);
+    let scratch = |e: &Exec| vec![T::ZERO; per_thread * e.threads()];
+    let weights = batch * heads * steps * steps;
+    for causal in [true, false] {
+        let probs_of = |e: &Exec, p: &mut [T]| {
+            attention_probs(
+                e,
+                batch,
+                steps,
+                heads,
+                head,
+                causal,
+                0.4,
+                &qkv,
+                p,
+                &mut scratch(e),
+            )
+        };
+        same_bits("attention_probs", weights, probs_of);
+        let mut probs = vec![T::ZERO; weights];
+        probs_of(Exec::serial(), &mut probs);
+        same_bits("attention_mix", batch * steps * model, |e, out| {
+            attention_mix(
+                e,
+                batch,
+                steps,
+                heads,
+                head,
+                &probs,
+                &qkv,
+                out,
+                &mut scratch(e),
+            )
+        });
+        for m in [None, Some(&mask[..])] {
+            same_bits("attention_backward", qkv.len(), |e, d| {
+                let s = &mut scratch(e);
+                attention_backward(e, batch, steps, heads, head, 0.4, &probs, &qkv, &g, m, d, s)
+            });
+        }
+    }
+    // The cached step over a cache of 9 positions, at position 6.
+    let cache = random::<T>(batch * steps * 2 * model, 44);
+    let now = random::<T>(batch * 3 * model, 45);
+    same_bits("attention_step", batch * model, |e, out| {
+        attention_step(
+            e,
+            batch,
+            steps,
+            heads,
+            head,
+            0.4,
+            6,
+            &now,
+            &cache,
+            out,
+            &mut scratch(e),
+        )
+    });
+}
+
+#[test]
+fn attention_kernels_give_the_same_bits_on_every_thread_count() {
+    attention_kernels::<f32>();
+    attention_kernels::<f64>();
 }
 
 fn layer_norm_kernels<T: Float>() {

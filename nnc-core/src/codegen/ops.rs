@@ -522,7 +522,11 @@ impl Ctx<'_> {
                     }
                     Op::AttentionGrad { scale, .. } => {
                         let (p, qkv, gy, scale) = (&a[0], &a[1], &a[2], float_lit(scale.get()));
-                        quote!(#k::attention_backward(exec, batch, #t, #h, #s, #scale, #p, #qkv, #gy, #out, scratch))
+                        let mask = match a.get(3) {
+                            Some(m) => quote!(Some(#m)),
+                            None => quote!(None),
+                        };
+                        quote!(#k::attention_backward(exec, batch, #t, #h, #s, #scale, #p, #qkv, #gy, #mask, #out, scratch))
                     }
                     _ => {
                         let (p, qkv) = (&a[0], &a[1]);

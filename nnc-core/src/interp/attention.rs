@@ -96,13 +96,15 @@ pub fn mix(p: &Tensor, qkv: &Tensor, heads: usize) -> Result<Tensor, String> {
     Ok(out)
 }
 
-/// d loss / d qkv from the weights, the projections and `g` = d loss / d O: `dv_j = Σ_i P_ij
-/// g_i`, `dP_ij = g_i · v_j`, `dS_ij = P_ij (dP_ij − Σ_k P_ik dP_ik)`, `dq_i = scale Σ_j dS_ij
-/// k_j`, `dk_j = scale Σ_i dS_ij q_i`, per head.
+/// d loss / d qkv from the weights, the projections and `g` = d loss / d O, where O mixed the
+/// values with `P ⊙ M` (M the dropout mask, all ones without one): `dv_j = Σ_i P_ij M_ij g_i`,
+/// `dP_ij = M_ij · g_i · v_j`, `dS_ij = P_ij (dP_ij − Σ_k P_ik dP_ik)`, `dq_i = scale Σ_j
+/// dS_ij k_j`, `dk_j = scale Σ_i dS_ij q_i`, per head.
 pub fn grad(
     p: &Tensor,
     qkv: &Tensor,
     g: &Tensor,
+    mask: Option<&Tensor>,
     heads: usize,
     scale: f64,
 ) -> Result<Tensor, String> {
@@ -115,6 +117,12 @@ pub fn grad(
             g.shape
         ));
     }
+    if mask.is_some_and(|m| m.shape != p.shape) {
+        return Err(format!(
+            "a dropout mask of another shape than the weights {:?}",
+            p.shape
+        ));
+    }
     let mut out = Tensor::filled(qkv.shape.clone(), 0.0);
     let go =
         |b: usize, i: usize, h: usize, c: usize| g.data[(b * steps + i) * model + h * head + c];
@@ -123,14 +131,17 @@ pub fn grad(
     };
     for b in 0..batch {
         for h in 0..heads {
-            let weight = |i: usize, j: usize| p.data[((b * heads + h) * steps + i) * steps + j];
+            let at_ij = |i: usize, j: usize| ((b * heads + h) * steps + i) * steps + j;
+            let weight = |i: usize, j: usize| p.data[at_ij(i, j)];
+            let kept = |i: usize, j: usize| mask.map_or(1.0, |m| m.data[at_ij(i, j)]);
             let dp: Vec<Vec<f64>> = (0..steps)
                 .map(|i| {
                     (0..steps)
                         .map(|j| {
-                            (0..head)
-                                .map(|c| go(b, i, h, c) * at(qkv, dims, b, j, 2, h, c))
-                                .sum()
+                            kept(i, j)
+                                * (0..head)
+                                    .map(|c| go(b, i, h, c) * at(qkv, dims, b, j, 2, h, c))
+                                    .sum::<f64>()
                         })
                         .collect()
                 })
@@ -153,8 +164,9 @@ pub fn grad(
                         * (0..steps)
                             .map(|i| ds[i][t] * at(qkv, dims, b, i, 0, h, c))
                             .sum::<f64>();
-                    out.data[slot(b, t, 2, h, c)] =
-                        (0..steps).map(|i| weight(i, t) * go(b, i, h, c)).sum();
+                    out.data[slot(b, t, 2, h, c)] = (0..steps)
+                        .map(|i| weight(i, t) * kept(i, t) * go(b, i, h, c))
+                        .sum();
                 }
             }
         }

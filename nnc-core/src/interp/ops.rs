@@ -43,8 +43,13 @@ pub fn eval(
             scale,
         } => attention::probs(x(0)?, heads, causal, scale.get())?,
         Op::AttentionMix { heads } => attention::mix(x(0)?, x(1)?, heads)?,
-        Op::AttentionGrad { heads, scale } => {
-            attention::grad(x(0)?, x(1)?, x(2)?, heads, scale.get())?
+        Op::AttentionGrad {
+            heads,
+            scale,
+            dropout,
+        } => {
+            let mask = if dropout { Some(x(3)?) } else { None };
+            attention::grad(x(0)?, x(1)?, x(2)?, mask, heads, scale.get())?
         }
         Op::LayerNorm { eps, bias } => {
             let beta = if bias { Some(x(2)?) } else { None };

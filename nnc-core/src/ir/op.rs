@@ -479,9 +479,15 @@ pub enum Op {
     /// The heads' weighted values side by side, `[B, T, D]`: `Σ_j P[h, i, j] · v_j` in the
     /// columns of head `h`. Args: the weights, qkv.
     AttentionMix { heads: usize },
-    /// d loss / d qkv `[B, T, 3D]` of an attention, through its weights and their softmax.
-    /// Args: the weights, qkv, d loss / d the mixed values.
-    AttentionGrad { heads: usize, scale: Const },
+    /// d loss / d qkv `[B, T, 3D]` of an attention, through its weights and their softmax;
+    /// with `dropout`, the weights were multiplied by the dropout mask (the last argument)
+    /// before they mixed the values. Args: the weights, qkv, d loss / d the mixed values, and
+    /// with `dropout` the mask.
+    AttentionGrad {
+        heads: usize,
+        scale: Const,
+        dropout: bool,
+    },
     /// The entry at the step entry point's current position along `axis` of a fixed tensor (a
     /// position table), that axis kept with size 1. Args: x.
     PositionRow { axis: usize },
@@ -534,7 +540,7 @@ impl Op {
             Op::LayerNorm { bias, .. } => 2 + usize::from(bias),
             Op::LayerNormGrad { .. } => 3,
             Op::AttentionProbs { .. } | Op::PositionRow { .. } => 1,
-            Op::AttentionGrad { .. } => 3,
+            Op::AttentionGrad { dropout, .. } => 3 + usize::from(dropout),
             Op::LayerNormScaleGrad { .. } => 2,
             Op::FoldBias { bias: true, .. } => 5,
             Op::ChannelSum
@@ -1423,8 +1429,13 @@ impl fmt::Display for Op {
             Op::AttentionStep { heads, scale } => {
                 write!(f, "attention_step(heads {heads}, scale {scale})")
             }
-            Op::AttentionGrad { heads, scale } => {
-                write!(f, "attention_grad(heads {heads}, scale {scale})")
+            Op::AttentionGrad {
+                heads,
+                scale,
+                dropout,
+            } => {
+                let mask = if *dropout { ", dropout" } else { "" };
+                write!(f, "attention_grad(heads {heads}, scale {scale}{mask})")
             }
             Op::LayerNormScaleGrad { eps } => write!(f, "layer_norm_scale_grad(eps {eps})"),
             Op::RunningMean { momentum } => write!(f, "running_mean(momentum {momentum})"),

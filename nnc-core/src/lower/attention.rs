@@ -9,8 +9,8 @@
 //! The layer lowers to the input projection (one dense product for all three), the weights of
 //! every head (`attention_probs`, the scale `1/√(D/heads)` and the mask applied inside the
 //! softmax), the heads' weighted values side by side (`attention_mix`), and the output
-//! projection. Dropout on the attention weights is not offered: a GPT trained on one machine
-//! uses none (nanoGPT's CPU recipe sets it to 0).
+//! projection. `dropout` drops attention weights in training, after the softmax and before the
+//! mix, as PyTorch does.
 
 use super::args::{Bound, Kind, Param};
 use super::dense::{init_of, INITS, INIT_HINT, STD};
@@ -62,6 +62,18 @@ const ATTENTION_SIG: &[Param] = &[
         default: Some(Bound::Bool(false)),
         hint: "write `frozen = true` to keep the layer's parameters fixed during training",
     },
+    Param {
+        name: "dropout",
+        kind: Kind::Real {
+            min: 0.0,
+            min_inclusive: true,
+            max: 1.0,
+            max_inclusive: false,
+            words: "in [0, 1)",
+        },
+        default: Some(Bound::Real(0.0)),
+        hint: "the fraction of attention weights dropped in training, in [0, 1), as PyTorch's `dropout` (default 0)",
+    },
 ];
 
 /// An attention layer's parameters and sizes, for applying it again.
@@ -71,6 +83,7 @@ pub(super) struct AttentionLayer {
     out_proj: DenseLayer,
     heads: usize,
     causal: bool,
+    dropout: f64,
 }
 
 impl Lowerer<'_> {
@@ -178,6 +191,7 @@ impl Lowerer<'_> {
             out_proj,
             heads,
             causal,
+            dropout: b.real(7)?,
         };
         self.layers.insert(
             name.clone(),
@@ -244,9 +258,15 @@ impl Lowerer<'_> {
             Phase::Forward,
             span,
         );
+        // Dropout on the weights, as PyTorch applies it: after the softmax, before the mix.
+        let weights = if info.dropout > 0.0 {
+            self.dropout(probs, info.dropout, span, None)
+        } else {
+            probs
+        };
         let mixed = self.push(
             Op::AttentionMix { heads },
-            vec![probs, qkv],
+            vec![weights, qkv],
             Type::float(Shape::batched(&[steps, width])),
             format!("{name}.heads"),
             Phase::Forward,

@@ -470,7 +470,13 @@ impl Lowerer<'_> {
     }
 
     /// `x ⊙ mask`, where the mask is redrawn every training step and all ones in inference.
-    fn dropout(&mut self, x: ValueId, rate: f64, span: Span, let_name: Option<&str>) -> ValueId {
+    pub(super) fn dropout(
+        &mut self,
+        x: ValueId,
+        rate: f64,
+        span: Span,
+        let_name: Option<&str>,
+    ) -> ValueId {
         let ty = self.graph.ty(x).clone();
         let stem = self.stem(&self.graph.node(x).name).to_string();
         let mask = self.push(

@@ -240,6 +240,13 @@ fn build(p: &mut Program, pos: &[Option<Pos>]) -> Step {
         let value = match node.op {
             Op::Param(_) | Op::State(_) => id,
             Op::DropoutMask(_) => continue,
+            // Attention's weights are not copied (its step computes its own), nor their dropout.
+            Op::Mul
+                if matches!(p.graph.node(node.args[1]).op, Op::DropoutMask(_))
+                    && matches!(p.graph.node(node.args[0]).op, Op::AttentionProbs { .. }) =>
+            {
+                continue
+            }
             Op::Mul if matches!(p.graph.node(node.args[1]).op, Op::DropoutMask(_)) => {
                 mapped(&copy, node.args[0])
             }
@@ -256,7 +263,12 @@ fn build(p: &mut Program, pos: &[Option<Pos>]) -> Step {
             }
             Op::AttentionProbs { .. } => continue,
             Op::AttentionMix { heads } => {
-                let Op::AttentionProbs { scale, .. } = p.graph.node(node.args[0]).op else {
+                // The weights, or their dropout's product with its mask.
+                let weights = match p.graph.node(node.args[0]) {
+                    n if n.op == Op::Mul => n.args[0],
+                    _ => node.args[0],
+                };
+                let Op::AttentionProbs { scale, .. } = p.graph.node(weights).op else {
                     unreachable!(
                         "attention mixes the weights of an attention (checked by lowering)"
                     )

@@ -24,10 +24,10 @@ use crate::kernels::Exec;
 
 /// Scratch elements one thread needs for any attention kernel over `steps` positions with heads
 /// of `head` values: the backward pass's seven `[T, hs]` copies (queries, keys, values, the
-/// output's gradient and the three results) and one `[T, T]` matrix of weight gradients,
-/// rounded up to a whole number of 64-byte lines.
+/// output's gradient and the three results) and two `[T, T]` matrices (the weight gradients,
+/// and the weights after dropout), rounded up to a whole number of 64-byte lines.
 pub const fn attention_scratch_len(steps: usize, head: usize) -> usize {
-    (7 * steps * head + steps * steps).div_ceil(16) * 16
+    (7 * steps * head + 2 * steps * steps).div_ceil(16) * 16
 }
 
 /// The sizes of one attention: positions, heads and values per head.
@@ -236,7 +236,9 @@ pub fn attention_mix<T: Float>(
 /// The gradient of the packed projections `[batch, steps, 3·heads·head]` from the weights
 /// `probs`, the projections `qkv` and the gradient `g` of [`attention_mix`]'s output: per head,
 /// `dV = Pᵀ·dO`, `dP = dO·Vᵀ`, `dS = P ⊙ (dP − Σ_j P ⊙ dP)` (the softmax's gradient, zero where
-/// the mask zeroed `P`), `dQ = scale · dS·K` and `dK = scale · dSᵀ·Q`.
+/// the causal mask zeroed `P`), `dQ = scale · dS·K` and `dK = scale · dSᵀ·Q`. With a dropout
+/// `mask` (`[batch, heads, steps, steps]`), the values were mixed by `P ⊙ mask`: `dV` takes
+/// that product and `dP` is multiplied by the mask.
 pub fn attention_backward<T: Float>(
     exec: &Exec,
     batch: usize,
@@ -247,6 +249,7 @@ pub fn attention_backward<T: Float>(
     probs: &[T],
     qkv: &[T],
     g: &[T],
+    mask: Option<&[T]>,
     dqkv: &mut [T],
     scratch: &mut [T],
 ) {
@@ -256,6 +259,7 @@ pub fn attention_backward<T: Float>(
         (probs.len(), d.weights(), "probs"),
         (g.len(), steps * d.model(), "g"),
         (dqkv.len(), d.packed(), "dqkv"),
+        (mask.map_or(probs.len(), <[T]>::len), d.weights(), "mask"),
     ];
     check("attention_backward", batch, d, &lens, scratch.len());
     if steps * head == 0 {
@@ -272,10 +276,12 @@ pub fn attention_backward<T: Float>(
         (dqkv, d.packed()),
         scratch,
         |b, qkv, dqkv, scratch| {
-            let probs = &probs[b * d.weights()..(b + 1) * d.weights()];
+            let sample = b * d.weights()..(b + 1) * d.weights();
+            let (probs, mask) = (&probs[sample.clone()], mask.map(|m| &m[sample]));
             let g = &g[b * steps * model..(b + 1) * steps * model];
             let (copies, rest) = scratch.split_at_mut(7 * n);
-            let dp = &mut rest[..tt];
+            let (dp, rest) = rest.split_at_mut(tt);
+            let kept = &mut rest[..tt];
             let mut parts = copies.chunks_exact_mut(n);
             let mut part = || parts.next().expect("scratch holds seven head copies");
             let (q, k, v, go) = (part(), part(), part(), part());
@@ -287,7 +293,20 @@ pub fn attention_backward<T: Float>(
                 gather(qkv, 3 * model, cols[2], head, v);
                 gather(g, model, h * head, head, go);
                 T::gemm_nt(steps, steps, head, go, v, dp);
-                T::gemm_nn(steps, head, steps, p, 1, steps, go, dv, false);
+                // The values were mixed by the weights after dropout, whose gradient is dP's
+                // through the mask.
+                let mixed = match mask {
+                    Some(m) => {
+                        let m = &m[h * tt..(h + 1) * tt];
+                        for ((k, &p), &m) in kept.iter_mut().zip(p).zip(m) {
+                            *k = p * m;
+                        }
+                        dp.iter_mut().zip(m).for_each(|(d, &m)| *d *= m);
+                        &*kept
+                    }
+                    None => p,
+                };
+                T::gemm_nn(steps, head, steps, mixed, 1, steps, go, dv, false);
                 for (prow, drow) in p.chunks_exact(steps).zip(dp.chunks_exact_mut(steps)) {
                     let dot = prow
                         .iter()

@@ -144,15 +144,22 @@ pub fn gradient(
         // through V directly and through P's softmax into Q and K, in one node, since the
         // weights P (position 0) are never differentiated on their own (see `run`).
         Op::AttentionMix { heads } => {
-            let (probs, qkv) = (node.args[0], node.args[1]);
+            let (mixed, qkv) = (node.args[0], node.args[1]);
+            // With dropout the weights reach the mix through their mask: P ⊙ mask.
+            let (probs, mask) = match b.program.graph.node(mixed) {
+                n if n.op == Op::Mul => (n.args[0], Some(n.args[1])),
+                _ => (mixed, None),
+            };
             let Op::AttentionProbs { scale, .. } = b.program.graph.node(probs).op else {
                 unreachable!("attention mixes the weights of an attention (checked by lowering)")
             };
-            b.emit(
-                Op::AttentionGrad { heads, scale },
-                &[probs, qkv, upstream()],
-                name,
-            )
+            let op = Op::AttentionGrad {
+                heads,
+                scale,
+                dropout: mask.is_some(),
+            };
+            let args: Vec<ValueId> = [probs, qkv, upstream()].into_iter().chain(mask).collect();
+            b.emit(op, &args, name)
         }
         // y = conv(x, w) + b:  dx = convᵀ(dy, w) (the patches' gradients added back where they
         // were read),  dw = Σ over samples and positions of dy ⊗ patches,  db = Σ dy per
