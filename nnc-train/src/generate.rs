@@ -243,7 +243,9 @@ fn feed<'w, M: Model>(
         }
         window.push(id);
     }
-    Ok(model.step_dyn(ws, &[Values::Ids(&[id])])?)
+    model
+        .step_dyn(ws, &[Values::Ids(&[id])])
+        .map_err(Into::into)
 }
 
 /// The step's first output must hold a probability for every id of the vocabulary.

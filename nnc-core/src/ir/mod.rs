@@ -336,6 +336,21 @@ impl Graph {
         id
     }
 
+    /// What an `AttentionMix` node mixes the values with: its weights (the `AttentionProbs`
+    /// node), their scale, and the dropout mask when the weights pass through one (`P ⊙ mask`).
+    /// Lowering builds the mix only this way, so any other argument is a bug.
+    pub fn attention_weights(&self, mix: ValueId) -> (ValueId, Const, Option<ValueId>) {
+        let weights = self.node(mix).args[0];
+        let (probs, mask) = match self.node(weights) {
+            n if n.op == Op::Mul => (n.args[0], Some(n.args[1])),
+            _ => (weights, None),
+        };
+        let Op::AttentionProbs { scale, .. } = self.node(probs).op else {
+            unreachable!("attention mixes the weights of an attention (built so by lowering)")
+        };
+        (probs, scale, mask)
+    }
+
     pub fn push(&mut self, node: Node, span: Span) -> ValueId {
         let id = ValueId(self.nodes.len() as u32);
         self.nodes.push(node);

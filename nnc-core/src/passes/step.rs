@@ -263,16 +263,7 @@ fn build(p: &mut Program, pos: &[Option<Pos>]) -> Step {
             }
             Op::AttentionProbs { .. } => continue,
             Op::AttentionMix { heads } => {
-                // The weights, or their dropout's product with its mask.
-                let weights = match p.graph.node(node.args[0]) {
-                    n if n.op == Op::Mul => n.args[0],
-                    _ => node.args[0],
-                };
-                let Op::AttentionProbs { scale, .. } = p.graph.node(weights).op else {
-                    unreachable!(
-                        "attention mixes the weights of an attention (checked by lowering)"
-                    )
-                };
+                let (_, scale, _) = p.graph.attention_weights(id);
                 let qkv = mapped(&copy, node.args[1]);
                 let full = p.graph.ty(node.args[1]).shape.sample_dims();
                 let (steps, model) = (full[0], full[1] / 3);

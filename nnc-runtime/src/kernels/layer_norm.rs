@@ -27,19 +27,7 @@ const ROW_COST: usize = 4;
 /// `Σ f(x)` over a row, in [`LANES`] partial sums added in order, then the tail.
 #[inline(always)]
 fn lane_sum<T: Float>(row: &[T], f: impl Fn(T) -> T) -> T {
-    let mut acc = [T::ZERO; LANES];
-    let chunks = row.chunks_exact(LANES);
-    let tail = chunks.remainder();
-    for c in chunks {
-        for (a, &x) in acc.iter_mut().zip(c) {
-            *a += f(x);
-        }
-    }
-    let mut total = acc.iter().fold(T::ZERO, |s, &a| s + a);
-    for &x in tail {
-        total += f(x);
-    }
-    total
+    lane_sum2(row, row, |x, _| f(x))
 }
 
 /// `Σ f(a, b)` over two rows of equal length, like [`lane_sum`].

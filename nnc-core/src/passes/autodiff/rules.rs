@@ -144,15 +144,9 @@ pub fn gradient(
         // through V directly and through P's softmax into Q and K, in one node, since the
         // weights P (position 0) are never differentiated on their own (see `run`).
         Op::AttentionMix { heads } => {
-            let (mixed, qkv) = (node.args[0], node.args[1]);
             // With dropout the weights reach the mix through their mask: P ⊙ mask.
-            let (probs, mask) = match b.program.graph.node(mixed) {
-                n if n.op == Op::Mul => (n.args[0], Some(n.args[1])),
-                _ => (mixed, None),
-            };
-            let Op::AttentionProbs { scale, .. } = b.program.graph.node(probs).op else {
-                unreachable!("attention mixes the weights of an attention (checked by lowering)")
-            };
+            let (probs, scale, mask) = b.program.graph.attention_weights(id);
+            let qkv = node.args[1];
             let op = Op::AttentionGrad {
                 heads,
                 scale,
