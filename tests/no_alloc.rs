@@ -87,6 +87,11 @@ fn allocation_free_steps(threads: usize) {
     let x: Vec<f32> = (0..batch * 784).map(|i| (i % 17) as f32 / 17.0).collect();
     let y: Vec<u32> = (0..batch as u32).map(|i| i % 10).collect();
     let mut single = model.workspace_with_threads(1, threads);
+    // A batch large enough for the packed products, which copy operands into per-thread scratch.
+    let big = 300;
+    let mut big_ws = model.workspace_with_threads(big, threads);
+    let big_x: Vec<f32> = (0..big * 784).map(|i| (i % 13) as f32 / 13.0).collect();
+    let big_y: Vec<u32> = (0..big as u32).map(|i| i % 10).collect();
     // Dropout, Adam and metrics.
     let mut keras = keras::KerasMnist::new(0);
     let mut keras_ws = keras.workspace_with_threads(batch, threads);
@@ -146,6 +151,7 @@ fn allocation_free_steps(threads: usize) {
         // Odd steps use a partial batch: the batch size varies at run time within the capacity.
         let n = if step % 2 == 0 { batch } else { batch / 2 + 1 };
         model.train_step(&mut ws, &x[..n * 784], &y[..n]).unwrap();
+        model.train_step(&mut big_ws, &big_x, &big_y).unwrap();
         model.predict(&mut single, &x[..784]).unwrap();
         keras
             .train_step(&mut keras_ws, &x[..n * 784], &y[..n])

@@ -19,6 +19,16 @@ pub mod xor {
     pub const ARENA_PER_SAMPLE: usize = 48;
     /// Arena elements that do not depend on the batch size.
     pub const ARENA_FIXED: usize = 0;
+    /// Scratch elements each thread's kernels use (packed blocks of a matrix product's operands).
+    pub const SCRATCH_PER_THREAD: usize = rt::scratch_per_thread(
+        &[
+            rt::kernels::gemm_scratch_len(1, 8),
+            rt::kernels::gemm_scratch_len(2, usize::MAX),
+            rt::kernels::gemm_scratch_len(8, usize::MAX),
+            rt::kernels::gemm_scratch_len(8, 1),
+            rt::kernels::gemm_scratch_len(8, 2),
+        ],
+    );
     /// `hidden.weight` [8, 2]: its range in the parameter and gradient buffers.
     const HIDDEN_WEIGHT: ::core::ops::Range<usize> = 0..16;
     /// `hidden.bias` [8]: its range in the parameter and gradient buffers.
@@ -55,7 +65,7 @@ pub mod xor {
     ) {
         // hidden = tanh(x · hidden.weightᵀ + hidden.bias)    [B, 8]
         {
-            let hidden = arena.get_mut(batch, HIDDEN);
+            let ([], hidden, scratch) = arena.split_scratch(batch, HIDDEN, []);
             rt::kernels::dense_forward(
                 exec,
                 batch,
@@ -66,11 +76,12 @@ pub mod xor {
                 Some(&params[HIDDEN_BIAS]),
                 rt::Act::Tanh,
                 hidden,
+                scratch,
             );
         }
         // out = hidden · out.weightᵀ + out.bias    [B, 1]
         {
-            let ([hidden], out) = arena.split(batch, OUT, [HIDDEN]);
+            let ([hidden], out, scratch) = arena.split_scratch(batch, OUT, [HIDDEN]);
             rt::kernels::dense_forward(
                 exec,
                 batch,
@@ -81,6 +92,7 @@ pub mod xor {
                 Some(&params[OUT_BIAS]),
                 rt::Act::Identity,
                 out,
+                scratch,
             );
         }
         // p = sigmoid(out)    [B, 1]
@@ -180,9 +192,11 @@ pub mod xor {
             capacity: usize,
             threads: usize,
         ) -> Result<XorWorkspace, rt::Error> {
+            let exec = rt::Exec::try_new(threads)?;
             Ok(XorWorkspace {
-                arena: rt::Arena::try_new(ARENA_PER_SAMPLE, ARENA_FIXED, capacity)?,
-                exec: rt::Exec::try_new(threads)?,
+                arena: rt::Arena::try_new(ARENA_PER_SAMPLE, ARENA_FIXED, capacity)?
+                    .try_with_scratch(SCRATCH_PER_THREAD, exec.threads())?,
+                exec,
                 batch: 0,
                 ready: None,
                 metrics: rt::Metrics::default(),
@@ -241,7 +255,8 @@ pub mod xor {
             }
             // d_hidden = d_out · out.weight    [B, 8]
             {
-                let ([d_out], d_hidden) = arena.split(batch, D_HIDDEN, [D_OUT]);
+                let ([d_out], d_hidden, scratch) = arena
+                    .split_scratch(batch, D_HIDDEN, [D_OUT]);
                 rt::kernels::dense_backward_input(
                     exec,
                     batch,
@@ -250,11 +265,13 @@ pub mod xor {
                     d_out,
                     &params[OUT_WEIGHT],
                     d_hidden,
+                    scratch,
                 );
             }
             // d_out.weight = d_outᵀ · hidden    [1, 8]
             {
-                let [d_out, hidden] = arena.read(batch, [D_OUT, HIDDEN]);
+                let ([d_out, hidden], scratch) = arena
+                    .read_scratch(batch, [D_OUT, HIDDEN]);
                 rt::kernels::dense_backward_weight(
                     exec,
                     batch,
@@ -263,6 +280,7 @@ pub mod xor {
                     d_out,
                     hidden,
                     &mut grads[OUT_WEIGHT],
+                    scratch,
                 );
             }
             // d_hidden.pre = d_hidden ⊙ tanh'(·), written through hidden, in place of d_hidden
@@ -289,7 +307,8 @@ pub mod xor {
             }
             // d_hidden.weight = d_hidden.preᵀ · x    [8, 2]
             {
-                let [d_hidden_pre] = arena.read(batch, [D_HIDDEN_PRE]);
+                let ([d_hidden_pre], scratch) = arena
+                    .read_scratch(batch, [D_HIDDEN_PRE]);
                 rt::kernels::dense_backward_weight(
                     exec,
                     batch,
@@ -298,6 +317,7 @@ pub mod xor {
                     d_hidden_pre,
                     x,
                     &mut grads[HIDDEN_WEIGHT],
+                    scratch,
                 );
             }
             ws.metrics = rt::Metrics::new(loss, batch, correct, scored);
@@ -385,7 +405,8 @@ pub mod xor {
             }
             // d_hidden = d_out · out.weight    [B, 8]
             {
-                let ([d_out_2], d_hidden_2) = arena.split(batch, D_HIDDEN_2, [D_OUT_2]);
+                let ([d_out_2], d_hidden_2, scratch) = arena
+                    .split_scratch(batch, D_HIDDEN_2, [D_OUT_2]);
                 rt::kernels::dense_backward_input(
                     exec,
                     batch,
@@ -394,11 +415,13 @@ pub mod xor {
                     d_out_2,
                     &params[OUT_WEIGHT],
                     d_hidden_2,
+                    scratch,
                 );
             }
             // d_out.weight = d_outᵀ · hidden    [1, 8]
             {
-                let [d_out_2, hidden] = arena.read(batch, [D_OUT_2, HIDDEN]);
+                let ([d_out_2, hidden], scratch) = arena
+                    .read_scratch(batch, [D_OUT_2, HIDDEN]);
                 rt::kernels::dense_backward_weight(
                     exec,
                     batch,
@@ -407,6 +430,7 @@ pub mod xor {
                     d_out_2,
                     hidden,
                     &mut grads[OUT_WEIGHT],
+                    scratch,
                 );
             }
             // d_hidden.pre = d_hidden ⊙ tanh'(·), written through hidden, in place of d_hidden
@@ -433,7 +457,8 @@ pub mod xor {
             }
             // d_hidden.weight = d_hidden.preᵀ · x    [8, 2]
             {
-                let [d_hidden_pre_2] = arena.read(batch, [D_HIDDEN_PRE_2]);
+                let ([d_hidden_pre_2], scratch) = arena
+                    .read_scratch(batch, [D_HIDDEN_PRE_2]);
                 rt::kernels::dense_backward_weight(
                     exec,
                     batch,
@@ -442,6 +467,7 @@ pub mod xor {
                     d_hidden_pre_2,
                     x,
                     &mut grads[HIDDEN_WEIGHT],
+                    scratch,
                 );
             }
             Ok(())

@@ -8,10 +8,15 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, Criterion};
 use nnc_runtime::kernels::{
     act_forward, batch_matmul, conv2d, dense_backward_input, dense_backward_weight, dense_forward,
-    embedding, embedding_backward, gemm, log_softmax, softmax, Conv2d,
+    embedding, embedding_backward, gemm, gemm_scratch_len, log_softmax, softmax, Conv2d,
 };
 use nnc_runtime::Exec;
 use nnc_runtime::{Act, Adam, Optimizer, Rng};
+
+/// One thread's scratch for any dense layer's packed products.
+fn gemm_scratch() -> Vec<f32> {
+    vec![0.0; gemm_scratch_len(usize::MAX, usize::MAX)]
+}
 
 fn random(len: usize, seed: u64) -> Vec<f32> {
     let mut v = vec![0.0; len];
@@ -52,6 +57,7 @@ fn bench_gemm(c: &mut Criterion) {
 }
 
 fn bench_dense(c: &mut Criterion) {
+    let mut scratch = gemm_scratch();
     let (inputs, outputs) = (784, 128);
     let w = random(outputs * inputs, 3);
     let bias = random(outputs, 4);
@@ -70,6 +76,7 @@ fn bench_dense(c: &mut Criterion) {
                     Some(&bias),
                     Act::Relu,
                     &mut y,
+                    &mut scratch,
                 );
                 black_box(&y);
             })
@@ -87,6 +94,7 @@ fn bench_dense(c: &mut Criterion) {
                     black_box(&gz),
                     &w,
                     &mut gx,
+                    &mut scratch,
                 );
                 black_box(&gx);
             })
@@ -101,6 +109,7 @@ fn bench_dense(c: &mut Criterion) {
                     black_box(&gz),
                     &x,
                     &mut gw,
+                    &mut scratch,
                 );
                 black_box(&gw);
             })
@@ -111,15 +120,20 @@ fn bench_dense(c: &mut Criterion) {
 /// The dense kernels against the `matrixmultiply` products they replaced (the same `gemm` calls,
 /// which allocate a packing buffer each time), at training batch sizes.
 fn bench_dense_vs_gemm(c: &mut Criterion) {
+    let mut scratch = gemm_scratch();
     let mut group = c.benchmark_group("dense_vs_gemm");
     group
         .sample_size(15)
         .warm_up_time(Duration::from_millis(300))
         .measurement_time(Duration::from_millis(1200));
-    for (inputs, outputs) in [(784, 128), (128, 10)] {
+    // The MLP's layers at training batches, then the small GPT's (nanoGPT's Tiny Shakespeare
+    // recipe: batch 12 of 64 positions, width 128, vocabulary 65).
+    let mlp = [(784, 128), (128, 10)].map(|shape| (shape, &[32, 64, 128, 1024][..]));
+    let gpt = [(128, 384), (128, 128), (128, 512), (512, 128), (128, 65)].map(|s| (s, &[768][..]));
+    for ((inputs, outputs), batches) in mlp.into_iter().chain(gpt) {
         let w = random(outputs * inputs, 11);
         let bias = random(outputs, 12);
-        for batch in [32, 64, 128, 1024] {
+        for &batch in batches {
             let x = random(batch * inputs, 13);
             let gz = random(batch * outputs, 14);
             let (i, o) = (inputs as isize, outputs as isize);
@@ -128,7 +142,7 @@ fn bench_dense_vs_gemm(c: &mut Criterion) {
             let mut gw = vec![0.0f32; outputs * inputs];
             let id =
                 |kernel: &str, path: &str| format!("{kernel}_{inputs}x{outputs}_b{batch}/{path}");
-            group.bench_function(id("forward", "blocked"), |b| {
+            group.bench_function(id("forward", "nnc"), |b| {
                 b.iter(|| {
                     dense_forward(
                         Exec::serial(),
@@ -140,6 +154,7 @@ fn bench_dense_vs_gemm(c: &mut Criterion) {
                         Some(&bias),
                         Act::Relu,
                         &mut y,
+                        &mut scratch,
                     );
                     black_box(&y);
                 })
@@ -167,7 +182,7 @@ fn bench_dense_vs_gemm(c: &mut Criterion) {
                     black_box(&y);
                 })
             });
-            group.bench_function(id("backward_input", "blocked"), |b| {
+            group.bench_function(id("backward_input", "nnc"), |b| {
                 b.iter(|| {
                     dense_backward_input(
                         Exec::serial(),
@@ -177,6 +192,7 @@ fn bench_dense_vs_gemm(c: &mut Criterion) {
                         black_box(&gz),
                         &w,
                         &mut gx,
+                        &mut scratch,
                     );
                     black_box(&gx);
                 })
@@ -203,7 +219,7 @@ fn bench_dense_vs_gemm(c: &mut Criterion) {
                     black_box(&gx);
                 })
             });
-            group.bench_function(id("backward_weight", "blocked"), |b| {
+            group.bench_function(id("backward_weight", "nnc"), |b| {
                 b.iter(|| {
                     dense_backward_weight(
                         Exec::serial(),
@@ -213,6 +229,7 @@ fn bench_dense_vs_gemm(c: &mut Criterion) {
                         black_box(&gz),
                         &x,
                         &mut gw,
+                        &mut scratch,
                     );
                     black_box(&gw);
                 })
@@ -392,6 +409,7 @@ fn bench_embedding(c: &mut Criterion) {
         random(256, 16),
     );
     let mut h = vec![0.0f32; 128 * 256];
+    let mut scratch = gemm_scratch();
     c.bench_function("dense_forward_tanh_b128_192x256", |b| {
         b.iter(|| {
             dense_forward(
@@ -404,6 +422,7 @@ fn bench_embedding(c: &mut Criterion) {
                 Some(&bias),
                 Act::Tanh,
                 &mut h,
+                &mut scratch,
             );
             black_box(&h);
         })

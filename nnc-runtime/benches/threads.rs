@@ -11,7 +11,9 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use nnc_runtime::kernels::{act_forward, add, dense_backward_weight, dense_forward};
+use nnc_runtime::kernels::{
+    act_forward, add, dense_backward_weight, dense_forward, gemm_scratch_len,
+};
 use nnc_runtime::{Act, Adam, Exec, Optimizer, Rng};
 
 fn random(len: usize, seed: u64) -> Vec<f32> {
@@ -34,6 +36,8 @@ fn bench_dispatch(c: &mut Criterion) {
 }
 
 fn bench_dense(c: &mut Criterion) {
+    // Scratch for the packed products on the most threads measured.
+    let mut scratch = vec![0.0f32; 2 * gemm_scratch_len(usize::MAX, usize::MAX)];
     let mut group = c.benchmark_group("dense_forward_784x128");
     let (inputs, outputs) = (784, 128);
     let w = random(outputs * inputs, 1);
@@ -56,6 +60,7 @@ fn bench_dense(c: &mut Criterion) {
                         Some(&bias),
                         Act::Relu,
                         &mut y,
+                        &mut scratch,
                     )
                 })
             });
@@ -71,7 +76,18 @@ fn bench_dense(c: &mut Criterion) {
             let mut gw = vec![0.0f32; outputs * inputs];
             let id = BenchmarkId::new(format!("t{threads}"), batch);
             group.bench_function(id, |b| {
-                b.iter(|| dense_backward_weight(&exec, batch, inputs, outputs, &gz, &x, &mut gw))
+                b.iter(|| {
+                    dense_backward_weight(
+                        &exec,
+                        batch,
+                        inputs,
+                        outputs,
+                        &gz,
+                        &x,
+                        &mut gw,
+                        &mut scratch,
+                    )
+                })
             });
         }
     }

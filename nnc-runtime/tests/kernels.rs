@@ -4,7 +4,7 @@
 
 use nnc_runtime::kernels::{
     bias_add, bias_backward, dense_backward_input, dense_backward_weight, dense_forward, gemm,
-    gemm_reference,
+    gemm_reference, gemm_scratch_len,
 };
 mod common;
 
@@ -363,6 +363,11 @@ const REMAINDER_BATCHES: [usize; 17] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 15, 16, 17, 3
 /// Odd widths: below, between and just above the vector and block widths.
 const REMAINDER_WIDTHS: [usize; 6] = [1, 3, 7, 17, 33, 129];
 
+/// One thread's scratch for the packed products of a `k`-deep product with `n` columns.
+fn scratch<T: Float>(n: usize, k: usize) -> Vec<T> {
+    vec![T::ZERO; gemm_scratch_len(n, k)]
+}
+
 fn dense_cases<T: Float>(tol: f64) {
     dense_cases_over::<T>(tol, &BATCHES, &SHAPES, &ACTS_BUT_STEP);
 }
@@ -408,6 +413,7 @@ fn dense_cases_over<T: Float>(
                         bias,
                         act,
                         &mut y,
+                        &mut scratch(outputs, inputs),
                     );
                     let what =
                         format!("dense_forward {batch}x{inputs}->{outputs} {act:?} {use_bias}");
@@ -424,7 +430,16 @@ fn dense_cases_over<T: Float>(
                 }
             }
             let mut gx = vec![T::from_f64(f64::NAN); batch * inputs];
-            dense_backward_input(Exec::serial(), batch, inputs, outputs, &gz, &w, &mut gx);
+            dense_backward_input(
+                Exec::serial(),
+                batch,
+                inputs,
+                outputs,
+                &gz,
+                &w,
+                &mut gx,
+                &mut scratch(inputs, outputs),
+            );
             let what = format!("dense_backward_input {batch}x{inputs}->{outputs}");
             assert_close(&what, &gx, &want, tol * outputs as f64);
 
@@ -437,7 +452,16 @@ fn dense_cases_over<T: Float>(
                 }
             }
             let mut gw = vec![T::from_f64(f64::NAN); outputs * inputs];
-            dense_backward_weight(Exec::serial(), batch, inputs, outputs, &gz, &x, &mut gw);
+            dense_backward_weight(
+                Exec::serial(),
+                batch,
+                inputs,
+                outputs,
+                &gz,
+                &x,
+                &mut gw,
+                &mut scratch(inputs, batch),
+            );
             let what = format!("dense_backward_weight {batch}x{inputs}->{outputs}");
             assert_close(&what, &gw, &want, tol * batch as f64);
 
@@ -543,6 +567,7 @@ fn dense_forward_without_inputs_is_bias_then_activation() {
         Some(&[-1.0, 2.0]),
         Act::Relu,
         &mut y,
+        &mut [],
     );
     assert_eq!(y, [0.0, 2.0, 0.0, 2.0]);
 }
@@ -551,11 +576,11 @@ fn dense_forward_without_inputs_is_bias_then_activation() {
 fn dense_backward_with_empty_dimensions_writes_zeros() {
     // No outputs: every input gradient is an empty sum.
     let mut gx = [f32::NAN; 6];
-    dense_backward_input(Exec::serial(), 2, 3, 0, &[], &[], &mut gx);
+    dense_backward_input(Exec::serial(), 2, 3, 0, &[], &[], &mut gx, &mut []);
     assert_eq!(gx, [0.0; 6]);
     // No samples: every weight and bias gradient is an empty sum.
     let mut gw = [f32::NAN; 6];
-    dense_backward_weight(Exec::serial(), 0, 3, 2, &[], &[], &mut gw);
+    dense_backward_weight(Exec::serial(), 0, 3, 2, &[], &[], &mut gw, &mut []);
     assert_eq!(gw, [0.0; 6]);
     let mut gb = [f32::NAN; 2];
     bias_backward(Exec::serial(), 0, 2, &[], &mut gb);

@@ -12,10 +12,10 @@ use nnc_runtime::kernels::{
     attention_backward, attention_mix, attention_probs, attention_scratch_len, attention_step,
     batch_matmul, batch_norm, batch_norm_backward, batch_norm_scale_grad, batch_norm_stats,
     bias_add, bias_backward, channel_sum, dense_backward_input, dense_backward_weight,
-    dense_forward, gru_scan, gru_scan_backward, layer_norm, layer_norm_backward,
-    layer_norm_scale_grad, log_softmax, log_softmax_backward, lstm_scan, lstm_scan_backward, mul,
-    mul_inplace, recurrent_scratch_len, recurrent_weight_grad, rnn_scan, rnn_scan_backward, scale,
-    softmax, softmax_backward, sub, GRU_PLANES,
+    dense_forward, gemm_scratch_len, gru_scan, gru_scan_backward, layer_norm, layer_norm_backward,
+    layer_norm_scale_grad, log_softmax, log_softmax_backward, lstm_scan, lstm_scan_backward,
+    matmul, mul, mul_inplace, recurrent_scratch_len, recurrent_weight_grad, rnn_scan,
+    rnn_scan_backward, scale, softmax, softmax_backward, sub, GRU_PLANES,
 };
 use nnc_runtime::{
     Act, Adagrad, AdagradConfig, Adam, AdamConfig, AdamW, Aligned, Exec, Float, Mode, Optimizer,
@@ -59,9 +59,22 @@ fn same_bits<T: Float>(what: &str, len: usize, kernel: impl Fn(&Exec, &mut [T]))
     }
 }
 
+/// Scratch for the packed products of a `k`-deep product with `n` columns on the most threads
+/// of [`THREADS`].
+fn scratch<T: Float>(n: usize, k: usize) -> Vec<T> {
+    vec![T::ZERO; 7 * gemm_scratch_len(n, k)]
+}
+
 fn dense_kernels<T: Float>() {
-    // Batches on both sides of the 8-row split grain; widths that leave partial vectors.
-    for (batch, inputs, outputs) in [(67, 301, 37), (9, 777, 130), (203, 65, 19), (40, 129, 1)] {
+    // Batches on both sides of the 8-row split grain and of the packed products' threshold;
+    // widths that leave partial vectors, and a depth past one packed panel.
+    for (batch, inputs, outputs) in [
+        (67, 301, 37),
+        (9, 777, 130),
+        (203, 65, 19),
+        (40, 129, 1),
+        (301, 259, 37),
+    ] {
         let x = random::<T>(batch * inputs, 1);
         let w = random::<T>(outputs * inputs, 2);
         let b = random::<T>(outputs, 3);
@@ -71,18 +84,27 @@ fn dense_kernels<T: Float>() {
             same_bits(
                 &format!("dense_forward {act:?} {what}"),
                 batch * outputs,
-                |e, y| dense_forward(e, batch, inputs, outputs, &x, &w, Some(&b), act, y),
+                |e, y| {
+                    let scratch = &mut scratch(outputs, inputs);
+                    dense_forward(e, batch, inputs, outputs, &x, &w, Some(&b), act, y, scratch)
+                },
             );
         }
         same_bits(
             &format!("dense_backward_input {what}"),
             batch * inputs,
-            |e, gx| dense_backward_input(e, batch, inputs, outputs, &gz, &w, gx),
+            |e, gx| {
+                let scratch = &mut scratch(inputs, outputs);
+                dense_backward_input(e, batch, inputs, outputs, &gz, &w, gx, scratch)
+            },
         );
         same_bits(
             &format!("dense_backward_weight {what}"),
             outputs * inputs,
-            |e, gw| dense_backward_weight(e, batch, inputs, outputs, &gz, &x, gw),
+            |e, gw| {
+                let scratch = &mut scratch(inputs, batch);
+                dense_backward_weight(e, batch, inputs, outputs, &gz, &x, gw, scratch)
+            },
         );
         same_bits(&format!("bias_backward {what}"), inputs, |e, gb| {
             bias_backward(e, batch, inputs, &x, gb)
@@ -97,6 +119,19 @@ fn dense_kernels<T: Float>() {
     same_bits("bias_backward 300x1001", n, |e, gb| {
         bias_backward(e, batch, n, &gz, gb)
     });
+    // 2-D products (a tied output projection reads its table transposed), each layout, with
+    // rows past one packed block and a depth past one panel.
+    let (m, k, n) = (301, 259, 45);
+    let a = random::<T>(m * k, 11);
+    let bm = random::<T>(k * n, 12);
+    for (ta, tb) in [(false, true), (false, false), (true, false), (true, true)] {
+        let (rsa, csa) = if ta { (1, m) } else { (k, 1) };
+        let (rsb, csb) = if tb { (1, k) } else { (n, 1) };
+        same_bits(&format!("matmul {ta} {tb}"), m * n, |e, c| {
+            let scratch = &mut scratch(n, k);
+            matmul(e, m, k, n, &a, rsa, csa, &bm, rsb, csb, c, n, scratch)
+        });
+    }
     // Batched products (attention's shapes), each layout.
     let (count, m, k, n) = (37, 21, 33, 45);
     let a = random::<T>(count * m * k, 7);

@@ -146,8 +146,10 @@ fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) 
     // attention for copies of one head's columns, by the positions and the head's width.
     let mut hidden_sizes = Vec::new();
     let mut attention_sizes = Vec::new();
+    let mut gemm_sizes = Vec::new();
     for node in &p.graph.nodes {
         match node.op.scratch() {
+            Some(crate::ir::Scratch::Gemm) => gemm_sizes.push(ops::gemm_sizes(&p.graph, node)),
             Some(crate::ir::Scratch::Recurrent { hidden }) => hidden_sizes.push(hidden),
             Some(crate::ir::Scratch::Attention) => {
                 let (steps, _, head) = ops::attention_sizes(&p.graph, node);
@@ -160,6 +162,8 @@ fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) 
     hidden_sizes.dedup();
     attention_sizes.sort_unstable();
     attention_sizes.dedup();
+    gemm_sizes.sort_unstable();
+    gemm_sizes.dedup();
     let mut needs: Vec<TokenStream> = names
         .conv
         .iter()
@@ -176,6 +180,16 @@ fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) 
         let (t, h) = (usize_lit(t), usize_lit(h));
         quote!(rt::kernels::attention_scratch_len(#t, #h))
     }));
+    needs.extend(gemm_sizes.iter().map(|&(n, k)| {
+        let size = |d: Option<usize>| {
+            d.map_or(quote!(usize::MAX), |d| {
+                let d = usize_lit(d);
+                quote!(#d)
+            })
+        };
+        let (n, k) = (size(n), size(k));
+        quote!(rt::kernels::gemm_scratch_len(#n, #k))
+    }));
     let uses: Vec<&str> = [
         (
             !names.conv.is_empty(),
@@ -188,6 +202,10 @@ fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) 
         (
             !attention_sizes.is_empty(),
             "one head's queries, keys and values for attention",
+        ),
+        (
+            !gemm_sizes.is_empty(),
+            "packed blocks of a matrix product's operands",
         ),
     ]
     .into_iter()

@@ -86,15 +86,6 @@ impl Ctx<'_> {
         }
     }
 
-    /// `count` as a stride for `gemm`, which takes strides as `isize`.
-    fn stride(&self, dims: &[Dim]) -> TokenStream {
-        if dims.contains(&Dim::Batch) {
-            self.count_as(dims, quote!(isize))
-        } else {
-            self.count(dims)
-        }
-    }
-
     /// The rows of `v` for a per-row kernel: every axis but the last, the batch included.
     pub(super) fn rows(&self, v: ValueId) -> TokenStream {
         let dims = &self.p.graph.ty(v).shape.0;
@@ -320,10 +311,10 @@ impl Ctx<'_> {
                     quote!(None)
                 };
                 let act = act_tokens(act);
-                quote!(#k::dense_forward(exec, #rows, #inputs, #outputs, #x, #wt, #b, #act, #out))
+                quote!(#k::dense_forward(exec, #rows, #inputs, #outputs, #x, #wt, #b, #act, #out, scratch))
             }
-            // The two products of a dense layer's backward pass have kernels of their own,
-            // which need no packing buffers (so a training step allocates nothing).
+            // The two products of a dense layer's backward pass have kernels of their own, which
+            // keep small batches on the packing-free products.
             Op::MatMul {
                 transpose_a: false,
                 transpose_b: false,
@@ -331,7 +322,7 @@ impl Ctx<'_> {
                 let w = &g.ty(arg(1)).shape.0;
                 let (outputs, inputs) = (self.count(&w[..1]), self.count(&w[1..]));
                 let (rows, gz, wt) = (self.rows(arg(0)), &a[0], &a[1]);
-                quote!(#k::dense_backward_input(exec, #rows, #inputs, #outputs, #gz, #wt, #out))
+                quote!(#k::dense_backward_input(exec, #rows, #inputs, #outputs, #gz, #wt, #out, scratch))
             }
             Op::MatMul {
                 transpose_a: true,
@@ -340,7 +331,7 @@ impl Ctx<'_> {
                 let c = &node.ty.shape.0;
                 let (outputs, inputs) = (self.count(&c[..1]), self.count(&c[1..]));
                 let (rows, gz, x) = (self.rows(arg(0)), &a[0], &a[1]);
-                quote!(#k::dense_backward_weight(exec, #rows, #inputs, #outputs, #gz, #x, #out))
+                quote!(#k::dense_backward_weight(exec, #rows, #inputs, #outputs, #gz, #x, #out, scratch))
             }
             Op::MatMul {
                 transpose_a,
@@ -352,11 +343,11 @@ impl Ctx<'_> {
                     let dims = &g.ty(v).shape.0;
                     let (lead, last) = dims.split_at(dims.len() - 1);
                     let (r, c) = (self.count(lead), self.count(last));
-                    let s = self.stride(last);
+                    let s = self.count(last);
                     if t {
-                        (c, r, quote!(1), s)
+                        (c, r, quote!(1usize), s)
                     } else {
-                        (r, c, s, quote!(1))
+                        (r, c, s, quote!(1usize))
                     }
                 };
                 let (m, kd, rsa, csa) = view(arg(0), transpose_a);
@@ -366,9 +357,9 @@ impl Ctx<'_> {
                     (true, Some((_, lead))) => lead.to_vec(),
                     _ => out_dims[out_dims.len() - 1..].to_vec(),
                 };
-                let rsc = self.stride(&cols);
+                let rsc = self.count(&cols);
                 let (x, y) = (&a[0], &a[1]);
-                quote!(#k::gemm(exec, #m, #kd, #n, 1.0, #x, #rsa, #csa, #y, #rsb, #csb, 0.0, #out, #rsc, 1))
+                quote!(#k::matmul(exec, #m, #kd, #n, #x, #rsa, #csa, #y, #rsb, #csb, #out, #rsc, scratch))
             }
             Op::BiasAdd => {
                 // The bias covers the last axes of x: each row of that many values gets it.
@@ -1122,6 +1113,35 @@ pub fn attention_sizes(g: &crate::ir::Graph, node: &Node) -> (usize, usize, usiz
         dims.get(1).copied().unwrap_or(0),
     );
     (steps, heads, width / (3 * heads.max(1)))
+}
+
+/// The columns and depth of a matrix product's packed operands, each `None` where it grows with
+/// the batch (the runtime then sizes the scratch for its largest block).
+pub fn gemm_sizes(g: &crate::ir::Graph, node: &Node) -> (Option<usize>, Option<usize>) {
+    let fixed = |dims: &[Dim]| (!dims.contains(&Dim::Batch)).then(|| fixed_size(dims));
+    match node.op {
+        Op::Dense { .. } => {
+            let w = &g.ty(node.args[1]).shape.0;
+            (fixed(&w[..1]), fixed(&w[1..]))
+        }
+        Op::MatMul {
+            transpose_a,
+            transpose_b,
+        } => {
+            let split = |v: ValueId| {
+                let dims = &g.ty(v).shape.0;
+                let (lead, last) = dims.split_at(dims.len().saturating_sub(1));
+                (fixed(lead), fixed(last))
+            };
+            let ((a_lead, a_last), (b_lead, b_last)) = (split(node.args[0]), split(node.args[1]));
+            let k = if transpose_a { a_lead } else { a_last };
+            let n = if transpose_b { b_lead } else { b_last };
+            // The depth is both operands'; a fixed one bounds it.
+            let k = k.or(if transpose_b { b_last } else { b_lead });
+            (n, k)
+        }
+        _ => (None, None),
+    }
 }
 
 /// The range of a carried state in the workspace's buffer: its rows for this batch within the

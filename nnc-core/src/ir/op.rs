@@ -100,6 +100,9 @@ pub enum Scratch {
     /// Copies of one head's columns over the positions, sized by the node's packed projections
     /// (the positions and the values per head are in its types, not in the op).
     Attention,
+    /// Packed blocks of a matrix product's operands, sized by its columns and depth (in the
+    /// node's types).
+    Gemm,
 }
 
 /// Element-wise activation functions that can be fused into a dense layer's epilogue.
@@ -1209,8 +1212,10 @@ impl Op {
 
     /// The working space the op's kernel needs per thread, beside the arena, if any: the
     /// convolutions (forward and both gradients) hold one sample's columns, the recurrent scans
-    /// a block of samples' states. The runtime states each size (`Conv2d::scratch_len`,
-    /// `recurrent_scratch_len`), and the workspace allocates the largest.
+    /// a block of samples' states, attention one head's columns, matrix products packed blocks
+    /// of their operands. The runtime states each size (`Conv2d::scratch_len`,
+    /// `recurrent_scratch_len`, `attention_scratch_len`, `gemm_scratch_len`), and the workspace
+    /// allocates the largest.
     pub fn scratch(self) -> Option<Scratch> {
         match self {
             Op::Conv { geom, .. } | Op::ConvInputGrad(geom) | Op::ConvWeightGrad(geom) => {
@@ -1226,6 +1231,7 @@ impl Op {
             | Op::AttentionMix { .. }
             | Op::AttentionGrad { .. }
             | Op::AttentionStep { .. } => Some(Scratch::Attention),
+            Op::Dense { .. } | Op::MatMul { .. } => Some(Scratch::Gemm),
             _ => None,
         }
     }

@@ -1,11 +1,15 @@
 //! Dense (fully connected) layer forward, with weights stored `[out, in]` like PyTorch's
 //! `nn.Linear`.
 //!
-//! Every batch size goes through the register-blocked, packing-free product in `blocked.rs`
-//! (`Simd::gemm_nt`): every output is the dot product of two contiguous rows, so nothing needs
-//! packing and nothing is allocated, which keeps a training step allocation-free.
+//! Batches of [`PACKED_MIN_ROWS`] rows or more go through the packed product (`packed.rs`),
+//! which copies the weights into a broadcast-friendly layout in the workspace's scratch. Smaller
+//! ones go through the register-blocked, packing-free product in `blocked.rs`
+//! (`Simd::gemm_nt`), where every output is the dot product of two contiguous rows: a single
+//! sample reads each weight once, which no packing can beat. Neither allocates.
 
 use super::activation::with_act;
+use super::matmul::packed_product;
+use super::packed::Strided;
 use super::split::{RowsMut, RowsRef};
 use super::vectorized;
 use super::Act;
@@ -23,8 +27,19 @@ pub(crate) const MIN_TASK_MACS: usize = 1 << 17;
 /// one for whole cache lines of its output.
 pub(crate) const ROW_GRAIN: usize = 8;
 
+/// The fewest rows (samples, or positions of all samples) for which a dense layer's products
+/// pack their operands; the choice depends on the whole batch, never on a task's share of it,
+/// so that every thread count gives the same bits. Packing copies the whole weight matrix once
+/// per product, which only pays over enough rows: the MNIST MLP (784-128-10, `bench_tasks --task
+/// mlp_train`, old and new builds alternated, 4 runs each on one core) trained at 67-96 k
+/// samples/s at batch 32 with packing from 32 rows against 116-124 k without, at batch 128 at
+/// 120-159 k against 138-182 k, and at batch 1024 at 118-169 k against 118-149 k; the small
+/// GPT's 768-row products gain 10-40 % each (ARCHITECTURE.md, "Matrix products").
+pub(crate) const PACKED_MIN_ROWS: usize = 256;
+
 /// Dense layer forward with a fused epilogue: `y[b, o] = act(x[b, :] · w[o, :] + bias[o])`.
-/// `bias: None` means no bias.
+/// `bias: None` means no bias. `scratch` holds `gemm_scratch_len(outputs, inputs)` elements
+/// per thread.
 #[allow(clippy::too_many_arguments)] // One argument per operand and dimension, as in BLAS.
 pub fn dense_forward<T: Float>(
     exec: &Exec,
@@ -36,6 +51,7 @@ pub fn dense_forward<T: Float>(
     bias: Option<&[T]>,
     act: Act,
     y: &mut [T],
+    scratch: &mut [T],
 ) {
     assert_eq!(
         x.len(),
@@ -69,6 +85,30 @@ pub fn dense_forward<T: Float>(
         return;
     }
     // y = x · wᵀ, then bias and activation in one pass over y, each task on its own rows.
+    if batch >= PACKED_MIN_ROWS {
+        let x = Strided {
+            data: x,
+            rs: inputs,
+            cs: 1,
+        };
+        let wt = Strided {
+            data: w,
+            rs: 1,
+            cs: inputs,
+        };
+        return packed_product(
+            exec,
+            batch,
+            outputs,
+            inputs,
+            x,
+            wt,
+            y,
+            outputs,
+            scratch,
+            |y| epilogue(outputs, bias, act, y),
+        );
+    }
     let tasks = exec.tasks_for(batch, batch * inputs * outputs, MIN_TASK_MACS);
     let operands = (RowsRef(x, inputs), RowsMut::new(y, outputs));
     exec.split_rows(batch, ROW_GRAIN, tasks, operands, |rows, (x, y)| {
@@ -131,11 +171,12 @@ mod tests {
     use crate::kernels::gemm;
     use crate::rng::Rng;
 
-    /// The blocked kernel and dispatched epilogue must agree with gemm followed by the portable
-    /// epilogue, at a batch on each side of the 4-row block.
+    /// The blocked and packed kernels and the dispatched epilogue must agree with gemm followed
+    /// by the portable epilogue, at batches on each side of the 4-row block and of the packed
+    /// path's threshold.
     #[test]
-    fn blocked_path_matches_gemm_and_portable_epilogue() {
-        for batch in [3, 13] {
+    fn blocked_and_packed_paths_match_gemm_and_portable_epilogue() {
+        for batch in [3, 13, PACKED_MIN_ROWS + 5] {
             check(batch);
         }
     }
@@ -158,6 +199,7 @@ mod tests {
             None,
             Act::Tanh,
             &mut dispatched,
+            &mut vec![0.0; crate::kernels::gemm_scratch_len(outputs, inputs)],
         );
         let mut portable = vec![0.0; batch * outputs];
         gemm(

@@ -11,12 +11,15 @@
 //! thread, so the results are the same bits for every thread count and no partial sums need
 //! reducing.
 
-use super::dense::{MIN_TASK_MACS, ROW_GRAIN};
+use super::dense::{MIN_TASK_MACS, PACKED_MIN_ROWS, ROW_GRAIN};
+use super::matmul::packed_product;
+use super::packed::Strided;
 use super::split::{RowsMut, RowsRef, MIN_TASK_ELEMS};
 use super::Exec;
 use crate::float::Float;
 
-/// `gx[b, i] = gz[b, :] · w[:, i]`, overwriting `gx`.
+/// `gx[b, i] = gz[b, :] · w[:, i]`, overwriting `gx`. `scratch` holds
+/// `gemm_scratch_len(inputs, outputs)` elements per thread.
 pub fn dense_backward_input<T: Float>(
     exec: &Exec,
     batch: usize,
@@ -25,6 +28,7 @@ pub fn dense_backward_input<T: Float>(
     gz: &[T],
     w: &[T],
     gx: &mut [T],
+    scratch: &mut [T],
 ) {
     assert_eq!(
         gz.len(),
@@ -45,6 +49,30 @@ pub fn dense_backward_input<T: Float>(
         return;
     }
     // gx[b, :] = Σ_o gz[b, o] · w[o, :]; no outputs leaves the empty sum, zero.
+    if batch >= PACKED_MIN_ROWS {
+        let gz = Strided {
+            data: gz,
+            rs: outputs,
+            cs: 1,
+        };
+        let w = Strided {
+            data: w,
+            rs: inputs,
+            cs: 1,
+        };
+        return packed_product(
+            exec,
+            batch,
+            inputs,
+            outputs,
+            gz,
+            w,
+            gx,
+            inputs,
+            scratch,
+            |_| {},
+        );
+    }
     let tasks = exec.tasks_for(batch, batch * inputs * outputs, MIN_TASK_MACS);
     let operands = (RowsRef(gz, outputs), RowsMut::new(gx, inputs));
     exec.split_rows(batch, ROW_GRAIN, tasks, operands, |rows, (gz, gx)| {
@@ -52,7 +80,9 @@ pub fn dense_backward_input<T: Float>(
     });
 }
 
-/// `gw[o, i] = Σ_b gz[b, o] · x[b, i]`, overwriting `gw`.
+/// `gw[o, i] = Σ_b gz[b, o] · x[b, i]`, overwriting `gw`. `scratch` holds
+/// `gemm_scratch_len(inputs, usize::MAX)` elements per thread (the batch is a depth here, and
+/// packing never takes more than one panel's depth).
 pub fn dense_backward_weight<T: Float>(
     exec: &Exec,
     batch: usize,
@@ -61,6 +91,7 @@ pub fn dense_backward_weight<T: Float>(
     gz: &[T],
     x: &[T],
     gw: &mut [T],
+    scratch: &mut [T],
 ) {
     assert_eq!(
         gz.len(),
@@ -83,6 +114,30 @@ pub fn dense_backward_weight<T: Float>(
     // gw[o, :] = Σ_b gz[b, o] · x[b, :], reading gzᵀ through swapped strides; an empty batch
     // leaves the empty sum, zero. Each task takes the rows of gw of a range of output features,
     // reading the same columns of gz.
+    if batch >= PACKED_MIN_ROWS {
+        let gzt = Strided {
+            data: gz,
+            rs: 1,
+            cs: outputs,
+        };
+        let x = Strided {
+            data: x,
+            rs: inputs,
+            cs: 1,
+        };
+        return packed_product(
+            exec,
+            outputs,
+            inputs,
+            batch,
+            gzt,
+            x,
+            gw,
+            inputs,
+            scratch,
+            |_| {},
+        );
+    }
     let tasks = exec.tasks_for(outputs, batch * inputs * outputs, MIN_TASK_MACS);
     exec.split_rows(
         outputs,

@@ -1,8 +1,88 @@
-//! General matrix products: a checked, safe front end to `matrixmultiply`'s `sgemm`/`dgemm`, and
-//! the naive triple loop the tests use as an oracle.
+//! General matrix products: the threaded front end of the packed product (`packed.rs`) that
+//! dense layers and generated 2-D products call, a checked, safe front end to `matrixmultiply`'s
+//! `sgemm`/`dgemm` (kept as a reference and for callers without scratch), and the naive triple
+//! loop the tests use as an oracle.
 
+use super::dense::MIN_TASK_MACS;
+use super::packed::{gemm_scratch_len, Strided};
+use super::split::{PerTask, RowsMut};
 use crate::float::Float;
 use crate::kernels::Exec;
+
+/// Row ranges of a threaded packed product start at multiples of this many rows: whole
+/// micro-panels of 6 (AVX2) and 8 (AVX-512) rows, so that no task ends in a partial block that
+/// another could have filled. Results do not depend on it (see `packed.rs`).
+const PACKED_GRAIN: usize = 24;
+
+/// `C = A·B` with `A` (`m`x`k`) and `B` (`k`x`n`) read through strides and `C` row-major with
+/// row stride `ldc >= n`, overwritten: the product of the generated code for 2-D `matmul`s.
+/// Rows are split among the context's tasks, each packing into its own piece of `scratch`,
+/// which holds [`gemm_scratch_len`]`(n, k)` elements per thread. Panics unless every operand
+/// covers the elements the product touches.
+pub fn matmul<T: Float>(
+    exec: &Exec,
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[T],
+    rsa: usize,
+    csa: usize,
+    b: &[T],
+    rsb: usize,
+    csb: usize,
+    c: &mut [T],
+    ldc: usize,
+    scratch: &mut [T],
+) {
+    let (a, b) = (
+        Strided {
+            data: a,
+            rs: rsa,
+            cs: csa,
+        },
+        Strided {
+            data: b,
+            rs: rsb,
+            cs: csb,
+        },
+    );
+    packed_product(exec, m, n, k, a, b, c, ldc, scratch, |_| {});
+}
+
+/// [`matmul`] with `epilogue` run on each task's rows of `C` once they are complete. `c` must
+/// hold exactly `m` rows of `ldc` elements.
+pub(crate) fn packed_product<T: Float>(
+    exec: &Exec,
+    m: usize,
+    n: usize,
+    k: usize,
+    a: Strided<T>,
+    b: Strided<T>,
+    c: &mut [T],
+    ldc: usize,
+    scratch: &mut [T],
+    epilogue: impl Fn(&mut [T]) + Sync,
+) {
+    let scratch = PerTask::new(scratch, gemm_scratch_len(n, k));
+    let tasks = exec
+        .tasks_for(m, m * n * k, MIN_TASK_MACS)
+        .min(scratch.tasks());
+    let operands = (RowsMut::new(c, ldc), scratch);
+    exec.split_rows(m, PACKED_GRAIN, tasks, operands, |rows, (c, scratch)| {
+        T::gemm_packed(
+            rows.len(),
+            n,
+            k,
+            a.rows_from(rows.start),
+            b,
+            c,
+            ldc,
+            false,
+            scratch,
+        );
+        epilogue(c);
+    });
+}
 
 /// Routes a product to `sgemm` or `dgemm`. Sealed in practice: the trait lives in a private module
 /// and is only re-exported inside the crate, so `Float` can require it without exposing it.

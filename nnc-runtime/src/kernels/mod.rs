@@ -31,6 +31,7 @@ mod lstm;
 mod matmul;
 mod metrics;
 mod norm;
+mod packed;
 mod pool;
 mod recurrent;
 mod rnn;
@@ -69,12 +70,13 @@ pub use loss::{
     sparse_cross_entropy_with_logits_backward,
 };
 pub use lstm::{lstm_scan, lstm_scan_backward};
-pub use matmul::{gemm, gemm_reference};
+pub use matmul::{gemm, gemm_reference, matmul};
 pub use metrics::{argmax_correct, argmax_match, threshold_correct};
 pub use norm::{
     batch_norm, batch_norm_backward, batch_norm_scale_grad, batch_norm_stats, channel_sum,
     fold_batch_norm_bias, fold_batch_norm_weight, running_mean, running_var,
 };
+pub use packed::gemm_scratch_len;
 pub use pool::{avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward, Pool2d};
 pub use recurrent::{carry_out, recurrent_scratch_len, recurrent_weight_grad, RECURRENT_BLOCK};
 pub use rnn::{rnn_scan, rnn_scan_backward};

@@ -11,6 +11,7 @@
 //! The intrinsics are spelled out because LLVM, left to itself, vectorizes blocked dot products
 //! across rows (with shuffles) rather than along them, and will not reassociate a reduction.
 
+use super::packed::{self, Strided};
 use super::{blocked, Isa};
 use crate::float::Float;
 
@@ -39,10 +40,29 @@ pub trait Simd: Sized {
         c: &mut [Self],
         accumulate: bool,
     );
+
+    /// `c[i·ldc + j] (+)= Σ_l A(i, l) · B(l, j)` for `i < m`, `j < n`, `l < k`, through packed
+    /// copies in `scratch` (see `packed.rs`), overwriting `c` or adding to it with
+    /// `accumulate`. Panics unless every operand covers the elements the product touches and
+    /// `scratch` holds `gemm_scratch_len(n, k)` elements.
+    #[doc(hidden)]
+    #[allow(clippy::too_many_arguments)] // One argument per operand and dimension.
+    fn gemm_packed(
+        m: usize,
+        n: usize,
+        k: usize,
+        a: Strided<Self>,
+        b: Strided<Self>,
+        c: &mut [Self],
+        ldc: usize,
+        accumulate: bool,
+        scratch: &mut [Self],
+    );
 }
 
 macro_rules! impl_simd {
-    ($t:ident, $nt_avx2:ident, $nn_avx2:ident, $nt_avx512:ident, $nn_avx512:ident) => {
+    ($t:ident, $nt_avx2:ident, $nn_avx2:ident, $nt_avx512:ident, $nn_avx512:ident,
+     $packed_avx2:ident, $packed_avx512:ident) => {
         impl Simd for $t {
             #[inline]
             fn gemm_nt(m: usize, n: usize, k: usize, a: &[$t], b: &[$t], c: &mut [$t]) {
@@ -99,6 +119,42 @@ macro_rules! impl_simd {
                     },
                 }
             }
+
+            #[inline]
+            fn gemm_packed(
+                m: usize,
+                n: usize,
+                k: usize,
+                a: Strided<$t>,
+                b: Strided<$t>,
+                c: &mut [$t],
+                ldc: usize,
+                accumulate: bool,
+                scratch: &mut [$t],
+            ) {
+                packed::check(m, n, k, a, b, c, ldc, scratch);
+                match super::isa() {
+                    #[cfg(target_arch = "x86_64")]
+                    Isa::Avx512 => {
+                        // SAFETY: `isa` found AVX-512F, AVX2 and FMA on this CPU, and the
+                        // operands passed `packed::check`.
+                        unsafe { x86::$packed_avx512(m, n, k, a, b, c, ldc, accumulate, scratch) }
+                    }
+                    #[cfg(target_arch = "x86_64")]
+                    Isa::Avx2 => {
+                        // SAFETY: `isa` found AVX2 and FMA on this CPU, and the operands passed
+                        // `packed::check`.
+                        unsafe { x86::$packed_avx2(m, n, k, a, b, c, ldc, accumulate, scratch) }
+                    }
+                    // SAFETY: portable lanes need no CPU feature, and the operands passed
+                    // `packed::check`.
+                    Isa::Portable => unsafe {
+                        packed::gemm_packed::<Portable<$t>>(
+                            m, n, k, a, b, c, ldc, accumulate, scratch,
+                        )
+                    },
+                }
+            }
         }
     };
 }
@@ -108,14 +164,18 @@ impl_simd!(
     gemm_nt_f32_avx2,
     gemm_nn_f32_avx2,
     gemm_nt_f32_avx512,
-    gemm_nn_f32_avx512
+    gemm_nn_f32_avx512,
+    gemm_packed_f32_avx2,
+    gemm_packed_f32_avx512
 );
 impl_simd!(
     f64,
     gemm_nt_f64_avx2,
     gemm_nn_f64_avx2,
     gemm_nt_f64_avx512,
-    gemm_nn_f64_avx512
+    gemm_nn_f64_avx512,
+    gemm_packed_f64_avx2,
+    gemm_packed_f64_avx512
 );
 
 /// A SIMD vector of `LANES` elements, as used by the blocked kernels.
@@ -219,6 +279,7 @@ mod x86 {
     use std::arch::x86_64::*;
 
     use super::super::blocked;
+    use super::super::packed::{self, Strided};
     use super::Lanes;
 
     /// Eight `f32` lanes in a 256-bit register.
@@ -422,7 +483,8 @@ mod x86 {
     }
 
     macro_rules! entry_points {
-        ($lanes:ident, $t:ty, $features:literal, $isa:literal, $nt:ident, $nn:ident) => {
+        ($lanes:ident, $t:ty, $features:literal, $isa:literal, $nt:ident, $nn:ident,
+         $packed:ident) => {
             #[doc = concat!($isa, " instantiation of [`blocked::gemm_nt`].")]
             ///
             /// # Safety
@@ -466,6 +528,30 @@ mod x86 {
                 // `$lanes` needs as its required CPU features.
                 unsafe { blocked::gemm_nn::<$lanes>(m, n, k, a, rsa, csa, b, c, accumulate) }
             }
+
+            #[doc = concat!($isa, " instantiation of [`packed::gemm_packed`].")]
+            ///
+            /// # Safety
+            ///
+            #[doc = concat!("The CPU must support ", $isa, ", and the arguments must pass")]
+            /// [`packed::check`].
+            #[target_feature(enable = $features)]
+            #[allow(clippy::too_many_arguments)]
+            pub(super) unsafe fn $packed(
+                m: usize,
+                n: usize,
+                k: usize,
+                a: Strided<$t>,
+                b: Strided<$t>,
+                c: &mut [$t],
+                ldc: usize,
+                accumulate: bool,
+                scratch: &mut [$t],
+            ) {
+                // SAFETY: this function's contract is `gemm_packed`'s, with the instructions
+                // that `$lanes` needs as its required CPU features.
+                unsafe { packed::gemm_packed::<$lanes>(m, n, k, a, b, c, ldc, accumulate, scratch) }
+            }
         };
     }
 
@@ -475,7 +561,8 @@ mod x86 {
         "avx2,fma",
         "AVX2+FMA",
         gemm_nt_f32_avx2,
-        gemm_nn_f32_avx2
+        gemm_nn_f32_avx2,
+        gemm_packed_f32_avx2
     );
     entry_points!(
         F64x4,
@@ -483,7 +570,8 @@ mod x86 {
         "avx2,fma",
         "AVX2+FMA",
         gemm_nt_f64_avx2,
-        gemm_nn_f64_avx2
+        gemm_nn_f64_avx2,
+        gemm_packed_f64_avx2
     );
     entry_points!(
         F32x16,
@@ -491,7 +579,8 @@ mod x86 {
         "avx512f,avx2,fma",
         "AVX-512F+AVX2+FMA",
         gemm_nt_f32_avx512,
-        gemm_nn_f32_avx512
+        gemm_nn_f32_avx512,
+        gemm_packed_f32_avx512
     );
     entry_points!(
         F64x8,
@@ -499,7 +588,8 @@ mod x86 {
         "avx512f,avx2,fma",
         "AVX-512F+AVX2+FMA",
         gemm_nt_f64_avx512,
-        gemm_nn_f64_avx512
+        gemm_nn_f64_avx512,
+        gemm_packed_f64_avx512
     );
 }
 
