@@ -536,46 +536,35 @@ mod tests {
         }
     }
 
+    /// An 8x8 product of ones with `a_len` elements of `A` and `scratch` elements of scratch.
+    fn ones_product(a_len: usize, scratch: usize) {
+        let (a, b) = (vec![1.0f32; a_len], vec![1.0f32; 8 * 8]);
+        let mut c = vec![0.0f32; 8 * 8];
+        fn row_major(data: &[f32]) -> Strided<'_, f32> {
+            Strided { data, rs: 8, cs: 1 }
+        }
+        let mut scratch = vec![0.0; scratch];
+        let (a, b) = (row_major(&a), row_major(&b));
+        f32::gemm_packed(8, 8, 8, a, b, &mut c, 8, false, &mut scratch);
+        assert_eq!(c, [8.0; 64]);
+    }
+
     /// A short scratch or an operand that does not cover its strides is a panic before any
     /// unsafe code runs.
     #[test]
     #[should_panic(expected = "scratch")]
     fn packed_products_reject_short_scratch() {
-        let (a, b) = (vec![1.0f32; 8 * 8], vec![1.0f32; 8 * 8]);
-        let mut c = vec![0.0f32; 8 * 8];
-        let (av, bv) = (
-            Strided {
-                data: &a[..],
-                rs: 8,
-                cs: 1,
-            },
-            Strided {
-                data: &b[..],
-                rs: 8,
-                cs: 1,
-            },
-        );
-        f32::gemm_packed(8, 8, 8, av, bv, &mut c, 8, false, &mut [0.0; 10]);
+        ones_product(64, 10);
     }
 
     #[test]
     #[should_panic(expected = "does not fit")]
     fn packed_products_reject_operands_past_their_slices() {
-        let (a, b) = (vec![1.0f32; 8 * 8 - 1], vec![1.0f32; 8 * 8]);
-        let mut c = vec![0.0f32; 8 * 8];
-        let (av, bv) = (
-            Strided {
-                data: &a[..],
-                rs: 8,
-                cs: 1,
-            },
-            Strided {
-                data: &b[..],
-                rs: 8,
-                cs: 1,
-            },
-        );
-        let mut scratch = vec![0.0; gemm_scratch_len(8, 8)];
-        f32::gemm_packed(8, 8, 8, av, bv, &mut c, 8, false, &mut scratch);
+        ones_product(63, gemm_scratch_len(8, 8));
+    }
+
+    #[test]
+    fn packed_products_of_exact_operands_pass_the_checks() {
+        ones_product(64, gemm_scratch_len(8, 8));
     }
 }
