@@ -16,7 +16,7 @@
 //! generated.
 
 use clap::{Parser, Subcommand};
-use nnc::runtime::{ElemKind, Model, Rng, Values};
+use nnc::runtime::{Model, Values};
 use nnc::train::checkpoint::{self, SaveOptions};
 use nnc::train::data::{next_char_sequences, text_file, Vocab};
 use nnc::train::evaluate;
@@ -117,9 +117,9 @@ pub fn train(args: &TrainArgs) -> Result<Report, Box<dyn Error>> {
         )
     })?;
     let vocab = Vocab::from_text(&text);
-    if vocab.len() <= ids_of::<CharLstm>() {
+    if vocab.len() <= writing::ids_of::<CharLstm>() {
         train_model::<CharLstm>(args, &text, &vocab)
-    } else if vocab.len() <= ids_of::<CharLstmWide>() {
+    } else if vocab.len() <= writing::ids_of::<CharLstmWide>() {
         train_model::<CharLstmWide>(args, &text, &vocab)
     } else {
         Err(format!(
@@ -127,17 +127,9 @@ pub fn train(args: &TrainArgs) -> Result<Report, Box<dyn Error>> {
              `ids(4096)`, `class(4096)` and the table sizes of CharLstmWide in char_lstm.nnc",
             path.display(),
             vocab.len(),
-            ids_of::<CharLstmWide>()
+            writing::ids_of::<CharLstmWide>()
         )
         .into())
-    }
-}
-
-/// The number of ids the model's input takes.
-fn ids_of<M: Model>() -> usize {
-    match M::INPUTS[0].kind {
-        ElemKind::Ids { range } => range,
-        ElemKind::Float => 0,
     }
 }
 
@@ -147,7 +139,7 @@ fn train_model<M: Model<Elem = f32>>(
     vocab: &Vocab,
 ) -> Result<Report, Box<dyn Error>> {
     let ids = vocab.encode(text)?;
-    let range = ids_of::<M>();
+    let range = writing::ids_of::<M>();
     // The common split: the first 90% of the characters train, the rest validate.
     let cut = ids.len() * 9 / 10;
     let (train_ids, val_ids) = (&ids[..cut], &ids[cut..]);
@@ -182,8 +174,7 @@ fn train_model<M: Model<Elem = f32>>(
     let budget = Duration::from_secs_f64(args.minutes.max(0.0) * 60.0);
     let max_steps = args.max_steps.unwrap_or(usize::MAX);
     let base_lr = model.learning_rate();
-    let (mut x, mut y) = (vec![0u32; batch * STEPS], vec![0u32; batch * STEPS]);
-    let mut rng = Rng::new(args.seed ^ 0x5eed);
+    let mut windows = writing::Windows::new(train_ids, STEPS, batch, args.seed ^ 0x5eed);
     let start = Instant::now();
     let (mut step, mut recent, mut last_report) = (0, Vec::new(), Instant::now());
     while step < max_steps && start.elapsed() < budget {
@@ -193,12 +184,8 @@ fn train_model<M: Model<Elem = f32>>(
         let done = by_time.max(by_steps).min(1.0);
         let scale = 0.1 + 0.45 * (1.0 + (std::f64::consts::PI * done).cos());
         model.set_learning_rate(base_lr * scale as f32)?;
-        for (xs, ys) in x.chunks_exact_mut(STEPS).zip(y.chunks_exact_mut(STEPS)) {
-            let s = rng.below(train_ids.len() - STEPS);
-            xs.copy_from_slice(&train_ids[s..s + STEPS]);
-            ys.copy_from_slice(&train_ids[s + 1..s + STEPS + 1]);
-        }
-        let loss = model.train_step_dyn(&mut ws, &[Values::Ids(&x)], &[Values::Ids(&y)])?;
+        let (x, y) = windows.draw();
+        let loss = model.train_step_dyn(&mut ws, &[Values::Ids(x)], &[Values::Ids(y)])?;
         if !loss.is_finite() {
             return Err(format!("the training loss became {loss} at step {step}").into());
         }
@@ -279,11 +266,7 @@ pub fn sample(args: &SampleArgs, emit: impl FnMut(char)) -> Result<String, Box<d
 
 #[allow(dead_code)]
 fn main() {
-    // Errors are printed as their message, not as the `Debug` form `main` would give them.
-    if let Err(e) = run(Cli::parse()) {
-        eprintln!("error: {e}");
-        std::process::exit(1);
-    }
+    writing::exit_on_error(run(Cli::parse()));
 }
 
 #[allow(dead_code)]

@@ -21,7 +21,7 @@
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use nnc::runtime::schedule::{Cosine, Schedule, Warmup};
-use nnc::runtime::{ElemKind, Model, Rng, Values};
+use nnc::runtime::{Model, Values};
 use nnc::train::checkpoint::{self, SaveOptions};
 use nnc::train::data::{text_file, Vocab};
 use serde::Deserialize;
@@ -199,9 +199,9 @@ pub fn train(args: &TrainArgs, config: &Config) -> Result<Report, Box<dyn Error>
         )
     })?;
     let vocab = Vocab::from_text(&text);
-    if vocab.len() <= ids_of::<Storyteller>() {
+    if vocab.len() <= writing::ids_of::<Storyteller>() {
         train_model::<Storyteller>(args, config, &text, &vocab)
-    } else if vocab.len() <= ids_of::<StorytellerWide>() {
+    } else if vocab.len() <= writing::ids_of::<StorytellerWide>() {
         train_model::<StorytellerWide>(args, config, &text, &vocab)
     } else {
         Err(format!(
@@ -209,50 +209,9 @@ pub fn train(args: &TrainArgs, config: &Config) -> Result<Report, Box<dyn Error>
              vocabulary of StorytellerWide in storyteller.nnc",
             args.corpus.display(),
             vocab.len(),
-            ids_of::<StorytellerWide>()
+            writing::ids_of::<StorytellerWide>()
         )
         .into())
-    }
-}
-
-/// The number of ids the model's input takes.
-fn ids_of<M: Model>() -> usize {
-    match M::INPUTS[0].kind {
-        ElemKind::Ids { range } => range,
-        ElemKind::Float => 0,
-    }
-}
-
-/// Random windows of a text and the characters that follow each position.
-struct Windows<'t> {
-    ids: &'t [u32],
-    rng: Rng,
-    x: Vec<u32>,
-    y: Vec<u32>,
-}
-
-impl<'t> Windows<'t> {
-    fn new(ids: &'t [u32], batch: usize, seed: u64) -> Windows<'t> {
-        Windows {
-            ids,
-            rng: Rng::new(seed),
-            x: vec![0; batch * CONTEXT],
-            y: vec![0; batch * CONTEXT],
-        }
-    }
-
-    /// Draws a batch of windows, as nanoGPT's `get_batch` does: uniform starts.
-    fn draw(&mut self) -> (&[u32], &[u32]) {
-        for (xs, ys) in self
-            .x
-            .chunks_exact_mut(CONTEXT)
-            .zip(self.y.chunks_exact_mut(CONTEXT))
-        {
-            let s = self.rng.below(self.ids.len() - CONTEXT);
-            xs.copy_from_slice(&self.ids[s..s + CONTEXT]);
-            ys.copy_from_slice(&self.ids[s + 1..s + CONTEXT + 1]);
-        }
-        (&self.x, &self.y)
     }
 }
 
@@ -260,7 +219,7 @@ impl<'t> Windows<'t> {
 fn estimate<M: Model<Elem = f32>>(
     model: &M,
     ws: &mut M::Workspace,
-    windows: &mut Windows<'_>,
+    windows: &mut writing::Windows<'_>,
     batches: usize,
 ) -> Result<f64, Box<dyn Error>> {
     let mut total = 0.0;
@@ -316,9 +275,10 @@ fn train_model<M: Model<Elem = f32>>(
         val_ids.len(),
         vocab.len()
     ));
-    let mut batches = Windows::new(train_ids, config.batch, config.seed ^ 0x5eed);
-    let mut train_eval = Windows::new(train_ids, config.batch, config.seed ^ 0x7a1);
-    let mut val_eval = Windows::new(val_ids, config.batch, config.seed ^ 0x7a2);
+    let mut batches = writing::Windows::new(train_ids, CONTEXT, config.batch, config.seed ^ 0x5eed);
+    let mut train_eval =
+        writing::Windows::new(train_ids, CONTEXT, config.batch, config.seed ^ 0x7a1);
+    let mut val_eval = writing::Windows::new(val_ids, CONTEXT, config.batch, config.seed ^ 0x7a2);
     let schedule = config.schedule();
     let bar = progress(args.quiet, config.iterations, start_iteration);
     let started = Instant::now();
@@ -451,11 +411,7 @@ pub fn tell(args: &TellArgs, emit: impl FnMut(char)) -> Result<String, Box<dyn E
 
 #[allow(dead_code)]
 fn main() {
-    // Errors are printed as their message, not as the `Debug` form `main` would give them.
-    if let Err(e) = run(Cli::parse()) {
-        eprintln!("error: {e}");
-        std::process::exit(1);
-    }
+    writing::exit_on_error(run(Cli::parse()));
 }
 
 #[allow(dead_code)]

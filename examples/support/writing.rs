@@ -1,9 +1,10 @@
-//! What the examples that write text share (`char_lstm`'s `sample`, `storyteller`'s `tell`): the
-//! options of a generation, reading a checkpoint's vocabulary and model, and continuing a
-//! prompt with a model through its step entry point, each character passed on as it comes.
+//! What the examples that write text share (`char_lstm`, `storyteller`): random training
+//! windows of a text, the options of a generation, reading a checkpoint's vocabulary and model,
+//! continuing a prompt with a model through its step entry point, each character passed on as
+//! it comes, and how a failed command is reported.
 
 use clap::Parser;
-use nnc::runtime::Model;
+use nnc::runtime::{ElemKind, Model, Rng};
 use nnc::train::checkpoint;
 use nnc::train::data::Vocab;
 use nnc::train::generate::{generate, Generation, Sampling};
@@ -12,6 +13,62 @@ use std::path::{Path, PathBuf};
 
 /// The metadata key of the vocabulary in a checkpoint: its characters in id order.
 pub const VOCAB_KEY: &str = "vocab";
+
+/// The number of ids the model's input takes.
+pub fn ids_of<M: Model>() -> usize {
+    match M::INPUTS[0].kind {
+        ElemKind::Ids { range } => range,
+        ElemKind::Float => 0,
+    }
+}
+
+/// Random windows of `len` ids of a text and the ids that follow each position, `batch` at a
+/// time.
+pub struct Windows<'t> {
+    ids: &'t [u32],
+    len: usize,
+    rng: Rng,
+    x: Vec<u32>,
+    y: Vec<u32>,
+}
+
+impl<'t> Windows<'t> {
+    /// Windows of `ids`, which must hold more than `len` ids.
+    pub fn new(ids: &'t [u32], len: usize, batch: usize, seed: u64) -> Windows<'t> {
+        Windows {
+            ids,
+            len,
+            rng: Rng::new(seed),
+            x: vec![0; batch * len],
+            y: vec![0; batch * len],
+        }
+    }
+
+    /// Draws a batch of windows with uniform starts, as nanoGPT's `get_batch` does: the inputs,
+    /// then the targets (each input window shifted by one).
+    pub fn draw(&mut self) -> (&[u32], &[u32]) {
+        let len = self.len;
+        for (xs, ys) in self
+            .x
+            .chunks_exact_mut(len)
+            .zip(self.y.chunks_exact_mut(len))
+        {
+            let s = self.rng.below(self.ids.len() - len);
+            xs.copy_from_slice(&self.ids[s..s + len]);
+            ys.copy_from_slice(&self.ids[s + 1..s + len + 1]);
+        }
+        (&self.x, &self.y)
+    }
+}
+
+/// Ends the program with `error: ` and the message of a failed command (rather than the `Debug`
+/// form `main` would print), exit status 1.
+pub fn exit_on_error(result: Result<(), Box<dyn Error>>) {
+    if let Err(e) = result {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
 
 /// How to continue a prompt.
 #[derive(Parser, Clone, Debug)]

@@ -15,11 +15,7 @@ pub fn eval(
     mode: Mode,
     batch: usize,
 ) -> Result<Value, String> {
-    let x = |i: usize| -> Result<&Tensor, String> {
-        args.get(i)
-            .ok_or_else(|| format!("argument {i} is missing"))?
-            .float()
-    };
+    let x = |i: usize| float_arg(args, i);
     op.check_arity(args.len())?;
     let t = match op {
         Op::Input(_)
@@ -161,13 +157,16 @@ pub fn eval(
     Ok(Value::Float(t))
 }
 
+/// Argument `i` of an op, which must exist and hold floats.
+fn float_arg<'a>(args: &[&'a Value], i: usize) -> Result<&'a Tensor, String> {
+    args.get(i)
+        .ok_or_else(|| format!("argument {i} is missing"))?
+        .float()
+}
+
 /// The value of an op that reads the step entry point's current `position`.
 pub fn at_position(op: Op, args: &[&Value], position: usize) -> Result<Value, String> {
-    let x = |i: usize| -> Result<&Tensor, String> {
-        args.get(i)
-            .ok_or_else(|| format!("argument {i} is missing"))?
-            .float()
-    };
+    let x = |i: usize| float_arg(args, i);
     op.check_arity(args.len())?;
     let t = match op {
         Op::PositionRow { axis } => {

@@ -55,14 +55,11 @@ pub struct Strided<'a, T> {
 }
 
 impl<'a, T> Strided<'a, T> {
-    /// The same matrix from row `i` on.
+    /// The same matrix from row `i` on (empty past the end).
     pub(crate) fn rows_from(self, i: usize) -> Strided<'a, T> {
+        let start = (i * self.rs).min(self.data.len());
         Strided {
-            data: if i == 0 {
-                self.data
-            } else {
-                &self.data[(i * self.rs).min(self.data.len())..]
-            },
+            data: &self.data[start..],
             ..self
         }
     }
@@ -369,8 +366,6 @@ impl<T: Float> Block<'_, T> {
     unsafe fn run<V: Lanes<Elem = T>, const MR: usize, const NV: usize>(&self) {
         let nr = NV * V::LANES;
         let a = &self.a;
-        // Implied by `check` on the whole product; cheap beside a block's `MR·NV·kc` FMAs.
-        a.check("a block", MR, self.kc);
         let (ap, bp) = (a.data.as_ptr(), self.b.as_ptr());
         // SAFETY: as this function's contract; the tile holds `MR_MAX` rows of `NR_MAX >= nr`.
         unsafe {
