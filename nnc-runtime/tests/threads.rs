@@ -120,17 +120,19 @@ fn dense_kernels<T: Float>() {
         bias_backward(e, batch, n, &gz, gb)
     });
     // 2-D products (a tied output projection reads its table transposed), each layout, with
-    // rows past one packed block and a depth past one panel.
-    let (m, k, n) = (301, 259, 45);
-    let a = random::<T>(m * k, 11);
-    let bm = random::<T>(k * n, 12);
-    for (ta, tb) in [(false, true), (false, false), (true, false), (true, true)] {
-        let (rsa, csa) = if ta { (1, m) } else { (k, 1) };
-        let (rsb, csb) = if tb { (1, k) } else { (n, 1) };
-        same_bits(&format!("matmul {ta} {tb}"), m * n, |e, c| {
-            let scratch = &mut scratch(n, k);
-            matmul(e, m, k, n, &a, rsa, csa, &bm, rsb, csb, c, n, scratch)
-        });
+    // rows past one packed block and a depth past one panel; 45 columns are split by column
+    // among 2 tasks and by row among more, 150 by column among every count here.
+    for (m, k, n) in [(301, 259, 45), (301, 259, 150)] {
+        let a = random::<T>(m * k, 11);
+        let bm = random::<T>(k * n, 12);
+        for (ta, tb) in [(false, true), (false, false), (true, false), (true, true)] {
+            let (rsa, csa) = if ta { (1, m) } else { (k, 1) };
+            let (rsb, csb) = if tb { (1, k) } else { (n, 1) };
+            same_bits(&format!("matmul {m}x{k}x{n} {ta} {tb}"), m * n, |e, c| {
+                let scratch = &mut scratch(n, k);
+                matmul(e, m, k, n, &a, rsa, csa, &bm, rsb, csb, c, n, scratch)
+            });
+        }
     }
     // Batched products (attention's shapes), each layout.
     let (count, m, k, n) = (37, 21, 33, 45);

@@ -9,7 +9,7 @@
 
 use super::activation::with_act;
 use super::matmul::packed_product;
-use super::packed::Strided;
+use super::packed::{MatMut, Strided};
 use super::split::{RowsMut, RowsRef};
 use super::vectorized;
 use super::Act;
@@ -84,7 +84,7 @@ pub fn dense_forward<T: Float>(
         epilogue(outputs, bias, act, y);
         return;
     }
-    // y = x · wᵀ, then bias and activation in one pass over y, each task on its own rows.
+    // y = x · wᵀ, then bias and activation in one pass over each task's block of y.
     if batch >= PACKED_MIN_ROWS {
         let x = Strided {
             data: x,
@@ -96,18 +96,11 @@ pub fn dense_forward<T: Float>(
             rs: 1,
             cs: inputs,
         };
-        return packed_product(
-            exec,
-            batch,
-            outputs,
-            inputs,
-            x,
-            wt,
-            y,
-            outputs,
-            scratch,
-            |y| epilogue(outputs, bias, act, y),
-        );
+        let y = MatMut::new(y, batch, outputs, outputs);
+        return packed_product(exec, inputs, x, wt, y, scratch, |cols, mut y| {
+            let bias = bias.map(|b| &b[cols.clone()]);
+            (0..y.rows()).for_each(|i| epilogue(cols.len(), bias, act, y.row(i)));
+        });
     }
     let tasks = exec.tasks_for(batch, batch * inputs * outputs, MIN_TASK_MACS);
     let operands = (RowsRef(x, inputs), RowsMut::new(y, outputs));

@@ -13,7 +13,7 @@
 
 use super::dense::{MIN_TASK_MACS, PACKED_MIN_ROWS, ROW_GRAIN};
 use super::matmul::packed_product;
-use super::packed::Strided;
+use super::packed::{MatMut, Strided};
 use super::split::{RowsMut, RowsRef, MIN_TASK_ELEMS};
 use super::Exec;
 use crate::float::Float;
@@ -60,18 +60,8 @@ pub fn dense_backward_input<T: Float>(
             rs: inputs,
             cs: 1,
         };
-        return packed_product(
-            exec,
-            batch,
-            inputs,
-            outputs,
-            gz,
-            w,
-            gx,
-            inputs,
-            scratch,
-            |_| {},
-        );
+        let gx = MatMut::new(gx, batch, inputs, inputs);
+        return packed_product(exec, outputs, gz, w, gx, scratch, |_, _| {});
     }
     let tasks = exec.tasks_for(batch, batch * inputs * outputs, MIN_TASK_MACS);
     let operands = (RowsRef(gz, outputs), RowsMut::new(gx, inputs));
@@ -125,18 +115,8 @@ pub fn dense_backward_weight<T: Float>(
             rs: inputs,
             cs: 1,
         };
-        return packed_product(
-            exec,
-            outputs,
-            inputs,
-            batch,
-            gzt,
-            x,
-            gw,
-            inputs,
-            scratch,
-            |_| {},
-        );
+        let gw = MatMut::new(gw, outputs, inputs, inputs);
+        return packed_product(exec, batch, gzt, x, gw, scratch, |_, _| {});
     }
     let tasks = exec.tasks_for(outputs, batch * inputs * outputs, MIN_TASK_MACS);
     exec.split_rows(

@@ -16,7 +16,10 @@
 //! `matrixmultiply` packs into a buffer it allocates on every call. Each element of `C` is one
 //! chain of fused multiply-adds over `l` in order, continued across depth blocks through `C`
 //! itself, so its bits depend neither on the block it falls in nor on how rows are split among
-//! threads. This module does not thread: `dense.rs` and `matmul.rs` split rows among tasks.
+//! threads. This module does not thread: `matmul.rs` splits rows or columns among tasks.
+
+use std::marker::PhantomData;
+use std::ops::Range;
 
 use super::simd::Lanes;
 use crate::float::Float;
@@ -57,9 +60,19 @@ pub struct Strided<'a, T> {
 impl<'a, T> Strided<'a, T> {
     /// The same matrix from row `i` on (empty past the end).
     pub(crate) fn rows_from(self, i: usize) -> Strided<'a, T> {
-        let start = (i * self.rs).min(self.data.len());
+        let elements = i * self.rs;
+        self.skip(elements)
+    }
+
+    /// The same matrix from column `j` on (empty past the end).
+    pub(crate) fn cols_from(self, j: usize) -> Strided<'a, T> {
+        let elements = j * self.cs;
+        self.skip(elements)
+    }
+
+    fn skip(self, elements: usize) -> Strided<'a, T> {
         Strided {
-            data: &self.data[start..],
+            data: &self.data[elements.min(self.data.len())..],
             ..self
         }
     }
@@ -84,32 +97,12 @@ impl<'a, T> Strided<'a, T> {
     }
 }
 
-/// The length checks behind [`gemm_packed`]'s safety contract.
-#[allow(clippy::too_many_arguments)] // One argument per operand and dimension.
-pub(super) fn check<T>(
-    m: usize,
-    n: usize,
-    k: usize,
-    a: Strided<T>,
-    b: Strided<T>,
-    c: &[T],
-    ldc: usize,
-    scratch: &[T],
-) {
+/// The length checks behind [`gemm_packed`]'s safety contract (`C`'s own were made when its
+/// view was built).
+pub(super) fn check<T>(k: usize, a: Strided<T>, b: Strided<T>, c: &MatMut<T>, scratch: &[T]) {
+    let (m, n) = (c.rows, c.cols);
     a.check("a", m, k);
     b.check("b", k, n);
-    assert!(
-        ldc >= n,
-        "gemm_packed: row stride {ldc} of c is less than {n} columns"
-    );
-    if m > 0 && n > 0 {
-        let last = (m - 1).checked_mul(ldc).and_then(|r| r.checked_add(n));
-        assert!(
-            last.is_some_and(|last| last <= c.len()),
-            "gemm_packed: c ({m}x{n}, row stride {ldc}) does not fit in {} elements",
-            c.len()
-        );
-    }
     let need = gemm_scratch_len(n, k);
     assert!(
         scratch.len() >= need,
@@ -118,33 +111,121 @@ pub(super) fn check<T>(
     );
 }
 
-/// `c[i·ldc + j] (+)= Σ_l A(i, l) · B(l, j)` for `i < m`, `j < n`: overwriting `c` (zeros when
-/// `k == 0`), or adding to it with `accumulate`.
+/// A matrix written in place: element `(i, j)` at `ptr[i·ld + j]` for `i < rows` and
+/// `j < cols`, borrowed exclusively. Unlike a `&mut [T]` it does not own the elements between
+/// the end of one row and the start of the next, so the columns of one matrix can be handed to
+/// different threads.
+pub struct MatMut<'a, T> {
+    ptr: *mut T,
+    rows: usize,
+    cols: usize,
+    ld: usize,
+    life: PhantomData<&'a mut [T]>,
+}
+
+impl<'a, T> MatMut<'a, T> {
+    /// The `rows`x`cols` matrix at the start of `data` with row stride `ld`. Panics unless
+    /// `ld >= cols` and every element lies inside `data`.
+    pub fn new(data: &'a mut [T], rows: usize, cols: usize, ld: usize) -> Self {
+        assert!(
+            ld >= cols,
+            "matrix view: row stride {ld} is less than {cols} columns"
+        );
+        if rows > 0 && cols > 0 {
+            let last = (rows - 1).checked_mul(ld).and_then(|r| r.checked_add(cols));
+            assert!(
+                last.is_some_and(|last| last <= data.len()),
+                "matrix view: {rows}x{cols} at row stride {ld} does not fit in {} elements",
+                data.len()
+            );
+        }
+        MatMut {
+            ptr: data.as_mut_ptr(),
+            rows,
+            cols,
+            ld,
+            life: PhantomData,
+        }
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// Row `i`'s `cols` elements. Panics unless `i < rows`.
+    pub fn row(&mut self, i: usize) -> &mut [T] {
+        assert!(i < self.rows, "matrix view: row {i} of {}", self.rows);
+        // SAFETY: the row lies inside the elements this view borrows exclusively (`new` or
+        // `cols`), and the borrow of `self` keeps it the only live slice of them.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(i * self.ld), self.cols) }
+    }
+
+    /// The same elements, borrowed from this view for a shorter time.
+    pub fn reborrow(&mut self) -> MatMut<'_, T> {
+        MatMut {
+            life: PhantomData,
+            ..*self
+        }
+    }
+
+    /// Rows `range`, as a view of their own that lives as long as this one.
+    ///
+    /// # Safety
+    ///
+    /// `range` lies inside `0..rows`, and no two views taken from this one that are used while
+    /// both live share an element.
+    pub(crate) unsafe fn rows_unchecked(&self, range: Range<usize>) -> MatMut<'a, T> {
+        debug_assert!(range.start <= range.end && range.end <= self.rows);
+        MatMut {
+            // Wrapping, since an empty range may point past the borrowed elements (it is never
+            // read through).
+            ptr: self.ptr.wrapping_add(range.start * self.ld),
+            rows: range.len(),
+            ..*self
+        }
+    }
+
+    /// Columns `range` of every row, as a view of their own that lives as long as this one.
+    ///
+    /// # Safety
+    ///
+    /// As for [`MatMut::rows_unchecked`], with `range` inside `0..cols`.
+    pub(crate) unsafe fn cols_unchecked(&self, range: Range<usize>) -> MatMut<'a, T> {
+        debug_assert!(range.start <= range.end && range.end <= self.cols);
+        MatMut {
+            ptr: self.ptr.wrapping_add(range.start),
+            cols: range.len(),
+            ..*self
+        }
+    }
+}
+
+/// `C(i, j) (+)= Σ_l A(i, l) · B(l, j)` over `C`'s rows and columns: overwriting `C` (zeros
+/// when `k == 0`), or adding to it with `accumulate`.
 ///
 /// # Safety
 ///
 /// The CPU must support `V`'s instructions, and the arguments must pass [`check`].
 #[inline(always)]
-#[allow(clippy::too_many_arguments)] // One argument per operand and dimension.
 pub(super) unsafe fn gemm_packed<V: Lanes>(
-    m: usize,
-    n: usize,
     k: usize,
     a: Strided<V::Elem>,
     b: Strided<V::Elem>,
-    c: &mut [V::Elem],
-    ldc: usize,
+    mut c: MatMut<V::Elem>,
     accumulate: bool,
     scratch: &mut [V::Elem],
 ) {
+    let (m, n) = (c.rows, c.cols);
     if m == 0 || n == 0 {
         return;
     }
     if k == 0 {
         if !accumulate {
-            c.chunks_mut(ldc)
-                .take(m)
-                .for_each(|row| row[..n].fill(V::Elem::ZERO));
+            (0..m).for_each(|i| c.row(i).fill(V::Elem::ZERO));
         }
         return;
     }
@@ -154,8 +235,8 @@ pub(super) unsafe fn gemm_packed<V: Lanes>(
         k,
         a,
         b,
-        c: c.as_mut_ptr(),
-        ldc,
+        c: c.ptr,
+        ldc: c.ld,
         accumulate,
     };
     // SAFETY: forwarded from this function's contract; `check` sized the scratch.
@@ -499,22 +580,14 @@ mod tests {
                             .collect();
                         let mut scratch = vec![f64::NAN; gemm_scratch_len(n, k)];
                         let mut fast = c0.clone();
-                        f64::gemm_packed(m, n, k, av, bv, &mut fast, ldc, accumulate, &mut scratch);
+                        let view = MatMut::new(&mut fast, m, n, ldc);
+                        f64::gemm_packed(k, av, bv, view, accumulate, &mut scratch);
                         let mut portable = c0.clone();
                         // SAFETY: portable lanes need no CPU feature; the operands are the ones
                         // `gemm_packed` just checked.
                         unsafe {
-                            gemm_packed::<Portable<f64>>(
-                                m,
-                                n,
-                                k,
-                                av,
-                                bv,
-                                &mut portable,
-                                ldc,
-                                accumulate,
-                                &mut scratch,
-                            )
+                            let view = MatMut::new(&mut portable, m, n, ldc);
+                            gemm_packed::<Portable<f64>>(k, av, bv, view, accumulate, &mut scratch)
                         };
                         for (name, got) in [("dispatched", &fast), ("portable", &portable)] {
                             for (e, (g, w)) in got.iter().zip(&want).enumerate() {
@@ -540,7 +613,7 @@ mod tests {
         }
         let mut scratch = vec![0.0; scratch];
         let (a, b) = (row_major(&a), row_major(&b));
-        f32::gemm_packed(8, 8, 8, a, b, &mut c, 8, false, &mut scratch);
+        f32::gemm_packed(8, a, b, MatMut::new(&mut c, 8, 8, 8), false, &mut scratch);
         assert_eq!(c, [8.0; 64]);
     }
 
@@ -556,6 +629,12 @@ mod tests {
     #[should_panic(expected = "does not fit")]
     fn packed_products_reject_operands_past_their_slices() {
         ones_product(63, gemm_scratch_len(8, 8));
+    }
+
+    #[test]
+    #[should_panic(expected = "does not fit")]
+    fn matrix_views_reject_elements_past_their_slice() {
+        MatMut::new(&mut [0.0f32; 63], 8, 8, 8);
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //! The intrinsics are spelled out because LLVM, left to itself, vectorizes blocked dot products
 //! across rows (with shuffles) rather than along them, and will not reassociate a reduction.
 
-use super::packed::{self, Strided};
+use super::packed::{self, MatMut, Strided};
 use super::{blocked, Isa};
 use crate::float::Float;
 
@@ -41,20 +41,16 @@ pub trait Simd: Sized {
         accumulate: bool,
     );
 
-    /// `c[i·ldc + j] (+)= Σ_l A(i, l) · B(l, j)` for `i < m`, `j < n`, `l < k`, through packed
-    /// copies in `scratch` (see `packed.rs`), overwriting `c` or adding to it with
-    /// `accumulate`. Panics unless every operand covers the elements the product touches and
-    /// `scratch` holds `gemm_scratch_len(n, k)` elements.
+    /// `C(i, j) (+)= Σ_l A(i, l) · B(l, j)` over `C`'s rows and columns and `l < k`, through
+    /// packed copies in `scratch` (see `packed.rs`), overwriting `C` or adding to it with
+    /// `accumulate`. Panics unless `A` and `B` cover the elements the product reads and
+    /// `scratch` holds `gemm_scratch_len(n, k)` elements for `C`'s `n` columns.
     #[doc(hidden)]
-    #[allow(clippy::too_many_arguments)] // One argument per operand and dimension.
     fn gemm_packed(
-        m: usize,
-        n: usize,
         k: usize,
         a: Strided<Self>,
         b: Strided<Self>,
-        c: &mut [Self],
-        ldc: usize,
+        c: MatMut<Self>,
         accumulate: bool,
         scratch: &mut [Self],
     );
@@ -122,36 +118,31 @@ macro_rules! impl_simd {
 
             #[inline]
             fn gemm_packed(
-                m: usize,
-                n: usize,
                 k: usize,
                 a: Strided<$t>,
                 b: Strided<$t>,
-                c: &mut [$t],
-                ldc: usize,
+                c: MatMut<$t>,
                 accumulate: bool,
                 scratch: &mut [$t],
             ) {
-                packed::check(m, n, k, a, b, c, ldc, scratch);
+                packed::check(k, a, b, &c, scratch);
                 match super::isa() {
                     #[cfg(target_arch = "x86_64")]
                     Isa::Avx512 => {
                         // SAFETY: `isa` found AVX-512F, AVX2 and FMA on this CPU, and the
                         // operands passed `packed::check`.
-                        unsafe { x86::$packed_avx512(m, n, k, a, b, c, ldc, accumulate, scratch) }
+                        unsafe { x86::$packed_avx512(k, a, b, c, accumulate, scratch) }
                     }
                     #[cfg(target_arch = "x86_64")]
                     Isa::Avx2 => {
                         // SAFETY: `isa` found AVX2 and FMA on this CPU, and the operands passed
                         // `packed::check`.
-                        unsafe { x86::$packed_avx2(m, n, k, a, b, c, ldc, accumulate, scratch) }
+                        unsafe { x86::$packed_avx2(k, a, b, c, accumulate, scratch) }
                     }
                     // SAFETY: portable lanes need no CPU feature, and the operands passed
                     // `packed::check`.
                     Isa::Portable => unsafe {
-                        packed::gemm_packed::<Portable<$t>>(
-                            m, n, k, a, b, c, ldc, accumulate, scratch,
-                        )
+                        packed::gemm_packed::<Portable<$t>>(k, a, b, c, accumulate, scratch)
                     },
                 }
             }
@@ -279,7 +270,7 @@ mod x86 {
     use std::arch::x86_64::*;
 
     use super::super::blocked;
-    use super::super::packed::{self, Strided};
+    use super::super::packed::{self, MatMut, Strided};
     use super::Lanes;
 
     /// Eight `f32` lanes in a 256-bit register.
@@ -536,21 +527,17 @@ mod x86 {
             #[doc = concat!("The CPU must support ", $isa, ", and the arguments must pass")]
             /// [`packed::check`].
             #[target_feature(enable = $features)]
-            #[allow(clippy::too_many_arguments)]
             pub(super) unsafe fn $packed(
-                m: usize,
-                n: usize,
                 k: usize,
                 a: Strided<$t>,
                 b: Strided<$t>,
-                c: &mut [$t],
-                ldc: usize,
+                c: MatMut<$t>,
                 accumulate: bool,
                 scratch: &mut [$t],
             ) {
                 // SAFETY: this function's contract is `gemm_packed`'s, with the instructions
                 // that `$lanes` needs as its required CPU features.
-                unsafe { packed::gemm_packed::<$lanes>(m, n, k, a, b, c, ldc, accumulate, scratch) }
+                unsafe { packed::gemm_packed::<$lanes>(k, a, b, c, accumulate, scratch) }
             }
         };
     }

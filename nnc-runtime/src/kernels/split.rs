@@ -1,5 +1,5 @@
 //! How threaded kernels share out their work: an operand list that [`Exec::split_rows`] cuts
-//! into one piece per task ([`RowsMut`], [`RowsRef`] and tuples of them), the ranges it cuts
+//! into one piece per task ([`RowsMut`], [`RowsRef`], [`SplitRows`], [`SplitCols`] and tuples of them), the ranges it cuts
 //! at, and the thresholds below which a kernel stays on the calling thread.
 //!
 //! The ranges depend only on the sizes and the task count, and start at multiples of a grain
@@ -9,6 +9,7 @@
 use std::marker::PhantomData;
 use std::ops::Range;
 
+use super::packed::MatMut;
 use super::Exec;
 
 /// The fewest elements of a cheap element-wise pass (an add, a relu, a bias) worth a task of
@@ -246,6 +247,61 @@ impl<'a, T: Send> Split for PerTask<'a, T> {
         // `part`'s contract no other live piece belongs to the same task, and the pointer came
         // from a `&mut [T]` borrowed for `'a`.
         unsafe { std::slice::from_raw_parts_mut(self.ptr.add(task * self.per_task), self.per_task) }
+    }
+}
+
+/// A writable matrix split by row: the task of rows `i0..i1` gets them as a [`MatMut`] of its
+/// own.
+pub(crate) struct SplitRows<'a, T>(pub(crate) MatMut<'a, T>);
+
+/// A writable matrix split by column: the task of columns `j0..j1` gets them in every row, as a
+/// [`MatMut`] of its own (for products that share out the columns of `C`). The count a split
+/// cuts is the columns.
+pub(crate) struct SplitCols<'a, T>(pub(crate) MatMut<'a, T>);
+
+// SAFETY: each hands out views of disjoint rows or columns of one exclusively borrowed matrix,
+// which may move to other threads exactly when `T` may.
+unsafe impl<T: Send> Sync for SplitRows<'_, T> {}
+// SAFETY: as above.
+unsafe impl<T: Send> Sync for SplitCols<'_, T> {}
+
+impl<'a, T: Send> Split for SplitRows<'a, T> {
+    type Part = MatMut<'a, T>;
+    fn len(&self) -> usize {
+        self.0.rows()
+    }
+    fn check(&self, rows: usize) {
+        assert_eq!(
+            self.0.rows(),
+            rows,
+            "split_rows: a matrix of {} rows split as {rows}",
+            self.0.rows()
+        );
+    }
+    unsafe fn part(&self, _task: usize, rows: Range<usize>) -> MatMut<'a, T> {
+        // SAFETY: by `part`'s contract the rows lie inside the checked count and no other live
+        // piece shares one.
+        unsafe { self.0.rows_unchecked(rows) }
+    }
+}
+
+impl<'a, T: Send> Split for SplitCols<'a, T> {
+    type Part = MatMut<'a, T>;
+    fn len(&self) -> usize {
+        self.0.cols()
+    }
+    fn check(&self, cols: usize) {
+        assert_eq!(
+            self.0.cols(),
+            cols,
+            "split_rows: a matrix of {} columns split as {cols}",
+            self.0.cols()
+        );
+    }
+    unsafe fn part(&self, _task: usize, cols: Range<usize>) -> MatMut<'a, T> {
+        // SAFETY: by `part`'s contract the columns lie inside the checked count and no other
+        // live piece shares one.
+        unsafe { self.0.cols_unchecked(cols) }
     }
 }
 
