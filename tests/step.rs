@@ -40,8 +40,12 @@ mod fixtures {
         nnc::include_model!("tests/fixtures/ok/attention.nnc", elem = f64);
         pub const SOURCE: &str = include_str!("fixtures/ok/attention.nnc");
     }
+    pub mod padded {
+        nnc::include_model!("tests/fixtures/ok/padded.nnc", elem = f64);
+        pub const SOURCE: &str = include_str!("fixtures/ok/padded.nnc");
+    }
 }
-use fixtures::{attention, gpt, gru, lstm, rnn};
+use fixtures::{attention, gpt, gru, lstm, padded, rnn};
 
 mod flat {
     nnc::model! {
@@ -187,6 +191,7 @@ fn every_step_matches_the_whole_sequence() {
     check::<gru::GruOverLstm>(gru::SOURCE);
     check::<gpt::TinyGpt>(gpt::SOURCE);
     check::<attention::CausalBlock>(attention::SOURCE);
+    check::<padded::PaddedLstm>(padded::SOURCE);
 }
 
 /// Every ok fixture whose model has a step is checked above (SharedLstm reads two sequences
@@ -205,6 +210,7 @@ fn every_fixture_with_a_step_is_checked() {
         "GruOverLstm",
         "TinyGpt",
         "CausalBlock",
+        "PaddedLstm",
     ];
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/ok");
     for entry in std::fs::read_dir(dir).unwrap() {

@@ -108,11 +108,13 @@ pub fn ids(input: &'static str, ids: &[u32], range: usize, per_sample: usize) ->
 }
 
 /// Class labels: exactly `batch × per_sample` labels (one per predicted row), each smaller
-/// than `classes`. Reports the first bad label.
+/// than `classes` or equal to `ignore` (the loss's `ignore_index`). Reports the first bad
+/// label.
 pub fn labels(
     target: &'static str,
     labels: &[u32],
     classes: usize,
+    ignore: Option<u32>,
     per_sample: usize,
     batch: usize,
 ) -> Result<(), Error> {
@@ -124,12 +126,16 @@ pub fn labels(
             batch,
         });
     }
-    match first_out_of_range(labels, classes) {
+    let bad = labels
+        .iter()
+        .position(|&l| u64::from(l) >= classes as u64 && ignore != Some(l));
+    match bad {
         Some(index) => Err(Error::LabelOutOfRange {
             target,
             index,
             label: labels[index],
             classes,
+            ignore,
         }),
         None => Ok(()),
     }
@@ -260,9 +266,9 @@ mod tests {
 
     #[test]
     fn label_checks() {
-        assert_eq!(labels("y", &[0, 9, 3], 10, 1, 3), Ok(()));
-        assert_eq!(labels("y", &[0, 9, 3, 4], 10, 2, 2), Ok(()));
-        let e = labels("y", &[0, 1], 10, 1, 3).unwrap_err();
+        assert_eq!(labels("y", &[0, 9, 3], 10, None, 1, 3), Ok(()));
+        assert_eq!(labels("y", &[0, 9, 3, 4], 10, None, 2, 2), Ok(()));
+        let e = labels("y", &[0, 1], 10, None, 1, 3).unwrap_err();
         assert!(matches!(
             e,
             Error::TargetLength {
@@ -271,14 +277,15 @@ mod tests {
                 ..
             }
         ));
-        let e = labels("y", &[0, 1, 2, 3, 4, 12, 99], 10, 1, 7).unwrap_err();
+        let e = labels("y", &[0, 1, 2, 3, 4, 12, 99], 10, None, 1, 7).unwrap_err();
         assert_eq!(
             e,
             Error::LabelOutOfRange {
                 target: "y",
                 index: 5,
                 label: 12,
-                classes: 10
+                classes: 10,
+                ignore: None,
             }
         );
         assert_eq!(
@@ -286,6 +293,14 @@ mod tests {
             "label 12 at position 5 of target `y` is out of range: the model has 10 classes \
              (labels 0..=9)"
         );
+        // The ignored label passes whatever its value; the next bad one names it.
+        let e = labels("y", &[0, 99, 3, 12], 10, Some(99), 1, 4).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "label 12 at position 3 of target `y` is out of range: the model has 10 classes \
+             (labels 0..=9, or 99 to ignore the position)"
+        );
+        assert!(labels("y", &[99, 0], 10, Some(99), 1, 2).is_ok());
     }
 
     #[test]

@@ -121,11 +121,13 @@ pub enum Error {
         batch: usize,
     },
 
-    /// A class label is not smaller than the number of classes.
+    /// A class label is not smaller than the number of classes (and is not the loss's
+    /// `ignore_index`).
     #[error(
         "label {label} at position {index} of target `{target}` is out of range: the model has \
-         {classes} classes ({})",
-        label_range(*classes)
+         {classes} classes ({}{})",
+        label_range(*classes),
+        ignore.map_or(String::new(), |i| format!(", or {i} to ignore the position"))
     )]
     LabelOutOfRange {
         /// The target's name.
@@ -136,6 +138,8 @@ pub enum Error {
         label: u32,
         /// The number of classes.
         classes: usize,
+        /// The loss's `ignore_index`, a label that is valid whatever the class count.
+        ignore: Option<u32>,
     },
 
     /// A token id of an integer input is not smaller than the input's declared range.

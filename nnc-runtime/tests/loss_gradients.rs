@@ -12,8 +12,8 @@ use nnc_runtime::kernels::{
     binary_cross_entropy_with_logits, binary_cross_entropy_with_logits_backward,
     categorical_cross_entropy, categorical_cross_entropy_backward,
     categorical_cross_entropy_with_logits, categorical_cross_entropy_with_logits_backward, huber,
-    huber_backward, log_softmax, mae, mae_backward, mse, mse_backward, nll, nll_backward,
-    sigmoid_binary_cross_entropy_backward, softmax, softmax_backward,
+    huber_backward, kept_labels, log_softmax, mae, mae_backward, mse, mse_backward, nll,
+    nll_backward, sigmoid_binary_cross_entropy_backward, softmax, softmax_backward,
     softmax_categorical_cross_entropy_backward, softmax_sparse_cross_entropy_backward,
     sparse_cross_entropy, sparse_cross_entropy_backward, sparse_cross_entropy_with_logits,
     sparse_cross_entropy_with_logits_backward,
@@ -286,12 +286,24 @@ fn sparse_cross_entropy_losses() {
             let what = |k: &str| format!("{k} {name} smoothing {eps}");
             // A label is its one-hot target, smoothed the same way.
             let want = categorical_cross_entropy(Exec::serial(), BATCH, N, &p, &one_hot, eps, s);
-            let sparse = sparse_cross_entropy(Exec::serial(), BATCH, N, &p, &LABELS, eps, s);
+            let sparse = sparse_cross_entropy(Exec::serial(), BATCH, N, &p, &LABELS, None, eps, s);
             assert_close(&what("sparse_cross_entropy"), sparse, want, EXACT);
             let g = grad(len, |g| {
-                sparse_cross_entropy_backward(Exec::serial(), BATCH, N, &p, &LABELS, eps, s, g)
+                sparse_cross_entropy_backward(
+                    Exec::serial(),
+                    BATCH,
+                    N,
+                    &p,
+                    &LABELS,
+                    None,
+                    eps,
+                    s,
+                    g,
+                )
             });
-            let f = |p: &[f64]| sparse_cross_entropy(Exec::serial(), BATCH, N, p, &LABELS, eps, s);
+            let f = |p: &[f64]| {
+                sparse_cross_entropy(Exec::serial(), BATCH, N, p, &LABELS, None, eps, s)
+            };
             assert_gradient(&what("sparse_cross_entropy_backward"), &g, &numeric(&p, f));
             let dense = grad(len, |g| {
                 categorical_cross_entropy_backward(
@@ -307,8 +319,16 @@ fn sparse_cross_entropy_losses() {
             });
             assert_all_close(&what("sparse vs one-hot gradient"), &g, &dense, EXACT);
 
-            let from_logits =
-                sparse_cross_entropy_with_logits(Exec::serial(), BATCH, N, &z, &LABELS, eps, s);
+            let from_logits = sparse_cross_entropy_with_logits(
+                Exec::serial(),
+                BATCH,
+                N,
+                &z,
+                &LABELS,
+                None,
+                eps,
+                s,
+            );
             assert_close(&what("with_logits"), from_logits, want, EXACT);
             let gz = grad(len, |g| {
                 sparse_cross_entropy_with_logits_backward(
@@ -317,13 +337,14 @@ fn sparse_cross_entropy_losses() {
                     N,
                     &z,
                     &LABELS,
+                    None,
                     eps,
                     s,
                     g,
                 )
             });
             let f = |z: &[f64]| {
-                sparse_cross_entropy_with_logits(Exec::serial(), BATCH, N, z, &LABELS, eps, s)
+                sparse_cross_entropy_with_logits(Exec::serial(), BATCH, N, z, &LABELS, None, eps, s)
             };
             assert_gradient(&what("with_logits_backward"), &gz, &numeric(&z, f));
             let fused = grad(len, |g| {
@@ -333,6 +354,7 @@ fn sparse_cross_entropy_losses() {
                     N,
                     &p,
                     &LABELS,
+                    None,
                     eps,
                     s,
                     g,
@@ -360,16 +382,95 @@ fn nll_loss() {
             .map(|(b, &l)| logp[b * N + l as usize])
             .sum::<f64>()
             * s;
-        let loss = nll(Exec::serial(), BATCH, N, &logp, &LABELS, s);
+        let loss = nll(Exec::serial(), BATCH, N, &logp, &LABELS, None, s);
         assert_close(&format!("nll {name}"), loss, want, EXACT);
         // NLL of log-softmax is cross-entropy from logits.
-        let ce = sparse_cross_entropy_with_logits(Exec::serial(), BATCH, N, &z, &LABELS, 0.0, s);
+        let ce =
+            sparse_cross_entropy_with_logits(Exec::serial(), BATCH, N, &z, &LABELS, None, 0.0, s);
         assert_close(&format!("nll vs cross-entropy {name}"), loss, ce, EXACT);
         let g = grad(BATCH * N, |g| {
-            nll_backward(Exec::serial(), BATCH, N, &logp, &LABELS, s, g)
+            nll_backward(Exec::serial(), BATCH, N, &logp, &LABELS, None, s, g)
         });
-        let f = |l: &[f64]| nll(Exec::serial(), BATCH, N, l, &LABELS, s);
+        let f = |l: &[f64]| nll(Exec::serial(), BATCH, N, l, &LABELS, None, s);
         assert_gradient(&format!("nll_backward {name}"), &g, &numeric(&logp, f));
+    }
+}
+
+/// The value and gradient of one sparse loss over `x` (`batch × N`) with `labels`, `ignore`
+/// and smoothing `eps`, at scale 1.
+type SparseLoss<'a> = &'a dyn Fn(usize, &[f64], &[u32], Option<u32>, f64) -> f64;
+type SparseGrad<'a> = &'a dyn Fn(usize, &[f64], &[u32], Option<u32>, f64, &mut [f64]);
+
+/// A sample whose label is the ignore index (PyTorch's `ignore_index`) adds nothing to a sparse
+/// loss and gets a zero gradient: over the labels `[4, ignored, 2]` each loss equals the same
+/// loss over the two other samples alone, their gradient rows equal that batch's, and finite
+/// differences agree; with and without smoothing, for an ignore index past the classes (a
+/// padding id) and for one that is a class.
+#[test]
+fn ignored_labels_drop_out_of_sparse_losses() {
+    let mut rng = Rng::new(8);
+    let z = uniform(&mut rng, BATCH * N, -3.0, 3.0);
+    let mut p = vec![0.0; BATCH * N];
+    softmax(Exec::serial(), BATCH, N, &z, &mut p);
+    let mut logp = vec![0.0; BATCH * N];
+    log_softmax(Exec::serial(), BATCH, N, &z, &mut logp);
+    let e = Exec::serial();
+    let on_p: (SparseLoss, SparseGrad) = (
+        &|b, x, l, i, eps| sparse_cross_entropy(e, b, N, x, l, i, eps, 1.0),
+        &|b, x, l, i, eps, g| sparse_cross_entropy_backward(e, b, N, x, l, i, eps, 1.0, g),
+    );
+    let on_z: (SparseLoss, SparseGrad) = (
+        &|b, x, l, i, eps| sparse_cross_entropy_with_logits(e, b, N, x, l, i, eps, 1.0),
+        &|b, x, l, i, eps, g| {
+            sparse_cross_entropy_with_logits_backward(e, b, N, x, l, i, eps, 1.0, g)
+        },
+    );
+    let on_logp: (SparseLoss, SparseGrad) = (
+        &|b, x, l, i, _| nll(e, b, N, x, l, i, 1.0),
+        &|b, x, l, i, _, g| nll_backward(e, b, N, x, l, i, 1.0, g),
+    );
+    let rows_0_and_2 = |v: &[f64]| [&v[..N], &v[2 * N..]].concat();
+    for ignore in [7u32, 0] {
+        let labels = [4, ignore, 2];
+        assert_eq!(kept_labels(&labels, Some(ignore)), 2);
+        for (name, x, (loss, back)) in [("p", &p, on_p), ("z", &z, on_z), ("logp", &logp, on_logp)]
+        {
+            for eps in SMOOTHINGS {
+                let what = format!("{name} ignoring {ignore}, smoothing {eps}");
+                let kept = rows_0_and_2(x);
+                let want = loss(2, &kept, &[4, 2], None, eps);
+                let got = loss(BATCH, x, &labels, Some(ignore), eps);
+                assert_close(&what, got, want, EXACT);
+                let g = grad(BATCH * N, |g| back(BATCH, x, &labels, Some(ignore), eps, g));
+                assert_eq!(
+                    &g[N..2 * N],
+                    &[0.0; N],
+                    "{what}: the ignored row's gradient"
+                );
+                let g_kept = grad(2 * N, |g| back(2, &kept, &[4, 2], None, eps, g));
+                assert_all_close(&what, &rows_0_and_2(&g), &g_kept, EXACT);
+                let f = |x: &[f64]| loss(BATCH, x, &labels, Some(ignore), eps);
+                assert_gradient(&what, &g, &numeric(x, f));
+            }
+        }
+        // The fused gradient from the probabilities drops the same row.
+        let fused = grad(BATCH * N, |g| {
+            softmax_sparse_cross_entropy_backward(
+                e,
+                BATCH,
+                N,
+                &p,
+                &labels,
+                Some(ignore),
+                0.1,
+                1.0,
+                g,
+            )
+        });
+        let from_z = grad(BATCH * N, |g| {
+            (on_z.1)(BATCH, &z, &labels, Some(ignore), 0.1, g)
+        });
+        assert_all_close("softmax fused, ignoring", &fused, &from_z, EXACT);
     }
 }
 
@@ -379,7 +480,7 @@ fn class_losses_clamp_and_stay_stable() {
     // gradient stays finite.
     let p = [0.0f64, 1.0];
     assert_eq!(
-        sparse_cross_entropy(Exec::serial(), 1, 2, &p, &[0], 0.0, 1.0),
+        sparse_cross_entropy(Exec::serial(), 1, 2, &p, &[0], None, 0.0, 1.0),
         100.0
     );
     assert_eq!(
@@ -387,11 +488,11 @@ fn class_losses_clamp_and_stay_stable() {
         100.0
     );
     let g = grad(2, |g| {
-        sparse_cross_entropy_backward(Exec::serial(), 1, 2, &p, &[0], 0.0, 1.0, g)
+        sparse_cross_entropy_backward(Exec::serial(), 1, 2, &p, &[0], None, 0.0, 1.0, g)
     });
     assert!(g[0].is_finite() && g[0] < 0.0 && g[1] == 0.0, "{g:?}");
     // With smoothing 0.2 over 2 classes the targets are (0.9, 0.1): 0.9·100 + 0.1·0.
-    let loss = sparse_cross_entropy(Exec::serial(), 1, 2, &p, &[0], 0.2, 1.0);
+    let loss = sparse_cross_entropy(Exec::serial(), 1, 2, &p, &[0], None, 0.2, 1.0);
     assert!((loss - 90.0).abs() < 1e-12, "{loss}");
     // Logits far apart neither overflow nor lose the result, in f32.
     let loss = sparse_cross_entropy_with_logits(
@@ -400,6 +501,7 @@ fn class_losses_clamp_and_stay_stable() {
         3,
         &[1000.0f32, 0.0, -1000.0],
         &[1],
+        None,
         0.0,
         1.0,
     );
@@ -421,7 +523,7 @@ fn losses_take_the_reduction_from_the_scale() {
     // Every kernel returns scale·Σ terms: a sum over an empty batch is 0 and the scale multiplies.
     assert_eq!(mse::<f64>(Exec::serial(), &[], &[], 1.0), 0.0);
     assert_eq!(
-        sparse_cross_entropy_with_logits::<f32>(Exec::serial(), 0, 4, &[], &[], 0.1, 1.0),
+        sparse_cross_entropy_with_logits::<f32>(Exec::serial(), 0, 4, &[], &[], None, 0.1, 1.0),
         0.0
     );
     assert_eq!(mse(Exec::serial(), &[1.0f64, 3.0], &[0.0, 0.0], 0.5), 5.0);

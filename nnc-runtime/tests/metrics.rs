@@ -9,15 +9,23 @@ use nnc_runtime::Metrics;
 fn argmax_against_labels() {
     // Row 0's maximum is class 1; row 1 ties classes 0 and 1, and the first maximum wins.
     let p = [0.1f32, 0.7, 0.2, 0.5, 0.5, 0.0];
-    assert_eq!(argmax_correct(Exec::serial(), 2, 3, &p, &[1, 1]), 1);
-    assert_eq!(argmax_correct(Exec::serial(), 2, 3, &p, &[1, 0]), 2);
-    assert_eq!(argmax_correct(Exec::serial(), 2, 3, &p, &[0, 2]), 0);
-    // Logits work the same way, negative ones included.
+    assert_eq!(argmax_correct(Exec::serial(), 2, 3, &p, &[1, 1], None), 1);
+    assert_eq!(argmax_correct(Exec::serial(), 2, 3, &p, &[1, 0], None), 2);
+    assert_eq!(argmax_correct(Exec::serial(), 2, 3, &p, &[0, 2], None), 0);
+    // An ignored row is not counted even where its label is the argmax.
     assert_eq!(
-        argmax_correct(Exec::serial(), 1, 3, &[-3.0f64, -1.0, -2.0], &[1]),
+        argmax_correct(Exec::serial(), 2, 3, &p, &[1, 0], Some(1)),
         1
     );
-    assert_eq!(argmax_correct::<f64>(Exec::serial(), 0, 3, &[], &[]), 0);
+    // Logits work the same way, negative ones included.
+    assert_eq!(
+        argmax_correct(Exec::serial(), 1, 3, &[-3.0f64, -1.0, -2.0], &[1], None),
+        1
+    );
+    assert_eq!(
+        argmax_correct::<f64>(Exec::serial(), 0, 3, &[], &[], None),
+        0
+    );
 }
 
 #[test]

@@ -3,7 +3,7 @@
 
 use super::names::Names;
 use super::ops::{ident, usize_lit};
-use crate::ir::{Binding, DType, MemoryPlan, Program, ValueId};
+use crate::ir::{Binding, DType, MemoryPlan, Op, Program, ValueId};
 use proc_macro2::TokenStream;
 use quote::quote;
 
@@ -79,7 +79,14 @@ pub fn target_checks(p: &Program, names: &Names) -> TokenStream {
                 DType::Ids(classes) => {
                     let classes = usize_lit(classes);
                     let per = usize_lit(ty.shape.elems_per_sample());
-                    quote!(rt::check::labels(#name, #n, #classes, #per, batch)?;)
+                    let ignore = match ignored_label(p, b.value) {
+                        Some(i) => {
+                            let i = usize_lit(i as usize);
+                            quote!(Some(#i))
+                        }
+                        None => quote!(None),
+                    };
+                    quote!(rt::check::labels(#name, #n, #classes, #ignore, #per, batch)?;)
                 }
                 DType::Float => {
                     let per = usize_lit(ty.shape.elems_per_sample());
@@ -88,6 +95,21 @@ pub fn target_checks(p: &Program, names: &Names) -> TokenStream {
             }
         })
         .collect()
+}
+
+/// The label that every loss reading `target` ignores, if they agree on one: only then may a
+/// label outside the classes pass the check, since a loss that does not ignore it would index
+/// past its row.
+fn ignored_label(p: &Program, target: ValueId) -> Option<u32> {
+    let mut ignores = p.graph.ids().filter_map(|id| {
+        let node = p.graph.node(id);
+        match node.op {
+            Op::Loss(spec) if node.args.get(1) == Some(&target) => Some(spec.ignore),
+            _ => None,
+        }
+    });
+    let first = ignores.next()?;
+    ignores.all(|i| i == first).then_some(first).flatten()
 }
 
 fn shape_lit(dims: &[usize]) -> TokenStream {

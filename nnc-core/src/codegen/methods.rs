@@ -288,8 +288,17 @@ impl Methods<'_> {
         let rows = self.ctx.rows(m.prediction);
         let k = quote!(rt::kernels);
         let call = match m.kind {
-            MetricKind::ArgmaxLabel => {
-                quote!((#k::argmax_correct(exec, #rows, #n, pred, #target), #rows))
+            MetricKind::ArgmaxLabel { ignore: None } => {
+                quote!((#k::argmax_correct(exec, #rows, #n, pred, #target, None), #rows))
+            }
+            // Ignored rows are neither right nor wrong: they are not scored.
+            MetricKind::ArgmaxLabel { ignore: Some(i) } => {
+                let i = usize_lit(i as usize);
+                let i = quote!(Some(#i));
+                quote!((
+                    #k::argmax_correct(exec, #rows, #n, pred, #target, #i),
+                    #k::kept_labels(#target, #i),
+                ))
             }
             MetricKind::ArgmaxMatch => {
                 quote!((#k::argmax_match(exec, #rows, #n, pred, #target), #rows))

@@ -786,10 +786,23 @@ impl Ctx<'_> {
             &dims[..]
         };
         let terms = self.count_as(terms, quote!(f64));
-        let scale = match spec.reduction {
-            Reduction::Sum => quote!(#weight),
-            Reduction::Mean => quote!((#weight / #terms) as #elem),
+        // With an ignored label the mean is over the samples that are not ignored, counted
+        // each call (none kept leaves the empty sum, 0, rather than PyTorch's 0/0).
+        let ignore = spec.ignore.map(|i| {
+            let i = usize_lit(i as usize);
+            quote!(Some(#i))
+        });
+        let scale = match (spec.reduction, &ignore) {
+            (Reduction::Sum, _) => quote!(#weight),
+            (Reduction::Mean, None) => quote!((#weight / #terms) as #elem),
+            (Reduction::Mean, Some(i)) => {
+                quote!((#weight / rt::kernels::kept_labels(#t, #i).max(1) as f64) as #elem)
+            }
         };
+        let ignore = spec.kind.sparse().then(|| match ignore {
+            Some(i) => quote!(#i,),
+            None => quote!(None,),
+        });
         let rows = spec.kind.per_row().then(|| {
             let (rows, n) = (self.rows(pred), self.width(pred));
             quote!(#rows, #n,)
@@ -808,7 +821,7 @@ impl Ctx<'_> {
             }
         };
         let out = out.map(|o| quote!(, #o));
-        quote!(#f(exec, #rows #p, #t, #option #scale #out))
+        quote!(#f(exec, #rows #p, #t, #ignore #option #scale #out))
     }
 
     /// A formula for the comment above a node, in the model's own names.

@@ -60,7 +60,7 @@ pub fn value(spec: LossSpec, pred: &Tensor, target: &Value) -> Result<f64, Strin
             .sum(),
         LossKind::NegativeLogLikelihood => p.iter().zip(&t).map(|(lp, t)| -t * lp).sum(),
     };
-    Ok(scale(spec, pred)? * sum)
+    Ok(scale(spec, pred, target)? * sum)
 }
 
 /// d term / d prediction.
@@ -120,7 +120,7 @@ pub fn gradient(spec: LossSpec, pred: &Tensor, target: &Value) -> Result<Tensor,
         }
         LossKind::NegativeLogLikelihood => t.iter().map(|t| -t).collect(),
     };
-    let c = scale(spec, pred)?;
+    let c = scale(spec, pred, target)?;
     g.iter_mut().for_each(|g| *g *= c);
     Tensor::new(pred.shape.clone(), g)
 }
@@ -141,7 +141,7 @@ pub fn softmax_gradient(spec: LossSpec, p: &Tensor, target: &Value) -> Result<Te
         let range = r * n..(r + 1) * n;
         softmax_loss_row(&p.data[range.clone()], &t[range.clone()], &mut g[range]);
     }
-    let c = scale(spec, p)?;
+    let c = scale(spec, p, target)?;
     g.iter_mut().for_each(|g| *g *= c);
     Tensor::new(p.shape.clone(), g)
 }
@@ -153,7 +153,7 @@ pub fn sigmoid_gradient(spec: LossSpec, p: &Tensor, target: &Value) -> Result<Te
         return Err(format!("{} does not fuse with a sigmoid", spec.kind.name()));
     }
     let t = smoothed_targets(spec, p, target)?;
-    let c = scale(spec, p)?;
+    let c = scale(spec, p, target)?;
     let g = p.data.iter().zip(&t).map(|(p, t)| c * (p - t)).collect();
     Tensor::new(p.shape.clone(), g)
 }
@@ -172,17 +172,23 @@ fn logsumexp(z: &[f64]) -> f64 {
     max + z.iter().map(|z| (z - max).exp()).sum::<f64>().ln()
 }
 
-/// The factor that turns the sum of the terms into the reduced, weighted loss term.
-fn scale(spec: LossSpec, pred: &Tensor) -> Result<f64, String> {
+/// The factor that turns the sum of the terms into the reduced, weighted loss term. A mean
+/// with an ignored label is over the rows not ignored (with none, the empty sum stays 0 where
+/// PyTorch's 0/0 would give NaN).
+fn scale(spec: LossSpec, pred: &Tensor, target: &Value) -> Result<f64, String> {
     let weight = spec.weight.get();
-    Ok(match spec.reduction {
-        Reduction::Sum => weight,
-        Reduction::Mean if spec.kind.per_row() => weight / pred.rows_cols()?.0 as f64,
-        Reduction::Mean => weight / pred.len() as f64,
+    Ok(match (spec.reduction, spec.ignore, target) {
+        (Reduction::Sum, _, _) => weight,
+        (Reduction::Mean, Some(i), Value::Ids(labels)) => {
+            weight / labels.iter().filter(|&&l| l != i).count().max(1) as f64
+        }
+        (Reduction::Mean, ..) if spec.kind.per_row() => weight / pred.rows_cols()?.0 as f64,
+        (Reduction::Mean, ..) => weight / pred.len() as f64,
     })
 }
 
-/// The targets as floats of the prediction's shape, smoothed: a label becomes its one-hot row.
+/// The targets as floats of the prediction's shape, smoothed: a label becomes its one-hot row,
+/// and an ignored label a row of zeros, which makes every class loss's term and gradient 0.
 /// Rejects options the loss does not take, labels out of range and shapes that do not fit.
 fn smoothed_targets(spec: LossSpec, pred: &Tensor, target: &Value) -> Result<Vec<f64>, String> {
     let name = spec.kind.name();
@@ -202,6 +208,10 @@ fn smoothed_targets(spec: LossSpec, pred: &Tensor, target: &Value) -> Result<Vec
     if spec.kind == LossKind::Huber && (delta.is_nan() || delta <= 0.0) {
         return Err(format!("huber: delta {delta} is not positive"));
     }
+    if spec.ignore.is_some() && !spec.kind.sparse() {
+        return Err(format!("{name} takes no ignored label"));
+    }
+    let mut ignored = Vec::new();
     let t = match (target, spec.kind.sparse()) {
         (Value::Ids(labels), true) => {
             let (rows, n) = pred.rows_cols()?;
@@ -213,10 +223,13 @@ fn smoothed_targets(spec: LossSpec, pred: &Tensor, target: &Value) -> Result<Vec
             }
             let mut t = vec![0.0; rows * n];
             for (r, &l) in labels.iter().enumerate() {
-                if l as usize >= n {
+                if spec.ignore == Some(l) {
+                    ignored.push(r);
+                } else if l as usize >= n {
                     return Err(format!("{name}: label {l} is not one of {n} classes"));
+                } else {
+                    t[r * n + l as usize] = 1.0;
                 }
-                t[r * n + l as usize] = 1.0;
             }
             t
         }
@@ -237,5 +250,9 @@ fn smoothed_targets(spec: LossSpec, pred: &Tensor, target: &Value) -> Result<Vec
         return Ok(t);
     }
     let add = eps / classes as f64;
-    Ok(t.iter().map(|t| (1.0 - eps) * t + add).collect())
+    let mut t: Vec<f64> = t.iter().map(|t| (1.0 - eps) * t + add).collect();
+    for r in ignored {
+        t[r * classes..(r + 1) * classes].fill(0.0);
+    }
+    Ok(t)
 }

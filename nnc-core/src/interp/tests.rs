@@ -36,6 +36,7 @@ fn spec(kind: LossKind, reduction: Reduction, smoothing: f64, weight: f64) -> Lo
         kind,
         reduction,
         smoothing: Const::new(smoothing),
+        ignore: None,
         delta: Const::new(1.0),
         weight: Const::new(weight),
     }

@@ -575,8 +575,9 @@ impl Gradients {
 /// How accuracy is scored, chosen from the first loss term that classifies.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum MetricKind {
-    /// argmax of the prediction against an integer label.
-    ArgmaxLabel,
+    /// argmax of the prediction against an integer label; rows labelled `ignore` (the loss's
+    /// `ignore_index`) are not scored.
+    ArgmaxLabel { ignore: Option<u32> },
     /// argmax of the prediction against argmax of a one-hot or soft target.
     ArgmaxMatch,
     /// prediction above a threshold against target above 0.5 (binary accuracy).

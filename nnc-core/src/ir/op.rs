@@ -245,6 +245,9 @@ pub struct LossSpec {
     pub smoothing: Const,
     /// Huber's threshold (unused by the other losses).
     pub delta: Const,
+    /// The label whose samples a class-label loss skips (PyTorch's `ignore_index`); a mean
+    /// is then over the other samples.
+    pub ignore: Option<u32>,
     /// The factor of this term in the total loss.
     pub weight: Const,
 }
@@ -260,6 +263,9 @@ impl fmt::Display for LossSpec {
         }
         if self.kind == LossKind::Huber {
             write!(f, "[delta={}]", self.delta)?;
+        }
+        if let Some(i) = self.ignore {
+            write!(f, "[ignore={i}]")?;
         }
         if self.weight.get() != 1.0 {
             write!(f, "[weight={}]", self.weight)?;

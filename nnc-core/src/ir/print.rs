@@ -1,7 +1,7 @@
 //! The stable text form of a program (`nnc ir`, snapshots). One line per value:
 //! `%3: float[B, 8] = matmul.nt %0, %2  ; hidden  @ batched[0, 8)`.
 
-use super::{Gradients, Hyper, Op, Optimizer, Phase, Program, Storage};
+use super::{Gradients, Hyper, MetricKind, Op, Optimizer, Phase, Program, Storage};
 use std::fmt::{self, Write as _};
 
 impl fmt::Display for Program {
@@ -109,7 +109,13 @@ impl fmt::Display for Program {
             writeln!(f, "  loss = {loss}")?;
         }
         if let Some(m) = &self.metric {
-            writeln!(f, "  metric {:?} {}, {}", m.kind, m.prediction, m.target)?;
+            // The kinds print as they did before `ArgmaxLabel` had a field.
+            let kind = match m.kind {
+                MetricKind::ArgmaxLabel { ignore: None } => "ArgmaxLabel".to_string(),
+                MetricKind::ArgmaxLabel { ignore: Some(i) } => format!("ArgmaxLabel[ignore={i}]"),
+                kind => format!("{kind:?}"),
+            };
+            writeln!(f, "  metric {kind} {}, {}", m.prediction, m.target)?;
         }
         if let Some(b) = &self.backward {
             gradients(f, self, "backward", b)?;

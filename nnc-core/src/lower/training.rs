@@ -63,7 +63,28 @@ const DELTA: Param = Param {
     hint: "delta is the positive threshold between the quadratic and linear parts",
 };
 
+const IGNORE: Param = Param {
+    name: "ignore_index",
+    kind: Kind::Integer {
+        min: 0,
+        words: "a label, 0 or more",
+    },
+    // No label is ignored unless one is named; the bound value is never negative.
+    default: Some(Bound::Signed(-1)),
+    hint: "samples labelled `ignore_index` (padding, say) add nothing to the loss, as \
+           `ignore_index = 0` does in PyTorch",
+};
+
 const ELEMENTWISE: &[Param] = &[PREDICTION, TARGET, REDUCTION];
+const LABELS: &[Param] = &[
+    PREDICTION,
+    TARGET,
+    REDUCTION,
+    SMOOTHING,
+    FROM_LOGITS,
+    IGNORE,
+];
+const NLL: &[Param] = &[PREDICTION, TARGET, REDUCTION, IGNORE];
 const HUBER: &[Param] = &[PREDICTION, TARGET, REDUCTION, DELTA];
 const CLASSIFY: &[Param] = &[PREDICTION, TARGET, REDUCTION, SMOOTHING, FROM_LOGITS];
 const WITH_LOGITS: &[Param] = &[PREDICTION, TARGET, REDUCTION, SMOOTHING];
@@ -102,13 +123,9 @@ const LOSSES: &[(&str, Family, &[Param])] = &[
         WITH_LOGITS,
     ),
     ("categorical_cross_entropy", Family::Categorical, CLASSIFY),
-    ("sparse_categorical_cross_entropy", Family::Sparse, CLASSIFY),
-    ("cross_entropy", Family::Either, CLASSIFY),
-    (
-        "nll",
-        Family::Fixed(LossKind::NegativeLogLikelihood),
-        ELEMENTWISE,
-    ),
+    ("sparse_categorical_cross_entropy", Family::Sparse, LABELS),
+    ("cross_entropy", Family::Either, LABELS),
+    ("nll", Family::Fixed(LossKind::NegativeLogLikelihood), NLL),
 ];
 
 impl Lowerer<'_> {
@@ -229,6 +246,21 @@ impl Lowerer<'_> {
         if from_logits {
             self.check_logits(func, pred, &pred_name, pred_span)?;
         }
+        let ignore = option("ignore_index")
+            .and_then(|i| Some((bound.signed(i)?, bound.span(i)?)))
+            .and_then(|(v, span)| (v >= 0).then_some((v as u32, span)));
+        if let (Some((_, span)), false) = (ignore, kind.sparse()) {
+            self.error(
+                Diagnostic::error(
+                    "E0403",
+                    span,
+                    format!("`ignore_index` of loss `{func}` needs class labels, and `{target_name}` holds float targets"),
+                )
+                .with_span_label("only a class label can be ignored")
+                .with_help("declare the target as `class(N)` labels, or drop `ignore_index`"),
+            );
+            return None;
+        }
         let spec = LossSpec {
             kind,
             reduction: match option("reduction").and_then(|i| bound.choice(i)) {
@@ -237,6 +269,7 @@ impl Lowerer<'_> {
             },
             smoothing: Const::new(real(&bound, option("label_smoothing"), 0.0)),
             delta: Const::new(real(&bound, option("delta"), 1.0)),
+            ignore: ignore.map(|(v, _)| v),
             weight: Const::new(weight),
         };
         self.check_loss_target(func, kind, pred, &pred_name, pred_span, index, target_span)?;
@@ -255,7 +288,9 @@ impl Lowerer<'_> {
             term.span,
         );
         let metric_kind = match kind {
-            k if k.sparse() => Some(MetricKind::ArgmaxLabel),
+            k if k.sparse() => Some(MetricKind::ArgmaxLabel {
+                ignore: spec.ignore,
+            }),
             LossKind::CategoricalCrossEntropy | LossKind::CategoricalCrossEntropyWithLogits => {
                 Some(MetricKind::ArgmaxMatch)
             }

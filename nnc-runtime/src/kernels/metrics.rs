@@ -18,13 +18,15 @@ fn argmax<T: Float>(row: &[T]) -> usize {
 }
 
 /// The number of rows of `p` (`batch × n`) whose argmax equals the row's label; ties go to the
-/// first maximum, as in PyTorch's `argmax`.
+/// first maximum, as in PyTorch's `argmax`. Rows labelled `ignore` are not counted (the caller
+/// scores `kept_labels` rows).
 pub fn argmax_correct<T: Float>(
     _: &Exec,
     batch: usize,
     n: usize,
     p: &[T],
     labels: &[u32],
+    ignore: Option<u32>,
 ) -> usize {
     assert_eq!(
         p.len(),
@@ -41,7 +43,7 @@ pub fn argmax_correct<T: Float>(
     }
     p.chunks_exact(n)
         .zip(labels)
-        .filter(|(row, &l)| argmax(row) == l as usize)
+        .filter(|(row, &l)| ignore != Some(l) && argmax(row) == l as usize)
         .count()
 }
 

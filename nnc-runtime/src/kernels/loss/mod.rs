@@ -26,7 +26,7 @@ pub use categorical::{
 };
 pub use regression::{huber, huber_backward, mae, mae_backward, mse, mse_backward};
 pub use sparse::{
-    nll, nll_backward, softmax_sparse_cross_entropy_backward, sparse_cross_entropy,
+    kept_labels, nll, nll_backward, softmax_sparse_cross_entropy_backward, sparse_cross_entropy,
     sparse_cross_entropy_backward, sparse_cross_entropy_with_logits,
     sparse_cross_entropy_with_logits_backward,
 };
@@ -55,12 +55,21 @@ fn assert_same_len(what: &str, lens: &[usize]) {
 }
 
 /// Asserts the shapes shared by the class-label losses: `batch × n` values in every float operand
-/// (of lengths `lens`) and one label in `0..n` per sample.
-fn assert_labels(what: &str, batch: usize, n: usize, lens: &[usize], labels: &[u32]) {
+/// (of lengths `lens`) and one label per sample, in `0..n` or `ignore`.
+fn assert_labels(
+    what: &str,
+    batch: usize,
+    n: usize,
+    lens: &[usize],
+    labels: &[u32],
+    ignore: Option<u32>,
+) {
     assert_rows(what, batch, n, lens);
     assert_eq!(labels.len(), batch, "{what}: expected one label per sample");
-    debug_assert!(
-        labels.iter().all(|&l| (l as usize) < n),
+    assert!(
+        labels
+            .iter()
+            .all(|&l| (l as usize) < n || ignore == Some(l)),
         "{what}: label out of range; check::labels should have rejected it"
     );
 }
