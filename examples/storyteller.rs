@@ -14,14 +14,15 @@
 //! model file), the learning rate warmed up over 100 iterations to 1e-3 and decayed by a cosine
 //! to 1e-4 at iteration 2000. Every 250 iterations it estimates the training and validation
 //! loss in nats per character over 20 random batches each and saves a checkpoint (atomically,
-//! with the vocabulary, the optimizer state and the iteration), which `--resume` continues from;
+//! with the vocabulary, the optimizer state, the iteration and the generators that draw the
+//! windows), which `--resume` continues from exactly as if the run had not stopped;
 //! at the end it estimates the validation loss over 200 batches. A text of up to 128 distinct
 //! characters trains `Storyteller`; up to 4096 (Chinese), `StorytellerWide`.
 
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use nnc::runtime::schedule::{Cosine, Schedule, Warmup};
-use nnc::runtime::{Model, Values};
+use nnc::runtime::{Model, Rng, Values};
 use nnc::train::checkpoint::{self, SaveOptions};
 use nnc::train::data::{text_file, Vocab};
 use serde::Deserialize;
@@ -171,6 +172,9 @@ pub fn default_checkpoint() -> PathBuf {
 /// The metadata key of the iterations a checkpoint was trained for (the vocabulary's is
 /// `writing::VOCAB_KEY`).
 const ITERATION_KEY: &str = "iteration";
+/// The metadata key of the generators that draw the training windows and the two estimates'
+/// windows, so that `--resume` continues their streams.
+const WINDOWS_KEY: &str = "windows";
 use writing::VOCAB_KEY;
 
 /// What a training run measured, in nats per character.
@@ -256,9 +260,14 @@ fn train_model<M: Model<Elem = f32>>(
     let checkpoint = args.checkpoint.clone().unwrap_or_else(default_checkpoint);
     let vocab_text: String = vocab.chars().iter().collect();
     let mut model = M::new(config.seed);
+    let mut windows = [
+        writing::Windows::new(train_ids, CONTEXT, config.batch, config.seed ^ 0x5eed),
+        writing::Windows::new(train_ids, CONTEXT, config.batch, config.seed ^ 0x7a1),
+        writing::Windows::new(val_ids, CONTEXT, config.batch, config.seed ^ 0x7a2),
+    ];
     let mut start_iteration = 0;
     if args.resume {
-        start_iteration = resume(&mut model, &checkpoint, &vocab_text)?;
+        start_iteration = resume(&mut model, &checkpoint, &vocab_text, &mut windows)?;
     }
     let threads = nnc::runtime::Exec::default_threads();
     let mut ws = model.try_workspace_with_threads(config.batch, threads)?;
@@ -275,10 +284,7 @@ fn train_model<M: Model<Elem = f32>>(
         val_ids.len(),
         vocab.len()
     ));
-    let mut batches = writing::Windows::new(train_ids, CONTEXT, config.batch, config.seed ^ 0x5eed);
-    let mut train_eval =
-        writing::Windows::new(train_ids, CONTEXT, config.batch, config.seed ^ 0x7a1);
-    let mut val_eval = writing::Windows::new(val_ids, CONTEXT, config.batch, config.seed ^ 0x7a2);
+    let [batches, train_eval, val_eval] = &mut windows;
     let schedule = config.schedule();
     let bar = progress(args.quiet, config.iterations, start_iteration);
     let started = Instant::now();
@@ -298,8 +304,8 @@ fn train_model<M: Model<Elem = f32>>(
             }
         }
         if done % config.eval_interval == 0 || done == config.iterations {
-            train_loss = estimate(&model, &mut ws, &mut train_eval, config.eval_batches)?;
-            let val = estimate(&model, &mut ws, &mut val_eval, config.eval_batches)?;
+            train_loss = estimate(&model, &mut ws, train_eval, config.eval_batches)?;
+            let val = estimate(&model, &mut ws, val_eval, config.eval_batches)?;
             let seconds = started.elapsed().as_secs_f64();
             let line = format!(
                 "iteration {done:>5}: train loss {train_loss:.4}, val loss {val:.4} nats per \
@@ -310,14 +316,20 @@ fn train_model<M: Model<Elem = f32>>(
                 Some(bar) => bar.println(line),
                 None => say(line),
             }
-            save(&model, &checkpoint, &vocab_text, done)?;
+            save(
+                &model,
+                &checkpoint,
+                &vocab_text,
+                done,
+                [batches, train_eval, val_eval],
+            )?;
         }
     }
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
     let seconds = started.elapsed().as_secs_f64();
-    let val_loss = estimate(&model, &mut ws, &mut val_eval, config.final_eval_batches)?;
+    let val_loss = estimate(&model, &mut ws, val_eval, config.final_eval_batches)?;
     say(format!(
         "{} iterations in {seconds:.1} s; saved `{}`",
         config.iterations - start_iteration.min(config.iterations),
@@ -348,13 +360,14 @@ fn progress(quiet: bool, iterations: u64, start: u64) -> Option<ProgressBar> {
     Some(bar)
 }
 
-/// Saves the model with its vocabulary, optimizer state and iteration (atomically: a reader
-/// never sees half a file).
+/// Saves the model with its vocabulary, optimizer state, iteration and the state of the
+/// generators that draw its windows (atomically: a reader never sees half a file).
 fn save<M: Model>(
     model: &M,
     path: &Path,
     vocab: &str,
     iteration: u64,
+    windows: [&writing::Windows; 3],
 ) -> Result<(), Box<dyn Error>> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)
@@ -365,14 +378,24 @@ fn save<M: Model>(
         metadata: vec![
             (VOCAB_KEY.into(), vocab.into()),
             (ITERATION_KEY.into(), iteration.to_string()),
+            (
+                WINDOWS_KEY.into(),
+                windows.map(|w| w.rng().to_string()).join(";"),
+            ),
         ],
     };
     checkpoint::save(model, path, &options)?;
     Ok(())
 }
 
-/// Loads a checkpoint to continue training; returns its iteration.
-fn resume<M: Model>(model: &mut M, path: &Path, vocab: &str) -> Result<u64, Box<dyn Error>> {
+/// Loads a checkpoint to continue training, with the generators of its windows; returns its
+/// iteration.
+fn resume<M: Model>(
+    model: &mut M,
+    path: &Path,
+    vocab: &str,
+    windows: &mut [writing::Windows; 3],
+) -> Result<u64, Box<dyn Error>> {
     let metadata = checkpoint::metadata(path)
         .map_err(|e| format!("{e}\n`--resume` continues from the checkpoint of an earlier run"))?;
     if metadata.get(VOCAB_KEY).map(String::as_str) != Some(vocab) {
@@ -387,7 +410,28 @@ fn resume<M: Model>(model: &mut M, path: &Path, vocab: &str) -> Result<u64, Box<
         .get(ITERATION_KEY)
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| format!("`{}` does not say how far it was trained", path.display()))?;
+    let states = metadata.get(WINDOWS_KEY).ok_or_else(|| {
+        format!(
+            "`{}` does not record where its training windows were drawn, so a resumed run \
+             would repeat the first ones; train it again from the start",
+            path.display()
+        )
+    })?;
+    let rngs: Vec<Rng> = states
+        .split(';')
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("`{}`: the windows' state is damaged: {e}", path.display()))?;
+    let rngs: [Rng; 3] = rngs.try_into().map_err(|_| {
+        format!(
+            "`{}`: the windows' state does not hold three generators",
+            path.display()
+        )
+    })?;
     checkpoint::load(model, path)?;
+    for (w, rng) in windows.iter_mut().zip(rngs) {
+        w.set_rng(rng);
+    }
     Ok(iteration)
 }
 

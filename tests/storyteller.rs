@@ -10,7 +10,8 @@
 mod storyteller;
 
 use clap::Parser;
-use storyteller::{tell, train, Config, TellArgs, TrainArgs};
+use nnc::runtime::Model;
+use storyteller::{tell, train, Config, Storyteller, TellArgs, TrainArgs};
 
 fn corpus() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/tiny_shakespeare.txt")
@@ -86,6 +87,39 @@ fn the_storyteller_learns_resumes_and_tells() {
     };
     let err = train(&other, &short(1)).unwrap_err().to_string();
     assert!(err.contains("missing.txt"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A resumed run goes on exactly as if it had not stopped: 12 iterations, then 12 more from
+/// their checkpoint, end with the bits of 24 in one go. The checkpoint carries the weights, the
+/// optimizer's state, the iteration (so the learning-rate schedule) and the generators that
+/// draw the training and estimate windows; without the last, the resumed run would draw the
+/// first windows again.
+#[test]
+fn a_resumed_run_ends_where_an_uninterrupted_one_does() {
+    let dir = std::env::temp_dir().join(format!("nnc-storyteller-resume-{}", std::process::id()));
+    let args = |name: &str, resume: bool| TrainArgs {
+        corpus: corpus(),
+        checkpoint: Some(dir.join(name)),
+        quiet: true,
+        resume,
+        ..TrainArgs::parse_from(["train", "--corpus", "x"])
+    };
+    let config = |iterations| Config {
+        iterations,
+        eval_interval: 6,
+        ..short(24)
+    };
+    let whole = train(&args("whole", false), &config(24)).unwrap();
+    train(&args("split", false), &config(12)).unwrap();
+    let resumed = train(&args("split", true), &config(24)).unwrap();
+    let weights = |name: &str| {
+        let mut model = Storyteller::new(0);
+        nnc::train::checkpoint::load(&mut model, &dir.join(name)).unwrap();
+        model.params().to_vec()
+    };
+    assert!(weights("whole") == weights("split"), "the weights differ");
+    assert_eq!(whole.val_loss.to_bits(), resumed.val_loss.to_bits());
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -44,6 +44,17 @@ impl<'t> Windows<'t> {
         }
     }
 
+    /// The generator that picks the windows' starts, for a checkpoint to record.
+    pub fn rng(&self) -> &Rng {
+        &self.rng
+    }
+
+    /// Continues from a recorded generator, so that a resumed run draws the windows an
+    /// uninterrupted one would have.
+    pub fn set_rng(&mut self, rng: Rng) {
+        self.rng = rng;
+    }
+
     /// Draws a batch of windows with uniform starts, as nanoGPT's `get_batch` does: the inputs,
     /// then the targets (each input window shifted by one).
     pub fn draw(&mut self) -> (&[u32], &[u32]) {
