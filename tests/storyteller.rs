@@ -10,7 +10,6 @@
 mod storyteller;
 
 use clap::Parser;
-use nnc::runtime::Model;
 use storyteller::{tell, train, Config, Storyteller, TellArgs, TrainArgs};
 
 fn corpus() -> std::path::PathBuf {
@@ -115,7 +114,7 @@ fn a_resumed_run_ends_where_an_uninterrupted_one_does() {
     let resumed = train(&args("split", true), &config(24)).unwrap();
     let weights = |name: &str| {
         let mut model = Storyteller::new(0);
-        nnc::train::checkpoint::load(&mut model, &dir.join(name)).unwrap();
+        nnc::train::checkpoint::load(&mut model, dir.join(name)).unwrap();
         model.params().to_vec()
     };
     assert!(weights("whole") == weights("split"), "the weights differ");

@@ -45,12 +45,14 @@ impl<'t> Windows<'t> {
     }
 
     /// The generator that picks the windows' starts, for a checkpoint to record.
+    #[allow(dead_code)] // `char_lstm` does not resume.
     pub fn rng(&self) -> &Rng {
         &self.rng
     }
 
     /// Continues from a recorded generator, so that a resumed run draws the windows an
     /// uninterrupted one would have.
+    #[allow(dead_code)] // `char_lstm` does not resume.
     pub fn set_rng(&mut self, rng: Rng) {
         self.rng = rng;
     }
