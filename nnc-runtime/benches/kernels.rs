@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use nnc_runtime::kernels::{
-    act_forward, batch_matmul, conv2d, dense_backward_input, dense_backward_weight, dense_forward,
-    embedding, embedding_backward, gemm, gemm_scratch_len, log_softmax, softmax, Conv2d,
+    act_forward, attention_backward, attention_mix, attention_probs, attention_scratch_len,
+    batch_matmul, conv2d, dense_backward_input, dense_backward_weight, dense_forward, embedding,
+    embedding_backward, gemm, gemm_scratch_len, log_softmax, softmax, Conv2d,
 };
 use nnc_runtime::Exec;
 use nnc_runtime::{Act, Adam, Optimizer, Rng};
@@ -487,10 +488,79 @@ fn bench_conv(c: &mut Criterion) {
     }
 }
 
+/// The causal attention of the small GPT (`storyteller`: batch 12, 64 positions, 4 heads of
+/// 32), its three kernels on one thread.
+fn bench_attention(c: &mut Criterion) {
+    let (batch, steps, heads, head) = (12, 64, 4, 32);
+    let model = heads * head;
+    let scale = 1.0 / (head as f64).sqrt();
+    let qkv = random(batch * steps * 3 * model, 21);
+    let g = random(batch * steps * model, 22);
+    let mut probs = vec![0.0f32; batch * heads * steps * steps];
+    let mut out = vec![0.0f32; batch * steps * model];
+    let mut dqkv = vec![0.0f32; qkv.len()];
+    let mut scratch = vec![0.0f32; attention_scratch_len(steps, head)];
+    let e = Exec::serial();
+    let mut group = c.benchmark_group("attention_b12_t64_h4x32");
+    group.bench_function("probs", |b| {
+        b.iter(|| {
+            attention_probs(
+                e,
+                batch,
+                steps,
+                heads,
+                head,
+                true,
+                scale,
+                black_box(&qkv),
+                &mut probs,
+                &mut scratch,
+            );
+            black_box(&probs);
+        })
+    });
+    group.bench_function("mix", |b| {
+        b.iter(|| {
+            attention_mix(
+                e,
+                batch,
+                steps,
+                heads,
+                head,
+                black_box(&probs),
+                &qkv,
+                &mut out,
+                &mut scratch,
+            );
+            black_box(&out);
+        })
+    });
+    group.bench_function("backward", |b| {
+        b.iter(|| {
+            attention_backward(
+                e,
+                batch,
+                steps,
+                heads,
+                head,
+                scale,
+                black_box(&probs),
+                &qkv,
+                &g,
+                None,
+                &mut dqkv,
+                &mut scratch,
+            );
+            black_box(&dqkv);
+        })
+    });
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = config();
     targets = bench_gemm, bench_dense, bench_dense_vs_gemm, bench_elementwise, bench_adam,
-        bench_embedding, bench_batch_matmul, bench_conv
+        bench_embedding, bench_batch_matmul, bench_attention, bench_conv
 }
 criterion_main!(benches);
