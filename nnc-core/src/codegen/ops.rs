@@ -517,11 +517,13 @@ impl Ctx<'_> {
                             Some(m) => quote!(Some(#m)),
                             None => quote!(None),
                         };
-                        quote!(#k::attention_backward(exec, batch, #t, #h, #s, #scale, #p, #qkv, #gy, #mask, #out, scratch))
+                        let causal = g.causal_weights(arg(0));
+                        quote!(#k::attention_backward(exec, batch, #t, #h, #s, #causal, #scale, #p, #qkv, #gy, #mask, #out, scratch))
                     }
                     _ => {
                         let (p, qkv) = (&a[0], &a[1]);
-                        quote!(#k::attention_mix(exec, batch, #t, #h, #s, #p, #qkv, #out, scratch))
+                        let causal = g.causal_weights(arg(0));
+                        quote!(#k::attention_mix(exec, batch, #t, #h, #s, #causal, #p, #qkv, #out, scratch))
                     }
                 }
             }

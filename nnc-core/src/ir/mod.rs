@@ -351,6 +351,18 @@ impl Graph {
         (probs, scale, mask)
     }
 
+    /// Whether the attention weights `weights` (an [`Op::AttentionProbs`], or its product with
+    /// a dropout mask) are causal, so that their upper triangle is exactly zero.
+    pub fn causal_weights(&self, weights: ValueId) -> bool {
+        let node = self.node(weights);
+        let probs = if node.op == Op::Mul {
+            node.args[0]
+        } else {
+            weights
+        };
+        matches!(self.node(probs).op, Op::AttentionProbs { causal: true, .. })
+    }
+
     pub fn push(&mut self, node: Node, span: Span) -> ValueId {
         let id = ValueId(self.nodes.len() as u32);
         self.nodes.push(node);
