@@ -263,7 +263,9 @@ fn attention_kernels<T: Float>() {
         })
         .collect();
     let per_thread = attention_scratch_len(steps, head);
-    let scratch = |e: &Exec| vec![T::ZERO; per_thread * e.threads()];
+    // Aligned as the arena is: the AVX-512 products group a sum's terms into lanes by address,
+    // so a scratch buffer at another offset modulo 64 bytes may round differently.
+    let scratch = |e: &Exec| Aligned::<T>::zeros(per_thread * e.threads());
     let weights = batch * heads * steps * steps;
     for causal in [true, false] {
         let probs_of = |e: &Exec, p: &mut [T]| {
