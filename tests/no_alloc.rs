@@ -67,6 +67,9 @@ mod lstm {
 mod gru {
     nnc::include_model!("tests/fixtures/ok/gru.nnc");
 }
+mod carried {
+    nnc::include_model!("tests/fixtures/ok/carried_state.nnc");
+}
 mod gpt {
     nnc::include_model!("tests/fixtures/ok/gpt.nnc");
 }
@@ -134,6 +137,10 @@ fn allocation_free_steps(threads: usize) {
     let mut recurrent = lstm::LstmClassifier::new(0);
     let mut recurrent_ws = recurrent.workspace_with_threads(batch, threads);
     let labels2: Vec<u32> = (0..batch as u32).map(|i| i % 2).collect();
+    // Truncated backpropagation through time: each step starts from the last one's states.
+    let mut carried = carried::CarriedLstm::new(0);
+    let mut carried_ws = carried.workspace_with_threads(batch, threads);
+    let mut states = vec![0.0f32; 2 * batch * 4];
     // Generation: one position at a time from the carried state, through stacked layers.
     let tagger = gru::GruTagger::new(0);
     let mut tagger_ws = tagger.workspace_with_threads(batch, threads);
@@ -204,6 +211,14 @@ fn allocation_free_steps(threads: usize) {
             .train_step(&mut recurrent_ws, &x[..n * 15], &labels2[..n])
             .unwrap();
         recurrent.predict(&mut recurrent_ws, &x[..n * 15]).unwrap();
+        let (h, c) = states.split_at_mut(batch * 4);
+        let (xs, ys) = (&x[..n * 15], &x[..n * 10]);
+        carried
+            .train_step(&mut carried_ws, xs, &h[..n * 4], &c[..n * 4], ys)
+            .unwrap();
+        let state = |i| <carried::CarriedLstm as nnc::runtime::Model>::output(&carried_ws, i);
+        h[..n * 4].copy_from_slice(state(1).unwrap());
+        c[..n * 4].copy_from_slice(state(2).unwrap());
         if step % 10 == 0 {
             tagger_ws.reset_sequences();
         }

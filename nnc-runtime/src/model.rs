@@ -254,7 +254,9 @@ pub trait Model: Sized {
         inputs: &[Values<'_, Self::Elem>],
         d_outputs: &[&[Self::Elem]],
     ) -> Result<(), Error>;
-    /// Output `index` of the last `predict_dyn` or `forward_train_dyn` on this workspace.
+    /// Output `index` of the last forward pass on this workspace: `predict`, `step`,
+    /// `forward_train`, or a training pass (`forward_backward`, `train_step`), after which the
+    /// outputs stay readable, so that a final state (`h_n`, `c_n`) can start the next batch.
     fn output(ws: &Self::Workspace, index: usize) -> Option<&[Self::Elem]>;
     /// The gradient with respect to input `index` from the last backward pass, for inputs
     /// declared `requires_grad`.

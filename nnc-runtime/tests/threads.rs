@@ -15,7 +15,7 @@ use nnc_runtime::kernels::{
     dense_forward, gemm_scratch_len, gru_scan, gru_scan_backward, layer_norm, layer_norm_backward,
     layer_norm_scale_grad, log_softmax, log_softmax_backward, lstm_scan, lstm_scan_backward,
     matmul, mul, mul_inplace, recurrent_scratch_len, recurrent_weight_grad, rnn_scan,
-    rnn_scan_backward, scale, softmax, softmax_backward, sub, GRU_PLANES,
+    rnn_scan_backward, scale, softmax, softmax_backward, sub, Start, GRU_PLANES,
 };
 use nnc_runtime::{
     Act, Adagrad, AdagradConfig, Adam, AdamConfig, AdamW, Aligned, Exec, Float, Mode, Optimizer,
@@ -416,13 +416,37 @@ fn lstm_kernels<T: Float>() {
             &record,
             &d_record,
             &w,
+            Start::Zero,
             dz,
             &mut scratch(e),
         )
     });
+    // From given initial states, with their gradients after each sample's steps.
+    let init = random::<T>(batch * 2 * hidden, 38);
+    same_bits(
+        "lstm_scan_backward, learned start",
+        batch * (steps + 1) * h4,
+        |e, dz| {
+            lstm_scan_backward(
+                e,
+                batch,
+                steps,
+                hidden,
+                &record,
+                &d_record,
+                &w,
+                Start::Learned(&init),
+                dz,
+                &mut scratch(e),
+            )
+        },
+    );
     let dz = random::<T>(batch * steps * h4, 34);
     same_bits("lstm_weight_grad", h4 * hidden, |e, dw| {
-        recurrent_weight_grad(e, batch, steps, hidden, 6, &dz, &record, dw)
+        recurrent_weight_grad(e, batch, steps, hidden, 6, &dz, &record, None, dw)
+    });
+    same_bits("lstm_weight_grad, given start", h4 * hidden, |e, dw| {
+        recurrent_weight_grad(e, batch, steps, hidden, 6, &dz, &record, Some(&init), dw)
     });
     // The RNN's product is a quarter of the LSTM's: more units, so that it splits too.
     let hidden = 48;
@@ -469,6 +493,7 @@ fn lstm_kernels<T: Float>() {
                 &h,
                 &dh,
                 &w,
+                Start::Zero,
                 dz,
                 &mut scratch(e),
             )
@@ -476,7 +501,7 @@ fn lstm_kernels<T: Float>() {
         same_bits(
             "recurrent_weight_grad of an RNN",
             hidden * hidden,
-            |e, dw| recurrent_weight_grad(e, batch, steps, hidden, 1, &dh, &h, dw),
+            |e, dw| recurrent_weight_grad(e, batch, steps, hidden, 1, &dh, &h, None, dw),
         );
     }
 }
@@ -528,10 +553,30 @@ fn gru_kernels<T: Float>() {
             &record,
             &d_record,
             &w,
+            Start::Zero,
             dx,
             &mut scratch(e),
         )
     });
+    let init = random::<T>(batch * hidden, 45);
+    same_bits(
+        "gru_scan_backward, learned start",
+        batch * (2 * steps + 1) * h3,
+        |e, dx| {
+            gru_scan_backward(
+                e,
+                batch,
+                steps,
+                hidden,
+                &record,
+                &d_record,
+                &w,
+                Start::Learned(&init),
+                dx,
+                &mut scratch(e),
+            )
+        },
+    );
 }
 
 #[test]

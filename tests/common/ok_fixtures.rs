@@ -11,6 +11,9 @@ macro_rules! ok_fixtures {
             autoencoder => "tests/fixtures/ok/autoencoder.nnc": [AutoEncoder],
             batch_norm => "tests/fixtures/ok/batch_norm.nnc": [BatchNormMlp, Norm, Channels, Named],
             bce_unfused => "tests/fixtures/ok/bce_unfused.nnc": [BceUnfused],
+            carried_state => "tests/fixtures/ok/carried_state.nnc": [
+                CarriedLstm, LearnedStartGru, Seq2Seq, RnnCarried
+            ],
             char_mlp => "tests/fixtures/ok/char_mlp.nnc": [CharMlp],
             concat_axes => "tests/fixtures/ok/concat_axes.nnc": [ConcatAxes],
             conv => "tests/fixtures/ok/conv.nnc": [SmallCnn, ConvOptions, Conv1d, ClassMaps, FoldedBn],

@@ -336,8 +336,9 @@ fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) 
         // random initialisers never draws from `rng` in `new`). `forward` takes the execution
         // context, the buffers, the mode and every input, which can be many arguments.
         // The model's own names may be acronyms (`MLP`) or placeholders (`foo`), which clippy
-        // flags by default; they are the user's choice, not the generator's.
-        #[allow(dead_code, unused_variables, unused_mut, clippy::too_many_arguments, clippy::upper_case_acronyms, clippy::disallowed_names)]
+        // flags by default; they are the user's choice, not the generator's. Three outputs or
+        // more are a tuple of slices, which clippy calls a complex type; it is the API.
+        #[allow(dead_code, unused_variables, unused_mut, clippy::too_many_arguments, clippy::upper_case_acronyms, clippy::disallowed_names, clippy::type_complexity)]
         pub mod #module {
             use #rt as rt;
 

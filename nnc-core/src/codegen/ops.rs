@@ -4,7 +4,7 @@
 use super::names::Names;
 use crate::ir::{
     fixed_size, Act, ConvGeom, Dim, LossKind, LossSpec, Node, Op, PoolGeom, Program, Reduction,
-    Shape, Storage, ValueId,
+    ScanStart, Shape, Storage, ValueId,
 };
 use proc_macro2::{Ident, Literal, Span, TokenStream};
 use quote::{format_ident, quote};
@@ -571,12 +571,12 @@ impl Ctx<'_> {
                 quote!(#k::layer_norm_scale_grad(exec, #rows, #n, #eps, #g, #x, #out))
             }
             Op::LstmScan { hidden, .. }
-            | Op::LstmScanGrad { hidden }
+            | Op::LstmScanGrad { hidden, .. }
             | Op::RnnScan { hidden, .. }
             | Op::RnnScanGrad { hidden, .. }
             | Op::GruScan { hidden, .. }
-            | Op::GruScanGrad { hidden }
-            | Op::ScanWeightGrad { hidden } => {
+            | Op::GruScanGrad { hidden, .. }
+            | Op::ScanWeightGrad { hidden, .. } => {
                 // The steps and planes come from the record, [B, planes, T, H].
                 let record = match node.op {
                     Op::LstmScan { .. } | Op::RnnScan { .. } | Op::GruScan { .. } => &node.ty,
@@ -594,34 +594,39 @@ impl Ctx<'_> {
                     Some(init) => quote!(Some(#init)),
                     None => quote!(None),
                 };
+                let start = |start: ScanStart| match (start, a.get(3)) {
+                    (ScanStart::Learned, Some(s)) => quote!(#k::Start::Learned(#s)),
+                    (ScanStart::Given, Some(s)) => quote!(#k::Start::Given(#s)),
+                    _ => quote!(#k::Start::Zero),
+                };
                 match node.op {
                     Op::LstmScan { .. } => {
                         let (z, w, init) = (&a[0], &a[1], init(2));
                         quote!(#k::lstm_scan(exec, batch, #steps, #h, #z, #w, #init, #out, scratch))
                     }
-                    Op::LstmScanGrad { .. } => {
-                        let (r, dr, w) = (&a[0], &a[1], &a[2]);
-                        quote!(#k::lstm_scan_backward(exec, batch, #steps, #h, #r, #dr, #w, #out, scratch))
+                    Op::LstmScanGrad { start: s, .. } => {
+                        let (r, dr, w, s) = (&a[0], &a[1], &a[2], start(s));
+                        quote!(#k::lstm_scan_backward(exec, batch, #steps, #h, #r, #dr, #w, #s, #out, scratch))
                     }
                     Op::RnnScan { relu, .. } => {
                         let (z, w, init) = (&a[0], &a[1], init(2));
                         quote!(#k::rnn_scan(exec, batch, #steps, #h, #relu, #z, #w, #init, #out, scratch))
                     }
-                    Op::RnnScanGrad { relu, .. } => {
-                        let (r, dr, w) = (&a[0], &a[1], &a[2]);
-                        quote!(#k::rnn_scan_backward(exec, batch, #steps, #h, #relu, #r, #dr, #w, #out, scratch))
+                    Op::RnnScanGrad { relu, start: s, .. } => {
+                        let (r, dr, w, s) = (&a[0], &a[1], &a[2], start(s));
+                        quote!(#k::rnn_scan_backward(exec, batch, #steps, #h, #relu, #r, #dr, #w, #s, #out, scratch))
                     }
                     Op::GruScan { .. } => {
                         let (x, w, b, init) = (&a[0], &a[1], &a[2], init(3));
                         quote!(#k::gru_scan(exec, batch, #steps, #h, #x, #w, #b, #init, #out, scratch))
                     }
-                    Op::GruScanGrad { .. } => {
-                        let (r, dr, w) = (&a[0], &a[1], &a[2]);
-                        quote!(#k::gru_scan_backward(exec, batch, #steps, #h, #r, #dr, #w, #out, scratch))
+                    Op::GruScanGrad { start: s, .. } => {
+                        let (r, dr, w, s) = (&a[0], &a[1], &a[2], start(s));
+                        quote!(#k::gru_scan_backward(exec, batch, #steps, #h, #r, #dr, #w, #s, #out, scratch))
                     }
                     _ => {
-                        let (dz, r) = (&a[0], &a[1]);
-                        quote!(#k::recurrent_weight_grad(exec, batch, #steps, #h, #planes, #dz, #r, #out))
+                        let (dz, r, init) = (&a[0], &a[1], init(2));
+                        quote!(#k::recurrent_weight_grad(exec, batch, #steps, #h, #planes, #dz, #r, #init, #out))
                     }
                 }
             }
@@ -836,6 +841,11 @@ impl Ctx<'_> {
             Some(v) => format!(" from the state {}", name(*v)),
             None => String::new(),
         };
+        // A backward scan that also returns its initial state's gradient says where.
+        let learned = |s: ScanStart| match s {
+            ScanStart::Learned => ", then d of that state after the steps",
+            _ => "",
+        };
         let me = name(id);
         let shape = &node.ty.shape;
         match node.op {
@@ -1026,10 +1036,12 @@ impl Ctx<'_> {
                 arg(0),
                 arg(1)
             ),
-            Op::LstmScanGrad { .. } => format!(
-                "{me} = backpropagation through time of the LSTM record {} from the gradients {}    {shape}",
+            Op::LstmScanGrad { start: s, .. } => format!(
+                "{me} = backpropagation through time of the LSTM record {} from the gradients {}{}{}    {shape}",
                 arg(0),
-                arg(1)
+                arg(1),
+                start(3),
+                learned(s)
             ),
             Op::RnnScan { relu, .. } => format!(
                 "{me} = the RNN over the steps of {}{}: h = {}({} + h·{}ᵀ)    {shape}",
@@ -1039,10 +1051,12 @@ impl Ctx<'_> {
                 arg(0),
                 arg(1)
             ),
-            Op::RnnScanGrad { .. } => format!(
-                "{me} = backpropagation through time of the RNN states {} from the gradients {}    {shape}",
+            Op::RnnScanGrad { start: s, .. } => format!(
+                "{me} = backpropagation through time of the RNN states {} from the gradients {}{}{}    {shape}",
                 arg(0),
-                arg(1)
+                arg(1),
+                start(3),
+                learned(s)
             ),
             Op::GruScan { .. } => format!(
                 "{me} = the GRU over the steps of {}{}: gates r, z = σ of {} + h·{}ᵀ + {}, n = tanh(x_n + r·(h·W_hnᵀ + b_hn)), h = (1 − z)·n + z·h; the planes of h, r, z, n and h·W_hnᵀ + b_hn    {shape}",
@@ -1052,20 +1066,24 @@ impl Ctx<'_> {
                 arg(1),
                 arg(2)
             ),
-            Op::GruScanGrad { .. } => format!(
-                "{me} = backpropagation through time of the GRU record {} from the gradients {}: the planes of d input projection and d hidden product    {shape}",
+            Op::GruScanGrad { start: s, .. } => format!(
+                "{me} = backpropagation through time of the GRU record {} from the gradients {}{}: the steps of d input projection, then of d hidden product{}    {shape}",
                 arg(0),
-                arg(1)
+                arg(1),
+                start(3),
+                learned(s)
             ),
             Op::CarryOut { .. } => format!(
                 "{} ← the state after the step of {}, carried to the next call    {shape}",
                 arg(1),
                 arg(0)
             ),
-            Op::ScanWeightGrad { .. } => format!(
-                "{me} = Σ over samples and steps t ≥ 1 of {}_tᵀ · h_(t−1), h from the record {}",
+            Op::ScanWeightGrad { init, .. } => format!(
+                "{me} = Σ over samples and steps t ≥ {} of {}_tᵀ · h_(t−1), h from the record {}{}",
+                if init { 0 } else { 1 },
                 arg(0),
-                arg(1)
+                arg(1),
+                start(2)
             ),
             Op::FoldWeight { eps } => format!(
                 "{me} = {} · {}/√({} + {eps}) per output channel: batch norm folded into the weight",

@@ -76,6 +76,8 @@ pub fn scan_grad(
     record: &Tensor,
     d_record: &Tensor,
     w_hh: &Tensor,
+    init: Option<&Tensor>,
+    learned: bool,
     hidden: usize,
 ) -> Result<Tensor, String> {
     let (batch, steps) = match record.shape.as_slice() {
@@ -86,9 +88,11 @@ pub fn scan_grad(
         return Err("the record's gradient has another shape".into());
     }
     let h3 = 3 * hidden;
-    let mut out = Tensor::filled(vec![batch, 2, steps, h3], 0.0);
+    let rows = 2 * steps + usize::from(learned);
+    let mut out = Tensor::filled(vec![batch, rows, h3], 0.0);
     let plane = |data: &[f64], b, p, t, k| data[at(steps, hidden, b, p, t, k)];
     for b in 0..batch {
+        let h_init = initial(init, b, 0, hidden)?;
         let mut dh_next = vec![0.0; hidden];
         for t in (0..steps).rev() {
             let (mut d_x, mut d_gh) = (vec![0.0; h3], vec![0.0; h3]);
@@ -99,7 +103,7 @@ pub fn scan_grad(
                 let h_prev = if t > 0 {
                     plane(&record.data, b, 0, t - 1, k)
                 } else {
-                    0.0
+                    h_init[k]
                 };
                 // h' = (1 − z)·n + z·h_prev.
                 let (dn, dz) = (dh * (1.0 - z), dh * (h_prev - n));
@@ -122,9 +126,14 @@ pub fn scan_grad(
                     .sum::<f64>();
             }
             dh_next = d_prev;
-            let row = |p: usize| ((b * 2 + p) * steps + t) * h3;
+            let row = |p: usize| (b * rows + p * steps + t) * h3;
             out.data[row(0)..row(0) + h3].copy_from_slice(&d_x);
             out.data[row(1)..row(1) + h3].copy_from_slice(&d_gh);
+        }
+        if learned {
+            // What reaches the initial state, after the steps.
+            let row = (b * rows + 2 * steps) * h3;
+            out.data[row..row + hidden].copy_from_slice(&dh_next);
         }
     }
     Ok(out)

@@ -2,7 +2,7 @@
 //! to the IR means adding one arm there (and a function here or in `loss.rs`).
 
 use super::{attention, conv, gru, layer_norm, loss, matrix_view, norm, recurrent, Tensor, Value};
-use crate::ir::{Act, Mode, Op};
+use crate::ir::{Act, Mode, Op, ScanStart};
 
 /// The value of a non-leaf op applied to `args`. `out` is the result's shape from the node's
 /// type; only the ops whose result shape is not determined by their arguments read it (a
@@ -62,21 +62,45 @@ pub fn eval(
             let init = if init { Some(x(2)?) } else { None };
             recurrent::scan(x(0)?, x(1)?, init, hidden)?
         }
-        Op::LstmScanGrad { hidden } => recurrent::scan_grad(x(0)?, x(1)?, x(2)?, hidden)?,
+        Op::LstmScanGrad { hidden, start } => {
+            let init = if start == ScanStart::Zero {
+                None
+            } else {
+                Some(x(3)?)
+            };
+            let learned = start == ScanStart::Learned;
+            recurrent::scan_grad(x(0)?, x(1)?, x(2)?, init, learned, hidden)?
+        }
         Op::RnnScan { hidden, relu, init } => {
             let init = if init { Some(x(2)?) } else { None };
             recurrent::rnn_scan(x(0)?, x(1)?, init, hidden, relu)?
         }
-        Op::RnnScanGrad { hidden, relu } => {
-            recurrent::rnn_scan_grad(x(0)?, x(1)?, x(2)?, hidden, relu)?
+        Op::RnnScanGrad {
+            hidden,
+            relu,
+            start,
+        } => {
+            let learned = start == ScanStart::Learned;
+            recurrent::rnn_scan_grad(x(0)?, x(1)?, x(2)?, learned, hidden, relu)?
         }
         Op::GruScan { hidden, init } => {
             let init = if init { Some(x(3)?) } else { None };
             gru::scan(x(0)?, x(1)?, x(2)?, init, hidden)?
         }
         Op::CarryOut { planes } => recurrent::final_state(x(0)?, planes)?,
-        Op::GruScanGrad { hidden } => gru::scan_grad(x(0)?, x(1)?, x(2)?, hidden)?,
-        Op::ScanWeightGrad { hidden } => recurrent::weight_grad(x(0)?, x(1)?, hidden)?,
+        Op::GruScanGrad { hidden, start } => {
+            let init = if start == ScanStart::Zero {
+                None
+            } else {
+                Some(x(3)?)
+            };
+            let learned = start == ScanStart::Learned;
+            gru::scan_grad(x(0)?, x(1)?, x(2)?, init, learned, hidden)?
+        }
+        Op::ScanWeightGrad { hidden, init } => {
+            let init = if init { Some(x(2)?) } else { None };
+            recurrent::weight_grad(x(0)?, x(1)?, init, hidden)?
+        }
         Op::FoldWeight { eps } => norm::fold_weight(eps.get(), x(0)?, x(1)?, x(2)?)?,
         Op::FoldBias { eps, bias } => {
             let b = if bias { Some(x(4)?) } else { None };

@@ -2,6 +2,8 @@
 //! from a zero state. `nn.LSTM`: gates i, f, g, o in that order in the rows of the weights,
 //! `c_t = f ⊙ c_{t−1} + i ⊙ g` and `h_t = o ⊙ tanh(c_t)`, its record `[B, 6, T, H]` the planes
 //! of h, c, i, f, g, o. `nn.RNN`: `h_t = act(z_t + W_hh h_{t−1})`, its record `[B, 1, T, H]`.
+//! A scan may start from a given state instead, whose gradient the backward pass then returns
+//! after the steps.
 //! Backpropagation through time is derived here step by step from the same equations,
 //! independently of the runtime's blocked kernels.
 
@@ -115,6 +117,8 @@ pub fn scan_grad(
     record: &Tensor,
     d_record: &Tensor,
     w_hh: &Tensor,
+    init: Option<&Tensor>,
+    learned: bool,
     hidden: usize,
 ) -> Result<Tensor, String> {
     let (batch, steps) = record_dims(record, hidden)?;
@@ -122,9 +126,11 @@ pub fn scan_grad(
         return Err("the record's gradient has another shape".into());
     }
     let h4 = 4 * hidden;
-    let mut dz = Tensor::filled(vec![batch, steps, h4], 0.0);
+    let rows = steps + usize::from(learned);
+    let mut dz = Tensor::filled(vec![batch, rows, h4], 0.0);
     let plane = |data: &[f64], b, p, t, k| data[at(steps, hidden, b, p, t, k)];
     for b in 0..batch {
+        let c_init = initial(init, b, 1, hidden)?;
         // The gradients flowing back into step t from step t + 1.
         let (mut dh_next, mut dc_next) = (vec![0.0; hidden], vec![0.0; hidden]);
         for t in (0..steps).rev() {
@@ -136,7 +142,7 @@ pub fn scan_grad(
                 let c_prev = if t > 0 {
                     plane(&record.data, b, 1, t - 1, k)
                 } else {
-                    0.0
+                    c_init[k]
                 };
                 // h = o·tanh(c): both factors get a share of dh.
                 let tc = c.tanh();
@@ -150,19 +156,30 @@ pub fn scan_grad(
                 dpre[2 * hidden + k] = dg * (1.0 - g * g);
                 dpre[3 * hidden + k] = d_o * o * (1.0 - o);
             }
-            dz.data[(b * steps + t) * h4..(b * steps + t + 1) * h4].copy_from_slice(&dpre);
+            dz.data[(b * rows + t) * h4..(b * rows + t + 1) * h4].copy_from_slice(&dpre);
             // pre = z + W_hh·h_prev: h_prev gets W_hhᵀ·dpre.
             for (k, d) in dh_next.iter_mut().enumerate() {
                 *d = (0..h4).map(|j| dpre[j] * w_hh.data[j * hidden + k]).sum();
             }
         }
+        if learned {
+            // What reaches the initial h and c, after the steps.
+            let row = (b * rows + steps) * h4;
+            dz.data[row..row + hidden].copy_from_slice(&dh_next);
+            dz.data[row + hidden..row + 2 * hidden].copy_from_slice(&dc_next);
+        }
     }
     Ok(dz)
 }
 
-/// d loss / d W_hh of any scan: `Σ_b Σ_{t ≥ 1} dz[b, t]ᵀ · h[b, t − 1]` (h before the first
-/// step is zero), h the record's first plane.
-pub fn weight_grad(dz: &Tensor, record: &Tensor, hidden: usize) -> Result<Tensor, String> {
+/// d loss / d W_hh of any scan: `Σ_b Σ_t dz[b, t]ᵀ · h[b, t − 1]`, h the record's first plane,
+/// and before the first step the given initial hidden state (the first plane of `init`) or zero.
+pub fn weight_grad(
+    dz: &Tensor,
+    record: &Tensor,
+    init: Option<&Tensor>,
+    hidden: usize,
+) -> Result<Tensor, String> {
     let (batch, planes, steps) = match record.shape.as_slice() {
         [b, p, t, h] if *h == hidden => (*b, *p, *t),
         other => {
@@ -177,11 +194,18 @@ pub fn weight_grad(dz: &Tensor, record: &Tensor, hidden: usize) -> Result<Tensor
     };
     let mut dw = Tensor::filled(vec![width, hidden], 0.0);
     for b in 0..batch {
-        for t in 1..steps {
+        let h_init = initial(init, b, 0, hidden)?;
+        for t in 0..steps {
+            let h_prev = match t {
+                0 => &h_init[..],
+                _ => {
+                    let start = ((b * planes) * steps + t - 1) * hidden;
+                    &record.data[start..start + hidden]
+                }
+            };
             for j in 0..width {
-                for k in 0..hidden {
-                    dw.data[j * hidden + k] += dz.data[(b * steps + t) * width + j]
-                        * record.data[((b * planes) * steps + t - 1) * hidden + k];
+                for (k, h) in h_prev.iter().enumerate() {
+                    dw.data[j * hidden + k] += dz.data[(b * steps + t) * width + j] * h;
                 }
             }
         }
@@ -237,6 +261,7 @@ pub fn rnn_scan_grad(
     record: &Tensor,
     d_record: &Tensor,
     w_hh: &Tensor,
+    learned: bool,
     hidden: usize,
     relu: bool,
 ) -> Result<Tensor, String> {
@@ -247,11 +272,13 @@ pub fn rnn_scan_grad(
     if d_record.shape != record.shape {
         return Err("the record's gradient has another shape".into());
     }
-    let mut dz = Tensor::filled(vec![batch, steps, hidden], 0.0);
+    let rows = steps + usize::from(learned);
+    let mut dz = Tensor::filled(vec![batch, rows, hidden], 0.0);
     for b in 0..batch {
         let mut dh_next = vec![0.0; hidden];
         for t in (0..steps).rev() {
             let row = (b * steps + t) * hidden;
+            let out = (b * rows + t) * hidden;
             let dpre: Vec<f64> = (0..hidden)
                 .map(|k| {
                     let (h, dh) = (record.data[row + k], d_record.data[row + k] + dh_next[k]);
@@ -264,12 +291,17 @@ pub fn rnn_scan_grad(
                     dh * slope
                 })
                 .collect();
-            dz.data[row..row + hidden].copy_from_slice(&dpre);
+            dz.data[out..out + hidden].copy_from_slice(&dpre);
             for (k, d) in dh_next.iter_mut().enumerate() {
                 *d = (0..hidden)
                     .map(|j| dpre[j] * w_hh.data[j * hidden + k])
                     .sum();
             }
+        }
+        if learned {
+            // What reaches the initial state, after the steps.
+            let out = (b * rows + steps) * hidden;
+            dz.data[out..out + hidden].copy_from_slice(&dh_next);
         }
     }
     Ok(dz)

@@ -13,7 +13,7 @@ mod print;
 pub mod verify;
 
 pub use conv::{out_size, ConvGeom, PoolGeom};
-pub use op::{Act, Const, LossKind, LossSpec, Op, Perm, Reduction, Scratch};
+pub use op::{Act, Const, LossKind, LossSpec, Op, Perm, Reduction, ScanStart, Scratch};
 
 use crate::diag::Span;
 use std::fmt;
@@ -888,12 +888,10 @@ impl Program {
         for v in kept {
             last[v.index()] = last[v.index()].max(forward_end);
         }
-        // The inference and step passes come last, and their outputs are read by the caller
-        // after them.
-        if schedule.runs(Phase::Infer) || schedule.runs(Phase::Step) {
-            for v in self.outputs_of(schedule) {
-                last[v.index()] = g.nodes.len();
-            }
+        // The caller reads the outputs after any call (`Model::output`): after a training step
+        // too, which is how a carried state (`h_n`, `c_n`) goes from one batch to the next.
+        for v in self.outputs_of(schedule) {
+            last[v.index()] = g.nodes.len();
         }
         // A reshape is a view: the value it reads stays live as long as any view of it. The
         // reverse walk carries lifetimes down chains of views.

@@ -274,6 +274,24 @@ impl fmt::Display for LossSpec {
     }
 }
 
+/// How a recurrent scan's backward pass treats the state before the first step: zero (the
+/// layer's default), given (a state the model reads, such as an input carried across batches by
+/// truncated backpropagation through time, which needs no gradient), or given and learned,
+/// when the backward pass also returns the initial state's gradient.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ScanStart {
+    Zero,
+    Given,
+    Learned,
+}
+
+impl ScanStart {
+    /// The extra step of a backward pass's result that holds the initial state's gradient.
+    pub fn extra(self) -> usize {
+        usize::from(self == ScanStart::Learned)
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Op {
     /// The model input with this index (no arguments).
@@ -446,8 +464,10 @@ pub enum Op {
     LstmScan { hidden: usize, init: bool },
     /// Backpropagation through time of [`Op::LstmScan`]: d loss / d z `[B, T, 4H]`, from the
     /// record and its gradient (whose `h` and `c` planes are what the rest of the model sends
-    /// back; the gate planes are never read). Args: record, d record, W_hh.
-    LstmScanGrad { hidden: usize },
+    /// back; the gate planes are never read). Args: record, d record, W_hh, and unless `start`
+    /// is zero the scan's initial state. With a learned start the result is `[B, T + 1, 4H]`:
+    /// after each sample's steps, the gradients of its initial h and c, then zeros.
+    LstmScanGrad { hidden: usize, start: ScanStart },
     /// PyTorch's `RNN` (Elman) over a sequence, from zero state: `h_t = act(z_t + h_{t−1} ·
     /// W_hhᵀ)` with `z` `[B, T, H]` the input projections with both biases and `act` relu or
     /// tanh. The record is `[B, 1, T, H]`, the hidden states. Args: z, W_hh, and with `init` the
@@ -458,12 +478,19 @@ pub enum Op {
         init: bool,
     },
     /// Backpropagation through time of [`Op::RnnScan`]: d loss / d z `[B, T, H]` from the
-    /// record and its gradient. Args: record, d record, W_hh.
-    RnnScanGrad { hidden: usize, relu: bool },
+    /// record and its gradient. Args: record, d record, W_hh, and unless `start` is zero the
+    /// initial state. With a learned start the result is `[B, T + 1, H]`, each sample's last
+    /// row its initial state's gradient.
+    RnnScanGrad {
+        hidden: usize,
+        relu: bool,
+        start: ScanStart,
+    },
     /// d loss / d W_hh `[G·H, H]` of a recurrent scan with G gates (an LSTM's 4, an RNN's 1):
     /// `Σ over samples and steps t ≥ 1 of dz_tᵀ · h_{t−1}`, h the record's first plane, one
-    /// product per sample over its steps. Args: dz, record.
-    ScanWeightGrad { hidden: usize },
+    /// product per sample over its steps; with `init`, plus `dz_0ᵀ · h_{−1}`, the hidden state
+    /// of the given initial state. Args: dz, record, and with `init` the initial state.
+    ScanWeightGrad { hidden: usize, init: bool },
     /// PyTorch's `GRU` over a sequence, from zero state, gates r, z, n: `x` `[B, T, 3H]` holds
     /// each step's input projection with `b_ih` only, since the reset gate multiplies the hidden
     /// product together with its bias `b_hh`: `r = σ(x_r + W_hr h + b_hr)`, `z = σ(x_z + W_hz h +
@@ -471,10 +498,12 @@ pub enum Op {
     /// record is `[B, 5, T, H]`, the planes of h, r, z, n and `W_hn h + b_hn`. Args: x, W_hh,
     /// b_hh, and with `init` the state before the first step, `[B, 1, H]`.
     GruScan { hidden: usize, init: bool },
-    /// Backpropagation through time of [`Op::GruScan`]: `[B, 2, T, 3H]`, per sample d loss / d x
-    /// then d loss / d (W_hh h + b_hh), from the record and its gradient (whose `h` plane is what
-    /// the rest of the model sends back). Args: record, d record, W_hh.
-    GruScanGrad { hidden: usize },
+    /// Backpropagation through time of [`Op::GruScan`]: `[B, 2T, 3H]`, per sample d loss / d x
+    /// at every step, then d loss / d (W_hh h + b_hh), from the record and its gradient (whose
+    /// `h` plane is what the rest of the model sends back). Args: record, d record, W_hh, and
+    /// unless `start` is zero the initial state. With a learned start the result is `[B, 2T +
+    /// 1, 3H]`, each sample's last row starting with its initial state's gradient.
+    GruScanGrad { hidden: usize, start: ScanStart },
     /// Multi-head self-attention's weights: `qkv` `[B, T, 3D]` holds each position's query,
     /// key and value side by side, head `h` owning columns `h·D/heads ..` of each; the result
     /// is `softmax(scale · q_i · k_j)` over `j` for every head and position `i`, `[B, heads, T,
@@ -539,12 +568,11 @@ impl Op {
             | Op::DropoutMask(_) => 0,
             Op::LstmScan { init, .. } | Op::RnnScan { init, .. } => 2 + usize::from(init),
             Op::GruScan { init, .. } => 3 + usize::from(init),
-            Op::BatchNormStats { .. }
-            | Op::BatchNormScaleGrad
-            | Op::FoldWeight { .. }
-            | Op::LstmScanGrad { .. }
-            | Op::RnnScanGrad { .. }
-            | Op::GruScanGrad { .. } => 3,
+            Op::BatchNormStats { .. } | Op::BatchNormScaleGrad | Op::FoldWeight { .. } => 3,
+            Op::LstmScanGrad { start, .. }
+            | Op::RnnScanGrad { start, .. }
+            | Op::GruScanGrad { start, .. } => 3 + usize::from(start != ScanStart::Zero),
+            Op::ScanWeightGrad { init, .. } => 2 + usize::from(init),
             Op::BatchNorm | Op::BatchNormGrad | Op::FoldBias { bias: false, .. } => 4,
             Op::LayerNorm { bias, .. } => 2 + usize::from(bias),
             Op::LayerNormGrad { .. } => 3,
@@ -1057,7 +1085,7 @@ impl Op {
                 initial_state(self, init, args, 2, hidden)?;
                 Ok(Type::float(Shape::batched(&[6, steps, hidden])))
             }
-            Op::LstmScanGrad { hidden } => {
+            Op::LstmScanGrad { hidden, start } => {
                 let record = args[0];
                 let steps = match record.shape.0.as_slice() {
                     [Dim::Batch, Dim::Fixed(6), Dim::Fixed(t), Dim::Fixed(h)] if *h == hidden => *t,
@@ -1074,7 +1102,9 @@ impl Op {
                     args[2],
                     &Type::float(Shape::fixed(&[4 * hidden, hidden])),
                 )?;
-                Ok(Type::float(Shape::batched(&[steps, 4 * hidden])))
+                initial_state(self, start != ScanStart::Zero, args, 2, hidden)?;
+                let rows = steps + start.extra();
+                Ok(Type::float(Shape::batched(&[rows, 4 * hidden])))
             }
             Op::RnnScan { hidden, init, .. } => {
                 float(args[0])?;
@@ -1096,7 +1126,7 @@ impl Op {
                 initial_state(self, init, args, 1, hidden)?;
                 Ok(Type::float(Shape::batched(&[1, steps, hidden])))
             }
-            Op::RnnScanGrad { hidden, .. } => {
+            Op::RnnScanGrad { hidden, start, .. } => {
                 let record = args[0];
                 match record.shape.0.as_slice() {
                     [Dim::Batch, Dim::Fixed(1), Dim::Fixed(t), Dim::Fixed(h)] if *h == hidden => {
@@ -1107,7 +1137,8 @@ impl Op {
                             args[2],
                             &Type::float(Shape::fixed(&[hidden, hidden])),
                         )?;
-                        Ok(Type::float(Shape::batched(&[*t, hidden])))
+                        initial_state(self, start != ScanStart::Zero, args, 1, hidden)?;
+                        Ok(Type::float(Shape::batched(&[*t + start.extra(), hidden])))
                     }
                     _ => Err(format!(
                         "{self} expects a record [B, 1, T, {hidden}], found {record}"
@@ -1145,21 +1176,23 @@ impl Op {
                     )),
                 }
             }
-            Op::GruScanGrad { hidden } => {
+            Op::GruScanGrad { hidden, start } => {
                 let record = args[0];
                 match record.shape.0.as_slice() {
                     [Dim::Batch, Dim::Fixed(5), Dim::Fixed(t), Dim::Fixed(h)] if *h == hidden => {
                         expect(self, 1, args[1], record)?;
                         let w = Type::float(Shape::fixed(&[3 * hidden, hidden]));
                         expect(self, 2, args[2], &w)?;
-                        Ok(Type::float(Shape::batched(&[2, *t, 3 * hidden])))
+                        initial_state(self, start != ScanStart::Zero, args, 1, hidden)?;
+                        let rows = 2 * t + start.extra();
+                        Ok(Type::float(Shape::batched(&[rows, 3 * hidden])))
                     }
                     _ => Err(format!(
                         "{self} expects a record [B, 5, T, {hidden}], found {record}"
                     )),
                 }
             }
-            Op::ScanWeightGrad { hidden } => {
+            Op::ScanWeightGrad { hidden, init } => {
                 let (dz, record) = (args[0], args[1]);
                 // An LSTM's record has 6 planes and 4 gates per unit, a GRU's 5 and 3, an RNN's
                 // 1 and 1.
@@ -1174,6 +1207,9 @@ impl Op {
                         [Dim::Batch, Dim::Fixed(planes), Dim::Fixed(t2), Dim::Fixed(h)],
                     ) if t == t2 && *h == hidden && fits(*width, *planes) => {
                         float(dz)?;
+                        // An LSTM's initial state holds h and c, the others' h alone.
+                        let state_planes = if *planes == 6 { 2 } else { 1 };
+                        initial_state(self, init, args, state_planes, hidden)?;
                         Ok(Type::float(Shape::fixed(&[*width, hidden])))
                     }
                     _ => Err(format!(
@@ -1228,11 +1264,11 @@ impl Op {
                 Some(Scratch::Conv(geom))
             }
             Op::LstmScan { hidden, .. }
-            | Op::LstmScanGrad { hidden }
+            | Op::LstmScanGrad { hidden, .. }
             | Op::RnnScan { hidden, .. }
             | Op::RnnScanGrad { hidden, .. }
             | Op::GruScan { hidden, .. }
-            | Op::GruScanGrad { hidden } => Some(Scratch::Recurrent { hidden }),
+            | Op::GruScanGrad { hidden, .. } => Some(Scratch::Recurrent { hidden }),
             Op::AttentionProbs { .. }
             | Op::AttentionMix { .. }
             | Op::AttentionGrad { .. }
@@ -1287,6 +1323,15 @@ fn from_state(init: bool) -> &'static str {
         ", from state"
     } else {
         ""
+    }
+}
+
+/// What a scan's backward pass's printed form adds for its start.
+fn start_words(start: ScanStart) -> &'static str {
+    match start {
+        ScanStart::Zero => "",
+        ScanStart::Given => ", from state",
+        ScanStart::Learned => ", from state, with its gradient",
     }
 }
 
@@ -1469,7 +1514,9 @@ impl fmt::Display for Op {
             Op::LstmScan { hidden, init } => {
                 write!(f, "lstm_scan(hidden {hidden}{})", from_state(*init))
             }
-            Op::LstmScanGrad { hidden } => write!(f, "lstm_scan_grad(hidden {hidden})"),
+            Op::LstmScanGrad { hidden, start } => {
+                write!(f, "lstm_scan_grad(hidden {hidden}{})", start_words(*start))
+            }
             Op::RnnScan { hidden, relu, init } => {
                 write!(
                     f,
@@ -1478,18 +1525,27 @@ impl fmt::Display for Op {
                     from_state(*init)
                 )
             }
-            Op::RnnScanGrad { hidden, relu } => write!(
+            Op::RnnScanGrad {
+                hidden,
+                relu,
+                start,
+            } => write!(
                 f,
-                "rnn_scan_grad(hidden {hidden}, {})",
-                if *relu { "relu" } else { "tanh" }
+                "rnn_scan_grad(hidden {hidden}, {}{})",
+                if *relu { "relu" } else { "tanh" },
+                start_words(*start)
             ),
             Op::GruScan { hidden, init } => {
                 write!(f, "gru_scan(hidden {hidden}{})", from_state(*init))
             }
             Op::Carried(i) => write!(f, "carried #{i}"),
             Op::CarryOut { planes } => write!(f, "carry_out(planes {planes})"),
-            Op::GruScanGrad { hidden } => write!(f, "gru_scan_grad(hidden {hidden})"),
-            Op::ScanWeightGrad { hidden } => write!(f, "scan_weight_grad(hidden {hidden})"),
+            Op::GruScanGrad { hidden, start } => {
+                write!(f, "gru_scan_grad(hidden {hidden}{})", start_words(*start))
+            }
+            Op::ScanWeightGrad { hidden, init } => {
+                write!(f, "scan_weight_grad(hidden {hidden}{})", from_state(*init))
+            }
             Op::FoldWeight { eps } => write!(f, "fold_batch_norm_weight(eps {eps})"),
             Op::FoldBias { eps, bias } => write!(
                 f,

@@ -18,6 +18,7 @@ mod layer_norm;
 mod layers;
 mod pool;
 mod recurrent;
+mod recurrent_state;
 mod repeat;
 mod reshape;
 mod training;
@@ -153,6 +154,8 @@ struct Lowerer<'a> {
     rebinding: bool,
     /// The name of each `repeat` block's copies, where it is written.
     repeats: HashMap<String, Span>,
+    /// The scan records of each recurrent layer's applications, for `h_n` and `c_n`.
+    records: HashMap<String, Vec<ValueId>>,
 }
 
 impl<'a> Lowerer<'a> {
@@ -177,6 +180,7 @@ impl<'a> Lowerer<'a> {
             errors_before,
             rebinding: false,
             repeats: HashMap::new(),
+            records: HashMap::new(),
         }
     }
 

@@ -51,8 +51,20 @@ const FROZEN: Param = Param {
     default: Some(Bound::Bool(false)),
     hint: "write `frozen = true` to keep the layer's parameters fixed during training",
 };
-const LSTM_SIG: &[Param] = &[HIDDEN, RETURN_SEQUENCES, BIDIRECTIONAL, FROZEN];
-const GRU_SIG: &[Param] = &[HIDDEN, RETURN_SEQUENCES, BIDIRECTIONAL, FROZEN];
+const H0: Param = Param {
+    name: "h0",
+    kind: Kind::Name,
+    default: Some(Bound::Name(String::new())),
+    hint: "write `h0 = s`, `s` a value of one hidden state per sample, as in `input s: [128];`",
+};
+const C0: Param = Param {
+    name: "c0",
+    kind: Kind::Name,
+    default: Some(Bound::Name(String::new())),
+    hint: "write `c0 = s`, `s` a value of one cell state per sample, as in `input s: [128];`",
+};
+const LSTM_SIG: &[Param] = &[HIDDEN, RETURN_SEQUENCES, BIDIRECTIONAL, FROZEN, H0, C0];
+const GRU_SIG: &[Param] = &[HIDDEN, RETURN_SEQUENCES, BIDIRECTIONAL, FROZEN, H0];
 const RNN_SIG: &[Param] = &[
     HIDDEN,
     Param {
@@ -67,11 +79,12 @@ const RNN_SIG: &[Param] = &[
     RETURN_SEQUENCES,
     BIDIRECTIONAL,
     FROZEN,
+    H0,
 ];
 
 /// The recurrence of a layer.
 #[derive(Clone, Copy, Debug, PartialEq)]
-enum Cell {
+pub(super) enum Cell {
     Lstm,
     Gru,
     Rnn { relu: bool },
@@ -97,25 +110,15 @@ impl Cell {
         }
     }
 
-    fn scan(self, hidden: usize) -> Op {
+    fn scan(self, hidden: usize, init: bool) -> Op {
         match self {
-            Cell::Lstm => Op::LstmScan {
-                hidden,
-                init: false,
-            },
-            Cell::Gru => Op::GruScan {
-                hidden,
-                init: false,
-            },
-            Cell::Rnn { relu } => Op::RnnScan {
-                hidden,
-                relu,
-                init: false,
-            },
+            Cell::Lstm => Op::LstmScan { hidden, init },
+            Cell::Gru => Op::GruScan { hidden, init },
+            Cell::Rnn { relu } => Op::RnnScan { hidden, relu, init },
         }
     }
 
-    fn name(self) -> &'static str {
+    pub(super) fn name(self) -> &'static str {
         match self {
             Cell::Lstm => "lstm",
             Cell::Gru => "gru",
@@ -143,6 +146,16 @@ pub(super) struct RecurrentLayer {
     hidden: usize,
     features: usize,
     return_sequences: bool,
+}
+
+impl RecurrentLayer {
+    pub(super) fn cell(&self) -> Cell {
+        self.cell
+    }
+
+    pub(super) fn bidirectional(&self) -> bool {
+        self.reverse.is_some()
+    }
 }
 
 impl Lowerer<'_> {
@@ -178,7 +191,18 @@ impl Lowerer<'_> {
         };
         let (hidden, return_sequences) = (b.int(0)?, b.bool(rest)?);
         let (bidirectional, frozen) = (b.bool(rest + 1)?, b.bool(rest + 2)?);
+        let given = |i: usize| {
+            b.name(rest + i)
+                .filter(|(name, _)| !name.is_empty())
+                .map(|(name, span)| ast::Ident {
+                    name: name.to_string(),
+                    span,
+                })
+        };
+        let (h0, c0) = (given(3), given(4));
+        let start = self.initial_state(cell, &what, stage.span, hidden, bidirectional, h0, c0);
         let (_, features) = self.sequence(x, producer, stage.span, &what)?;
+        let start = start?;
         let rows = hidden.checked_mul(cell.gates());
         let directions = if bidirectional { 2 } else { 1 };
         let count = features
@@ -219,7 +243,7 @@ impl Lowerer<'_> {
             kind: LayerKind::Recurrent(recurrent),
         };
         self.layers.insert(layer.name.clone(), info);
-        self.apply_recurrent(x, stage.span, &layer.name, &recurrent, let_name)
+        self.apply_recurrent(x, stage.span, &layer.name, &recurrent, start, let_name)
     }
 
     /// `-> name` for a recurrent layer defined earlier: the same parameters over another
@@ -253,7 +277,7 @@ impl Lowerer<'_> {
             );
             return None;
         }
-        self.apply_recurrent(x, stage.span, name, layer, let_name)
+        self.apply_recurrent(x, stage.span, name, layer, None, let_name)
     }
 
     /// The steps and features of `x`, which must be a sequence `[steps, features]`.
@@ -279,13 +303,14 @@ impl Lowerer<'_> {
 
     /// The nodes of one application: each direction's projection, scan and the hidden states
     /// it returns, joined along the features for a bidirectional layer (forward first, as
-    /// PyTorch's output is).
+    /// PyTorch's output is). A one-directional layer may start from a given state `init`.
     fn apply_recurrent(
         &mut self,
         x: ValueId,
         span: Span,
         name: &str,
         layer: &RecurrentLayer,
+        init: Option<ValueId>,
         let_name: Option<&str>,
     ) -> Option<(ValueId, String)> {
         let steps = match self.graph.ty(x).shape.0.as_slice() {
@@ -296,17 +321,17 @@ impl Lowerer<'_> {
         let out_name = let_name.unwrap_or(name).to_string();
         let (out, width) = match layer.reverse {
             None => {
-                let out = self.direction(x, span, name, layer, &layer.forward, false, out_name);
+                let forward = (&layer.forward, init);
+                let out = self.direction(x, span, name, layer, forward, false, out_name);
                 (out, hidden)
             }
             Some(reverse) => {
-                let forward = &layer.forward;
                 let forward = self.direction(
                     x,
                     span,
                     name,
                     layer,
-                    forward,
+                    (&layer.forward, None),
                     false,
                     format!("{name}.forward"),
                 );
@@ -325,7 +350,7 @@ impl Lowerer<'_> {
                     span,
                     &prefix,
                     layer,
-                    &reverse,
+                    (&reverse, None),
                     true,
                     format!("{name}.backward"),
                 );
@@ -356,10 +381,10 @@ impl Lowerer<'_> {
         Some((out, format!("{kind} `{name}` ({returns}, {width} units)")))
     }
 
-    /// One direction's projection and scan over `x`, and what it returns: every step's hidden
-    /// state `[steps, hidden]`, in the order of the original sequence (`reversed` turns the
-    /// states of a scan over the reversed sequence back), or its final state `[hidden]`, named
-    /// `out_name`.
+    /// One direction's projection and scan over `x` (from its initial state where given), and
+    /// what it returns: every step's hidden state `[steps, hidden]`, in the order of the
+    /// original sequence (`reversed` turns the states of a scan over the reversed sequence
+    /// back), or its final state `[hidden]`, named `out_name`.
     #[allow(clippy::too_many_arguments)] // The application, the direction and the names.
     fn direction(
         &mut self,
@@ -367,7 +392,7 @@ impl Lowerer<'_> {
         span: Span,
         name: &str,
         layer: &RecurrentLayer,
-        dir: &Direction,
+        (dir, init): (&Direction, Option<ValueId>),
         reversed: bool,
         out_name: String,
     ) -> ValueId {
@@ -407,12 +432,22 @@ impl Lowerer<'_> {
             format!("{name}.z"),
         );
         let record_ty = seq(&[layer.cell.planes(), steps, hidden]);
-        let scan = layer.cell.scan(hidden);
+        let scan = layer.cell.scan(hidden, init.is_some());
         let mut scan_args = vec![z, dir.w_hh];
         if layer.cell == Cell::Gru {
             scan_args.push(dir.b_hh);
         }
+        scan_args.extend(init);
         let record = push(scan, scan_args, record_ty, format!("{name}.record"));
+        if !reversed {
+            self.records
+                .entry(name.to_string())
+                .or_default()
+                .push(record);
+        }
+        let mut push = |op: Op, args: Vec<ValueId>, ty: Type, node: String| {
+            self.push(op, args, ty, node, Phase::Forward, span)
+        };
         let h_plane = Op::Slice {
             axis: 1,
             start: 0,

@@ -93,7 +93,8 @@ fn layers_defined(e: &ast::Expr, out: &mut HashSet<String>) {
     });
 }
 
-/// Renames every stage that defines one of the body's layers `defined` or applies it again.
+/// Renames every stage that defines one of the body's layers `defined` or applies it again,
+/// and every `h_n(layer)` and `c_n(layer)` of one of them.
 fn rename(e: &mut ast::Expr, defined: &HashSet<String>, prefix: &str) {
     visit_mut(e, &mut |stage: &mut ast::Stage| {
         if let Some(name) = &mut stage.name {
@@ -102,6 +103,31 @@ fn rename(e: &mut ast::Expr, defined: &HashSet<String>, prefix: &str) {
             stage.kind.name = format!("{prefix}{}", stage.kind.name);
         }
     });
+    rename_final_states(e, defined, prefix);
+}
+
+/// The layer names that `h_n` and `c_n` read, which are arguments rather than stages.
+fn rename_final_states(e: &mut ast::Expr, defined: &HashSet<String>, prefix: &str) {
+    match e {
+        ast::Expr::Name(_) => {}
+        ast::Expr::Call(call) => {
+            let reads_layer = matches!(call.func.name.as_str(), "h_n" | "c_n");
+            for arg in &mut call.args.args {
+                match &mut arg.value {
+                    ast::Value::Ident(layer) if reads_layer && defined.contains(&layer.name) => {
+                        layer.name = format!("{prefix}{}", layer.name);
+                    }
+                    ast::Value::Expr(inner) => rename_final_states(inner, defined, prefix),
+                    _ => {}
+                }
+            }
+        }
+        ast::Expr::Chain { source, .. } => rename_final_states(source, defined, prefix),
+        ast::Expr::Binary { lhs, rhs, .. } => {
+            rename_final_states(lhs, defined, prefix);
+            rename_final_states(rhs, defined, prefix);
+        }
+    }
 }
 
 /// Calls `f` on every stage of `e`, in chains and in the expressions of call arguments.

@@ -10,13 +10,14 @@
 //! biases cannot be summed into the input projection: the projection before the scan carries
 //! `b_ih`, the scan adds `b_hh`. The record `[B, 5, T, H]` holds per sample the planes of `h`,
 //! `r`, `z`, `n` and `W_hn h + b_hn` (the last is what the reset gate multiplied, needed for
-//! its gradient). Backwards, the scan's gradient is two planes `[B, 2, T, 3H]`: what reaches
-//! the input projection, and what reaches the hidden product `W_hh h + b_hh` (equal to the
-//! first in the r and z rows, the reset gate's share in the n rows), from which `W_hh`'s and
-//! `b_hh`'s gradients follow. Threads split the batch in blocks as the LSTM's do (`lstm.rs`).
+//! its gradient). Backwards, the scan's gradient is `[B, 2T, 3H]`, two planes of T steps: what
+//! reaches the input projection, and what reaches the hidden product `W_hh h + b_hh` (equal to
+//! the first in the r and z rows, the reset gate's share in the n rows), from which `W_hh`'s
+//! and `b_hh`'s gradients follow; where the initial state is differentiated, one more row
+//! starts with its gradient. Threads split the batch in blocks as the LSTM's do (`lstm.rs`).
 
 use super::activation::sigmoid;
-use super::recurrent::{check, check_init, scan_blocks, Rows, RECURRENT_BLOCK};
+use super::recurrent::{check, check_init, scan_blocks, Rows, Start, RECURRENT_BLOCK};
 use super::{vectorized, Exec};
 use crate::float::Float;
 
@@ -46,6 +47,7 @@ pub fn gru_scan<T: Float>(
     let rows = Rows {
         first: (x, steps * h3),
         second: (init.unwrap_or(&[]), init_row),
+        third: (&[], 0),
         out: (record, GRU_PLANES * steps * hidden),
     };
     let macs = batch * steps * h3 * hidden;
@@ -56,7 +58,7 @@ pub fn gru_scan<T: Float>(
         macs,
         rows,
         scratch,
-        |x, init, record, scratch| {
+        |x, init, _, record, scratch| {
             scan_block(steps, hidden, (x, w_hh, b_hh, init), record, scratch)
         },
     );
@@ -162,10 +164,12 @@ fn cell_body<T: Float>(pre: &[T], b_hh: &[T], x: &[T], h_prev: &[T], state: [&mu
     }
 }
 
-/// Backpropagation through time: `dx` (`[B, 2, T, 3H]`: per sample what reaches the input
-/// projection, then what reaches the hidden product) from the record, its gradient `d_record`
-/// (whose `h` plane the rest of the model sends back; the other planes are not read) and
-/// `W_hh`.
+/// Backpropagation through time: `dx` (`[B, 2T, 3H]`: per sample what reaches the input
+/// projection at each step, then what reaches the hidden product) from the record, its gradient
+/// `d_record` (whose `h` plane the rest of the model sends back; the other planes are not read)
+/// and `W_hh`, for a scan that started from `start` (`[B, 1, H]` where given). With
+/// [`Start::Learned`] `dx` is `[B, 2T + 1, 3H]`, each sample's last row the initial state's
+/// gradient, then `2H` zeros.
 #[allow(clippy::too_many_arguments)] // The sizes, the operands and the scratch.
 pub fn gru_scan_backward<T: Float>(
     exec: &Exec,
@@ -175,32 +179,38 @@ pub fn gru_scan_backward<T: Float>(
     record: &[T],
     d_record: &[T],
     w_hh: &[T],
+    start: Start<'_, T>,
     dx: &mut [T],
     scratch: &mut [T],
 ) {
     let h3 = 3 * hidden;
-    let half = dx.len() / 2;
+    let learned = start.learned();
+    let dx_row = (2 * steps + usize::from(learned)) * h3;
+    assert_eq!(
+        Some(dx.len()),
+        batch.checked_mul(dx_row),
+        "gru_scan_backward: dx is not B x {} x 3H",
+        2 * steps + usize::from(learned)
+    );
     check(
         "gru_scan_backward",
         batch,
         steps,
         hidden,
         3,
-        &dx[..half],
+        &dx[..batch * steps * h3],
         w_hh,
         record,
     );
-    assert_eq!(
-        dx.len(),
-        2 * half,
-        "gru_scan_backward: dx is not B x 2 x T x 3H"
-    );
     assert_eq!(d_record.len(), record.len(), "gru_scan_backward: d_record");
+    let init = start.states();
+    let init_row = check_init("gru_scan_backward", batch, 1, hidden, init);
     let record_row = GRU_PLANES * steps * hidden;
     let rows = Rows {
         first: (record, record_row),
         second: (d_record, record_row),
-        out: (dx, 2 * steps * h3),
+        third: (init.unwrap_or(&[]), init_row),
+        out: (dx, dx_row),
     };
     let macs = batch * steps * h3 * hidden;
     scan_blocks(
@@ -210,30 +220,32 @@ pub fn gru_scan_backward<T: Float>(
         macs,
         rows,
         scratch,
-        |record, d_record, dx, scratch| {
+        |record, d_record, init, dx, scratch| {
             let d_record = d_record.unwrap_or(&[]);
-            backward_block(steps, hidden, record, d_record, w_hh, dx, scratch)
+            let operands = (record, d_record, w_hh, init);
+            backward_block(steps, hidden, operands, learned, dx, scratch)
         },
     );
 }
 
-/// One block of samples back through every step, the last first.
+/// One block of samples back through every step, the last first; with `learned`, then the
+/// initial states' gradients into each sample's last row.
 fn backward_block<T: Float>(
     steps: usize,
     hidden: usize,
-    record: &[T],
-    d_record: &[T],
-    w_hh: &[T],
+    (record, d_record, w_hh, init): BlockOperands<'_, T>,
+    learned: bool,
     dx: &mut [T],
     scratch: &mut [T],
 ) {
     let (h3, plane) = (3 * hidden, steps * hidden);
-    let (dx_row, rows) = (2 * steps * h3, dx.len() / (2 * steps * h3));
+    let dx_row = (2 * steps + usize::from(learned)) * h3;
+    let rows = dx.len() / dx_row;
     // What step t + 1 sends back to h_t, directly and through the hidden product.
     let (dh_next, rest) = scratch.split_at_mut(RECURRENT_BLOCK * hidden);
     let dh_next = &mut dh_next[..rows * hidden];
     dh_next.fill(T::ZERO);
-    // The state before the first step, read like any other.
+    // The state before the first step, read like any other: zeros unless given.
     let zero = &mut rest[..hidden];
     zero.fill(T::ZERO);
     let zero = &*zero;
@@ -241,7 +253,11 @@ fn backward_block<T: Float>(
         for r in 0..rows {
             let at = |p: usize, t: usize| r * GRU_PLANES * plane + p * plane + t * hidden;
             let saved = |p: usize, t: usize| &record[at(p, t)..at(p, t) + hidden];
-            let h_prev = t.checked_sub(1).map_or(zero, |p| saved(0, p));
+            let h_prev = match (t.checked_sub(1), init) {
+                (Some(p), _) => saved(0, p),
+                (None, Some(init)) => &init[r * hidden..(r + 1) * hidden],
+                (None, None) => zero,
+            };
             let gates = [1, 2, 3, 4].map(|p| saved(p, t));
             let dh = &d_record[at(0, t)..at(0, t) + hidden];
             let sample = &mut dx[r * dx_row..(r + 1) * dx_row];
@@ -251,10 +267,18 @@ fn backward_block<T: Float>(
             let carry = &mut dh_next[r * hidden..(r + 1) * hidden];
             cell_backward(gates, h_prev, dh, carry, d_in, d_hid);
         }
-        if t > 0 {
-            // h_{t−1} feeds every gate's hidden product of step t through W_hh.
+        if t > 0 || learned {
+            // h_{t−1} (the initial state at t = 0) feeds every gate's hidden product of step t
+            // through W_hh.
             let a = &dx[steps * h3 + t * h3..];
             T::gemm_nn(rows, hidden, h3, a, dx_row, 1, w_hh, dh_next, true);
+        }
+    }
+    if learned {
+        for (r, d) in dh_next.chunks_exact(hidden).enumerate() {
+            let extra = &mut dx[r * dx_row + 2 * steps * h3..(r + 1) * dx_row];
+            extra[..hidden].copy_from_slice(d);
+            extra[hidden..].fill(T::ZERO);
         }
     }
 }

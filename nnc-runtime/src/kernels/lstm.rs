@@ -1,5 +1,6 @@
 //! The LSTM over a whole sequence, with PyTorch's equations and gate order (i, f, g, o), from
-//! a zero initial state or a given one (the step of generation continues a carried state). The input projection of every step is one product before the scan (a
+//! a zero initial state or a given one (the step of generation continues a carried state, and a
+//! model may take initial states as values, with their gradient). The input projection of every step is one product before the scan (a
 //! dense layer over `[B, T, F]`, both biases included), so the scan adds only the recurrent
 //! product: per step, one product of the previous hidden states with `W_hhᵀ` for a block of
 //! samples, then one pass that applies the gate non-linearities and updates the state.
@@ -12,7 +13,7 @@
 //! on any number of threads. The recurrent weight's gradient is `recurrent.rs`'s.
 
 use super::activation::sigmoid;
-use super::recurrent::{check, check_init, scan_blocks, Rows, RECURRENT_BLOCK};
+use super::recurrent::{check, check_init, scan_blocks, Rows, Start, RECURRENT_BLOCK};
 use super::{vectorized, Exec};
 use crate::float::Float;
 
@@ -46,6 +47,7 @@ pub fn lstm_scan<T: Float>(
     let rows = Rows {
         first: (z, steps * h4),
         second: (init.unwrap_or(&[]), init_row),
+        third: (&[], 0),
         out: (record, 6 * steps * hidden),
     };
     let macs = batch * steps * h4 * hidden;
@@ -56,7 +58,7 @@ pub fn lstm_scan<T: Float>(
         macs,
         rows,
         scratch,
-        |z, init, record, scratch| scan_block(steps, hidden, z, w_hh, init, record, scratch),
+        |z, init, _, record, scratch| scan_block(steps, hidden, z, w_hh, init, record, scratch),
     );
 }
 
@@ -153,7 +155,9 @@ fn cell_body<T: Float>(pre: &[T], z: &[T], state: [&mut [T]; 6]) {
 
 /// Backpropagation through time: `dz` (`[B, T, 4H]`) from the record, its gradient `d_record`
 /// (whose `h` and `c` planes the rest of the model sends back; the gate planes are not read)
-/// and `W_hh`.
+/// and `W_hh`, for a scan that started from `start` (`[B, 2, H]`, h then c, where given). With
+/// [`Start::Learned`] `dz` is `[B, T + 1, 4H]`: after each sample's steps, the gradients of its
+/// initial h and c, then `2H` zeros.
 #[allow(clippy::too_many_arguments)] // The sizes, the operands and the scratch.
 pub fn lstm_scan_backward<T: Float>(
     exec: &Exec,
@@ -163,27 +167,39 @@ pub fn lstm_scan_backward<T: Float>(
     record: &[T],
     d_record: &[T],
     w_hh: &[T],
+    start: Start<'_, T>,
     dz: &mut [T],
     scratch: &mut [T],
 ) {
-    let h4 = check(
+    let h4 = 4 * hidden;
+    let rows_out = steps + usize::from(start.learned());
+    assert_eq!(
+        Some(dz.len()),
+        batch.checked_mul(rows_out * h4),
+        "lstm_scan_backward: dz is not B x {rows_out} x 4H"
+    );
+    check(
         "lstm_scan_backward",
         batch,
         steps,
         hidden,
         4,
-        dz,
+        &dz[..batch * steps * h4],
         w_hh,
         record,
     );
     assert_eq!(d_record.len(), record.len(), "lstm_scan_backward: d_record");
+    let init = start.states();
+    let init_row = check_init("lstm_scan_backward", batch, 2, hidden, init);
     let record_row = 6 * steps * hidden;
     let rows = Rows {
         first: (record, record_row),
         second: (d_record, record_row),
-        out: (dz, steps * h4),
+        third: (init.unwrap_or(&[]), init_row),
+        out: (dz, rows_out * h4),
     };
     let macs = batch * steps * h4 * hidden;
+    let learned = start.learned();
     scan_blocks(
         exec,
         batch,
@@ -191,25 +207,31 @@ pub fn lstm_scan_backward<T: Float>(
         macs,
         rows,
         scratch,
-        |record, d_record, dz, scratch| {
+        |record, d_record, init, dz, scratch| {
             let d_record = d_record.unwrap_or(&[]);
-            backward_block(steps, hidden, record, d_record, w_hh, dz, scratch)
+            let operands = (record, d_record, w_hh, init);
+            backward_block(steps, hidden, operands, learned, dz, scratch)
         },
     );
 }
 
-/// One block of samples back through every step, the last first.
+/// The operands of one block's backward pass: the record, its gradient, `W_hh` and the
+/// initial states where given.
+type BackwardOperands<'a, T> = (&'a [T], &'a [T], &'a [T], Option<&'a [T]>);
+
+/// One block of samples back through every step, the last first; with `learned`, then the
+/// gradients of the initial states into each sample's extra row of `dz`.
 fn backward_block<T: Float>(
     steps: usize,
     hidden: usize,
-    record: &[T],
-    d_record: &[T],
-    w_hh: &[T],
+    (record, d_record, w_hh, init): BackwardOperands<'_, T>,
+    learned: bool,
     dz: &mut [T],
     scratch: &mut [T],
 ) {
     let (h4, plane) = (4 * hidden, steps * hidden);
-    let rows = dz.len() / (steps * h4);
+    let row = (steps + usize::from(learned)) * h4;
+    let rows = dz.len() / row;
     // What step t + 1 sends back to step t: through the recurrent product to h, and through
     // the forget gate to c.
     let (dh_next, rest) = scratch.split_at_mut(RECURRENT_BLOCK * hidden);
@@ -217,7 +239,7 @@ fn backward_block<T: Float>(
     let (dh_next, dc_next) = (&mut dh_next[..rows * hidden], &mut dc_next[..rows * hidden]);
     dh_next.fill(T::ZERO);
     dc_next.fill(T::ZERO);
-    // The cell state before the first step, read like any other.
+    // The cell state before the first step, read like any other: zeros unless given.
     let zero = &mut rest[..hidden];
     zero.fill(T::ZERO);
     let zero = &*zero;
@@ -227,27 +249,44 @@ fn backward_block<T: Float>(
             let saved = |p: usize, t: usize| &record[at(p, t)..at(p, t) + hidden];
             let [i, f, g, o] = [2, 3, 4, 5].map(|p| saved(p, t));
             let c = saved(1, t);
-            let c_prev = t.checked_sub(1).map_or(zero, |p| saved(1, p));
+            let c_prev = match (t.checked_sub(1), init) {
+                (Some(p), _) => saved(1, p),
+                (None, Some(init)) => &init[(2 * r + 1) * hidden..(2 * r + 2) * hidden],
+                (None, None) => zero,
+            };
             let given = |p: usize| &d_record[at(p, t)..at(p, t) + hidden];
             let (dh, dc) = (given(0), given(1));
-            let dz = &mut dz[(r * steps + t) * h4..(r * steps + t + 1) * h4];
+            let dz = &mut dz[r * row + t * h4..r * row + (t + 1) * h4];
             let rec = &mut dh_next[r * hidden..(r + 1) * hidden];
             let carry = &mut dc_next[r * hidden..(r + 1) * hidden];
             cell_backward([i, f, g, o, c], c_prev, [dh, dc], rec, carry, dz);
         }
-        if t > 0 {
-            // h_{t−1} feeds every gate of step t through W_hh: it gets dz_t · W_hh.
+        if t > 0 || learned {
+            // h_{t−1} (the initial h at t = 0) feeds every gate of step t through W_hh: it
+            // gets dz_t · W_hh.
             T::gemm_nn(
                 rows,
                 hidden,
                 h4,
                 &dz[t * h4..],
-                steps * h4,
+                row,
                 1,
                 w_hh,
                 dh_next,
                 false,
             );
+        }
+    }
+    if learned {
+        // What reaches the state before the first step: h through the recurrent product, c
+        // through the first forget gate.
+        for r in 0..rows {
+            let extra = &mut dz[r * row + steps * h4..(r + 1) * row];
+            let (dh, rest) = extra.split_at_mut(hidden);
+            let (dc, rest) = rest.split_at_mut(hidden);
+            dh.copy_from_slice(&dh_next[r * hidden..(r + 1) * hidden]);
+            dc.copy_from_slice(&dc_next[r * hidden..(r + 1) * hidden]);
+            rest.fill(T::ZERO);
         }
     }
 }

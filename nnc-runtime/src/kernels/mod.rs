@@ -78,7 +78,9 @@ pub use norm::{
 };
 pub use packed::gemm_scratch_len;
 pub use pool::{avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward, Pool2d};
-pub use recurrent::{carry_out, recurrent_scratch_len, recurrent_weight_grad, RECURRENT_BLOCK};
+pub use recurrent::{
+    carry_out, recurrent_scratch_len, recurrent_weight_grad, Start, RECURRENT_BLOCK,
+};
 pub use rnn::{rnn_scan, rnn_scan_backward};
 pub use softmax::{log_softmax, log_softmax_backward, softmax, softmax_backward};
 

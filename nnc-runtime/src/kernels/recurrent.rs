@@ -42,17 +42,48 @@ pub(super) fn scan_tasks<T>(
 }
 
 /// A scan's operands for one direction of travel: what it reads, with its values per sample,
-/// and what it writes, likewise.
+/// and what it writes, likewise. An operand read may be empty (a scan from a zero state has no
+/// initial states); `third` is only read by the backward passes that start from given states.
 pub(super) struct Rows<'a, T> {
     pub first: (&'a [T], usize),
     pub second: (&'a [T], usize),
+    pub third: (&'a [T], usize),
     pub out: (&'a mut [T], usize),
 }
 
+/// The state before a scan's first step, as its backward pass sees it: zero, given (the
+/// carried state of a truncated backpropagation through time, which needs no gradient), or
+/// given and differentiated, when the backward pass also writes the initial state's gradient,
+/// `[planes, H]` per sample, as one more step of its output after the last (the rest of that
+/// row zero).
+#[derive(Clone, Copy, Debug)]
+pub enum Start<'a, T> {
+    /// The layer's default: zeros.
+    Zero,
+    /// Initial states `[B, planes, H]` that need no gradient.
+    Given(&'a [T]),
+    /// Initial states `[B, planes, H]` whose gradient the backward pass also writes.
+    Learned(&'a [T]),
+}
+
+impl<'a, T> Start<'a, T> {
+    /// The initial states, if any.
+    pub fn states(self) -> Option<&'a [T]> {
+        match self {
+            Start::Zero => None,
+            Start::Given(s) | Start::Learned(s) => Some(s),
+        }
+    }
+
+    /// Whether the backward pass writes the initial state's gradient.
+    pub fn learned(self) -> bool {
+        matches!(self, Start::Learned(_))
+    }
+}
+
 /// Runs `block` on every block of [`RECURRENT_BLOCK`] samples of a scan, each task of the
-/// threads taking whole blocks in order: the block's rows of the two operands read (the
-/// second empty where it is, as a scan from a zero state has no initial states) and of the
-/// output, and the task's scratch. `macs` is the scan's work in multiply-adds. Every scan and
+/// threads taking whole blocks in order: the block's rows of the operands read (`None` for an
+/// empty one) and of the output, and the task's scratch. `macs` is the scan's work in multiply-adds. Every scan and
 /// backward pass splits its batch this way, so each block's products see the same rows on any
 /// number of threads.
 pub(super) fn scan_blocks<T: Float>(
@@ -62,18 +93,20 @@ pub(super) fn scan_blocks<T: Float>(
     macs: usize,
     rows: Rows<'_, T>,
     scratch: &mut [T],
-    block: impl Fn(&[T], Option<&[T]>, &mut [T], &mut [T]) + Sync,
+    block: impl Fn(&[T], Option<&[T]>, Option<&[T]>, &mut [T], &mut [T]) + Sync,
 ) {
     let scratch = PerTask::new(scratch, recurrent_scratch_len(hidden));
     let tasks = scan_tasks(exec, batch, macs, &scratch);
     let Rows {
         first: (first, first_row),
         second: (second, second_row),
+        third: (third, third_row),
         out: (out, out_row),
     } = rows;
     let operands = (
         RowsRef(first, first_row),
         RowsRef(second, second_row),
+        RowsRef(third, third_row),
         RowsMut::new(out, out_row),
         scratch,
     );
@@ -82,18 +115,26 @@ pub(super) fn scan_blocks<T: Float>(
         RECURRENT_BLOCK,
         tasks,
         operands,
-        |_, (first, second, out, scratch)| {
+        |_, (first, second, third, out, scratch)| {
             let blocks = first
                 .chunks(RECURRENT_BLOCK * first_row)
                 .zip(out.chunks_mut(RECURRENT_BLOCK * out_row));
             for (b, (first, out)) in blocks.enumerate() {
-                let start = b * RECURRENT_BLOCK * second_row;
                 let n = first.len() / first_row;
-                let second = (!second.is_empty()).then(|| &second[start..start + n * second_row]);
-                block(first, second, out, scratch);
+                let (second, third) = (
+                    block_rows(second, second_row, b, n),
+                    block_rows(third, third_row, b, n),
+                );
+                block(first, second, third, out, scratch);
             }
         },
     );
+}
+
+/// The `n` rows of `all` (rows of `row` values) of block `b`, or `None` for an empty operand.
+fn block_rows<T>(all: &[T], row: usize, b: usize, n: usize) -> Option<&[T]> {
+    let start = b * RECURRENT_BLOCK * row;
+    (!all.is_empty()).then(|| &all[start..start + n * row])
 }
 
 /// Checks a scan's initial states: empty (a zero state) or `planes` vectors of `hidden` per
@@ -199,7 +240,8 @@ pub fn carry_out<T: Float>(
 ///
 /// The recurrent weight's gradient, `[G·H, H]` `= Σ over samples and steps t ≥ 1 of dz_tᵀ ·
 /// h_{t−1}`, from `dz` (`[B, T, G·H]`, `G` the cell's gates) and the record (`[B, planes, T,
-/// H]`, the hidden states its first plane).
+/// H]`, the hidden states its first plane); where the scan started from given states `init`
+/// (`[B, P, H]`, the hidden state first), plus `dz_0ᵀ · h_{−1}` for each sample.
 #[allow(clippy::too_many_arguments)] // The sizes and the operands.
 pub fn recurrent_weight_grad<T: Float>(
     exec: &Exec,
@@ -209,6 +251,7 @@ pub fn recurrent_weight_grad<T: Float>(
     planes: usize,
     dz: &[T],
     record: &[T],
+    init: Option<&[T]>,
     out: &mut [T],
 ) {
     assert!(
@@ -228,21 +271,54 @@ pub fn recurrent_weight_grad<T: Float>(
         batch.checked_mul(sample),
         "recurrent_weight_grad: record"
     );
-    if steps < 2 || batch == 0 {
-        // Only the zero state precedes the first step.
+    let init_row = match init {
+        Some(init) if batch > 0 => {
+            let row = init.len() / batch;
+            assert!(
+                row >= hidden && init.len() == row * batch && row.is_multiple_of(hidden),
+                "recurrent_weight_grad: the initial state is not B x P x H"
+            );
+            row
+        }
+        _ => 0,
+    };
+    // The hidden states before each step: from step 0 where the scan started from given
+    // states (the first of them read from `init`), else from step 1, after the zero state.
+    let first = if init.is_some() { 0 } else { 1 };
+    if steps <= first || batch == 0 {
         out.fill(T::ZERO);
         return;
     }
-    let work = batch * (steps - 1) * width * hidden;
+    let work = batch * (steps - first) * width * hidden;
     let tasks = exec.tasks_for(width.div_ceil(ROW_GRAIN), work, MIN_TASK_MACS);
     let operands = RowsMut::new(out, hidden);
     exec.split_rows(width, ROW_GRAIN, tasks, operands, |rows, out| {
         for b in 0..batch {
-            // Element (r, s) of dz_bᵀ in these rows, from step 1 on: dz[b, s + 1, r].
-            let a = &dz[(b * steps + 1) * width + rows.start..];
-            // The hidden states of sample b, steps 0 .. T − 1, row-major.
-            let h = &record[b * sample..][..(steps - 1) * hidden];
-            T::gemm_nn(rows.len(), hidden, steps - 1, a, 1, width, h, out, b > 0);
+            let mut accumulate = b > 0;
+            if let Some(init) = init {
+                // Element (r, 0) of dz_bᵀ in these rows: dz[b, 0, r], against h_{−1}.
+                let a = &dz[b * steps * width + rows.start..];
+                let h = &init[b * init_row..][..hidden];
+                T::gemm_nn(rows.len(), hidden, 1, a, 1, width, h, out, accumulate);
+                accumulate = true;
+            }
+            if steps > 1 {
+                // Element (r, s) of dz_bᵀ in these rows, from step 1 on: dz[b, s + 1, r].
+                let a = &dz[(b * steps + 1) * width + rows.start..];
+                // The hidden states of sample b, steps 0 .. T − 1, row-major.
+                let h = &record[b * sample..][..(steps - 1) * hidden];
+                T::gemm_nn(
+                    rows.len(),
+                    hidden,
+                    steps - 1,
+                    a,
+                    1,
+                    width,
+                    h,
+                    out,
+                    accumulate,
+                );
+            }
         }
     });
 }

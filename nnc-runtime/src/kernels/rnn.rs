@@ -4,7 +4,7 @@
 //! before the scan, which adds only the recurrent product, per step for a block of samples,
 //! and applies the activation. Its record `[B, 1, T, H]` is the hidden states.
 
-use super::recurrent::{check, check_init, scan_blocks, Rows, RECURRENT_BLOCK};
+use super::recurrent::{check, check_init, scan_blocks, Rows, Start, RECURRENT_BLOCK};
 use super::{vectorized, Exec};
 use crate::float::Float;
 
@@ -30,6 +30,7 @@ pub fn rnn_scan<T: Float>(
     let rows = Rows {
         first: (z, row),
         second: (init.unwrap_or(&[]), init_row),
+        third: (&[], 0),
         out: (h, row),
     };
     let macs = batch * steps * hidden * hidden;
@@ -40,7 +41,7 @@ pub fn rnn_scan<T: Float>(
         macs,
         rows,
         scratch,
-        |z, init, h, scratch| {
+        |z, init, _, h, scratch| {
             let rows = z.len() / row;
             let (h_prev, pre) = scratch.split_at_mut(RECURRENT_BLOCK * hidden);
             let (h_prev, pre) = (&mut h_prev[..rows * hidden], &mut pre[..rows * hidden]);
@@ -93,6 +94,9 @@ fn rnn_cell_body<T: Float>(relu: bool, pre: &[T], z: &[T], h: &mut [T]) {
 
 /// Backpropagation through time of the Elman RNN: `dz` (`[B, T, H]`) from the hidden states
 /// `h`, their gradient `dh` (what the rest of the model sends back to each step) and `W_hh`.
+/// The derivative reads only the outputs, so a given initial state matters only with
+/// [`Start::Learned`], when `dz` is `[B, T + 1, H]`: after each sample's steps, the gradient of
+/// its initial state.
 #[allow(clippy::too_many_arguments)] // The sizes, the operands and the scratch.
 pub fn rnn_scan_backward<T: Float>(
     exec: &Exec,
@@ -103,15 +107,36 @@ pub fn rnn_scan_backward<T: Float>(
     h: &[T],
     dh: &[T],
     w_hh: &[T],
+    start: Start<'_, T>,
     dz: &mut [T],
     scratch: &mut [T],
 ) {
-    let row = steps * check("rnn_scan_backward", batch, steps, hidden, 1, dz, w_hh, h);
+    let learned = start.learned();
+    let row = steps * hidden;
+    let out_row = row + if learned { hidden } else { 0 };
+    assert_eq!(
+        Some(dz.len()),
+        batch.checked_mul(out_row),
+        "rnn_scan_backward: dz is not B x {} x H",
+        steps + usize::from(learned)
+    );
+    check(
+        "rnn_scan_backward",
+        batch,
+        steps,
+        hidden,
+        1,
+        &dz[..batch * row],
+        w_hh,
+        h,
+    );
+    check_init("rnn_scan_backward", batch, 1, hidden, start.states());
     assert_eq!(dh.len(), h.len(), "rnn_scan_backward: dh");
     let rows = Rows {
         first: (h, row),
         second: (dh, row),
-        out: (dz, row),
+        third: (&[], 0),
+        out: (dz, out_row),
     };
     let macs = batch * steps * hidden * hidden;
     scan_blocks(
@@ -121,7 +146,7 @@ pub fn rnn_scan_backward<T: Float>(
         macs,
         rows,
         scratch,
-        |h, dh, dz, scratch| {
+        |h, dh, _, dz, scratch| {
             let (dh, rows) = (dh.unwrap_or(&[]), h.len() / row);
             // What step t + 1 sends back to h_t through the recurrent product.
             let dh_next = &mut scratch[..rows * hidden];
@@ -129,13 +154,19 @@ pub fn rnn_scan_backward<T: Float>(
             for t in (0..steps).rev() {
                 for r in 0..rows {
                     let at = r * row + t * hidden..r * row + (t + 1) * hidden;
+                    let out = r * out_row + t * hidden..r * out_row + (t + 1) * hidden;
                     let rec = &dh_next[r * hidden..(r + 1) * hidden];
-                    rnn_cell_backward(relu, &h[at.clone()], &dh[at.clone()], rec, &mut dz[at]);
+                    rnn_cell_backward(relu, &h[at.clone()], &dh[at], rec, &mut dz[out]);
                 }
-                if t > 0 {
-                    // h_{t−1} gets dz_t · W_hh.
+                if t > 0 || learned {
+                    // h_{t−1} (the initial state at t = 0) gets dz_t · W_hh.
                     let a = &dz[t * hidden..];
-                    T::gemm_nn(rows, hidden, hidden, a, row, 1, w_hh, dh_next, false);
+                    T::gemm_nn(rows, hidden, hidden, a, out_row, 1, w_hh, dh_next, false);
+                }
+            }
+            if learned {
+                for (r, d) in dh_next.chunks_exact(hidden).enumerate() {
+                    dz[r * out_row + row..(r + 1) * out_row].copy_from_slice(d);
                 }
             }
         },

@@ -27,9 +27,17 @@ pub struct Builder<'p> {
     /// rule that needs one value for two arguments (the LSTM's `dz`, behind both its input's
     /// and its weight's gradients) asks for it twice and gets one node.
     emitted: &'p mut HashMap<(Op, Vec<ValueId>), ValueId>,
+    /// Which values need a gradient (see `run`).
+    needs: &'p [bool],
 }
 
 impl Builder<'_> {
+    /// Whether `v` needs a gradient: a rule whose op can return an argument's gradient as a
+    /// by-product (a scan's initial state) asks before paying for it.
+    pub fn needs(&self, v: ValueId) -> bool {
+        self.needs[v.index()]
+    }
+
     pub fn emit(&mut self, op: Op, args: &[ValueId], name: String) -> ValueId {
         if let Some(&v) = self.emitted.get(&(op, args.to_vec())) {
             return v;
@@ -145,6 +153,7 @@ fn walk(
                 origin: id,
                 phase,
                 emitted: &mut emitted,
+                needs,
             };
             let contribution = rules::gradient(&mut b, &node, id, upstream, position);
             let total = match grads[arg.index()] {
@@ -197,6 +206,7 @@ fn own_final_gradients(p: &mut Program, phase: Phase, grads: &mut Gradients) {
                 origin: v,
                 phase,
                 emitted: &mut HashMap::new(),
+                needs: &[],
             };
             *slot = Some(b.emit(Op::Scale(Const::new(1.0)), &[v], name));
         }

@@ -4,7 +4,7 @@
 //! Notation: `g` is d loss / d result; a loss term is a root, where `g` is 1 and absent.
 
 use super::Builder;
-use crate::ir::{Act, Const, Node, Op, Shape, Type, ValueId};
+use crate::ir::{Act, Const, Node, Op, ScanStart, Shape, Type, ValueId};
 
 /// The gradient contribution of `node` (whose value is `id`) to its argument `position`.
 pub fn gradient(
@@ -166,75 +166,76 @@ pub fn gradient(
                 _ => b.emit(Op::ChannelSum, &[upstream()], name),
             }
         }
-        // The LSTM scan, r = scan(z, W_hh):  dz by backpropagation through time from dr (the
-        // gradients of h and c that the rest of the model sends back),  dW_hh = Σ_t dz_tᵀ ·
-        // h_{t−1}, which needs dz too: the builder emits the same node once for both.
-        Op::LstmScan {
-            hidden,
-            init: false,
-        } => {
-            let w_hh = node.args[1];
-            let dz = b.emit(
-                Op::LstmScanGrad { hidden },
-                &[id, upstream(), w_hh],
-                format!("d_{}", b.program.graph.node(node.args[0]).name),
-            );
+        // The LSTM scan, r = scan(z, W_hh[, s0]):  dz by backpropagation through time from dr
+        // (the gradients of h and c that the rest of the model sends back),  dW_hh = Σ_t dz_tᵀ ·
+        // h_{t−1} (h_{−1} the given initial h),  ds0 = what reaches the state before the first
+        // step, which the same backward scan returns after the steps when s0 needs it. All
+        // three read the same node: the builder emits it once.
+        Op::LstmScan { hidden, init } | Op::RnnScan { hidden, init, .. } => {
+            let (w_hh, steps) = (node.args[1], b.program.graph.ty(id).shape.sample_dims()[1]);
+            let start = scan_start(b, node, init);
+            let mut args = vec![id, upstream(), w_hh];
+            args.extend(node.args.get(2));
+            let (op, width, planes) = match node.op {
+                Op::LstmScan { .. } => (Op::LstmScanGrad { hidden, start }, 4 * hidden, 2),
+                _ => {
+                    let relu = matches!(node.op, Op::RnnScan { relu: true, .. });
+                    (
+                        Op::RnnScanGrad {
+                            hidden,
+                            relu,
+                            start,
+                        },
+                        hidden,
+                        1,
+                    )
+                }
+            };
+            let z_name = format!("d_{}", b.program.graph.node(node.args[0]).name);
+            // Where the result holds only dz, it is named as dz.
+            let all_name = match start {
+                ScanStart::Learned => format!("{z_name}.all"),
+                _ => z_name.clone(),
+            };
+            let all = b.emit(op, &args, all_name);
+            let dz = steps_of(b, all, start != ScanStart::Learned, 0, steps, z_name);
             match position {
                 0 => dz,
-                _ => b.emit(Op::ScanWeightGrad { hidden }, &[dz, id], name),
+                1 => {
+                    let mut args = vec![dz, id];
+                    args.extend(node.args.get(2));
+                    b.emit(Op::ScanWeightGrad { hidden, init }, &args, name)
+                }
+                _ => initial_grad(b, all, steps, width, planes, hidden, name),
             }
         }
-        // The plain RNN, r = scan(z, W_hh), likewise.
-        Op::RnnScan {
-            hidden,
-            relu,
-            init: false,
-        } => {
-            let w_hh = node.args[1];
-            let dz = b.emit(
-                Op::RnnScanGrad { hidden, relu },
-                &[id, upstream(), w_hh],
-                format!("d_{}", b.program.graph.node(node.args[0]).name),
-            );
-            match position {
-                0 => dz,
-                _ => b.emit(Op::ScanWeightGrad { hidden }, &[dz, id], name),
-            }
-        }
-        // The GRU, r = scan(x, W_hh, b_hh): one backward scan gives the gradients of the input
-        // projection and of the hidden product W_hh·h + b_hh, from which W_hh's and b_hh's
-        // follow as for a dense layer's.
-        Op::GruScan {
-            hidden,
-            init: false,
-        } => {
-            let w_hh = node.args[1];
-            let planes = b.emit(
-                Op::GruScanGrad { hidden },
-                &[id, upstream(), w_hh],
-                format!("d_{}.planes", node.name),
-            );
-            let steps = b.program.graph.ty(id).shape.sample_dims()[1];
-            let plane = |b: &mut Builder, p: usize, name: String| {
-                let slice = Op::Slice {
-                    axis: 1,
-                    start: p,
-                    len: 1,
-                };
-                let s = b.emit(slice, &[planes], format!("{name}.plane"));
-                let ty = Type::float(Shape::batched(&[steps, 3 * hidden]));
-                b.emit_typed(Op::Reshape, &[s], ty, name)
+        // The GRU, r = scan(x, W_hh, b_hh[, s0]): one backward scan gives the gradients of the
+        // input projection and of the hidden product W_hh·h + b_hh, from which W_hh's and
+        // b_hh's follow as for a dense layer's, and, after them, the initial state's.
+        Op::GruScan { hidden, init } => {
+            let (w_hh, steps) = (node.args[1], b.program.graph.ty(id).shape.sample_dims()[1]);
+            let start = scan_start(b, node, init);
+            let mut args = vec![id, upstream(), w_hh];
+            args.extend(node.args.get(3));
+            let op = Op::GruScanGrad { hidden, start };
+            let all = b.emit(op, &args, format!("d_{}.planes", node.name));
+            let d_hidden = |b: &mut Builder| {
+                let name = format!("d_{}.hidden", node.name);
+                steps_of(b, all, false, steps, steps, name)
             };
             match position {
-                0 => plane(b, 0, name),
+                0 => steps_of(b, all, false, 0, steps, name),
                 1 => {
-                    let d_hidden = plane(b, 1, format!("d_{}.hidden", node.name));
-                    b.emit(Op::ScanWeightGrad { hidden }, &[d_hidden, id], name)
+                    let d_hidden = d_hidden(b);
+                    let mut args = vec![d_hidden, id];
+                    args.extend(node.args.get(3));
+                    b.emit(Op::ScanWeightGrad { hidden, init }, &args, name)
                 }
-                _ => {
-                    let d_hidden = plane(b, 1, format!("d_{}.hidden", node.name));
+                2 => {
+                    let d_hidden = d_hidden(b);
                     b.emit(Op::SumRows { keep: 1 }, &[d_hidden], name)
                 }
+                _ => initial_grad(b, all, 2 * steps, 3 * hidden, 1, hidden, name),
             }
         }
         // y = max of each window:  dx = dy at each window's maximum (y, found again in x),
@@ -286,9 +287,6 @@ pub fn gradient(
         | Op::RnnScanGrad { .. }
         | Op::GruScanGrad { .. }
         | Op::ScanWeightGrad { .. }
-        | Op::LstmScan { init: true, .. }
-        | Op::RnnScan { init: true, .. }
-        | Op::GruScan { init: true, .. }
         | Op::Carried(_)
         | Op::CarryOut { .. }
         | Op::Dense { .. } => {
@@ -321,4 +319,69 @@ fn product_grad(
         (_, _, false) => ((!ta, false), [a, g]),
         (_, _, true) => ((true, ta), [g, a]),
     }
+}
+
+/// How a scan's backward pass starts: from zero, or from its given initial state (its last
+/// argument), whose gradient it also returns when the state needs one.
+fn scan_start(b: &Builder<'_>, node: &Node, init: bool) -> ScanStart {
+    match node.args.last() {
+        Some(&s) if init && b.needs(s) => ScanStart::Learned,
+        _ if init => ScanStart::Given,
+        _ => ScanStart::Zero,
+    }
+}
+
+/// Steps `from .. from + steps` of a scan's backward result `[B, rows, width]`: the result
+/// itself where it holds just those (`whole`), else a slice of it.
+fn steps_of(
+    b: &mut Builder<'_>,
+    all: ValueId,
+    whole: bool,
+    from: usize,
+    steps: usize,
+    name: String,
+) -> ValueId {
+    if whole {
+        return all;
+    }
+    let op = Op::Slice {
+        axis: 1,
+        start: from,
+        len: steps,
+    };
+    b.emit(op, &[all], name)
+}
+
+/// The initial state's gradient `[B, planes, hidden]` from the row after the steps (`row`) of
+/// a scan's backward result of `width` values per row, which it starts.
+#[allow(clippy::too_many_arguments)] // The result, where the gradient lies in it, and its shape.
+fn initial_grad(
+    b: &mut Builder<'_>,
+    all: ValueId,
+    row: usize,
+    width: usize,
+    planes: usize,
+    hidden: usize,
+    name: String,
+) -> ValueId {
+    let last = Op::Slice {
+        axis: 1,
+        start: row,
+        len: 1,
+    };
+    let state = planes * hidden;
+    let mut v = b.emit(last, &[all], format!("{name}.row"));
+    if state < width {
+        let head = Op::Slice {
+            axis: 2,
+            start: 0,
+            len: state,
+        };
+        v = b.emit(head, &[v], format!("{name}.head"));
+    }
+    let ty = Type::float(Shape::batched(&[planes, hidden]));
+    if *b.program.graph.ty(v) == ty {
+        return v;
+    }
+    b.emit_typed(Op::Reshape, &[v], ty, name)
 }
