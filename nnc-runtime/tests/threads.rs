@@ -407,40 +407,30 @@ fn lstm_kernels<T: Float>() {
         &mut scratch(Exec::serial()),
     );
     let d_record = random::<T>(record_len, 33);
-    same_bits("lstm_scan_backward", batch * steps * h4, |e, dz| {
-        lstm_scan_backward(
-            e,
-            batch,
-            steps,
-            hidden,
-            &record,
-            &d_record,
-            &w,
-            Start::Zero,
-            dz,
-            &mut scratch(e),
-        )
-    });
-    // From given initial states, with their gradients after each sample's steps.
+    // From zero, and from given initial states with their gradients after each sample's steps.
     let init = random::<T>(batch * 2 * hidden, 38);
-    same_bits(
-        "lstm_scan_backward, learned start",
-        batch * (steps + 1) * h4,
-        |e, dz| {
+    let starts = [
+        ("zero", Start::Zero, steps),
+        ("given", Start::Learned(&init), steps + 1),
+    ];
+    for (from, start, rows) in starts {
+        let what = format!("lstm_scan_backward from a {from} state");
+        same_bits(&what, batch * rows * h4, |e, dz| {
+            let (record, d_record, w) = (&record[..], &d_record[..], &w[..]);
             lstm_scan_backward(
                 e,
                 batch,
                 steps,
                 hidden,
-                &record,
-                &d_record,
-                &w,
-                Start::Learned(&init),
+                record,
+                d_record,
+                w,
+                start,
                 dz,
                 &mut scratch(e),
             )
-        },
-    );
+        });
+    }
     let dz = random::<T>(batch * steps * h4, 34);
     same_bits("lstm_weight_grad", h4 * hidden, |e, dw| {
         recurrent_weight_grad(e, batch, steps, hidden, 6, &dz, &record, None, dw)
@@ -544,39 +534,29 @@ fn gru_kernels<T: Float>() {
         &mut scratch(serial),
     );
     let d_record = random::<T>(record_len, 44);
-    same_bits("gru_scan_backward", batch * 2 * steps * h3, |e, dx| {
-        gru_scan_backward(
-            e,
-            batch,
-            steps,
-            hidden,
-            &record,
-            &d_record,
-            &w,
-            Start::Zero,
-            dx,
-            &mut scratch(e),
-        )
-    });
     let init = random::<T>(batch * hidden, 45);
-    same_bits(
-        "gru_scan_backward, learned start",
-        batch * (2 * steps + 1) * h3,
-        |e, dx| {
+    let starts = [
+        ("zero", Start::Zero, 2 * steps),
+        ("given", Start::Learned(&init), 2 * steps + 1),
+    ];
+    for (from, start, rows) in starts {
+        let what = format!("gru_scan_backward from a {from} state");
+        same_bits(&what, batch * rows * h3, |e, dx| {
+            let (record, d_record, w) = (&record[..], &d_record[..], &w[..]);
             gru_scan_backward(
                 e,
                 batch,
                 steps,
                 hidden,
-                &record,
-                &d_record,
-                &w,
-                Start::Learned(&init),
+                record,
+                d_record,
+                w,
+                start,
                 dx,
                 &mut scratch(e),
             )
-        },
-    );
+        });
+    }
 }
 
 #[test]
