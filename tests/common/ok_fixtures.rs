@@ -38,7 +38,7 @@ macro_rules! ok_fixtures {
             mnist_mlp => "tests/fixtures/ok/mnist_mlp.nnc": [MnistMlp],
             multi_label => "tests/fixtures/ok/multi_label.nnc": [MultiLabel],
             no_bias => "tests/fixtures/ok/no_bias.nnc": [NoBias],
-            padded => "tests/fixtures/ok/padded.nnc": [PaddedTagger, PaddedLstm, PaddedNll],
+            padded => "tests/fixtures/ok/padded.nnc": [PaddedTagger, PaddedLstm, PaddedNll, PaddedClassifier],
             positions => "tests/fixtures/ok/positions.nnc": [Positions],
             residual => "tests/fixtures/ok/residual.nnc": [Residual],
             rnn => "tests/fixtures/ok/rnn.nnc": [RnnClassifier, StackedRnn, BiRnn],

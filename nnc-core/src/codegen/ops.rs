@@ -446,6 +446,22 @@ impl Ctx<'_> {
                 let (dim, ids, gy) = (self.width(arg(1)), &a[0], &a[1]);
                 quote!(#k::embedding_backward(exec, #dim, #ids, #gy, #out))
             }
+            Op::SelectRow | Op::SelectRowGrad { .. } => {
+                // The rows and the values per row of the `[B, rows, …]` side.
+                let full = if node.op == Op::SelectRow {
+                    g.ty(arg(0))
+                } else {
+                    &node.ty
+                };
+                let dims = full.shape.sample_dims();
+                let width: usize = dims[1..].iter().product();
+                let (rows, width, x, index) = (usize_lit(dims[0]), usize_lit(width), &a[0], &a[1]);
+                if node.op == Op::SelectRow {
+                    quote!(#k::select_rows(exec, #rows, #width, #x, #index, #out))
+                } else {
+                    quote!(#k::select_rows_backward(exec, #rows, #width, #x, #index, #out))
+                }
+            }
             Op::Conv { geom, bias, act } => {
                 let (geom, x, w) = (ident(self.names.conv(&geom)), &a[0], &a[1]);
                 let b = if bias {
@@ -1112,6 +1128,8 @@ impl Ctx<'_> {
                 arg(0)
             ),
             Op::Embedding => format!("{me} = rows of {} picked by the ids {}    {shape}", arg(1), arg(0)),
+            Op::SelectRow => format!("{me} = each sample's row of {} at its index {}    {shape}", arg(0), arg(1)),
+            Op::SelectRowGrad { .. } => format!("{me} = {} at each sample's index {}, zeros elsewhere    {shape}", arg(0), arg(1)),
             Op::EmbeddingGrad => format!(
                 "{me} = rows of {} added up by id {}, zero for ids not seen",
                 arg(1),

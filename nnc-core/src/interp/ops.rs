@@ -173,6 +173,8 @@ pub fn eval(
             transpose_b,
         } => batch_matmul(x(0)?, x(1)?, transpose_a, transpose_b)?,
         Op::EmbeddingGrad => embedding_grad(ids(args, 0)?, x(1)?, out)?,
+        Op::SelectRow => select_row(x(0)?, ids(args, 1)?, out)?,
+        Op::SelectRowGrad { rows } => select_row_grad(x(0)?, ids(args, 1)?, rows, out)?,
         Op::Loss(spec) => Tensor::scalar(loss::value(spec, x(0)?, args[1])?),
         Op::LossGrad(spec) => loss::gradient(spec, x(0)?, args[1])?,
         Op::SoftmaxLossGrad(spec) => loss::softmax_gradient(spec, x(0)?, args[1])?,
@@ -450,6 +452,46 @@ fn embedding(ids: &[u32], table: &Tensor, out: &[usize]) -> Result<Tensor, Strin
         data.extend_from_slice(&table.data[id * dim..(id + 1) * dim]);
     }
     Tensor::new(out.to_vec(), data)
+}
+
+/// Each sample's row of `x` (`[B, T, …]`) at its index.
+fn select_row(x: &Tensor, index: &[u32], out: &[usize]) -> Result<Tensor, String> {
+    let (batch, rows) = (index.len(), x.shape.get(1).copied().unwrap_or(0));
+    let width = x.len() / (batch * rows).max(1);
+    let mut data = Vec::with_capacity(batch * width);
+    for (b, &i) in index.iter().enumerate() {
+        let i = i as usize;
+        if i >= rows {
+            return Err(format!(
+                "index {i} of sample {b} is not below its {rows} rows"
+            ));
+        }
+        let start = (b * rows + i) * width;
+        data.extend_from_slice(&x.data[start..start + width]);
+    }
+    Tensor::new(out.to_vec(), data)
+}
+
+/// The gradient of `select_row`: each sample's `g` at its index of `rows`, zeros elsewhere.
+fn select_row_grad(
+    g: &Tensor,
+    index: &[u32],
+    rows: usize,
+    out: &[usize],
+) -> Result<Tensor, String> {
+    let batch = index.len();
+    let width = g.len() / batch.max(1);
+    let mut t = Tensor::filled(out.to_vec(), 0.0);
+    if t.len() != batch * rows * width {
+        return Err(format!(
+            "a select gradient of shape {out:?} for {batch} x {rows} x {width}"
+        ));
+    }
+    for (b, &i) in index.iter().enumerate() {
+        let start = (b * rows + i as usize) * width;
+        t.data[start..start + width].copy_from_slice(&g.data[b * width..(b + 1) * width]);
+    }
+    Ok(t)
 }
 
 /// The table gradient: row `v` is the sum of the rows of `g` whose id is `v`.

@@ -360,6 +360,12 @@ pub enum Op {
     /// The table gradient of an embedding: every row of `g` added into the row of its id,
     /// every other row zero, `[V, D]`. Args: ids, g.
     EmbeddingGrad,
+    /// Each sample's row at its own index: `[B, T, …] x, [B, 1] ids(N ≤ T) → [B, …]`, the
+    /// last real step of a padded sequence. Args: x, index.
+    SelectRow,
+    /// The gradient of [`Op::SelectRow`]: each sample's `g` at its index of `rows`, zeros
+    /// elsewhere, `[B, rows, …]`. Args: g, index.
+    SelectRowGrad { rows: usize },
     /// Sum over every axis but the last `keep`: `[…, n] → [n]` for `keep` 1 (a bias gradient),
     /// `[B, t, n] → [t, n]` for 2. Args: x.
     SumRows { keep: usize },
@@ -844,6 +850,55 @@ impl Op {
                     }
                     _ => Err(format!(
                         "{self} of {} needs a [{range}, dim] table, found {}",
+                        args[0], args[1]
+                    )),
+                }
+            }
+            Op::SelectRow => {
+                float(args[0])?;
+                let rows = match args[0].shape.0.as_slice() {
+                    [Dim::Batch, Dim::Fixed(t), _, ..] => *t,
+                    _ => {
+                        return Err(format!(
+                            "{self} expects [B, T, …] values, found {}",
+                            args[0]
+                        ))
+                    }
+                };
+                match (args[1].dtype, args[1].shape.0.as_slice()) {
+                    (DType::Ids(range), [Dim::Batch, Dim::Fixed(1)]) if range <= rows => {
+                        Ok(Type::float(Shape(
+                            [Dim::Batch]
+                                .into_iter()
+                                .chain(args[0].shape.0[2..].iter().copied())
+                                .collect(),
+                        )))
+                    }
+                    _ => Err(format!(
+                        "{self} expects one index below {rows} per sample, found {}",
+                        args[1]
+                    )),
+                }
+            }
+            Op::SelectRowGrad { rows } => {
+                float(args[0])?;
+                let (DType::Ids(range), [Dim::Batch, Dim::Fixed(1)]) =
+                    (args[1].dtype, args[1].shape.0.as_slice())
+                else {
+                    return Err(format!(
+                        "{self} expects one index per sample, found {}",
+                        args[1]
+                    ));
+                };
+                match args[0].shape.0.as_slice() {
+                    [Dim::Batch, rest @ ..] if !rest.is_empty() && range <= rows => {
+                        let dims = [Dim::Batch, Dim::Fixed(rows)]
+                            .into_iter()
+                            .chain(rest.iter().copied());
+                        Ok(Type::float(Shape(dims.collect())))
+                    }
+                    _ => Err(format!(
+                        "{self} of {rows} rows does not fit {} and {}",
                         args[0], args[1]
                     )),
                 }
@@ -1436,6 +1491,8 @@ impl fmt::Display for Op {
             Op::Reshape => f.write_str("reshape"),
             Op::Embedding => f.write_str("embedding"),
             Op::EmbeddingGrad => f.write_str("embedding_grad"),
+            Op::SelectRow => f.write_str("select_row"),
+            Op::SelectRowGrad { rows } => write!(f, "select_row_grad(rows {rows})"),
             Op::SumRows { keep: 1 } => f.write_str("sum_rows"),
             Op::SumRows { keep } => write!(f, "sum_rows(keep {keep})"),
             Op::SumAxis { axis, scale } if scale.get() == 1.0 => write!(f, "sum(axis {axis})"),

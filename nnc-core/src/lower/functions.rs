@@ -1,7 +1,7 @@
 //! The functions of values in `let` expressions: `concat` and `slice` along an axis, `sum` and
 //! `mean` over an axis, `transpose` and `permute` of a sample's axes, and the batched
 //! `matmul` of attention (`h_n` and `c_n`, a recurrent layer's final states, are
-//! `recurrent_state.rs`'s). Each checks its operands' shapes with diagnostics that show them;
+//! `recurrent_state.rs`'s, and `select` is `select.rs`'s). Each checks its operands' shapes with diagnostics that show them;
 //! axes count the dimensions of one sample, the batch being implicit.
 
 use super::args::{self, Bound, BoundArgs, Kind, Param};
@@ -21,6 +21,7 @@ const FUNCTIONS: &[&str] = &[
     "matmul",
     "h_n",
     "c_n",
+    "select",
 ];
 
 const AXIS_HINT: &str = "an axis counts the dimensions of one sample from 0, or from the end when negative: `axis = -1` is the last";
@@ -105,8 +106,10 @@ impl Lowerer<'_> {
             self.error(d);
             return None;
         }
-        if func == "h_n" || func == "c_n" {
-            return self.final_state(call, name);
+        match func {
+            "h_n" | "c_n" => return self.final_state(call, name),
+            "select" => return self.select(call, name),
+            _ => {}
         }
         let ops = self.operands(call, func)?;
         let what = format!("`{func}`");

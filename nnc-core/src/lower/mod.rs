@@ -21,6 +21,7 @@ mod recurrent;
 mod recurrent_state;
 mod repeat;
 mod reshape;
+mod select;
 mod training;
 
 use crate::diag::{Diagnostic, Diagnostics, Span};

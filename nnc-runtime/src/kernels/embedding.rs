@@ -1,4 +1,6 @@
-//! Embedding lookups: rows of a table gathered by integer ids, and the table's gradient.
+//! Embedding lookups: rows of a table gathered by integer ids, and the table's gradient; and
+//! the per-sample form, `select`: each sample's row at its own index (the last real step of a
+//! padded sequence), and its gradient.
 //!
 //! The ids were range-checked by the generated method before any kernel runs, so indexing
 //! here cannot fail on caller input; a bad id would be a generator bug and panics.
@@ -50,5 +52,70 @@ pub fn embedding_backward<T: Float>(_: &Exec, dim: usize, ids: &[u32], g: &[T], 
         for (t, x) in g_table[start..start + dim].iter_mut().zip(row) {
             *t += *x;
         }
+    }
+}
+
+/// `out[b, :] = x[b, index[b], :]` for each sample `b` of `x` (`[B, rows, width]`): one row of
+/// every sample, picked by that sample's index.
+pub fn select_rows<T: Float>(
+    _: &Exec,
+    rows: usize,
+    width: usize,
+    x: &[T],
+    index: &[u32],
+    out: &mut [T],
+) {
+    let batch = index.len();
+    assert_eq!(
+        x.len(),
+        batch * rows * width,
+        "select_rows: x is not B x {rows} x {width}"
+    );
+    assert_eq!(
+        out.len(),
+        batch * width,
+        "select_rows: out is not B x {width}"
+    );
+    if width == 0 {
+        return;
+    }
+    let samples = x
+        .chunks_exact(rows * width)
+        .zip(out.chunks_exact_mut(width));
+    for ((sample, row), &i) in samples.zip(index) {
+        let start = i as usize * width;
+        row.copy_from_slice(&sample[start..start + width]);
+    }
+}
+
+/// The gradient of [`select_rows`]: each sample's `g` row at its index, zeros elsewhere
+/// (`[B, rows, width]`).
+pub fn select_rows_backward<T: Float>(
+    _: &Exec,
+    rows: usize,
+    width: usize,
+    g: &[T],
+    index: &[u32],
+    dx: &mut [T],
+) {
+    let batch = index.len();
+    assert_eq!(
+        g.len(),
+        batch * width,
+        "select_rows_backward: g is not B x {width}"
+    );
+    assert_eq!(
+        dx.len(),
+        batch * rows * width,
+        "select_rows_backward: dx is not B x {rows} x {width}"
+    );
+    dx.fill(T::ZERO);
+    if width == 0 {
+        return;
+    }
+    let samples = dx.chunks_exact_mut(rows * width).zip(g.chunks_exact(width));
+    for ((sample, row), &i) in samples.zip(index) {
+        let start = i as usize * width;
+        sample[start..start + width].copy_from_slice(row);
     }
 }

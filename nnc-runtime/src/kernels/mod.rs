@@ -54,7 +54,7 @@ pub use elementwise::{
     accumulate, add, add_assign, copy_cols, mul, mul_inplace, reverse_blocks, scale, slice_cols,
     sub,
 };
-pub use embedding::{embedding, embedding_backward};
+pub use embedding::{embedding, embedding_backward, select_rows, select_rows_backward};
 pub use exec::{Exec, THREADS_ENV};
 pub use gru::{gru_scan, gru_scan_backward, GRU_PLANES};
 pub use layer_norm::{layer_norm, layer_norm_backward, layer_norm_scale_grad};

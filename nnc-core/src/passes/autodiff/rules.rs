@@ -115,6 +115,15 @@ pub fn gradient(
         // y[…, :] = table[ids[…], :]:  d table[v] = Σ of dy's rows whose id is v. Ids are
         // integers and never get a gradient.
         Op::Embedding => b.emit(Op::EmbeddingGrad, &[node.args[0], upstream()], name),
+        // y = x[index]: dx = g at the index, zeros elsewhere (the index is ids: no gradient).
+        Op::SelectRow => {
+            let rows = b.program.graph.ty(node.args[0]).shape.sample_dims()[0];
+            b.emit(
+                Op::SelectRowGrad { rows },
+                &[upstream(), node.args[1]],
+                name,
+            )
+        }
         // y = γ·x̂ + β with x̂ = (x − μ)·σ⁻¹ per channel, μ and σ² the batch's statistics (n
         // values per channel):  dx = γ·σ⁻¹·(dy − mean(dy) − x̂·mean(dy ⊙ x̂)), which includes
         // the paths through μ and σ (so `batch_norm_stats` is not differentiated),
@@ -271,6 +280,7 @@ pub fn gradient(
         | Op::RunningVar { .. }
         | Op::Pad { .. }
         | Op::EmbeddingGrad
+        | Op::SelectRowGrad { .. }
         | Op::SumRows { .. }
         | Op::ActivationGrad(_)
         | Op::SoftmaxGrad
