@@ -409,28 +409,15 @@ fn lstm_kernels<T: Float>() {
     let d_record = random::<T>(record_len, 33);
     // From zero, and from given initial states with their gradients after each sample's steps.
     let init = random::<T>(batch * 2 * hidden, 38);
-    let starts = [
-        ("zero", Start::Zero, steps),
-        ("given", Start::Learned(&init), steps + 1),
-    ];
-    for (from, start, rows) in starts {
-        let what = format!("lstm_scan_backward from a {from} state");
-        same_bits(&what, batch * rows * h4, |e, dz| {
-            let (record, d_record, w) = (&record[..], &d_record[..], &w[..]);
-            lstm_scan_backward(
-                e,
-                batch,
-                steps,
-                hidden,
-                record,
-                d_record,
-                w,
-                start,
-                dz,
-                &mut scratch(e),
-            )
-        });
-    }
+    let scan = Scan {
+        batch,
+        steps,
+        hidden,
+        record: &record,
+        d_record: &d_record,
+        w: &w,
+    };
+    scan.backward_from_each_start("lstm_scan_backward", lstm_scan_backward, &init, h4, steps);
     let dz = random::<T>(batch * steps * h4, 34);
     same_bits("lstm_weight_grad", h4 * hidden, |e, dw| {
         recurrent_weight_grad(e, batch, steps, hidden, 6, &dz, &record, None, dw)
@@ -535,27 +522,67 @@ fn gru_kernels<T: Float>() {
     );
     let d_record = random::<T>(record_len, 44);
     let init = random::<T>(batch * hidden, 45);
-    let starts = [
-        ("zero", Start::Zero, 2 * steps),
-        ("given", Start::Learned(&init), 2 * steps + 1),
-    ];
-    for (from, start, rows) in starts {
-        let what = format!("gru_scan_backward from a {from} state");
-        same_bits(&what, batch * rows * h3, |e, dx| {
-            let (record, d_record, w) = (&record[..], &d_record[..], &w[..]);
-            gru_scan_backward(
-                e,
-                batch,
-                steps,
-                hidden,
-                record,
-                d_record,
-                w,
-                start,
-                dx,
-                &mut scratch(e),
-            )
-        });
+    let scan = Scan {
+        batch,
+        steps,
+        hidden,
+        record: &record,
+        d_record: &d_record,
+        w: &w,
+    };
+    scan.backward_from_each_start("gru_scan_backward", gru_scan_backward, &init, h3, 2 * steps);
+}
+
+/// A recurrent scan's backward kernel: the sizes (batch, steps, hidden), the record, its
+/// gradient, `W_hh`, the start, the output and the scratch.
+type BackwardScan<T> =
+    fn(&Exec, usize, usize, usize, &[T], &[T], &[T], Start<'_, T>, &mut [T], &mut [T]);
+
+/// What a scan's backward pass reads.
+struct Scan<'a, T> {
+    batch: usize,
+    steps: usize,
+    hidden: usize,
+    record: &'a [T],
+    d_record: &'a [T],
+    w: &'a [T],
+}
+
+impl<T: Float> Scan<'_, T> {
+    /// Checks `kernel` from a zero start and from the learned start `init`, whose output has
+    /// one row more per sample: `rows` rows of `width` from zero.
+    fn backward_from_each_start(
+        &self,
+        what: &str,
+        kernel: BackwardScan<T>,
+        init: &[T],
+        width: usize,
+        rows: usize,
+    ) {
+        let scratch =
+            |e: &Exec| Aligned::<T>::zeros(recurrent_scratch_len(self.hidden) * e.threads());
+        let starts = [
+            ("zero", Start::Zero, rows),
+            ("given", Start::Learned(init), rows + 1),
+        ];
+        for (from, start, rows) in starts {
+            let what = format!("{what} from a {from} state");
+            same_bits(&what, self.batch * rows * width, |e, out| {
+                let (b, t, h) = (self.batch, self.steps, self.hidden);
+                kernel(
+                    e,
+                    b,
+                    t,
+                    h,
+                    self.record,
+                    self.d_record,
+                    self.w,
+                    start,
+                    out,
+                    &mut scratch(e),
+                )
+            });
+        }
     }
 }
 
