@@ -70,6 +70,9 @@ mod gru {
 mod carried {
     nnc::include_model!("tests/fixtures/ok/carried_state.nnc");
 }
+mod padded {
+    nnc::include_model!("tests/fixtures/ok/padded.nnc");
+}
 mod gpt {
     nnc::include_model!("tests/fixtures/ok/gpt.nnc");
 }
@@ -141,6 +144,11 @@ fn allocation_free_steps(threads: usize) {
     let mut carried = carried::CarriedLstm::new(0);
     let mut carried_ws = carried.workspace_with_threads(batch, threads);
     let mut states = vec![0.0f32; 2 * batch * 4];
+    // Padded sequences read at each one's last real step.
+    let mut classifier = padded::PaddedClassifier::new(0);
+    let mut classifier_ws = classifier.workspace_with_threads(batch, threads);
+    let last: Vec<u32> = (0..batch as u32).map(|i| i % 6).collect();
+    let labels3: Vec<u32> = (0..batch as u32).map(|i| i % 3).collect();
     // Generation: one position at a time from the carried state, through stacked layers.
     let tagger = gru::GruTagger::new(0);
     let mut tagger_ws = tagger.workspace_with_threads(batch, threads);
@@ -215,6 +223,10 @@ fn allocation_free_steps(threads: usize) {
         let (xs, ys) = (&x[..n * 15], &x[..n * 10]);
         carried
             .train_step(&mut carried_ws, xs, &h[..n * 4], &c[..n * 4], ys)
+            .unwrap();
+        let (xs, ids) = (&x[..n * 18], &last[..n]);
+        classifier
+            .train_step(&mut classifier_ws, xs, ids, &labels3[..n])
             .unwrap();
         let state = |i| <carried::CarriedLstm as nnc::runtime::Model>::output(&carried_ws, i);
         h[..n * 4].copy_from_slice(state(1).unwrap());

@@ -12,7 +12,7 @@ macro_rules! ok_fixtures {
             batch_norm => "tests/fixtures/ok/batch_norm.nnc": [BatchNormMlp, Norm, Channels, Named],
             bce_unfused => "tests/fixtures/ok/bce_unfused.nnc": [BceUnfused],
             carried_state => "tests/fixtures/ok/carried_state.nnc": [
-                CarriedLstm, LearnedStartGru, Seq2Seq, RnnCarried
+                CarriedLstm, LearnedStartGru, Seq2Seq, RnnCarried, StackedStarts
             ],
             char_mlp => "tests/fixtures/ok/char_mlp.nnc": [CharMlp],
             concat_axes => "tests/fixtures/ok/concat_axes.nnc": [ConcatAxes],

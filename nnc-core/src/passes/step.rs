@@ -53,6 +53,23 @@ fn analyse(p: &Program) -> Result<Vec<Option<Pos>>, String> {
             stack.extend(g.node(v).args.iter().copied());
         }
     }
+    // The step carries each layer's state itself, from zero; a state given as a value would
+    // have to replace it at the first position only.
+    let given = g.ids().filter(|id| needed[id.index()]).find(|id| {
+        matches!(
+            g.node(*id).op,
+            Op::LstmScan { init: true, .. }
+                | Op::RnnScan { init: true, .. }
+                | Op::GruScan { init: true, .. }
+        )
+    });
+    if let Some(id) = given {
+        let name = &g.node(id).name;
+        return Err(format!(
+            "layer `{}` starts from a given state (`h0`); the same model without `h0` steps from the same checkpoint",
+            name.strip_suffix(".record").unwrap_or(name)
+        ));
+    }
     if !p.is_recurrent() && !p.attends() {
         return Err(
             "the model has no recurrent or attention layer: its positions are independent, so \
@@ -83,16 +100,6 @@ fn analyse(p: &Program) -> Result<Vec<Option<Pos>>, String> {
                 Pos::Seq(1) => Pos::Seq(2),
                 _ => return Err(unsupported()),
             },
-            // The step carries each layer's state itself, from zero; a state given as a value
-            // would have to replace it at the first position only.
-            Op::LstmScan { init: true, .. }
-            | Op::RnnScan { init: true, .. }
-            | Op::GruScan { init: true, .. } => {
-                return Err(format!(
-                    "`{}` starts from a given state (`h0`), so it has no one-position form; a model with the same layers but no `h0` steps from the same checkpoint",
-                    node.name
-                ))
-            }
             Op::Slice { axis, start, len } => match of(0) {
                 Pos::Seq(a) if a != axis => Pos::Seq(a),
                 Pos::Seq(_) if len == 1 && start + 1 == steps => Pos::Now,
