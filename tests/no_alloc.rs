@@ -148,7 +148,6 @@ fn allocation_free_steps(threads: usize) {
     let mut classifier = padded::PaddedClassifier::new(0);
     let mut classifier_ws = classifier.workspace_with_threads(batch, threads);
     let last: Vec<u32> = (0..batch as u32).map(|i| i % 6).collect();
-    let labels3: Vec<u32> = (0..batch as u32).map(|i| i % 3).collect();
     // Generation: one position at a time from the carried state, through stacked layers.
     let tagger = gru::GruTagger::new(0);
     let mut tagger_ws = tagger.workspace_with_threads(batch, threads);
