@@ -69,7 +69,8 @@ use models::{HalfGru, HalfLstm, PytorchStart, WholeGru, WholeLstm};
 mod pytorch;
 use pytorch::{close, filled, setup};
 
-const BATCH: usize = 3;
+// More than one block of 16 samples (`RECURRENT_BLOCK`), the second one ragged.
+const BATCH: usize = 19;
 
 /// Inputs `[BATCH, 10, 3]` from a fixed formula.
 fn sequence() -> Vec<f64> {
@@ -384,3 +385,38 @@ const H0_D_W_HH: [f64; 64] = [
     -0.013518270494966976,
     0.0009100784463494605,
 ];
+
+#[test]
+fn initial_state_gradients_do_not_depend_on_the_other_samples() {
+    // 19 samples cross a block of 16 (`RECURRENT_BLOCK`): each sample's gradients with respect
+    // to its input and initial states must be those it gets alone, at batch 1.
+    let (mut model, _) = setup::<PytorchStart>(4);
+    let x = filled(BATCH * 15, |k| (0.41 * k).sin());
+    let h0 = filled(BATCH * 4, |k| 0.3 * (0.9 * k + 0.4).sin());
+    let c0 = filled(BATCH * 4, |k| 0.5 * (0.6 * k).cos());
+    let d_out = filled(BATCH * 20, |k| (0.17 * k).cos() - 0.3);
+    let d_h = filled(BATCH * 4, |k| 0.2 * (0.8 * k).sin());
+    let d_c = filled(BATCH * 4, |k| 0.1 * (k % 8.0) - 0.35);
+    let grads = |model: &mut PytorchStart, range: std::ops::Range<usize>| {
+        let n = range.len();
+        let part = |v: &[f64], per: usize| v[range.start * per..range.end * per].to_vec();
+        let (x, h0, c0) = (part(&x, 15), part(&h0, 4), part(&c0, 4));
+        let inputs = [Values::Float(&x), Values::Float(&h0), Values::Float(&c0)];
+        let mut ws = model.workspace(n);
+        model.forward_train_dyn(&mut ws, &inputs).unwrap();
+        let seeds = [part(&d_out, 20), part(&d_h, 4), part(&d_c, 4)];
+        let seeds = [&seeds[0][..], &seeds[1][..], &seeds[2][..]];
+        model.backward_dyn(&mut ws, &inputs, &seeds).unwrap();
+        (0..3)
+            .map(|i| PytorchStart::input_grad(&ws, i).unwrap().to_vec())
+            .collect::<Vec<_>>()
+    };
+    let all = grads(&mut model, 0..BATCH);
+    for s in 0..BATCH {
+        let alone = grads(&mut model, s..s + 1);
+        for (i, per) in [15, 4, 4].into_iter().enumerate() {
+            let what = format!("sample {s}, gradient of input {i}");
+            assert_close(&what, &all[i][s * per..(s + 1) * per], &alone[i]);
+        }
+    }
+}

@@ -55,7 +55,7 @@ fn select_reads_each_padded_sequence_at_its_last_real_step() {
     let inputs = [Values::Float(&x), Values::Ids(&[3, 1])];
     padded.forward_train_dyn(&mut wp, &inputs).unwrap();
     padded.backward_dyn(&mut wp, &inputs, &[&[1.0; 8]]).unwrap();
-    let dx = Padded::input_grad(&wp, 0).unwrap();
+    let dx = Padded::input_grad(&wp, 0).unwrap().to_vec();
     for (s, last) in [(0, 3), (1, 1)] {
         let sample = &dx[s * 18..(s + 1) * 18];
         assert!(
@@ -67,4 +67,11 @@ fn select_reads_each_padded_sequence_at_its_last_real_step() {
             "sample {s}: gradient past its end"
         );
     }
+    // An index out of range is an error in the backward pass too, not a panic.
+    padded.forward_train_dyn(&mut wp, &inputs).unwrap();
+    let bad = [Values::Float(&x), Values::Ids(&[3, 6])];
+    let err = padded
+        .backward_dyn(&mut wp, &bad, &[&[1.0; 8]])
+        .unwrap_err();
+    assert!(err.to_string().contains("last"), "{err}");
 }

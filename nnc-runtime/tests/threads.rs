@@ -460,21 +460,26 @@ fn lstm_kernels<T: Float>() {
             &mut scratch(Exec::serial()),
         );
         let dh = random::<T>(h_len, 37);
-        same_bits(&format!("rnn_scan_backward relu {relu}"), h_len, |e, dz| {
-            rnn_scan_backward(
-                e,
-                batch,
-                steps,
-                hidden,
-                relu,
-                &h,
-                &dh,
-                &w,
-                Start::Zero,
-                dz,
-                &mut scratch(e),
-            )
-        });
+        let init = random::<T>(batch * hidden, 39);
+        for (start, rows) in [(Start::Zero, steps), (Start::Learned(&init), steps + 1)] {
+            let what = format!("rnn_scan_backward relu {relu} from {}", rows - steps);
+            same_bits(&what, batch * rows * hidden, |e, dz| {
+                let (h, dh, w) = (&h[..], &dh[..], &w[..]);
+                rnn_scan_backward(
+                    e,
+                    batch,
+                    steps,
+                    hidden,
+                    relu,
+                    h,
+                    dh,
+                    w,
+                    start,
+                    dz,
+                    &mut scratch(e),
+                )
+            });
+        }
         same_bits(
             "recurrent_weight_grad of an RNN",
             hidden * hidden,
@@ -549,8 +554,8 @@ struct Scan<'a, T> {
 }
 
 impl<T: Float> Scan<'_, T> {
-    /// Checks `kernel` from a zero start and from the learned start `init`, whose output has
-    /// one row more per sample: `rows` rows of `width` from zero.
+    /// Checks `kernel` from a zero start and from `init` given and learned (the last with one
+    /// output row more per sample): `rows` rows of `width` otherwise.
     fn backward_from_each_start(
         &self,
         what: &str,
@@ -563,10 +568,11 @@ impl<T: Float> Scan<'_, T> {
             |e: &Exec| Aligned::<T>::zeros(recurrent_scratch_len(self.hidden) * e.threads());
         let starts = [
             ("zero", Start::Zero, rows),
-            ("given", Start::Learned(init), rows + 1),
+            ("given", Start::Given(init), rows),
+            ("learned", Start::Learned(init), rows + 1),
         ];
         for (from, start, rows) in starts {
-            let what = format!("{what} from a {from} state");
+            let what = format!("{what} from a {from} start");
             same_bits(&what, self.batch * rows * width, |e, out| {
                 let (b, t, h) = (self.batch, self.steps, self.hidden);
                 kernel(

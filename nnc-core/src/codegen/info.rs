@@ -23,8 +23,14 @@ pub fn batch_checks_of(p: &Program, names: &Names, inputs: &[Binding]) -> TokenS
         quote!(let batch = rt::check::batch(#name, #n.len(), #per, ws.arena.capacity())?;);
     let rest: Vec<_> = rest.iter().map(|b| (names.local(b.value), b)).collect();
     out.extend(same_batch_checks(p, &rest));
-    // Every id of an integer input indexes a table row, so each is checked before any kernel
-    // runs.
+    out.extend(ids_checks(p, names, inputs));
+    out
+}
+
+/// Every id of an integer input indexes a row (of a table, or of a sequence for `select`), so
+/// each is checked before any kernel runs, in every entry point that reads the ids.
+pub fn ids_checks(p: &Program, names: &Names, inputs: &[Binding]) -> TokenStream {
+    let mut out = TokenStream::new();
     for b in inputs {
         let ty = p.graph.ty(b.value);
         if let DType::Ids(range) = ty.dtype {

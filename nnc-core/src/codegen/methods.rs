@@ -181,8 +181,10 @@ impl Methods<'_> {
         let d_args = info::slice_args(p, &d_outputs, elem);
         let d_checks = info::same_batch_checks(p, &d_outputs);
         let pullback_body = self.gradient_pass(&p.pullback, crate::ir::Phase::Pullback);
-        // The inputs must hold the batch that `forward_train` saw.
-        let input_checks = info::same_batch_checks(p, &names.bound(&p.inputs));
+        // The inputs must hold the batch that `forward_train` saw, and valid ids: the backward
+        // pass indexes with them again (an embedding's table gradient, `select`'s rows).
+        let mut input_checks = info::same_batch_checks(p, &names.bound(&p.inputs));
+        input_checks.extend(info::ids_checks(p, names, &p.inputs));
         let grad_bindings = self.grad_bindings();
         let model_name = &p.name;
         let forward_train_doc = if p.states.is_empty() {

@@ -157,6 +157,9 @@ struct Lowerer<'a> {
     repeats: HashMap<String, Span>,
     /// The scan records of each recurrent layer's applications, for `h_n` and `c_n`.
     records: HashMap<String, Vec<ValueId>>,
+    /// Where `h_n` or `c_n` first read each recurrent layer's final state: applying the layer
+    /// again after that would make the state ambiguous.
+    finals_read: HashMap<String, Span>,
 }
 
 impl<'a> Lowerer<'a> {
@@ -182,6 +185,7 @@ impl<'a> Lowerer<'a> {
             rebinding: false,
             repeats: HashMap::new(),
             records: HashMap::new(),
+            finals_read: HashMap::new(),
         }
     }
 

@@ -259,6 +259,19 @@ impl Lowerer<'_> {
     ) -> Option<(ValueId, String)> {
         let name = &stage.kind.name;
         let what = format!("{} `{name}`", layer.cell.name());
+        if let Some(&read) = self.finals_read.get(name) {
+            self.error(
+                Diagnostic::error(
+                    "E0213",
+                    stage.span,
+                    format!("{what} is applied again after its final state was read"),
+                )
+                .with_span_label("applied again here")
+                .with_label(read, "the final state of its first application, read here")
+                .with_help("define another layer for this sequence, so that each final state belongs to one application"),
+            );
+            return None;
+        }
         let (_, features) = self.sequence(x, producer, stage.span, &what)?;
         if features != layer.features {
             let wanted = layer.features;

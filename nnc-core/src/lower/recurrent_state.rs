@@ -208,7 +208,12 @@ impl Lowerer<'_> {
             self.error(d);
             return None;
         };
-        let dims = self.graph.ty(*record).shape.sample_dims().to_vec();
+        let record = *record;
+        // Applying the layer again after this is refused where it happens (`reuse_recurrent`).
+        self.finals_read
+            .entry(layer.name.clone())
+            .or_insert(call.span);
+        let dims = self.graph.ty(record).shape.sample_dims().to_vec();
         let (steps, hidden) = (dims[1], dims[2]);
         let span = call.span;
         let plane = Op::Slice {
@@ -220,7 +225,7 @@ impl Lowerer<'_> {
         let ty = Type::float(Shape::batched(&[1, steps, hidden]));
         let states = self.push(
             plane,
-            vec![*record],
+            vec![record],
             ty,
             format!("{base}.states"),
             Phase::Forward,

@@ -66,7 +66,7 @@ fn analyse(p: &Program) -> Result<Vec<Option<Pos>>, String> {
     if let Some(id) = given {
         let name = &g.node(id).name;
         return Err(format!(
-            "layer `{}` starts from a given state (`h0`); the same model without `h0` steps from the same checkpoint",
+            "layer `{}` starts from given states (`h0`, and an LSTM's `c0`); the same model without them steps from the same checkpoint",
             name.strip_suffix(".record").unwrap_or(name)
         ));
     }

@@ -3,10 +3,12 @@
 //! operands, the state after a scan's last step, and the recurrent weight's gradient.
 //!
 //! A scan writes a record `[B, planes, T, H]` whose first plane is the hidden states (the
-//! RNN's only plane; the LSTM adds its cell state and gates, the GRU its gates, `gru.rs`). The recurrent weight's gradient
-//! `Σ over samples and steps t ≥ 1 of dz_tᵀ · h_{t−1}` reads that plane, whatever the cell:
-//! one product per sample over its steps, the threads splitting its output rows, each task
-//! summing the samples in order.
+//! RNN's only plane; the LSTM adds its cell state and gates, the GRU its gates, `gru.rs`). The
+//! recurrent weight's gradient `Σ over samples and steps of dz_tᵀ · h_{t−1}` reads that plane,
+//! whatever the cell, from step 1 after a zero start, from step 0 (with the given initial h)
+//! otherwise: one product per sample over its steps, the threads splitting its output rows,
+//! each task summing the samples in order. A scan may start from given states ([`Start`]),
+//! whose gradient its backward pass can also return.
 
 use super::dense::{MIN_TASK_MACS, ROW_GRAIN};
 use super::split::{PerTask, RowsMut, RowsRef};
