@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use nnc_runtime::kernels::{
-    act_forward, attention_backward, attention_mix, attention_probs, attention_scratch_len,
-    batch_matmul, conv2d, dense_backward_input, dense_backward_weight, dense_forward, embedding,
-    embedding_backward, gemm, gemm_scratch_len, log_softmax, softmax, Conv2d,
+    act_backward, act_forward, attention_backward, attention_mix, attention_probs,
+    attention_scratch_len, batch_matmul, conv2d, dense_backward_input, dense_backward_weight,
+    dense_forward, embedding, embedding_backward, gemm, gemm_scratch_len, log_softmax, softmax,
+    Conv2d,
 };
 use nnc_runtime::Exec;
 use nnc_runtime::{Act, Adam, Optimizer, Rng};
@@ -296,6 +297,19 @@ fn bench_elementwise(c: &mut Criterion) {
             b.iter(|| {
                 act_forward(Exec::serial(), act, black_box(&x), &mut y);
                 black_box(&y);
+            })
+        });
+    }
+    // The backward passes that read the activation's input (the two GELUs) evaluate more
+    // functions per element than their forward passes: erf and exp for the exact form.
+    for (name, act) in [("gelu", Act::Gelu), ("gelu_tanh", Act::GeluTanh)] {
+        let x = random(128 * 64, 11);
+        let gy = random(128 * 64, 12);
+        let mut gx = vec![0.0f32; 128 * 64];
+        c.bench_function(&format!("act_backward_{name}_128x64"), |b| {
+            b.iter(|| {
+                act_backward(Exec::serial(), act, black_box(&x), black_box(&gy), &mut gx);
+                black_box(&gx);
             })
         });
     }
