@@ -67,6 +67,35 @@ fn bench_dense(c: &mut Criterion) {
         }
     }
     group.finish();
+    // A single sample's product (a generation step) splits its outputs instead of its rows;
+    // these sizes bracket `MIN_MATVEC_MACS` (inputs x outputs multiply-adds).
+    let mut group = c.benchmark_group("dense_forward_batch1");
+    for (inputs, outputs) in [(64, 64), (64, 128), (128, 128), (128, 512), (512, 128)] {
+        let w = random(outputs * inputs, 1);
+        let x = random(inputs, 3);
+        let mut y = vec![0.0f32; outputs];
+        for threads in THREADS {
+            let exec = Exec::new(threads);
+            let id = BenchmarkId::new(format!("t{threads}"), format!("{inputs}x{outputs}"));
+            group.bench_function(id, |b| {
+                b.iter(|| {
+                    dense_forward(
+                        &exec,
+                        1,
+                        inputs,
+                        outputs,
+                        black_box(&x),
+                        &w,
+                        None,
+                        Act::Identity,
+                        &mut y,
+                        &mut scratch,
+                    )
+                })
+            });
+        }
+    }
+    group.finish();
     let mut group = c.benchmark_group("dense_backward_weight_784x128");
     for threads in THREADS {
         let exec = Exec::new(threads);

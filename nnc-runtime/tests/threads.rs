@@ -67,8 +67,12 @@ fn scratch<T: Float>(n: usize, k: usize) -> Vec<T> {
 
 fn dense_kernels<T: Float>() {
     // Batches on both sides of the 8-row split grain and of the packed products' threshold;
-    // widths that leave partial vectors, and a depth past one packed panel.
+    // widths that leave partial vectors, and a depth past one packed panel. A single sample
+    // splits its outputs instead, into 2 to 7 tasks here, with rows that are not all aligned
+    // alike.
     for (batch, inputs, outputs) in [
+        (1, 301, 131),
+        (1, 777, 130),
         (67, 301, 37),
         (9, 777, 130),
         (203, 65, 19),

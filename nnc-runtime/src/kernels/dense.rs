@@ -5,7 +5,8 @@
 //! which copies the weights into a broadcast-friendly layout in the workspace's scratch. Smaller
 //! ones go through the register-blocked, packing-free product in `blocked.rs`
 //! (`Simd::gemm_nt`), where every output is the dot product of two contiguous rows: a single
-//! sample reads each weight once, which no packing can beat. Neither allocates.
+//! sample reads each weight once, which no packing can beat, and splits its outputs rather than
+//! its one row among threads. Neither allocates.
 
 use super::activation::with_act;
 use super::matmul::packed_product;
@@ -19,6 +20,18 @@ use crate::float::Float;
 /// The fewest multiply-adds of a product worth a task of its own. Measured on this VM (2 cores,
 /// AVX-512) with `cargo bench -p nnc-runtime --bench threads`: see ARCHITECTURE.md, "Threads".
 pub(crate) const MIN_TASK_MACS: usize = 1 << 17;
+
+/// The fewest multiply-adds of a single sample's product (a matrix-vector product) worth a
+/// task of its own. Such a product streams each weight once, from L2 or L3 cache, so it is bound
+/// by memory rather than arithmetic and pays for a thread sooner than [`MIN_TASK_MACS`]: the
+/// 64→128 product (2^13) took 1.15 µs on one thread and 0.91 µs on two, the 128→128 product
+/// 1.02 µs and 0.97 µs (`cargo bench -p nnc-runtime --bench threads -- batch1`, AVX-512).
+pub(crate) const MIN_MATVEC_MACS: usize = 1 << 13;
+
+/// A single sample's outputs are split at multiples of this many: the rows of `w` that
+/// `gemm_nt` takes together in one block with one row of `x` (2 with AVX-512, 3 with AVX2), so
+/// that every output meets the same block whatever the split.
+const MATVEC_GRAIN: usize = 6;
 
 /// Row ranges of the products start at multiples of this many rows. In `gemm_nt` (the forward
 /// product) a row's arithmetic depends on its register block, 4 or 8 rows tall, so a multiple of
@@ -101,6 +114,22 @@ pub fn dense_forward<T: Float>(
             let bias = bias.map(|b| &b[cols.clone()]);
             (0..y.rows()).for_each(|i| epilogue(cols.len(), bias, act, y.row(i)));
         });
+    }
+    if batch == 1 {
+        // A single sample (a generation step) has one row to split, so its outputs (rows of
+        // `w`) are split instead. Each output is the dot product of `x` with its own row of
+        // `w` in a block of at most `MATVEC_GRAIN` rows, so every split gives the same bits.
+        let tasks = exec.tasks_for(
+            outputs.div_ceil(MATVEC_GRAIN),
+            inputs * outputs,
+            MIN_MATVEC_MACS,
+        );
+        let operands = (RowsRef(w, inputs), RowsMut::new(y, 1));
+        exec.split_rows(outputs, MATVEC_GRAIN, tasks, operands, |cols, (w, y)| {
+            T::gemm_nt(1, cols.len(), inputs, x, w, y);
+            epilogue(cols.len(), bias.map(|b| &b[cols]), act, y);
+        });
+        return;
     }
     let tasks = exec.tasks_for(batch, batch * inputs * outputs, MIN_TASK_MACS);
     let operands = (RowsRef(x, inputs), RowsMut::new(y, outputs));
