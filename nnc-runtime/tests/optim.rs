@@ -565,6 +565,29 @@ fn clip_grad_norm_clips_only_above_the_bound() {
     assert_eq!(clip_grad_norm::<f32>(&mut [], 1.0), 0.0);
 }
 
+/// The norm over a long vector (whole blocks of running sums and a ragged tail) is the norm a
+/// plain sum gives, up to the rounding of a different order of f64 additions: 1e-14 relative
+/// is about 50 ulps, far below any difference a wrong term (a skipped tail, a lane counted
+/// twice) would make (at least 1e-4 here).
+#[test]
+fn clip_grad_norm_sums_every_gradient() {
+    for len in [1, 15, 16, 17, 1003] {
+        let mut g: Vec<f32> = (0..len)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0)
+            .collect();
+        let plain = g
+            .iter()
+            .map(|&v| f64::from(v) * f64::from(v))
+            .sum::<f64>()
+            .sqrt();
+        let norm = clip_grad_norm(&mut g, f64::INFINITY);
+        assert!(
+            (norm - plain).abs() <= 1e-14 * plain,
+            "{len}: {norm} against {plain}"
+        );
+    }
+}
+
 /// `without_decay`: the exempt parameters move exactly as with no weight decay at all, the
 /// others exactly as with it, with or without AMSGrad, for Adam's penalty and AdamW's decay.
 #[test]

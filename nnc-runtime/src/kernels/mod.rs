@@ -130,16 +130,22 @@ pub(crate) fn isa() -> Isa {
 /// 512-bit operations in two (AMD Zen 4, `cargo bench -p nnc-runtime --bench kernels --
 /// act_`, 128 × 64 values: GELU forward 15.8 → 8.0 µs, backward 29.2 → 12.8 µs, tanh 12.3 →
 /// 7.1 µs, softplus 30.4 → 15.4 µs).
+///
+/// `vectorized!(body(x: &[T]) -> T)` dispatches a body that returns a value (a row's
+/// log-sum-exp for a loss); the enclosing function then returns it.
 macro_rules! vectorized {
-    ($body:ident($($arg:ident: $ty:ty),* $(,)?)) => {{
+    ($body:ident($($arg:ident: $ty:ty),* $(,)?)) => {
+        $crate::kernels::vectorized!($body($($arg: $ty),*) -> ())
+    };
+    ($body:ident($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty) => {{
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = "avx2,fma")]
-        unsafe fn avx2<T: $crate::float::Float>($($arg: $ty),*) {
+        unsafe fn avx2<T: $crate::float::Float>($($arg: $ty),*) -> $ret {
             $body($($arg),*)
         }
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = "avx512f,avx2,fma")]
-        unsafe fn avx512<T: $crate::float::Float>($($arg: $ty),*) {
+        unsafe fn avx512<T: $crate::float::Float>($($arg: $ty),*) -> $ret {
             $body($($arg),*)
         }
         #[cfg(target_arch = "x86_64")]

@@ -271,7 +271,11 @@ impl<T: Float> Product<'_, T> {
     unsafe fn run<V: Lanes<Elem = T>, const MR: usize, const NV: usize>(&self, scratch: &mut [T]) {
         let nr = NV * V::LANES;
         debug_assert!(
-            MR <= MR_MAX && nr <= NR_MAX && MC.is_multiple_of(MR) && NC.is_multiple_of(nr)
+            MR <= MR_MAX
+                && NV <= 3
+                && nr <= NR_MAX
+                && MC.is_multiple_of(MR)
+                && NC.is_multiple_of(nr)
         );
         let (packed_a, packed_b) = scratch.split_at_mut(MC * self.k.min(KC));
         // Rows of `A` that are contiguous are read where they lie: each step of a block then
@@ -294,7 +298,11 @@ impl<T: Float> Product<'_, T> {
                     }
                     for jr in (0..ncb).step_by(nr) {
                         let cols = (ncb - jr).min(nr);
-                        let b = &packed_b[jr * kc..(jr + nr) * kc];
+                        // The last sliver is only as many vectors wide as its columns need
+                        // (`pack_b`), so a width of 128 is two slivers of 48 and one of 32, not
+                        // three of 48 with a third of the last one's arithmetic on zeros.
+                        let nv = cols.div_ceil(V::LANES);
+                        let b = &packed_b[jr * kc..(jr + nv * V::LANES) * kc];
                         for ir in (0..mcb).step_by(MR) {
                             let rows = (mcb - ir).min(MR);
                             let a = if pack {
@@ -325,15 +333,10 @@ impl<T: Float> Product<'_, T> {
                                     load,
                                     cols,
                                 };
-                                match rows {
-                                    1 => block.run::<V, 1, NV>(),
-                                    2 => block.run::<V, 2, NV>(),
-                                    3 => block.run::<V, 3, NV>(),
-                                    4 => block.run::<V, 4, NV>(),
-                                    5 => block.run::<V, 5, NV>(),
-                                    6 => block.run::<V, 6, NV>(),
-                                    7 => block.run::<V, 7, NV>(),
-                                    _ => block.run::<V, 8, NV>(),
+                                match nv {
+                                    1 => block.rows::<V, 1>(rows),
+                                    2 if NV >= 2 => block.rows::<V, 2>(rows),
+                                    _ => block.rows::<V, NV>(rows),
                                 }
                             }
                         }
@@ -376,8 +379,9 @@ fn pack_a<T: Float, const MR: usize>(
 }
 
 /// Copies rows `l0..l0 + kc` and columns `j0..j0 + cols` of `B` into slivers of `NV·LANES`
-/// columns, each stored step by step (`NV·LANES` consecutive values per `l`), columns past the
-/// end zero.
+/// columns, each stored step by step (`NV·LANES` consecutive values per `l`); the last sliver
+/// is as many whole vectors wide as its columns need, with the columns past the end zero, and
+/// starts where a full one would.
 fn pack_b<V: Lanes, const NV: usize>(
     b: Strided<V::Elem>,
     l0: usize,
@@ -387,14 +391,13 @@ fn pack_b<V: Lanes, const NV: usize>(
     out: &mut [V::Elem],
 ) {
     let nr = NV * V::LANES;
-    for (q, sliver) in out[..cols.div_ceil(nr) * nr * kc]
-        .chunks_exact_mut(nr * kc)
-        .enumerate()
-    {
+    for q in 0..cols.div_ceil(nr) {
         let base = j0 + q * nr;
         let live = (cols - q * nr).min(nr);
+        let width = live.div_ceil(V::LANES) * V::LANES;
+        let sliver = &mut out[q * nr * kc..(q * nr + width) * kc];
         if b.cs == 1 {
-            for (l, step) in sliver.chunks_exact_mut(nr).enumerate() {
+            for (l, step) in sliver.chunks_exact_mut(width).enumerate() {
                 let start = (l0 + l) * b.rs + base;
                 if live == nr {
                     // A fixed-size copy, which compiles to vector moves.
@@ -409,12 +412,12 @@ fn pack_b<V: Lanes, const NV: usize>(
             // in its forward pass): read each along `l`, write every `nr`-th value.
             for j in 0..live {
                 let col = &b.data[(base + j) * b.cs + l0 * b.rs..];
-                for (l, dst) in sliver[j..].iter_mut().step_by(nr).take(kc).enumerate() {
+                for (l, dst) in sliver[j..].iter_mut().step_by(width).take(kc).enumerate() {
                     *dst = col[l * b.rs];
                 }
             }
-            if live < nr {
-                for step in sliver.chunks_exact_mut(nr) {
+            if live < width {
+                for step in sliver.chunks_exact_mut(width) {
                     step[live..].fill(V::Elem::ZERO);
                 }
             }
@@ -435,6 +438,28 @@ struct Block<'a, T> {
 }
 
 impl<T: Float> Block<'_, T> {
+    /// [`Block::run`] for a block of `rows <= MR_MAX` rows.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Block::run`] with `MR = rows`.
+    #[inline(always)]
+    unsafe fn rows<V: Lanes<Elem = T>, const NV: usize>(&self, rows: usize) {
+        // SAFETY: every arm forwards this function's contract with `MR = rows`.
+        unsafe {
+            match rows {
+                1 => self.run::<V, 1, NV>(),
+                2 => self.run::<V, 2, NV>(),
+                3 => self.run::<V, 3, NV>(),
+                4 => self.run::<V, 4, NV>(),
+                5 => self.run::<V, 5, NV>(),
+                6 => self.run::<V, 6, NV>(),
+                7 => self.run::<V, 7, NV>(),
+                _ => self.run::<V, 8, NV>(),
+            }
+        }
+    }
+
     /// The block's `MR` rows: straight into `C` when every column exists, else through a tile
     /// on the stack, with the same arithmetic for every element (the packed padding is zero).
     ///
@@ -545,6 +570,8 @@ mod tests {
             (13, 9, 40),
             (150, 50, 300),
             (6, 16, 257),
+            (9, 128, 20),
+            (3, 80, 7),
         ] {
             let mut a = vec![0.0f64; m * k];
             let mut b = vec![0.0f64; k * n];

@@ -1,6 +1,7 @@
 //! Gradient clipping by global norm, like `torch.nn.utils.clip_grad_norm_`.
 
 use crate::float::Float;
+use crate::kernels::vectorized;
 
 /// Scales `grads` so that their total L2 norm is at most about `max_norm`, and returns the norm
 /// before clipping.
@@ -9,18 +10,37 @@ use crate::float::Float;
 /// so gradients already within the bound are left bit-for-bit unchanged. The norm is accumulated
 /// in `f64`, so an `f32` gradient vector of any length keeps its norm accurate.
 pub fn clip_grad_norm<T: Float>(grads: &mut [T], max_norm: f64) -> f64 {
-    let norm = grads
-        .iter()
-        .map(|&g| {
-            let g = g.to_f64();
-            g * g
-        })
-        .sum::<f64>()
-        .sqrt();
+    let norm = sum_of_squares(grads).sqrt();
     let coef = max_norm / (norm + 1e-6);
     if coef < 1.0 {
         let coef = T::from_f64(coef);
         grads.iter_mut().for_each(|g| *g *= coef);
     }
     norm
+}
+
+/// `Σ g²` in `f64`, dispatched like the element-wise kernels. One running sum is a chain of
+/// dependent additions, 4 cycles each: over the small GPT's 804 k gradients that took about
+/// 0.9 ms, 2 % of a training step on 2 threads. Sixteen running sums, added in a fixed order at
+/// the end, let the additions overlap and vectorise, and give the same bits on every path.
+fn sum_of_squares<T: Float>(grads: &[T]) -> f64 {
+    vectorized!(sum_of_squares_body(grads: &[T]) -> f64)
+}
+
+#[inline(always)]
+fn sum_of_squares_body<T: Float>(grads: &[T]) -> f64 {
+    const LANES: usize = 16;
+    let mut lanes = [0.0f64; LANES];
+    let mut chunks = grads.chunks_exact(LANES);
+    for chunk in &mut chunks {
+        for (sum, &g) in lanes.iter_mut().zip(chunk) {
+            let g = g.to_f64();
+            *sum += g * g;
+        }
+    }
+    let tail = chunks.remainder().iter().fold(0.0, |s, &g| {
+        let g = g.to_f64();
+        s + g * g
+    });
+    lanes.iter().fold(0.0, |s, &v| s + v) + tail
 }

@@ -32,7 +32,7 @@ pub use sparse::{
 };
 
 use crate::float::Float;
-use crate::kernels::softmax::{assert_rows, rows, rows_mut, softmax_row};
+use crate::kernels::softmax::{assert_rows, rows, rows_mut, softmax_row_dispatched};
 
 /// PyTorch clamps every logarithm of a probability at -100, so that a probability of exactly 0
 /// costs 100 rather than infinity.
@@ -197,7 +197,7 @@ fn logits_grad<T: Float, R: TargetRow<T>>(
     g: &mut [T],
 ) {
     for ((z, g), target) in rows(n, z).zip(rows_mut(n, g)).zip(targets) {
-        softmax_row(z, g);
+        softmax_row_dispatched(z, g);
         fused_row(sm, scale, target, g);
     }
 }
