@@ -27,7 +27,7 @@
 use std::ops::Range;
 
 use super::dense::MIN_TASK_MACS;
-use super::softmax::row_max;
+use super::softmax::{dot_lanes, row_max, sum_lanes};
 use super::split::{PerTask, RowsMut, RowsRef};
 use super::vectorized;
 use crate::float::Float;
@@ -206,15 +206,55 @@ fn softmax_rows_body<T: Float>(p: &mut [T], steps: usize, causal: bool, scale: T
         let seen = if causal { i + 1 } else { steps };
         let (row, masked) = row.split_at_mut(seen);
         let max = row_max(row);
-        // The exponentials in a loop of their own, which vectorises, then their sum in order:
-        // with the running sum in the same loop every exponential was scalar, and this softmax
-        // took most of `attention_probs`' 1.27 ms at the small GPT's shapes.
+        // The exponentials in a loop of their own, which vectorises, then their sum in eight
+        // lanes: with the running sum in the same loop every exponential was scalar, and this
+        // softmax took most of `attention_probs`' 1.27 ms at the small GPT's shapes; one
+        // running sum after the loop still took a tenth of its 409 µs.
         for v in row.iter_mut() {
             *v = ((*v - max) * scale).exp();
         }
-        let sum = row.iter().fold(T::ZERO, |s, &v| s + v);
-        let inv = T::ONE / sum;
+        let inv = T::ONE / sum_lanes(row);
         row.iter_mut().for_each(|v| *v *= inv);
+        masked.fill(T::ZERO);
+    }
+}
+
+/// The scores' gradient from the weights' `dp`, in place: `dp[i, j] = scale · p[i, j] ·
+/// (dp[i, j] − Σ_j' p[i, j']·dp[i, j'])`, over the first `i + 1` entries of row `i` (rounded
+/// up to whole lanes) when `causal` (the rest, where `p` is an exact zero, are zeros);
+/// dispatched like the softmax.
+/// With one running sum for the row's dot product, this took 216 µs of the backward pass's
+/// 825 µs over batch 12 x 64 positions x 4 heads on one core.
+fn softmax_rows_backward<T: Float>(p: &[T], dp: &mut [T], steps: usize, causal: bool, scale: T) {
+    vectorized!(softmax_rows_backward_body(p: &[T], dp: &mut [T], steps: usize, causal: bool, scale: T));
+}
+
+#[inline(always)]
+fn softmax_rows_backward_body<T: Float>(
+    p: &[T],
+    dp: &mut [T],
+    steps: usize,
+    causal: bool,
+    scale: T,
+) {
+    for (i, (p, dp)) in p
+        .chunks_exact(steps)
+        .zip(dp.chunks_exact_mut(steps))
+        .enumerate()
+    {
+        // A causal row stops at a whole number of lanes of `dot_lanes` past its last weight, so
+        // that its sum groups the terms as the square row's does (the rest add exact zeros).
+        let seen = if causal {
+            (i + 1).next_multiple_of(8).min(steps)
+        } else {
+            steps
+        };
+        let (dp, masked) = dp.split_at_mut(seen);
+        let p = &p[..seen];
+        let dot = dot_lanes(p, dp);
+        for (d, &p) in dp.iter_mut().zip(p) {
+            *d = p * (*d - dot) * scale;
+        }
         masked.fill(T::ZERO);
     }
 }
@@ -381,15 +421,7 @@ pub fn attention_backward<T: Float>(
                     let c = &mut dv[rows.start * head..rows.end * head];
                     T::gemm_nn(rows.len(), head, steps - from, a, 1, steps, b, c, false);
                 }
-                for (prow, drow) in p.chunks_exact(steps).zip(dp.chunks_exact_mut(steps)) {
-                    let dot = prow
-                        .iter()
-                        .zip(drow.iter())
-                        .fold(T::ZERO, |s, (&p, &d)| s + p * d);
-                    for (d, &p) in drow.iter_mut().zip(prow) {
-                        *d = p * (*d - dot) * scale;
-                    }
-                }
+                softmax_rows_backward(p, dp, steps, causal, scale);
                 for (rows, keys) in row_blocks(steps, causal) {
                     let from = if causal { rows.start } else { 0 };
                     let (a, c) = (
