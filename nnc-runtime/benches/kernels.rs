@@ -345,84 +345,40 @@ fn bench_elementwise(c: &mut Criterion) {
 }
 
 fn bench_adam(c: &mut Criterion) {
-    // 784·128 + 128 + 128·10 + 10 parameters: the 784-128-10 MLP.
-    let len = 101_770;
-    let mut params = random(len, 9);
-    let grads = random(len, 10);
-    let mut adam = Adam::with_defaults(len, 1e-3);
-    c.bench_function("adam_step_101770", |b| {
-        b.iter(|| {
-            adam.step(Exec::serial(), &mut params, black_box(&grads));
-            black_box(&params);
-        })
-    });
-    // The small GPT's 804,096 parameters (`examples/storyteller.nnc`): four streams of 3.2 MB,
-    // past this core's L2 cache.
-    let len = 804_096;
-    let mut params = random(len, 9);
-    let grads = random(len, 10);
-    let mut adam = Adam::with_defaults(len, 1e-3);
-    c.bench_function("adam_step_804096", |b| {
-        b.iter(|| {
-            adam.step(Exec::serial(), &mut params, black_box(&grads));
-            black_box(&params);
-        })
-    });
+    // 784·128 + 128 + 128·10 + 10 parameters: the 784-128-10 MLP; then the small GPT's
+    // 804,096 (`examples/storyteller.nnc`), four streams of 3.2 MB, past this core's L2 cache.
+    for len in [101_770, 804_096] {
+        let mut params = random(len, 9);
+        let grads = random(len, 10);
+        let mut adam = Adam::with_defaults(len, 1e-3);
+        c.bench_function(&format!("adam_step_{len}"), |b| {
+            b.iter(|| {
+                adam.step(Exec::serial(), &mut params, black_box(&grads));
+                black_box(&params);
+            })
+        });
+    }
 }
 
 /// Layer norm at the small GPT's shape (batch 12 of 64 positions, width 128): forward, the
 /// input gradient and the scale's gradient.
 fn bench_layer_norm(c: &mut Criterion) {
-    let (rows, width) = (768, 128);
-    let x = random(rows * width, 1);
-    let g = random(rows * width, 2);
-    let gamma = random(width, 3);
-    let mut y = vec![0.0f32; rows * width];
+    let (rows, width, eps, e) = (768, 128, 1e-5, Exec::serial());
+    let (x, g, gamma) = (
+        random(rows * width, 1),
+        random(rows * width, 2),
+        random(width, 3),
+    );
+    let (mut y, mut gg) = (vec![0.0f32; rows * width], vec![0.0f32; width]);
     let mut group = c.benchmark_group("layer_norm_768x128");
     group.bench_function("forward", |b| {
-        b.iter(|| {
-            layer_norm(
-                Exec::serial(),
-                rows,
-                width,
-                1e-5,
-                black_box(&x),
-                &gamma,
-                None,
-                &mut y,
-            );
-            black_box(&y);
-        })
+        b.iter(|| layer_norm(e, rows, width, eps, black_box(&x), &gamma, None, &mut y))
     });
     group.bench_function("backward", |b| {
-        b.iter(|| {
-            layer_norm_backward(
-                Exec::serial(),
-                rows,
-                width,
-                1e-5,
-                &g,
-                black_box(&x),
-                &gamma,
-                &mut y,
-            );
-            black_box(&y);
-        })
+        b.iter(|| layer_norm_backward(e, rows, width, eps, &g, black_box(&x), &gamma, &mut y))
     });
-    let mut gg = vec![0.0f32; width];
     group.bench_function("scale_grad", |b| {
-        b.iter(|| {
-            layer_norm_scale_grad(
-                Exec::serial(),
-                rows,
-                width,
-                1e-5,
-                &g,
-                black_box(&x),
-                &mut gg,
-            );
-            black_box(&gg);
-        })
+        b.iter(|| layer_norm_scale_grad(e, rows, width, eps, &g, black_box(&x), &mut gg))
     });
     group.finish();
 }
