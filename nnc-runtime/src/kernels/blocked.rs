@@ -45,6 +45,14 @@ const NN_PANEL_BYTES: usize = 32 * 1024;
 const NT_MR_WIDE: usize = 8;
 const NT_NR_WIDE: usize = 2;
 
+/// The `gemm_nt` register block's columns with 16 vector registers (AVX2 and portable).
+const NT_NR: usize = 3;
+
+/// Rows of `b` whose multiples start a block of columns in `gemm_nt` on every instruction set
+/// (the least common multiple of [`NT_NR_WIDE`] and [`NT_NR`]): a product split among threads
+/// at multiples of it gives every output the same block, and so the same bits.
+pub(super) const NT_COLUMN_GRAIN: usize = NT_NR_WIDE * NT_NR;
+
 /// The `gemm_nn` register block with 32 vector registers (AVX-512): 8 rows by 3 vectors of
 /// columns, 24 accumulators (3 loads and 8 broadcasts per 24 FMAs).
 const NN_MR_WIDE: usize = 8;
@@ -106,7 +114,7 @@ pub(super) unsafe fn gemm_nt<V: Lanes>(
         if V::REGISTERS >= 32 {
             nt_tiles::<V, NT_MR_WIDE, NT_NR_WIDE>(m, n, k, a, b, c)
         } else {
-            nt_tiles::<V, 4, 3>(m, n, k, a, b, c)
+            nt_tiles::<V, 4, NT_NR>(m, n, k, a, b, c)
         }
     }
 }

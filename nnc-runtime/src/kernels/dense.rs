@@ -9,6 +9,7 @@
 //! its one row among threads. Neither allocates.
 
 use super::activation::with_act;
+use super::blocked::NT_COLUMN_GRAIN;
 use super::matmul::packed_product;
 use super::packed::{MatMut, Strided};
 use super::split::{RowsMut, RowsRef};
@@ -27,11 +28,6 @@ pub(crate) const MIN_TASK_MACS: usize = 1 << 17;
 /// 64→128 product (2^13) took 1.15 µs on one thread and 0.91 µs on two, the 128→128 product
 /// 1.02 µs and 0.97 µs (`cargo bench -p nnc-runtime --bench threads -- batch1`, AVX-512).
 pub(crate) const MIN_MATVEC_MACS: usize = 1 << 13;
-
-/// A single sample's outputs are split at multiples of this many: the rows of `w` that
-/// `gemm_nt` takes together in one block with one row of `x` (2 with AVX-512, 3 with AVX2), so
-/// that every output meets the same block whatever the split.
-const MATVEC_GRAIN: usize = 6;
 
 /// Row ranges of the products start at multiples of this many rows. In `gemm_nt` (the forward
 /// product) a row's arithmetic depends on its register block, 4 or 8 rows tall, so a multiple of
@@ -118,14 +114,15 @@ pub fn dense_forward<T: Float>(
     if batch == 1 {
         // A single sample (a generation step) has one row to split, so its outputs (rows of
         // `w`) are split instead. Each output is the dot product of `x` with its own row of
-        // `w` in a block of at most `MATVEC_GRAIN` rows, so every split gives the same bits.
+        // `w` in a block that starts at a multiple of `NT_COLUMN_GRAIN` rows, so every split
+        // gives the same bits.
         let tasks = exec.tasks_for(
-            outputs.div_ceil(MATVEC_GRAIN),
+            outputs.div_ceil(NT_COLUMN_GRAIN),
             inputs * outputs,
             MIN_MATVEC_MACS,
         );
         let operands = (RowsRef(w, inputs), RowsMut::new(y, 1));
-        exec.split_rows(outputs, MATVEC_GRAIN, tasks, operands, |cols, (w, y)| {
+        exec.split_rows(outputs, NT_COLUMN_GRAIN, tasks, operands, |cols, (w, y)| {
             T::gemm_nt(1, cols.len(), inputs, x, w, y);
             epilogue(cols.len(), bias.map(|b| &b[cols]), act, y);
         });

@@ -24,6 +24,7 @@ mod elementwise;
 mod embedding;
 mod exec;
 mod gru;
+mod lanes;
 mod layer_norm;
 mod layout;
 mod loss;
@@ -161,4 +162,5 @@ macro_rules! vectorized {
         $body($($arg),*)
     }};
 }
+pub(crate) use lanes::fold_lanes;
 pub(crate) use vectorized;

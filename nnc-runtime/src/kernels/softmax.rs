@@ -5,6 +5,8 @@ use super::split::{RowsMut, RowsRef};
 use super::Exec;
 use std::slice::{ChunksExact, ChunksExactMut};
 
+pub(crate) use super::lanes::dot_lanes;
+use super::lanes::fold_lanes;
 use super::vectorized;
 use crate::float::Float;
 
@@ -39,15 +41,7 @@ pub(crate) fn rows_mut<T>(n: usize, x: &mut [T]) -> ChunksExactMut<'_, T> {
 /// (up to the sign of a zero, which no caller can see: each subtracts it before `exp`).
 #[inline(always)]
 pub(crate) fn row_max<T: Float>(row: &[T]) -> T {
-    let mut lanes = [row[0]; 8];
-    let mut chunks = row.chunks_exact(8);
-    for chunk in &mut chunks {
-        for (m, &v) in lanes.iter_mut().zip(chunk) {
-            *m = m.max(v);
-        }
-    }
-    let tail = chunks.remainder().iter().fold(row[0], |m, &v| m.max(v));
-    lanes.iter().fold(tail, |m, &v| m.max(v))
+    fold_lanes::<_, _, 8>(row, row[0], |v| v, T::max)
 }
 
 /// The maximum of a non-empty row and `ln Σ e^(x − max)`. Subtracting the maximum first keeps
@@ -59,24 +53,13 @@ fn max_and_log_sum<T: Float>(row: &[T]) -> (T, T) {
     // running sum would keep the exponentials scalar. `log_softmax` over 128 rows of 65
     // (`cargo bench -p nnc-runtime --bench kernels -- log_softmax`): 39.7 µs with one sum,
     // 14.4 µs with eight, 9.3 µs with eight under the AVX2 dispatch.
-    let mut lanes = [T::ZERO; 8];
-    let mut chunks = row.chunks_exact(8);
-    for chunk in &mut chunks {
-        for (sum, &v) in lanes.iter_mut().zip(chunk) {
-            *sum += (v - max).exp();
-        }
-    }
-    let tail = chunks
-        .remainder()
-        .iter()
-        .fold(T::ZERO, |s, &v| s + (v - max).exp());
-    let sum = lanes.iter().fold(T::ZERO, |s, &v| s + v) + tail;
+    let sum = fold_lanes::<_, _, 8>(row, T::ZERO, |v| (v - max).exp(), |s, v| s + v);
     (max, sum.ln())
 }
 
 /// `max + ln Σ e^(x − max)` of a non-empty row, dispatched like the element-wise kernels: the
 /// losses call it once per row from scalar code, where `f32::mul_add` in the exponential's
-/// polynomial would be a library call on the portable compilation (1 % of a GPT training step
+/// polynomial would be a library call on the portable compilation (1.5 % of a GPT training step
 /// went to `fmaf` before this was dispatched).
 pub(crate) fn logsumexp<T: Float>(row: &[T]) -> T {
     vectorized!(logsumexp_body(row: &[T]) -> T)
@@ -170,40 +153,10 @@ fn softmax_backward_body<T: Float>(n: usize, y: &[T], gy: &[T], gx: &mut [T]) {
     }
 }
 
-/// `Σ x` over a row, in eight running sums added in a fixed order at the end (then the tail),
-/// for the reason [`dot_lanes`] gives.
+/// `Σ x` over a row in eight running sums (`lanes.rs`).
 #[inline(always)]
 pub(crate) fn sum_lanes<T: Float>(x: &[T]) -> T {
-    let mut lanes = [T::ZERO; 8];
-    let mut chunks = x.chunks_exact(8);
-    for chunk in &mut chunks {
-        for (sum, &v) in lanes.iter_mut().zip(chunk) {
-            *sum += v;
-        }
-    }
-    let tail = chunks.remainder().iter().fold(T::ZERO, |s, &v| s + v);
-    lanes.iter().fold(T::ZERO, |s, &v| s + v) + tail
-}
-
-/// `Σ a·b` over two rows of equal length, in eight running sums added in a fixed order at the
-/// end (then the tail): a single running sum is a chain of dependent additions that neither
-/// vectorises nor overlaps, and in the attention's backward pass it took a quarter of the time
-/// (below). The same bits on every path of the `vectorized!` dispatch.
-#[inline(always)]
-pub(crate) fn dot_lanes<T: Float>(a: &[T], b: &[T]) -> T {
-    let mut lanes = [T::ZERO; 8];
-    let (mut a8, mut b8) = (a.chunks_exact(8), b.chunks_exact(8));
-    for (a, b) in (&mut a8).zip(&mut b8) {
-        for ((sum, &a), &b) in lanes.iter_mut().zip(a).zip(b) {
-            *sum += a * b;
-        }
-    }
-    let tail = a8
-        .remainder()
-        .iter()
-        .zip(b8.remainder())
-        .fold(T::ZERO, |s, (&a, &b)| s + a * b);
-    lanes.iter().fold(T::ZERO, |s, &v| s + v) + tail
+    fold_lanes::<_, _, 8>(x, T::ZERO, |v| v, |s, v| s + v)
 }
 
 /// Row-wise log-softmax: `y = x − max − ln Σ e^(x − max)`. Subtracting `max` before the log-sum

@@ -1,7 +1,7 @@
 //! Gradient clipping by global norm, like `torch.nn.utils.clip_grad_norm_`.
 
 use crate::float::Float;
-use crate::kernels::vectorized;
+use crate::kernels::{fold_lanes, vectorized};
 
 /// Scales `grads` so that their total L2 norm is at most about `max_norm`, and returns the norm
 /// before clipping.
@@ -29,18 +29,6 @@ fn sum_of_squares<T: Float>(grads: &[T]) -> f64 {
 
 #[inline(always)]
 fn sum_of_squares_body<T: Float>(grads: &[T]) -> f64 {
-    const LANES: usize = 16;
-    let mut lanes = [0.0f64; LANES];
-    let mut chunks = grads.chunks_exact(LANES);
-    for chunk in &mut chunks {
-        for (sum, &g) in lanes.iter_mut().zip(chunk) {
-            let g = g.to_f64();
-            *sum += g * g;
-        }
-    }
-    let tail = chunks.remainder().iter().fold(0.0, |s, &g| {
-        let g = g.to_f64();
-        s + g * g
-    });
-    lanes.iter().fold(0.0, |s, &v| s + v) + tail
+    let square = |g: T| g.to_f64() * g.to_f64();
+    fold_lanes::<_, _, 16>(grads, 0.0, square, |s, v| s + v)
 }
