@@ -2,8 +2,9 @@
 //! worker threads, owned by a workspace and joined when it is dropped.
 //!
 //! A parallel kernel hands [`Exec::run`] a task count and a closure of the task index; task 0
-//! runs on the calling thread and task `t` on worker `t`, and the call returns when every task
-//! has finished. Kernels split their rows with [`Exec::split_rows`] into consecutive ranges
+//! runs on the calling thread, each other task on the first thread to claim it from a shared
+//! counter (a worker, or the caller once its own task is done), and the call returns when every
+//! task has finished. Which thread runs a task never changes what it computes. Kernels split their rows with [`Exec::split_rows`] into consecutive ranges
 //! whose boundaries depend only on the sizes and the task count, and arrange that every output
 //! element is computed by the same arithmetic whichever range it falls in, so that results are
 //! bit-identical for every thread count (see ARCHITECTURE.md, "Threads").
@@ -14,8 +15,16 @@
 //! Why not rayon: its pools are global or reference-counted and are not joined when dropped,
 //! work injected from outside a pool goes through a queue that allocates a block every 63 jobs
 //! (a training step must allocate nothing), and a job's closure would be boxed or moved rather
-//! than borrowed. A fixed set of workers that each take one task per call needs none of that:
-//! one epoch counter to publish a job, one counter to collect it, and `park` for idle workers.
+//! than borrowed. A fixed set of workers needs none of that: one epoch counter to publish a job,
+//! one to hand out its tasks, one to collect them, and `park` for idle workers.
+//!
+//! The caller takes part in the claiming because a worker is not always there to take its task:
+//! on a shared VM the second core is sometimes busy elsewhere, or the scheduler puts a worker on
+//! the caller's core. With each task reserved for one worker, the caller then spun until that
+//! worker ran, and on 2 threads the MLP trained at 60 k samples/s at batch 32 and 3.2 k at
+//! batch 1, against 177 k and 11 k on 1 thread (`taskset -c 0 bench_tasks --task mlp_train
+//! --threads 2`, both threads on one core); interleaved runs on two cores fell into the same
+//! state now and then (80 k and 4.7 k). Claimed tasks make that case as fast as one thread.
 
 use std::any::Any;
 use std::cell::UnsafeCell;
@@ -158,7 +167,11 @@ struct Shared {
     /// publish a job, or to stop the workers) and the job's task count in the low 16, read
     /// together so that a worker never pairs one job's count with another's epoch.
     word: AtomicU64,
-    /// Workers that have not yet finished the current job's tasks (or, at startup, started).
+    /// The next task of the current job to hand out, beside the job's epoch as in `word`, so
+    /// that a thread still looking for work in a finished job cannot claim a task of the next.
+    next: AtomicU64,
+    /// Tasks of the current job other than the caller's first that have not yet finished (or,
+    /// at startup, workers that have not yet started).
     pending: AtomicUsize,
     /// Held by the caller of the job in flight.
     busy: AtomicBool,
@@ -166,14 +179,15 @@ struct Shared {
     panic: Mutex<Option<Box<dyn Any + Send>>>,
     stop: AtomicBool,
     /// Written by the caller while it holds `busy` and no worker is reading it; read by the
-    /// workers that have a task in the job the word publishes.
+    /// threads that claim a task of the job the word publishes.
     job: UnsafeCell<Job>,
 }
 
 // SAFETY: `job` is the only field that is not itself `Sync`; it is written only by the thread
-// holding `busy`, before publishing the job word with release ordering, and read only by workers
-// with a task in that job, after acquiring the word and before they decrement `pending`, which
-// the writer waits for before writing again. The closure it points to is `Sync`.
+// holding `busy`, before publishing the job word with release ordering, and read only by threads
+// that acquired that word and then claimed a task of its job (`next` still holds its epoch),
+// before they count the task out of `pending`, which the writer waits for before writing again.
+// The closure it points to is `Sync`.
 unsafe impl Sync for Shared {}
 // SAFETY: as above; the raw pointer in `job` is only dereferenced under that protocol.
 unsafe impl Send for Shared {}
@@ -188,6 +202,7 @@ impl Pool {
         let noop: &(dyn Fn(usize) + Sync) = &|_| {};
         let shared = Arc::new(Shared {
             word: AtomicU64::new(0),
+            next: AtomicU64::new(0),
             pending: AtomicUsize::new(workers),
             busy: AtomicBool::new(false),
             panic: Mutex::new(None),
@@ -204,7 +219,7 @@ impl Pool {
             let shared = Arc::clone(&pool.shared);
             let spawned = thread::Builder::new()
                 .name(format!("nnc-worker-{index}"))
-                .spawn(move || work(&shared, index));
+                .spawn(move || work(&shared));
             match spawned {
                 Ok(handle) => pool.workers.push(handle),
                 Err(e) => {
@@ -228,8 +243,8 @@ impl Pool {
         !self.shared.busy.swap(true, Ordering::Acquire)
     }
 
-    /// Runs a job on the claimed pool: task 0 here, tasks `1..tasks` on those workers. The
-    /// other workers do not take part, and are not woken.
+    /// Runs a job on the claimed pool: task 0 here, tasks `1..tasks` on whichever threads claim
+    /// them, this one included once task 0 is done. Only `tasks - 1` workers are woken.
     fn run(&self, tasks: usize, f: &(dyn Fn(usize) + Sync)) {
         let shared = &*self.shared;
         // SAFETY: this thread holds `busy`, and every worker of the previous job finished with
@@ -239,13 +254,14 @@ impl Pool {
         unsafe { *shared.job.get() = Job(erase(f)) };
         shared.pending.store(tasks - 1, Ordering::Relaxed);
         let epoch = (shared.word.load(Ordering::Relaxed) >> TASK_BITS) + 1;
-        shared
-            .word
-            .store((epoch << TASK_BITS) | tasks as u64, Ordering::Release);
+        shared.next.store(epoch << TASK_BITS | 1, Ordering::Relaxed);
+        let word = (epoch << TASK_BITS) | tasks as u64;
+        shared.word.store(word, Ordering::Release);
         for worker in &self.workers[..tasks - 1] {
             worker.thread().unpark();
         }
         let mine = catch_unwind(AssertUnwindSafe(|| f(0)));
+        take_tasks(shared, word);
         wait_until_zero(&shared.pending);
         let theirs = shared.panic.lock().map_or(None, |mut p| p.take());
         shared.busy.store(false, Ordering::Release);
@@ -281,8 +297,8 @@ unsafe fn erase<'f>(f: &'f (dyn Fn(usize) + Sync + 'f)) -> *const (dyn Fn(usize)
     unsafe { std::mem::transmute(f) }
 }
 
-/// A worker's life: wait for a job word, run task `index` if the job has one, report, repeat.
-fn work(shared: &Shared, index: usize) {
+/// A worker's life: wait for a job word, take tasks of its job while any are left, repeat.
+fn work(shared: &Shared) {
     // Whatever the first `park` or `current` needs is set up here, before startup completes.
     let _ = thread::current();
     shared.pending.fetch_sub(1, Ordering::Release);
@@ -292,14 +308,39 @@ fn work(shared: &Shared, index: usize) {
         if shared.stop.load(Ordering::Relaxed) {
             return;
         }
-        if index >= tasks_of(seen) {
-            continue;
+        take_tasks(shared, seen);
+    }
+}
+
+/// Claims and runs tasks of the job that `word` published until none is left, counting each
+/// finished task out of `pending`; returns at once if that job is no longer the current one.
+fn take_tasks(shared: &Shared, word: u64) {
+    let (epoch, tasks) = (word >> TASK_BITS, tasks_of(word) as u64);
+    let mut next = shared.next.load(Ordering::Relaxed);
+    loop {
+        let task = next & ((1 << TASK_BITS) - 1);
+        if next >> TASK_BITS != epoch || task >= tasks {
+            return;
         }
-        // SAFETY: the caller wrote `job` before releasing this word, which this thread
-        // acquired, and will not write it again before this thread decrements `pending`; it
-        // keeps the closure alive until then too.
+        // Every thread here acquired `word` (or published it), which carried the caller's
+        // writes of `job` and `next`; the claim itself only has to be atomic.
+        match shared.next.compare_exchange_weak(
+            next,
+            next + 1,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        ) {
+            Ok(_) => {}
+            Err(now) => {
+                next = now;
+                continue;
+            }
+        }
+        // SAFETY: the claim succeeded in this job's epoch, so the job is in flight: the caller
+        // wrote `job` before publishing it, and waits for this task to be counted out of
+        // `pending` before it returns, writes `job` again or lets the closure go.
         let f = unsafe { &*(*shared.job.get()).0 };
-        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| f(index))) {
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| f(task as usize))) {
             // The payload goes to the caller to re-raise; a second one is leaked rather than
             // dropped here, since dropping a payload can itself panic and end this thread
             // before it reports.
@@ -309,6 +350,7 @@ fn work(shared: &Shared, index: usize) {
             }
         }
         shared.pending.fetch_sub(1, Ordering::Release);
+        next = shared.next.load(Ordering::Relaxed);
     }
 }
 
@@ -379,7 +421,7 @@ mod tests {
     }
 
     #[test]
-    fn every_task_runs_once_on_its_own_thread() {
+    fn every_task_runs_exactly_once() {
         for threads in [1, 2, 3, 7] {
             let exec = Exec::new(threads);
             assert_eq!(exec.threads(), threads);
