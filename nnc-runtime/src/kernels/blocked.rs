@@ -285,6 +285,14 @@ unsafe fn nt_block<V: Lanes, const MR: usize, const NR: usize, const KU: usize>(
         if head > 0 {
             nt_partial::<V, MR, NR>(&mut acc[0], k, a, b, 0, head);
         }
+        if MR * NR == 16 && KU == 1 {
+            // The 8x2 block of AVX-512: its sixteen sums share their shuffles (`hsum16`).
+            let sums = V::hsum16(&array::from_fn(|e| acc[0][e / NR][e % NR]));
+            for (e, &sum) in sums.iter().enumerate() {
+                *c.add(e / NR * ldc + e % NR) = sum;
+            }
+            return;
+        }
         for i in 0..MR {
             for j in 0..NR {
                 let mut v = acc[0][i][j];
