@@ -4,10 +4,11 @@
 //! A parallel kernel hands [`Exec::run`] a task count and a closure of the task index; task 0
 //! runs on the calling thread, each other task on the first thread to claim it from a shared
 //! counter (a worker, or the caller once its own task is done), and the call returns when every
-//! task has finished. Which thread runs a task never changes what it computes. Kernels split their rows with [`Exec::split_rows`] into consecutive ranges
-//! whose boundaries depend only on the sizes and the task count, and arrange that every output
-//! element is computed by the same arithmetic whichever range it falls in, so that results are
-//! bit-identical for every thread count (see ARCHITECTURE.md, "Threads").
+//! task has finished. Which thread runs a task never changes what it computes. Kernels split
+//! their rows with [`Exec::split_rows`] into consecutive ranges whose boundaries depend only on
+//! the sizes and the task count, and arrange that every output element is computed by the same
+//! arithmetic whichever range it falls in, so that results are bit-identical for every thread
+//! count (see ARCHITECTURE.md, "Threads").
 //!
 //! This module does not decide how much work is worth a thread: each kernel states its own
 //! threshold, measured, beside its split.
@@ -192,7 +193,7 @@ unsafe impl Sync for Shared {}
 // SAFETY: as above; the raw pointer in `job` is only dereferenced under that protocol.
 unsafe impl Send for Shared {}
 
-/// The task count of a job word.
+/// The low bits of a job word (its task count) or of `next` (the next task to hand out).
 fn tasks_of(word: u64) -> usize {
     (word & ((1 << TASK_BITS) - 1)) as usize
 }
@@ -315,32 +316,21 @@ fn work(shared: &Shared) {
 /// Claims and runs tasks of the job that `word` published until none is left, counting each
 /// finished task out of `pending`; returns at once if that job is no longer the current one.
 fn take_tasks(shared: &Shared, word: u64) {
-    let (epoch, tasks) = (word >> TASK_BITS, tasks_of(word) as u64);
-    let mut next = shared.next.load(Ordering::Relaxed);
-    loop {
-        let task = next & ((1 << TASK_BITS) - 1);
-        if next >> TASK_BITS != epoch || task >= tasks {
-            return;
-        }
-        // Every thread here acquired `word` (or published it), which carried the caller's
-        // writes of `job` and `next`; the claim itself only has to be atomic.
-        match shared.next.compare_exchange_weak(
-            next,
-            next + 1,
-            Ordering::Relaxed,
-            Ordering::Relaxed,
-        ) {
-            Ok(_) => {}
-            Err(now) => {
-                next = now;
-                continue;
-            }
-        }
+    let (epoch, tasks) = (word >> TASK_BITS, tasks_of(word));
+    // Every thread here acquired `word` (or published it), which carried the caller's writes
+    // of `job` and `next`; the claim itself only has to be atomic.
+    let claim =
+        |next: u64| (next >> TASK_BITS == epoch && tasks_of(next) < tasks).then_some(next + 1);
+    while let Ok(next) = shared
+        .next
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, claim)
+    {
+        let task = tasks_of(next);
         // SAFETY: the claim succeeded in this job's epoch, so the job is in flight: the caller
         // wrote `job` before publishing it, and waits for this task to be counted out of
         // `pending` before it returns, writes `job` again or lets the closure go.
         let f = unsafe { &*(*shared.job.get()).0 };
-        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| f(task as usize))) {
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| f(task))) {
             // The payload goes to the caller to re-raise; a second one is leaked rather than
             // dropped here, since dropping a payload can itself panic and end this thread
             // before it reports.
@@ -350,7 +340,6 @@ fn take_tasks(shared: &Shared, word: u64) {
             }
         }
         shared.pending.fetch_sub(1, Ordering::Release);
-        next = shared.next.load(Ordering::Relaxed);
     }
 }
 

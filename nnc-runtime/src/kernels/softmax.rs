@@ -107,7 +107,7 @@ pub(crate) fn softmax_rows<T: Float>(n: usize, x: &[T], y: &mut [T]) {
 
 /// Rows of `n` values in one block of [`softmax_rows`]: about 1024 values, which stay in L1
 /// cache between its three passes, and at least one row.
-pub(crate) fn block_rows(n: usize) -> usize {
+fn block_rows(n: usize) -> usize {
     (1024 / n.max(1)).max(1)
 }
 

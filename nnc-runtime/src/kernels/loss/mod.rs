@@ -32,7 +32,7 @@ pub use sparse::{
 };
 
 use crate::float::Float;
-use crate::kernels::softmax::{assert_rows, block_rows, rows, rows_mut, softmax_rows_dispatched};
+use crate::kernels::softmax::{assert_rows, rows, rows_mut, softmax_rows_dispatched};
 
 /// PyTorch clamps every logarithm of a probability at -100, so that a probability of exactly 0
 /// costs 100 rather than infinity.
@@ -185,27 +185,19 @@ fn fused_grad<T: Float, R: TargetRow<T>>(
     }
 }
 
-/// The same gradient from the logits `z`: the softmax of a block of rows is written into `g`
-/// just before their gradients, so nothing is allocated and the block is still in cache.
+/// The same gradient from the logits `z`: the softmax of every row is written into `g` first,
+/// so nothing is allocated, then [`fused_grad`] turns it into the gradient.
 #[inline]
 fn logits_grad<T: Float, R: TargetRow<T>>(
     n: usize,
     sm: Smoothing<T>,
     scale: T,
     z: &[T],
-    mut targets: impl Iterator<Item = R>,
+    targets: impl Iterator<Item = R>,
     g: &mut [T],
 ) {
-    let block = block_rows(n) * n;
-    if block == 0 {
-        return;
-    }
-    for (z, g) in z.chunks(block).zip(g.chunks_mut(block)) {
-        softmax_rows_dispatched(n, z, g);
-        for (g, target) in rows_mut(n, g).zip(&mut targets) {
-            fused_row(sm, scale, target, g);
-        }
-    }
+    softmax_rows_dispatched(n, z, g);
+    fused_grad(n, sm, scale, targets, g);
 }
 
 /// One row of [`fused_grad`].
