@@ -27,6 +27,7 @@
 use std::ops::Range;
 
 use super::dense::MIN_TASK_MACS;
+use super::packed::MatMut;
 use super::softmax::{dot_lanes, row_max, sum_lanes};
 use super::split::{PerTask, RowsMut, RowsRef};
 use super::vectorized;
@@ -560,7 +561,12 @@ pub fn attention_step<T: Float>(
                         v,
                     );
                     // The whole sequence's products, on one row: q·Kᵀ, then p·V.
-                    T::gemm_nt(1, seen, head, &q[h * head..(h + 1) * head], k, p);
+                    T::gemm_nt(
+                        head,
+                        &q[h * head..(h + 1) * head],
+                        k,
+                        MatMut::new(p, 1, seen, seen),
+                    );
                     softmax_rows(p, seen, false, scale);
                     T::gemm_nn(1, head, seen, p, seen, 1, v, o, false);
                     out[h * head..(h + 1) * head].copy_from_slice(o);

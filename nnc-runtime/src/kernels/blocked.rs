@@ -27,6 +27,7 @@
 use std::array;
 use std::mem::size_of;
 
+use super::packed::MatMut;
 use super::simd::Lanes;
 use crate::float::Float;
 
@@ -59,10 +60,10 @@ const NN_MR_WIDE: usize = 8;
 const NN_NV_WIDE: usize = 3;
 
 /// The length checks behind [`gemm_nt`]'s safety contract.
-pub(super) fn check_nt<T>(m: usize, n: usize, k: usize, a: &[T], b: &[T], c: &[T]) {
+pub(super) fn check_nt<T>(k: usize, a: &[T], b: &[T], c: &MatMut<T>) {
+    let (m, n) = (c.rows(), c.cols());
     assert_eq!(Some(a.len()), m.checked_mul(k), "gemm_nt: a is not m x k");
     assert_eq!(Some(b.len()), n.checked_mul(k), "gemm_nt: b is not n x k");
-    assert_eq!(Some(c.len()), m.checked_mul(n), "gemm_nt: c is not m x n");
 }
 
 /// The length and stride checks behind [`gemm_nn`]'s safety contract.
@@ -91,40 +92,45 @@ pub(super) fn check_nn<T>(
     }
 }
 
-/// `c[i, j] = Σ_l a[i, l] · b[j, l]` with `a` `m`x`k`, `b` `n`x`k` and `c` `m`x`n`, all row-major
-/// and contiguous; `c` is overwritten.
+/// `c[i, j] = Σ_l a[i, l] · b[j, l]` with `a` `m`x`k` and `b` `n`x`k` row-major and contiguous,
+/// and `c` any `m`x`n` view (a task's block of columns of a wider matrix, say); `c` is
+/// overwritten.
 ///
 /// # Safety
 ///
 /// The CPU must support `V`'s instructions, and the arguments must pass [`check_nt`].
 #[inline(always)]
 pub(super) unsafe fn gemm_nt<V: Lanes>(
-    m: usize,
-    n: usize,
     k: usize,
     a: &[V::Elem],
     b: &[V::Elem],
-    c: &mut [V::Elem],
+    mut c: MatMut<V::Elem>,
 ) {
-    if is_empty_product(m, n, k, c) {
+    let (m, n) = (c.rows(), c.cols());
+    if m == 0 || n == 0 {
         return;
     }
+    if k == 0 {
+        (0..m).for_each(|i| c.row(i).fill(V::Elem::ZERO));
+        return;
+    }
+    let (c, ldc) = c.raw_parts();
     // SAFETY: forwarded from this function's contract.
     unsafe {
         if V::REGISTERS >= 32 {
-            nt_tiles::<V, NT_MR_WIDE, NT_NR_WIDE>(m, n, k, a, b, c)
+            nt_tiles::<V, NT_MR_WIDE, NT_NR_WIDE>(m, n, k, a, b, c, ldc)
         } else {
-            nt_tiles::<V, 4, NT_NR>(m, n, k, a, b, c)
+            nt_tiles::<V, 4, NT_NR>(m, n, k, a, b, c, ldc)
         }
     }
 }
 
-/// [`gemm_nt`] for `m, n, k > 0` in `MR`x`NR` register blocks; partial blocks at the edges are
-/// split into blocks of at most 4x3.
+/// [`gemm_nt`] for `m, n, k > 0` in `MR`x`NR` register blocks, writing `c` at `cp`, row stride
+/// `ldc`; partial blocks at the edges are split into blocks of at most 4x3.
 ///
 /// # Safety
 ///
-/// As for [`gemm_nt`].
+/// As for [`gemm_nt`], with `cp` and `ldc` the raw parts of its `c`.
 #[inline(always)]
 unsafe fn nt_tiles<V: Lanes, const MR: usize, const NR: usize>(
     m: usize,
@@ -132,9 +138,10 @@ unsafe fn nt_tiles<V: Lanes, const MR: usize, const NR: usize>(
     k: usize,
     a: &[V::Elem],
     b: &[V::Elem],
-    c: &mut [V::Elem],
+    cp: *mut V::Elem,
+    ldc: usize,
 ) {
-    let (ap, bp, cp) = (a.as_ptr(), b.as_ptr(), c.as_mut_ptr());
+    let (ap, bp) = (a.as_ptr(), b.as_ptr());
     let tile = (NT_TILE_BYTES / (k * size_of::<V::Elem>())).max(MR) / MR * MR;
     let mut i0 = 0;
     while i0 < m {
@@ -147,12 +154,12 @@ unsafe fn nt_tiles<V: Lanes, const MR: usize, const NR: usize>(
                 let mr = (i1 - i).min(MR);
                 // SAFETY: rows `i..i + mr` of `a` and `j..j + nr` of `b` exist (`i + mr <= m`,
                 // `j + nr <= n`) and hold `k` elements each, and the `mr`x`nr` block of `c` at
-                // `(i, j)` is inside its `m`x`n` elements: `check_nt` checked all three lengths.
+                // `(i, j)` is inside its `m` rows of stride `ldc`: `check_nt` checked all three.
                 // The CPU supports `V` by this function's contract.
                 unsafe {
-                    let (a, b, c) = (ap.add(i * k), bp.add(j * k), cp.add(i * n + j));
+                    let (a, b, c) = (ap.add(i * k), bp.add(j * k), cp.add(i * ldc + j));
                     if mr == MR && nr == NR {
-                        nt_block::<V, MR, NR, 1>(k, a, b, c, n);
+                        nt_block::<V, MR, NR, 1>(k, a, b, c, ldc);
                     } else {
                         let mut ii = 0;
                         while ii < mr {
@@ -166,8 +173,8 @@ unsafe fn nt_tiles<V: Lanes, const MR: usize, const NR: usize>(
                                     k,
                                     a.add(ii * k),
                                     b.add(jj * k),
-                                    c.add(ii * n + jj),
-                                    n,
+                                    c.add(ii * ldc + jj),
+                                    ldc,
                                 );
                                 jj += nr;
                             }

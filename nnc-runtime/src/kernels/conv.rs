@@ -37,6 +37,7 @@ use std::ops::Range;
 
 use super::activation::{with_act, Act};
 use super::dense::{MIN_TASK_MACS, ROW_GRAIN};
+use super::packed::MatMut;
 use super::split::{PerTask, RowsMut, RowsRef};
 use super::{vectorized, Exec};
 use crate::float::Float;
@@ -405,10 +406,10 @@ pub fn conv2d_backward_weight<T: Float>(
                     let gw = &mut gw[(lo - rows.start) * k..(hi - rows.start) * k];
                     let (gy, cols) = (&gy[lo * p..hi * p], &cols[..k * p]);
                     if b == 0 {
-                        T::gemm_nt(hi - lo, k, p, gy, cols, gw);
+                        T::gemm_nt(p, gy, cols, MatMut::new(gw, hi - lo, k, k));
                     } else {
                         let share = &mut share[..(hi - lo) * k];
-                        T::gemm_nt(hi - lo, k, p, gy, cols, share);
+                        T::gemm_nt(p, gy, cols, MatMut::new(share, hi - lo, k, k));
                         for (w, &s) in gw.iter_mut().zip(share.iter()) {
                             *w += s;
                         }

@@ -123,7 +123,7 @@ pub fn dense_forward<T: Float>(
         );
         let operands = (RowsRef(w, inputs), RowsMut::new(y, 1));
         exec.split_rows(outputs, NT_COLUMN_GRAIN, tasks, operands, |cols, (w, y)| {
-            T::gemm_nt(1, cols.len(), inputs, x, w, y);
+            T::gemm_nt(inputs, x, w, MatMut::new(y, 1, cols.len(), cols.len()));
             epilogue(cols.len(), bias.map(|b| &b[cols]), act, y);
         });
         return;
@@ -131,7 +131,7 @@ pub fn dense_forward<T: Float>(
     let tasks = exec.tasks_for(batch, batch * inputs * outputs, MIN_TASK_MACS);
     let operands = (RowsRef(x, inputs), RowsMut::new(y, outputs));
     exec.split_rows(batch, ROW_GRAIN, tasks, operands, |rows, (x, y)| {
-        T::gemm_nt(rows.len(), outputs, inputs, x, w, y);
+        T::gemm_nt(inputs, x, w, MatMut::new(y, rows.len(), outputs, outputs));
         epilogue(outputs, bias, act, y);
     });
 }

@@ -17,6 +17,7 @@
 //! starts with its gradient. Threads split the batch in blocks as the LSTM's do (`lstm.rs`).
 
 use super::activation::sigmoid;
+use super::packed::MatMut;
 use super::recurrent::{check, check_init, scan_blocks, Rows, Start, RECURRENT_BLOCK};
 use super::{vectorized, Exec};
 use crate::float::Float;
@@ -89,7 +90,7 @@ fn scan_block<T: Float>(
                 }
                 Some(init) => {
                     h_prev.copy_from_slice(init);
-                    T::gemm_nt(rows, h3, hidden, h_prev, w_hh, pre);
+                    T::gemm_nt(hidden, h_prev, w_hh, MatMut::new(pre, rows, h3, h3));
                 }
             }
         } else {
@@ -97,7 +98,7 @@ fn scan_block<T: Float>(
                 let start = r * GRU_PLANES * plane + (t - 1) * hidden;
                 h.copy_from_slice(&record[start..start + hidden]);
             }
-            T::gemm_nt(rows, h3, hidden, h_prev, w_hh, pre);
+            T::gemm_nt(hidden, h_prev, w_hh, MatMut::new(pre, rows, h3, h3));
         }
         for (r, sample) in record.chunks_exact_mut(GRU_PLANES * plane).enumerate() {
             let (h, rest) = sample.split_at_mut(plane);

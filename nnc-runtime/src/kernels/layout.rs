@@ -9,6 +9,7 @@
 //! 0.15 ms.
 
 use super::dense::MIN_TASK_MACS;
+use super::packed::MatMut;
 use super::split::{RowsMut, RowsRef};
 use super::Exec;
 use crate::float::Float;
@@ -207,7 +208,7 @@ fn product<T: Float>(
 ) {
     match (transpose_a, transpose_b) {
         // The dense layers' packing-free products; a transposed `a` is read through strides.
-        (false, true) => T::gemm_nt(m, n, k, a, b, c),
+        (false, true) => T::gemm_nt(k, a, b, MatMut::new(c, m, n, n)),
         (false, false) => T::gemm_nn(m, n, k, a, k, 1, b, c, false),
         (true, false) => T::gemm_nn(m, n, k, a, 1, m, b, c, false),
         // Both transposed, which attention does not use: row j of `b` is column j of op(b),

@@ -13,6 +13,7 @@
 //! on any number of threads. The recurrent weight's gradient is `recurrent.rs`'s.
 
 use super::activation::sigmoid;
+use super::packed::MatMut;
 use super::recurrent::{check, check_init, scan_blocks, Rows, Start, RECURRENT_BLOCK};
 use super::{vectorized, Exec};
 use crate::float::Float;
@@ -84,14 +85,14 @@ fn scan_block<T: Float>(
                 for (h, s) in h_prev.chunks_exact_mut(hidden).zip(init.chunks(2 * hidden)) {
                     h.copy_from_slice(&s[..hidden]);
                 }
-                T::gemm_nt(rows, h4, hidden, h_prev, w_hh, pre);
+                T::gemm_nt(hidden, h_prev, w_hh, MatMut::new(pre, rows, h4, h4));
             }
             _ => {
                 for (r, h) in h_prev.chunks_exact_mut(hidden).enumerate() {
                     let start = r * 6 * plane + (t - 1) * hidden;
                     h.copy_from_slice(&record[start..start + hidden]);
                 }
-                T::gemm_nt(rows, h4, hidden, h_prev, w_hh, pre);
+                T::gemm_nt(hidden, h_prev, w_hh, MatMut::new(pre, rows, h4, h4));
             }
         }
         for (r, sample) in record.chunks_exact_mut(6 * plane).enumerate() {

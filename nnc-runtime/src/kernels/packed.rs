@@ -164,6 +164,12 @@ impl<'a, T> MatMut<'a, T> {
         unsafe { std::slice::from_raw_parts_mut(self.ptr.add(i * self.ld), self.cols) }
     }
 
+    /// The first element's address and the row stride, for a kernel that writes the view
+    /// through raw pointers; the view is consumed, so nothing else writes it meanwhile.
+    pub(super) fn raw_parts(self) -> (*mut T, usize) {
+        (self.ptr, self.ld)
+    }
+
     /// The same elements, borrowed from this view for a shorter time.
     pub fn reborrow(&mut self) -> MatMut<'_, T> {
         MatMut {

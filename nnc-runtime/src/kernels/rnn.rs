@@ -4,6 +4,7 @@
 //! before the scan, which adds only the recurrent product, per step for a block of samples,
 //! and applies the activation. Its record `[B, 1, T, H]` is the hidden states.
 
+use super::packed::MatMut;
 use super::recurrent::{check, check_init, scan_blocks, Rows, Start, RECURRENT_BLOCK};
 use super::{vectorized, Exec};
 use crate::float::Float;
@@ -51,14 +52,14 @@ pub fn rnn_scan<T: Float>(
                     (0, None) => pre.fill(T::ZERO),
                     (0, Some(init)) => {
                         h_prev.copy_from_slice(init);
-                        T::gemm_nt(rows, hidden, hidden, h_prev, w_hh, pre);
+                        T::gemm_nt(hidden, h_prev, w_hh, MatMut::new(pre, rows, hidden, hidden));
                     }
                     _ => {
                         for (r, prev) in h_prev.chunks_exact_mut(hidden).enumerate() {
                             let start = r * row + (t - 1) * hidden;
                             prev.copy_from_slice(&h[start..start + hidden]);
                         }
-                        T::gemm_nt(rows, hidden, hidden, h_prev, w_hh, pre);
+                        T::gemm_nt(hidden, h_prev, w_hh, MatMut::new(pre, rows, hidden, hidden));
                     }
                 }
                 for r in 0..rows {

@@ -18,10 +18,11 @@ use crate::float::Float;
 /// Per-type vector code behind `Float`; sealed in practice like `Gemm`, since it is only
 /// re-exported inside the crate.
 pub trait Simd: Sized {
-    /// `c[i, j] = Σ_l a[i, l] · b[j, l]` for row-major `a` (`m`x`k`), `b` (`n`x`k`) and `c`
-    /// (`m`x`n`), overwriting `c`. Panics unless every slice has exactly that many elements.
+    /// `c[i, j] = Σ_l a[i, l] · b[j, l]` for row-major `a` (`m`x`k`) and `b` (`n`x`k`) and an
+    /// `m`x`n` view `c` (a whole matrix, or a task's columns of one), overwriting `c`. Panics
+    /// unless `a` and `b` have exactly that many elements.
     #[doc(hidden)]
-    fn gemm_nt(m: usize, n: usize, k: usize, a: &[Self], b: &[Self], c: &mut [Self]);
+    fn gemm_nt(k: usize, a: &[Self], b: &[Self], c: MatMut<Self>);
 
     /// `c[r, j] = Σ_s a[r·rsa + s·csa] · b[s, j]` for row-major `b` (`k`x`n`) and `c` (`m`x`n`),
     /// overwriting `c` (with zeros when `k == 0`), or adding to it with `accumulate`. Panics
@@ -61,24 +62,24 @@ macro_rules! impl_simd {
      $packed_avx2:ident, $packed_avx512:ident) => {
         impl Simd for $t {
             #[inline]
-            fn gemm_nt(m: usize, n: usize, k: usize, a: &[$t], b: &[$t], c: &mut [$t]) {
-                blocked::check_nt(m, n, k, a, b, c);
+            fn gemm_nt(k: usize, a: &[$t], b: &[$t], c: MatMut<$t>) {
+                blocked::check_nt(k, a, b, &c);
                 match super::isa() {
                     #[cfg(target_arch = "x86_64")]
                     Isa::Avx512 => {
                         // SAFETY: `isa` found AVX-512F, AVX2 and FMA on this CPU, and the slice
                         // lengths were checked by `check_nt`.
-                        unsafe { x86::$nt_avx512(m, n, k, a, b, c) }
+                        unsafe { x86::$nt_avx512(k, a, b, c) }
                     }
                     #[cfg(target_arch = "x86_64")]
                     Isa::Avx2 => {
                         // SAFETY: `isa` found AVX2 and FMA on this CPU, and the slice lengths
                         // were checked by `check_nt`.
-                        unsafe { x86::$nt_avx2(m, n, k, a, b, c) }
+                        unsafe { x86::$nt_avx2(k, a, b, c) }
                     }
                     // SAFETY: portable lanes need no CPU feature, and the slice lengths were
                     // checked by `check_nt`.
-                    Isa::Portable => unsafe { blocked::gemm_nt::<Portable<$t>>(m, n, k, a, b, c) },
+                    Isa::Portable => unsafe { blocked::gemm_nt::<Portable<$t>>(k, a, b, c) },
                 }
             }
 
@@ -538,17 +539,10 @@ mod x86 {
             #[doc = concat!("The CPU must support ", $isa, ", and the arguments must pass")]
             /// [`blocked::check_nt`].
             #[target_feature(enable = $features)]
-            pub(super) unsafe fn $nt(
-                m: usize,
-                n: usize,
-                k: usize,
-                a: &[$t],
-                b: &[$t],
-                c: &mut [$t],
-            ) {
+            pub(super) unsafe fn $nt(k: usize, a: &[$t], b: &[$t], c: MatMut<$t>) {
                 // SAFETY: this function's contract is `gemm_nt`'s, with the instructions that
                 // `$lanes` needs as its required CPU features.
-                unsafe { blocked::gemm_nt::<$lanes>(m, n, k, a, b, c) }
+                unsafe { blocked::gemm_nt::<$lanes>(k, a, b, c) }
             }
 
             #[doc = concat!($isa, " instantiation of [`blocked::gemm_nn`].")]
@@ -694,6 +688,32 @@ mod tests {
         }
     }
 
+    /// A product written into a block of columns of a wider matrix (one task's share of a split
+    /// by columns) must give those columns the bits of the whole product and leave every other
+    /// element alone.
+    #[test]
+    fn gemm_nt_into_a_column_view_matches_the_whole_product() {
+        let mut rng = Rng::new(3);
+        let (m, n, k) = (13, 20, 37);
+        let a = random(&mut rng, m * k);
+        let b = random(&mut rng, n * k);
+        let mut whole = vec![0.0f64; m * n];
+        f64::gemm_nt(k, &a, &b, MatMut::new(&mut whole, m, n, n));
+        // Boundaries at multiples of 6, which every instruction set's column block divides.
+        for cols in [0..6, 6..18, 18..20] {
+            let mut c = vec![f64::NAN; m * n];
+            let view = MatMut::new(&mut c[cols.start..], m, cols.len(), n);
+            f64::gemm_nt(k, &a, &b[cols.start * k..cols.end * k], view);
+            for (e, (&got, &want)) in c.iter().zip(&whole).enumerate() {
+                if cols.contains(&(e % n)) {
+                    assert_eq!(got.to_bits(), want.to_bits(), "element {e} of {cols:?}");
+                } else {
+                    assert!(got.is_nan(), "element {e} outside {cols:?} was written");
+                }
+            }
+        }
+    }
+
     /// The portable instantiation (which only runs on CPUs without AVX2 and FMA) must compute the
     /// same products as the dispatched one, over every block remainder and several depth passes.
     #[test]
@@ -707,9 +727,16 @@ mod tests {
                     let b = random(&mut rng, n * k);
                     let mut fast = vec![f64::NAN; m * n];
                     let mut slow = vec![f64::NAN; m * n];
-                    f64::gemm_nt(m, n, k, &a, &b, &mut fast);
+                    f64::gemm_nt(k, &a, &b, MatMut::new(&mut fast, m, n, n));
                     // SAFETY: portable lanes need no CPU feature, and the lengths are exact.
-                    unsafe { blocked::gemm_nt::<Portable<f64>>(m, n, k, &a, &b, &mut slow) };
+                    unsafe {
+                        blocked::gemm_nt::<Portable<f64>>(
+                            k,
+                            &a,
+                            &b,
+                            MatMut::new(&mut slow, m, n, n),
+                        )
+                    };
                     assert_close(&format!("gemm_nt {m}x{n}x{k}"), &fast, &slow, k);
                 }
                 for k in [0usize, 1, 4, 7, 300, 600] {
@@ -743,7 +770,7 @@ mod tests {
         }
     }
 
-    type NtFn<T> = unsafe fn(usize, usize, usize, &[T], &[T], &mut [T]);
+    type NtFn<T> = unsafe fn(usize, &[T], &[T], MatMut<T>);
     type NnFn<T> = unsafe fn(usize, usize, usize, &[T], usize, usize, &[T], &mut [T], bool);
 
     /// Every `Lanes` instantiation this CPU can run, by name: portable always, AVX2 and AVX-512
@@ -806,7 +833,7 @@ mod tests {
                         let mut c = vec![T::from_f64(f64::NAN); m * n];
                         // SAFETY: `implementations!` lists only what this CPU runs, and the
                         // lengths are exact.
-                        unsafe { nt(m, n, k, a, b, &mut c) };
+                        unsafe { nt(k, a, b, MatMut::new(&mut c, m, n, n)) };
                         check(&format!("gemm_nt {m}x{n}x{k}+{skip}"), &c, &naive, k);
                     }
                     for k in [0usize, 1, 4, 9, 300] {
