@@ -56,12 +56,13 @@ pub mod xor {
     const D_HIDDEN_2: rt::Slot = rt::Slot::batched(48, 8);
     /// Arena slot of `d_hidden.pre` [B, 8].
     const D_HIDDEN_PRE_2: rt::Slot = rt::Slot::batched(48, 8);
-    /// The forward pass: fills the arena up to the outputs.
+    /// The forward pass: fills the arena up to the outputs. The mode only chooses how threads share the work: in `Mode::Train` each dense layer splits its weight's rows among them (each thread then updates the rows it read), in `Mode::Infer` its samples.
     fn forward(
         exec: &rt::Exec,
         params: &[f32],
         arena: &mut rt::Arena<f32>,
         batch: usize,
+        mode: rt::Mode,
         x: &[f32],
     ) {
         // hidden = tanh(x · hidden.weightᵀ + hidden.bias)    [B, 8]
@@ -69,6 +70,7 @@ pub mod xor {
             let ([], hidden, scratch) = arena.split_scratch(batch, HIDDEN, []);
             rt::kernels::dense_forward(
                 exec,
+                mode,
                 batch,
                 2,
                 8,
@@ -85,6 +87,7 @@ pub mod xor {
             let ([hidden], out, scratch) = arena.split_scratch(batch, OUT, [HIDDEN]);
             rt::kernels::dense_forward(
                 exec,
+                mode,
                 batch,
                 8,
                 1,
@@ -163,15 +166,16 @@ pub mod xor {
                 params,
                 grads: vec![0.0; PARAM_COUNT],
                 optimizer: rt::Sgd::new(
-                    TRAINABLE_COUNT,
-                    rt::SgdConfig {
-                        lr: 0.5,
-                        momentum: 0.0,
-                        dampening: 0.0,
-                        nesterov: false,
-                        weight_decay: 0.0,
-                    },
-                ),
+                        TRAINABLE_COUNT,
+                        rt::SgdConfig {
+                            lr: 0.5,
+                            momentum: 0.0,
+                            dampening: 0.0,
+                            nesterov: false,
+                            weight_decay: 0.0,
+                        },
+                    )
+                    .with_tensors(&[[8, 2], [8, 1], [1, 8], [1, 1]]),
             }
         }
         /// Allocates the scratch memory for batches of up to `capacity` samples, with `NNC_NUM_THREADS` threads (or as many as the machine has).
@@ -212,7 +216,7 @@ pub mod xor {
             let batch = rt::check::batch("x", x.len(), 2, ws.arena.capacity())?;
             ws.ready = None;
             ws.batch = batch;
-            forward(&ws.exec, &self.params, &mut ws.arena, batch, x);
+            forward(&ws.exec, &self.params, &mut ws.arena, batch, rt::Mode::Infer, x);
             Ok(ws.arena.get(batch, P))
         }
         /// Forward and backward pass: fills the gradients and returns the loss. Does not update the parameters. Loss and accuracy of the batch are then in `ws.metrics()`.
@@ -230,7 +234,7 @@ pub mod xor {
             let grads = &mut self.grads[..];
             let exec = &ws.exec;
             let arena = &mut ws.arena;
-            forward(exec, params, arena, batch, x);
+            forward(exec, params, arena, batch, rt::Mode::Train, x);
             let (correct, scored) = {
                 let [pred] = arena.read(batch, [P]);
                 (rt::kernels::threshold_correct(exec, pred, y, 0.5), batch)
@@ -348,7 +352,7 @@ pub mod xor {
             ws.batch = batch;
             let exec = &ws.exec;
             let arena = &mut ws.arena;
-            forward(exec, &self.params, arena, batch, x);
+            forward(exec, &self.params, arena, batch, rt::Mode::Infer, x);
             let (correct, scored) = {
                 let [pred] = arena.read(batch, [P]);
                 (rt::kernels::threshold_correct(exec, pred, y, 0.5), batch)
@@ -363,7 +367,7 @@ pub mod xor {
             x: &[f32],
         ) -> Result<&'w [f32], rt::Error> {
             let batch = rt::check::batch("x", x.len(), 2, ws.arena.capacity())?;
-            forward(&ws.exec, &self.params, &mut ws.arena, batch, x);
+            forward(&ws.exec, &self.params, &mut ws.arena, batch, rt::Mode::Train, x);
             ws.ready = Some(batch);
             ws.batch = batch;
             Ok(ws.arena.get(batch, P))

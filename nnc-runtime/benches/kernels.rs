@@ -13,7 +13,7 @@ use nnc_runtime::kernels::{
     layer_norm_backward, layer_norm_scale_grad, log_softmax, softmax, Conv2d,
 };
 use nnc_runtime::Exec;
-use nnc_runtime::{Act, Adam, Optimizer, Rng};
+use nnc_runtime::{Act, Adam, Mode, Optimizer, Rng};
 
 /// One thread's scratch for any dense layer's packed products.
 fn gemm_scratch() -> Vec<f32> {
@@ -70,6 +70,7 @@ fn bench_dense(c: &mut Criterion) {
             b.iter(|| {
                 dense_forward(
                     Exec::serial(),
+                    Mode::Infer,
                     batch,
                     inputs,
                     outputs,
@@ -155,6 +156,7 @@ fn bench_dense_vs_gemm(c: &mut Criterion) {
                 b.iter(|| {
                     dense_forward(
                         Exec::serial(),
+                        Mode::Infer,
                         batch,
                         inputs,
                         outputs,
@@ -461,6 +463,7 @@ fn bench_embedding(c: &mut Criterion) {
         b.iter(|| {
             dense_forward(
                 Exec::serial(),
+                Mode::Infer,
                 128,
                 192,
                 256,

@@ -14,7 +14,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use nnc_runtime::kernels::{
     act_forward, add, dense_backward_weight, dense_forward, gemm_scratch_len,
 };
-use nnc_runtime::{Act, Adam, Exec, Optimizer, Rng};
+use nnc_runtime::{Act, Adam, Exec, Mode, Optimizer, Rng};
 
 fn random(len: usize, seed: u64) -> Vec<f32> {
     let mut v = vec![0.0; len];
@@ -52,6 +52,7 @@ fn bench_dense(c: &mut Criterion) {
                 b.iter(|| {
                     dense_forward(
                         &exec,
+                        Mode::Infer,
                         batch,
                         inputs,
                         outputs,
@@ -81,6 +82,7 @@ fn bench_dense(c: &mut Criterion) {
                 b.iter(|| {
                     dense_forward(
                         &exec,
+                        Mode::Infer,
                         1,
                         inputs,
                         outputs,

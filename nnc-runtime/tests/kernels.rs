@@ -10,7 +10,7 @@ mod common;
 
 use common::ACTS_BUT_STEP;
 use nnc_runtime::Exec;
-use nnc_runtime::{Act, Float, Rng};
+use nnc_runtime::{Act, Float, Mode, Rng};
 
 const SIZES: [usize; 6] = [1, 3, 7, 17, 33, 65];
 
@@ -405,6 +405,7 @@ fn dense_cases_over<T: Float>(
                     let bias = use_bias.then_some(&bias[..]);
                     dense_forward(
                         Exec::serial(),
+                        Mode::Infer,
                         batch,
                         inputs,
                         outputs,
@@ -559,6 +560,7 @@ fn dense_forward_without_inputs_is_bias_then_activation() {
     let mut y = [f64::NAN; 4];
     dense_forward(
         Exec::serial(),
+        Mode::Infer,
         2,
         0,
         2,

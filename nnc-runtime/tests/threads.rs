@@ -75,6 +75,7 @@ fn dense_kernels<T: Float>() {
         (1, 777, 130),
         (67, 301, 37),
         (9, 777, 130),
+        (100, 301, 131),
         (203, 65, 19),
         (40, 129, 1),
         (301, 259, 37),
@@ -84,13 +85,20 @@ fn dense_kernels<T: Float>() {
         let b = random::<T>(outputs, 3);
         let gz = random::<T>(batch * outputs, 4);
         let what = format!("{batch}x{inputs}x{outputs}");
-        for act in [Act::Identity, Act::Relu, Act::Tanh, Act::Gelu] {
+        // In training a batch of a few rows splits the weight's rows (the outputs' columns)
+        // rather than the samples.
+        let modes = [Mode::Train, Mode::Infer];
+        for (act, mode) in [Act::Identity, Act::Relu, Act::Tanh, Act::Gelu]
+            .into_iter()
+            .flat_map(|act| modes.map(|mode| (act, mode)))
+        {
             same_bits(
-                &format!("dense_forward {act:?} {what}"),
+                &format!("dense_forward {act:?} {mode:?} {what}"),
                 batch * outputs,
                 |e, y| {
                     let scratch = &mut scratch(outputs, inputs);
-                    dense_forward(e, batch, inputs, outputs, &x, &w, Some(&b), act, y, scratch)
+                    let (x, w, b) = (&x, &w, Some(&b[..]));
+                    dense_forward(e, mode, batch, inputs, outputs, x, w, b, act, y, scratch)
                 },
             );
         }
@@ -633,32 +641,90 @@ fn optimizer_steps<O: Optimizer<f32>>(what: &str, make: impl Fn() -> O) {
     });
 }
 
-#[test]
-fn optimizers_give_the_same_bits_on_every_thread_count() {
+/// [`optimizer_steps`] for every optimizer and variant, shared out by even pieces or, with
+/// `tensors`, by the tensors' home rows.
+fn every_optimizer(tensors: Option<&[[usize; 2]]>) {
     let len = 100_003;
-    optimizer_steps("adam", || Adam::new(len, AdamConfig::default()));
+    let layout = if tensors.is_some() {
+        "by tensors"
+    } else {
+        "flat"
+    };
+    macro_rules! check {
+        ($what:literal, $make:expr) => {
+            optimizer_steps(&format!("{} ({layout})", $what), || {
+                let optimizer = $make;
+                match tensors {
+                    Some(tensors) => optimizer.with_tensors(tensors),
+                    None => optimizer,
+                }
+            })
+        };
+    }
+    // The tensors' biases and the last vector, for the optimizers that exempt some parameters.
+    let vectors = [89_600..89_728, 95_728..len];
+    check!("adam", Adam::new(len, AdamConfig::default()));
     let amsgrad = AdamConfig {
         amsgrad: true,
         weight_decay: 0.01,
         ..AdamConfig::default()
     };
-    optimizer_steps("adam (amsgrad)", || Adam::new(len, amsgrad));
-    optimizer_steps("adamw", || AdamW::new(len, AdamConfig::default()));
-    optimizer_steps("sgd", || Sgd::new(len, SgdConfig::default()));
+    check!("adam (amsgrad)", Adam::new(len, amsgrad));
+    check!(
+        "adam (amsgrad, vectors exempt)",
+        Adam::new(len, amsgrad).without_decay(&vectors)
+    );
+    check!("adamw", AdamW::new(len, AdamConfig::adamw()));
+    check!(
+        "adamw (vectors exempt)",
+        AdamW::new(len, AdamConfig::adamw()).without_decay(&vectors)
+    );
+    check!("sgd", Sgd::new(len, SgdConfig::default()));
     let momentum = SgdConfig {
         momentum: 0.9,
         nesterov: true,
         ..SgdConfig::default()
     };
-    optimizer_steps("sgd (nesterov)", || Sgd::new(len, momentum));
+    check!("sgd (nesterov)", Sgd::new(len, momentum));
     let centered = RmspropConfig {
         centered: true,
         momentum: 0.5,
         ..RmspropConfig::default()
     };
-    optimizer_steps("rmsprop", || Rmsprop::new(len, RmspropConfig::default()));
-    optimizer_steps("rmsprop (centered, momentum)", || {
-        Rmsprop::new(len, centered)
-    });
-    optimizer_steps("adagrad", || Adagrad::new(len, AdagradConfig::default()));
+    check!("rmsprop", Rmsprop::new(len, RmspropConfig::default()));
+    check!("rmsprop (centered, momentum)", Rmsprop::new(len, centered));
+    check!("adagrad", Adagrad::new(len, AdagradConfig::default()));
+}
+
+#[test]
+fn optimizers_give_the_same_bits_on_every_thread_count() {
+    every_optimizer(None);
+    // A weight worth several tasks, its bias, a wide tensor of three rows (cut by elements) and
+    // a vector, as `with_tensors` describes a model's parameters.
+    every_optimizer(Some(&[[128, 700], [128, 1], [3, 2000], [1, 4275]]));
+}
+
+/// Splitting by tensors changes which thread updates a parameter, never how: the bits are those
+/// of the update shared out in even pieces.
+#[test]
+fn optimizers_by_tensors_match_the_flat_update() {
+    let len = 100_003;
+    let tensors = [[128, 700], [128, 1], [3, 2000], [1, 4275]];
+    let grads = random::<f32>(len, 21);
+    let exec = Exec::new(3);
+    let run = |mut opt: AdamW<f32>| {
+        let mut params = random::<f32>(len, 13);
+        opt.step(&exec, &mut params, &grads);
+        params
+    };
+    // The bias and the vector at the end, exempt from the decay.
+    let vectors = [89_600..89_728, 95_728..len];
+    let flat = run(AdamW::new(len, AdamConfig::adamw()).without_decay(&vectors));
+    let split = run(AdamW::new(len, AdamConfig::adamw())
+        .without_decay(&vectors)
+        .with_tensors(&tensors));
+    assert!(flat
+        .iter()
+        .zip(&split)
+        .all(|(a, b)| a.to_bits() == b.to_bits()));
 }

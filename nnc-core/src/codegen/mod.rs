@@ -251,8 +251,10 @@ fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) 
     };
     let forward_doc = if dropout {
         " The forward pass: fills the arena up to the outputs. In `Mode::Train` dropout draws its masks from `rng`, the model's random state; in `Mode::Infer` it is the identity and `rng` is not read."
-    } else if p.mode_dependent() {
+    } else if p.graph.nodes.iter().any(|n| n.op.mode_dependent()) {
         " The forward pass in `mode`: fills the arena up to the outputs."
+    } else if p.mode_dependent() {
+        " The forward pass: fills the arena up to the outputs. The mode only chooses how threads share the work: in `Mode::Train` each dense layer splits its weight's rows among them (each thread then updates the rows it read), in `Mode::Infer` its samples."
     } else {
         " The forward pass: fills the arena up to the outputs."
     };
@@ -499,8 +501,15 @@ fn optimizer(p: &Program, names: &Names, elem: &proc_macro2::Ident) -> (TokenStr
     } else {
         quote!(.without_decay(&[#(#exempt),*]))
     };
+    // Each trainable tensor as `[rows, columns]`, in the order of the parameter vector, so that
+    // each thread updates the rows the layers' kernels give it.
+    let tensors = p.params.iter().filter(|q| !q.frozen).map(|q| {
+        let rows = usize_lit(q.shape.first().copied().unwrap_or(1));
+        let cols = usize_lit(q.shape.iter().skip(1).product());
+        quote!([#rows, #cols])
+    });
     (
         quote!(rt::#ty<#elem>),
-        quote!(rt::#ty::new(TRAINABLE_COUNT, rt::#config { #(#fields),* }) #without_decay),
+        quote!(rt::#ty::new(TRAINABLE_COUNT, rt::#config { #(#fields),* }) #without_decay .with_tensors(&[#(#tensors),*])),
     )
 }

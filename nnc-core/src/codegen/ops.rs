@@ -311,7 +311,12 @@ impl Ctx<'_> {
                     quote!(None)
                 };
                 let act = act_tokens(act);
-                quote!(#k::dense_forward(exec, #rows, #inputs, #outputs, #x, #wt, #b, #act, #out, scratch))
+                let mode = if self.p.splits_by_mode(node) {
+                    quote!(mode)
+                } else {
+                    quote!(rt::Mode::Infer)
+                };
+                quote!(#k::dense_forward(exec, #mode, #rows, #inputs, #outputs, #x, #wt, #b, #act, #out, scratch))
             }
             // The two products of a dense layer's backward pass have kernels of their own, which
             // keep small batches on the packing-free products.

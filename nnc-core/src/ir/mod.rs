@@ -790,10 +790,27 @@ impl Program {
         self.dropout_masks() > 0
     }
 
-    /// Whether some op behaves differently in training and inference (dropout, batch norm),
-    /// so that the forward pass takes the mode.
+    /// Whether the forward pass takes the mode: some op behaves differently in training and
+    /// inference (dropout, batch norm), or a dense layer shares out its work differently
+    /// ([`Program::splits_by_mode`]).
     pub fn mode_dependent(&self) -> bool {
-        self.graph.nodes.iter().any(|n| n.op.mode_dependent())
+        let nodes = &self.graph.nodes;
+        nodes
+            .iter()
+            .any(|n| n.op.mode_dependent() || self.splits_by_mode(n))
+    }
+
+    /// Whether `node` is a dense layer of the forward pass whose weight training updates:
+    /// its kernel computes the same values in both modes, but in training shares out the
+    /// weight's rows among threads rather than the samples, so that each row stays with the
+    /// thread that updates it.
+    pub fn splits_by_mode(&self, node: &Node) -> bool {
+        matches!(node.op, Op::Dense { .. })
+            && node.phase == Phase::Forward
+            && self.backward.is_some()
+            && self
+                .param_of(node.args[1])
+                .is_some_and(|i| !self.params[i].frozen)
     }
 
     /// The backward passes that exist, each with the phase its nodes belong to.

@@ -9,14 +9,14 @@
 //! its one row among threads. Neither allocates.
 
 use super::activation::with_act;
-use super::blocked::NT_COLUMN_GRAIN;
 use super::matmul::packed_product;
 use super::packed::{MatMut, Strided};
-use super::split::{RowsMut, RowsRef};
+use super::split::{RowsMut, RowsRef, SplitCols};
 use super::vectorized;
 use super::Act;
 use super::Exec;
 use crate::float::Float;
+use crate::model::Mode;
 
 /// The fewest multiply-adds of a product worth a task of its own. Measured on this VM (2 cores,
 /// AVX-512) with `cargo bench -p nnc-runtime --bench threads`: see ARCHITECTURE.md, "Threads".
@@ -48,10 +48,13 @@ pub(crate) const PACKED_MIN_ROWS: usize = 256;
 
 /// Dense layer forward with a fused epilogue: `y[b, o] = act(x[b, :] · w[o, :] + bias[o])`.
 /// `bias: None` means no bias. `scratch` holds `gemm_scratch_len(outputs, inputs)` elements
-/// per thread.
+/// per thread. `mode` only chooses how threads share the work: in training the weights change
+/// after every step, so a batch of fewer than [`PACKED_MIN_ROWS`] rows splits the weight's home
+/// rows (see `homes.rs`) rather than the samples.
 #[allow(clippy::too_many_arguments)] // One argument per operand and dimension, as in BLAS.
 pub fn dense_forward<T: Float>(
     exec: &Exec,
+    mode: Mode,
     batch: usize,
     inputs: usize,
     outputs: usize,
@@ -114,21 +117,34 @@ pub fn dense_forward<T: Float>(
     if batch == 1 {
         // A single sample (a generation step) has one row to split, so its outputs (rows of
         // `w`) are split instead. Each output is the dot product of `x` with its own row of
-        // `w` in a block that starts at a multiple of `NT_COLUMN_GRAIN` rows, so every split
-        // gives the same bits.
-        let tasks = exec.tasks_for(
-            outputs.div_ceil(NT_COLUMN_GRAIN),
-            inputs * outputs,
-            MIN_MATVEC_MACS,
-        );
+        // `w` in a block that starts at a multiple of `HOME_GRAIN` rows, so every split gives
+        // the same bits.
         let operands = (RowsRef(w, inputs), RowsMut::new(y, 1));
-        exec.split_rows(outputs, NT_COLUMN_GRAIN, tasks, operands, |cols, (w, y)| {
+        exec.split_home(outputs, inputs, operands, |cols, (w, y)| {
             T::gemm_nt(inputs, x, w, MatMut::new(y, 1, cols.len(), cols.len()));
             epilogue(cols.len(), bias.map(|b| &b[cols]), act, y);
         });
         return;
     }
     let tasks = exec.tasks_for(batch, batch * inputs * outputs, MIN_TASK_MACS);
+    if mode == Mode::Train && exec.home_tasks(outputs, inputs) >= tasks.max(2) {
+        // The columns of `y` at the weight's home rows, each task reading only its own rows of
+        // `w`: every sample's row is then computed in the same row blocks as on one thread, and
+        // each column block starts at a multiple of `HOME_GRAIN`, so the bits are the same.
+        // In inference the samples are split instead: the weights then stay in every core's
+        // cache, and each task reads half as much of `x` (the 784 -> 128 product over 64 rows
+        // took 63-69 µs on 2 threads that way, 68-77 µs split by columns).
+        let operands = (
+            RowsRef(w, inputs),
+            SplitCols(MatMut::new(y, batch, outputs, outputs)),
+        );
+        exec.split_home(outputs, inputs, operands, |cols, (w, mut y)| {
+            T::gemm_nt(inputs, x, w, y.reborrow());
+            let bias = bias.map(|b| &b[cols.clone()]);
+            (0..y.rows()).for_each(|i| epilogue(cols.len(), bias, act, y.row(i)));
+        });
+        return;
+    }
     let operands = (RowsRef(x, inputs), RowsMut::new(y, outputs));
     exec.split_rows(batch, ROW_GRAIN, tasks, operands, |rows, (x, y)| {
         T::gemm_nt(inputs, x, w, MatMut::new(y, rows.len(), outputs, outputs));
@@ -210,6 +226,7 @@ mod tests {
         let mut dispatched = vec![0.0; batch * outputs];
         dense_forward(
             Exec::serial(),
+            Mode::Infer,
             batch,
             inputs,
             outputs,

@@ -13,16 +13,11 @@ use super::packed::MatMut;
 use super::Exec;
 
 /// The fewest elements of a cheap element-wise pass (an add, a relu, a bias) worth a task of
-/// its own; kernels whose elements cost more (a transcendental activation, an optimizer update)
-/// count each element several times. Measured with `cargo bench -p nnc-runtime --bench
+/// its own; kernels whose elements cost more (a transcendental activation, a softmax) count
+/// each element several times. Optimizer updates share out parameters by their home rows
+/// instead (`homes.rs`). Measured with `cargo bench -p nnc-runtime --bench
 /// threads`: see ARCHITECTURE.md, "Threads".
 pub(crate) const MIN_TASK_ELEMS: usize = 1 << 15;
-
-/// What updating one parameter costs, in cheap element-wise operations, for every optimizer's
-/// threshold: a square root and a division besides a few multiply-adds, over four streams of
-/// memory (Adam over 101,770 parameters takes 73 µs on one core, an add over 65,536 values
-/// 10 µs).
-pub(crate) const UPDATE_COST: usize = 4;
 
 /// Element-wise passes split at multiples of this many elements: whole cache lines, and whole
 /// vectors at every width, so each element meets the same vector code whatever the split.
@@ -57,17 +52,12 @@ impl Exec {
         let tasks = tasks.min(self.threads()).clamp(1, blocks.max(1));
         operands.check(rows);
         operands.check_tasks(tasks);
-        let range = |t: usize| {
-            let start = (blocks * t / tasks * grain).min(rows);
-            let end = (blocks * (t + 1) / tasks * grain).min(rows);
-            start..end
-        };
         if tasks == 1 {
             // SAFETY: one task takes every row, once.
             return f(0..rows, unsafe { operands.part(0, 0..rows) });
         }
         self.run(tasks, &|t| {
-            let rows = range(t);
+            let rows = task_rows(rows, grain, tasks, t);
             // SAFETY: the ranges of distinct tasks are disjoint (consecutive, increasing
             // boundaries), `check` verified that every operand holds `rows` rows, and `run`
             // calls each task index exactly once.
@@ -104,6 +94,15 @@ impl Exec {
     }
 }
 
+/// The rows that task `t` of `tasks` takes in [`Exec::split_rows`] of `rows` rows at multiples
+/// of `grain` (at least 1): consecutive, increasing ranges, as even as the grain allows.
+pub(crate) fn task_rows(rows: usize, grain: usize, tasks: usize, t: usize) -> Range<usize> {
+    let blocks = rows.div_ceil(grain);
+    let start = (blocks * t / tasks * grain).min(rows);
+    let end = (blocks * (t + 1) / tasks * grain).min(rows);
+    start..end
+}
+
 /// Operands that [`Exec::split_rows`] cuts into one piece per task: [`RowsMut`], [`RowsRef`]
 /// and tuples of them.
 pub(crate) trait Split: Sync {
@@ -118,9 +117,13 @@ pub(crate) trait Split: Sync {
     /// # Safety
     ///
     /// `rows` lies within the checked row count, `task` is below the task count the split was
-    /// checked for, and no two calls on one value get overlapping ranges or the same task (a
-    /// writable piece must not alias another).
+    /// checked for, no two calls on one value get overlapping ranges, and no two get the same
+    /// task if the value has per-task pieces ([`Split::PER_TASK`]): a writable piece must not
+    /// alias another.
     unsafe fn part(&self, task: usize, rows: Range<usize>) -> Self::Part;
+    /// Whether a piece belongs to the task rather than to the rows (scratch space), so that a
+    /// task may take only one.
+    const PER_TASK: bool = false;
     /// Panics unless the operand serves `tasks` tasks; only per-task operands care.
     fn check_tasks(&self, _tasks: usize) {}
 }
@@ -228,6 +231,7 @@ unsafe impl<T: Send> Sync for PerTask<'_, T> {}
 
 impl<'a, T: Send> Split for PerTask<'a, T> {
     type Part = &'a mut [T];
+    const PER_TASK: bool = true;
     fn len(&self) -> usize {
         self.len
     }
@@ -395,6 +399,7 @@ macro_rules! split_tuple {
     ($($name:ident $index:tt),+) => {
         impl<$($name: Split),+> Split for ($($name,)+) {
             type Part = ($($name::Part,)+);
+            const PER_TASK: bool = false $(|| $name::PER_TASK)+;
             fn len(&self) -> usize {
                 self.0.len()
             }

@@ -1,7 +1,9 @@
 //! The fused per-element pass of the Adam and AdamW optimizers, with and without AMSGrad,
 //! vectorized like the other hot kernels.
 
-use super::split::{RowsMut, RowsRef, UPDATE_COST};
+use std::ops::Range;
+
+use super::split::{RowsMut, RowsRef};
 use super::{vectorized, Exec};
 use crate::float::Float;
 
@@ -23,16 +25,52 @@ pub(crate) struct AdamCoefficients<T> {
     pub decay: T,
 }
 
+/// The coefficients of one Adam step for every parameter: `exempt` for those in the `no_decay`
+/// ranges (sorted and disjoint indices into the flat parameter vector), `decayed` for the rest.
+pub(crate) struct AdamStep<'a, T> {
+    pub no_decay: &'a [Range<usize>],
+    pub decayed: AdamCoefficients<T>,
+    pub exempt: AdamCoefficients<T>,
+}
+
+impl<T> AdamStep<'_, T> {
+    /// Calls `f(run, coefficients)` for each run of `range` that one set of coefficients
+    /// covers, in order, with `run` relative to `range.start`.
+    fn runs(&self, range: Range<usize>, mut f: impl FnMut(Range<usize>, &AdamCoefficients<T>)) {
+        let base = range.start;
+        let mut at = range.start;
+        for exempt in self.no_decay {
+            if exempt.end <= at {
+                continue;
+            }
+            if exempt.start >= range.end {
+                break;
+            }
+            if exempt.start > at {
+                f(at - base..exempt.start - base, &self.decayed);
+            }
+            let end = exempt.end.min(range.end);
+            f(exempt.start.max(at) - base..end - base, &self.exempt);
+            at = end;
+        }
+        if at < range.end {
+            f(at - base..range.end - base, &self.decayed);
+        }
+    }
+}
+
 /// One Adam update over all parameters in a single pass:
 /// `g += wd·p; m = β1 m + (1-β1) g; v = β2 v + (1-β2) g²;`
-/// `p = decay·p - step_size · m / (sqrt(v)/sqrt(bc2) + eps)`.
+/// `p = decay·p - step_size · m / (sqrt(v)/sqrt(bc2) + eps)`,
+/// each thread taking the home rows of every tensor in `tensors` (see `homes.rs`).
 pub(crate) fn adam_update<T: Float>(
     exec: &Exec,
+    tensors: &[[usize; 2]],
     params: &mut [T],
     grads: &[T],
     m: &mut [T],
     v: &mut [T],
-    c: AdamCoefficients<T>,
+    step: &AdamStep<'_, T>,
 ) {
     let n = params.len();
     assert!(
@@ -49,8 +87,12 @@ pub(crate) fn adam_update<T: Float>(
         RowsMut::new(m, 1),
         RowsMut::new(v, 1),
     );
-    exec.split_elems(UPDATE_COST, operands, |(params, grads, m, v)| {
-        vectorized!(adam_body(params: &mut [T], grads: &[T], m: &mut [T], v: &mut [T], c: AdamCoefficients<T>))
+    exec.split_tensors(tensors, operands, |range, (p, g, m, v)| {
+        step.runs(range, |run, &c| {
+            let (params, grads) = (&mut p[run.clone()], &g[run.clone()]);
+            let (m, v) = (&mut m[run.clone()], &mut v[run]);
+            vectorized!(adam_body(params: &mut [T], grads: &[T], m: &mut [T], v: &mut [T], c: AdamCoefficients<T>))
+        })
     });
 }
 
@@ -58,12 +100,13 @@ pub(crate) fn adam_update<T: Float>(
 /// moments instead of the current one, `v_max = max(v_max, v)`.
 pub(crate) fn adam_amsgrad_update<T: Float>(
     exec: &Exec,
+    tensors: &[[usize; 2]],
     params: &mut [T],
     grads: &[T],
     m: &mut [T],
     v: &mut [T],
     v_max: &mut [T],
-    c: AdamCoefficients<T>,
+    step: &AdamStep<'_, T>,
 ) {
     let n = params.len();
     assert!(
@@ -82,8 +125,12 @@ pub(crate) fn adam_amsgrad_update<T: Float>(
         RowsMut::new(v, 1),
         RowsMut::new(v_max, 1),
     );
-    exec.split_elems(UPDATE_COST, operands, |(params, grads, m, v, v_max)| {
-        vectorized!(adam_amsgrad_body(params: &mut [T], grads: &[T], m: &mut [T], v: &mut [T], v_max: &mut [T], c: AdamCoefficients<T>))
+    exec.split_tensors(tensors, operands, |range, (p, g, m, v, w)| {
+        step.runs(range, |run, &c| {
+            let (params, grads) = (&mut p[run.clone()], &g[run.clone()]);
+            let (m, v, v_max) = (&mut m[run.clone()], &mut v[run.clone()], &mut w[run]);
+            vectorized!(adam_amsgrad_body(params: &mut [T], grads: &[T], m: &mut [T], v: &mut [T], v_max: &mut [T], c: AdamCoefficients<T>))
+        })
     });
 }
 
@@ -172,21 +219,66 @@ mod tests {
         let mut p1: Vec<f32> = (0..45).map(|i| (i as f32 * 0.3).cos()).collect();
         let (mut m1, mut v1) = (vec![0.1f32; 45], vec![0.2f32; 45]);
         let (mut p2, mut m2, mut v2) = (p1.clone(), m1.clone(), v1.clone());
-        adam_update(Exec::serial(), &mut p1, &grads, &mut m1, &mut v1, c);
+        let step = AdamStep {
+            no_decay: &[],
+            decayed: c,
+            exempt: c,
+        };
+        adam_update(
+            Exec::serial(),
+            &[[45, 1]],
+            &mut p1,
+            &grads,
+            &mut m1,
+            &mut v1,
+            &step,
+        );
         adam_body(&mut p2, &grads, &mut m2, &mut v2, c);
         assert_eq!((&p1, &m1, &v1), (&p2, &m2, &v2));
         let mut w1 = vec![0.15f32; 45];
         let mut w2 = w1.clone();
         adam_amsgrad_update(
             Exec::serial(),
+            &[[45, 1]],
             &mut p1,
             &grads,
             &mut m1,
             &mut v1,
             &mut w1,
-            c,
+            &step,
         );
         adam_amsgrad_body(&mut p2, &grads, &mut m2, &mut v2, &mut w2, c);
         assert_eq!((p1, m1, v1, w1), (p2, m2, v2, w2));
+    }
+
+    #[test]
+    fn runs_cover_a_range_in_order_with_the_right_coefficients() {
+        let coefficients = |decay: f32| AdamCoefficients {
+            step_size: 0.0,
+            inv_bias_correction2_sqrt: 0.0,
+            beta1: 0.0,
+            beta2: 0.0,
+            eps: 0.0,
+            weight_decay: 0.0,
+            decay,
+        };
+        let step = AdamStep {
+            no_decay: &[2..5, 8..9, 20..30],
+            decayed: coefficients(1.0),
+            exempt: coefficients(0.0),
+        };
+        let mut runs = Vec::new();
+        step.runs(3..25, |run, c| runs.push((run, c.decay == 0.0)));
+        let want = [
+            (0..2, true),
+            (2..5, false),
+            (5..6, true),
+            (6..17, false),
+            (17..22, true),
+        ];
+        assert_eq!(runs, want);
+        runs.clear();
+        step.runs(10..20, |run, c| runs.push((run, c.decay == 0.0)));
+        assert_eq!(runs, [(0..10, false)]);
     }
 }

@@ -1,9 +1,9 @@
 //! Adagrad: per-parameter learning rates scaled by the accumulated squared gradients,
 //! `torch.optim.Adagrad`.
 
-use super::{check_lengths, require_non_negative, Optimizer};
+use super::{check_lengths, require_non_negative, Optimizer, Tensors};
 use crate::float::Float;
-use crate::kernels::split::{RowsMut, RowsRef, UPDATE_COST};
+use crate::kernels::split::{RowsMut, RowsRef};
 use crate::kernels::Exec;
 
 /// Hyperparameters of [`Adagrad`], with PyTorch's names and defaults.
@@ -46,6 +46,7 @@ pub struct Adagrad<T> {
     config: AdagradConfig,
     sum: Vec<T>,
     steps: u64,
+    tensors: Tensors,
 }
 
 impl<T: Float> Adagrad<T> {
@@ -66,8 +67,11 @@ impl<T: Float> Adagrad<T> {
             config,
             sum: vec![T::from_f64(config.initial_accumulator_value); len],
             steps: 0,
+            tensors: Tensors::flat(len),
         }
     }
+
+    with_tensors!("Adagrad", tensors);
 
     /// The hyperparameters, with the current learning rate.
     pub fn config(&self) -> &AdagradConfig {
@@ -88,7 +92,7 @@ impl<T: Float> Optimizer<T> for Adagrad<T> {
             RowsRef(grads, 1),
             RowsMut::new(&mut self.sum, 1),
         );
-        exec.split_elems(UPDATE_COST, operands, |(params, grads, sum)| {
+        exec.split_tensors(&self.tensors.0, operands, |_, (params, grads, sum)| {
             for ((p, &g), s) in params.iter_mut().zip(grads).zip(sum) {
                 let g = g + wd * *p;
                 *s += g * g;

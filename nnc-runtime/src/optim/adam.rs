@@ -1,9 +1,9 @@
 //! Adam and AdamW, with optional AMSGrad: `torch.optim.Adam` and `torch.optim.AdamW`. Both run
 //! the fused, vectorized update kernel in `kernels/update.rs`.
 
-use super::{check_lengths, require, require_non_negative, Optimizer};
+use super::{check_lengths, require, require_non_negative, Optimizer, Tensors};
 use crate::float::Float;
-use crate::kernels::{adam_amsgrad_update, adam_update, AdamCoefficients, Exec};
+use crate::kernels::{adam_amsgrad_update, adam_update, AdamCoefficients, AdamStep, Exec};
 
 /// Hyperparameters of [`Adam`] and [`AdamW`], with PyTorch's names and Adam's defaults.
 ///
@@ -79,6 +79,7 @@ struct Moments<T> {
     t: u64,
     /// The parameters weight decay leaves alone, sorted and disjoint (see `without_decay`).
     no_decay: Vec<std::ops::Range<usize>>,
+    tensors: Tensors,
 }
 
 impl<T: Float> Moments<T> {
@@ -89,6 +90,7 @@ impl<T: Float> Moments<T> {
             max_exp_avg_sq: vec![T::ZERO; if amsgrad { len } else { 0 }],
             t: 0,
             no_decay: Vec::new(),
+            tensors: Tensors::flat(len),
         }
     }
 
@@ -142,46 +144,23 @@ impl<T: Float> Moments<T> {
             weight_decay,
             decay,
         };
-        let exempt = AdamCoefficients {
-            weight_decay: T::ZERO,
-            decay: T::ONE,
-            ..coefficients
+        let step = AdamStep {
+            no_decay: &self.no_decay,
+            decayed: coefficients,
+            // The exempt parameters meet the same arithmetic as the others, without the decay.
+            exempt: AdamCoefficients {
+                weight_decay: T::ZERO,
+                decay: T::ONE,
+                ..coefficients
+            },
         };
-        // Runs of decayed and exempt parameters, one fused pass each; every element meets the
-        // same arithmetic as in a single pass over all of them.
-        let mut start = 0;
-        for r in 0..=self.no_decay.len() {
-            let (decayed, exempted) = match self.no_decay.get(r) {
-                Some(range) => (start..range.start, range.clone()),
-                None => (start..params.len(), 0..0),
-            };
-            start = exempted.end;
-            self.update(exec, c.amsgrad, decayed, params, grads, coefficients);
-            self.update(exec, c.amsgrad, exempted, params, grads, exempt);
-        }
-    }
-
-    /// One fused pass over `range` of the parameters.
-    fn update(
-        &mut self,
-        exec: &Exec,
-        amsgrad: bool,
-        range: std::ops::Range<usize>,
-        params: &mut [T],
-        grads: &[T],
-        c: AdamCoefficients<T>,
-    ) {
-        if range.is_empty() {
-            return;
-        }
-        let (p, g) = (&mut params[range.clone()], &grads[range.clone()]);
-        let m = &mut self.exp_avg[range.clone()];
-        let v = &mut self.exp_avg_sq[range.clone()];
-        if amsgrad {
-            let v_max = &mut self.max_exp_avg_sq[range];
-            adam_amsgrad_update(exec, p, g, m, v, v_max, c);
+        let (m, v) = (&mut self.exp_avg, &mut self.exp_avg_sq);
+        let tensors = &self.tensors.0;
+        if c.amsgrad {
+            let v_max = &mut self.max_exp_avg_sq;
+            adam_amsgrad_update(exec, tensors, params, grads, m, v, v_max, &step);
         } else {
-            adam_update(exec, p, g, m, v, c);
+            adam_update(exec, tensors, params, grads, m, v, &step);
         }
     }
 }
@@ -235,6 +214,8 @@ impl<T: Float> Adam<T> {
         self
     }
 
+    with_tensors!("Adam", moments.tensors);
+
     /// The first and second moment estimates `(m, v)`.
     pub fn moments(&self) -> (&[T], &[T]) {
         (&self.moments.exp_avg, &self.moments.exp_avg_sq)
@@ -269,6 +250,8 @@ impl<T: Float> AdamW<T> {
         self.moments.exempt("AdamW", ranges);
         self
     }
+
+    with_tensors!("AdamW", moments.tensors);
 
     /// The hyperparameters, with the current learning rate.
     pub fn config(&self) -> &AdamConfig {

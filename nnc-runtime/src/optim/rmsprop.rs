@@ -1,9 +1,9 @@
 //! RMSprop: gradients divided by a running root mean square, optionally centred and with
 //! momentum, `torch.optim.RMSprop`.
 
-use super::{check_lengths, require_non_negative, Optimizer};
+use super::{check_lengths, require_non_negative, Optimizer, Tensors};
 use crate::float::Float;
-use crate::kernels::split::{RowsMut, RowsRef, UPDATE_COST};
+use crate::kernels::split::{RowsMut, RowsRef};
 use crate::kernels::Exec;
 
 /// Hyperparameters of [`Rmsprop`], with PyTorch's names and defaults.
@@ -57,6 +57,7 @@ pub struct Rmsprop<T> {
     /// Empty unless momentum > 0.
     momentum_buffer: Vec<T>,
     steps: u64,
+    tensors: Tensors,
 }
 
 impl<T: Float> Rmsprop<T> {
@@ -76,8 +77,11 @@ impl<T: Float> Rmsprop<T> {
             grad_avg: sized(c.centered),
             momentum_buffer: sized(c.momentum > 0.0),
             steps: 0,
+            tensors: Tensors::flat(len),
         }
     }
+
+    with_tensors!("RMSprop", tensors);
 
     /// The hyperparameters, with the current learning rate.
     pub fn config(&self) -> &RmspropConfig {
@@ -109,10 +113,10 @@ impl<T: Float> Optimizer<T> for Rmsprop<T> {
             RowsMut::new(&mut self.grad_avg, width(centered)),
             RowsMut::new(&mut self.momentum_buffer, width(with_momentum)),
         );
-        exec.split_elems(
-            UPDATE_COST,
+        exec.split_tensors(
+            &self.tensors.0,
             operands,
-            |(params, grads, square_avg, grad_avg, momentum_buffer)| {
+            |_, (params, grads, square_avg, grad_avg, momentum_buffer)| {
                 for i in 0..params.len() {
                     let p = params[i];
                     let g = grads[i] + wd * p;

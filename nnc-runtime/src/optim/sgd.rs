@@ -1,7 +1,7 @@
 //! Stochastic gradient descent with optional momentum, dampening, Nesterov momentum and L2 weight
 //! decay: `torch.optim.SGD`.
 
-use super::{check_lengths, require_non_negative, Optimizer};
+use super::{check_lengths, require_non_negative, Optimizer, Tensors};
 use crate::float::Float;
 use crate::kernels::split::{RowsMut, RowsRef};
 use crate::kernels::Exec;
@@ -50,6 +50,7 @@ pub struct Sgd<T> {
     /// Empty unless momentum ≠ 0.
     momentum_buffer: Vec<T>,
     steps: u64,
+    tensors: Tensors,
 }
 
 impl<T: Float> Sgd<T> {
@@ -70,8 +71,11 @@ impl<T: Float> Sgd<T> {
             len,
             momentum_buffer: vec![T::ZERO; buffer],
             steps: 0,
+            tensors: Tensors::flat(len),
         }
     }
+
+    with_tensors!("SGD", tensors);
 
     /// The hyperparameters, with the current learning rate.
     pub fn config(&self) -> &SgdConfig {
@@ -86,7 +90,7 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
         let (lr, wd) = (T::from_f64(c.lr), T::from_f64(c.weight_decay));
         if c.momentum == 0.0 {
             let operands = (RowsMut::new(params, 1), RowsRef(grads, 1));
-            exec.split_elems(2, operands, |(params, grads)| {
+            exec.split_tensors(&self.tensors.0, operands, |_, (params, grads)| {
                 for (p, &g) in params.iter_mut().zip(grads) {
                     *p -= lr * (g + wd * *p);
                 }
@@ -97,13 +101,13 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
             // PyTorch creates the buffer on the first step as a copy of the gradient, without
             // dampening; the flag is loop-invariant, so the compiler hoists the test.
             let first = self.steps == 0;
-            let buffer = &mut self.momentum_buffer;
+            let (buffer, tensors) = (&mut self.momentum_buffer, &self.tensors.0);
             let operands = (
                 RowsMut::new(params, 1),
                 RowsRef(grads, 1),
                 RowsMut::new(buffer, 1),
             );
-            exec.split_elems(2, operands, |(params, grads, buffer)| {
+            exec.split_tensors(tensors, operands, |_, (params, grads, buffer)| {
                 for ((p, &g), b) in params.iter_mut().zip(grads).zip(buffer) {
                     let d = g + wd * *p;
                     *b = if first {
