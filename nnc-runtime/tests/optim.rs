@@ -644,3 +644,9 @@ fn parameters_without_decay_follow_the_undecayed_rule() {
         }
     }
 }
+
+#[test]
+#[should_panic(expected = "Adam: tensors of Some(10) elements in all for 12 parameters")]
+fn tensors_must_cover_the_parameters() {
+    let _ = Adam::<f32>::new(12, AdamConfig::default()).with_tensors(&[[2, 3], [4, 1]]);
+}

@@ -5,8 +5,10 @@
 //! which copies the weights into a broadcast-friendly layout in the workspace's scratch. Smaller
 //! ones go through the register-blocked, packing-free product in `blocked.rs`
 //! (`Simd::gemm_nt`), where every output is the dot product of two contiguous rows: a single
-//! sample reads each weight once, which no packing can beat, and splits its outputs rather than
-//! its one row among threads. Neither allocates.
+//! sample reads each weight once, which no packing can beat. On several threads a single sample
+//! splits its outputs rather than its one row, and so does a training batch of the packing-free
+//! size, so that each thread reads only the weight rows it will update (`homes.rs`); inference
+//! splits the samples. Neither product allocates.
 
 use super::activation::with_act;
 use super::matmul::packed_product;

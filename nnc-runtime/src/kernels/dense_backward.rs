@@ -6,7 +6,8 @@
 //! packing-free `Simd::gemm_nn` in `blocked.rs`, which allocates nothing.
 //!
 //! On several threads every kernel here splits an output dimension, never the sum: the input
-//! gradient its rows (samples), the weight gradient its rows (output features), the bias
+//! gradient its rows (samples), the weight gradient its rows (output features: below the packed
+//! size, the weight's home rows of `homes.rs`, where the update will read them), the bias
 //! gradient its columns. Each output element is then one task's sum, in the same order as on one
 //! thread, so the results are the same bits for every thread count and no partial sums need
 //! reducing.

@@ -84,9 +84,7 @@ impl Exec {
             "split_tensors: a task takes one piece per tensor, so scratch cannot be split"
         );
         let len = operands.len();
-        let total = tensors.iter().try_fold(0usize, |n, &[rows, cols]| {
-            rows.checked_mul(cols).and_then(|e| n.checked_add(e))
-        });
+        let total = elements(tensors);
         assert_eq!(
             total,
             Some(len),
@@ -143,6 +141,13 @@ impl Exec {
             }
         }
     }
+}
+
+/// The number of elements of `tensors`, each `[rows, cols]`; `None` past `usize::MAX`.
+pub(crate) fn elements(tensors: &[[usize; 2]]) -> Option<usize> {
+    tensors.iter().try_fold(0usize, |n, &[rows, cols]| {
+        rows.checked_mul(cols).and_then(|e| n.checked_add(e))
+    })
 }
 
 /// A tensor shared out as `units` units of `unit` elements, at multiples of `grain` units, over

@@ -24,7 +24,7 @@ mod elementwise;
 mod embedding;
 mod exec;
 mod gru;
-mod homes;
+pub(crate) mod homes;
 mod lanes;
 mod layer_norm;
 mod layout;

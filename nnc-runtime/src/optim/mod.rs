@@ -90,9 +90,7 @@ impl Tensors {
     /// Replaces the layout, checking that it covers the same number of parameters.
     fn set(&mut self, optimizer: &str, tensors: &[[usize; 2]]) {
         let len: usize = self.0.iter().map(|[rows, cols]| rows * cols).sum();
-        let total = tensors.iter().try_fold(0usize, |n, &[rows, cols]| {
-            rows.checked_mul(cols).and_then(|e| n.checked_add(e))
-        });
+        let total = elements(tensors);
         assert_eq!(
             total,
             Some(len),
@@ -115,6 +113,7 @@ pub use rmsprop::{Rmsprop, RmspropConfig};
 pub use sgd::{Sgd, SgdConfig};
 
 use crate::float::Float;
+use crate::kernels::homes::elements;
 use crate::kernels::Exec;
 
 /// An update rule applied to a model's flat parameter vector.
