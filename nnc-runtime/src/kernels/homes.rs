@@ -16,9 +16,12 @@
 //!
 //! A parameter's home rows are [`Exec::split_rows`]'s ranges at multiples of [`HOME_GRAIN`] rows
 //! over [`Exec::home_tasks`] tasks, which depend only on its shape and the thread count, so every
-//! kernel that asks gets the same ranges. Task 0 runs on the calling thread and each other task
-//! usually on the same worker from one job to the next (always, with 2 threads), since a worker
-//! that is spinning claims the next task as soon as it is published.
+//! kernel that asks gets the same ranges. Task 0 runs on the calling thread, and each other
+//! task usually on the same worker from one job to the next, since a spinning worker claims a
+//! task as soon as it is published. With 2 threads task 1 is always the one worker's, unless
+//! the caller finishes task 0 before the worker has claimed task 1 and takes it too; with
+//! more, which worker claims which task can change between jobs (see ARCHITECTURE.md,
+//! "Threads").
 //!
 //! This module does not choose the splits of kernels that touch no parameter, nor of products
 //! large enough to pack (`PACKED_MIN_ROWS` rows), whose arithmetic dwarfs moving the weights.
