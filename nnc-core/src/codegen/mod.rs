@@ -251,7 +251,7 @@ fn model(p: &Program, options: &Options, rt: &TokenStream, comments: &Comments) 
     };
     let forward_doc = if dropout {
         " The forward pass: fills the arena up to the outputs. In `Mode::Train` dropout draws its masks from `rng`, the model's random state; in `Mode::Infer` it is the identity and `rng` is not read."
-    } else if p.graph.nodes.iter().any(|n| n.op.mode_dependent()) {
+    } else if p.behaves_by_mode() {
         " The forward pass in `mode`: fills the arena up to the outputs."
     } else if p.mode_dependent() {
         " The forward pass: fills the arena up to the outputs. The mode only chooses how threads share the work: in `Mode::Train` each dense layer splits its weight's rows among them (each thread then updates the rows it read), in `Mode::Infer` its samples."

@@ -790,14 +790,16 @@ impl Program {
         self.dropout_masks() > 0
     }
 
-    /// Whether the forward pass takes the mode: some op behaves differently in training and
-    /// inference (dropout, batch norm), or a dense layer shares out its work differently
-    /// ([`Program::splits_by_mode`]).
+    /// Whether some op computes differently in training and inference (dropout, batch norm).
+    pub fn behaves_by_mode(&self) -> bool {
+        self.graph.nodes.iter().any(|n| n.op.mode_dependent())
+    }
+
+    /// Whether the forward pass takes the mode: some op computes differently in training and
+    /// inference ([`Program::behaves_by_mode`]), or a dense layer shares out its work
+    /// differently ([`Program::splits_by_mode`]).
     pub fn mode_dependent(&self) -> bool {
-        let nodes = &self.graph.nodes;
-        nodes
-            .iter()
-            .any(|n| n.op.mode_dependent() || self.splits_by_mode(n))
+        self.behaves_by_mode() || self.graph.nodes.iter().any(|n| self.splits_by_mode(n))
     }
 
     /// Whether `node` is a dense layer of the forward pass whose weight training updates:

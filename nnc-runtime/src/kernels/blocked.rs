@@ -111,7 +111,7 @@ pub(super) unsafe fn gemm_nt<V: Lanes>(
         return;
     }
     if k == 0 {
-        (0..m).for_each(|i| c.row(i).fill(V::Elem::ZERO));
+        c.fill(V::Elem::ZERO);
         return;
     }
     let (c, ldc) = c.raw_parts();

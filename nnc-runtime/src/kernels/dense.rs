@@ -10,6 +10,8 @@
 //! size, so that each thread reads only the weight rows it will update (`homes.rs`); inference
 //! splits the samples. Neither product allocates.
 
+use std::ops::Range;
+
 use super::activation::with_act;
 use super::matmul::packed_product;
 use super::packed::{MatMut, Strided};
@@ -111,9 +113,8 @@ pub fn dense_forward<T: Float>(
             cs: inputs,
         };
         let y = MatMut::new(y, batch, outputs, outputs);
-        return packed_product(exec, inputs, x, wt, y, scratch, |cols, mut y| {
-            let bias = bias.map(|b| &b[cols.clone()]);
-            (0..y.rows()).for_each(|i| epilogue(cols.len(), bias, act, y.row(i)));
+        return packed_product(exec, inputs, x, wt, y, scratch, |cols, y| {
+            epilogue_cols(cols, bias, act, y)
         });
     }
     if batch == 1 {
@@ -142,8 +143,7 @@ pub fn dense_forward<T: Float>(
         );
         exec.split_home(outputs, inputs, operands, |cols, (w, mut y)| {
             T::gemm_nt(inputs, x, w, y.reborrow());
-            let bias = bias.map(|b| &b[cols.clone()]);
-            (0..y.rows()).for_each(|i| epilogue(cols.len(), bias, act, y.row(i)));
+            epilogue_cols(cols, bias, act, y);
         });
         return;
     }
@@ -177,6 +177,12 @@ fn bias_add_body<T: Float>(n: usize, x: &[T], b: &[T], y: &mut [T]) {
             *y = x + b;
         }
     }
+}
+
+/// [`epilogue`] over a task's block of `y`: every row of the columns `cols`.
+fn epilogue_cols<T: Float>(cols: Range<usize>, bias: Option<&[T]>, act: Act, mut y: MatMut<T>) {
+    let bias = bias.map(|b| &b[cols.clone()]);
+    (0..y.rows()).for_each(|i| epilogue(cols.len(), bias, act, y.row(i)));
 }
 
 /// `y[b, o] = act(y[b, o] + bias[o])` in one pass over `y`.

@@ -88,7 +88,7 @@ pub use softmax::{log_softmax, log_softmax_backward, softmax, softmax_backward};
 
 pub(crate) use matmul::Gemm;
 pub(crate) use simd::Simd;
-pub(crate) use update::{adam_amsgrad_update, adam_update, AdamCoefficients, AdamStep};
+pub(crate) use update::{adam_update, AdamCoefficients, AdamStep};
 
 /// The widest instruction set the kernels' run-time dispatch may use on this CPU. Every dispatched
 /// kernel asks [`isa`], so the choice is made in this one place.

@@ -164,6 +164,14 @@ impl<'a, T> MatMut<'a, T> {
         unsafe { std::slice::from_raw_parts_mut(self.ptr.add(i * self.ld), self.cols) }
     }
 
+    /// Sets every element of the view to `value`.
+    pub(super) fn fill(&mut self, value: T)
+    where
+        T: Copy,
+    {
+        (0..self.rows).for_each(|i| self.row(i).fill(value));
+    }
+
     /// The first element's address and the row stride, for a kernel that writes the view
     /// through raw pointers; the view is consumed, so nothing else writes it meanwhile.
     pub(super) fn raw_parts(self) -> (*mut T, usize) {
@@ -231,7 +239,7 @@ pub(super) unsafe fn gemm_packed<V: Lanes>(
     }
     if k == 0 {
         if !accumulate {
-            (0..m).for_each(|i| c.row(i).fill(V::Elem::ZERO));
+            c.fill(V::Elem::ZERO);
         }
         return;
     }

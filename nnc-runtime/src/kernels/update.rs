@@ -62,43 +62,11 @@ impl<T> AdamStep<'_, T> {
 /// One Adam update over all parameters in a single pass:
 /// `g += wd·p; m = β1 m + (1-β1) g; v = β2 v + (1-β2) g²;`
 /// `p = decay·p - step_size · m / (sqrt(v)/sqrt(bc2) + eps)`,
-/// each thread taking the home rows of every tensor in `tensors` (see `homes.rs`).
+/// each thread taking the home rows of every tensor in `tensors` (see `homes.rs`). With AMSGrad
+/// `v_max` holds the running maximum of the second moments, `v_max = max(v_max, v)`, which the
+/// denominator uses instead of `v`; without it `v_max` is empty (split as rows of no elements,
+/// as RMSprop splits its unused buffers).
 pub(crate) fn adam_update<T: Float>(
-    exec: &Exec,
-    tensors: &[[usize; 2]],
-    params: &mut [T],
-    grads: &[T],
-    m: &mut [T],
-    v: &mut [T],
-    step: &AdamStep<'_, T>,
-) {
-    let n = params.len();
-    assert!(
-        grads.len() == n && m.len() == n && v.len() == n,
-        "adam: {} params but {} grads, {} first and {} second moments",
-        n,
-        grads.len(),
-        m.len(),
-        v.len()
-    );
-    let operands = (
-        RowsMut::new(params, 1),
-        RowsRef(grads, 1),
-        RowsMut::new(m, 1),
-        RowsMut::new(v, 1),
-    );
-    exec.split_tensors(tensors, operands, |range, (p, g, m, v)| {
-        step.runs(range, |run, &c| {
-            let (params, grads) = (&mut p[run.clone()], &g[run.clone()]);
-            let (m, v) = (&mut m[run.clone()], &mut v[run]);
-            vectorized!(adam_body(params: &mut [T], grads: &[T], m: &mut [T], v: &mut [T], c: AdamCoefficients<T>))
-        })
-    });
-}
-
-/// [`adam_update`] with AMSGrad: the denominator uses the running maximum `v_max` of the second
-/// moments instead of the current one, `v_max = max(v_max, v)`.
-pub(crate) fn adam_amsgrad_update<T: Float>(
     exec: &Exec,
     tensors: &[[usize; 2]],
     params: &mut [T],
@@ -109,9 +77,10 @@ pub(crate) fn adam_amsgrad_update<T: Float>(
     step: &AdamStep<'_, T>,
 ) {
     let n = params.len();
+    let amsgrad = !v_max.is_empty();
     assert!(
-        grads.len() == n && m.len() == n && v.len() == n && v_max.len() == n,
-        "adam (amsgrad): {} params but {} grads, {} first, {} second and {} maximum second moments",
+        grads.len() == n && m.len() == n && v.len() == n && (!amsgrad || v_max.len() == n),
+        "adam: {} params but {} grads, {} first, {} second and {} maximum second moments",
         n,
         grads.len(),
         m.len(),
@@ -123,13 +92,18 @@ pub(crate) fn adam_amsgrad_update<T: Float>(
         RowsRef(grads, 1),
         RowsMut::new(m, 1),
         RowsMut::new(v, 1),
-        RowsMut::new(v_max, 1),
+        RowsMut::new(v_max, usize::from(amsgrad)),
     );
     exec.split_tensors(tensors, operands, |range, (p, g, m, v, w)| {
         step.runs(range, |run, &c| {
             let (params, grads) = (&mut p[run.clone()], &g[run.clone()]);
-            let (m, v, v_max) = (&mut m[run.clone()], &mut v[run.clone()], &mut w[run]);
-            vectorized!(adam_amsgrad_body(params: &mut [T], grads: &[T], m: &mut [T], v: &mut [T], v_max: &mut [T], c: AdamCoefficients<T>))
+            let (m, v) = (&mut m[run.clone()], &mut v[run.clone()]);
+            if amsgrad {
+                let v_max = &mut w[run];
+                vectorized!(adam_amsgrad_body(params: &mut [T], grads: &[T], m: &mut [T], v: &mut [T], v_max: &mut [T], c: AdamCoefficients<T>))
+            } else {
+                vectorized!(adam_body(params: &mut [T], grads: &[T], m: &mut [T], v: &mut [T], c: AdamCoefficients<T>))
+            }
         })
     });
 }
@@ -224,29 +198,16 @@ mod tests {
             decayed: c,
             exempt: c,
         };
-        adam_update(
-            Exec::serial(),
-            &[[45, 1]],
-            &mut p1,
-            &grads,
-            &mut m1,
-            &mut v1,
-            &step,
-        );
+        // The dispatched kernel on one thread, with an empty `v_max` for plain Adam.
+        let dispatched = |p: &mut [f32], m: &mut [f32], v: &mut [f32], w: &mut [f32]| {
+            adam_update(Exec::serial(), &[[45, 1]], p, &grads, m, v, w, &step)
+        };
+        dispatched(&mut p1, &mut m1, &mut v1, &mut []);
         adam_body(&mut p2, &grads, &mut m2, &mut v2, c);
         assert_eq!((&p1, &m1, &v1), (&p2, &m2, &v2));
         let mut w1 = vec![0.15f32; 45];
         let mut w2 = w1.clone();
-        adam_amsgrad_update(
-            Exec::serial(),
-            &[[45, 1]],
-            &mut p1,
-            &grads,
-            &mut m1,
-            &mut v1,
-            &mut w1,
-            &step,
-        );
+        dispatched(&mut p1, &mut m1, &mut v1, &mut w1);
         adam_amsgrad_body(&mut p2, &grads, &mut m2, &mut v2, &mut w2, c);
         assert_eq!((p1, m1, v1, w1), (p2, m2, v2, w2));
     }

@@ -3,7 +3,7 @@
 
 use super::{check_lengths, require, require_non_negative, Optimizer, Tensors};
 use crate::float::Float;
-use crate::kernels::{adam_amsgrad_update, adam_update, AdamCoefficients, AdamStep, Exec};
+use crate::kernels::{adam_update, AdamCoefficients, AdamStep, Exec};
 
 /// Hyperparameters of [`Adam`] and [`AdamW`], with PyTorch's names and Adam's defaults.
 ///
@@ -154,14 +154,13 @@ impl<T: Float> Moments<T> {
                 ..coefficients
             },
         };
-        let (m, v) = (&mut self.exp_avg, &mut self.exp_avg_sq);
-        let tensors = &self.tensors.0;
-        if c.amsgrad {
-            let v_max = &mut self.max_exp_avg_sq;
-            adam_amsgrad_update(exec, tensors, params, grads, m, v, v_max, &step);
-        } else {
-            adam_update(exec, tensors, params, grads, m, v, &step);
-        }
+        // `max_exp_avg_sq` is empty unless AMSGrad is on, which is how the kernel tells.
+        let (m, v, v_max) = (
+            &mut self.exp_avg,
+            &mut self.exp_avg_sq,
+            &mut self.max_exp_avg_sq,
+        );
+        adam_update(exec, &self.tensors.0, params, grads, m, v, v_max, &step);
     }
 }
 

@@ -87,9 +87,14 @@ impl Tensors {
         Tensors(vec![[1, len]])
     }
 
+    /// The number of parameters.
+    fn len(&self) -> usize {
+        self.0.iter().map(|[rows, cols]| rows * cols).sum()
+    }
+
     /// Replaces the layout, checking that it covers the same number of parameters.
     fn set(&mut self, optimizer: &str, tensors: &[[usize; 2]]) {
-        let len: usize = self.0.iter().map(|[rows, cols]| rows * cols).sum();
+        let len = self.len();
         let total = elements(tensors);
         assert_eq!(
             total,

@@ -46,10 +46,10 @@ impl Default for SgdConfig {
 #[derive(Clone, Debug)]
 pub struct Sgd<T> {
     config: SgdConfig,
-    len: usize,
     /// Empty unless momentum ≠ 0.
     momentum_buffer: Vec<T>,
     steps: u64,
+    /// The tensors the parameters are made of, which also give their number.
     tensors: Tensors,
 }
 
@@ -68,7 +68,6 @@ impl<T: Float> Sgd<T> {
         let buffer = if c.momentum != 0.0 { len } else { 0 };
         Sgd {
             config,
-            len,
             momentum_buffer: vec![T::ZERO; buffer],
             steps: 0,
             tensors: Tensors::flat(len),
@@ -85,7 +84,7 @@ impl<T: Float> Sgd<T> {
 
 impl<T: Float> Optimizer<T> for Sgd<T> {
     fn step(&mut self, exec: &Exec, params: &mut [T], grads: &[T]) {
-        check_lengths("SGD", self.len, params.len(), grads.len());
+        check_lengths("SGD", self.tensors.len(), params.len(), grads.len());
         let c = self.config;
         let (lr, wd) = (T::from_f64(c.lr), T::from_f64(c.weight_decay));
         if c.momentum == 0.0 {
