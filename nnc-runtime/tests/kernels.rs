@@ -516,10 +516,10 @@ fn dense_kernels_hit_every_block_remainder_f64() {
 }
 
 /// Batches of 64, and of more than 256 (more than one depth pass of the weight gradient), with
-/// the MNIST shapes and odd ones.
+/// the MNIST shapes and odd ones; 515 outputs take the packed weight gradient.
 #[test]
 fn dense_kernels_match_naive_at_large_batches() {
-    let shapes = [(784, 128), (128, 10), (33, 17), (7, 129)];
+    let shapes = [(784, 128), (128, 10), (33, 17), (7, 129), (17, 515)];
     dense_cases_over::<f32>(4.0 * eps::<f32>(), &[64, 300], &shapes, &[Act::Relu]);
     let shapes = [(33, 17), (129, 7), (3, 33)];
     dense_cases_over::<f64>(

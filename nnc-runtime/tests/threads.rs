@@ -67,7 +67,9 @@ fn scratch<T: Float>(n: usize, k: usize) -> Vec<T> {
 
 fn dense_kernels<T: Float>() {
     // Batches on both sides of the 8-row split grain and of the packed products' threshold;
-    // widths that leave partial vectors, and a depth past one packed panel. A single sample
+    // widths that leave partial vectors, and a depth past one packed panel. Past the threshold,
+    // a weight gradient of few outputs splits more rows than its weight has homes, and one of
+    // more than 512 outputs is packed. A single sample
     // splits its outputs instead, into 2 to 7 tasks here, with rows that are not all aligned
     // alike.
     for (batch, inputs, outputs) in [
@@ -79,6 +81,7 @@ fn dense_kernels<T: Float>() {
         (203, 65, 19),
         (40, 129, 1),
         (301, 259, 37),
+        (257, 33, 515),
     ] {
         let x = random::<T>(batch * inputs, 1);
         let w = random::<T>(outputs * inputs, 2);

@@ -41,7 +41,8 @@ pub(crate) const MIN_MATVEC_MACS: usize = 1 << 13;
 pub(crate) const ROW_GRAIN: usize = 8;
 
 /// The fewest rows (samples, or positions of all samples) for which a dense layer's products
-/// pack their operands; the choice depends on the whole batch, never on a task's share of it,
+/// pack their operands (the weight gradient only past `UNPACKED_WEIGHT_MAX_OUTPUTS` outputs, in
+/// `dense_backward.rs`); the choice depends on the whole batch, never on a task's share of it,
 /// so that every thread count gives the same bits. Packing copies the whole weight matrix once
 /// per product, which only pays over enough rows: the MNIST MLP (784-128-10, `bench_tasks --task
 /// mlp_train`, old and new builds alternated, 4 runs each on one core) trained at 67-96 k

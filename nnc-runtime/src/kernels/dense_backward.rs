@@ -2,15 +2,20 @@
 //! (stored `[out, in]`) and the bias.
 //!
 //! Both products are linear combinations of contiguous rows (of `w` for the input gradient, of
-//! `x` for the weight gradient), computed at every batch size by the register-blocked,
-//! packing-free `Simd::gemm_nn` in `blocked.rs`, which allocates nothing.
+//! `x` for the weight gradient), computed by the register-blocked, packing-free `Simd::gemm_nn`
+//! in `blocked.rs`, or, over [`PACKED_MIN_ROWS`] samples or more, by the packed product of
+//! `packed.rs`: always for the input gradient, and for the weight gradient of more than
+//! [`UNPACKED_WEIGHT_MAX_OUTPUTS`] output features. Neither allocates.
 //!
 //! On several threads every kernel here splits an output dimension, never the sum: the input
-//! gradient its rows (samples), the weight gradient its rows (output features: below the packed
-//! size, the weight's home rows of `homes.rs`, where the update will read them), the bias
-//! gradient its columns. Each output element is then one task's sum, in the same order as on one
+//! gradient its rows (samples; the packed product chooses rows or columns), the weight gradient
+//! its rows (output features: unpacked, the weight's home rows of `homes.rs`, where the update
+//! will read them, unless its arithmetic pays for more tasks than the weight has homes), the
+//! bias gradient its columns. Each output element is then one task's sum, in the same order as on one
 //! thread, so the results are the same bits for every thread count and no partial sums need
 //! reducing.
+
+use std::ops::Range;
 
 use super::dense::{MIN_TASK_MACS, PACKED_MIN_ROWS, ROW_GRAIN};
 use super::matmul::packed_product;
@@ -18,6 +23,17 @@ use super::packed::{MatMut, Strided};
 use super::split::{RowsMut, RowsRef, MIN_TASK_ELEMS};
 use super::Exec;
 use crate::float::Float;
+
+/// The most output features for which a weight gradient over [`PACKED_MIN_ROWS`] samples or more
+/// keeps the packing-free product. That product reads `gzᵀ` in place, `outputs` elements apart,
+/// and streams `x` once per register block of rows, so it loses to packing only when the rows of
+/// `gz` grow long. Measured one product at a time (a scratch harness alternating the two paths
+/// in one process, 15 rounds each, medians, AVX-512), packed time over packing-free time, on
+/// 1 / 2 threads: `[batch, inputs] -> outputs` of 1024x784 -> 10: 1.92 / 1.26, 1024x784 -> 128:
+/// 1.16-1.18 / 1.04-1.12, 768x128 -> 128: 1.06 / 1.22, 768x128 -> 384: 1.05 / 1.03,
+/// 768x128 -> 512: 0.97 / 1.02, 768x128 -> 768: 0.99 / 1.02, 768x128 -> 1024: 0.88 / 1.01,
+/// 768x128 -> 4096: 0.93 / 0.85.
+const UNPACKED_WEIGHT_MAX_OUTPUTS: usize = 512;
 
 /// `gx[b, i] = gz[b, :] · w[:, i]`, overwriting `gx`. `scratch` holds
 /// `gemm_scratch_len(inputs, outputs)` elements per thread.
@@ -105,7 +121,7 @@ pub fn dense_backward_weight<T: Float>(
     // gw[o, :] = Σ_b gz[b, o] · x[b, :], reading gzᵀ through swapped strides; an empty batch
     // leaves the empty sum, zero. Each task takes the rows of gw of a range of output features,
     // reading the same columns of gz.
-    if batch >= PACKED_MIN_ROWS {
+    if batch >= PACKED_MIN_ROWS && outputs > UNPACKED_WEIGHT_MAX_OUTPUTS {
         let gzt = Strided {
             data: gz,
             rs: 1,
@@ -119,28 +135,37 @@ pub fn dense_backward_weight<T: Float>(
         let gw = MatMut::new(gw, outputs, inputs, inputs);
         return packed_product(exec, batch, gzt, x, gw, scratch, |_, _| {});
     }
-    // The rows go to the tasks that own them (`homes.rs`), whatever the batch: the forward
-    // product read them there and the update will write them there. At batch 1 the 784 -> 128
-    // gradient is 100 k multiply-adds, which alone would not pay for a second task, but the
-    // MLP's step took 45-60 µs on 2 threads with it split this way against 75-85 µs without.
-    exec.split_home(
-        outputs,
-        inputs,
-        (RowsMut::new(gw, inputs),),
-        |rows, (gw,)| {
-            T::gemm_nn(
-                rows.len(),
-                inputs,
-                batch,
-                &gz[rows.start..],
-                1,
-                outputs,
-                x,
-                gw,
-                false,
-            )
-        },
+    let gradient = |rows: Range<usize>, (gw,): (&mut [T],)| {
+        T::gemm_nn(
+            rows.len(),
+            inputs,
+            batch,
+            &gz[rows.start..],
+            1,
+            outputs,
+            x,
+            gw,
+            false,
+        )
+    };
+    let operands = (RowsMut::new(gw, inputs),);
+    // The rows go to the tasks that own them (`homes.rs`): the forward product read them there
+    // and the update will write them there. At batch 1 the 784 -> 128 gradient is 100 k
+    // multiply-adds, which alone would not pay for a second task, but the MLP's step took
+    // 45-60 µs on 2 threads with it split this way against 75-85 µs without. A product with
+    // more arithmetic than its weight has homes (a long batch over a small weight) takes the
+    // tasks its multiply-adds pay for instead; `gemm_nn` gives a row the same arithmetic in any
+    // split, so the bits do not change either way.
+    let tasks = exec.tasks_for(
+        outputs.div_ceil(ROW_GRAIN),
+        batch * inputs * outputs,
+        MIN_TASK_MACS,
     );
+    if tasks > exec.home_tasks(outputs, inputs) {
+        exec.split_rows(outputs, ROW_GRAIN, tasks, operands, gradient);
+    } else {
+        exec.split_home(outputs, inputs, operands, gradient);
+    }
 }
 
 /// `gb[o] = Σ_b gz[b, o]`, overwriting `gb`.
