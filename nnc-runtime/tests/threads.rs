@@ -67,11 +67,12 @@ fn scratch<T: Float>(n: usize, k: usize) -> Vec<T> {
 
 fn dense_kernels<T: Float>() {
     // Batches on both sides of the 8-row split grain and of the packed products' threshold;
-    // widths that leave partial vectors, and a depth past one packed panel. Past the threshold,
-    // a weight gradient of few outputs splits more rows than its weight has homes, and one of
-    // more than 512 outputs is packed. A single sample
+    // widths that leave partial vectors, and a depth past one packed panel. A single sample
     // splits its outputs instead, into 2 to 7 tasks here, with rows that are not all aligned
-    // alike.
+    // alike. Past the threshold, a weight gradient keeps its home rows over several depth
+    // passes (300x777 -> 130), one of few outputs is split into more tasks than its weight has
+    // homes (301x259 -> 37), and one of more than 512 outputs is packed (257x33 -> 515). An
+    // empty batch leaves every gradient of the weight zero, on every thread's rows.
     for (batch, inputs, outputs) in [
         (1, 301, 131),
         (1, 777, 130),
@@ -81,7 +82,9 @@ fn dense_kernels<T: Float>() {
         (203, 65, 19),
         (40, 129, 1),
         (301, 259, 37),
+        (300, 777, 130),
         (257, 33, 515),
+        (0, 777, 130),
     ] {
         let x = random::<T>(batch * inputs, 1);
         let w = random::<T>(outputs * inputs, 2);

@@ -8,12 +8,12 @@
 //! [`UNPACKED_WEIGHT_MAX_OUTPUTS`] output features. Neither allocates.
 //!
 //! On several threads every kernel here splits an output dimension, never the sum: the input
-//! gradient its rows (samples; the packed product chooses rows or columns), the weight gradient
-//! its rows (output features: unpacked, the weight's home rows of `homes.rs`, where the update
-//! will read them, unless its arithmetic pays for more tasks than the weight has homes), the
-//! bias gradient its columns. Each output element is then one task's sum, in the same order as on one
-//! thread, so the results are the same bits for every thread count and no partial sums need
-//! reducing.
+//! gradient its rows (samples), the weight gradient its rows (output features: the weight's
+//! home rows of `homes.rs`, where the update will read them, unless its arithmetic pays for
+//! more tasks than the weight has homes), the bias gradient its columns. A packed product
+//! splits rows or columns, whichever copies less (`packed_product` in `matmul.rs`). Each
+//! output element is then one task's sum, in the same order as on one thread, so the results
+//! are the same bits for every thread count and no partial sums need reducing.
 
 use std::ops::Range;
 
@@ -118,9 +118,16 @@ pub fn dense_backward_weight<T: Float>(
     if gw.is_empty() {
         return;
     }
-    // gw[o, :] = Σ_b gz[b, o] · x[b, :], reading gzᵀ through swapped strides; an empty batch
-    // leaves the empty sum, zero. Each task takes the rows of gw of a range of output features,
-    // reading the same columns of gz.
+    if batch == 0 {
+        // The empty sum. Returning here also keeps a task's columns of the empty `gz` from being
+        // sliced past its end below.
+        gw.fill(T::ZERO);
+        return;
+    }
+    // gw[o, :] = Σ_b gz[b, o] · x[b, :], reading gzᵀ through swapped strides. Packed, the
+    // product splits whichever of gw's dimensions copies less (`packed_product`); otherwise
+    // each task takes the rows of gw of a range of output features, reading the same columns
+    // of gz.
     if batch >= PACKED_MIN_ROWS && outputs > UNPACKED_WEIGHT_MAX_OUTPUTS {
         let gzt = Strided {
             data: gz,
@@ -153,9 +160,9 @@ pub fn dense_backward_weight<T: Float>(
     // and the update will write them there. At batch 1 the 784 -> 128 gradient is 100 k
     // multiply-adds, which alone would not pay for a second task, but the MLP's step took
     // 45-60 µs on 2 threads with it split this way against 75-85 µs without. A product with
-    // more arithmetic than its weight has homes (a long batch over a small weight) takes the
-    // tasks its multiply-adds pay for instead; `gemm_nn` gives a row the same arithmetic in any
-    // split, so the bits do not change either way.
+    // more arithmetic than its weight has homes (a long batch over a small weight) is split
+    // into the tasks its multiply-adds pay for instead; `gemm_nn` gives a row the same
+    // arithmetic in any split, so the bits do not change either way.
     let tasks = exec.tasks_for(
         outputs.div_ceil(ROW_GRAIN),
         batch * inputs * outputs,

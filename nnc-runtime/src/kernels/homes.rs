@@ -1,6 +1,6 @@
 //! Which thread owns which rows of a parameter in a training step: the kernels that read a
-//! weight, write its gradient and update it all give each row to the same task, so that a
-//! weight's rows stay in one core's cache from one step to the next.
+//! weight, write its gradient and update it give each row to the same task, so that a weight's
+//! rows stay in one core's cache from one step to the next.
 //!
 //! A core that writes a cache line takes it away from every other core's cache, and the next
 //! reader on another core must fetch it back. A training step writes every weight (the update)
@@ -24,7 +24,10 @@
 //! "Threads").
 //!
 //! This module does not choose the splits of kernels that touch no parameter, nor of products
-//! large enough to pack (`PACKED_MIN_ROWS` rows), whose arithmetic dwarfs moving the weights.
+//! large enough to pack (`PACKED_MIN_ROWS` rows), whose arithmetic dwarfs moving the weights;
+//! a weight gradient of up to `UNPACKED_WEIGHT_MAX_OUTPUTS` outputs is not packed and keeps its
+//! home rows at any batch. A product whose multiply-adds pay for more tasks than its weight has
+//! homes (a long batch over a small weight) is split evenly into those tasks instead.
 
 use std::ops::Range;
 
