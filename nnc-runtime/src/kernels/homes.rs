@@ -189,7 +189,7 @@ mod tests {
         // A weight worth two tasks, a bias worth none, a wide tensor of two rows, and a large
         // weight again.
         let tensors = [[128, 784], [128, 1], [2, 50_000], [40, 300]];
-        let len: usize = tensors.iter().map(|[r, c]| r * c).sum();
+        let len = elements(&tensors).unwrap();
         for threads in [1, 2, 3, 7] {
             let exec = Exec::new(threads);
             let mut hits = vec![0u8; len];

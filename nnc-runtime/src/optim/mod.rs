@@ -89,7 +89,7 @@ impl Tensors {
 
     /// The number of parameters.
     fn len(&self) -> usize {
-        self.0.iter().map(|[rows, cols]| rows * cols).sum()
+        elements(&self.0).expect("a layout that `flat` or `set` made fits in usize")
     }
 
     /// Replaces the layout, checking that it covers the same number of parameters.
